@@ -1,0 +1,157 @@
+//! The one error type of the domain, each variant with a stable code. Messages name policy
+//! terms (categories, purposes, features) and never PI values.
+
+use steward_crypto::CryptoError;
+use steward_store::StoreError;
+
+/// Everything an operation on the vault can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A name the policy does not declare.
+    #[error("unknown {kind} `{name}`")]
+    Unknown {
+        /// `category`, `purpose`, `feature`, `role` or `recipient`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// P3: the feature does not declare these categories.
+    #[error("feature `{feature}` does not collect {categories}")]
+    CategoryNotDeclared {
+        /// The feature.
+        feature: String,
+        /// The categories, quoted.
+        categories: String,
+    },
+    /// P3: a required category is missing.
+    #[error("feature `{feature}` requires {categories}")]
+    RequiredMissing {
+        /// The feature.
+        feature: String,
+        /// The missing categories, quoted.
+        categories: String,
+    },
+    /// A consent that the act needs is not in force.
+    #[error("{what} needs the subject's consent to `{target}`, which is not in force")]
+    ConsentRequired {
+        /// What was attempted.
+        what: String,
+        /// The consent target (`feature:face_recognition`, ...).
+        target: String,
+    },
+    /// P5: sensitive categories need the subject's separate consent to the feature.
+    #[error("sensitive {categories} need the subject's separate consent to feature `{feature}`")]
+    SeparateConsentRequired {
+        /// The feature.
+        feature: String,
+        /// The sensitive categories, quoted.
+        categories: String,
+    },
+    /// A purpose decision refused the read (P9, P10, P21).
+    #[error("{message} (rule `{rule}`)")]
+    Refused {
+        /// Stable refusal code.
+        code: &'static str,
+        /// The policy rule that refused.
+        rule: String,
+        /// Plain explanation.
+        message: String,
+    },
+    /// P13: the disclosure is outside the recipient's registered scope.
+    #[error("recipient `{recipient}` may not receive this: {reason}")]
+    DisclosureOutOfScope {
+        /// The recipient.
+        recipient: String,
+        /// Why.
+        reason: String,
+    },
+    /// Consent cannot be given to something that does not rest on consent.
+    #[error("`{target}` does not rest on consent: {reason}")]
+    ConsentNotApplicable {
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// No such subject.
+    #[error("subject not found")]
+    SubjectNotFound,
+    /// The subject has been erased.
+    #[error("subject has been erased")]
+    SubjectErased,
+    /// The subject's data key no longer exists: the data is unreadable by design (P28).
+    #[error("the subject's data key has been destroyed; the data cannot be read")]
+    KeyDestroyed,
+    /// A category that has no blind index was used for a lookup.
+    #[error("category `{0}` is not a lookup category")]
+    NotLookup(String),
+    /// P16: the store's region is not one the policy allows.
+    #[error("storage region `{region}` is not allowed by the policy (allowed: {allowed})")]
+    RegionNotAllowed {
+        /// The store's region.
+        region: String,
+        /// The policy's regions.
+        allowed: String,
+    },
+    /// Malformed input.
+    #[error("{0}")]
+    Invalid(String),
+    /// A ciphertext failed to open: altered, or moved to another row (P20).
+    #[error("a stored value failed its integrity check")]
+    Integrity,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key handling failed.
+    #[error(transparent)]
+    Crypto(CryptoError),
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Open => Error::Integrity,
+            other => Error::Crypto(other),
+        }
+    }
+}
+
+impl Error {
+    /// The stable code for APIs, exit statuses and the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unknown { kind, .. } => match *kind {
+                "category" => "unknown_category",
+                "purpose" => "unknown_purpose",
+                "feature" => "unknown_feature",
+                "role" => "unknown_role",
+                _ => "unknown_recipient",
+            },
+            Error::CategoryNotDeclared { .. } => "category_not_declared",
+            Error::RequiredMissing { .. } => "required_category_missing",
+            Error::ConsentRequired { .. } => "consent_required",
+            Error::SeparateConsentRequired { .. } => "separate_consent_required",
+            Error::Refused { code, .. } => code,
+            Error::DisclosureOutOfScope { .. } => "disclosure_out_of_scope",
+            Error::ConsentNotApplicable { .. } => "consent_not_applicable",
+            Error::SubjectNotFound => "subject_not_found",
+            Error::SubjectErased => "subject_erased",
+            Error::KeyDestroyed => "data_key_destroyed",
+            Error::NotLookup(_) => "category_not_lookup",
+            Error::RegionNotAllowed { .. } => "region_not_allowed",
+            Error::Invalid(_) => "invalid_input",
+            Error::Integrity => "integrity_failure",
+            Error::Store(_) => "storage_unavailable",
+            Error::Crypto(_) => "key_failure",
+        }
+    }
+}
+
+/// Quotes names for messages: `a`, `b`.
+pub(crate) fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,225 @@
+//! Evidence an outsider can check without trusting Steward (P33): signed checkpoints of the
+//! audit chain, verification of the log (from the store or from exported files), and
+//! verification of signed documents (consent receipts, erasure certificates).
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+
+use base64::Engine as _;
+use steward_audit::{ChainVerifier, Checkpoint, Entry, Fault, Report};
+use steward_store::Store;
+
+use crate::error::Error;
+use crate::vault::{SignedDocument, Vault};
+
+/// Files `steward audit export` writes.
+pub mod export_files {
+    /// One audit entry per line, JSON.
+    pub const ENTRIES: &str = "audit.jsonl";
+    /// One checkpoint per line, JSON.
+    pub const CHECKPOINTS: &str = "checkpoints.jsonl";
+    /// The Ed25519 public key, PEM (SubjectPublicKeyInfo).
+    pub const PUBLIC_KEY_PEM: &str = "public-key.pem";
+    /// The Ed25519 public key, 64 hex characters.
+    pub const PUBLIC_KEY_HEX: &str = "public-key.hex";
+}
+
+impl Vault {
+    /// Signs the current head of the audit chain, unless it is already signed.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        let (seq, head) = self.store.audit_head()?;
+        if seq == 0 {
+            return Ok(None);
+        }
+        if let Some(last) = self.store.checkpoints()?.pop() {
+            if last.seq == seq {
+                return Ok(Some(last));
+            }
+        }
+        let at_ms = self.clock.now_ms();
+        let signature = self.keys.sign(&Checkpoint::message(seq, &head, at_ms));
+        let cp = Checkpoint {
+            seq,
+            head,
+            at_ms,
+            signature,
+        };
+        self.store.add_checkpoint(&cp)?;
+        Ok(Some(cp))
+    }
+}
+
+fn signature_check(public_key: [u8; 32]) -> impl Fn(&[u8], &[u8; 64]) -> bool {
+    move |msg: &[u8], sig: &[u8; 64]| steward_crypto::verify_signature(&public_key, msg, sig)
+}
+
+/// Verifies the audit log held in a store against `public_key`. The outer error is a failure
+/// to read; the inner one is the first fault found in the log.
+pub fn verify_store(
+    store: &dyn Store,
+    public_key: [u8; 32],
+    progress: &mut dyn FnMut(u64),
+) -> Result<Result<Report, Fault>, Error> {
+    let check = signature_check(public_key);
+    let mut verifier = match ChainVerifier::new(store.checkpoints()?, &check) {
+        Ok(v) => v,
+        Err(f) => return Ok(Err(f)),
+    };
+    let mut fault = None;
+    let mut n = 0u64;
+    store.audit_scan(1, &mut |e| {
+        if let Err(f) = verifier.push(&e) {
+            fault = Some(f);
+            return false;
+        }
+        n += 1;
+        if n % 65_536 == 0 {
+            progress(n);
+        }
+        true
+    })?;
+    progress(n);
+    if let Some(f) = fault {
+        return Ok(Err(f));
+    }
+    Ok(verifier.finish())
+}
+
+/// Writes the log, its checkpoints and the public key as files in `dir` (created if needed).
+/// Returns the number of entries written.
+pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result<u64, Error> {
+    let io = |e: std::io::Error| Error::Invalid(format!("cannot write to `{}`: {}", dir.display(), e.kind()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut out = BufWriter::new(std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?);
+    let mut n = 0u64;
+    let mut failed = None;
+    store.audit_scan(1, &mut |e| {
+        let entry = Entry {
+            seq: e.seq,
+            at_ms: e.at_ms,
+            actor: e.fields[0].into(),
+            role: e.fields[1].into(),
+            action: e.fields[2].into(),
+            outcome: e.fields[3].into(),
+            subject: e.fields[4].into(),
+            purpose: e.fields[5].into(),
+            categories: e.fields[6].into(),
+            detail: e.fields[7].into(),
+            policy_version: e.fields[8].into(),
+            prev_hash: e.prev_hash.try_into().unwrap_or([0; 32]),
+            hash: e.hash.try_into().unwrap_or([0; 32]),
+        };
+        let line = serde_json::to_string(&entry).unwrap_or_default();
+        if let Err(err) = writeln!(out, "{line}") {
+            failed = Some(err);
+            return false;
+        }
+        n += 1;
+        true
+    })?;
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    out.flush().map_err(io)?;
+    let mut cps = BufWriter::new(std::fs::File::create(dir.join(export_files::CHECKPOINTS)).map_err(io)?);
+    for cp in store.checkpoints()? {
+        let line = serde_json::to_string(&cp).unwrap_or_default();
+        writeln!(cps, "{line}").map_err(io)?;
+    }
+    cps.flush().map_err(io)?;
+    std::fs::write(
+        dir.join(export_files::PUBLIC_KEY_PEM),
+        steward_crypto::public_key_pem(&public_key),
+    )
+    .map_err(io)?;
+    std::fs::write(dir.join(export_files::PUBLIC_KEY_HEX), format!("{}\n", hex::encode(public_key)))
+        .map_err(io)?;
+    Ok(n)
+}
+
+/// Reads a public key given as 64 hex characters or as a PEM `PUBLIC KEY`.
+pub fn parse_public_key(text: &str) -> Result<[u8; 32], Error> {
+    let text = text.trim();
+    let mut out = [0u8; 32];
+    if hex::decode_to_slice(text, &mut out).is_ok() {
+        return Ok(out);
+    }
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|_| Error::Invalid("a public key is 64 hex characters or a PEM PUBLIC KEY".into()))?;
+    match der.len().checked_sub(32).and_then(|start| der.get(start..)) {
+        Some(tail) if der.len() == 44 => {
+            out.copy_from_slice(tail);
+            Ok(out)
+        }
+        _ => Err(Error::Invalid("the PEM does not hold an Ed25519 public key".into())),
+    }
+}
+
+/// Verifies an exported log (see [`export_log`]) with `public_key`, or with the key in the
+/// export when none is given.
+pub fn verify_export(dir: &Path, public_key: Option<[u8; 32]>) -> Result<Result<Report, Fault>, Error> {
+    let read = |name: &str| {
+        std::fs::File::open(dir.join(name))
+            .map(std::io::BufReader::new)
+            .map_err(|e| Error::Invalid(format!("cannot read `{}`: {}", dir.join(name).display(), e.kind())))
+    };
+    let key = match public_key {
+        Some(k) => k,
+        None => {
+            let text = std::fs::read_to_string(dir.join(export_files::PUBLIC_KEY_HEX))
+                .map_err(|e| Error::Invalid(format!("cannot read the public key: {}", e.kind())))?;
+            parse_public_key(&text)?
+        }
+    };
+    let mut checkpoints = Vec::new();
+    for (i, line) in read(export_files::CHECKPOINTS)?.lines().enumerate() {
+        let line = line.map_err(|e| Error::Invalid(format!("checkpoints: {}", e.kind())))?;
+        checkpoints.push(
+            serde_json::from_str::<Checkpoint>(&line)
+                .map_err(|e| Error::Invalid(format!("checkpoints line {}: {e}", i + 1)))?,
+        );
+    }
+    let check = signature_check(key);
+    let mut verifier = match ChainVerifier::new(checkpoints, &check) {
+        Ok(v) => v,
+        Err(f) => return Ok(Err(f)),
+    };
+    let mut expected = 1u64;
+    for line in read(export_files::ENTRIES)?.lines() {
+        let line = line.map_err(|e| Error::Invalid(format!("entries: {}", e.kind())))?;
+        let entry: Entry = match serde_json::from_str(&line) {
+            Ok(e) => e,
+            // An unparsable line is an altered entry at that position.
+            Err(_) => return Ok(Err(Fault::Altered { seq: expected })),
+        };
+        if let Err(f) = verifier.push(&entry.as_ref()) {
+            return Ok(Err(f));
+        }
+        expected += 1;
+    }
+    Ok(verifier.finish())
+}
+
+/// Verifies a signed document and returns its payload. When `public_key` is given it must
+/// match the key named in the document.
+pub fn verify_document(doc: &SignedDocument, public_key: Option<[u8; 32]>) -> Result<serde_json::Value, Error> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = |what: &str| Error::Invalid(format!("the document's {what} is malformed"));
+    let named = parse_public_key(&doc.public_key).map_err(|_| bad("public_key"))?;
+    let key = public_key.unwrap_or(named);
+    if key != named {
+        return Err(Error::Invalid("the document was signed by another key".into()));
+    }
+    let payload = b64.decode(&doc.payload).map_err(|_| bad("payload"))?;
+    let sig = b64.decode(&doc.signature).map_err(|_| bad("signature"))?;
+    if !steward_crypto::verify_signature(&key, &payload, &sig) {
+        return Err(Error::Invalid("the signature does not verify".into()));
+    }
+    serde_json::from_slice(&payload).map_err(|_| bad("payload"))
+}

@@ -1,0 +1,22 @@
+//! Steward's domain: the vault of personal information and what may be done with it.
+//!
+//! Owns the rules that join the policy, the keys, the store and the audit log: collection
+//! (P3, P5, P6), consent (P10, P27), purpose-checked reads (P9, P10, P21), disclosures (P12,
+//! P13, P16), export (P23), erasure (P28) and the evidence that proves it (P33). Does not own
+//! transport (HTTP, CLI) or storage engines.
+
+pub mod clock;
+mod error;
+pub mod evidence;
+mod rights;
+mod vault;
+
+pub use error::Error;
+pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
+pub use vault::{
+    Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,
+    normalise_lookup,
+};
+
+#[cfg(test)]
+mod tests;

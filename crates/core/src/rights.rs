@@ -1,0 +1,300 @@
+//! The subject's rights over what the vault holds: export (P23) and erasure (P28).
+
+use serde::Serialize;
+use serde_json::json;
+use steward_audit::Outcome;
+use steward_store::{Op, SubjectState};
+
+use crate::clock::rfc3339;
+use crate::error::Error;
+use crate::vault::{Actor, SignedDocument, SubjectId, Value, Vault};
+
+/// Everything held about a subject, decrypted (P23).
+#[derive(Clone, Debug, Serialize)]
+pub struct Export {
+    /// Format tag.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The subject.
+    pub subject: String,
+    /// When made.
+    pub generated_at: String,
+    /// Policy version in force.
+    pub policy_version: String,
+    /// Every value, with category, taxonomy key, feature, source and time.
+    pub records: Vec<ExportRecord>,
+    /// Consents in force.
+    pub consents: Vec<ExportConsent>,
+    /// Every consent event, oldest first.
+    pub consent_history: Vec<ExportConsent>,
+    /// Every disclosure, oldest first.
+    pub disclosures: Vec<ExportDisclosure>,
+}
+
+/// One value in an export.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportRecord {
+    /// Record id.
+    pub record: i64,
+    /// Category name.
+    pub category: String,
+    /// Fides taxonomy key.
+    pub taxonomy: String,
+    /// The value.
+    pub value: String,
+    /// Collecting feature.
+    pub feature: String,
+    /// Source (P6).
+    pub source: String,
+    /// When collected.
+    pub collected_at: String,
+}
+
+/// One consent in an export.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportConsent {
+    /// Target.
+    pub target: String,
+    /// Granted or withdrawn.
+    pub granted: bool,
+    /// Separate consent.
+    pub separate: bool,
+    /// Channel.
+    pub channel: String,
+    /// Policy version seen.
+    pub policy_version: String,
+    /// When.
+    pub at: String,
+}
+
+/// One disclosure in an export.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportDisclosure {
+    /// Recipient.
+    pub recipient: String,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Purpose.
+    pub purpose: String,
+    /// Legal basis, for disclosures required by law.
+    pub legal_basis: String,
+    /// When.
+    pub at: String,
+}
+
+/// How far a purge got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeProgress {
+    /// Subjects whose ciphertext is now gone.
+    pub subjects_done: usize,
+    /// Records deleted in this call.
+    pub records_deleted: usize,
+    /// Subjects still queued.
+    pub subjects_left: usize,
+}
+
+impl Vault {
+    /// Everything held about a subject, decrypted, as machine-readable JSON (P23).
+    pub fn export(&self, actor: &Actor, subject: SubjectId) -> Result<Export, Error> {
+        if let Err(e) = self.active_subject(subject) {
+            return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
+        }
+        let rows = self.store.records(&subject.0, None)?;
+        let values: Vec<Value> = self.open_rows(subject, rows)?;
+        let consent = |c: steward_store::ConsentRow| ExportConsent {
+            target: c.target,
+            granted: c.granted,
+            separate: c.separate,
+            channel: c.channel,
+            policy_version: c.policy_version,
+            at: rfc3339(c.at_ms),
+        };
+        let now = self.clock.now_ms();
+        let export = Export {
+            kind: "steward.subject-export.v1",
+            subject: subject.to_string(),
+            generated_at: rfc3339(now),
+            policy_version: self.policy.version.clone(),
+            records: values
+                .into_iter()
+                .map(|v| ExportRecord {
+                    taxonomy: self
+                        .policy
+                        .category_id(&v.category)
+                        .map(|c| self.policy.category(c).taxonomy.clone())
+                        .unwrap_or_default(),
+                    record: v.record,
+                    category: v.category,
+                    value: v.value,
+                    feature: v.feature,
+                    source: v.source,
+                    collected_at: rfc3339(v.collected_ms),
+                })
+                .collect(),
+            consents: self
+                .store
+                .consents_in_force(&subject.0)?
+                .into_iter()
+                .map(consent)
+                .collect(),
+            consent_history: self
+                .store
+                .consent_history(&subject.0)?
+                .into_iter()
+                .map(consent)
+                .collect(),
+            disclosures: self
+                .store
+                .disclosures(&subject.0)?
+                .into_iter()
+                .map(|d| ExportDisclosure {
+                    recipient: d.recipient,
+                    categories: d
+                        .categories
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect(),
+                    purpose: d.purpose,
+                    legal_basis: d.legal_basis,
+                    at: rfc3339(d.at_ms),
+                })
+                .collect(),
+        };
+        self.store.commit(
+            vec![],
+            vec![self.draft(
+                actor,
+                "subject.export",
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                json!({ "records": export.records.len() }),
+            )],
+        )?;
+        Ok(export)
+    }
+
+    /// Erases a subject by destroying their data key (crypto-shredding, P28), and returns a
+    /// signed erasure certificate (P33).
+    ///
+    /// The erasure is the unit of work that marks the subject erased, queues the purge and
+    /// writes the audit entry; the key is destroyed right after it commits, and again on every
+    /// start while the subject is queued, so a crash in between cannot leave the key behind.
+    /// Its cost does not depend on how much the subject has: ciphertext goes later, in
+    /// [`Vault::purge`].
+    pub fn erase(&self, actor: &Actor, subject: SubjectId, reason: &str) -> Result<SignedDocument, Error> {
+        if reason.trim().is_empty() || reason.len() > 200 {
+            return Err(Error::Invalid("an erasure reason is 1 to 200 characters".into()));
+        }
+        if let Err(e) = self.active_subject(subject) {
+            return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
+        }
+        let now = self.clock.now_ms();
+        let entries = self.store.commit(
+            vec![
+                Op::SetSubjectState {
+                    subject: subject.0,
+                    state: SubjectState::Erasing,
+                },
+                Op::EnqueuePurge {
+                    subject: subject.0,
+                    at_ms: now,
+                },
+            ],
+            vec![self.draft(
+                actor,
+                "subject.erase",
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                json!({ "method": "crypto-shredding", "reason": reason }),
+            )],
+        )?;
+        self.forget_key(subject);
+        self.keyring.destroy(&subject.0)?;
+        let entry = entries
+            .first()
+            .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+        let certificate = self.sign_document(&json!({
+            "type": "steward.erasure-certificate.v1",
+            "subject": subject.to_string(),
+            "subject_pseudonym": self.pseudonym(subject),
+            "erased_at": rfc3339(now),
+            "erased_at_ms": now,
+            "method": "crypto-shredding: the subject's data key was destroyed; ciphertext in every copy is unreadable",
+            "reason": reason,
+            "policy_version": self.policy.version,
+            "audit_seq": entry.seq,
+            "audit_hash": hex::encode(entry.hash),
+        }));
+        let document = serde_json::to_string(&certificate)
+            .map_err(|_| Error::Invalid("certificate encoding failed".into()))?;
+        self.store.commit(
+            vec![Op::StoreCertificate {
+                subject: subject.0,
+                document,
+            }],
+            vec![],
+        )?;
+        Ok(certificate)
+    }
+
+    /// The erasure certificate issued for a subject, if any.
+    pub fn certificate(&self, subject: SubjectId) -> Result<Option<SignedDocument>, Error> {
+        match self.store.certificate(&subject.0)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|_| Error::Store(steward_store::StoreError::Corrupt("certificate".into()))),
+        }
+    }
+
+    /// Deletes erased subjects' ciphertext and index rows, `batch` records per transaction.
+    /// Safe to interrupt: each batch commits alone, and the next call resumes where it stopped.
+    /// `progress` is called after each batch with the records deleted so far.
+    pub fn purge(&self, batch: usize, progress: &mut dyn FnMut(usize)) -> Result<PurgeProgress, Error> {
+        let batch = batch.max(1);
+        let queue = self.store.purge_queue()?;
+        let mut out = PurgeProgress {
+            subjects_left: queue.len(),
+            ..PurgeProgress::default()
+        };
+        for key in queue {
+            // The key must be gone before its ciphertext is, so an interrupted erasure is
+            // completed here too.
+            self.keyring.destroy(&key)?;
+            loop {
+                let n = self.store.purge_records(&key, batch)?;
+                out.records_deleted += n;
+                progress(out.records_deleted);
+                if n < batch {
+                    break;
+                }
+            }
+            let subject = SubjectId(key);
+            self.store.commit(
+                vec![
+                    Op::SetSubjectState {
+                        subject: key,
+                        state: SubjectState::Erased,
+                    },
+                    Op::DequeuePurge { subject: key },
+                ],
+                vec![self.system_draft_for(subject, "subject.purge")],
+            )?;
+            out.subjects_done += 1;
+            out.subjects_left -= 1;
+        }
+        Ok(out)
+    }
+
+    fn system_draft_for(&self, subject: SubjectId, action: &str) -> steward_audit::Draft {
+        let mut d = self.system_draft(action, serde_json::Value::Null);
+        d.detail = String::new();
+        d.subject = self.pseudonym(subject);
+        d
+    }
+}

@@ -1,0 +1,376 @@
+//! The validated, compiled policy: every reference resolved to a dense id.
+//!
+//! A `Policy` can only be made by [`crate::Policy::parse`], so holding one means the file
+//! passed validation.
+
+use std::collections::HashMap;
+
+use crate::ids::{CategoryId, FeatureId, IdSet, PurposeId, RecipientId, RoleId};
+
+/// The lawful basis of processing (PIPL art. 13).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// Needed to perform the contract with the subject.
+    Contract,
+    /// The subject's consent.
+    Consent,
+    /// Required by law.
+    LegalObligation,
+}
+
+impl Basis {
+    /// The word used for this basis in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Contract => "contract",
+            Basis::Consent => "consent",
+            Basis::LegalObligation => "legal_obligation",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Basis> {
+        match s {
+            "contract" => Some(Basis::Contract),
+            "consent" => Some(Basis::Consent),
+            "legal_obligation" => Some(Basis::LegalObligation),
+            _ => None,
+        }
+    }
+}
+
+/// When the retention clock of a category starts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RetentionFrom {
+    /// Kept while the account lives, then `days` more after it closes.
+    AccountClosed,
+    /// Kept `days` after the value was collected.
+    Collected,
+}
+
+impl RetentionFrom {
+    /// The word used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionFrom::AccountClosed => "account_closed",
+            RetentionFrom::Collected => "collected",
+        }
+    }
+}
+
+/// How long values of a category are kept (P17).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Retention {
+    /// When the clock starts.
+    pub from: RetentionFrom,
+    /// Days after that.
+    pub days: u32,
+}
+
+impl Retention {
+    /// Whether `self` may keep data longer than `other`.
+    pub fn longer_than(&self, other: &Retention) -> bool {
+        match (self.from, other.from) {
+            (RetentionFrom::AccountClosed, RetentionFrom::Collected) => true,
+            (RetentionFrom::Collected, RetentionFrom::AccountClosed) => false,
+            _ => self.days > other.days,
+        }
+    }
+
+    /// Plain-language description.
+    pub fn describe(&self) -> String {
+        match self.from {
+            RetentionFrom::AccountClosed if self.days == 0 => {
+                "while the account exists".to_string()
+            }
+            RetentionFrom::AccountClosed => {
+                format!("while the account exists, then {} days", self.days)
+            }
+            RetentionFrom::Collected => format!("{} days after collection", self.days),
+        }
+    }
+}
+
+/// A category of personal information (P4).
+#[derive(Clone, Debug)]
+pub struct Category {
+    /// Dense id.
+    pub id: CategoryId,
+    /// The name used in the policy file and in the API.
+    pub name: String,
+    /// Fides taxonomy key, such as `user.contact.email`.
+    pub taxonomy: String,
+    /// Plain-language description.
+    pub description: String,
+    /// Sensitive under PIPL art. 28 (P5).
+    pub sensitive: bool,
+    /// Values are looked up by a keyed blind index (email, phone, linked accounts).
+    pub lookup: bool,
+    /// Retention rule (P17).
+    pub retention: Retention,
+}
+
+/// A feature that collects personal information (P2).
+#[derive(Clone, Debug)]
+pub struct Feature {
+    /// Dense id.
+    pub id: FeatureId,
+    /// Name in the policy file.
+    pub name: String,
+    /// Plain-language description.
+    pub description: String,
+    /// Lawful basis of the collection.
+    pub basis: Basis,
+    /// Categories every collection must include.
+    pub required: IdSet,
+    /// Categories a collection may include.
+    pub optional: IdSet,
+    /// Sensitive categories that need the subject's separate consent to this feature (P5).
+    pub separate_consent: IdSet,
+}
+
+impl Feature {
+    /// Every category this feature may collect.
+    pub fn collects(&self) -> IdSet {
+        self.required.union(&self.optional)
+    }
+}
+
+/// A purpose of processing (P9).
+#[derive(Clone, Debug)]
+pub struct Purpose {
+    /// Dense id.
+    pub id: PurposeId,
+    /// Name in the policy file.
+    pub name: String,
+    /// Fides data-use key, such as `essential.service`.
+    pub taxonomy: String,
+    /// Plain-language description.
+    pub description: String,
+    /// Contract and legal obligation are essential; consent-based purposes need consent (P10).
+    pub basis: Basis,
+    /// Categories this purpose may read.
+    pub reads: IdSet,
+    /// Declared purposes this one is reasonably related to (P11).
+    pub related: Vec<PurposeId>,
+}
+
+impl Purpose {
+    /// Whether a read for this purpose needs the subject's consent.
+    pub fn needs_consent(&self) -> bool {
+        self.basis == Basis::Consent
+    }
+}
+
+/// A role that staff or services act under (P21).
+#[derive(Clone, Debug)]
+pub struct Role {
+    /// Dense id.
+    pub id: RoleId,
+    /// Name in the policy file.
+    pub name: String,
+    /// Plain-language description.
+    pub description: String,
+    /// Purposes the role may exercise.
+    pub purposes: IdSet,
+    /// Reads under this role need a stated justification (staff roles).
+    pub justification: bool,
+}
+
+/// Kinds of recipient (P12).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RecipientKind {
+    /// A company in the provider's group.
+    Affiliate,
+    /// A service provider processing on the provider's behalf.
+    Processor,
+    /// A contractor.
+    Contractor,
+    /// An agent.
+    Agent,
+}
+
+impl RecipientKind {
+    /// The word used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Affiliate => "affiliate",
+            RecipientKind::Processor => "processor",
+            RecipientKind::Contractor => "contractor",
+            RecipientKind::Agent => "agent",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<RecipientKind> {
+        match s {
+            "affiliate" => Some(RecipientKind::Affiliate),
+            "processor" => Some(RecipientKind::Processor),
+            "contractor" => Some(RecipientKind::Contractor),
+            "agent" => Some(RecipientKind::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// A registered recipient of disclosures (P12).
+#[derive(Clone, Debug)]
+pub struct Recipient {
+    /// Dense id.
+    pub id: RecipientId,
+    /// Name in the policy file.
+    pub name: String,
+    /// Legal name of the recipient.
+    pub legal_name: String,
+    /// What kind of recipient.
+    pub kind: RecipientKind,
+    /// Purposes it may receive data for.
+    pub purposes: IdSet,
+    /// Categories it may receive.
+    pub categories: IdSet,
+    /// The confidentiality agreement binding it.
+    pub agreement: String,
+    /// Where it stores what it receives.
+    pub region: String,
+    /// Its region is outside the policy's storage regions: a transfer abroad (P16).
+    pub cross_border: bool,
+}
+
+/// A cookie (P7).
+#[derive(Clone, Debug)]
+pub struct Cookie {
+    /// Cookie name.
+    pub name: String,
+    /// Plain-language description.
+    pub description: String,
+    /// The purpose it serves; non-essential purposes need consent.
+    pub purpose: PurposeId,
+    /// Lifetime in days.
+    pub lifetime_days: u32,
+}
+
+/// Deadlines the statement promises (P32).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Days to answer a rights request.
+    pub request_days: u32,
+    /// Days to answer an inquiry or complaint (P31).
+    pub inquiry_days: u32,
+    /// Hours to report an incident to the authority (P22).
+    pub incident_report_hours: u32,
+    /// Days between announcing a material change and its taking effect (P30).
+    pub change_notice_days: u32,
+    /// Days after an account closes within which its PI is erased (P28).
+    pub erasure_days: u32,
+}
+
+/// A validated, compiled privacy policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Schema version of the file format.
+    pub schema: u32,
+    /// The statement's title.
+    pub name: String,
+    /// The statement's version label.
+    pub version: String,
+    /// When this version takes effect.
+    pub effective: time::Date,
+    /// Regions where PI may be stored (P16).
+    pub regions: Vec<String>,
+    /// Deadlines.
+    pub deadlines: Deadlines,
+    /// Categories, indexed by `CategoryId`.
+    pub categories: Vec<Category>,
+    /// Features, indexed by `FeatureId`.
+    pub features: Vec<Feature>,
+    /// Purposes, indexed by `PurposeId`.
+    pub purposes: Vec<Purpose>,
+    /// Roles, indexed by `RoleId`.
+    pub roles: Vec<Role>,
+    /// Recipients, indexed by `RecipientId`.
+    pub recipients: Vec<Recipient>,
+    /// Cookies.
+    pub cookies: Vec<Cookie>,
+    /// Sensitive categories as a set.
+    pub sensitive: IdSet,
+    pub(crate) names: Names,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names {
+    pub categories: HashMap<String, CategoryId>,
+    pub features: HashMap<String, FeatureId>,
+    pub purposes: HashMap<String, PurposeId>,
+    pub roles: HashMap<String, RoleId>,
+    pub recipients: HashMap<String, RecipientId>,
+}
+
+impl Policy {
+    /// Looks a category up by name (at the edge, never on the decision path).
+    pub fn category_id(&self, name: &str) -> Option<CategoryId> {
+        self.names.categories.get(name).copied()
+    }
+    /// Looks a feature up by name.
+    pub fn feature_id(&self, name: &str) -> Option<FeatureId> {
+        self.names.features.get(name).copied()
+    }
+    /// Looks a purpose up by name.
+    pub fn purpose_id(&self, name: &str) -> Option<PurposeId> {
+        self.names.purposes.get(name).copied()
+    }
+    /// Looks a role up by name.
+    pub fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.names.roles.get(name).copied()
+    }
+    /// Looks a recipient up by name.
+    pub fn recipient_id(&self, name: &str) -> Option<RecipientId> {
+        self.names.recipients.get(name).copied()
+    }
+
+    /// The category with this id. Ids come from this policy, so the lookup cannot miss.
+    pub fn category(&self, id: CategoryId) -> &Category {
+        // Ids are only minted by the compiler for this policy's own vectors.
+        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
+        &self.categories[id.index()]
+    }
+    /// The feature with this id.
+    pub fn feature(&self, id: FeatureId) -> &Feature {
+        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
+        &self.features[id.index()]
+    }
+    /// The purpose with this id.
+    pub fn purpose(&self, id: PurposeId) -> &Purpose {
+        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
+        &self.purposes[id.index()]
+    }
+    /// The role with this id.
+    pub fn role(&self, id: RoleId) -> &Role {
+        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
+        &self.roles[id.index()]
+    }
+    /// The recipient with this id.
+    pub fn recipient(&self, id: RecipientId) -> &Recipient {
+        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
+        &self.recipients[id.index()]
+    }
+
+    /// Names of the categories in `set`, in declaration order.
+    pub fn category_names(&self, set: &IdSet) -> Vec<&str> {
+        set.iter()
+            .filter_map(|i| self.categories.get(i).map(|c| c.name.as_str()))
+            .collect()
+    }
+
+    /// Resolves category names to a set, returning the first unknown name on failure.
+    pub fn category_set<'a, I>(&self, names: I) -> Result<IdSet, &'a str>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let mut set = IdSet::EMPTY;
+        for name in names {
+            match self.category_id(name) {
+                Some(id) => set.insert(id.index()),
+                None => return Err(name),
+            }
+        }
+        Ok(set)
+    }
+}

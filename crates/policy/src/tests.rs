@@ -1,0 +1,279 @@
+use super::*;
+
+fn example() -> Policy {
+    Policy::example().unwrap_or_else(|e| panic!("example policy invalid:\n{e}"))
+}
+
+#[test]
+fn p02_example_policy_is_valid_and_declares_statement_features() {
+    let p = example();
+    for f in [
+        "account",
+        "real_name",
+        "usage_logging",
+        "domain_registration",
+        "website_filing",
+        "marketplace",
+        "face_recognition",
+        "sms",
+        "risk_control",
+        "offline_delivery",
+        "product_trial",
+        "partner_programme",
+    ] {
+        assert!(p.feature_id(f).is_some(), "missing feature {f}");
+    }
+}
+
+#[test]
+fn p04_example_policy_covers_statement_categories() {
+    let p = example();
+    for c in [
+        "name",
+        "contact_person",
+        "email",
+        "im_account",
+        "phone",
+        "postal_address",
+        "bank_account",
+        "business_registration",
+        "face_image",
+        "face_template",
+        "government_id",
+        "photo",
+        "device_id",
+        "ip_address",
+        "browser_type",
+        "language",
+        "access_time",
+        "device_characteristics",
+        "user_identifier",
+        "pages_visited",
+    ] {
+        assert!(p.category_id(c).is_some(), "missing category {c}");
+    }
+    for s in ["bank_account", "face_image", "government_id", "precise_location"] {
+        let id = p.category_id(s).unwrap();
+        assert!(p.category(id).sensitive, "{s} must be sensitive");
+    }
+    assert_eq!(p.regions, vec!["cn-mainland".to_string()]);
+}
+
+fn errors(src: &str) -> Diagnostics {
+    match Policy::parse(src, "p.toml") {
+        Ok(_) => panic!("expected errors"),
+        Err(d) => d,
+    }
+}
+
+#[test]
+fn p29_unknown_key_and_dangling_reference_are_located() {
+    let src = EXAMPLE_POLICY.replace(
+        "[features.sms]\ndescription = \"SMS notifications\"",
+        "[features.sms]\ncolour = \"blue\"\ndescription = \"SMS notifications\"",
+    );
+    let src = src.replace(
+        "[purposes.surveys]\ntaxonomy = \"marketing.communications\"\ndescription = \"Inviting you to surveys\"\nbasis = \"consent\"\nreads = [\"name\", \"email\"]",
+        "[purposes.surveys]\ntaxonomy = \"marketing.communications\"\ndescription = \"Inviting you to surveys\"\nbasis = \"consent\"\nreads = [\"name\", \"emial\"]",
+    );
+    let d = errors(&src);
+    assert_eq!(d.items.len(), 2, "{d}");
+    let unknown = &d.items[0];
+    assert_eq!(unknown.code, "unknown_key");
+    let line = src.lines().position(|l| l.starts_with("colour")).unwrap() + 1;
+    assert_eq!((unknown.line, unknown.column), (line, 1));
+    let dangling = &d.items[1];
+    assert_eq!(dangling.code, "dangling_reference");
+    assert!(dangling.message.contains("`emial`"), "{}", dangling.message);
+    let line = src.lines().position(|l| l.contains("\"emial\"")).unwrap() + 1;
+    assert_eq!(dangling.line, line);
+    assert_eq!(dangling.column, 18);
+    assert!(d.to_string().starts_with("p.toml:"));
+}
+
+const MINIMAL: &str = r#"
+schema = 1
+[policy]
+name = "t"
+version = "1"
+effective = 2026-01-01
+regions = ["cn-mainland"]
+[categories.email]
+taxonomy = "user.contact.email"
+retention = { from = "account_closed", days = 1 }
+[categories.face]
+taxonomy = "user.biometric"
+sensitive = true
+retention = { from = "collected", days = 1 }
+[features.account]
+basis = "contract"
+required = ["email"]
+[purposes.service]
+taxonomy = "essential.service"
+basis = "contract"
+reads = ["email"]
+[roles.app]
+purposes = ["service"]
+"#;
+
+#[test]
+fn minimal_policy_parses() {
+    let p = Policy::parse(MINIMAL, "m.toml").unwrap();
+    assert_eq!(p.categories.len(), 2);
+}
+
+#[test]
+fn p05_contradictions_are_reported_together() {
+    let src = MINIMAL.replace("required = [\"email\"]", "required = [\"email\", \"face\"]")
+        .replace("reads = [\"email\"]", "reads = [\"email\", \"face\"]");
+    let d = errors(&src);
+    let codes: Vec<_> = d.items.iter().map(|i| i.code).collect();
+    assert_eq!(codes, vec!["contradiction", "contradiction"], "{d}");
+    assert!(d.items[0].message.contains("separate_consent"));
+    assert!(d.items[1].message.contains("essential"));
+}
+
+#[test]
+fn wrong_types_duplicates_and_schema_are_reported() {
+    let src = MINIMAL
+        .replace("schema = 1", "schema = 2")
+        .replace("required = [\"email\"]", "required = [\"email\", \"email\"]")
+        .replace("basis = \"contract\"\nreads", "basis = \"maybe\"\nreads")
+        .replace("effective = 2026-01-01", "effective = \"soon\"");
+    let d = errors(&src);
+    let codes: Vec<_> = d.items.iter().map(|i| i.code).collect();
+    assert_eq!(
+        codes,
+        vec!["unsupported_schema", "invalid_value", "duplicate", "invalid_value"],
+        "{d}"
+    );
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let d = errors("schema = 1\n[policy\nname = 1\n");
+    assert_eq!(d.items[0].code, "syntax");
+    assert_eq!(d.items[0].line, 2);
+}
+
+#[test]
+fn p10_decision_checks_role_purpose_categories_and_consent() {
+    let p = example();
+    let cat = |n| p.category_id(n).unwrap().index();
+    let service = p.role_id("service").unwrap();
+    let support = p.role_id("support").unwrap();
+    let offers = p.purpose_id("relevant_offers").unwrap();
+    let provide = p.purpose_id("provide_service").unwrap();
+    let email: IdSet = [cat("email")].into_iter().collect();
+    let mut consent = ConsentState::default();
+
+    let req = Request {
+        role: service,
+        purpose: provide,
+        categories: email,
+        justified: false,
+    };
+    assert_eq!(p.decide(&req, &consent), Ok(()));
+
+    let req = Request {
+        purpose: offers,
+        ..req
+    };
+    assert_eq!(
+        p.decide(&req, &consent),
+        Err(Refusal::ConsentRequired { purpose: offers })
+    );
+    consent.purposes.insert(offers.index());
+    assert_eq!(p.decide(&req, &consent), Ok(()));
+
+    let face: IdSet = [cat("face_image")].into_iter().collect();
+    let req = Request {
+        categories: face,
+        ..req
+    };
+    let r = p.decide(&req, &consent).unwrap_err();
+    assert_eq!(r.code(), "purpose_not_allowed");
+    assert_eq!(r.rule(&p), "purposes.relevant_offers.reads");
+
+    let req = Request {
+        role: support,
+        purpose: provide,
+        categories: email,
+        justified: false,
+    };
+    assert_eq!(p.decide(&req, &consent).unwrap_err().code(), "justification_required");
+    let req = Request {
+        purpose: offers,
+        justified: true,
+        ..req
+    };
+    assert_eq!(p.decide(&req, &consent).unwrap_err().code(), "role_not_permitted");
+}
+
+#[test]
+fn p29_diff_classifies_new_purpose_as_material() {
+    let old = example();
+    let src = format!(
+        "{EXAMPLE_POLICY}\n[purposes.ad_profiling]\ntaxonomy = \"marketing.advertising.profiling\"\nbasis = \"consent\"\nreads = [\"pages_visited\"]\n"
+    );
+    let new = Policy::parse(&src, "new.toml").unwrap();
+    let changes = diff(&old, &new);
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].material);
+    assert_eq!(changes[0].path, "purposes.ad_profiling");
+    assert!(diff(&old, &old).is_empty());
+}
+
+#[test]
+fn p29_diff_retention_longer_is_material_shorter_is_not() {
+    let old = example();
+    let longer = EXAMPLE_POLICY.replace(
+        "description = \"IP address\"\nretention = { from = \"collected\", days = 180 }",
+        "description = \"IP address\"\nretention = { from = \"collected\", days = 365 }",
+    );
+    let new = Policy::parse(&longer, "n.toml").unwrap();
+    let changes = diff(&old, &new);
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].material);
+    let back = diff(&new, &old);
+    assert_eq!(back.len(), 1);
+    assert!(!back[0].material);
+}
+
+#[test]
+fn explain_mentions_features_and_recipients() {
+    let text = explain(&example());
+    assert!(text.contains("Face recognition"));
+    assert!(text.contains("Example Express Logistics"));
+    assert!(text.contains("transfer abroad"));
+}
+
+mod props {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,400}") {
+            let _ = Policy::parse(&s, "fuzz.toml");
+        }
+
+        #[test]
+        fn parser_never_panics_on_mutated_example(pos in 0usize..20_000, len in 0usize..40, insert in "[\\[\\]=\"a-z0-9_., \\n{}-]{0,12}") {
+            let src = EXAMPLE_POLICY;
+            let start = pos.min(src.len());
+            let end = (start + len).min(src.len());
+            if src.is_char_boundary(start) && src.is_char_boundary(end) {
+                let mutated = format!("{}{}{}", &src[..start], insert, &src[end..]);
+                if let Err(d) = Policy::parse(&mutated, "m.toml") {
+                    prop_assert!(!d.items.is_empty());
+                    for item in &d.items {
+                        prop_assert!(item.line >= 1 && item.column >= 1);
+                    }
+                }
+            }
+        }
+    }
+}

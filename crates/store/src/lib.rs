@@ -1,0 +1,253 @@
+//! Persistence for Steward: the storage traits every backend implements, and the embedded
+//! SQLite backend that is the default (P35).
+//!
+//! A [`Store`] applies one unit of work — data changes plus their audit entries — in a single
+//! transaction (P21: no audit, no act). The audit chain is extended inside that transaction, so
+//! an act and its entry commit together or not at all. A [`Keyring`] holds the wrapped
+//! per-subject data keys apart from the data, so that destroying one erases the subject
+//! everywhere the data was copied (P28). Every table the domain owns is keyed by subject.
+
+mod sqlite;
+
+pub use sqlite::{SqliteKeyring, SqliteStore};
+pub use steward_audit::{Checkpoint, Draft, Entry, EntryRef};
+
+/// A subject's id: 16 random bytes.
+pub type SubjectKey = [u8; 16];
+
+/// Storage failures. Messages name tables and operations, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed or is unreachable.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// Stored data is not in the shape this build expects.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The store was made by a newer build or for another deployment.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// Where a subject is in its life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SubjectState {
+    /// Normal.
+    Active,
+    /// The data key is being (or has been) destroyed; ciphertext awaits purging.
+    Erasing,
+    /// Key destroyed and ciphertext purged.
+    Erased,
+}
+
+impl SubjectState {
+    /// Stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectState::Active => "active",
+            SubjectState::Erasing => "erasing",
+            SubjectState::Erased => "erased",
+        }
+    }
+
+    fn parse(s: &str) -> Option<SubjectState> {
+        match s {
+            "active" => Some(SubjectState::Active),
+            "erasing" => Some(SubjectState::Erasing),
+            "erased" => Some(SubjectState::Erased),
+            _ => None,
+        }
+    }
+}
+
+/// A data subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectRow {
+    /// Id.
+    pub id: SubjectKey,
+    /// Life state.
+    pub state: SubjectState,
+    /// When registered.
+    pub created_ms: i64,
+}
+
+/// One encrypted PI value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordRow {
+    /// Record id, from [`Store::next_record_ids`].
+    pub id: i64,
+    /// Owner.
+    pub subject: SubjectKey,
+    /// Category name.
+    pub category: String,
+    /// Feature that collected it.
+    pub feature: String,
+    /// Source (P6): `subject`, `observed` or `third_party:<name>`.
+    pub source: String,
+    /// When collected.
+    pub collected_ms: i64,
+    /// nonce || ciphertext || tag, bound to (subject, category, id).
+    pub sealed: Vec<u8>,
+}
+
+/// A keyed blind index entry for a lookup value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRow {
+    /// HMAC digest of the normalised value.
+    pub digest: [u8; 16],
+    /// Owner.
+    pub subject: SubjectKey,
+    /// The record it points at.
+    pub record: i64,
+}
+
+/// One consent event; the latest per (subject, target) is the state in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRow {
+    /// Owner.
+    pub subject: SubjectKey,
+    /// `purpose:<name>`, `feature:<name>` or `recipient:<name>`.
+    pub target: String,
+    /// Granted or withdrawn.
+    pub granted: bool,
+    /// Separate, explicit consent (P5, PIPL art. 29).
+    pub separate: bool,
+    /// How it was given (`web`, `app`, `api`, ...).
+    pub channel: String,
+    /// Policy version the subject saw.
+    pub policy_version: String,
+    /// When.
+    pub at_ms: i64,
+    /// The audit entry that recorded it.
+    pub audit_seq: u64,
+}
+
+/// One disclosure to a recipient (P13, P15).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisclosureRow {
+    /// Owner.
+    pub subject: SubjectKey,
+    /// Recipient name, or the authority for a legal disclosure.
+    pub recipient: String,
+    /// Category names, comma-separated.
+    pub categories: String,
+    /// Purpose name, or empty for a legal disclosure.
+    pub purpose: String,
+    /// Legal basis text for a disclosure required by law, or empty.
+    pub legal_basis: String,
+    /// When.
+    pub at_ms: i64,
+    /// The audit entry that recorded it.
+    pub audit_seq: u64,
+}
+
+/// One change inside a unit of work.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Register a subject.
+    InsertSubject(SubjectRow),
+    /// Move a subject to another state.
+    SetSubjectState {
+        /// Whom.
+        subject: SubjectKey,
+        /// New state.
+        state: SubjectState,
+    },
+    /// Store encrypted values.
+    InsertRecords(Vec<RecordRow>),
+    /// Store blind index entries.
+    InsertIndex(Vec<IndexRow>),
+    /// Record a consent event and make it the state in force. Its `audit_seq` is filled in
+    /// with the seq of the unit's first audit entry.
+    RecordConsent(ConsentRow),
+    /// Record a disclosure. Its `audit_seq` is filled in likewise.
+    InsertDisclosure(DisclosureRow),
+    /// Queue a subject's ciphertext for purging.
+    EnqueuePurge {
+        /// Whom.
+        subject: SubjectKey,
+        /// When queued.
+        at_ms: i64,
+    },
+    /// Take a subject off the purge queue.
+    DequeuePurge {
+        /// Whom.
+        subject: SubjectKey,
+    },
+    /// Keep a signed erasure certificate.
+    StoreCertificate {
+        /// Whom.
+        subject: SubjectKey,
+        /// The certificate document.
+        document: String,
+    },
+    /// Set a deployment fact.
+    SetMeta {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+}
+
+/// The persistence every backend provides. One conformance suite runs against each.
+pub trait Store: Send + Sync {
+    /// Applies `ops` and appends `audit` to the chain in one transaction. Returns the chained
+    /// entries. If anything fails, nothing is applied and nothing is appended.
+    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
+    /// Reserves `n` consecutive record ids and returns the first.
+    fn next_record_ids(&self, n: usize) -> Result<i64, StoreError>;
+    /// A subject by id.
+    fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError>;
+    /// Subjects owning a blind index digest.
+    fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError>;
+    /// A subject's records, all or of the named categories, by id.
+    fn records(
+        &self,
+        subject: &SubjectKey,
+        categories: Option<&[&str]>,
+    ) -> Result<Vec<RecordRow>, StoreError>;
+    /// Whether the consent in force for `target` is granted, and whether it was separate.
+    fn consent(&self, subject: &SubjectKey, target: &str)
+    -> Result<Option<ConsentRow>, StoreError>;
+    /// Every consent in force for a subject.
+    fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError>;
+    /// Every consent event of a subject, oldest first.
+    fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError>;
+    /// Every disclosure of a subject, oldest first.
+    fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError>;
+    /// A stored erasure certificate.
+    fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
+    /// The last audit entry's seq and hash; `(0, GENESIS)` for an empty log.
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
+    /// Streams audit entries in seq order from `from_seq`; `visit` returns false to stop.
+    /// A row whose fields cannot be read as their types is passed with empty hashes, so the
+    /// verifier reports it as altered.
+    fn audit_scan(
+        &self,
+        from_seq: u64,
+        visit: &mut dyn FnMut(EntryRef<'_>) -> bool,
+    ) -> Result<(), StoreError>;
+    /// Every checkpoint, by seq.
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Stores a checkpoint.
+    fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    /// Subjects queued for purging.
+    fn purge_queue(&self) -> Result<Vec<SubjectKey>, StoreError>;
+    /// Deletes up to `limit` of a subject's records (and their index entries) in one
+    /// transaction; returns how many records went.
+    fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError>;
+    /// A deployment fact.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Wrapped per-subject data keys, stored apart from the data (P20, P28).
+pub trait Keyring: Send + Sync {
+    /// The wrapped key of a subject, if it still exists.
+    fn get(&self, subject: &SubjectKey) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores a subject's wrapped key.
+    fn put(&self, subject: &SubjectKey, wrapped: &[u8]) -> Result<(), StoreError>;
+    /// Destroys a subject's key so that it cannot be recovered from the keyring's files.
+    /// Returns whether a key was there. Idempotent.
+    fn destroy(&self, subject: &SubjectKey) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,755 @@
+//! The embedded SQLite backend: one data file and one keyring file, both in WAL mode.
+//!
+//! One connection per file behind a mutex: SQLite has one writer at a time anyway, and the
+//! audit head and record-id counter live beside the connection so that a unit of work reads
+//! and extends them without another query.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use steward_audit::{Checkpoint, Draft, Entry, EntryRef, GENESIS};
+
+use crate::{
+    ConsentRow, DisclosureRow, Keyring, Op, RecordRow, StoreError, SubjectKey, SubjectRow,
+    SubjectState,
+};
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    // rusqlite messages name tables, columns and constraints, never bound values.
+    StoreError::Backend(e.to_string())
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE subjects (
+    id BLOB PRIMARY KEY,
+    state TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    category TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    source TEXT NOT NULL,
+    collected_ms INTEGER NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX records_by_subject ON records (subject, category);
+CREATE TABLE lookup (
+    digest BLOB NOT NULL,
+    subject BLOB NOT NULL,
+    record INTEGER NOT NULL,
+    PRIMARY KEY (digest, subject, record)
+) WITHOUT ROWID;
+CREATE INDEX lookup_by_subject ON lookup (subject);
+CREATE TABLE consent_events (
+    id INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    target TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    separate INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    audit_seq INTEGER NOT NULL
+);
+CREATE INDEX consent_events_by_subject ON consent_events (subject, id);
+CREATE TABLE consent_current (
+    subject BLOB NOT NULL,
+    target TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    separate INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    audit_seq INTEGER NOT NULL,
+    PRIMARY KEY (subject, target)
+) WITHOUT ROWID;
+CREATE TABLE disclosures (
+    id INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    recipient TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    legal_basis TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    audit_seq INTEGER NOT NULL
+);
+CREATE INDEX disclosures_by_subject ON disclosures (subject, id);
+CREATE TABLE purge_queue (subject BLOB PRIMARY KEY, queued_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE certificates (subject BLOB PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE checkpoints (
+    seq INTEGER PRIMARY KEY,
+    head BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
+"#];
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA secure_delete = ON;",
+    )
+    .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    if applied > migrations.len() {
+        return Err(StoreError::Incompatible(format!(
+            "the store has schema version {applied}, newer than this build knows ({}); upgrade Steward",
+            migrations.len()
+        )));
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+struct Inner {
+    conn: Connection,
+    head: (u64, [u8; 32]),
+    next_record: i64,
+}
+
+/// The SQLite data store.
+pub struct SqliteStore {
+    inner: Mutex<Inner>,
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("audit hash is not 32 bytes".into()))
+}
+
+fn key16(v: Vec<u8>) -> rusqlite::Result<SubjectKey> {
+    v.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            16,
+            rusqlite::types::Type::Blob,
+            "subject id is not 16 bytes".into(),
+        )
+    })
+}
+
+fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRow> {
+    Ok(ConsentRow {
+        subject: key16(r.get(0)?)?,
+        target: r.get(1)?,
+        granted: r.get(2)?,
+        separate: r.get(3)?,
+        channel: r.get(4)?,
+        policy_version: r.get(5)?,
+        at_ms: r.get(6)?,
+        audit_seq: r.get(7)?,
+    })
+}
+
+fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        id: r.get(0)?,
+        subject: key16(r.get(1)?)?,
+        category: r.get(2)?,
+        feature: r.get(3)?,
+        source: r.get(4)?,
+        collected_ms: r.get(5)?,
+        sealed: r.get(6)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the data file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn, MIGRATIONS)?;
+        let head = conn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let head = match head {
+            Some((seq, hash)) => (seq, hash32(hash)?),
+            None => (0, GENESIS),
+        };
+        let next_record: i64 = conn
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM records", [], |r| r.get(0))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            inner: Mutex::new(Inner {
+                conn,
+                head,
+                next_record,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic mid-transaction rolled the transaction back when it unwound; the connection
+        // is still consistent, so recover the guard rather than fail every later call.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with the raw connection (for backups and benchmarks' baselines).
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.lock().conn)
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Result<()> {
+    match op {
+        Op::InsertSubject(s) => {
+            tx.prepare_cached("INSERT INTO subjects (id, state, created_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![&s.id[..], s.state.as_str(), s.created_ms])?;
+        }
+        Op::SetSubjectState { subject, state } => {
+            tx.prepare_cached("UPDATE subjects SET state = ?2 WHERE id = ?1")?
+                .execute(params![&subject[..], state.as_str()])?;
+        }
+        Op::InsertRecords(rows) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for r in rows {
+                st.execute(params![
+                    r.id,
+                    &r.subject[..],
+                    r.category,
+                    r.feature,
+                    r.source,
+                    r.collected_ms,
+                    r.sealed
+                ])?;
+            }
+        }
+        Op::InsertIndex(rows) => {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO lookup (digest, subject, record) VALUES (?1, ?2, ?3)",
+            )?;
+            for r in rows {
+                st.execute(params![&r.digest[..], &r.subject[..], r.record])?;
+            }
+        }
+        Op::RecordConsent(c) => {
+            let seq = if c.audit_seq == 0 { audit_seq } else { c.audit_seq };
+            tx.prepare_cached(
+                "INSERT INTO consent_events
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                &c.subject[..],
+                c.target,
+                c.granted,
+                c.separate,
+                c.channel,
+                c.policy_version,
+                c.at_ms,
+                seq
+            ])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO consent_current
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                &c.subject[..],
+                c.target,
+                c.granted,
+                c.separate,
+                c.channel,
+                c.policy_version,
+                c.at_ms,
+                seq
+            ])?;
+        }
+        Op::InsertDisclosure(d) => {
+            let seq = if d.audit_seq == 0 { audit_seq } else { d.audit_seq };
+            tx.prepare_cached(
+                "INSERT INTO disclosures
+                 (subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                &d.subject[..],
+                d.recipient,
+                d.categories,
+                d.purpose,
+                d.legal_basis,
+                d.at_ms,
+                seq
+            ])?;
+        }
+        Op::EnqueuePurge { subject, at_ms } => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO purge_queue (subject, queued_ms) VALUES (?1, ?2)",
+            )?
+            .execute(params![&subject[..], at_ms])?;
+        }
+        Op::DequeuePurge { subject } => {
+            tx.prepare_cached("DELETE FROM purge_queue WHERE subject = ?1")?
+                .execute(params![&subject[..]])?;
+        }
+        Op::StoreCertificate { subject, document } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO certificates (subject, document) VALUES (?1, ?2)",
+            )?
+            .execute(params![&subject[..], document])?;
+        }
+        Op::SetMeta { key, value } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute(params![key, value])?;
+        }
+    }
+    Ok(())
+}
+
+fn text<'a>(v: ValueRef<'a>) -> Option<&'a str> {
+    match v {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+        _ => None,
+    }
+}
+
+impl crate::Store for SqliteStore {
+    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let first_seq = if audit.is_empty() { 0 } else { inner.head.0 + 1 };
+        for op in ops {
+            apply(&tx, op, first_seq).map_err(backend)?;
+        }
+        let mut entries = Vec::with_capacity(audit.len());
+        let (mut seq, mut hash) = inner.head;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO audit (seq, at_ms, actor, role, action, outcome, subject, purpose,
+                     categories, detail, policy_version, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(backend)?;
+            for d in audit {
+                let e = Entry::chain(seq, hash, d);
+                st.execute(params![
+                    e.seq,
+                    e.at_ms,
+                    e.actor,
+                    e.role,
+                    e.action,
+                    e.outcome,
+                    e.subject,
+                    e.purpose,
+                    e.categories,
+                    e.detail,
+                    e.policy_version,
+                    &e.prev_hash[..],
+                    &e.hash[..]
+                ])
+                .map_err(backend)?;
+                seq = e.seq;
+                hash = e.hash;
+                entries.push(e);
+            }
+        }
+        tx.commit().map_err(backend)?;
+        inner.head = (seq, hash);
+        Ok(entries)
+    }
+
+    fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
+        let mut inner = self.lock();
+        let first = inner.next_record;
+        inner.next_record = first
+            .checked_add(i64::try_from(n).unwrap_or(i64::MAX))
+            .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
+        Ok(first)
+    }
+
+    fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
+        let inner = self.lock();
+        let row = inner
+            .conn
+            .prepare_cached("SELECT state, created_ms FROM subjects WHERE id = ?1")
+            .and_then(|mut st| {
+                st.query_row(params![&id[..]], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map_err(backend)?;
+        match row {
+            None => Ok(None),
+            Some((state, created_ms)) => Ok(Some(SubjectRow {
+                id: *id,
+                state: SubjectState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
+                created_ms,
+            })),
+        }
+    }
+
+    fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        let inner = self.lock();
+        let mut st = inner
+            .conn
+            .prepare_cached("SELECT DISTINCT subject FROM lookup WHERE digest = ?1")
+            .map_err(backend)?;
+        let rows = st
+            .query_map(params![&digest[..]], |r| key16(r.get(0)?))
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn records(
+        &self,
+        subject: &SubjectKey,
+        categories: Option<&[&str]>,
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        let inner = self.lock();
+        const COLS: &str = "SELECT id, subject, category, feature, source, collected_ms, sealed FROM records";
+        let out = match categories {
+            None => {
+                let mut st = inner
+                    .conn
+                    .prepare_cached(&format!("{COLS} WHERE subject = ?1 ORDER BY id"))
+                    .map_err(backend)?;
+                st.query_map(params![&subject[..]], record_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            }
+            Some(cats) => {
+                let marks: Vec<String> = (0..cats.len()).map(|i| format!("?{}", i + 2)).collect();
+                let sql = format!(
+                    "{COLS} WHERE subject = ?1 AND category IN ({}) ORDER BY id",
+                    marks.join(", ")
+                );
+                let mut st = inner.conn.prepare_cached(&sql).map_err(backend)?;
+                let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(cats.len() + 1);
+                let key = &subject[..];
+                values.push(&key);
+                for c in cats {
+                    values.push(c);
+                }
+                st.query_map(values.as_slice(), record_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            }
+        };
+        out.map_err(backend)
+    }
+
+    fn consent(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+    ) -> Result<Option<ConsentRow>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+                 FROM consent_current WHERE subject = ?1 AND target = ?2",
+            )
+            .and_then(|mut st| st.query_row(params![&subject[..], target], consent_row).optional())
+            .map_err(backend)
+    }
+
+    fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+                 FROM consent_current WHERE subject = ?1 ORDER BY target",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![&subject[..]], consent_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+            .map_err(backend)
+    }
+
+    fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+                 FROM consent_events WHERE subject = ?1 ORDER BY id",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![&subject[..]], consent_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+            .map_err(backend)
+    }
+
+    fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
+                 FROM disclosures WHERE subject = ?1 ORDER BY id",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![&subject[..]], |r| {
+                    Ok(DisclosureRow {
+                        subject: key16(r.get(0)?)?,
+                        recipient: r.get(1)?,
+                        categories: r.get(2)?,
+                        purpose: r.get(3)?,
+                        legal_basis: r.get(4)?,
+                        at_ms: r.get(5)?,
+                        audit_seq: r.get(6)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+            .map_err(backend)
+    }
+
+    fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached("SELECT document FROM certificates WHERE subject = ?1")
+            .and_then(|mut st| st.query_row(params![&subject[..]], |r| r.get(0)).optional())
+            .map_err(backend)
+    }
+
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        Ok(self.lock().head)
+    }
+
+    fn audit_scan(
+        &self,
+        from_seq: u64,
+        visit: &mut dyn FnMut(EntryRef<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let mut st = inner
+            .conn
+            .prepare_cached(
+                "SELECT seq, at_ms, actor, role, action, outcome, subject, purpose, categories,
+                 detail, policy_version, prev_hash, hash FROM audit WHERE seq >= ?1 ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let mut rows = st.query(params![from_seq]).map_err(backend)?;
+        while let Some(r) = rows.next().map_err(backend)? {
+            let seq: u64 = r.get(0).map_err(backend)?;
+            let at_ms = match r.get_ref(1) {
+                Ok(ValueRef::Integer(i)) => Some(i),
+                _ => None,
+            };
+            let mut fields = [""; 9];
+            let mut readable = at_ms.is_some();
+            for (i, f) in fields.iter_mut().enumerate() {
+                match r.get_ref(i + 2).ok().and_then(text) {
+                    Some(t) => *f = t,
+                    None => readable = false,
+                }
+            }
+            let blob = |i: usize| match r.get_ref(i) {
+                Ok(ValueRef::Blob(b)) => b,
+                _ => &[],
+            };
+            let (prev_hash, hash) = if readable {
+                (blob(11), blob(12))
+            } else {
+                (&[][..], &[][..])
+            };
+            let entry = EntryRef {
+                seq,
+                at_ms: at_ms.unwrap_or(0),
+                fields,
+                prev_hash,
+                hash,
+            };
+            if !visit(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let inner = self.lock();
+        let mut st = inner
+            .conn
+            .prepare_cached("SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, head, at_ms, sig) = row.map_err(backend)?;
+            out.push(Checkpoint {
+                seq,
+                head: hash32(head)?,
+                at_ms,
+                signature: sig
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("checkpoint signature is not 64 bytes".into()))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO checkpoints (seq, head, at_ms, signature) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![cp.seq, &cp.head[..], cp.at_ms, &cp.signature[..]])
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn purge_queue(&self) -> Result<Vec<SubjectKey>, StoreError> {
+        let inner = self.lock();
+        let mut st = inner
+            .conn
+            .prepare_cached("SELECT subject FROM purge_queue ORDER BY queued_ms")
+            .map_err(backend)?;
+        let rows = st.query_map([], |r| key16(r.get(0)?)).map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n = tx
+            .prepare_cached(
+                "DELETE FROM lookup WHERE subject = ?1 AND record IN
+                 (SELECT id FROM records WHERE subject = ?1 ORDER BY id LIMIT ?2)",
+            )
+            .and_then(|mut st| st.execute(params![&subject[..], limit]))
+            .and_then(|_| {
+                tx.prepare_cached(
+                    "DELETE FROM records WHERE id IN
+                     (SELECT id FROM records WHERE subject = ?1 ORDER BY id LIMIT ?2)",
+                )
+            })
+            .and_then(|mut st| st.execute(params![&subject[..], limit]))
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(n)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut st| st.query_row(params![key], |r| r.get(0)).optional())
+            .map_err(backend)
+    }
+}
+
+const KEYRING_MIGRATIONS: &[&str] =
+    &["CREATE TABLE data_keys (subject BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;"];
+
+/// The SQLite keyring: its own file, with `secure_delete` on and the write-ahead log truncated
+/// after every destruction, so a destroyed key leaves no copy in the keyring's files.
+pub struct SqliteKeyring {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteKeyring {
+    /// Opens (creating if needed) the keyring file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteKeyring, StoreError> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn, KEYRING_MIGRATIONS)?;
+        Ok(SqliteKeyring {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Keyring for SqliteKeyring {
+    fn get(&self, subject: &SubjectKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock()
+            .prepare_cached("SELECT wrapped FROM data_keys WHERE subject = ?1")
+            .and_then(|mut st| st.query_row(params![&subject[..]], |r| r.get(0)).optional())
+            .map_err(backend)
+    }
+
+    fn put(&self, subject: &SubjectKey, wrapped: &[u8]) -> Result<(), StoreError> {
+        self.lock()
+            .prepare_cached("INSERT INTO data_keys (subject, wrapped) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![&subject[..], wrapped]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn destroy(&self, subject: &SubjectKey) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = conn
+            .prepare_cached("DELETE FROM data_keys WHERE subject = ?1")
+            .and_then(|mut st| st.execute(params![&subject[..]]))
+            .map_err(backend)?;
+        // secure_delete zeroed the page in the database file once it is checkpointed; the
+        // write-ahead log still holds older page images until it is checkpointed and truncated.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+}
