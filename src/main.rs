@@ -1,1 +1,13 @@
-fn main() {}
+//! The `steward` binary: parse arguments, call the library, map errors to exit codes.
+//!
+//! Exit codes: 0 success; 1 an operation failed; 2 bad usage; 3 a check found a problem
+//! (invalid policy, a material change under `--fail-on-material`, a tampered audit log or an
+//! invalid signature).
+
+mod bench;
+mod cli;
+mod demo;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ring::digest::{Context, SHA256};
+use ring::digest::SHA256;
 use serde::{Deserialize, Serialize};
 
 /// Domain-separation prefix of every entry hash input.
@@ -96,28 +96,31 @@ pub struct Entry {
     pub hash: [u8; 32],
 }
 
-/// Borrowed view of an entry's hashed fields, for verifying without copying.
+/// An entry as stored: its seq, its canonical bytes and its hash. The bytes are the whole
+/// entry; nothing else of it is stored, so no stored field can change unnoticed.
 #[derive(Copy, Clone, Debug)]
-pub struct EntryRef<'a> {
-    /// Position in the chain.
+pub struct RawEntry<'a> {
+    /// The seq the store keeps the entry under.
     pub seq: u64,
-    /// Unix time in milliseconds.
-    pub at_ms: i64,
-    /// The nine text fields in hash order: actor, role, action, outcome, subject, purpose,
-    /// categories, detail, policy_version.
-    pub fields: [&'a str; 9],
-    /// Stored previous hash.
-    pub prev_hash: &'a [u8],
-    /// Stored hash.
+    /// The canonical bytes ([`Entry::encode`]).
+    pub bytes: &'a [u8],
+    /// The stored hash: SHA-256 of `bytes`.
     pub hash: &'a [u8],
 }
+
+/// Length of the fixed header of the canonical bytes: domain, seq, at_ms, prev_hash.
+pub const HEADER_LEN: usize = ENTRY_DOMAIN.len() + 8 + 8 + 32;
+
+/// Why stored bytes are not a well-formed entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("audit entry bytes are malformed")]
+pub struct Malformed;
 
 impl Entry {
     /// Chains `draft` after the entry `(prev_seq, prev_hash)`; `(0, GENESIS)` starts the log.
     pub fn chain(prev_seq: u64, prev_hash: [u8; 32], draft: Draft) -> Entry {
-        let seq = prev_seq + 1;
         let mut e = Entry {
-            seq,
+            seq: prev_seq + 1,
             at_ms: draft.at_ms,
             actor: draft.actor,
             role: draft.role,
@@ -131,11 +134,11 @@ impl Entry {
             prev_hash,
             hash: [0; 32],
         };
-        e.hash = entry_hash(seq, e.at_ms, &prev_hash, e.fields());
+        e.hash = sha256(&e.encode());
         e
     }
 
-    /// The nine text fields in hash order.
+    /// The nine text fields in encoding order.
     pub fn fields(&self) -> [&str; 9] {
         [
             &self.actor,
@@ -150,51 +153,82 @@ impl Entry {
         ]
     }
 
-    /// Borrowed view for the verifier.
-    pub fn as_ref(&self) -> EntryRef<'_> {
-        EntryRef {
-            seq: self.seq,
-            at_ms: self.at_ms,
-            fields: self.fields(),
-            prev_hash: &self.prev_hash,
-            hash: &self.hash,
+    /// The canonical bytes: `ENTRY_DOMAIN || u64be(seq) || i64be(at_ms) || prev_hash ||
+    /// lp(actor) || lp(role) || lp(action) || lp(outcome) || lp(subject) || lp(purpose) ||
+    /// lp(categories) || lp(detail) || lp(policy_version)`, where `lp(s) = u32be(len) || s`.
+    pub fn encode(&self) -> Vec<u8> {
+        let fields = self.fields();
+        let mut v =
+            Vec::with_capacity(HEADER_LEN + fields.iter().map(|f| 4 + f.len()).sum::<usize>());
+        v.extend_from_slice(ENTRY_DOMAIN);
+        v.extend_from_slice(&self.seq.to_be_bytes());
+        v.extend_from_slice(&self.at_ms.to_be_bytes());
+        v.extend_from_slice(&self.prev_hash);
+        for f in fields {
+            let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(f.as_bytes());
         }
+        v
+    }
+
+    /// Reads canonical bytes back into an entry, with the hash stored beside them.
+    pub fn decode(bytes: &[u8], hash: [u8; 32]) -> Result<Entry, Malformed> {
+        let (header, mut rest) = bytes.split_at_checked(HEADER_LEN).ok_or(Malformed)?;
+        let (domain, header) = header.split_at(ENTRY_DOMAIN.len());
+        if domain != ENTRY_DOMAIN {
+            return Err(Malformed);
+        }
+        let (seq, header) = header.split_at(8);
+        let (at_ms, prev) = header.split_at(8);
+        let mut fields: [String; 9] = Default::default();
+        for f in &mut fields {
+            let (len, tail) = rest.split_at_checked(4).ok_or(Malformed)?;
+            let len = u32::from_be_bytes(len.try_into().map_err(|_| Malformed)?) as usize;
+            let (text, tail) = tail.split_at_checked(len).ok_or(Malformed)?;
+            *f = String::from_utf8(text.to_vec()).map_err(|_| Malformed)?;
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(Malformed);
+        }
+        let [
+            actor,
+            role,
+            action,
+            outcome,
+            subject,
+            purpose,
+            categories,
+            detail,
+            policy_version,
+        ] = fields;
+        Ok(Entry {
+            seq: u64::from_be_bytes(seq.try_into().map_err(|_| Malformed)?),
+            at_ms: i64::from_be_bytes(at_ms.try_into().map_err(|_| Malformed)?),
+            actor,
+            role,
+            action,
+            outcome,
+            subject,
+            purpose,
+            categories,
+            detail,
+            policy_version,
+            prev_hash: prev.try_into().map_err(|_| Malformed)?,
+            hash,
+        })
     }
 }
 
-/// SHA-256 over `ENTRY_DOMAIN || u64be(seq) || i64be(at_ms) || prev_hash || lp(field)...`
-/// where `lp(s) = u32be(len(s)) || s` (UTF-8 bytes).
-pub fn entry_hash(seq: u64, at_ms: i64, prev_hash: &[u8], fields: [&str; 9]) -> [u8; 32] {
-    let mut ctx = Context::new(&SHA256);
-    ctx.update(ENTRY_DOMAIN);
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(&at_ms.to_be_bytes());
-    ctx.update(prev_hash);
-    for f in fields {
-        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
-        ctx.update(&len.to_be_bytes());
-        ctx.update(f.as_bytes());
-    }
+/// SHA-256.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&SHA256, bytes);
     let mut out = [0u8; 32];
-    for (o, d) in out.iter_mut().zip(ctx.finish().as_ref()) {
-        *o = *d;
+    for (o, b) in out.iter_mut().zip(d.as_ref()) {
+        *o = *b;
     }
     out
-}
-
-/// The bytes [`entry_hash`] hashes, for measuring raw hashing against verification.
-pub fn entry_bytes(e: &EntryRef<'_>) -> Vec<u8> {
-    let mut v = Vec::with_capacity(128);
-    v.extend_from_slice(ENTRY_DOMAIN);
-    v.extend_from_slice(&e.seq.to_be_bytes());
-    v.extend_from_slice(&e.at_ms.to_be_bytes());
-    v.extend_from_slice(e.prev_hash);
-    for f in e.fields {
-        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
-        v.extend_from_slice(&len.to_be_bytes());
-        v.extend_from_slice(f.as_bytes());
-    }
-    v
 }
 
 /// A signed statement of the chain head (P33).
@@ -284,7 +318,10 @@ impl fmt::Display for Fault {
                 "entry {expected}: expected seq {expected}, found {found} (entries missing, inserted or reordered)"
             ),
             Fault::BrokenLink { seq } => {
-                write!(f, "entry {seq}: prev_hash does not match the previous entry")
+                write!(
+                    f,
+                    "entry {seq}: prev_hash does not match the previous entry"
+                )
             }
             Fault::Altered { seq } => {
                 write!(f, "entry {seq}: contents do not match its hash (altered)")
@@ -352,9 +389,9 @@ impl ChainVerifier {
         })
     }
 
-    /// Checks the next entry.
+    /// Checks the next entry as stored.
     #[inline]
-    pub fn push(&mut self, e: &EntryRef<'_>) -> Result<(), Fault> {
+    pub fn push(&mut self, e: &RawEntry<'_>) -> Result<(), Fault> {
         let expected = self.last_seq + 1;
         if e.seq != expected {
             return Err(Fault::Sequence {
@@ -362,20 +399,30 @@ impl ChainVerifier {
                 found: e.seq,
             });
         }
-        if e.prev_hash != self.last_hash {
-            return Err(Fault::BrokenLink { seq: e.seq });
+        let (Some(domain), Some(seq), Some(prev)) = (
+            e.bytes.get(..ENTRY_DOMAIN.len()),
+            e.bytes.get(ENTRY_DOMAIN.len()..ENTRY_DOMAIN.len() + 8),
+            e.bytes.get(HEADER_LEN - 32..HEADER_LEN),
+        ) else {
+            return Err(Fault::Altered { seq: expected });
+        };
+        if domain != ENTRY_DOMAIN || seq != expected.to_be_bytes() {
+            return Err(Fault::Altered { seq: expected });
         }
-        let h = entry_hash(e.seq, e.at_ms, e.prev_hash, e.fields);
+        if prev != self.last_hash {
+            return Err(Fault::BrokenLink { seq: expected });
+        }
+        let h = sha256(e.bytes);
         if e.hash != h {
-            return Err(Fault::Altered { seq: e.seq });
+            return Err(Fault::Altered { seq: expected });
         }
-        if let Some(cp) = self.checkpoints.get(&e.seq) {
+        if let Some(cp) = self.checkpoints.get(&expected) {
             if cp.head != h {
-                return Err(Fault::CheckpointMismatch { seq: e.seq });
+                return Err(Fault::CheckpointMismatch { seq: expected });
             }
             self.matched += 1;
         }
-        self.last_seq = e.seq;
+        self.last_seq = expected;
         self.last_hash = h;
         self.entries += 1;
         Ok(())
@@ -410,7 +457,8 @@ mod hex32 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = String::deserialize(d)?;
         let mut out = [0u8; 32];
-        hex::decode_to_slice(&text, &mut out).map_err(|_| D::Error::custom("expected 64 hex characters"))?;
+        hex::decode_to_slice(&text, &mut out)
+            .map_err(|_| D::Error::custom("expected 64 hex characters"))?;
         Ok(out)
     }
 }
@@ -425,7 +473,8 @@ mod hex64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let text = String::deserialize(d)?;
         let mut out = [0u8; 64];
-        hex::decode_to_slice(&text, &mut out).map_err(|_| D::Error::custom("expected 128 hex characters"))?;
+        hex::decode_to_slice(&text, &mut out)
+            .map_err(|_| D::Error::custom("expected 128 hex characters"))?;
         Ok(out)
     }
 }
@@ -470,7 +519,12 @@ mod tests {
         let verify = |m: &[u8], s: &[u8; 64]| sign(m) == *s;
         let mut v = ChainVerifier::new(cps, &verify)?;
         for e in entries {
-            v.push(&e.as_ref())?;
+            let bytes = e.encode();
+            v.push(&RawEntry {
+                seq: e.seq,
+                bytes: &bytes,
+                hash: &e.hash,
+            })?;
         }
         v.finish()
     }
@@ -527,10 +581,16 @@ mod tests {
             forged.push(Entry::chain(prev.seq, prev.hash, d));
             let _ = e;
         }
-        assert_eq!(check(&forged, vec![cp.clone()]), Err(Fault::CheckpointMismatch { seq: 10 }));
+        assert_eq!(
+            check(&forged, vec![cp.clone()]),
+            Err(Fault::CheckpointMismatch { seq: 10 })
+        );
         assert_eq!(
             check(&l[..8], vec![cp]),
-            Err(Fault::Truncated { checkpoint: 10, last: 8 })
+            Err(Fault::Truncated {
+                checkpoint: 10,
+                last: 8
+            })
         );
     }
 
@@ -540,6 +600,11 @@ mod tests {
         let text = serde_json::to_string(&l[1]).unwrap();
         let back: Entry = serde_json::from_str(&text).unwrap();
         assert_eq!(back, l[1]);
-        assert_eq!(entry_hash(back.seq, back.at_ms, &back.prev_hash, back.fields()), back.hash);
+        assert_eq!(sha256(&back.encode()), back.hash);
+        assert_eq!(Entry::decode(&back.encode(), back.hash).unwrap(), back);
+        assert_eq!(
+            Entry::decode(&back.encode()[..70], back.hash),
+            Err(Malformed)
+        );
     }
 }

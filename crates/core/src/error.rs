@@ -40,7 +40,9 @@ pub enum Error {
         target: String,
     },
     /// P5: sensitive categories need the subject's separate consent to the feature.
-    #[error("sensitive {categories} need the subject's separate consent to feature `{feature}`")]
+    #[error(
+        "sensitive categories {categories} need the subject's separate consent to feature `{feature}`"
+    )]
     SeparateConsentRequired {
         /// The feature.
         feature: String,

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 
 use base64::Engine as _;
-use steward_audit::{ChainVerifier, Checkpoint, Entry, Fault, Report};
+use steward_audit::{ChainVerifier, Checkpoint, Entry, Fault, RawEntry, Report};
 use steward_store::Store;
 
 use crate::error::Error;
@@ -53,8 +53,20 @@ fn signature_check(public_key: [u8; 32]) -> impl Fn(&[u8], &[u8; 64]) -> bool {
     move |msg: &[u8], sig: &[u8; 64]| steward_crypto::verify_signature(&public_key, msg, sig)
 }
 
+/// Entries read from the store, handed to the hashing thread in batches.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    items: Vec<(u64, std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+const BATCH_ENTRIES: usize = 1024;
+
 /// Verifies the audit log held in a store against `public_key`. The outer error is a failure
 /// to read; the inner one is the first fault found in the log.
+///
+/// Reading and hashing run as a two-stage pipeline (the store is scanned on this thread, the
+/// chain is checked on another), so verification runs at the speed of the slower stage.
 pub fn verify_store(
     store: &dyn Store,
     public_key: [u8; 32],
@@ -65,51 +77,75 @@ pub fn verify_store(
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let mut fault = None;
-    let mut n = 0u64;
-    store.audit_scan(1, &mut |e| {
-        if let Err(f) = verifier.push(&e) {
-            fault = Some(f);
-            return false;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+    std::thread::scope(|scope| {
+        let checker = scope.spawn(move || -> Result<ChainVerifier, Fault> {
+            for batch in rx {
+                for (seq, bytes, hash) in &batch.items {
+                    let raw = RawEntry {
+                        seq: *seq,
+                        bytes: batch.buf.get(bytes.clone()).unwrap_or_default(),
+                        hash: batch.buf.get(hash.clone()).unwrap_or_default(),
+                    };
+                    verifier.push(&raw)?;
+                }
+            }
+            Ok(verifier)
+        });
+        let mut batch = Batch::default();
+        let mut n = 0u64;
+        let scanned = store.audit_scan(1, &mut |e| {
+            let start = batch.buf.len();
+            batch.buf.extend_from_slice(e.bytes);
+            let mid = batch.buf.len();
+            batch.buf.extend_from_slice(e.hash);
+            batch.items.push((e.seq, start..mid, mid..batch.buf.len()));
+            n += 1;
+            if batch.items.len() == BATCH_ENTRIES {
+                if n % 65_536 == 0 {
+                    progress(n);
+                }
+                // A send fails only when the checker stopped at a fault: stop reading too.
+                return tx.send(std::mem::take(&mut batch)).is_ok();
+            }
+            true
+        });
+        if !batch.items.is_empty() {
+            let _ = tx.send(batch);
         }
-        n += 1;
-        if n % 65_536 == 0 {
-            progress(n);
-        }
-        true
-    })?;
-    progress(n);
-    if let Some(f) = fault {
-        return Ok(Err(f));
-    }
-    Ok(verifier.finish())
+        drop(tx);
+        progress(n);
+        let checked = checker
+            .join()
+            .map_err(|_| Error::Invalid("the audit verifier thread failed".into()))?;
+        scanned?;
+        Ok(checked.and_then(ChainVerifier::finish))
+    })
 }
 
 /// Writes the log, its checkpoints and the public key as files in `dir` (created if needed).
 /// Returns the number of entries written.
 pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result<u64, Error> {
-    let io = |e: std::io::Error| Error::Invalid(format!("cannot write to `{}`: {}", dir.display(), e.kind()));
+    let io = |e: std::io::Error| {
+        Error::Invalid(format!("cannot write to `{}`: {}", dir.display(), e.kind()))
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut out = BufWriter::new(std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?);
+    let mut out =
+        BufWriter::new(std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?);
     let mut n = 0u64;
     let mut failed = None;
     store.audit_scan(1, &mut |e| {
-        let entry = Entry {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            actor: e.fields[0].into(),
-            role: e.fields[1].into(),
-            action: e.fields[2].into(),
-            outcome: e.fields[3].into(),
-            subject: e.fields[4].into(),
-            purpose: e.fields[5].into(),
-            categories: e.fields[6].into(),
-            detail: e.fields[7].into(),
-            policy_version: e.fields[8].into(),
-            prev_hash: e.prev_hash.try_into().unwrap_or([0; 32]),
-            hash: e.hash.try_into().unwrap_or([0; 32]),
+        // An entry that no longer decodes is exported as such; the export then fails to verify
+        // at that entry, as the store does.
+        let line = match e
+            .hash
+            .try_into()
+            .ok()
+            .and_then(|h| Entry::decode(e.bytes, h).ok())
+        {
+            Some(entry) => serde_json::to_string(&entry).unwrap_or_default(),
+            None => serde_json::json!({ "seq": e.seq, "malformed": true }).to_string(),
         };
-        let line = serde_json::to_string(&entry).unwrap_or_default();
         if let Err(err) = writeln!(out, "{line}") {
             failed = Some(err);
             return false;
@@ -121,7 +157,8 @@ pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result
         return Err(io(e));
     }
     out.flush().map_err(io)?;
-    let mut cps = BufWriter::new(std::fs::File::create(dir.join(export_files::CHECKPOINTS)).map_err(io)?);
+    let mut cps =
+        BufWriter::new(std::fs::File::create(dir.join(export_files::CHECKPOINTS)).map_err(io)?);
     for cp in store.checkpoints()? {
         let line = serde_json::to_string(&cp).unwrap_or_default();
         writeln!(cps, "{line}").map_err(io)?;
@@ -132,8 +169,11 @@ pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result
         steward_crypto::public_key_pem(&public_key),
     )
     .map_err(io)?;
-    std::fs::write(dir.join(export_files::PUBLIC_KEY_HEX), format!("{}\n", hex::encode(public_key)))
-        .map_err(io)?;
+    std::fs::write(
+        dir.join(export_files::PUBLIC_KEY_HEX),
+        format!("{}\n", hex::encode(public_key)),
+    )
+    .map_err(io)?;
     Ok(n)
 }
 
@@ -151,23 +191,36 @@ pub fn parse_public_key(text: &str) -> Result<[u8; 32], Error> {
         .concat();
     let der = base64::engine::general_purpose::STANDARD
         .decode(body.trim())
-        .map_err(|_| Error::Invalid("a public key is 64 hex characters or a PEM PUBLIC KEY".into()))?;
+        .map_err(|_| {
+            Error::Invalid("a public key is 64 hex characters or a PEM PUBLIC KEY".into())
+        })?;
     match der.len().checked_sub(32).and_then(|start| der.get(start..)) {
         Some(tail) if der.len() == 44 => {
             out.copy_from_slice(tail);
             Ok(out)
         }
-        _ => Err(Error::Invalid("the PEM does not hold an Ed25519 public key".into())),
+        _ => Err(Error::Invalid(
+            "the PEM does not hold an Ed25519 public key".into(),
+        )),
     }
 }
 
 /// Verifies an exported log (see [`export_log`]) with `public_key`, or with the key in the
 /// export when none is given.
-pub fn verify_export(dir: &Path, public_key: Option<[u8; 32]>) -> Result<Result<Report, Fault>, Error> {
+pub fn verify_export(
+    dir: &Path,
+    public_key: Option<[u8; 32]>,
+) -> Result<Result<Report, Fault>, Error> {
     let read = |name: &str| {
         std::fs::File::open(dir.join(name))
             .map(std::io::BufReader::new)
-            .map_err(|e| Error::Invalid(format!("cannot read `{}`: {}", dir.join(name).display(), e.kind())))
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot read `{}`: {}",
+                    dir.join(name).display(),
+                    e.kind()
+                ))
+            })
     };
     let key = match public_key {
         Some(k) => k,
@@ -198,7 +251,13 @@ pub fn verify_export(dir: &Path, public_key: Option<[u8; 32]>) -> Result<Result<
             // An unparsable line is an altered entry at that position.
             Err(_) => return Ok(Err(Fault::Altered { seq: expected })),
         };
-        if let Err(f) = verifier.push(&entry.as_ref()) {
+        let bytes = entry.encode();
+        let raw = RawEntry {
+            seq: entry.seq,
+            bytes: &bytes,
+            hash: &entry.hash,
+        };
+        if let Err(f) = verifier.push(&raw) {
             return Ok(Err(f));
         }
         expected += 1;
@@ -208,13 +267,18 @@ pub fn verify_export(dir: &Path, public_key: Option<[u8; 32]>) -> Result<Result<
 
 /// Verifies a signed document and returns its payload. When `public_key` is given it must
 /// match the key named in the document.
-pub fn verify_document(doc: &SignedDocument, public_key: Option<[u8; 32]>) -> Result<serde_json::Value, Error> {
+pub fn verify_document(
+    doc: &SignedDocument,
+    public_key: Option<[u8; 32]>,
+) -> Result<serde_json::Value, Error> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let bad = |what: &str| Error::Invalid(format!("the document's {what} is malformed"));
     let named = parse_public_key(&doc.public_key).map_err(|_| bad("public_key"))?;
     let key = public_key.unwrap_or(named);
     if key != named {
-        return Err(Error::Invalid("the document was signed by another key".into()));
+        return Err(Error::Invalid(
+            "the document was signed by another key".into(),
+        ));
     }
     let payload = b64.decode(&doc.payload).map_err(|_| bad("payload"))?;
     let sig = b64.decode(&doc.signature).map_err(|_| bad("signature"))?;

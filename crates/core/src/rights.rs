@@ -184,9 +184,16 @@ impl Vault {
     /// start while the subject is queued, so a crash in between cannot leave the key behind.
     /// Its cost does not depend on how much the subject has: ciphertext goes later, in
     /// [`Vault::purge`].
-    pub fn erase(&self, actor: &Actor, subject: SubjectId, reason: &str) -> Result<SignedDocument, Error> {
+    pub fn erase(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        reason: &str,
+    ) -> Result<SignedDocument, Error> {
         if reason.trim().is_empty() || reason.len() > 200 {
-            return Err(Error::Invalid("an erasure reason is 1 to 200 characters".into()));
+            return Err(Error::Invalid(
+                "an erasure reason is 1 to 200 characters".into(),
+            ));
         }
         if let Err(e) = self.active_subject(subject) {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
@@ -215,6 +222,7 @@ impl Vault {
         )?;
         self.forget_key(subject);
         self.keyring.destroy(&subject.0)?;
+        tracing::info!(subject = %self.pseudonym(subject), "subject erased: data key destroyed");
         let entry = entries
             .first()
             .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
@@ -246,16 +254,20 @@ impl Vault {
     pub fn certificate(&self, subject: SubjectId) -> Result<Option<SignedDocument>, Error> {
         match self.store.certificate(&subject.0)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|_| Error::Store(steward_store::StoreError::Corrupt("certificate".into()))),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|_| {
+                Error::Store(steward_store::StoreError::Corrupt("certificate".into()))
+            }),
         }
     }
 
     /// Deletes erased subjects' ciphertext and index rows, `batch` records per transaction.
     /// Safe to interrupt: each batch commits alone, and the next call resumes where it stopped.
     /// `progress` is called after each batch with the records deleted so far.
-    pub fn purge(&self, batch: usize, progress: &mut dyn FnMut(usize)) -> Result<PurgeProgress, Error> {
+    pub fn purge(
+        &self,
+        batch: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<PurgeProgress, Error> {
         let batch = batch.max(1);
         let queue = self.store.purge_queue()?;
         let mut out = PurgeProgress {
@@ -287,6 +299,7 @@ impl Vault {
             )?;
             out.subjects_done += 1;
             out.subjects_left -= 1;
+            tracing::info!(subject = %self.pseudonym(subject), records = out.records_deleted, "purge finished");
         }
         Ok(out)
     }

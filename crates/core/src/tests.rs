@@ -48,7 +48,11 @@ impl Kit {
                 &Collect {
                     subject: s,
                     feature: "account",
-                    values: &[("name", "Li Lei"), ("email", "li.lei@example.cn"), ("phone", "+86 138 0000 0000")],
+                    values: &[
+                        ("name", "Li Lei"),
+                        ("email", "li.lei@example.cn"),
+                        ("phone", "+86 138 0000 0000"),
+                    ],
                     source: Source::Subject,
                 },
             )
@@ -127,7 +131,10 @@ fn p05_sensitive_category_needs_separate_consent() {
         values: &[("face_image", "<jpeg bytes>")],
         source: Source::Subject,
     };
-    assert_eq!(k.vault.collect(&k.service, &face).unwrap_err().code(), "consent_required");
+    assert_eq!(
+        k.vault.collect(&k.service, &face).unwrap_err().code(),
+        "consent_required"
+    );
     k.consent(s, "feature:face_recognition", true, false);
     assert_eq!(
         k.vault.collect(&k.service, &face).unwrap_err().code(),
@@ -136,11 +143,18 @@ fn p05_sensitive_category_needs_separate_consent() {
     k.consent(s, "feature:face_recognition", true, true);
     k.vault.collect(&k.service, &face).unwrap();
     k.consent(s, "purpose:face_verification", true, false);
-    assert_eq!(k.read(s, &["face_image"], "face_verification").unwrap().len(), 1);
+    assert_eq!(
+        k.read(s, &["face_image"], "face_verification")
+            .unwrap()
+            .len(),
+        1
+    );
     // P27: withdrawing the separate consent stops reads of what it covered at once.
     k.consent(s, "feature:face_recognition", false, false);
     assert_eq!(
-        k.read(s, &["face_image"], "face_verification").unwrap_err().code(),
+        k.read(s, &["face_image"], "face_verification")
+            .unwrap_err()
+            .code(),
         "separate_consent_required"
     );
 }
@@ -156,18 +170,27 @@ fn p06_p09_reads_return_values_with_source_and_refuse_undeclared_purposes() {
     let err = k.read(s, &["phone"], "surveys").unwrap_err();
     assert_eq!(err.code(), "purpose_not_allowed");
     assert!(err.to_string().contains("purposes.surveys.reads"));
-    assert_eq!(k.read(s, &["email"], "no_such").unwrap_err().code(), "unknown_purpose");
+    assert_eq!(
+        k.read(s, &["email"], "no_such").unwrap_err().code(),
+        "unknown_purpose"
+    );
 }
 
 #[test]
 fn p27_withdrawn_consent_stops_marketing_reads() {
     let k = kit();
     let s = k.subject_with_account();
-    assert_eq!(k.read(s, &["email"], "relevant_offers").unwrap_err().code(), "consent_required");
+    assert_eq!(
+        k.read(s, &["email"], "relevant_offers").unwrap_err().code(),
+        "consent_required"
+    );
     k.consent(s, "purpose:relevant_offers", true, false);
     assert_eq!(k.read(s, &["email"], "relevant_offers").unwrap().len(), 1);
     k.consent(s, "purpose:relevant_offers", false, false);
-    assert_eq!(k.read(s, &["email"], "relevant_offers").unwrap_err().code(), "consent_required");
+    assert_eq!(
+        k.read(s, &["email"], "relevant_offers").unwrap_err().code(),
+        "consent_required"
+    );
     let history = k.vault.store().consent_history(&s.0).unwrap();
     assert_eq!(history.len(), 2);
     assert!(history[0].granted && !history[1].granted);
@@ -178,7 +201,10 @@ fn p10_essential_purpose_cannot_take_consent() {
     let k = kit();
     let s = k.subject_with_account();
     let t = k.vault.consent_target("purpose:provide_service").unwrap();
-    let err = k.vault.consent(&k.service, s, t, false, false, "web").unwrap_err();
+    let err = k
+        .vault
+        .consent(&k.service, s, t, false, false, "web")
+        .unwrap_err();
     assert_eq!(err.code(), "consent_not_applicable");
 }
 
@@ -196,14 +222,18 @@ fn p21_staff_reads_need_justification_and_are_audited() {
         purpose: "support",
         justification: None,
     };
-    assert_eq!(k.vault.read(&support, &read).unwrap_err().code(), "justification_required");
+    assert_eq!(
+        k.vault.read(&support, &read).unwrap_err().code(),
+        "justification_required"
+    );
     read.justification = Some("ticket 4411: customer asked for a call back");
     assert_eq!(k.vault.read(&support, &read).unwrap().len(), 1);
     let mut actions = Vec::new();
     k.vault
         .store()
         .audit_scan(1, &mut |e| {
-            actions.push(format!("{} {} {}", e.fields[0], e.fields[2], e.fields[3]));
+            let e = steward_audit::Entry::decode(e.bytes, e.hash.try_into().unwrap()).unwrap();
+            actions.push(format!("{} {} {}", e.actor, e.action, e.outcome));
             true
         })
         .unwrap();
@@ -217,17 +247,38 @@ fn p13_disclosure_outside_registered_scope_is_refused_and_recorded_inside() {
     let s = k.subject_with_account();
     let err = k
         .vault
-        .disclose(&k.service, s, "sms_gateway", &["email"], "provide_service", None)
+        .disclose(
+            &k.service,
+            s,
+            "sms_gateway",
+            &["email"],
+            "provide_service",
+            None,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "disclosure_out_of_scope");
     let err = k
         .vault
-        .disclose(&k.service, s, "sms_gateway", &["phone"], "relevant_offers", None)
+        .disclose(
+            &k.service,
+            s,
+            "sms_gateway",
+            &["phone"],
+            "relevant_offers",
+            None,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "disclosure_out_of_scope");
     let v = k
         .vault
-        .disclose(&k.service, s, "sms_gateway", &["phone"], "provide_service", None)
+        .disclose(
+            &k.service,
+            s,
+            "sms_gateway",
+            &["phone"],
+            "provide_service",
+            None,
+        )
         .unwrap();
     assert_eq!(v.len(), 1);
     let d = k.vault.store().disclosures(&s.0).unwrap();
@@ -242,12 +293,26 @@ fn p16_transfer_abroad_needs_separate_consent() {
     let s = k.subject_with_account();
     let err = k
         .vault
-        .disclose(&k.service, s, "intl_affiliate", &["email"], "provide_service", None)
+        .disclose(
+            &k.service,
+            s,
+            "intl_affiliate",
+            &["email"],
+            "provide_service",
+            None,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "consent_required");
     k.consent(s, "recipient:intl_affiliate", true, true);
     k.vault
-        .disclose(&k.service, s, "intl_affiliate", &["email"], "provide_service", None)
+        .disclose(
+            &k.service,
+            s,
+            "intl_affiliate",
+            &["email"],
+            "provide_service",
+            None,
+        )
         .unwrap();
 }
 
@@ -276,16 +341,46 @@ fn p19_linked_identities_find_one_subject() {
             &Collect {
                 subject: s,
                 feature: "account",
-                values: &[("name", "Li Lei"), ("email", "li.lei@example.cn"), ("im_account", "wx:lilei88")],
+                values: &[
+                    ("name", "Li Lei"),
+                    ("email", "li.lei@example.cn"),
+                    ("im_account", "wx:lilei88"),
+                ],
                 source: Source::ThirdParty("instant messenger sign-in".into()),
             },
         )
         .unwrap();
-    assert_eq!(k.vault.find(&k.service, "email", " Li.Lei@Example.cn").unwrap(), Some(s));
-    assert_eq!(k.vault.find(&k.service, "im_account", "wx:lilei88").unwrap(), Some(s));
-    assert_eq!(k.vault.find(&k.service, "phone", "+86 138 0000 0000").unwrap(), Some(s));
-    assert_eq!(k.vault.find(&k.service, "email", "nobody@example.cn").unwrap(), None);
-    assert_eq!(k.vault.find(&k.service, "name", "Li Lei").unwrap_err().code(), "category_not_lookup");
+    assert_eq!(
+        k.vault
+            .find(&k.service, "email", " Li.Lei@Example.cn")
+            .unwrap(),
+        Some(s)
+    );
+    assert_eq!(
+        k.vault
+            .find(&k.service, "im_account", "wx:lilei88")
+            .unwrap(),
+        Some(s)
+    );
+    assert_eq!(
+        k.vault
+            .find(&k.service, "phone", "+86 138 0000 0000")
+            .unwrap(),
+        Some(s)
+    );
+    assert_eq!(
+        k.vault
+            .find(&k.service, "email", "nobody@example.cn")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        k.vault
+            .find(&k.service, "name", "Li Lei")
+            .unwrap_err()
+            .code(),
+        "category_not_lookup"
+    );
 }
 
 #[test]
@@ -298,8 +393,11 @@ fn p20_ciphertext_swapped_between_rows_fails_to_open() {
     // Put b's sealed name into a's email row, and a's email into a's name row.
     let db = k.dir.path().join(files::DATA);
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("UPDATE records SET sealed = ?1 WHERE id = ?2", rusqlite::params![rb[0].sealed, ra[0].id])
-        .unwrap();
+    conn.execute(
+        "UPDATE records SET sealed = ?1 WHERE id = ?2",
+        rusqlite::params![rb[0].sealed, ra[0].id],
+    )
+    .unwrap();
     drop(conn);
     let err = k.read(a, &["email"], "provide_service").unwrap_err();
     assert_eq!(err.code(), "integrity_failure");
@@ -312,7 +410,14 @@ fn p23_export_has_values_consent_history_and_disclosures() {
     let s = k.subject_with_account();
     k.consent(s, "purpose:surveys", true, false);
     k.vault
-        .disclose(&k.service, s, "sms_gateway", &["phone"], "provide_service", None)
+        .disclose(
+            &k.service,
+            s,
+            "sms_gateway",
+            &["phone"],
+            "provide_service",
+            None,
+        )
         .unwrap();
     let e = k.vault.export(&k.service, s).unwrap();
     assert_eq!(e.records.len(), 3);
@@ -330,19 +435,20 @@ fn p28_erasure_shreds_key_and_a_copy_taken_before_stays_unreadable() {
     let other = k.subject_with_account();
     // Take a consistent copy of the data file before the erasure.
     let copy = k.dir.path().join("before-erasure.db");
-    k.vault
-        .store()
-        .commit(vec![], vec![])
-        .unwrap();
+    k.vault.store().commit(vec![], vec![]).unwrap();
     let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
-    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
     drop(conn);
 
     let cert = k.vault.erase(&k.service, s, "subject request").unwrap();
     let payload = verify_document(&cert, Some(k.vault.public_key())).unwrap();
     assert_eq!(payload["type"], "steward.erasure-certificate.v1");
     assert_eq!(payload["subject"], s.to_string());
-    assert_eq!(k.read(s, &["email"], "provide_service").unwrap_err().code(), "subject_erased");
+    assert_eq!(
+        k.read(s, &["email"], "provide_service").unwrap_err().code(),
+        "subject_erased"
+    );
 
     // Restore the old data file next to the current keyring: the subject looks active again,
     // but the key is gone, so nothing of theirs can be read. The other subject still reads.
@@ -373,7 +479,10 @@ fn p28_erasure_shreds_key_and_a_copy_taken_before_stays_unreadable() {
 fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
     let k = kit();
     let s = k.subject_with_account();
-    let usage: Vec<(&str, &str)> = vec![("ip_address", "10.0.0.1"), ("access_time", "2026-01-01T00:00:00Z")];
+    let usage: Vec<(&str, &str)> = vec![
+        ("ip_address", "10.0.0.1"),
+        ("access_time", "2026-01-01T00:00:00Z"),
+    ];
     for _ in 0..25 {
         k.vault
             .collect(
@@ -397,9 +506,20 @@ fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
     assert_eq!(p.records_deleted, 43);
     assert_eq!(seen, 43);
     assert!(k.vault.store().records(&s.0, None).unwrap().is_empty());
-    assert_eq!(k.vault.store().subject(&s.0).unwrap().unwrap().state, steward_store::SubjectState::Erased);
-    assert_eq!(k.vault.purge(10, &mut |_| {}).unwrap(), PurgeProgress::default());
-    assert_eq!(k.vault.find(&k.service, "email", "li.lei@example.cn").unwrap(), None);
+    assert_eq!(
+        k.vault.store().subject(&s.0).unwrap().unwrap().state,
+        steward_store::SubjectState::Erased
+    );
+    assert_eq!(
+        k.vault.purge(10, &mut |_| {}).unwrap(),
+        PurgeProgress::default()
+    );
+    assert_eq!(
+        k.vault
+            .find(&k.service, "email", "li.lei@example.cn")
+            .unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -411,14 +531,22 @@ fn p33_store_log_verifies_and_tampering_is_named() {
     let report = k.verify().unwrap();
     assert_eq!(report.unsealed, 0);
     let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
-    let original: String = conn
-        .query_row("SELECT purpose FROM audit WHERE seq = 5", [], |r| r.get(0))
+    let original: Vec<u8> = conn
+        .query_row("SELECT entry FROM audit WHERE seq = 5", [], |r| r.get(0))
         .unwrap();
-    conn.execute("UPDATE audit SET purpose = 'security' WHERE seq = 5", []).unwrap();
-    assert_eq!(k.verify().unwrap_err(), steward_audit::Fault::Altered { seq: 5 });
-    conn.execute("UPDATE audit SET purpose = ?1 WHERE seq = 5", [original]).unwrap();
+    let mut changed = original.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = 5", [&changed])
+        .unwrap();
+    assert_eq!(
+        k.verify().unwrap_err(),
+        steward_audit::Fault::Altered { seq: 5 }
+    );
+    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = 5", [&original])
+        .unwrap();
     k.verify().unwrap();
-    conn.execute("UPDATE audit SET at_ms = 'yesterday' WHERE seq = 3", []).unwrap();
+    conn.execute("UPDATE audit SET hash = 'x' WHERE seq = 3", [])
+        .unwrap();
     assert_eq!(k.verify().unwrap_err().seq(), 3);
 }
 
@@ -427,7 +555,10 @@ fn p33_consent_receipt_verifies_offline() {
     let k = kit();
     let s = k.subject_with_account();
     let t = k.vault.consent_target("purpose:surveys").unwrap();
-    let receipt = k.vault.consent(&k.service, s, t, true, false, "app").unwrap();
+    let receipt = k
+        .vault
+        .consent(&k.service, s, t, true, false, "app")
+        .unwrap();
     let payload = verify_document(&receipt, None).unwrap();
     assert_eq!(payload["target"], "purpose:surveys");
     let mut forged = receipt.clone();

@@ -17,8 +17,8 @@ use steward_policy::{
     Basis, FeatureId, IdSet, Policy, PurposeId, RecipientId, Refusal, Request, RoleId,
 };
 use steward_store::{
-    ConsentRow, DisclosureRow, IndexRow, Keyring, Op, RecordRow, SqliteKeyring, SqliteStore,
-    Store, SubjectKey, SubjectRow, SubjectState,
+    ConsentRow, DisclosureRow, IndexRow, Keyring, Op, Reader, RecordRow, SqliteKeyring,
+    SqliteStore, Store, SubjectKey, SubjectRow, SubjectState,
 };
 
 use crate::clock::Clock;
@@ -193,11 +193,19 @@ impl Vault {
         clock: Arc<dyn Clock>,
         region: Option<&str>,
     ) -> Result<Vault, Error> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Invalid(format!("cannot create `{}`: {}", dir.display(), e.kind())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Invalid(format!("cannot create `{}`: {}", dir.display(), e.kind()))
+        })?;
         let store = SqliteStore::open(&dir.join(files::DATA))?;
         let keyring = SqliteKeyring::open(&dir.join(files::KEYRING))?;
-        Vault::open(Box::new(store), Box::new(keyring), policy, master, clock, region)
+        Vault::open(
+            Box::new(store),
+            Box::new(keyring),
+            policy,
+            master,
+            clock,
+            region,
+        )
     }
 
     /// Opens a vault over any backend.
@@ -222,6 +230,7 @@ impl Vault {
         vault.check_region(region)?;
         vault.activate_policy()?;
         vault.resume_erasures()?;
+        tracing::info!(policy = %vault.policy.version, "vault opened");
         Ok(vault)
     }
 
@@ -230,12 +239,7 @@ impl Vault {
         let region = match (&stored, wanted) {
             (Some(r), _) => r.clone(),
             (None, Some(w)) => w.to_string(),
-            (None, None) => self
-                .policy
-                .regions
-                .first()
-                .cloned()
-                .unwrap_or_default(),
+            (None, None) => self.policy.regions.first().cloned().unwrap_or_default(),
         };
         if !self.policy.regions.contains(&region) {
             return Err(Error::RegionNotAllowed {
@@ -355,16 +359,40 @@ impl Vault {
             subject: subject.map(|s| self.pseudonym(s)).unwrap_or_default(),
             purpose: purpose.into(),
             categories,
-            detail: if detail.is_null() {
-                String::new()
-            } else {
-                detail.to_string()
+            detail: match detail {
+                serde_json::Value::Null => String::new(),
+                // Already serialised by the caller.
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
             },
             policy_version: self.policy.version.clone(),
         }
     }
 
-    /// Writes a refusal to the log, then returns the error (P10: refusals are auditable).
+    /// The audit entry of a refusal (P10: refusals are auditable).
+    pub(crate) fn refusal_draft(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: Option<SubjectId>,
+        purpose: &str,
+        categories: String,
+        err: &Error,
+    ) -> Draft {
+        tracing::debug!(action, code = err.code(), "refused");
+        let detail = json!({ "code": err.code(), "reason": err.to_string() });
+        self.draft(
+            actor,
+            action,
+            Outcome::Refused,
+            subject,
+            purpose,
+            categories,
+            detail,
+        )
+    }
+
+    /// Writes a refusal to the log, then returns the error.
     pub(crate) fn refuse(
         &self,
         actor: &Actor,
@@ -374,16 +402,7 @@ impl Vault {
         categories: String,
         err: Error,
     ) -> Error {
-        let detail = json!({ "code": err.code(), "reason": err.to_string() });
-        let draft = self.draft(
-            actor,
-            action,
-            Outcome::Refused,
-            subject,
-            purpose,
-            categories,
-            detail,
-        );
+        let draft = self.refusal_draft(actor, action, subject, purpose, categories, &err);
         match self.store.commit(vec![], vec![draft]) {
             Ok(_) => err,
             // No audit, no act: the act is refused either way, but say the log failed.
@@ -427,7 +446,9 @@ impl Vault {
         ring::rand::SecureRandom::fill(&self.rng, &mut id)
             .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
         // RFC 4122 version 4 layout, so the id reads as an ordinary UUID.
-        let id = uuid::Builder::from_random_bytes(id).into_uuid().into_bytes();
+        let id = uuid::Builder::from_random_bytes(id)
+            .into_uuid()
+            .into_bytes();
         let subject = SubjectId(id);
         let (key, wrapped) = self.keys.new_data_key(&self.rng, &id)?;
         // The key first: a crash before the subject row leaves only an orphan wrapped key.
@@ -453,7 +474,12 @@ impl Vault {
     }
 
     /// Finds the subject a lookup value (email, phone, linked account) belongs to (P19).
-    pub fn find(&self, actor: &Actor, category: &str, value: &str) -> Result<Option<SubjectId>, Error> {
+    pub fn find(
+        &self,
+        actor: &Actor,
+        category: &str,
+        value: &str,
+    ) -> Result<Option<SubjectId>, Error> {
         let cat = self
             .policy
             .category_id(category)
@@ -497,14 +523,23 @@ impl Vault {
             .map(|mut ids| ids.pop().unwrap_or_default())
     }
 
-    fn check_collect(&self, req: &Collect<'_>) -> Result<(FeatureId, IdSet), Error> {
-        let fid = self.policy.feature_id(req.feature).ok_or_else(|| Error::Unknown {
-            kind: "feature",
-            name: req.feature.into(),
-        })?;
+    fn check_collect(
+        &self,
+        req: &Collect<'_>,
+        reader: &dyn Reader,
+    ) -> Result<(FeatureId, IdSet), Error> {
+        let fid = self
+            .policy
+            .feature_id(req.feature)
+            .ok_or_else(|| Error::Unknown {
+                kind: "feature",
+                name: req.feature.into(),
+            })?;
         let feature = self.policy.feature(fid);
         if req.values.is_empty() {
-            return Err(Error::Invalid("a collection needs at least one value".into()));
+            return Err(Error::Invalid(
+                "a collection needs at least one value".into(),
+            ));
         }
         let mut set = IdSet::EMPTY;
         let mut undeclared = Vec::new();
@@ -538,10 +573,15 @@ impl Vault {
                 categories: quoted(self.policy.category_names(&missing)),
             });
         }
-        let target = format!("feature:{}", feature.name);
+        match reader.subject_records(&req.subject.0, None, &[])? {
+            None => return Err(Error::SubjectNotFound),
+            Some(found) if found.state != SubjectState::Active => return Err(Error::SubjectErased),
+            Some(_) => {}
+        }
         let sensitive = set.intersection(&feature.separate_consent);
         if feature.basis == Basis::Consent || !sensitive.is_empty() {
-            let consent = self.store.consent(&req.subject.0, &target)?;
+            let target = format!("feature:{}", feature.name);
+            let consent = reader.consent(&req.subject.0, &target)?;
             let granted = consent.as_ref().is_some_and(|c| c.granted);
             if feature.basis == Basis::Consent && !granted {
                 return Err(Error::ConsentRequired {
@@ -559,79 +599,107 @@ impl Vault {
         Ok((fid, set))
     }
 
-    /// Collects several features' values in one transaction; all or nothing.
-    pub fn collect_many(&self, actor: &Actor, reqs: &[Collect<'_>]) -> Result<Vec<Vec<i64>>, Error> {
-        let now = self.clock.now_ms();
+    /// Collects several features' values in one transaction; all or nothing. The first
+    /// refused collection is audited and returned, and nothing is stored.
+    pub fn collect_many(
+        &self,
+        actor: &Actor,
+        reqs: &[Collect<'_>],
+    ) -> Result<Vec<Vec<i64>>, Error> {
         let total: usize = reqs.iter().map(|r| r.values.len()).sum();
-        let mut next_id = self.store.next_record_ids(total)?;
-        let mut records = Vec::with_capacity(total);
-        let mut index = Vec::new();
-        let mut audit = Vec::with_capacity(reqs.len());
+        let first_id = self.store.next_record_ids(total)?;
         let mut out = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            let names: Vec<&str> = req.values.iter().map(|(c, _)| *c).collect();
-            let checked = self
-                .active_subject(req.subject)
-                .and_then(|_| self.check_collect(req));
-            let (fid, set) = match checked {
-                Ok(ok) => ok,
-                Err(e) => {
-                    return Err(self.refuse(
-                        actor,
-                        "pi.collect",
-                        Some(req.subject),
-                        "",
-                        names.join(","),
-                        e,
-                    ));
-                }
-            };
-            let key = self.data_key(req.subject)?;
-            let source = req.source.to_stored();
-            let mut ids = Vec::with_capacity(req.values.len());
-            for (cat, value) in req.values {
-                let id = next_id;
-                next_id += 1;
-                let sealed = key.seal(&self.rng, &aad(&req.subject.0, cat, id), value.as_bytes())?;
-                if self
-                    .policy
-                    .category_id(cat)
-                    .is_some_and(|c| self.policy.category(c).lookup)
-                {
-                    index.push(IndexRow {
-                        digest: self.keys.blind_index(cat, &normalise_lookup(value)),
-                        subject: req.subject.0,
-                        record: id,
-                    });
-                }
-                records.push(RecordRow {
-                    id,
-                    subject: req.subject.0,
-                    category: (*cat).to_string(),
-                    feature: req.feature.to_string(),
-                    source: source.clone(),
-                    collected_ms: now,
-                    sealed,
-                });
-                ids.push(id);
+        let mut failure = None;
+        self.store.read_commit(&mut |reader| {
+            out.clear();
+            failure = None;
+            let now = self.clock.now_ms();
+            let mut next_id = first_id;
+            let mut records = Vec::with_capacity(total);
+            let mut index = Vec::new();
+            let mut audit = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                let (fid, set) = match self.check_collect(req, reader) {
+                    Ok(ok) => ok,
+                    Err(Error::Store(e)) => return Err(e),
+                    Err(e) => {
+                        let names: Vec<&str> = req.values.iter().map(|(c, _)| *c).collect();
+                        let draft = self.refusal_draft(actor, "pi.collect", Some(req.subject), "", names.join(","), &e);
+                        failure = Some(e);
+                        return Ok((Vec::new(), vec![draft]));
+                    }
+                };
+                let sealed = self.seal_collection(req, &mut next_id, now, &mut records, &mut index);
+                let ids = match sealed {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Ok((Vec::new(), Vec::new()));
+                    }
+                };
+                audit.push(self.draft(
+                    actor,
+                    "pi.collect",
+                    Outcome::Granted,
+                    Some(req.subject),
+                    "",
+                    self.policy.category_names(&set).join(","),
+                    json!({ "feature": self.policy.feature(fid).name, "source": req.source.to_stored(), "records": ids.len() }),
+                ));
+                out.push(ids);
             }
-            audit.push(self.draft(
-                actor,
-                "pi.collect",
-                Outcome::Granted,
-                Some(req.subject),
-                "",
-                self.policy.category_names(&set).join(","),
-                json!({ "feature": self.policy.feature(fid).name, "source": source, "records": ids.len() }),
-            ));
-            out.push(ids);
+            let mut ops = vec![Op::InsertRecords(records)];
+            if !index.is_empty() {
+                ops.push(Op::InsertIndex(index));
+            }
+            Ok((ops, audit))
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
         }
-        let mut ops = vec![Op::InsertRecords(records)];
-        if !index.is_empty() {
-            ops.push(Op::InsertIndex(index));
-        }
-        self.store.commit(ops, audit)?;
+        tracing::debug!(collections = out.len(), records = total, "collected");
         Ok(out)
+    }
+
+    /// Encrypts one collection's values under the subject's key, binding each to its row.
+    fn seal_collection(
+        &self,
+        req: &Collect<'_>,
+        next_id: &mut i64,
+        now: i64,
+        records: &mut Vec<RecordRow>,
+        index: &mut Vec<IndexRow>,
+    ) -> Result<Vec<i64>, Error> {
+        let key = self.data_key(req.subject)?;
+        let source = req.source.to_stored();
+        let mut ids = Vec::with_capacity(req.values.len());
+        for (cat, value) in req.values {
+            let id = *next_id;
+            *next_id += 1;
+            let sealed = key.seal(&self.rng, &aad(&req.subject.0, cat, id), value.as_bytes())?;
+            if self
+                .policy
+                .category_id(cat)
+                .is_some_and(|c| self.policy.category(c).lookup)
+            {
+                index.push(IndexRow {
+                    digest: self.keys.blind_index(cat, &normalise_lookup(value)),
+                    subject: req.subject.0,
+                    record: id,
+                });
+            }
+            records.push(RecordRow {
+                id,
+                subject: req.subject.0,
+                category: (*cat).to_string(),
+                feature: req.feature.to_string(),
+                source: source.clone(),
+                collected_ms: now,
+                sealed,
+            });
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     fn consent_target_name(&self, target: ConsentTarget) -> String {
@@ -645,7 +713,10 @@ impl Vault {
     /// Resolves `purpose:x`, `feature:x` or `recipient:x`.
     pub fn consent_target(&self, text: &str) -> Result<ConsentTarget, Error> {
         let (kind, name) = text.split_once(':').ok_or_else(|| {
-            Error::Invalid("a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`".into())
+            Error::Invalid(
+                "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`"
+                    .into(),
+            )
         })?;
         let unknown = |kind: &'static str| Error::Unknown {
             kind,
@@ -668,7 +739,8 @@ impl Vault {
                 .map(ConsentTarget::Recipient)
                 .ok_or_else(|| unknown("recipient")),
             _ => Err(Error::Invalid(
-                "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`".into(),
+                "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`"
+                    .into(),
             )),
         }
     }
@@ -685,23 +757,27 @@ impl Vault {
         channel: &str,
     ) -> Result<SignedDocument, Error> {
         let name = self.consent_target_name(target);
-        let action = if granted { "consent.grant" } else { "consent.withdraw" };
+        let action = if granted {
+            "consent.grant"
+        } else {
+            "consent.withdraw"
+        };
         let applicable = match target {
-            ConsentTarget::Purpose(p) if !self.policy.purpose(p).needs_consent() => Err(
-                Error::ConsentNotApplicable {
+            ConsentTarget::Purpose(p) if !self.policy.purpose(p).needs_consent() => {
+                Err(Error::ConsentNotApplicable {
                     target: name.clone(),
-                    reason: format!(
-                        "it rests on {}",
-                        self.policy.purpose(p).basis.as_str()
-                    ),
-                },
-            ),
+                    reason: format!("it rests on {}", self.policy.purpose(p).basis.as_str()),
+                })
+            }
             ConsentTarget::Feature(f) => {
                 let feat = self.policy.feature(f);
                 if feat.basis != Basis::Consent && feat.separate_consent.is_empty() {
                     Err(Error::ConsentNotApplicable {
                         target: name.clone(),
-                        reason: format!("it rests on {} and collects nothing sensitive", feat.basis.as_str()),
+                        reason: format!(
+                            "it rests on {} and collects nothing sensitive",
+                            feat.basis.as_str()
+                        ),
                     })
                 } else {
                     Ok(())
@@ -716,7 +792,9 @@ impl Vault {
             _ => Ok(()),
         };
         if channel.is_empty() || channel.len() > 32 {
-            return Err(Error::Invalid("a consent channel is 1 to 32 characters".into()));
+            return Err(Error::Invalid(
+                "a consent channel is 1 to 32 characters".into(),
+            ));
         }
         if let Err(e) = applicable.and_then(|_| self.active_subject(subject).map(|_| ())) {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
@@ -744,7 +822,10 @@ impl Vault {
                 json!({ "target": name, "separate": separate && granted, "channel": channel }),
             )],
         )?;
-        let entry = entries.first().ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+        let entry = entries
+            .first()
+            .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+        tracing::debug!(subject = %self.pseudonym(subject), target = %name, granted, "consent recorded");
         let receipt = json!({
             "type": "steward.consent-receipt.v1",
             "subject": subject.to_string(),
@@ -784,54 +865,86 @@ impl Vault {
     /// Several reads whose audit entries commit in one transaction. Values are returned only
     /// after that commit (P21: no audit, no act).
     pub fn read_many(&self, actor: &Actor, reqs: &[Read<'_>]) -> Vec<Result<Vec<Value>, Error>> {
-        let mut audit = Vec::with_capacity(reqs.len());
         let mut results = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            let cats = req.categories.join(",");
-            let (outcome, detail, result) = match self.read_one(actor, req) {
-                Ok(values) => {
-                    let mut detail = json!({ "records": values.len() });
-                    if let Some(j) = req.justification {
-                        detail["justification"] = json!(j);
+        let done = self.store.read_commit(&mut |reader| {
+            results.clear();
+            let mut audit = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                let (outcome, detail, result) = match self.read_one(actor, req, reader) {
+                    // A storage failure aborts the whole unit: nothing is returned unaudited.
+                    Err(Error::Store(e)) => return Err(e),
+                    Ok(values) => {
+                        let detail = match req.justification {
+                            Some(j) => json!({ "records": values.len(), "justification": j }),
+                            // The common case, written without building a JSON map.
+                            None => serde_json::Value::String(format!(
+                                "{{\"records\":{}}}",
+                                values.len()
+                            )),
+                        };
+                        (Outcome::Granted, detail, Ok(values))
                     }
-                    (Outcome::Granted, detail, Ok(values))
-                }
-                Err(e) => {
-                    let mut detail = json!({ "code": e.code(), "reason": e.to_string() });
-                    if let Error::Refused { rule, .. } = &e {
-                        detail["rule"] = json!(rule);
+                    Err(e) => {
+                        let mut detail = json!({ "code": e.code(), "reason": e.to_string() });
+                        if let Error::Refused { rule, .. } = &e {
+                            detail["rule"] = json!(rule);
+                        }
+                        (Outcome::Refused, detail, Err(e))
                     }
-                    (Outcome::Refused, detail, Err(e))
+                };
+                audit.push(self.draft(
+                    actor,
+                    "pi.read",
+                    outcome,
+                    Some(req.subject),
+                    req.purpose,
+                    req.categories.join(","),
+                    detail,
+                ));
+                results.push(result);
+            }
+            Ok((Vec::new(), audit))
+        });
+        match done {
+            Ok(_) => {
+                for (req, r) in reqs.iter().zip(&results) {
+                    match r {
+                        Ok(v) => {
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, records = v.len(), "read granted")
+                        }
+                        Err(e) => {
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, code = e.code(), "read refused")
+                        }
+                    }
                 }
-            };
-            audit.push(self.draft(
-                actor,
-                "pi.read",
-                outcome,
-                Some(req.subject),
-                req.purpose,
-                cats,
-                detail,
-            ));
-            results.push(result);
-        }
-        match self.store.commit(vec![], audit) {
-            Ok(_) => results,
+                results
+            }
             Err(e) => {
                 let msg = e.to_string();
-                results
-                    .into_iter()
-                    .map(|_| Err(Error::Store(steward_store::StoreError::Backend(msg.clone()))))
+                reqs.iter()
+                    .map(|_| {
+                        Err(Error::Store(steward_store::StoreError::Backend(
+                            msg.clone(),
+                        )))
+                    })
                     .collect()
             }
         }
     }
 
-    fn read_one(&self, actor: &Actor, req: &Read<'_>) -> Result<Vec<Value>, Error> {
-        let purpose = self.policy.purpose_id(req.purpose).ok_or_else(|| Error::Unknown {
-            kind: "purpose",
-            name: req.purpose.into(),
-        })?;
+    fn read_one(
+        &self,
+        actor: &Actor,
+        req: &Read<'_>,
+        reader: &dyn Reader,
+    ) -> Result<Vec<Value>, Error> {
+        let purpose = self
+            .policy
+            .purpose_id(req.purpose)
+            .ok_or_else(|| Error::Unknown {
+                kind: "purpose",
+                name: req.purpose.into(),
+            })?;
         let categories = self
             .policy
             .category_set(req.categories.iter().copied())
@@ -858,18 +971,19 @@ impl Vault {
             justified,
         };
         let grant = self.policy.check(&request).map_err(|r| self.refusal(r))?;
-        self.active_subject(req.subject)?;
-        if grant.needs_consent {
-            let target = format!("purpose:{}", self.policy.purpose(purpose).name);
-            if !self
-                .store
-                .consent(&req.subject.0, &target)?
-                .is_some_and(|c| c.granted)
-            {
-                return Err(self.refusal(Refusal::ConsentRequired { purpose }));
-            }
+        let target = grant
+            .needs_consent
+            .then(|| format!("purpose:{}", self.policy.purpose(purpose).name));
+        let found =
+            match reader.subject_records(&req.subject.0, target.as_deref(), req.categories)? {
+                None => return Err(Error::SubjectNotFound),
+                Some(found) if found.state == SubjectState::Active => found,
+                Some(_) => return Err(Error::SubjectErased),
+            };
+        if grant.needs_consent && !found.consent_granted {
+            return Err(self.refusal(Refusal::ConsentRequired { purpose }));
         }
-        let rows = self.store.records(&req.subject.0, Some(req.categories))?;
+        let rows = found.records;
         if categories.intersection(&self.policy.sensitive).is_empty() {
             return self.open_rows(req.subject, rows);
         }
@@ -887,9 +1001,7 @@ impl Vault {
             let ok = match held.get(row.feature.as_str()) {
                 Some(ok) => *ok,
                 None => {
-                    let c = self
-                        .store
-                        .consent(&req.subject.0, &format!("feature:{}", row.feature))?;
+                    let c = reader.consent(&req.subject.0, &format!("feature:{}", row.feature))?;
                     let ok = c.is_some_and(|c| c.granted && c.separate);
                     held.insert(&row.feature, ok);
                     ok
@@ -913,7 +1025,11 @@ impl Vault {
         }
     }
 
-    pub(crate) fn open_rows(&self, subject: SubjectId, rows: Vec<RecordRow>) -> Result<Vec<Value>, Error> {
+    pub(crate) fn open_rows(
+        &self,
+        subject: SubjectId,
+        rows: Vec<RecordRow>,
+    ) -> Result<Vec<Value>, Error> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -956,12 +1072,22 @@ impl Vault {
                     purpose,
                     justification,
                 },
+                self.store.as_ref(),
             )
         }) {
             Ok(v) => v,
             Err(e) => {
-                let detail = json!({ "recipient": recipient, "code": e.code(), "reason": e.to_string() });
-                let draft = self.draft(actor, "disclosure.record", Outcome::Refused, Some(subject), purpose, cats, detail);
+                let detail =
+                    json!({ "recipient": recipient, "code": e.code(), "reason": e.to_string() });
+                let draft = self.draft(
+                    actor,
+                    "disclosure.record",
+                    Outcome::Refused,
+                    Some(subject),
+                    purpose,
+                    cats,
+                    detail,
+                );
                 self.store.commit(vec![], vec![draft])?;
                 return Err(e);
             }
@@ -998,15 +1124,21 @@ impl Vault {
         categories: &[&str],
         purpose: &str,
     ) -> Result<(), Error> {
-        let rid = self.policy.recipient_id(recipient).ok_or_else(|| Error::Unknown {
-            kind: "recipient",
-            name: recipient.into(),
-        })?;
+        let rid = self
+            .policy
+            .recipient_id(recipient)
+            .ok_or_else(|| Error::Unknown {
+                kind: "recipient",
+                name: recipient.into(),
+            })?;
         let r = self.policy.recipient(rid);
-        let pid = self.policy.purpose_id(purpose).ok_or_else(|| Error::Unknown {
-            kind: "purpose",
-            name: purpose.into(),
-        })?;
+        let pid = self
+            .policy
+            .purpose_id(purpose)
+            .ok_or_else(|| Error::Unknown {
+                kind: "purpose",
+                name: purpose.into(),
+            })?;
         if !r.purposes.contains(pid.index()) {
             return Err(Error::DisclosureOutOfScope {
                 recipient: recipient.into(),

@@ -100,7 +100,9 @@ impl MasterKey {
 fn check_private(path: &Path) -> Result<(), CryptoError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
-        .map_err(|e| CryptoError::MasterKey(format!("cannot stat `{}`: {}", path.display(), e.kind())))?
+        .map_err(|e| {
+            CryptoError::MasterKey(format!("cannot stat `{}`: {}", path.display(), e.kind()))
+        })?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
@@ -162,7 +164,11 @@ impl DataKey {
         out.extend_from_slice(plaintext);
         let mut body = out.split_off(NONCE_LEN);
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| CryptoError::Open)?;
         out.extend_from_slice(&body);
         Ok(out)
@@ -170,7 +176,9 @@ impl DataKey {
 
     /// Opens what [`DataKey::seal`] made under the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (nonce, body) = sealed.split_at_checked(NONCE_LEN).ok_or(CryptoError::Open)?;
+        let (nonce, body) = sealed
+            .split_at_checked(NONCE_LEN)
+            .ok_or(CryptoError::Open)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
         let mut buf = body.to_vec();
         let plain = self
@@ -231,19 +239,29 @@ impl Keys {
         subject: &[u8],
     ) -> Result<(DataKey, Vec<u8>), CryptoError> {
         let mut raw = Zeroizing::new([0u8; 32]);
-        rng.fill(raw.as_mut_slice()).map_err(|_| CryptoError::Random)?;
+        rng.fill(raw.as_mut_slice())
+            .map_err(|_| CryptoError::Random)?;
         let wrapped = self.wrap(rng, subject, raw.as_slice())?;
         Ok((DataKey::from_bytes(raw.as_slice())?, wrapped))
     }
 
-    fn wrap(&self, rng: &dyn SecureRandom, subject: &[u8], raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    fn wrap(
+        &self,
+        rng: &dyn SecureRandom,
+        subject: &[u8],
+        raw: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut aad = WRAP_AAD.to_vec();
         aad.extend_from_slice(subject);
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| CryptoError::Random)?;
         let mut body = Zeroizing::new(raw.to_vec());
         self.kek
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut *body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut *body,
+            )
             .map_err(|_| CryptoError::Open)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&body);
@@ -254,7 +272,9 @@ impl Keys {
     pub fn unwrap_data_key(&self, subject: &[u8], wrapped: &[u8]) -> Result<DataKey, CryptoError> {
         let mut aad = WRAP_AAD.to_vec();
         aad.extend_from_slice(subject);
-        let (nonce, body) = wrapped.split_at_checked(NONCE_LEN).ok_or(CryptoError::Open)?;
+        let (nonce, body) = wrapped
+            .split_at_checked(NONCE_LEN)
+            .ok_or(CryptoError::Open)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
         let mut buf = Zeroizing::new(body.to_vec());
         let raw = self
@@ -346,10 +366,16 @@ mod tests {
         let k = keys();
         let (dk, wrapped) = k.new_data_key(&rng, b"subject-a").unwrap();
         let sealed = dk.seal(&rng, b"a|email|1", b"alice@example.com").unwrap();
-        assert_eq!(dk.open(b"a|email|1", &sealed).unwrap(), b"alice@example.com");
+        assert_eq!(
+            dk.open(b"a|email|1", &sealed).unwrap(),
+            b"alice@example.com"
+        );
         assert!(dk.open(b"a|email|2", &sealed).is_err());
         let again = k.unwrap_data_key(b"subject-a", &wrapped).unwrap();
-        assert_eq!(again.open(b"a|email|1", &sealed).unwrap(), b"alice@example.com");
+        assert_eq!(
+            again.open(b"a|email|1", &sealed).unwrap(),
+            b"alice@example.com"
+        );
         assert!(k.unwrap_data_key(b"subject-b", &wrapped).is_err());
     }
 
@@ -370,7 +396,10 @@ mod tests {
         let rng = system_random();
         let a = MasterKey::load_or_create(&path, &rng).unwrap();
         let b = MasterKey::load_or_create(&path, &rng).unwrap();
-        assert_eq!(Keys::derive(&a).unwrap().pseudonym(b"x"), Keys::derive(&b).unwrap().pseudonym(b"x"));
+        assert_eq!(
+            Keys::derive(&a).unwrap().pseudonym(b"x"),
+            Keys::derive(&b).unwrap().pseudonym(b"x")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -383,9 +412,18 @@ mod tests {
     #[test]
     fn blind_index_is_keyed_and_deterministic() {
         let k = keys();
-        assert_eq!(k.blind_index("email", "a@b.c"), k.blind_index("email", "a@b.c"));
-        assert_ne!(k.blind_index("email", "a@b.c"), k.blind_index("phone", "a@b.c"));
+        assert_eq!(
+            k.blind_index("email", "a@b.c"),
+            k.blind_index("email", "a@b.c")
+        );
+        assert_ne!(
+            k.blind_index("email", "a@b.c"),
+            k.blind_index("phone", "a@b.c")
+        );
         let other = Keys::derive(&MasterKey::from_hex(&"22".repeat(32)).unwrap()).unwrap();
-        assert_ne!(k.blind_index("email", "a@b.c"), other.blind_index("email", "a@b.c"));
+        assert_ne!(
+            k.blind_index("email", "a@b.c"),
+            other.blind_index("email", "a@b.c")
+        );
     }
 }

@@ -103,7 +103,10 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
     }
 
     let names = |p: &Policy, set: &IdSet| -> Vec<String> {
-        p.category_names(set).iter().map(|s| s.to_string()).collect()
+        p.category_names(set)
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     };
     let purpose_names = |p: &Policy, set: &IdSet| -> Vec<String> {
         set.iter()
@@ -121,7 +124,11 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
     };
 
     // Categories.
-    let old_c: HashMap<&str, _> = old.categories.iter().map(|c| (c.name.as_str(), c)).collect();
+    let old_c: HashMap<&str, _> = old
+        .categories
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     for c in &new.categories {
         let path = format!("categories.{}", c.name);
         match old_c.get(c.name.as_str()) {

@@ -24,7 +24,11 @@ fn basis_words(b: Basis) -> &'static str {
 /// Renders the summary as plain text.
 pub fn explain(p: &Policy) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} (version {}, effective {})", p.name, p.version, p.effective);
+    let _ = writeln!(
+        s,
+        "{} (version {}, effective {})",
+        p.name, p.version, p.effective
+    );
     let _ = writeln!(
         s,
         "Personal information is stored only in: {}.",
@@ -32,7 +36,13 @@ pub fn explain(p: &Policy) -> String {
     );
     let _ = writeln!(s, "\nWhat we collect, and why");
     for f in &p.features {
-        let _ = writeln!(s, "- {} ({}): {}.", f.description, f.name, basis_words(f.basis));
+        let _ = writeln!(
+            s,
+            "- {} ({}): {}.",
+            f.description,
+            f.name,
+            basis_words(f.basis)
+        );
         let required = p.category_names(&f.required);
         let optional = p.category_names(&f.optional);
         if !required.is_empty() {
@@ -120,8 +130,16 @@ pub fn explain(p: &Policy) -> String {
     }
     let d = &p.deadlines;
     let _ = writeln!(s, "\nOur deadlines");
-    let _ = writeln!(s, "- we answer requests about your data within {} days", d.request_days);
-    let _ = writeln!(s, "- we answer questions and complaints within {} days", d.inquiry_days);
+    let _ = writeln!(
+        s,
+        "- we answer requests about your data within {} days",
+        d.request_days
+    );
+    let _ = writeln!(
+        s,
+        "- we answer questions and complaints within {} days",
+        d.inquiry_days
+    );
     let _ = writeln!(
         s,
         "- after you close your account, we erase your data within {} days",

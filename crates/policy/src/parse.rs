@@ -105,23 +105,21 @@ impl<'t, 'i> Table<'t, 'i> {
                 default
             }
             Some(v) => match v.get_ref() {
-                DeValue::Integer(i) => {
-                    match u32::from_str_radix(i.as_str(), i.radix()) {
-                        Ok(n) => Some(n),
-                        Err(_) => {
-                            sink.error(
-                                v.span(),
-                                "invalid_value",
-                                format!(
-                                    "{} must be a whole number from 0 to {}",
-                                    self.here(key),
-                                    u32::MAX
-                                ),
-                            );
-                            default
-                        }
+                DeValue::Integer(i) => match u32::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        sink.error(
+                            v.span(),
+                            "invalid_value",
+                            format!(
+                                "{} must be a whole number from 0 to {}",
+                                self.here(key),
+                                u32::MAX
+                            ),
+                        );
+                        default
                     }
-                }
+                },
                 other => {
                     type_error(sink, v.span(), &self.here(key), "a whole number", other);
                     default
@@ -139,7 +137,13 @@ impl<'t, 'i> Table<'t, 'i> {
             return Vec::new();
         };
         let DeValue::Array(items) = v.get_ref() else {
-            type_error(sink, v.span(), &self.here(key), "a list of names", v.get_ref());
+            type_error(
+                sink,
+                v.span(),
+                &self.here(key),
+                "a list of names",
+                v.get_ref(),
+            );
             return Vec::new();
         };
         let mut out: Vec<Name> = Vec::new();
@@ -484,7 +488,9 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             sink.error(
                 v.span(),
                 "unsupported_schema",
-                format!("schema {schema} is not supported; this build reads schema {SCHEMA_VERSION}"),
+                format!(
+                    "schema {schema} is not supported; this build reads schema {SCHEMA_VERSION}"
+                ),
             );
         }
     }
@@ -529,7 +535,11 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             .count(&mut sink, "inquiry_days", Some(d.inquiry_days))
             .unwrap_or(d.inquiry_days);
         d.incident_report_hours = t
-            .count(&mut sink, "incident_report_hours", Some(d.incident_report_hours))
+            .count(
+                &mut sink,
+                "incident_report_hours",
+                Some(d.incident_report_hours),
+            )
             .unwrap_or(d.incident_report_hours);
         d.change_notice_days = t
             .count(&mut sink, "change_notice_days", Some(d.change_notice_days))
@@ -555,10 +565,9 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         let taxonomy = t.string(&mut sink, "taxonomy", true);
         if let Some(tx) = &taxonomy {
             let ok = !tx.text.is_empty()
-                && tx
-                    .text
-                    .split('.')
-                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+                && tx.text.split('.').all(|p| {
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
             if !ok {
                 sink.error(
                     tx.span.clone(),
@@ -579,10 +588,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                         sink.error(
                             n.span,
                             "invalid_value",
-                            format!(
-                                "{} must be `account_closed` or `collected`",
-                                r.here("from")
-                            ),
+                            format!("{} must be `account_closed` or `collected`", r.here("from")),
                         );
                         RetentionFrom::AccountClosed
                     }
@@ -607,7 +613,13 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         });
         t.finish(
             &mut sink,
-            &["taxonomy", "description", "sensitive", "lookup", "retention"],
+            &[
+                "taxonomy",
+                "description",
+                "sensitive",
+                "lookup",
+                "retention",
+            ],
         );
     }
 
@@ -827,10 +839,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                 sink.error(
                     n.span.clone(),
                     "duplicate",
-                    format!(
-                        "{place} lists `{}` as both required and optional",
-                        n.text
-                    ),
+                    format!("{place} lists `{}` as both required and optional", n.text),
                 );
             }
         }
@@ -865,7 +874,11 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                 }
             }
         }
-        for missing in collects.intersection(&sensitive).difference(&separate).iter() {
+        for missing in collects
+            .intersection(&sensitive)
+            .difference(&separate)
+            .iter()
+        {
             let cat = raw_categories
                 .get(missing)
                 .map_or("?", |c| c.name.text.as_str());
@@ -997,7 +1010,11 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     let mut cookies = Vec::with_capacity(raw_cookies.len());
     for c in &raw_cookies {
         let place = format!("cookie `{}`", c.name.text);
-        let Some(p) = c.purpose.as_ref().and_then(|p| purps.one(&mut sink, p, &place)) else {
+        let Some(p) = c
+            .purpose
+            .as_ref()
+            .and_then(|p| purps.one(&mut sink, p, &place))
+        else {
             continue;
         };
         cookies.push(Cookie {

@@ -52,7 +52,12 @@ fn p04_example_policy_covers_statement_categories() {
     ] {
         assert!(p.category_id(c).is_some(), "missing category {c}");
     }
-    for s in ["bank_account", "face_image", "government_id", "precise_location"] {
+    for s in [
+        "bank_account",
+        "face_image",
+        "government_id",
+        "precise_location",
+    ] {
         let id = p.category_id(s).unwrap();
         assert!(p.category(id).sensitive, "{s} must be sensitive");
     }
@@ -124,7 +129,8 @@ fn minimal_policy_parses() {
 
 #[test]
 fn p05_contradictions_are_reported_together() {
-    let src = MINIMAL.replace("required = [\"email\"]", "required = [\"email\", \"face\"]")
+    let src = MINIMAL
+        .replace("required = [\"email\"]", "required = [\"email\", \"face\"]")
         .replace("reads = [\"email\"]", "reads = [\"email\", \"face\"]");
     let d = errors(&src);
     let codes: Vec<_> = d.items.iter().map(|i| i.code).collect();
@@ -137,14 +143,22 @@ fn p05_contradictions_are_reported_together() {
 fn wrong_types_duplicates_and_schema_are_reported() {
     let src = MINIMAL
         .replace("schema = 1", "schema = 2")
-        .replace("required = [\"email\"]", "required = [\"email\", \"email\"]")
+        .replace(
+            "required = [\"email\"]",
+            "required = [\"email\", \"email\"]",
+        )
         .replace("basis = \"contract\"\nreads", "basis = \"maybe\"\nreads")
         .replace("effective = 2026-01-01", "effective = \"soon\"");
     let d = errors(&src);
     let codes: Vec<_> = d.items.iter().map(|i| i.code).collect();
     assert_eq!(
         codes,
-        vec!["unsupported_schema", "invalid_value", "duplicate", "invalid_value"],
+        vec![
+            "unsupported_schema",
+            "invalid_value",
+            "duplicate",
+            "invalid_value"
+        ],
         "{d}"
     );
 }
@@ -201,13 +215,19 @@ fn p10_decision_checks_role_purpose_categories_and_consent() {
         categories: email,
         justified: false,
     };
-    assert_eq!(p.decide(&req, &consent).unwrap_err().code(), "justification_required");
+    assert_eq!(
+        p.decide(&req, &consent).unwrap_err().code(),
+        "justification_required"
+    );
     let req = Request {
         purpose: offers,
         justified: true,
         ..req
     };
-    assert_eq!(p.decide(&req, &consent).unwrap_err().code(), "role_not_permitted");
+    assert_eq!(
+        p.decide(&req, &consent).unwrap_err().code(),
+        "role_not_permitted"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@
 mod sqlite;
 
 pub use sqlite::{SqliteKeyring, SqliteStore};
-pub use steward_audit::{Checkpoint, Draft, Entry, EntryRef};
+pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
 /// A subject's id: 16 random bytes.
 pub type SubjectKey = [u8; 16];
@@ -141,6 +141,17 @@ pub struct DisclosureRow {
     pub audit_seq: u64,
 }
 
+/// What [`Store::subject_records`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectRecords {
+    /// The subject's state.
+    pub state: SubjectState,
+    /// Whether the consent asked about is granted (false when none was asked or none is held).
+    pub consent_granted: bool,
+    /// The records, by id.
+    pub records: Vec<RecordRow>,
+}
+
 /// One change inside a unit of work.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -190,8 +201,34 @@ pub enum Op {
     },
 }
 
+/// What a unit of work asks to apply: data changes and the audit entries that record them.
+pub type Unit = (Vec<Op>, Vec<Draft>);
+
+/// The reads a unit of work may make inside its transaction.
+pub trait Reader {
+    /// The read path's one round trip: a subject's state, whether the consent in force for
+    /// `consent_target` is granted, and their records of the named categories. `None` when
+    /// there is no such subject.
+    fn subject_records(
+        &self,
+        subject: &SubjectKey,
+        consent_target: Option<&str>,
+        categories: &[&str],
+    ) -> Result<Option<SubjectRecords>, StoreError>;
+    /// Whether the consent in force for `target` is granted, and whether it was separate.
+    fn consent(&self, subject: &SubjectKey, target: &str)
+    -> Result<Option<ConsentRow>, StoreError>;
+}
+
 /// The persistence every backend provides. One conformance suite runs against each.
-pub trait Store: Send + Sync {
+pub trait Store: Reader + Send + Sync {
+    /// Runs `work` inside one transaction: it reads through the [`Reader`] it is given and
+    /// returns the changes and audit entries to apply, which commit in that same transaction.
+    /// The reads see the state the entries are written against (P21: no audit, no act).
+    fn read_commit(
+        &self,
+        work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
+    ) -> Result<Vec<Entry>, StoreError>;
     /// Applies `ops` and appends `audit` to the chain in one transaction. Returns the chained
     /// entries. If anything fails, nothing is applied and nothing is appended.
     fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
@@ -207,9 +244,6 @@ pub trait Store: Send + Sync {
         subject: &SubjectKey,
         categories: Option<&[&str]>,
     ) -> Result<Vec<RecordRow>, StoreError>;
-    /// Whether the consent in force for `target` is granted, and whether it was separate.
-    fn consent(&self, subject: &SubjectKey, target: &str)
-    -> Result<Option<ConsentRow>, StoreError>;
     /// Every consent in force for a subject.
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError>;
     /// Every consent event of a subject, oldest first.
@@ -220,13 +254,13 @@ pub trait Store: Send + Sync {
     fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
     /// The last audit entry's seq and hash; `(0, GENESIS)` for an empty log.
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
-    /// Streams audit entries in seq order from `from_seq`; `visit` returns false to stop.
-    /// A row whose fields cannot be read as their types is passed with empty hashes, so the
-    /// verifier reports it as altered.
+    /// Streams audit entries as stored, in seq order from `from_seq`; `visit` returns false
+    /// to stop. A column that is not a blob is passed as empty bytes, so the verifier reports
+    /// the entry as altered.
     fn audit_scan(
         &self,
         from_seq: u64,
-        visit: &mut dyn FnMut(EntryRef<'_>) -> bool,
+        visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
     ) -> Result<(), StoreError>;
     /// Every checkpoint, by seq.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;

@@ -9,11 +9,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use steward_audit::{Checkpoint, Draft, Entry, EntryRef, GENESIS};
+use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
 
 use crate::{
-    ConsentRow, DisclosureRow, Keyring, Op, RecordRow, StoreError, SubjectKey, SubjectRow,
-    SubjectState,
+    ConsentRow, DisclosureRow, Keyring, Op, Reader, RecordRow, StoreError, SubjectKey,
+    SubjectRecords, SubjectRow, SubjectState, Unit,
 };
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -30,15 +30,15 @@ CREATE TABLE subjects (
     created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE records (
-    id INTEGER PRIMARY KEY,
     subject BLOB NOT NULL,
     category TEXT NOT NULL,
+    id INTEGER NOT NULL,
     feature TEXT NOT NULL,
     source TEXT NOT NULL,
     collected_ms INTEGER NOT NULL,
-    sealed BLOB NOT NULL
-);
-CREATE INDEX records_by_subject ON records (subject, category);
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (subject, category, id)
+) WITHOUT ROWID;
 CREATE TABLE lookup (
     digest BLOB NOT NULL,
     subject BLOB NOT NULL,
@@ -84,17 +84,7 @@ CREATE TABLE purge_queue (subject BLOB PRIMARY KEY, queued_ms INTEGER NOT NULL) 
 CREATE TABLE certificates (subject BLOB PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    role TEXT NOT NULL,
-    action TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    categories TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    prev_hash BLOB NOT NULL,
+    entry BLOB NOT NULL,
     hash BLOB NOT NULL
 );
 CREATE TABLE checkpoints (
@@ -111,7 +101,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA busy_timeout = 5000;
-         PRAGMA secure_delete = ON;",
+         PRAGMA secure_delete = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 268435456;",
     )
     .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -131,7 +123,8 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
     for (i, sql) in migrations.iter().enumerate().skip(applied) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", i + 1).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
     Ok(())
@@ -141,7 +134,11 @@ struct Inner {
     conn: Connection,
     head: (u64, [u8; 32]),
     next_record: i64,
+    record_ceiling: i64,
 }
+
+/// How many record ids one reservation in `meta` covers.
+const RECORD_ID_BLOCK: i64 = 65_536;
 
 /// The SQLite data store.
 pub struct SqliteStore {
@@ -205,14 +202,21 @@ impl SqliteStore {
             Some((seq, hash)) => (seq, hash32(hash)?),
             None => (0, GENESIS),
         };
+        // Record ids are handed out from blocks reserved in `meta`, so opening never scans
+        // the records; a restart skips what was left of the last block.
         let next_record: i64 = conn
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM records", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'record_id_ceiling'), 1)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(backend)?;
         Ok(SqliteStore {
             inner: Mutex::new(Inner {
                 conn,
                 head,
                 next_record,
+                record_ceiling: next_record,
             }),
         })
     }
@@ -265,7 +269,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
             }
         }
         Op::RecordConsent(c) => {
-            let seq = if c.audit_seq == 0 { audit_seq } else { c.audit_seq };
+            let seq = if c.audit_seq == 0 {
+                audit_seq
+            } else {
+                c.audit_seq
+            };
             tx.prepare_cached(
                 "INSERT INTO consent_events
                  (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
@@ -298,7 +306,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
             ])?;
         }
         Op::InsertDisclosure(d) => {
-            let seq = if d.audit_seq == 0 { audit_seq } else { d.audit_seq };
+            let seq = if d.audit_seq == 0 {
+                audit_seq
+            } else {
+                d.audit_seq
+            };
             tx.prepare_cached(
                 "INSERT INTO disclosures
                  (subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq)
@@ -338,22 +350,157 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
     Ok(())
 }
 
-fn text<'a>(v: ValueRef<'a>) -> Option<&'a str> {
-    match v {
-        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-        _ => None,
+fn subject_records(
+    conn: &Connection,
+    subject: &SubjectKey,
+    consent_target: Option<&str>,
+    categories: &[&str],
+) -> Result<Option<SubjectRecords>, StoreError> {
+    const HEAD: &str =
+        "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+         FROM subjects s
+         LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2";
+    let sql = match categories.len() {
+        // State and consent only: no join on records at all.
+        0 => "SELECT s.state, c.granted, NULL, NULL, NULL, NULL, NULL, NULL
+              FROM subjects s
+              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
+              WHERE s.id = ?1"
+            .to_string(),
+        1 => format!(
+            "{HEAD} LEFT JOIN records r ON r.subject = s.id AND r.category = ?3 WHERE s.id = ?1 ORDER BY r.id"
+        ),
+        n => format!(
+            "{HEAD} LEFT JOIN records r ON r.subject = s.id AND r.category IN ({}) WHERE s.id = ?1 ORDER BY r.id",
+            (0..n)
+                .map(|i| format!("?{}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut st = conn.prepare_cached(&sql).map_err(backend)?;
+    let key = &subject[..];
+    let target = consent_target.unwrap_or("");
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(categories.len() + 2);
+    values.push(&key);
+    values.push(&target);
+    for c in categories {
+        values.push(c);
+    }
+    let mut rows = st.query(values.as_slice()).map_err(backend)?;
+    let mut out: Option<SubjectRecords> = None;
+    while let Some(r) = rows.next().map_err(backend)? {
+        let found = match &mut out {
+            Some(found) => found,
+            None => {
+                let text: String = r.get(0).map_err(backend)?;
+                let granted: Option<bool> = r.get(1).map_err(backend)?;
+                out.insert(SubjectRecords {
+                    state: SubjectState::parse(&text)
+                        .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
+                    consent_granted: granted.unwrap_or(false),
+                    records: Vec::new(),
+                })
+            }
+        };
+        let id: Option<i64> = r.get(2).map_err(backend)?;
+        if let Some(id) = id {
+            found.records.push(RecordRow {
+                id,
+                subject: *subject,
+                category: r.get(3).map_err(backend)?,
+                feature: r.get(4).map_err(backend)?,
+                source: r.get(5).map_err(backend)?,
+                collected_ms: r.get(6).map_err(backend)?,
+                sealed: r.get(7).map_err(backend)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn consent(
+    conn: &Connection,
+    subject: &SubjectKey,
+    target: &str,
+) -> Result<Option<ConsentRow>, StoreError> {
+    conn.prepare_cached(
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_current WHERE subject = ?1 AND target = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![&subject[..], target], consent_row)
+            .optional()
+    })
+    .map_err(backend)
+}
+
+/// Reads inside a unit of work's transaction.
+struct TxReader<'a>(&'a Connection);
+
+impl Reader for TxReader<'_> {
+    fn subject_records(
+        &self,
+        subject: &SubjectKey,
+        consent_target: Option<&str>,
+        categories: &[&str],
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        subject_records(self.0, subject, consent_target, categories)
+    }
+
+    fn consent(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+    ) -> Result<Option<ConsentRow>, StoreError> {
+        consent(self.0, subject, target)
+    }
+}
+
+impl Reader for SqliteStore {
+    fn subject_records(
+        &self,
+        subject: &SubjectKey,
+        consent_target: Option<&str>,
+        categories: &[&str],
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        subject_records(&self.lock().conn, subject, consent_target, categories)
+    }
+
+    fn consent(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+    ) -> Result<Option<ConsentRow>, StoreError> {
+        consent(&self.lock().conn, subject, target)
     }
 }
 
 impl crate::Store for SqliteStore {
     fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+        let mut unit = Some((ops, audit));
+        self.read_commit(&mut |_| {
+            unit.take()
+                .ok_or_else(|| StoreError::Backend("a unit of work ran twice".into()))
+        })
+    }
+
+    fn read_commit(
+        &self,
+        work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let tx = inner
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let first_seq = if audit.is_empty() { 0 } else { inner.head.0 + 1 };
+        let (ops, audit) = work(&TxReader(&tx))?;
+        let first_seq = if audit.is_empty() {
+            0
+        } else {
+            inner.head.0 + 1
+        };
         for op in ops {
             apply(&tx, op, first_seq).map_err(backend)?;
         }
@@ -361,30 +508,12 @@ impl crate::Store for SqliteStore {
         let (mut seq, mut hash) = inner.head;
         {
             let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO audit (seq, at_ms, actor, role, action, outcome, subject, purpose,
-                     categories, detail, policy_version, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
+                .prepare_cached("INSERT INTO audit (seq, entry, hash) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
             for d in audit {
                 let e = Entry::chain(seq, hash, d);
-                st.execute(params![
-                    e.seq,
-                    e.at_ms,
-                    e.actor,
-                    e.role,
-                    e.action,
-                    e.outcome,
-                    e.subject,
-                    e.purpose,
-                    e.categories,
-                    e.detail,
-                    e.policy_version,
-                    &e.prev_hash[..],
-                    &e.hash[..]
-                ])
-                .map_err(backend)?;
+                st.execute(params![e.seq, e.encode(), &e.hash[..]])
+                    .map_err(backend)?;
                 seq = e.seq;
                 hash = e.hash;
                 entries.push(e);
@@ -398,9 +527,22 @@ impl crate::Store for SqliteStore {
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
         let mut inner = self.lock();
         let first = inner.next_record;
-        inner.next_record = first
-            .checked_add(i64::try_from(n).unwrap_or(i64::MAX))
+        let end = i64::try_from(n)
+            .ok()
+            .and_then(|n| first.checked_add(n))
             .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
+        if end > inner.record_ceiling {
+            let ceiling = end.saturating_add(RECORD_ID_BLOCK);
+            inner
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('record_id_ceiling', ?1)",
+                )
+                .and_then(|mut st| st.execute(params![ceiling.to_string()]))
+                .map_err(backend)?;
+            inner.record_ceiling = ceiling;
+        }
+        inner.next_record = end;
         Ok(first)
     }
 
@@ -445,7 +587,8 @@ impl crate::Store for SqliteStore {
         categories: Option<&[&str]>,
     ) -> Result<Vec<RecordRow>, StoreError> {
         let inner = self.lock();
-        const COLS: &str = "SELECT id, subject, category, feature, source, collected_ms, sealed FROM records";
+        const COLS: &str =
+            "SELECT id, subject, category, feature, source, collected_ms, sealed FROM records";
         let out = match categories {
             None => {
                 let mut st = inner
@@ -473,22 +616,6 @@ impl crate::Store for SqliteStore {
             }
         };
         out.map_err(backend)
-    }
-
-    fn consent(
-        &self,
-        subject: &SubjectKey,
-        target: &str,
-    ) -> Result<Option<ConsentRow>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached(
-                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
-                 FROM consent_current WHERE subject = ?1 AND target = ?2",
-            )
-            .and_then(|mut st| st.query_row(params![&subject[..], target], consent_row).optional())
-            .map_err(backend)
     }
 
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
@@ -562,48 +689,25 @@ impl crate::Store for SqliteStore {
     fn audit_scan(
         &self,
         from_seq: u64,
-        visit: &mut dyn FnMut(EntryRef<'_>) -> bool,
+        visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
     ) -> Result<(), StoreError> {
         let inner = self.lock();
         let mut st = inner
             .conn
-            .prepare_cached(
-                "SELECT seq, at_ms, actor, role, action, outcome, subject, purpose, categories,
-                 detail, policy_version, prev_hash, hash FROM audit WHERE seq >= ?1 ORDER BY seq",
-            )
+            .prepare_cached("SELECT seq, entry, hash FROM audit WHERE seq >= ?1 ORDER BY seq")
             .map_err(backend)?;
         let mut rows = st.query(params![from_seq]).map_err(backend)?;
         while let Some(r) = rows.next().map_err(backend)? {
             let seq: u64 = r.get(0).map_err(backend)?;
-            let at_ms = match r.get_ref(1) {
-                Ok(ValueRef::Integer(i)) => Some(i),
-                _ => None,
-            };
-            let mut fields = [""; 9];
-            let mut readable = at_ms.is_some();
-            for (i, f) in fields.iter_mut().enumerate() {
-                match r.get_ref(i + 2).ok().and_then(text) {
-                    Some(t) => *f = t,
-                    None => readable = false,
-                }
-            }
             let blob = |i: usize| match r.get_ref(i) {
                 Ok(ValueRef::Blob(b)) => b,
                 _ => &[],
             };
-            let (prev_hash, hash) = if readable {
-                (blob(11), blob(12))
-            } else {
-                (&[][..], &[][..])
-            };
-            let entry = EntryRef {
+            if !visit(RawEntry {
                 seq,
-                at_ms: at_ms.unwrap_or(0),
-                fields,
-                prev_hash,
-                hash,
-            };
-            if !visit(entry) {
+                bytes: blob(1),
+                hash: blob(2),
+            }) {
                 break;
             }
         }
@@ -633,9 +737,9 @@ impl crate::Store for SqliteStore {
                 seq,
                 head: hash32(head)?,
                 at_ms,
-                signature: sig
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("checkpoint signature is not 64 bytes".into()))?,
+                signature: sig.try_into().map_err(|_| {
+                    StoreError::Corrupt("checkpoint signature is not 64 bytes".into())
+                })?,
             });
         }
         Ok(out)
@@ -675,13 +779,13 @@ impl crate::Store for SqliteStore {
         let n = tx
             .prepare_cached(
                 "DELETE FROM lookup WHERE subject = ?1 AND record IN
-                 (SELECT id FROM records WHERE subject = ?1 ORDER BY id LIMIT ?2)",
+                 (SELECT id FROM records WHERE subject = ?1 LIMIT ?2)",
             )
             .and_then(|mut st| st.execute(params![&subject[..], limit]))
             .and_then(|_| {
                 tx.prepare_cached(
-                    "DELETE FROM records WHERE id IN
-                     (SELECT id FROM records WHERE subject = ?1 ORDER BY id LIMIT ?2)",
+                    "DELETE FROM records WHERE subject = ?1 AND (category, id) IN
+                     (SELECT category, id FROM records WHERE subject = ?1 LIMIT ?2)",
                 )
             })
             .and_then(|mut st| st.execute(params![&subject[..], limit]))

@@ -1,0 +1,509 @@
+//! `steward bench`: Steward's costs measured against raw baselines in the same run, printed
+//! as ratios so that figures from different machines compare. Keys are documented in
+//! `docs/bench.md`. Never used as a timed assertion in tests.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use rusqlite::params;
+use serde::Serialize;
+use steward_core::clock::SystemClock;
+use steward_core::evidence::verify_store;
+use steward_core::{Actor, Collect, Read, Source, SubjectId, Vault};
+use steward_crypto::MasterKey;
+use steward_policy::{ConsentState, IdSet, Policy, Request};
+use steward_store::SqliteStore;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Scale the workload (1 = the documented sizes; smaller for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[derive(Serialize)]
+struct Figures {
+    profile: &'static str,
+    rounds: usize,
+    decision_ns: f64,
+    collect_records: usize,
+    collect_records_per_s: f64,
+    collect_raw_rows_per_s: f64,
+    collect_ratio: f64,
+    read_count: usize,
+    read_per_s: f64,
+    read_raw_lookups_per_s: f64,
+    read_ratio: f64,
+    erase_1_record_ms: f64,
+    erase_10000_records_ms: f64,
+    erase_ratio: f64,
+    purge_10000_records_ms: f64,
+    export_111_records_ms: f64,
+    audit_entries: u64,
+    verify_entries_per_s: f64,
+    verify_raw_hash_entries_per_s: f64,
+    verify_ratio: f64,
+    targets: Targets,
+    targets_met: bool,
+}
+
+#[derive(Serialize)]
+struct Targets {
+    decision_ns_at_most_100: bool,
+    collect_ratio_at_least_0_5: bool,
+    read_ratio_at_least_0_25: bool,
+    erase_ratio_at_most_3: bool,
+    export_111_records_ms_at_most_5: bool,
+    verify_ratio_at_least_0_5: bool,
+}
+
+const BATCH: usize = 100;
+const ROUNDS: usize = 5;
+const USAGE_VALUES: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+struct Bench {
+    vault: Vault,
+    app: Actor,
+}
+
+impl Bench {
+    fn open(dir: &Path) -> Result<Bench> {
+        let master = MasterKey::generate(&steward_crypto::system_random())?;
+        let vault = Vault::open_sqlite(
+            dir,
+            Policy::example()?,
+            &master,
+            Arc::new(SystemClock),
+            None,
+        )?;
+        let app = Actor {
+            id: "service:bench".into(),
+            role: vault
+                .policy()
+                .role_id("service")
+                .ok_or_else(|| anyhow!("example policy lacks role `service`"))?,
+        };
+        Ok(Bench { vault, app })
+    }
+
+    fn subject(&self, profile: bool) -> Result<SubjectId> {
+        let s = self.vault.register(&self.app)?;
+        if profile {
+            self.vault.collect(
+                &self.app,
+                &Collect {
+                    subject: s,
+                    feature: "account",
+                    values: &[
+                        ("name", "Bench Subject"),
+                        ("email", "bench.subject@example.cn"),
+                    ],
+                    source: Source::Subject,
+                },
+            )?;
+        }
+        Ok(s)
+    }
+
+    fn usage(&self, s: SubjectId, n: usize) -> Result<()> {
+        let reqs: Vec<Collect<'_>> = (0..n)
+            .map(|_| Collect {
+                subject: s,
+                feature: "usage_logging",
+                values: &[
+                    ("ip_address", "198.51.100.7"),
+                    ("access_time", "2026-11-29T08:00:00Z"),
+                ],
+                source: Source::Observed,
+            })
+            .collect();
+        for chunk in reqs.chunks(1000) {
+            self.vault.collect_many(&self.app, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+fn decision_ns(policy: &Policy) -> Result<f64> {
+    let role = policy
+        .role_id("service")
+        .ok_or_else(|| anyhow!("no role"))?;
+    let cat = |n: &str| policy.category_id(n).map(|c| c.index()).unwrap_or(0);
+    let mut reqs = Vec::new();
+    for (purpose, cats) in [
+        ("provide_service", vec!["email", "phone"]),
+        ("relevant_offers", vec!["email"]),
+        ("relevant_offers", vec!["government_id"]),
+        ("surveys", vec!["name", "email"]),
+        ("security", vec!["ip_address", "device_id"]),
+        ("personalisation", vec!["language"]),
+        ("legal_compliance", vec!["name"]),
+        ("face_verification", vec!["face_image"]),
+    ] {
+        let purpose = policy
+            .purpose_id(purpose)
+            .ok_or_else(|| anyhow!("no purpose"))?;
+        let categories: IdSet = cats.iter().map(|c| cat(c)).collect();
+        reqs.push(Request {
+            role,
+            purpose,
+            categories,
+            justified: false,
+        });
+    }
+    let mut consent = ConsentState::default();
+    if let Some(p) = policy.purpose_id("surveys") {
+        consent.purposes.insert(p.index());
+    }
+    let n = 20_000_000usize;
+    let t = Instant::now();
+    let mut allowed = 0usize;
+    for i in 0..n {
+        let req = reqs.get(i & 7).unwrap_or(&reqs[0]);
+        if black_box(policy)
+            .decide(black_box(req), black_box(&consent))
+            .is_ok()
+        {
+            allowed += 1;
+        }
+    }
+    let ns = secs(t) * 1e9 / n as f64;
+    black_box(allowed);
+    Ok(ns)
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let scale = args.scale.clamp(0.01, 10.0);
+    let n = |base: usize| ((base as f64 * scale) as usize).max(BATCH);
+    let dir = tempfile::tempdir()?;
+    let b = Bench::open(&dir.path().join("steward"))?;
+    let say = |m: &str| {
+        if !args.json {
+            eprintln!("{m}");
+        }
+    };
+
+    say("policy decisions...");
+    let decision_ns = decision_ns(b.vault.policy())?;
+
+    // --- collect: usage records, BATCH collections (of USAGE_VALUES values) per transaction.
+    say("collect vs raw inserts...");
+    let subjects: Vec<SubjectId> = (0..n(1000))
+        .map(|_| b.subject(true))
+        .collect::<Result<_>>()?;
+    let first_subject = *subjects.first().ok_or_else(|| anyhow!("no subjects"))?;
+    let collections = n(20_000);
+    let page = "/console/instances?region=cn-hangzhou&page=3";
+    let values: [(&str, &str); USAGE_VALUES] = [
+        ("ip_address", "203.0.113.42"),
+        ("access_time", "2026-11-29T08:00:00Z"),
+        ("browser_type", "Chromium 156"),
+        ("language", "zh-CN"),
+        ("pages_visited", page),
+    ];
+    let reqs: Vec<Collect<'_>> = (0..collections)
+        .map(|i| Collect {
+            subject: subjects
+                .get(i % subjects.len())
+                .copied()
+                .unwrap_or(first_subject),
+            feature: "usage_logging",
+            values: &values,
+            source: Source::Observed,
+        })
+        .collect();
+    // Steward and the raw baseline take turns, ROUNDS times over fresh slices of the workload;
+    // each figure is the median of its rounds, so a burst of background I/O moves one round,
+    // not the result.
+    let raw = SqliteStore::open(&dir.path().join("raw.db"))?;
+    let per_round = collections / ROUNDS;
+    let (mut collect_rates, mut raw_collect_rates, mut collect_ratios) = (vec![], vec![], vec![]);
+    for round in reqs.chunks(per_round.max(1)).take(ROUNDS) {
+        let first_id = b.vault.store().next_record_ids(0)?;
+        let t = Instant::now();
+        for chunk in round.chunks(BATCH) {
+            b.vault.collect_many(&b.app, chunk)?;
+        }
+        let steward_s = secs(t);
+        // The raw baseline: the same schema, pragmas and batch size, the same rows in
+        // plaintext, no encryption, no checks, no audit.
+        let t = Instant::now();
+        raw.with_connection(|c| -> rusqlite::Result<()> {
+            let mut id = first_id;
+            for chunk in round.chunks(BATCH) {
+                let tx = c.unchecked_transaction()?;
+                {
+                    let mut st = tx.prepare_cached(
+                        "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?;
+                    for r in chunk {
+                        for (cat, v) in r.values {
+                            st.execute(params![id, &r.subject.0[..], cat, r.feature, "observed", 0i64, v.as_bytes()])?;
+                            id += 1;
+                        }
+                    }
+                }
+                tx.commit()?;
+            }
+            Ok(())
+        })?;
+        let raw_s = secs(t);
+        let n = (round.len() * USAGE_VALUES) as f64;
+        collect_rates.push(n / steward_s);
+        raw_collect_rates.push(n / raw_s);
+        collect_ratios.push(raw_s / steward_s);
+    }
+    let records = per_round * ROUNDS * USAGE_VALUES;
+
+    // --- read: email for an essential purpose and for a consented one, alternately.
+    say("purpose-checked reads vs raw lookups...");
+    let offers = b.vault.consent_target("purpose:relevant_offers")?;
+    for s in &subjects {
+        b.vault.consent(&b.app, *s, offers, true, false, "web")?;
+    }
+    let reads = n(20_000);
+    let cats: [&str; 1] = ["email"];
+    let read_reqs: Vec<Read<'_>> = (0..reads)
+        .map(|i| Read {
+            subject: subjects
+                .get((i * 7919) % subjects.len())
+                .copied()
+                .unwrap_or(first_subject),
+            categories: &cats,
+            purpose: if i % 2 == 0 {
+                "provide_service"
+            } else {
+                "relevant_offers"
+            },
+            justification: None,
+        })
+        .collect();
+    // The raw baseline: primary-key lookups of the very rows Steward read, in the same data
+    // file, through a second connection with the same settings, one statement per lookup.
+    let same_file = SqliteStore::open(&dir.path().join("steward").join(steward_core::files::DATA))?;
+    let (mut read_rates, mut raw_read_rates, mut read_ratios) = (vec![], vec![], vec![]);
+    for round in read_reqs.chunks((reads / ROUNDS).max(1)).take(ROUNDS) {
+        let t = Instant::now();
+        let mut read_ids = Vec::with_capacity(round.len());
+        for chunk in round.chunks(BATCH) {
+            for (req, r) in chunk.iter().zip(b.vault.read_many(&b.app, chunk)) {
+                read_ids.extend(r?.iter().map(|v| (req.subject.0, v.record)));
+            }
+        }
+        let steward_s = secs(t);
+        if read_ids.len() != round.len() {
+            return Err(anyhow!(
+                "bench reads returned {} values, expected {}",
+                read_ids.len(),
+                round.len()
+            ));
+        }
+        let t = Instant::now();
+        same_file.with_connection(|c| -> rusqlite::Result<()> {
+            let mut st = c.prepare_cached(
+                "SELECT sealed FROM records WHERE subject = ?1 AND category = ?2 AND id = ?3",
+            )?;
+            for (subject, id) in &read_ids {
+                let v: Vec<u8> = st.query_row(params![&subject[..], "email", id], |r| r.get(0))?;
+                black_box(v);
+            }
+            Ok(())
+        })?;
+        let raw_s = secs(t);
+        let n = round.len() as f64;
+        read_rates.push(n / steward_s);
+        raw_read_rates.push(n / raw_s);
+        read_ratios.push(raw_s / steward_s);
+    }
+    drop(same_file);
+
+    // --- erasure: its cost must not grow with the subject's data.
+    say("erasure of 1 and of 10,000 records...");
+    let mut small = Vec::new();
+    let mut large = Vec::new();
+    let mut purge = Vec::new();
+    for _ in 0..5 {
+        let s1 = b.subject(false)?;
+        b.usage(s1, 1)?;
+        let s2 = b.subject(false)?;
+        b.usage(s2, 5_000)?; // 2 values each: 10,000 records
+        let t = Instant::now();
+        b.vault.erase(&b.app, s1, "bench")?;
+        small.push(secs(t) * 1e3);
+        let t = Instant::now();
+        b.vault.erase(&b.app, s2, "bench")?;
+        large.push(secs(t) * 1e3);
+        let t = Instant::now();
+        b.vault.purge(1000, &mut |_| {})?;
+        purge.push(secs(t) * 1e3);
+    }
+
+    // --- export of 1 profile + 10 orders + 100 usage records.
+    say("export of 111 records...");
+    let mut exports = Vec::new();
+    for _ in 0..20 {
+        let s = b.vault.register(&b.app)?;
+        // 1 profile value (a phone number), 10 orders and 100 usage values: 111 records.
+        b.vault.collect(
+            &b.app,
+            &Collect {
+                subject: s,
+                feature: "sms",
+                values: &[("phone", "+86 138 0000 0000")],
+                source: Source::Subject,
+            },
+        )?;
+        let orders: Vec<Collect<'_>> = (0..10)
+            .map(|_| Collect {
+                subject: s,
+                feature: "marketplace",
+                values: &[(
+                    "order_record",
+                    "order 20261129-0001: ECS 4 vCPU, 12 months, 2,400 CNY",
+                )],
+                source: Source::Subject,
+            })
+            .collect();
+        b.vault.collect_many(&b.app, &orders)?;
+        b.usage(s, 50)?;
+        let t = Instant::now();
+        let e = b.vault.export(&b.app, s)?;
+        exports.push(secs(t) * 1e3);
+        if e.records.len() != 111 {
+            return Err(anyhow!(
+                "export returned {} records, expected 111",
+                e.records.len()
+            ));
+        }
+    }
+
+    // --- audit verification vs hashing the same bytes.
+    say("audit verification vs raw hashing...");
+    b.vault.checkpoint()?;
+    let store = b.vault.store();
+    let mut bytes: Vec<Vec<u8>> = Vec::new();
+    store.audit_scan(1, &mut |e| {
+        bytes.push(e.bytes.to_vec());
+        true
+    })?;
+    let (mut verify_rates, mut hash_rates, mut verify_ratios) = (vec![], vec![], vec![]);
+    let mut entries = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let report = verify_store(store, b.vault.public_key(), &mut |_| {})?
+            .map_err(|f| anyhow!("bench log failed verification: {f}"))?;
+        let verify_s = secs(t);
+        entries = report.entries;
+        let t = Instant::now();
+        for b in &bytes {
+            black_box(ring::digest::digest(&ring::digest::SHA256, black_box(b)));
+        }
+        let hash_s = secs(t);
+        verify_rates.push(entries as f64 / verify_s);
+        hash_rates.push(bytes.len() as f64 / hash_s);
+        verify_ratios.push(hash_s / verify_s);
+    }
+
+    let erase_1 = median(small);
+    let erase_10k = median(large);
+    let export_ms = median(exports);
+    let (collect_ratio, read_ratio, verify_ratio) = (
+        median(collect_ratios),
+        median(read_ratios),
+        median(verify_ratios),
+    );
+    let f = Figures {
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        rounds: ROUNDS,
+        decision_ns,
+        collect_records: records,
+        collect_records_per_s: median(collect_rates),
+        collect_raw_rows_per_s: median(raw_collect_rates),
+        collect_ratio,
+        read_count: reads,
+        read_per_s: median(read_rates),
+        read_raw_lookups_per_s: median(raw_read_rates),
+        read_ratio,
+        erase_1_record_ms: erase_1,
+        erase_10000_records_ms: erase_10k,
+        erase_ratio: erase_10k / erase_1,
+        purge_10000_records_ms: median(purge),
+        export_111_records_ms: export_ms,
+        audit_entries: entries,
+        verify_entries_per_s: median(verify_rates),
+        verify_raw_hash_entries_per_s: median(hash_rates),
+        verify_ratio,
+        targets: Targets {
+            decision_ns_at_most_100: decision_ns <= 100.0,
+            collect_ratio_at_least_0_5: collect_ratio >= 0.5,
+            read_ratio_at_least_0_25: read_ratio >= 0.25,
+            erase_ratio_at_most_3: erase_10k / erase_1 <= 3.0,
+            export_111_records_ms_at_most_5: export_ms <= 5.0,
+            verify_ratio_at_least_0_5: verify_ratio >= 0.5,
+        },
+        targets_met: false,
+    };
+    let t = &f.targets;
+    let met = t.decision_ns_at_most_100
+        && t.collect_ratio_at_least_0_5
+        && t.read_ratio_at_least_0_25
+        && t.erase_ratio_at_most_3
+        && t.export_111_records_ms_at_most_5
+        && t.verify_ratio_at_least_0_5;
+    let f = Figures {
+        targets_met: met,
+        ..f
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&f)?);
+    } else {
+        println!("profile                     {}", f.profile);
+        println!(
+            "policy decision             {:>10.1} ns       (target <= 100)",
+            f.decision_ns
+        );
+        println!(
+            "collect                     {:>10.0} rec/s    raw {:>10.0} rows/s   ratio {:.2} (>= 0.5)",
+            f.collect_records_per_s, f.collect_raw_rows_per_s, f.collect_ratio
+        );
+        println!(
+            "purpose-checked read        {:>10.0} reads/s  raw {:>10.0} lookups/s ratio {:.2} (>= 0.25)",
+            f.read_per_s, f.read_raw_lookups_per_s, f.read_ratio
+        );
+        println!(
+            "erase 1 / 10,000 records    {:>10.2} ms / {:.2} ms   ratio {:.2} (<= 3); purge of 10,000: {:.1} ms",
+            f.erase_1_record_ms, f.erase_10000_records_ms, f.erase_ratio, f.purge_10000_records_ms
+        );
+        println!(
+            "export of 111 records       {:>10.2} ms       (target <= 5)",
+            f.export_111_records_ms
+        );
+        println!(
+            "audit verify                {:>10.0} entries/s  raw hash {:>10.0}/s ratio {:.2} (>= 0.5)",
+            f.verify_entries_per_s, f.verify_raw_hash_entries_per_s, f.verify_ratio
+        );
+        println!("all targets met             {}", f.targets_met);
+    }
+    Ok(())
+}

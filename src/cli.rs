@@ -1,0 +1,439 @@
+//! Command-line parsing and the small commands; `demo` and `bench` have modules of their own.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Parser, Subcommand};
+use steward_core::clock::SystemClock;
+use steward_core::evidence::{self, parse_public_key};
+
+use crate::{bench, demo};
+use steward_core::{SignedDocument, Vault, files};
+use steward_crypto::MasterKey;
+use steward_policy::Policy;
+
+/// Steward keeps a privacy statement's promises in software.
+#[derive(Parser)]
+#[command(name = "steward", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a realistic scenario on a fresh embedded store with the example policy.
+    Demo(demo::DemoArgs),
+    /// Check, explain and compare policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Verify, export and sign the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Verify a signed document: an erasure certificate or a consent receipt.
+    #[command(subcommand)]
+    Document(DocumentCommand),
+    /// Delete the ciphertext of erased subjects (resumable).
+    Purge {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Records deleted per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Measure Steward against raw baselines in the same run (use a release build).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; every error is shown with file:line:column.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Summarise a policy in plain language.
+    Explain {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// List every change between two versions, each classified material or not (P29).
+    Diff {
+        /// The version in force.
+        old: PathBuf,
+        /// The proposed version.
+        new: PathBuf,
+        /// Exit with status 3 when any change is material.
+        #[arg(long)]
+        fail_on_material: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and the signed checkpoints; name the first bad entry.
+    Verify {
+        /// Verify the store in this data directory.
+        #[arg(long, conflicts_with = "export")]
+        data_dir: Option<PathBuf>,
+        /// Verify files written by `steward audit export`.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// The published public key (hex or PEM). Default: derived from the master key for a
+        /// data directory, or the key in the export.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Master key file for a data directory (default: DIR/master.key, or
+        /// $STEWARD_MASTER_KEY).
+        #[arg(long)]
+        master_key_file: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the log, its checkpoints and the public key as files.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Directory to write to.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign the current head of the chain.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentCommand {
+    /// Check the signature of an erasure certificate or consent receipt and print its payload.
+    Verify {
+        /// The document (JSON).
+        file: PathBuf,
+        /// The published public key (hex or PEM); default: the key named in the document.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+/// Where the store is and how to open it.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Data directory of the embedded store.
+    #[arg(long, default_value = "steward-data")]
+    pub data_dir: PathBuf,
+    /// Policy file (default: the shipped example policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Master key file (default: DIR/master.key, created mode 0600 on first use, unless
+    /// $STEWARD_MASTER_KEY holds 64 hex characters).
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// A failed check, as opposed to a failed operation: exit status 3.
+#[derive(Debug)]
+pub struct CheckFailed(pub String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(check) = e.downcast_ref::<CheckFailed>() {
+                eprintln!("{check}");
+                ExitCode::from(3)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Policy(cmd) => policy(cmd),
+        Command::Audit(cmd) => audit(cmd),
+        Command::Document(DocumentCommand::Verify { file, public_key }) => {
+            let text = read(&file)?;
+            let doc: SignedDocument = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("`{}` is not a signed document: {e}", file.display()))?;
+            let key = public_key.map(|p| read_key(&p)).transpose()?;
+            match evidence::verify_document(&doc, key) {
+                Ok(payload) => {
+                    println!("signature OK");
+                    println!("{}", serde_json::to_string_pretty(&payload)?);
+                    Ok(())
+                }
+                Err(e) => Err(CheckFailed(format!("document verification failed: {e}")).into()),
+            }
+        }
+        Command::Purge { store, batch } => {
+            let vault = open_vault(&store)?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("purging erased subjects' ciphertext");
+            let done = vault.purge(batch, &mut |n| bar.set_position(n as u64))?;
+            bar.finish_and_clear();
+            println!(
+                "purged {} records of {} erased subjects",
+                done.records_deleted, done.subjects_done
+            );
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+fn read_key(path: &Path) -> Result<[u8; 32]> {
+    Ok(parse_public_key(&read(path)?)?)
+}
+
+/// Parses and validates a policy file, turning located errors into a failed check.
+pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    let result = match path {
+        None => Policy::example(),
+        Some(p) => Policy::parse(&read(p)?, &p.display().to_string()),
+    };
+    result.map_err(|d| {
+        let n = d.items.len();
+        CheckFailed(format!(
+            "{d}\n{n} error{} found",
+            if n == 1 { "" } else { "s" }
+        ))
+        .into()
+    })
+}
+
+/// The master key: $STEWARD_MASTER_KEY, or the file (created mode 0600 on first use when
+/// `create` is set).
+pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<MasterKey> {
+    if file.is_none() {
+        if let Ok(hex) = std::env::var("STEWARD_MASTER_KEY") {
+            return MasterKey::from_hex(&hex).context("$STEWARD_MASTER_KEY");
+        }
+    }
+    let path = file.map_or_else(|| data_dir.join(files::MASTER_KEY), Path::to_path_buf);
+    if !create && !path.exists() {
+        return Err(anyhow!(
+            "no master key at `{}`; pass --master-key-file, set $STEWARD_MASTER_KEY, or give the published --public-key",
+            path.display()
+        ));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    Ok(MasterKey::load_or_create(
+        &path,
+        &steward_crypto::system_random(),
+    )?)
+}
+
+pub fn open_vault(args: &StoreArgs) -> Result<Vault> {
+    let policy = load_policy(args.policy.as_deref())?;
+    let master = master_key(&args.data_dir, args.master_key_file.as_deref(), true)?;
+    Ok(Vault::open_sqlite(
+        &args.data_dir,
+        policy,
+        &master,
+        Arc::new(SystemClock),
+        None,
+    )?)
+}
+
+fn policy(cmd: PolicyCommand) -> Result<()> {
+    match cmd {
+        PolicyCommand::Check { file } => {
+            let p = load_policy(Some(&file))?;
+            println!(
+                "{}: ok — {} version {} ({} categories, {} features, {} purposes, {} roles, {} recipients, {} cookies)",
+                file.display(),
+                p.name,
+                p.version,
+                p.categories.len(),
+                p.features.len(),
+                p.purposes.len(),
+                p.roles.len(),
+                p.recipients.len(),
+                p.cookies.len()
+            );
+            Ok(())
+        }
+        PolicyCommand::Explain { file } => {
+            print!("{}", steward_policy::explain(&load_policy(Some(&file))?));
+            Ok(())
+        }
+        PolicyCommand::Diff {
+            old,
+            new,
+            fail_on_material,
+            json,
+        } => {
+            let (a, b) = (load_policy(Some(&old))?, load_policy(Some(&new))?);
+            let changes = steward_policy::diff(&a, &b);
+            let material = changes.iter().filter(|c| c.material).count();
+            if json {
+                let list: Vec<_> = changes
+                    .iter()
+                    .map(|c| serde_json::json!({ "path": c.path, "summary": c.summary, "material": c.material }))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "from": a.version, "to": b.version, "material": material > 0, "changes": list
+                    }))?
+                );
+            } else {
+                println!(
+                    "{} -> {}: {} changes, {} material",
+                    a.version,
+                    b.version,
+                    changes.len(),
+                    material
+                );
+                for c in &changes {
+                    println!(
+                        "  {} {}: {}",
+                        if c.material { "MATERIAL " } else { "minor    " },
+                        c.path,
+                        c.summary
+                    );
+                }
+                if material > 0 {
+                    println!(
+                        "material changes must be announced {} days before they take effect (P30)",
+                        b.deadlines.change_notice_days
+                    );
+                }
+            }
+            if fail_on_material && material > 0 {
+                return Err(CheckFailed(format!("{material} material change(s)")).into());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn audit(cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify {
+            data_dir,
+            export,
+            public_key,
+            master_key_file,
+            json,
+        } => {
+            let key = public_key.as_deref().map(read_key).transpose()?;
+            let result = match (data_dir, export) {
+                (_, Some(dir)) => evidence::verify_export(&dir, key)?,
+                (dir, None) => {
+                    let dir = dir.unwrap_or_else(|| PathBuf::from("steward-data"));
+                    if !dir.join(files::DATA).exists() {
+                        return Err(anyhow!("no store in `{}`", dir.display()));
+                    }
+                    let key = match key {
+                        Some(k) => k,
+                        None => {
+                            let master = master_key(&dir, master_key_file.as_deref(), false)?;
+                            steward_crypto::Keys::derive(&master)?.public_key()
+                        }
+                    };
+                    let store = steward_store::SqliteStore::open(&dir.join(files::DATA))?;
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    let r = evidence::verify_store(&store, key, &mut |n| {
+                        bar.set_message(format!("{n} entries verified"))
+                    })?;
+                    bar.finish_and_clear();
+                    r
+                }
+            };
+            match result {
+                Ok(report) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&report)?);
+                    } else {
+                        println!(
+                            "audit log OK: {} entries, {} signed checkpoints, head {} at entry {}",
+                            report.entries, report.checkpoints, report.head_hash, report.head_seq
+                        );
+                        if report.unsealed > 0 {
+                            println!(
+                                "note: the last {} entries are chained but not yet covered by a signed checkpoint",
+                                report.unsealed
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                Err(fault) => Err(CheckFailed(format!(
+                    "audit log verification FAILED at entry {}: {fault}",
+                    fault.seq()
+                ))
+                .into()),
+            }
+        }
+        AuditCommand::Export { store, out } => {
+            let vault = open_vault(&store)?;
+            let n = evidence::export_log(vault.store(), vault.public_key(), &out)?;
+            println!(
+                "wrote {n} entries, checkpoints and the public key to {}",
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Checkpoint { store } => {
+            let vault = open_vault(&store)?;
+            match vault.checkpoint()? {
+                Some(cp) => println!(
+                    "signed checkpoint at entry {}: {}",
+                    cp.seq,
+                    hex::encode(cp.head)
+                ),
+                None => println!("the log is empty"),
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `steward audit verify`: every stored field of every entry is covered (P21, P33).
+
+use rusqlite::Connection;
+
+use crate::kit::*;
+
+fn verify(dir: &std::path::Path) -> Run {
+    steward(&["audit", "verify", "--data-dir", s(dir)])
+}
+
+fn entries(dir: &std::path::Path) -> i64 {
+    let c = Connection::open(dir.join("steward.db")).unwrap();
+    c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn p33_demo_store_verifies() {
+    let (_tmp, dir) = demo_store();
+    let r = verify(&dir).ok();
+    assert!(r.stdout.starts_with("audit log OK"), "{}", r.stdout);
+}
+
+#[test]
+fn p33_changing_any_stored_field_of_any_entry_fails_verification() {
+    let (_tmp, dir) = demo_store();
+    let n = entries(&dir);
+    assert!(n > 100);
+    let db = dir.join("steward.db");
+    // Each column of entries at the start, middle and end of the chain.
+    for seq in [1, n / 2, n] {
+        for (column, change) in [
+            ("entry", "entry = CAST(entry || X'00' AS BLOB)"),
+            ("entry", "entry = X'00'"),
+            ("entry", "entry = 'text'"),
+            ("hash", "hash = randomblob(32)"),
+            ("hash", "hash = NULL"),
+            ("seq", "seq = seq + 1000000"),
+        ] {
+            let c = Connection::open(&db).unwrap();
+            let before: (Vec<u8>, Vec<u8>) = c
+                .query_row("SELECT entry, hash FROM audit WHERE seq = ?1", [seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            // NOT NULL constraints stop some changes; a refused change is no tampering.
+            let changed = c.execute(&format!("UPDATE audit SET {change} WHERE seq = ?1"), [seq]);
+            if changed.is_ok() {
+                let r = verify(&dir);
+                assert_eq!(
+                    r.code, 3,
+                    "changing {column} of entry {seq} went unnoticed:\n{}",
+                    r.stdout
+                );
+                assert!(
+                    r.stderr.contains(&format!("FAILED at entry {seq}")),
+                    "{}",
+                    r.stderr
+                );
+                c.execute("DELETE FROM audit WHERE seq = ?1 + 1000000", [seq])
+                    .unwrap();
+                c.execute(
+                    "INSERT OR REPLACE INTO audit (seq, entry, hash) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![seq, before.0, before.1],
+                )
+                .unwrap();
+            }
+            verify(&dir).ok();
+        }
+    }
+}
+
+#[test]
+fn p33_removed_and_reordered_entries_are_named() {
+    let (_tmp, dir) = demo_store();
+    let c = Connection::open(dir.join("steward.db")).unwrap();
+    let swap = "UPDATE audit SET seq = CASE seq WHEN 10 THEN -1 ELSE seq END WHERE seq = 10;
+                UPDATE audit SET seq = 10 WHERE seq = 11;
+                UPDATE audit SET seq = 11 WHERE seq = -1;";
+    c.execute_batch(swap).unwrap();
+    let r = verify(&dir);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("FAILED at entry 10"), "{}", r.stderr);
+    c.execute_batch(swap).unwrap();
+    verify(&dir).ok();
+    c.execute("DELETE FROM audit WHERE seq = 20", []).unwrap();
+    let r = verify(&dir);
+    assert!(r.stderr.contains("FAILED at entry 20"), "{}", r.stderr);
+}
+
+#[test]
+fn p33_truncated_tail_is_caught_by_the_signed_checkpoint() {
+    let (_tmp, dir) = demo_store();
+    let n = entries(&dir);
+    let c = Connection::open(dir.join("steward.db")).unwrap();
+    c.execute("DELETE FROM audit WHERE seq > ?1", [n - 3])
+        .unwrap();
+    let r = verify(&dir);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+}
+
+#[test]
+fn p33_exported_log_verifies_offline_and_with_openssl_style_key() {
+    let (tmp, dir) = demo_store();
+    let out = tmp.path().join("evidence");
+    steward(&["audit", "export", "--data-dir", s(&dir), "--out", s(&out)]).ok();
+    for f in [
+        "audit.jsonl",
+        "checkpoints.jsonl",
+        "public-key.pem",
+        "public-key.hex",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let pem = out.join("public-key.pem");
+    let r = steward(&[
+        "audit",
+        "verify",
+        "--export",
+        s(&out),
+        "--public-key",
+        s(&pem),
+    ])
+    .ok();
+    assert!(r.stdout.contains("audit log OK"));
+    // Change one field of one exported entry.
+    let text = std::fs::read_to_string(out.join("audit.jsonl")).unwrap();
+    let tampered = text.replacen("\"outcome\":\"refused\"", "\"outcome\":\"granted\"", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(out.join("audit.jsonl"), tampered).unwrap();
+    let r = steward(&["audit", "verify", "--export", s(&out)]);
+    assert_eq!(r.code, 3);
+}
+
+#[test]
+fn p33_verification_with_a_wrong_key_fails() {
+    let (tmp, dir) = demo_store();
+    let other = tmp.path().join("other.hex");
+    std::fs::write(&other, "11".repeat(32)).unwrap();
+    let r = steward(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        s(&dir),
+        "--public-key",
+        s(&other),
+    ]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("signature"), "{}", r.stderr);
+}

@@ -1,0 +1,104 @@
+//! `steward policy ...`: check, explain, diff (P2, P29).
+
+use crate::kit::*;
+
+#[test]
+fn p02_example_policy_checks_clean() {
+    let r = steward(&["policy", "check", s(&example_policy())]).ok();
+    assert!(r.stdout.contains(": ok"), "{}", r.stdout);
+}
+
+#[test]
+fn p02_unknown_key_and_dangling_reference_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = example_text()
+        .replace(
+            "[features.sms]\ndescription = \"SMS notifications\"",
+            "[features.sms]\ndescriptoin = \"SMS notifications\"",
+        )
+        .replace(
+            "categories = [\"phone\"]\nagreement = \"DPA-2025-011\"",
+            "categories = [\"phnoe\"]\nagreement = \"DPA-2025-011\"",
+        );
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, &text).unwrap();
+    let r = steward(&["policy", "check", s(&path)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let unknown = format!(
+        "{}:{}:1: error[unknown_key]",
+        path.display(),
+        line_of("descriptoin")
+    );
+    assert!(r.stderr.contains(&unknown), "{}", r.stderr);
+    let dangling = format!(
+        "{}:{}:15: error[dangling_reference]",
+        path.display(),
+        line_of("\"phnoe\"")
+    );
+    assert!(r.stderr.contains(&dangling), "{}", r.stderr);
+    assert!(r.stderr.contains("2 errors found"), "{}", r.stderr);
+}
+
+#[test]
+fn p29_diff_reports_added_purpose_as_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.toml");
+    let text = example_text().replace("version = \"2026.1\"", "version = \"2026.2\"")
+        + "\n[purposes.credit_scoring]\ntaxonomy = \"third_party_sharing.credit\"\ndescription = \"Credit scoring\"\nbasis = \"consent\"\nreads = [\"name\", \"order_record\"]\n";
+    std::fs::write(&new, text).unwrap();
+    let r = steward(&["policy", "diff", s(&example_policy()), s(&new)]).ok();
+    assert!(
+        r.stdout.contains("MATERIAL  purposes.credit_scoring"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2 changes, 1 material"), "{}", r.stdout);
+    let gated = steward(&[
+        "policy",
+        "diff",
+        s(&example_policy()),
+        s(&new),
+        "--fail-on-material",
+    ]);
+    assert_eq!(gated.code, 3);
+    let json = steward(&["policy", "diff", s(&example_policy()), s(&new), "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["material"], true);
+    let same = steward(&[
+        "policy",
+        "diff",
+        s(&example_policy()),
+        s(&example_policy()),
+        "--fail-on-material",
+    ])
+    .ok();
+    assert!(same.stdout.contains("0 changes"));
+}
+
+#[test]
+fn p02_explain_summarises_in_plain_language() {
+    let r = steward(&["policy", "explain", s(&example_policy())]).ok();
+    for needle in [
+        "What we collect, and why",
+        "Who we share it with",
+        "Real-name verification",
+        "transfer abroad",
+    ] {
+        assert!(r.stdout.contains(needle), "missing {needle}");
+    }
+}
+
+#[test]
+fn p34_bad_usage_is_a_clear_error_not_a_panic() {
+    let r = steward(&["policy", "check", "/nonexistent/policy.toml"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cannot read `/nonexistent/policy.toml`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"));
+    let r = steward(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+}

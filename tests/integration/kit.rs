@@ -1,0 +1,65 @@
+//! The test kit: runs the `steward` binary in a fresh directory and reads what it says.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn steward(args: &[&str]) -> Run {
+    steward_env(args, &[])
+}
+
+pub fn steward_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.args(args)
+        .env_remove("STEWARD_MASTER_KEY")
+        .env_remove("STEWARD_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().expect("steward runs"))
+}
+
+pub fn example_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies/cloud-provider.toml")
+}
+
+pub fn example_text() -> String {
+    std::fs::read_to_string(example_policy()).unwrap()
+}
+
+/// A data directory holding the demo's store.
+pub fn demo_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    steward(&["demo", "--data-dir", dir.to_str().unwrap()]).ok();
+    (tmp, dir)
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
