@@ -250,10 +250,10 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
 /// The master key: $STEWARD_MASTER_KEY, or the file (created mode 0600 on first use when
 /// `create` is set).
 pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<MasterKey> {
-    if file.is_none() {
-        if let Ok(hex) = std::env::var("STEWARD_MASTER_KEY") {
-            return MasterKey::from_hex(&hex).context("$STEWARD_MASTER_KEY");
-        }
+    if file.is_none()
+        && let Ok(hex) = std::env::var("STEWARD_MASTER_KEY")
+    {
+        return MasterKey::from_hex(&hex).context("$STEWARD_MASTER_KEY");
     }
     let path = file.map_or_else(|| data_dir.join(files::MASTER_KEY), Path::to_path_buf);
     if !create && !path.exists() {

@@ -298,7 +298,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let payload = evidence::verify_document(&receipt, Some(v.public_key()))?;
     println!(
         "   signed consent receipt for A: audit entry {}, verifies with the public key",
-        payload["audit_seq"]
+        payload.get("audit_seq").cloned().unwrap_or_default()
     );
 
     println!("\n4. Reads name a purpose; the policy, the role and consent decide (P9, P10, P21)");
@@ -396,7 +396,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let payload = evidence::verify_document(&cert, Some(v.public_key()))?;
     println!(
         "   key destroyed; {before} ciphertexts are now unreadable everywhere; certificate (audit entry {}) -> {}",
-        payload["audit_seq"],
+        payload.get("audit_seq").cloned().unwrap_or_default(),
         cert_path.display()
     );
     match v.read(

@@ -1,5 +1,12 @@
 //! The one integration-test binary: runs the real `steward` binary as a user would.
 //! Tests are named for the promise they guard.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step should fail the test loudly"
+)]
 
 mod kit;
 

@@ -31,10 +31,10 @@ impl Vault {
         if seq == 0 {
             return Ok(None);
         }
-        if let Some(last) = self.store.checkpoints()?.pop() {
-            if last.seq == seq {
-                return Ok(Some(last));
-            }
+        if let Some(last) = self.store.checkpoints()?.pop()
+            && last.seq == seq
+        {
+            return Ok(Some(last));
         }
         let at_ms = self.clock.now_ms();
         let signature = self.keys.sign(&Checkpoint::message(seq, &head, at_ms));
@@ -102,7 +102,7 @@ pub fn verify_store(
             batch.items.push((e.seq, start..mid, mid..batch.buf.len()));
             n += 1;
             if batch.items.len() == BATCH_ENTRIES {
-                if n % 65_536 == 0 {
+                if n.is_multiple_of(65_536) {
                     progress(n);
                 }
                 // A send fails only when the checker stopped at a fault: stop reading too.
@@ -243,8 +243,7 @@ pub fn verify_export(
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let mut expected = 1u64;
-    for line in read(export_files::ENTRIES)?.lines() {
+    for (expected, line) in (1u64..).zip(read(export_files::ENTRIES)?.lines()) {
         let line = line.map_err(|e| Error::Invalid(format!("entries: {}", e.kind())))?;
         let entry: Entry = match serde_json::from_str(&line) {
             Ok(e) => e,
@@ -260,7 +259,6 @@ pub fn verify_export(
         if let Err(f) = verifier.push(&raw) {
             return Ok(Err(f));
         }
-        expected += 1;
     }
     Ok(verifier.finish())
 }

@@ -247,12 +247,12 @@ impl Vault {
                 allowed: self.policy.regions.join(", "),
             });
         }
-        if let (Some(stored), Some(wanted)) = (&stored, wanted) {
-            if stored != wanted {
-                return Err(Error::Invalid(format!(
-                    "this store is in region `{stored}`, not `{wanted}`"
-                )));
-            }
+        if let (Some(stored), Some(wanted)) = (&stored, wanted)
+            && stored != wanted
+        {
+            return Err(Error::Invalid(format!(
+                "this store is in region `{stored}`, not `{wanted}`"
+            )));
         }
         if stored.is_none() {
             self.store.commit(
@@ -334,6 +334,10 @@ impl Vault {
         }
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per audit field; a struct would only rename them"
+    )]
     pub(crate) fn draft(
         &self,
         actor: &Actor,
@@ -886,8 +890,10 @@ impl Vault {
                     }
                     Err(e) => {
                         let mut detail = json!({ "code": e.code(), "reason": e.to_string() });
-                        if let Error::Refused { rule, .. } = &e {
-                            detail["rule"] = json!(rule);
+                        if let (Error::Refused { rule, .. }, Some(map)) =
+                            (&e, detail.as_object_mut())
+                        {
+                            map.insert("rule".into(), json!(rule));
                         }
                         (Outcome::Refused, detail, Err(e))
                     }

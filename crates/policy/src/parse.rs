@@ -483,16 +483,15 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
 
     // --- header ---
     let schema = root.count(&mut sink, "schema", None).unwrap_or(0);
-    if let Some(v) = root.get("schema") {
-        if schema != SCHEMA_VERSION && matches!(v.get_ref(), DeValue::Integer(_)) {
-            sink.error(
-                v.span(),
-                "unsupported_schema",
-                format!(
-                    "schema {schema} is not supported; this build reads schema {SCHEMA_VERSION}"
-                ),
-            );
-        }
+    if let Some(v) = root.get("schema")
+        && schema != SCHEMA_VERSION
+        && matches!(v.get_ref(), DeValue::Integer(_))
+    {
+        sink.error(
+            v.span(),
+            "unsupported_schema",
+            format!("schema {schema} is not supported; this build reads schema {SCHEMA_VERSION}"),
+        );
     }
     let mut name = String::new();
     let mut version = String::new();
@@ -696,17 +695,17 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             None => RecipientKind::Processor,
         };
         let agreement = t.string(&mut sink, "agreement", true);
-        if let Some(a) = &agreement {
-            if a.text.trim().is_empty() {
-                sink.error(
-                    a.span.clone(),
-                    "invalid_value",
-                    format!(
-                        "{} must name the confidentiality agreement that binds the recipient",
-                        t.here("agreement")
-                    ),
-                );
-            }
+        if let Some(a) = &agreement
+            && a.text.trim().is_empty()
+        {
+            sink.error(
+                a.span.clone(),
+                "invalid_value",
+                format!(
+                    "{} must name the confidentiality agreement that binds the recipient",
+                    t.here("agreement")
+                ),
+            );
         }
         raw_recipients.push(RawRecipient {
             legal_name: t
@@ -974,17 +973,18 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             .filter_map(|p| purposes.get(p))
             .fold(IdSet::EMPTY, |acc, p| acc.union(&p.reads));
         for n in &r.categories {
-            if let Some(id) = cat_map.get(&n.text) {
-                if !purpose_ids.is_empty() && !readable.contains(id.index()) {
-                    sink.error(
-                        n.span.clone(),
-                        "contradiction",
-                        format!(
-                            "{place} may receive `{}`, but none of its purposes reads it",
-                            n.text
-                        ),
-                    );
-                }
+            if let Some(id) = cat_map.get(&n.text)
+                && !purpose_ids.is_empty()
+                && !readable.contains(id.index())
+            {
+                sink.error(
+                    n.span.clone(),
+                    "contradiction",
+                    format!(
+                        "{place} may receive `{}`, but none of its purposes reads it",
+                        n.text
+                    ),
+                );
             }
         }
         if r.region.text.is_empty() {
