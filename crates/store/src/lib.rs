@@ -7,6 +7,7 @@
 //! per-subject data keys apart from the data, so that destroying one erases the subject
 //! everywhere the data was copied (P28). Every table the domain owns is keyed by subject.
 
+pub mod conformance;
 mod sqlite;
 
 pub use sqlite::{SqliteKeyring, SqliteStore};

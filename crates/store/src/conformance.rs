@@ -1,0 +1,430 @@
+//! The storage conformance suite: behaviour every backend must show, run against each one
+//! (SQLite here; PostgreSQL joins it with its backend). A backend passes by calling
+//! [`run_all`] with a function that makes a fresh, empty store and keyring.
+
+use steward_audit::{Draft, Outcome};
+
+use crate::{
+    ConsentRow, DisclosureRow, IndexRow, Keyring, Op, RecordRow, Store, StoreError, SubjectKey,
+    SubjectRow, SubjectState,
+};
+
+/// Makes a fresh, empty backend for one check.
+pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn Store>, Box<dyn Keyring>);
+
+/// One named check of the suite.
+type Check = (&'static str, fn(Factory<'_>) -> Result<(), String>);
+
+fn draft(action: &str) -> Draft {
+    Draft {
+        at_ms: 1,
+        actor: "test".into(),
+        role: "service".into(),
+        action: action.into(),
+        outcome: Outcome::Granted,
+        subject: String::new(),
+        purpose: String::new(),
+        categories: String::new(),
+        detail: String::new(),
+        policy_version: "1".into(),
+    }
+}
+
+fn subject(n: u8) -> SubjectKey {
+    [n; 16]
+}
+
+fn record(store: &dyn Store, s: SubjectKey, category: &str) -> RecordRow {
+    RecordRow {
+        id: store.next_record_ids(1).unwrap_or(0),
+        subject: s,
+        category: category.into(),
+        feature: "account".into(),
+        source: "subject".into(),
+        collected_ms: 5,
+        sealed: vec![1, 2, 3],
+    }
+}
+
+fn insert_subject(store: &dyn Store, s: SubjectKey) -> Result<(), StoreError> {
+    store.commit(
+        vec![Op::InsertSubject(SubjectRow {
+            id: s,
+            state: SubjectState::Active,
+            created_ms: 1,
+        })],
+        vec![draft("subject.register")],
+    )?;
+    Ok(())
+}
+
+/// Runs every check; returns the name of the first that fails, with why.
+pub fn run_all(make: Factory<'_>) -> Result<(), String> {
+    let checks: [Check; 7] = [
+        ("unit_of_work_is_atomic", unit_of_work_is_atomic),
+        (
+            "audit_chain_continues_across_units",
+            audit_chain_continues_across_units,
+        ),
+        (
+            "subject_records_joins_state_consent_records",
+            subject_records_joins_state_consent_records,
+        ),
+        (
+            "consent_in_force_is_latest_event",
+            consent_in_force_is_latest_event,
+        ),
+        ("purge_deletes_in_batches", purge_deletes_in_batches),
+        ("record_ids_are_unique", record_ids_are_unique),
+        (
+            "keyring_destroy_is_idempotent",
+            keyring_destroy_is_idempotent,
+        ),
+    ];
+    for (name, check) in checks {
+        check(make).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn ensure(cond: bool, what: &str) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what.to_string()) }
+}
+
+fn e(err: StoreError) -> String {
+    err.to_string()
+}
+
+fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let s = subject(1);
+    insert_subject(store.as_ref(), s).map_err(e)?;
+    let head = store.audit_head().map_err(e)?;
+    // The second insert of the same subject violates its key: nothing of the unit may stay.
+    let r = store.commit(
+        vec![
+            Op::InsertRecords(vec![record(store.as_ref(), s, "email")]),
+            Op::InsertSubject(SubjectRow {
+                id: s,
+                state: SubjectState::Active,
+                created_ms: 2,
+            }),
+        ],
+        vec![draft("pi.collect")],
+    );
+    ensure(r.is_err(), "a failing unit committed")?;
+    ensure(
+        store.records(&s, None).map_err(e)?.is_empty(),
+        "records of a failed unit remain",
+    )?;
+    ensure(
+        store.audit_head().map_err(e)? == head,
+        "audit of a failed unit remains",
+    )?;
+    // A unit whose work fails applies nothing either.
+    let r = store.read_commit(&mut |_| Err(StoreError::Backend("work failed".into())));
+    ensure(r.is_err(), "failed work reported success")?;
+    ensure(
+        store.audit_head().map_err(e)? == head,
+        "failed work moved the head",
+    )
+}
+
+fn audit_chain_continues_across_units(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let a = store
+        .commit(vec![], vec![draft("a"), draft("b")])
+        .map_err(e)?;
+    let b = store.commit(vec![], vec![draft("c")]).map_err(e)?;
+    let (a1, a2, b1) = match (a.as_slice(), b.as_slice()) {
+        ([a1, a2], [b1]) => (a1, a2, b1),
+        _ => return Err("wrong number of entries".into()),
+    };
+    ensure(
+        a1.seq == 1 && a2.seq == 2 && b1.seq == 3,
+        "seqs are not 1, 2, 3",
+    )?;
+    ensure(
+        a2.prev_hash == a1.hash && b1.prev_hash == a2.hash,
+        "entries are not chained",
+    )?;
+    ensure(
+        store.audit_head().map_err(e)? == (3, b1.hash),
+        "head is not the last entry",
+    )?;
+    let mut seen = Vec::new();
+    store
+        .audit_scan(2, &mut |raw| {
+            seen.push(raw.seq);
+            true
+        })
+        .map_err(e)?;
+    ensure(seen == [2, 3], "scan from 2 did not return 2, 3")
+}
+
+fn subject_records_joins_state_consent_records(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let s = subject(2);
+    ensure(
+        store
+            .subject_records(&s, None, &["email"])
+            .map_err(e)?
+            .is_none(),
+        "unknown subject found",
+    )?;
+    insert_subject(store.as_ref(), s).map_err(e)?;
+    let rows = vec![
+        record(store.as_ref(), s, "email"),
+        record(store.as_ref(), s, "phone"),
+        record(store.as_ref(), s, "email"),
+    ];
+    store
+        .commit(
+            vec![
+                Op::InsertRecords(rows),
+                Op::RecordConsent(ConsentRow {
+                    subject: s,
+                    target: "purpose:surveys".into(),
+                    granted: true,
+                    separate: false,
+                    channel: "web".into(),
+                    policy_version: "1".into(),
+                    at_ms: 3,
+                    audit_seq: 0,
+                }),
+            ],
+            vec![draft("pi.collect")],
+        )
+        .map_err(e)?;
+    let found = store
+        .subject_records(&s, Some("purpose:surveys"), &["email"])
+        .map_err(e)?
+        .ok_or("subject not found")?;
+    ensure(found.state == SubjectState::Active, "state")?;
+    ensure(found.consent_granted, "consent not seen")?;
+    ensure(found.records.len() == 2, "email records")?;
+    ensure(
+        found
+            .records
+            .windows(2)
+            .all(|w| w.first().map(|r| r.id) < w.get(1).map(|r| r.id)),
+        "records not by id",
+    )?;
+    let two = store
+        .subject_records(&s, Some("purpose:other"), &["email", "phone"])
+        .map_err(e)?
+        .ok_or("missing")?;
+    ensure(
+        !two.consent_granted && two.records.len() == 3,
+        "two categories",
+    )?;
+    let none = store
+        .subject_records(&s, None, &[])
+        .map_err(e)?
+        .ok_or("missing")?;
+    ensure(
+        none.records.is_empty(),
+        "no categories asked, records returned",
+    )?;
+    store
+        .commit(
+            vec![Op::SetSubjectState {
+                subject: s,
+                state: SubjectState::Erasing,
+            }],
+            vec![],
+        )
+        .map_err(e)?;
+    let erased = store
+        .subject_records(&s, None, &["email"])
+        .map_err(e)?
+        .ok_or("missing")?;
+    ensure(
+        erased.state == SubjectState::Erasing,
+        "state change not seen",
+    )
+}
+
+fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let s = subject(3);
+    insert_subject(store.as_ref(), s).map_err(e)?;
+    for (granted, at_ms) in [(true, 10), (false, 20)] {
+        store
+            .commit(
+                vec![Op::RecordConsent(ConsentRow {
+                    subject: s,
+                    target: "purpose:offers".into(),
+                    granted,
+                    separate: false,
+                    channel: "app".into(),
+                    policy_version: "1".into(),
+                    at_ms,
+                    audit_seq: 0,
+                })],
+                vec![draft("consent")],
+            )
+            .map_err(e)?;
+    }
+    let now = store
+        .consent(&s, "purpose:offers")
+        .map_err(e)?
+        .ok_or("no consent")?;
+    ensure(
+        !now.granted && now.at_ms == 20,
+        "in force is not the latest",
+    )?;
+    ensure(
+        now.audit_seq == 3,
+        "consent does not point at its audit entry",
+    )?;
+    let history = store.consent_history(&s).map_err(e)?;
+    ensure(
+        history.len() == 2 && history.first().is_some_and(|c| c.granted),
+        "history",
+    )?;
+    store
+        .commit(
+            vec![Op::InsertDisclosure(DisclosureRow {
+                subject: s,
+                recipient: "courier".into(),
+                categories: "name,phone".into(),
+                purpose: "provide_service".into(),
+                legal_basis: String::new(),
+                at_ms: 30,
+                audit_seq: 0,
+            })],
+            vec![draft("disclosure")],
+        )
+        .map_err(e)?;
+    let d = store.disclosures(&s).map_err(e)?;
+    ensure(
+        d.len() == 1 && d.first().is_some_and(|d| d.audit_seq == 4),
+        "disclosure",
+    )
+}
+
+fn purge_deletes_in_batches(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let (s, other) = (subject(4), subject(5));
+    insert_subject(store.as_ref(), s).map_err(e)?;
+    insert_subject(store.as_ref(), other).map_err(e)?;
+    let mut rows: Vec<RecordRow> = (0..25)
+        .map(|_| record(store.as_ref(), s, "ip_address"))
+        .collect();
+    let index: Vec<IndexRow> = rows
+        .iter()
+        .map(|r| IndexRow {
+            digest: [9; 16],
+            subject: s,
+            record: r.id,
+        })
+        .collect();
+    rows.push(record(store.as_ref(), other, "ip_address"));
+    store
+        .commit(
+            vec![
+                Op::InsertRecords(rows),
+                Op::InsertIndex(index),
+                Op::EnqueuePurge {
+                    subject: s,
+                    at_ms: 1,
+                },
+            ],
+            vec![],
+        )
+        .map_err(e)?;
+    ensure(
+        store.find_by_index(&[9; 16]).map_err(e)? == vec![s],
+        "index lookup",
+    )?;
+    ensure(store.purge_queue().map_err(e)? == vec![s], "purge queue")?;
+    let mut counts = Vec::new();
+    loop {
+        let n = store.purge_records(&s, 10).map_err(e)?;
+        counts.push(n);
+        if n < 10 {
+            break;
+        }
+    }
+    ensure(counts == [10, 10, 5], "batches were not 10, 10, 5")?;
+    ensure(
+        store.records(&s, None).map_err(e)?.is_empty(),
+        "records left",
+    )?;
+    ensure(
+        store.find_by_index(&[9; 16]).map_err(e)?.is_empty(),
+        "index rows left",
+    )?;
+    ensure(
+        store.records(&other, None).map_err(e)?.len() == 1,
+        "another subject's record went",
+    )?;
+    store
+        .commit(vec![Op::DequeuePurge { subject: s }], vec![])
+        .map_err(e)?;
+    ensure(store.purge_queue().map_err(e)?.is_empty(), "dequeue")
+}
+
+fn record_ids_are_unique(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let a = store.next_record_ids(100_000).map_err(e)?;
+    let b = store.next_record_ids(1).map_err(e)?;
+    ensure(b >= a + 100_000, "ranges overlap")
+}
+
+fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
+    let (_, keyring) = make();
+    let s = subject(6);
+    keyring.put(&s, b"wrapped").map_err(e)?;
+    ensure(
+        keyring.get(&s).map_err(e)?.as_deref() == Some(&b"wrapped"[..]),
+        "get",
+    )?;
+    ensure(keyring.destroy(&s).map_err(e)?, "destroy found nothing")?;
+    ensure(keyring.get(&s).map_err(e)?.is_none(), "key survived")?;
+    ensure(
+        !keyring.destroy(&s).map_err(e)?,
+        "second destroy found a key",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{SqliteKeyring, SqliteStore};
+
+    #[test]
+    fn p35_sqlite_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::cell::Cell::new(0);
+        let make = || {
+            counter.set(counter.get() + 1);
+            let n = counter.get();
+            let store = SqliteStore::open(&dir.path().join(format!("data-{n}.db"))).unwrap();
+            let keyring = SqliteKeyring::open(&dir.path().join(format!("keys-{n}.db"))).unwrap();
+            (
+                Box::new(store) as Box<dyn crate::Store>,
+                Box::new(keyring) as Box<dyn crate::Keyring>,
+            )
+        };
+        super::run_all(&make).unwrap();
+    }
+
+    #[test]
+    fn p28_destroyed_key_leaves_no_copy_in_keyring_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let keyring = SqliteKeyring::open(&path).unwrap();
+        let marker = b"WRAPPED-KEY-MARKER-0123456789abcdef";
+        use crate::Keyring;
+        keyring.put(&[7; 16], marker).unwrap();
+        keyring.destroy(&[7; 16]).unwrap();
+        for f in ["keys.db", "keys.db-wal"] {
+            let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "{f} still holds the destroyed key"
+            );
+        }
+    }
+}
