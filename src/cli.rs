@@ -416,6 +416,8 @@ fn audit(cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::Export { store, out } => {
             let vault = open_vault(&store)?;
+            // Sign the head first, so that every exported entry is covered by a checkpoint.
+            vault.checkpoint()?;
             let n = evidence::export_log(vault.store(), vault.public_key(), &out)?;
             println!(
                 "wrote {n} entries, checkpoints and the public key to {}",

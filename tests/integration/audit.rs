@@ -149,3 +149,45 @@ fn p33_verification_with_a_wrong_key_fails() {
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("signature"), "{}", r.stderr);
 }
+
+/// The independent verifier in `tools/` — written from `docs/audit-format.md` with Python's
+/// standard library and `openssl` — accepts Steward's evidence and rejects a tampered copy.
+#[test]
+fn p33_independent_verifier_from_the_docs_agrees() {
+    let (tmp, dir) = demo_store();
+    let out = tmp.path().join("evidence");
+    steward(&["audit", "export", "--data-dir", s(&dir), "--out", s(&out)]).ok();
+    let cert = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().contains("erasure-certificate-"))
+        .unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify-evidence.py");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("python3 runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let pem = out.join("public-key.pem");
+    let (code, text) = run(&[s(&out), s(&pem), s(&cert)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("audit log OK") && text.contains("steward.erasure-certificate.v1"),
+        "{text}"
+    );
+    let entries = std::fs::read_to_string(out.join("audit.jsonl")).unwrap();
+    std::fs::write(
+        out.join("audit.jsonl"),
+        entries.replacen("\"action\":\"pi.read\"", "\"action\":\"pi.reed\"", 1),
+    )
+    .unwrap();
+    let (code, text) = run(&[s(&out), s(&pem)]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("altered"), "{text}");
+}

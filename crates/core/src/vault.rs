@@ -12,7 +12,7 @@ use ring::rand::SystemRandom;
 use serde::Serialize;
 use serde_json::json;
 use steward_audit::{Draft, Outcome};
-use steward_crypto::{DataKey, Keys, MasterKey};
+use steward_crypto::{DataKey, Keys, MasterKey, NonceSource};
 use steward_policy::{
     Basis, FeatureId, IdSet, Policy, PurposeId, RecipientId, Refusal, Request, RoleId,
 };
@@ -167,6 +167,7 @@ pub struct Vault {
     pub(crate) keyring: Box<dyn Keyring>,
     pub(crate) keys: Keys,
     pub(crate) rng: SystemRandom,
+    nonces: NonceSource,
     pub(crate) clock: Arc<dyn Clock>,
     key_cache: Mutex<HashMap<SubjectKey, Arc<DataKey>>>,
 }
@@ -224,6 +225,7 @@ impl Vault {
             keyring,
             keys,
             rng: SystemRandom::new(),
+            nonces: NonceSource::default(),
             clock,
             key_cache: Mutex::new(HashMap::new()),
         };
@@ -680,7 +682,11 @@ impl Vault {
         for (cat, value) in req.values {
             let id = *next_id;
             *next_id += 1;
-            let sealed = key.seal(&self.rng, &aad(&req.subject.0, cat, id), value.as_bytes())?;
+            let sealed = key.seal(
+                &self.nonces,
+                &aad(&req.subject.0, cat, id),
+                value.as_bytes(),
+            )?;
             if self
                 .policy
                 .category_id(cat)
