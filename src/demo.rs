@@ -389,7 +389,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     );
 
     println!("\n7. Subject B is erased by destroying their data key (P28)");
-    let before = v.store().records(&han.0, None)?.len();
+    let before = v.store().records(&han.0)?.len();
     let cert = v.erase(&officer, han, "subject request: delete my account data")?;
     let cert_path = dir.join(format!("erasure-certificate-{han}.json"));
     std::fs::write(&cert_path, serde_json::to_vec_pretty(&cert)?)?;

@@ -89,10 +89,10 @@ pub struct Entry {
     /// See [`Draft::policy_version`].
     pub policy_version: String,
     /// Hash of the previous entry (zeros for the first), hex.
-    #[serde(with = "hex32")]
+    #[serde(with = "hex_bytes")]
     pub prev_hash: [u8; 32],
     /// This entry's hash, hex.
-    #[serde(with = "hex32")]
+    #[serde(with = "hex_bytes")]
     pub hash: [u8; 32],
 }
 
@@ -237,12 +237,12 @@ pub struct Checkpoint {
     /// The seq of the entry whose hash is signed.
     pub seq: u64,
     /// That entry's hash, hex.
-    #[serde(with = "hex32")]
+    #[serde(with = "hex_bytes")]
     pub head: [u8; 32],
     /// When it was signed, Unix milliseconds.
     pub at_ms: i64,
     /// Ed25519 signature over [`Checkpoint::message`], hex.
-    #[serde(with = "hex64")]
+    #[serde(with = "hex_bytes")]
     pub signature: [u8; 64],
 }
 
@@ -447,34 +447,21 @@ impl ChainVerifier {
     }
 }
 
-mod hex32 {
+/// Fixed-size byte arrays as lowercase hex strings in JSON.
+mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(v))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(d)?;
-        let mut out = [0u8; 32];
+        let mut out = [0u8; N];
         hex::decode_to_slice(&text, &mut out)
-            .map_err(|_| D::Error::custom("expected 64 hex characters"))?;
-        Ok(out)
-    }
-}
-
-mod hex64 {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
-        let text = String::deserialize(d)?;
-        let mut out = [0u8; 64];
-        hex::decode_to_slice(&text, &mut out)
-            .map_err(|_| D::Error::custom("expected 128 hex characters"))?;
+            .map_err(|_| D::Error::custom(format!("expected {} hex characters", 2 * N)))?;
         Ok(out)
     }
 }

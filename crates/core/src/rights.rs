@@ -99,7 +99,7 @@ impl Vault {
         if let Err(e) = self.active_subject(subject) {
             return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
         }
-        let rows = self.store.records(&subject.0, None)?;
+        let rows = self.store.records(&subject.0)?;
         let values: Vec<Value> = self.open_rows(subject, rows)?;
         let consent = |c: steward_store::ConsentRow| ExportConsent {
             target: c.target,
@@ -306,7 +306,6 @@ impl Vault {
 
     fn system_draft_for(&self, subject: SubjectId, action: &str) -> steward_audit::Draft {
         let mut d = self.system_draft(action, serde_json::Value::Null);
-        d.detail = String::new();
         d.subject = self.pseudonym(subject);
         d
     }

@@ -258,16 +258,10 @@ impl Vault {
         }
         if stored.is_none() {
             self.store.commit(
-                vec![
-                    Op::SetMeta {
-                        key: "region".into(),
-                        value: region.clone(),
-                    },
-                    Op::SetMeta {
-                        key: "audit_public_key".into(),
-                        value: hex::encode(self.keys.public_key()),
-                    },
-                ],
+                vec![Op::SetMeta {
+                    key: "region".into(),
+                    value: region.clone(),
+                }],
                 vec![self.system_draft("store.create", json!({ "region": region }))],
             )?;
         }
@@ -331,7 +325,7 @@ impl Vault {
             subject: String::new(),
             purpose: String::new(),
             categories: String::new(),
-            detail: detail.to_string(),
+            detail: detail_text(detail),
             policy_version: self.policy.version.clone(),
         }
     }
@@ -365,12 +359,7 @@ impl Vault {
             subject: subject.map(|s| self.pseudonym(s)).unwrap_or_default(),
             purpose: purpose.into(),
             categories,
-            detail: match detail {
-                serde_json::Value::Null => String::new(),
-                // Already serialised by the caller.
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            },
+            detail: detail_text(detail),
             policy_version: self.policy.version.clone(),
         }
     }
@@ -1188,6 +1177,16 @@ impl Vault {
             }
         }
         Ok(())
+    }
+}
+
+/// An audit entry's `detail`: empty for null, as given for a string the caller serialised
+/// already, else compact JSON.
+fn detail_text(detail: serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
     }
 }
 

@@ -114,7 +114,7 @@ fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
     );
     ensure(r.is_err(), "a failing unit committed")?;
     ensure(
-        store.records(&s, None).map_err(e)?.is_empty(),
+        store.records(&s).map_err(e)?.is_empty(),
         "records of a failed unit remain",
     )?;
     ensure(
@@ -348,16 +348,13 @@ fn purge_deletes_in_batches(make: Factory<'_>) -> Result<(), String> {
         }
     }
     ensure(counts == [10, 10, 5], "batches were not 10, 10, 5")?;
-    ensure(
-        store.records(&s, None).map_err(e)?.is_empty(),
-        "records left",
-    )?;
+    ensure(store.records(&s).map_err(e)?.is_empty(), "records left")?;
     ensure(
         store.find_by_index(&[9; 16]).map_err(e)?.is_empty(),
         "index rows left",
     )?;
     ensure(
-        store.records(&other, None).map_err(e)?.len() == 1,
+        store.records(&other).map_err(e)?.len() == 1,
         "another subject's record went",
     )?;
     store

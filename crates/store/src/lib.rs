@@ -239,12 +239,8 @@ pub trait Store: Reader + Send + Sync {
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError>;
     /// Subjects owning a blind index digest.
     fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError>;
-    /// A subject's records, all or of the named categories, by id.
-    fn records(
-        &self,
-        subject: &SubjectKey,
-        categories: Option<&[&str]>,
-    ) -> Result<Vec<RecordRow>, StoreError>;
+    /// All of a subject's records, by id.
+    fn records(&self, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError>;
     /// Every consent in force for a subject.
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError>;
     /// Every consent event of a subject, oldest first.

@@ -227,6 +227,32 @@ impl SqliteStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every row a query returns, mapped.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let inner = self.lock();
+        let mut st = inner.conn.prepare_cached(sql).map_err(backend)?;
+        st.query_map(params, map)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(backend)
+    }
+
+    /// The one row a query returns, if any, mapped.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let inner = self.lock();
+        let mut st = inner.conn.prepare_cached(sql).map_err(backend)?;
+        st.query_row(params, map).optional().map_err(backend)
+    }
+
     /// Runs `f` with the raw connection (for backups and benchmarks' baselines).
     pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
         f(&self.lock().conn)
@@ -547,139 +573,82 @@ impl crate::Store for SqliteStore {
     }
 
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
-        let inner = self.lock();
-        let row = inner
-            .conn
-            .prepare_cached("SELECT state, created_ms FROM subjects WHERE id = ?1")
-            .and_then(|mut st| {
-                st.query_row(params![&id[..]], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .optional()
-            })
-            .map_err(backend)?;
-        match row {
-            None => Ok(None),
-            Some((state, created_ms)) => Ok(Some(SubjectRow {
+        let row = self.row(
+            "SELECT state, created_ms FROM subjects WHERE id = ?1",
+            params![&id[..]],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        row.map(|(state, created_ms)| {
+            Ok(SubjectRow {
                 id: *id,
                 state: SubjectState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
                 created_ms,
-            })),
-        }
+            })
+        })
+        .transpose()
     }
 
     fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
-        let inner = self.lock();
-        let mut st = inner
-            .conn
-            .prepare_cached("SELECT DISTINCT subject FROM lookup WHERE digest = ?1")
-            .map_err(backend)?;
-        let rows = st
-            .query_map(params![&digest[..]], |r| key16(r.get(0)?))
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        self.rows(
+            "SELECT DISTINCT subject FROM lookup WHERE digest = ?1",
+            params![&digest[..]],
+            |r| key16(r.get(0)?),
+        )
     }
 
-    fn records(
-        &self,
-        subject: &SubjectKey,
-        categories: Option<&[&str]>,
-    ) -> Result<Vec<RecordRow>, StoreError> {
-        let inner = self.lock();
-        const COLS: &str =
-            "SELECT id, subject, category, feature, source, collected_ms, sealed FROM records";
-        let out = match categories {
-            None => {
-                let mut st = inner
-                    .conn
-                    .prepare_cached(&format!("{COLS} WHERE subject = ?1 ORDER BY id"))
-                    .map_err(backend)?;
-                st.query_map(params![&subject[..]], record_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            }
-            Some(cats) => {
-                let marks: Vec<String> = (0..cats.len()).map(|i| format!("?{}", i + 2)).collect();
-                let sql = format!(
-                    "{COLS} WHERE subject = ?1 AND category IN ({}) ORDER BY id",
-                    marks.join(", ")
-                );
-                let mut st = inner.conn.prepare_cached(&sql).map_err(backend)?;
-                let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(cats.len() + 1);
-                let key = &subject[..];
-                values.push(&key);
-                for c in cats {
-                    values.push(c);
-                }
-                st.query_map(values.as_slice(), record_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            }
-        };
-        out.map_err(backend)
+    fn records(&self, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError> {
+        self.rows(
+            "SELECT id, subject, category, feature, source, collected_ms, sealed
+             FROM records WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            record_row,
+        )
     }
 
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached(
-                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
-                 FROM consent_current WHERE subject = ?1 ORDER BY target",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![&subject[..]], consent_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            })
-            .map_err(backend)
+        self.rows(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_current WHERE subject = ?1 ORDER BY target",
+            params![&subject[..]],
+            consent_row,
+        )
     }
 
     fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached(
-                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
-                 FROM consent_events WHERE subject = ?1 ORDER BY id",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![&subject[..]], consent_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            })
-            .map_err(backend)
+        self.rows(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_events WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            consent_row,
+        )
     }
 
     fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached(
-                "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
-                 FROM disclosures WHERE subject = ?1 ORDER BY id",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![&subject[..]], |r| {
-                    Ok(DisclosureRow {
-                        subject: key16(r.get(0)?)?,
-                        recipient: r.get(1)?,
-                        categories: r.get(2)?,
-                        purpose: r.get(3)?,
-                        legal_basis: r.get(4)?,
-                        at_ms: r.get(5)?,
-                        audit_seq: r.get(6)?,
-                    })
+        self.rows(
+            "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
+             FROM disclosures WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            |r| {
+                Ok(DisclosureRow {
+                    subject: key16(r.get(0)?)?,
+                    recipient: r.get(1)?,
+                    categories: r.get(2)?,
+                    purpose: r.get(3)?,
+                    legal_basis: r.get(4)?,
+                    at_ms: r.get(5)?,
+                    audit_seq: r.get(6)?,
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            })
-            .map_err(backend)
+            },
+        )
     }
 
     fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached("SELECT document FROM certificates WHERE subject = ?1")
-            .and_then(|mut st| st.query_row(params![&subject[..]], |r| r.get(0)).optional())
-            .map_err(backend)
+        self.row(
+            "SELECT document FROM certificates WHERE subject = ?1",
+            params![&subject[..]],
+            |r| r.get(0),
+        )
     }
 
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
@@ -715,34 +684,30 @@ impl crate::Store for SqliteStore {
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let inner = self.lock();
-        let mut st = inner
-            .conn
-            .prepare_cached("SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq")
-            .map_err(backend)?;
-        let rows = st
-            .query_map([], |r| {
+        let rows = self.rows(
+            "SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq",
+            [],
+            |r| {
                 Ok((
                     r.get::<_, u64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, Vec<u8>>(3)?,
                 ))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(seq, head, at_ms, sig)| {
+                Ok(Checkpoint {
+                    seq,
+                    head: hash32(head)?,
+                    at_ms,
+                    signature: sig.try_into().map_err(|_| {
+                        StoreError::Corrupt("checkpoint signature is not 64 bytes".into())
+                    })?,
+                })
             })
-            .map_err(backend)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, head, at_ms, sig) = row.map_err(backend)?;
-            out.push(Checkpoint {
-                seq,
-                head: hash32(head)?,
-                at_ms,
-                signature: sig.try_into().map_err(|_| {
-                    StoreError::Corrupt("checkpoint signature is not 64 bytes".into())
-                })?,
-            });
-        }
-        Ok(out)
+            .collect()
     }
 
     fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
@@ -760,13 +725,11 @@ impl crate::Store for SqliteStore {
     }
 
     fn purge_queue(&self) -> Result<Vec<SubjectKey>, StoreError> {
-        let inner = self.lock();
-        let mut st = inner
-            .conn
-            .prepare_cached("SELECT subject FROM purge_queue ORDER BY queued_ms")
-            .map_err(backend)?;
-        let rows = st.query_map([], |r| key16(r.get(0)?)).map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        self.rows(
+            "SELECT subject FROM purge_queue ORDER BY queued_ms",
+            [],
+            |r| key16(r.get(0)?),
+        )
     }
 
     fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError> {
@@ -795,12 +758,9 @@ impl crate::Store for SqliteStore {
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let inner = self.lock();
-        inner
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut st| st.query_row(params![key], |r| r.get(0)).optional())
-            .map_err(backend)
+        self.row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
     }
 }
 
