@@ -6,8 +6,11 @@
 //! transport (HTTP, CLI) or storage engines.
 
 pub mod clock;
+mod collect;
+mod consent;
 mod error;
 pub mod evidence;
+mod read;
 mod rights;
 mod vault;
 

@@ -1,0 +1,164 @@
+//! Consent (P5, P10, P16, P27): grants and withdrawals, kept as history and as the state in
+//! force, each answered with a signed receipt (P33).
+use serde_json::json;
+use steward_audit::Outcome;
+use steward_policy::Basis;
+use steward_store::{ConsentRow, Op};
+
+use crate::error::Error;
+use crate::vault::{Actor, ConsentTarget, SignedDocument, SubjectId, Vault};
+
+impl Vault {
+    fn consent_target_name(&self, target: ConsentTarget) -> String {
+        match target {
+            ConsentTarget::Purpose(p) => format!("purpose:{}", self.policy.purpose(p).name),
+            ConsentTarget::Feature(f) => format!("feature:{}", self.policy.feature(f).name),
+            ConsentTarget::Recipient(r) => format!("recipient:{}", self.policy.recipient(r).name),
+        }
+    }
+
+    /// Resolves `purpose:x`, `feature:x` or `recipient:x`.
+    pub fn consent_target(&self, text: &str) -> Result<ConsentTarget, Error> {
+        let (kind, name) = text.split_once(':').ok_or_else(|| {
+            Error::Invalid(
+                "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`"
+                    .into(),
+            )
+        })?;
+        let unknown = |kind: &'static str| Error::Unknown {
+            kind,
+            name: name.into(),
+        };
+        match kind {
+            "purpose" => self
+                .policy
+                .purpose_id(name)
+                .map(ConsentTarget::Purpose)
+                .ok_or_else(|| unknown("purpose")),
+            "feature" => self
+                .policy
+                .feature_id(name)
+                .map(ConsentTarget::Feature)
+                .ok_or_else(|| unknown("feature")),
+            "recipient" => self
+                .policy
+                .recipient_id(name)
+                .map(ConsentTarget::Recipient)
+                .ok_or_else(|| unknown("recipient")),
+            _ => Err(Error::Invalid(
+                "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Grants or withdraws consent (P10, P27) and returns a signed receipt (P33). Withdrawal
+    /// takes effect at once: the next read for that purpose is refused.
+    pub fn consent(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        target: ConsentTarget,
+        granted: bool,
+        separate: bool,
+        channel: &str,
+    ) -> Result<SignedDocument, Error> {
+        let name = self.consent_target_name(target);
+        let action = if granted {
+            "consent.grant"
+        } else {
+            "consent.withdraw"
+        };
+        let applicable = match target {
+            ConsentTarget::Purpose(p) if !self.policy.purpose(p).needs_consent() => {
+                Err(Error::ConsentNotApplicable {
+                    target: name.clone(),
+                    reason: format!("it rests on {}", self.policy.purpose(p).basis.as_str()),
+                })
+            }
+            ConsentTarget::Feature(f) => {
+                let feat = self.policy.feature(f);
+                if feat.basis != Basis::Consent && feat.separate_consent.is_empty() {
+                    Err(Error::ConsentNotApplicable {
+                        target: name.clone(),
+                        reason: format!(
+                            "it rests on {} and collects nothing sensitive",
+                            feat.basis.as_str()
+                        ),
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            ConsentTarget::Recipient(r) if !self.policy.recipient(r).cross_border => {
+                Err(Error::ConsentNotApplicable {
+                    target: name.clone(),
+                    reason: "the recipient is not abroad".into(),
+                })
+            }
+            _ => Ok(()),
+        };
+        if channel.is_empty() || channel.len() > 32 {
+            return Err(Error::Invalid(
+                "a consent channel is 1 to 32 characters".into(),
+            ));
+        }
+        if let Err(e) = applicable.and_then(|_| self.active_subject(subject).map(|_| ())) {
+            return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
+        }
+        let now = self.clock.now_ms();
+        let row = ConsentRow {
+            subject: subject.0,
+            target: name.clone(),
+            granted,
+            separate: separate && granted,
+            channel: channel.into(),
+            policy_version: self.policy.version.clone(),
+            at_ms: now,
+            audit_seq: 0,
+        };
+        let entries = self.store.commit(
+            vec![Op::RecordConsent(row)],
+            vec![self.draft(
+                actor,
+                action,
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                json!({ "target": name, "separate": separate && granted, "channel": channel }),
+            )],
+        )?;
+        let entry = entries
+            .first()
+            .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+        tracing::debug!(subject = %self.pseudonym(subject), target = %name, granted, "consent recorded");
+        let receipt = json!({
+            "type": "steward.consent-receipt.v1",
+            "subject": subject.to_string(),
+            "subject_pseudonym": self.pseudonym(subject),
+            "target": name,
+            "granted": granted,
+            "separate": separate && granted,
+            "channel": channel,
+            "policy_version": self.policy.version,
+            "at": crate::clock::rfc3339(now),
+            "at_ms": now,
+            "audit_seq": entry.seq,
+            "audit_hash": hex::encode(entry.hash),
+        });
+        Ok(self.sign_document(&receipt))
+    }
+
+    pub(crate) fn sign_document(&self, payload: &serde_json::Value) -> SignedDocument {
+        use base64::Engine as _;
+        let bytes = payload.to_string().into_bytes();
+        let sig = self.keys.sign(&bytes);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        SignedDocument {
+            payload: b64.encode(&bytes),
+            signature: b64.encode(sig),
+            public_key: hex::encode(self.keys.public_key()),
+        }
+    }
+}

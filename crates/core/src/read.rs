@@ -1,0 +1,338 @@
+//! Purpose-checked reads (P9, P10, P21, P27) and disclosures to registered recipients (P12,
+//! P13, P16). Values leave only after the audit entry that records their reading commits.
+use std::collections::HashMap;
+
+use serde_json::json;
+use steward_audit::Outcome;
+use steward_policy::{Refusal, Request};
+use steward_store::{DisclosureRow, Op, Reader, RecordRow, SubjectState};
+
+use crate::error::{Error, quoted};
+use crate::vault::{Actor, MAX_JUSTIFICATION, Read, SubjectId, Value, Vault, aad};
+
+impl Vault {
+    /// A purpose-checked, audited read (P9, P10, P21, P27).
+    pub fn read(&self, actor: &Actor, req: &Read<'_>) -> Result<Vec<Value>, Error> {
+        self.read_many(actor, std::slice::from_ref(req))
+            .pop()
+            .unwrap_or_else(|| Err(Error::Invalid("no read".into())))
+    }
+
+    /// Several reads whose audit entries commit in one transaction. Values are returned only
+    /// after that commit (P21: no audit, no act).
+    pub fn read_many(&self, actor: &Actor, reqs: &[Read<'_>]) -> Vec<Result<Vec<Value>, Error>> {
+        let mut results = Vec::with_capacity(reqs.len());
+        let done = self.store.read_commit(&mut |reader| {
+            results.clear();
+            let mut audit = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                let (outcome, detail, result) = match self.read_one(actor, req, reader) {
+                    // A storage failure aborts the whole unit: nothing is returned unaudited.
+                    Err(Error::Store(e)) => return Err(e),
+                    Ok(values) => {
+                        let detail = match req.justification {
+                            Some(j) => json!({ "records": values.len(), "justification": j }),
+                            // The common case, written without building a JSON map.
+                            None => serde_json::Value::String(format!(
+                                "{{\"records\":{}}}",
+                                values.len()
+                            )),
+                        };
+                        (Outcome::Granted, detail, Ok(values))
+                    }
+                    Err(e) => {
+                        let mut detail = json!({ "code": e.code(), "reason": e.to_string() });
+                        if let (Error::Refused { rule, .. }, Some(map)) =
+                            (&e, detail.as_object_mut())
+                        {
+                            map.insert("rule".into(), json!(rule));
+                        }
+                        (Outcome::Refused, detail, Err(e))
+                    }
+                };
+                audit.push(self.draft(
+                    actor,
+                    "pi.read",
+                    outcome,
+                    Some(req.subject),
+                    req.purpose,
+                    req.categories.join(","),
+                    detail,
+                ));
+                results.push(result);
+            }
+            Ok((Vec::new(), audit))
+        });
+        match done {
+            Ok(_) => {
+                for (req, r) in reqs.iter().zip(&results) {
+                    match r {
+                        Ok(v) => {
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, records = v.len(), "read granted")
+                        }
+                        Err(e) => {
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, code = e.code(), "read refused")
+                        }
+                    }
+                }
+                results
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                reqs.iter()
+                    .map(|_| {
+                        Err(Error::Store(steward_store::StoreError::Backend(
+                            msg.clone(),
+                        )))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn read_one(
+        &self,
+        actor: &Actor,
+        req: &Read<'_>,
+        reader: &dyn Reader,
+    ) -> Result<Vec<Value>, Error> {
+        let purpose = self
+            .policy
+            .purpose_id(req.purpose)
+            .ok_or_else(|| Error::Unknown {
+                kind: "purpose",
+                name: req.purpose.into(),
+            })?;
+        let categories = self
+            .policy
+            .category_set(req.categories.iter().copied())
+            .map_err(|name| Error::Unknown {
+                kind: "category",
+                name: name.into(),
+            })?;
+        if categories.is_empty() {
+            return Err(Error::Invalid("a read names at least one category".into()));
+        }
+        let justified = match req.justification {
+            Some(j) if j.len() > MAX_JUSTIFICATION => {
+                return Err(Error::Invalid(format!(
+                    "a justification is at most {MAX_JUSTIFICATION} bytes"
+                )));
+            }
+            Some(j) => !j.trim().is_empty(),
+            None => false,
+        };
+        let request = Request {
+            role: actor.role,
+            purpose,
+            categories,
+            justified,
+        };
+        let grant = self.policy.check(&request).map_err(|r| self.refusal(r))?;
+        let target = grant
+            .needs_consent
+            .then(|| format!("purpose:{}", self.policy.purpose(purpose).name));
+        let found =
+            match reader.subject_records(&req.subject.0, target.as_deref(), req.categories)? {
+                None => return Err(Error::SubjectNotFound),
+                Some(found) if found.state == SubjectState::Active => found,
+                Some(_) => return Err(Error::SubjectErased),
+            };
+        if grant.needs_consent && !found.consent_granted {
+            return Err(self.refusal(Refusal::ConsentRequired { purpose }));
+        }
+        let rows = found.records;
+        if categories.intersection(&self.policy.sensitive).is_empty() {
+            return self.open_rows(req.subject, rows);
+        }
+        // P5, P27: sensitive values stay readable only while the separate consent of the
+        // feature that collected them holds.
+        let mut held: HashMap<&str, bool> = HashMap::new();
+        for row in &rows {
+            let sensitive = self
+                .policy
+                .category_id(&row.category)
+                .is_some_and(|c| self.policy.category(c).sensitive);
+            if !sensitive {
+                continue;
+            }
+            let ok = match held.get(row.feature.as_str()) {
+                Some(ok) => *ok,
+                None => {
+                    let c = reader.consent(&req.subject.0, &format!("feature:{}", row.feature))?;
+                    let ok = c.is_some_and(|c| c.granted && c.separate);
+                    held.insert(&row.feature, ok);
+                    ok
+                }
+            };
+            if !ok {
+                return Err(Error::SeparateConsentRequired {
+                    feature: row.feature.clone(),
+                    categories: quoted([row.category.as_str()]),
+                });
+            }
+        }
+        self.open_rows(req.subject, rows)
+    }
+
+    pub(crate) fn refusal(&self, r: Refusal) -> Error {
+        Error::Refused {
+            code: r.code(),
+            rule: r.rule(&self.policy),
+            message: r.explain(&self.policy),
+        }
+    }
+
+    pub(crate) fn open_rows(
+        &self,
+        subject: SubjectId,
+        rows: Vec<RecordRow>,
+    ) -> Result<Vec<Value>, Error> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.data_key(subject)?;
+        rows.into_iter()
+            .map(|row| {
+                let plain = key.open(&aad(&subject.0, &row.category, row.id), &row.sealed)?;
+                let value = String::from_utf8(plain).map_err(|_| Error::Integrity)?;
+                Ok(Value {
+                    record: row.id,
+                    category: row.category,
+                    value,
+                    feature: row.feature,
+                    source: row.source,
+                    collected_ms: row.collected_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Discloses values to a registered recipient within its scope, and records it (P12,
+    /// P13, P16). Returns the values to hand over.
+    pub fn disclose(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        recipient: &str,
+        categories: &[&str],
+        purpose: &str,
+        justification: Option<&str>,
+    ) -> Result<Vec<Value>, Error> {
+        let cats = categories.join(",");
+        let checked = self.check_disclosure(actor, subject, recipient, categories, purpose);
+        let values = match checked.and_then(|_| {
+            self.read_one(
+                actor,
+                &Read {
+                    subject,
+                    categories,
+                    purpose,
+                    justification,
+                },
+                self.store.as_ref(),
+            )
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                let detail =
+                    json!({ "recipient": recipient, "code": e.code(), "reason": e.to_string() });
+                let draft = self.draft(
+                    actor,
+                    "disclosure.record",
+                    Outcome::Refused,
+                    Some(subject),
+                    purpose,
+                    cats,
+                    detail,
+                );
+                self.store.commit(vec![], vec![draft])?;
+                return Err(e);
+            }
+        };
+        let now = self.clock.now_ms();
+        self.store.commit(
+            vec![Op::InsertDisclosure(DisclosureRow {
+                subject: subject.0,
+                recipient: recipient.into(),
+                categories: cats.clone(),
+                purpose: purpose.into(),
+                legal_basis: String::new(),
+                at_ms: now,
+                audit_seq: 0,
+            })],
+            vec![self.draft(
+                actor,
+                "disclosure.record",
+                Outcome::Granted,
+                Some(subject),
+                purpose,
+                cats,
+                json!({ "recipient": recipient, "records": values.len() }),
+            )],
+        )?;
+        Ok(values)
+    }
+
+    fn check_disclosure(
+        &self,
+        _actor: &Actor,
+        subject: SubjectId,
+        recipient: &str,
+        categories: &[&str],
+        purpose: &str,
+    ) -> Result<(), Error> {
+        let rid = self
+            .policy
+            .recipient_id(recipient)
+            .ok_or_else(|| Error::Unknown {
+                kind: "recipient",
+                name: recipient.into(),
+            })?;
+        let r = self.policy.recipient(rid);
+        let pid = self
+            .policy
+            .purpose_id(purpose)
+            .ok_or_else(|| Error::Unknown {
+                kind: "purpose",
+                name: purpose.into(),
+            })?;
+        if !r.purposes.contains(pid.index()) {
+            return Err(Error::DisclosureOutOfScope {
+                recipient: recipient.into(),
+                reason: format!("purpose `{purpose}` is not registered for it"),
+            });
+        }
+        let set = self
+            .policy
+            .category_set(categories.iter().copied())
+            .map_err(|name| Error::Unknown {
+                kind: "category",
+                name: name.into(),
+            })?;
+        let outside = set.difference(&r.categories);
+        if !outside.is_empty() {
+            return Err(Error::DisclosureOutOfScope {
+                recipient: recipient.into(),
+                reason: format!(
+                    "it is not registered to receive {}",
+                    quoted(self.policy.category_names(&outside))
+                ),
+            });
+        }
+        if r.cross_border {
+            let target = format!("recipient:{}", r.name);
+            if !self
+                .store
+                .consent(&subject.0, &target)?
+                .is_some_and(|c| c.granted && c.separate)
+            {
+                return Err(Error::ConsentRequired {
+                    what: format!("a transfer abroad to `{}` ({})", r.name, r.region),
+                    target,
+                });
+            }
+        }
+        Ok(())
+    }
+}
