@@ -381,7 +381,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let export_path = dir.join(format!("export-{li}.json"));
     std::fs::write(&export_path, serde_json::to_vec_pretty(&export)?)?;
     println!(
-        "   {} values, {} consent events, {} disclosures -> {}",
+        "   {} values, {} consent events, {} disclosure(s) -> {}",
         export.records.len(),
         export.consent_history.len(),
         export.disclosures.len(),

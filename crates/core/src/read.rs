@@ -220,7 +220,7 @@ impl Vault {
         justification: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
         let cats = categories.join(",");
-        let checked = self.check_disclosure(actor, subject, recipient, categories, purpose);
+        let checked = self.check_disclosure(subject, recipient, categories, purpose);
         let values = match checked.and_then(|_| {
             self.read_one(
                 actor,
@@ -276,7 +276,6 @@ impl Vault {
 
     fn check_disclosure(
         &self,
-        _actor: &Actor,
         subject: SubjectId,
         recipient: &str,
         categories: &[&str],
