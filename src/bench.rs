@@ -80,6 +80,7 @@ fn secs(t: Instant) -> f64 {
 struct Bench {
     vault: Vault,
     app: Actor,
+    officer: Actor,
 }
 
 impl Bench {
@@ -99,7 +100,18 @@ impl Bench {
                 .role_id("service")
                 .ok_or_else(|| anyhow!("example policy lacks role `service`"))?,
         };
-        Ok(Bench { vault, app })
+        let officer = Actor {
+            id: "staff:bench-officer".into(),
+            role: vault
+                .policy()
+                .role_id("privacy_officer")
+                .ok_or_else(|| anyhow!("example policy lacks role `privacy_officer`"))?,
+        };
+        Ok(Bench {
+            vault,
+            app,
+            officer,
+        })
     }
 
     fn subject(&self, profile: bool) -> Result<SubjectId> {
@@ -344,10 +356,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let s2 = b.subject(false)?;
         b.usage(s2, 5_000)?; // 2 values each: 10,000 records
         let t = Instant::now();
-        b.vault.erase(&b.app, s1, "bench")?;
+        b.vault.erase(&b.officer, s1, "bench")?;
         small.push(secs(t) * 1e3);
         let t = Instant::now();
-        b.vault.erase(&b.app, s2, "bench")?;
+        b.vault.erase(&b.officer, s2, "bench")?;
         large.push(secs(t) * 1e3);
         let t = Instant::now();
         b.vault.purge(1000, &mut |_| {})?;
@@ -383,7 +395,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         b.vault.collect_many(&b.app, &orders)?;
         b.usage(s, 50)?;
         let t = Instant::now();
-        let e = b.vault.export(&b.app, s)?;
+        let e = b.vault.export(&b.officer, s)?;
         exports.push(secs(t) * 1e3);
         if e.records.len() != 111 {
             return Err(anyhow!(

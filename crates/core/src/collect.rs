@@ -2,7 +2,7 @@
 //! under the subject's key and stored with their audit entry in one transaction.
 use serde_json::json;
 use steward_audit::Outcome;
-use steward_policy::{Basis, FeatureId, IdSet};
+use steward_policy::{Basis, Capability, FeatureId, IdSet};
 use steward_store::{IndexRow, Op, Reader, RecordRow, SubjectState};
 
 use crate::error::{Error, quoted};
@@ -98,6 +98,10 @@ impl Vault {
         actor: &Actor,
         reqs: &[Collect<'_>],
     ) -> Result<Vec<Vec<i64>>, Error> {
+        if let Err(e) = self.may(actor, Capability::PiCollect) {
+            let subject = reqs.first().map(|r| r.subject);
+            return Err(self.refuse(actor, "pi.collect", subject, "", String::new(), e));
+        }
         let total: usize = reqs.iter().map(|r| r.values.len()).sum();
         let first_id = self.store.next_record_ids(total)?;
         let mut out = Vec::with_capacity(reqs.len());

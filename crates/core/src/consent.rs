@@ -2,7 +2,7 @@
 //! force, each answered with a signed receipt (P33).
 use serde_json::json;
 use steward_audit::Outcome;
-use steward_policy::Basis;
+use steward_policy::{Basis, Capability};
 use steward_store::{ConsentRow, Op};
 
 use crate::error::Error;
@@ -69,6 +69,9 @@ impl Vault {
         } else {
             "consent.withdraw"
         };
+        if let Err(e) = self.may(actor, Capability::ConsentRecord) {
+            return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
+        }
         let applicable = match target {
             ConsentTarget::Purpose(p) if !self.policy.purpose(p).needs_consent() => {
                 Err(Error::ConsentNotApplicable {

@@ -59,6 +59,14 @@ pub enum Error {
         /// Plain explanation.
         message: String,
     },
+    /// P21: the caller's role may not perform this operation at all.
+    #[error("role `{role}` may not perform `{operation}`")]
+    NotPermitted {
+        /// The caller's role.
+        role: String,
+        /// The operation (`pi.read`, `subject.erase`, ...).
+        operation: &'static str,
+    },
     /// P13: the disclosure is outside the recipient's registered scope.
     #[error("recipient `{recipient}` may not receive this: {reason}")]
     DisclosureOutOfScope {
@@ -134,6 +142,7 @@ impl Error {
             Error::ConsentRequired { .. } => "consent_required",
             Error::SeparateConsentRequired { .. } => "separate_consent_required",
             Error::Refused { code, .. } => code,
+            Error::NotPermitted { .. } => "operation_not_permitted",
             Error::DisclosureOutOfScope { .. } => "disclosure_out_of_scope",
             Error::ConsentNotApplicable { .. } => "consent_not_applicable",
             Error::SubjectNotFound => "subject_not_found",

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use steward_audit::Outcome;
-use steward_policy::{Refusal, Request};
+use steward_policy::{Capability, Refusal, Request};
 use steward_store::{DisclosureRow, Op, Reader, RecordRow, SubjectState};
 
 use crate::error::{Error, quoted};
@@ -96,6 +96,7 @@ impl Vault {
         req: &Read<'_>,
         reader: &dyn Reader,
     ) -> Result<Vec<Value>, Error> {
+        self.may(actor, Capability::PiRead)?;
         let purpose = self
             .policy
             .purpose_id(req.purpose)
@@ -220,7 +221,9 @@ impl Vault {
         justification: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
         let cats = categories.join(",");
-        let checked = self.check_disclosure(subject, recipient, categories, purpose);
+        let checked = self
+            .may(actor, Capability::DisclosureRecord)
+            .and_then(|_| self.check_disclosure(subject, recipient, categories, purpose));
         let values = match checked.and_then(|_| {
             self.read_one(
                 actor,

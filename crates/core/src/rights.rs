@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 use steward_audit::Outcome;
+use steward_policy::Capability;
 use steward_store::{Op, SubjectState};
 
 use crate::clock::rfc3339;
@@ -96,7 +97,10 @@ pub struct PurgeProgress {
 impl Vault {
     /// Everything held about a subject, decrypted, as machine-readable JSON (P23).
     pub fn export(&self, actor: &Actor, subject: SubjectId) -> Result<Export, Error> {
-        if let Err(e) = self.active_subject(subject) {
+        if let Err(e) = self
+            .may(actor, Capability::SubjectExport)
+            .and_then(|_| self.active_subject(subject).map(|_| ()))
+        {
             return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
         }
         let rows = self.store.records(&subject.0)?;
@@ -195,7 +199,10 @@ impl Vault {
                 "an erasure reason is 1 to 200 characters".into(),
             ));
         }
-        if let Err(e) = self.active_subject(subject) {
+        if let Err(e) = self
+            .may(actor, Capability::SubjectErase)
+            .and_then(|_| self.active_subject(subject).map(|_| ()))
+        {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
         let now = self.clock.now_ms();

@@ -12,6 +12,7 @@ struct Kit {
     vault: Vault,
     clock: Arc<ManualClock>,
     service: Actor,
+    officer: Actor,
     dir: tempfile::TempDir,
 }
 
@@ -31,10 +32,15 @@ fn kit() -> Kit {
         id: "service:app".into(),
         role: vault.policy().role_id("service").unwrap(),
     };
+    let officer = Actor {
+        id: "staff:officer".into(),
+        role: vault.policy().role_id("privacy_officer").unwrap(),
+    };
     Kit {
         vault,
         clock,
         service,
+        officer,
         dir,
     }
 }
@@ -423,7 +429,7 @@ fn p23_export_has_values_consent_history_and_disclosures() {
             None,
         )
         .unwrap();
-    let e = k.vault.export(&k.service, s).unwrap();
+    let e = k.vault.export(&k.officer, s).unwrap();
     assert_eq!(e.records.len(), 3);
     assert_eq!(e.records[1].taxonomy, "user.contact.email");
     assert_eq!(e.consent_history.len(), 1);
@@ -445,7 +451,7 @@ fn p28_erasure_shreds_key_and_a_copy_taken_before_stays_unreadable() {
         .unwrap();
     drop(conn);
 
-    let cert = k.vault.erase(&k.service, s, "subject request").unwrap();
+    let cert = k.vault.erase(&k.officer, s, "subject request").unwrap();
     let payload = verify_document(&cert, Some(k.vault.public_key())).unwrap();
     assert_eq!(payload["type"], "steward.erasure-certificate.v1");
     assert_eq!(payload["subject"], s.to_string());
@@ -500,7 +506,7 @@ fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
             )
             .unwrap();
     }
-    k.vault.erase(&k.service, s, "account closed").unwrap();
+    k.vault.erase(&k.officer, s, "account closed").unwrap();
     assert_eq!(k.vault.store().records(&s.0).unwrap().len(), 53);
     // Stop after the first batch, as a crash would.
     assert_eq!(k.vault.store().purge_records(&s.0, 10).unwrap(), 10);
@@ -574,4 +580,58 @@ fn p33_consent_receipt_verifies_offline() {
 fn vault_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Vault>();
+}
+
+#[test]
+fn p21_roles_without_an_operation_are_refused_and_audited() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let role = |name| Actor {
+        id: format!("staff:{name}"),
+        role: k.vault.policy().role_id(name).unwrap(),
+    };
+    let (auditor, marketing) = (role("auditor"), role("marketing"));
+    let read = Read {
+        subject: s,
+        categories: &["email"],
+        purpose: "provide_service",
+        justification: Some("audit sample"),
+    };
+    assert_eq!(
+        k.vault.read(&auditor, &read).unwrap_err().code(),
+        "operation_not_permitted"
+    );
+    assert_eq!(
+        k.vault.erase(&marketing, s, "no").unwrap_err().code(),
+        "operation_not_permitted"
+    );
+    assert_eq!(
+        k.vault.export(&k.service, s).unwrap_err().code(),
+        "operation_not_permitted"
+    );
+    assert_eq!(
+        k.vault.register(&auditor).unwrap_err().code(),
+        "operation_not_permitted"
+    );
+    k.vault.audit_access(&auditor, "checkpoints").unwrap();
+    assert_eq!(
+        k.vault
+            .audit_access(&marketing, "checkpoints")
+            .unwrap_err()
+            .code(),
+        "operation_not_permitted"
+    );
+    // Every refusal above is in the log, as a refusal.
+    let mut refused = 0;
+    k.vault
+        .store()
+        .audit_scan(1, &mut |e| {
+            let e = steward_audit::Entry::decode(e.bytes, e.hash.try_into().unwrap()).unwrap();
+            if e.outcome == "refused" && e.detail.contains("operation_not_permitted") {
+                refused += 1;
+            }
+            true
+        })
+        .unwrap();
+    assert_eq!(refused, 5);
 }

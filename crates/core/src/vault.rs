@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 use steward_audit::{Draft, Outcome};
 use steward_crypto::{DataKey, Keys, MasterKey, NonceSource};
-use steward_policy::{FeatureId, Policy, PurposeId, RecipientId, RoleId};
+use steward_policy::{Capability, FeatureId, Policy, PurposeId, RecipientId, RoleId};
 use steward_store::{
     Keyring, Op, SqliteKeyring, SqliteStore, Store, SubjectKey, SubjectRow, SubjectState,
 };
@@ -402,6 +402,47 @@ impl Vault {
         }
     }
 
+    /// Whether the actor's role may perform `operation` at all (P21).
+    pub(crate) fn may(&self, actor: &Actor, operation: Capability) -> Result<(), Error> {
+        match self.policy.roles.get(actor.role.index()) {
+            Some(role) if role.may.contains(operation) => Ok(()),
+            role => Err(Error::NotPermitted {
+                role: role.map(|r| r.name.clone()).unwrap_or_default(),
+                operation: operation.as_str(),
+            }),
+        }
+    }
+
+    /// [`Vault::may`], with a refusal written to the log.
+    pub(crate) fn permit(
+        &self,
+        actor: &Actor,
+        operation: Capability,
+        subject: Option<SubjectId>,
+    ) -> Result<(), Error> {
+        self.may(actor, operation)
+            .map_err(|e| self.refuse(actor, operation.as_str(), subject, "", String::new(), e))
+    }
+
+    /// Checks that the actor may read the audit log and its checkpoints, and records that it
+    /// did (P21).
+    pub fn audit_access(&self, actor: &Actor, what: &str) -> Result<(), Error> {
+        self.permit(actor, Capability::Audit, None)?;
+        self.store.commit(
+            vec![],
+            vec![self.draft(
+                actor,
+                "audit.read",
+                Outcome::Granted,
+                None,
+                "",
+                String::new(),
+                json!({ "what": what }),
+            )],
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn active_subject(&self, subject: SubjectId) -> Result<SubjectRow, Error> {
         match self.store.subject(&subject.0)? {
             None => Err(Error::SubjectNotFound),
@@ -434,6 +475,7 @@ impl Vault {
 
     /// Registers a new subject with a fresh data key (P1, P20).
     pub fn register(&self, actor: &Actor) -> Result<SubjectId, Error> {
+        self.permit(actor, Capability::SubjectsRegister, None)?;
         let mut id = [0u8; 16];
         ring::rand::SecureRandom::fill(&self.rng, &mut id)
             .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
@@ -472,6 +514,7 @@ impl Vault {
         category: &str,
         value: &str,
     ) -> Result<Option<SubjectId>, Error> {
+        self.permit(actor, Capability::SubjectsRegister, None)?;
         let cat = self
             .policy
             .category_id(category)

@@ -388,8 +388,12 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
             Some(o) => {
                 let a = purpose_names(old, &o.purposes);
                 let b = purpose_names(new, &r.purposes);
-                if a != b || o.justification != r.justification {
-                    push(path, "purposes or justification changed".into(), false);
+                if a != b || o.justification != r.justification || o.may != r.may {
+                    push(
+                        path,
+                        "purposes, operations or justification changed".into(),
+                        false,
+                    );
                 }
             }
         }

@@ -18,8 +18,8 @@ pub use diff::{Change, diff};
 pub use explain::explain;
 pub use ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 pub use model::{
-    Basis, Category, Cookie, Deadlines, Feature, Policy, Purpose, Recipient, RecipientKind,
-    Retention, RetentionFrom, Role,
+    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Policy, Purpose,
+    Recipient, RecipientKind, Retention, RetentionFrom, Role,
 };
 pub use parse::SCHEMA_VERSION;
 

@@ -174,6 +174,91 @@ pub struct Role {
     pub purposes: IdSet,
     /// Reads under this role need a stated justification (staff roles).
     pub justification: bool,
+    /// The operations the role may perform at all (P21).
+    pub may: Capabilities,
+}
+
+/// An operation a role may be allowed to perform. Which data it reaches is still decided by
+/// purposes, consent and the policy; this decides whether the role may ask at all.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Register subjects and find them by a lookup value.
+    SubjectsRegister,
+    /// Collect PI through a feature.
+    PiCollect,
+    /// Read PI for a purpose.
+    PiRead,
+    /// Record a subject's consent or its withdrawal.
+    ConsentRecord,
+    /// Disclose PI to a registered recipient.
+    DisclosureRecord,
+    /// Export everything held about a subject.
+    SubjectExport,
+    /// Erase a subject.
+    SubjectErase,
+    /// Read the audit log and sign checkpoints.
+    Audit,
+}
+
+impl Capability {
+    /// Every capability, in a fixed order.
+    pub const ALL: [Capability; 8] = [
+        Capability::SubjectsRegister,
+        Capability::PiCollect,
+        Capability::PiRead,
+        Capability::ConsentRecord,
+        Capability::DisclosureRecord,
+        Capability::SubjectExport,
+        Capability::SubjectErase,
+        Capability::Audit,
+    ];
+
+    /// The word used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::SubjectsRegister => "subjects.register",
+            Capability::PiCollect => "pi.collect",
+            Capability::PiRead => "pi.read",
+            Capability::ConsentRecord => "consent.record",
+            Capability::DisclosureRecord => "disclosure.record",
+            Capability::SubjectExport => "subject.export",
+            Capability::SubjectErase => "subject.erase",
+            Capability::Audit => "audit",
+        }
+    }
+
+    /// Reads the word used in the policy file.
+    pub fn parse(s: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A set of capabilities.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Capabilities(u16);
+
+impl Capabilities {
+    /// Adds one.
+    pub fn insert(&mut self, c: Capability) {
+        self.0 |= c.bit();
+    }
+
+    /// Whether `c` is in the set.
+    #[inline]
+    pub fn contains(self, c: Capability) -> bool {
+        self.0 & c.bit() != 0
+    }
+
+    /// The members, in [`Capability::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
 }
 
 /// Kinds of recipient (P12).

@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use crate::diag::{Diagnostics, Sink};
 use crate::ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 use crate::model::{
-    Basis, Category, Cookie, Deadlines, Feature, Names, Policy, Purpose, Recipient, RecipientKind,
-    Retention, RetentionFrom, Role,
+    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Names, Policy, Purpose,
+    Recipient, RecipientKind, Retention, RetentionFrom, Role,
 };
 
 /// The schema version this build reads.
@@ -344,6 +344,7 @@ struct RawRole {
     description: String,
     purposes: Vec<Name>,
     justification: bool,
+    may: Capabilities,
 }
 
 struct RawRecipient {
@@ -672,9 +673,34 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             description: t.text(&mut sink, "description"),
             purposes: t.names(&mut sink, "purposes", true),
             justification: t.boolean(&mut sink, "justification", false),
+            may: {
+                let mut may = Capabilities::default();
+                for n in t.names(&mut sink, "may", false) {
+                    match Capability::parse(&n.text) {
+                        Some(c) => may.insert(c),
+                        None => {
+                            let words: Vec<&str> =
+                                Capability::ALL.iter().map(|c| c.as_str()).collect();
+                            sink.error(
+                                n.span,
+                                "invalid_value",
+                                format!(
+                                    "`{}` is not an operation a role may be given; expected one of: {}",
+                                    n.text,
+                                    words.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                may
+            },
             name: rname,
         });
-        t.finish(&mut sink, &["description", "purposes", "justification"]);
+        t.finish(
+            &mut sink,
+            &["description", "purposes", "justification", "may"],
+        );
     }
 
     // --- recipients ---
@@ -959,6 +985,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             description: r.description.clone(),
             purposes: purpose_set(&mut sink, &r.purposes, &purps, &place),
             justification: r.justification,
+            may: r.may,
         });
     }
 
