@@ -83,6 +83,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// No valid credentials were presented.
+    #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
+    Unauthenticated,
     /// No such subject.
     #[error("subject not found")]
     SubjectNotFound,
@@ -145,6 +148,7 @@ impl Error {
             Error::NotPermitted { .. } => "operation_not_permitted",
             Error::DisclosureOutOfScope { .. } => "disclosure_out_of_scope",
             Error::ConsentNotApplicable { .. } => "consent_not_applicable",
+            Error::Unauthenticated => "unauthenticated",
             Error::SubjectNotFound => "subject_not_found",
             Error::SubjectErased => "subject_erased",
             Error::KeyDestroyed => "data_key_destroyed",

@@ -10,11 +10,13 @@ mod collect;
 mod consent;
 mod error;
 pub mod evidence;
+mod keys;
 mod read;
 mod rights;
 mod vault;
 
 pub use error::Error;
+pub use keys::ApiKeyInfo;
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
 pub use vault::{
     Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,

@@ -635,3 +635,40 @@ fn p21_roles_without_an_operation_are_refused_and_audited() {
         .unwrap();
     assert_eq!(refused, 5);
 }
+
+#[test]
+fn p21_api_keys_authenticate_as_their_role_until_revoked() {
+    let k = kit();
+    let (info, token) = k.vault.create_api_key("billing", "service").unwrap();
+    let actor = k.vault.authenticate(&token).unwrap();
+    assert_eq!(actor.id, "service:billing");
+    assert_eq!(actor.role, k.vault.policy().role_id("service").unwrap());
+    let mut wrong = token.clone();
+    wrong.pop();
+    wrong.push(if token.ends_with('0') { '1' } else { '0' });
+    for bad in [wrong.as_str(), "stw_", "", "Bearer x", &token[..20]] {
+        assert_eq!(
+            k.vault.authenticate(bad).unwrap_err().code(),
+            "unauthenticated"
+        );
+    }
+    // Only a digest is stored: the secret is nowhere in the data file.
+    let secret = token.rsplit('_').next().unwrap();
+    let raw = hex::decode(secret).unwrap();
+    let db = std::fs::read(k.dir.path().join(files::DATA)).unwrap();
+    let wal = std::fs::read(k.dir.path().join("steward.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(raw.len()).any(|w| w == raw.as_slice()));
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    k.vault.revoke_api_key(&info.id).unwrap();
+    assert_eq!(
+        k.vault.authenticate(&token).unwrap_err().code(),
+        "unauthenticated"
+    );
+    assert!(k.vault.api_keys().unwrap()[0].revoked);
+    assert_eq!(
+        k.vault.create_api_key("x", "wizard").unwrap_err().code(),
+        "unknown_role"
+    );
+}

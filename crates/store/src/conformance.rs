@@ -60,7 +60,7 @@ fn insert_subject(store: &dyn Store, s: SubjectKey) -> Result<(), StoreError> {
 
 /// Runs every check; returns the name of the first that fails, with why.
 pub fn run_all(make: Factory<'_>) -> Result<(), String> {
-    let checks: [Check; 7] = [
+    let checks: [Check; 8] = [
         ("unit_of_work_is_atomic", unit_of_work_is_atomic),
         (
             "audit_chain_continues_across_units",
@@ -79,6 +79,10 @@ pub fn run_all(make: Factory<'_>) -> Result<(), String> {
         (
             "keyring_destroy_is_idempotent",
             keyring_destroy_is_idempotent,
+        ),
+        (
+            "api_keys_are_stored_and_revoked",
+            api_keys_are_stored_and_revoked,
         ),
     ];
     for (name, check) in checks {
@@ -383,6 +387,40 @@ fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
     ensure(
         !keyring.destroy(&s).map_err(e)?,
         "second destroy found a key",
+    )
+}
+
+fn api_keys_are_stored_and_revoked(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let key = crate::ApiKeyRow {
+        id: "k1".into(),
+        name: "billing".into(),
+        role: "service".into(),
+        digest: [3; 32],
+        created_ms: 9,
+        revoked: false,
+    };
+    store
+        .commit(
+            vec![Op::InsertApiKey(key.clone())],
+            vec![draft("apikey.create")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.api_key("k1").map_err(e)? == Some(key.clone()),
+        "key read back",
+    )?;
+    ensure(
+        store.api_key("k2").map_err(e)?.is_none(),
+        "unknown key found",
+    )?;
+    store
+        .commit(vec![Op::RevokeApiKey { id: "k1".into() }], vec![])
+        .map_err(e)?;
+    let keys = store.api_keys().map_err(e)?;
+    ensure(
+        keys.len() == 1 && keys.first().is_some_and(|k| k.revoked),
+        "revocation",
     )
 }
 

@@ -153,6 +153,23 @@ pub struct SubjectRecords {
     pub records: Vec<RecordRow>,
 }
 
+/// A service API key: only a digest of its secret is stored (P21, P25).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    /// Public id, the part of the key before its secret.
+    pub id: String,
+    /// What the key is for (`billing`, `console`).
+    pub name: String,
+    /// The policy role it acts under.
+    pub role: String,
+    /// SHA-256 of the secret.
+    pub digest: [u8; 32],
+    /// When created.
+    pub created_ms: i64,
+    /// Revoked keys authenticate nothing.
+    pub revoked: bool,
+}
+
 /// One change inside a unit of work.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -192,6 +209,13 @@ pub enum Op {
         subject: SubjectKey,
         /// The certificate document.
         document: String,
+    },
+    /// Store a new API key.
+    InsertApiKey(ApiKeyRow),
+    /// Revoke an API key.
+    RevokeApiKey {
+        /// Its id.
+        id: String,
     },
     /// Set a deployment fact.
     SetMeta {
@@ -268,6 +292,10 @@ pub trait Store: Reader + Send + Sync {
     /// Deletes up to `limit` of a subject's records (and their index entries) in one
     /// transaction; returns how many records went.
     fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError>;
+    /// Every API key, oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
+    /// One API key by id.
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError>;
     /// A deployment fact.
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
 }

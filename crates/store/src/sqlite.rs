@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
 
 use crate::{
-    ConsentRow, DisclosureRow, Keyring, Op, Reader, RecordRow, StoreError, SubjectKey,
+    ApiKeyRow, ConsentRow, DisclosureRow, Keyring, Op, Reader, RecordRow, StoreError, SubjectKey,
     SubjectRecords, SubjectRow, SubjectState, Unit,
 };
 
@@ -22,7 +22,8 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE subjects (
     id BLOB PRIMARY KEY,
@@ -93,7 +94,18 @@ CREATE TABLE checkpoints (
     at_ms INTEGER NOT NULL,
     signature BLOB NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#,
+];
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
@@ -170,6 +182,24 @@ fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRow> {
         policy_version: r.get(5)?,
         at_ms: r.get(6)?,
         audit_seq: r.get(7)?,
+    })
+}
+
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    let digest: Vec<u8> = r.get(3)?;
+    Ok(ApiKeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        digest: digest.try_into().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Blob,
+                "api key digest is not 32 bytes".into(),
+            )
+        })?,
+        created_ms: r.get(4)?,
+        revoked: r.get(5)?,
     })
 }
 
@@ -367,6 +397,24 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
                 "INSERT OR REPLACE INTO certificates (subject, document) VALUES (?1, ?2)",
             )?
             .execute(params![&subject[..], document])?;
+        }
+        Op::InsertApiKey(k) => {
+            tx.prepare_cached(
+                "INSERT INTO api_keys (id, name, role, digest, created_ms, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                k.id,
+                k.name,
+                k.role,
+                &k.digest[..],
+                k.created_ms,
+                k.revoked
+            ])?;
+        }
+        Op::RevokeApiKey { id } => {
+            tx.prepare_cached("UPDATE api_keys SET revoked = 1 WHERE id = ?1")?
+                .execute(params![id])?;
         }
         Op::SetMeta { key, value } => {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
@@ -755,6 +803,22 @@ impl crate::Store for SqliteStore {
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(n)
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.rows(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys ORDER BY created_ms, id",
+            [],
+            api_key_row,
+        )
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.row(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys WHERE id = ?1",
+            params![id],
+            api_key_row,
+        )
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
