@@ -45,6 +45,45 @@ enum Command {
     },
     /// Measure Steward against raw baselines in the same run (use a release build).
     Bench(bench::BenchArgs),
+    /// Serve the HTTP API (defaults: 127.0.0.1:8080, the embedded store, the example policy).
+    Serve {
+        /// Configuration file (TOML); `$STEWARD_CONFIG` when absent. `STEWARD_*` variables
+        /// override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create, list and revoke service API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key bound to a policy role; the key is printed once and never stored.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What the key is for (`billing`, `console`).
+        #[arg(long)]
+        name: String,
+        /// The policy role it acts under.
+        #[arg(long)]
+        role: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The key's id (the part after `stw_`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +259,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Serve { config } => serve(config),
+        Command::Key(cmd) => key(cmd),
+        Command::Openapi => {
+            println!("{}", steward_server::openapi_json());
+            Ok(())
+        }
     }
 }
 
@@ -437,5 +482,101 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+fn key(cmd: KeyCommand) -> Result<()> {
+    match cmd {
+        KeyCommand::Create { store, name, role } => {
+            let vault = open_vault(&store)?;
+            let (info, token) = vault.create_api_key(&name, &role)?;
+            eprintln!(
+                "created key `{}` ({}) for role `{}`; it is shown once, store it now:",
+                info.id, info.name, info.role
+            );
+            println!("{token}");
+            Ok(())
+        }
+        KeyCommand::List { store } => {
+            let vault = open_vault(&store)?;
+            for k in vault.api_keys()? {
+                println!(
+                    "{}  {:<16} role {:<16} {}",
+                    k.id,
+                    k.name,
+                    k.role,
+                    if k.revoked { "revoked" } else { "active" }
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { store, id } => {
+            let vault = open_vault(&store)?;
+            vault.revoke_api_key(&id)?;
+            println!("revoked key `{id}`");
+            Ok(())
+        }
+    }
+}
+
+fn serve(config_file: Option<PathBuf>) -> Result<()> {
+    let file = config_file.or_else(|| std::env::var_os("STEWARD_CONFIG").map(PathBuf::from));
+    let config = steward_server::Config::load(file.as_deref(), std::env::vars())?;
+    let policy = load_policy(config.policy.as_deref())?;
+    let master = master_key(&config.data_dir, config.master_key_file.as_deref(), true)?;
+    let vault = Vault::open_sqlite(
+        &config.data_dir,
+        policy,
+        &master,
+        Arc::new(SystemClock),
+        config.region.as_deref(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            data_dir = %config.data_dir.display(),
+            policy = %vault.policy().version,
+            "serving"
+        );
+        eprintln!("steward: serving on http://{}", listener.local_addr()?);
+        steward_server::serve(
+            Arc::new(vault),
+            listener,
+            config.max_body_bytes,
+            shutdown_signal(),
+        )
+        .await
+        .context("the server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop taking requests, finish those in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
     }
 }

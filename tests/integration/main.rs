@@ -8,8 +8,10 @@
     reason = "test code: a failed step should fail the test loudly"
 )]
 
+mod http;
 mod kit;
 
+mod api;
 mod audit;
 mod cli;
 mod demo;

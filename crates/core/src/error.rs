@@ -7,8 +7,9 @@ use steward_store::StoreError;
 /// Everything an operation on the vault can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A name the policy does not declare.
-    #[error("unknown {kind} `{name}`")]
+    /// A name the policy does not declare. A name that could not be a policy name at all is
+    /// not repeated back: it may be a value sent in the wrong field.
+    #[error("unknown {kind} {}", shown_name(.name))]
     Unknown {
         /// `category`, `purpose`, `feature`, `role` or `recipient`.
         kind: &'static str,
@@ -159,6 +160,20 @@ impl Error {
             Error::Store(_) => "storage_unavailable",
             Error::Crypto(_) => "key_failure",
         }
+    }
+}
+
+/// A caller-supplied name as a message may show it: only if it has the shape of a policy name.
+fn shown_name(name: &str) -> String {
+    let is_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if is_name {
+        format!("`{name}`")
+    } else {
+        "(the name given is not a policy name)".to_string()
     }
 }
 

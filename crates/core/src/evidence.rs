@@ -6,7 +6,8 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 
 use base64::Engine as _;
-use steward_audit::{ChainVerifier, Checkpoint, Entry, Fault, RawEntry, Report};
+use steward_audit::{ChainVerifier, Entry, RawEntry};
+pub use steward_audit::{Checkpoint, Fault, Report};
 use steward_store::Store;
 
 use crate::error::Error;

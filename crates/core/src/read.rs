@@ -68,10 +68,10 @@ impl Vault {
                 for (req, r) in reqs.iter().zip(&results) {
                     match r {
                         Ok(v) => {
-                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, records = v.len(), "read granted")
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), records = v.len(), "read granted")
                         }
                         Err(e) => {
-                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = req.purpose, code = e.code(), "read refused")
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), code = e.code(), "read refused")
                         }
                     }
                 }
@@ -238,8 +238,7 @@ impl Vault {
         }) {
             Ok(v) => v,
             Err(e) => {
-                let detail =
-                    json!({ "recipient": recipient, "code": e.code(), "reason": e.to_string() });
+                let detail = json!({ "recipient": self.declared_recipient(recipient), "code": e.code(), "reason": e.to_string() });
                 let draft = self.draft(
                     actor,
                     "disclosure.record",

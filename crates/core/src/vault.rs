@@ -354,11 +354,51 @@ impl Vault {
             action: action.into(),
             outcome,
             subject: subject.map(|s| self.pseudonym(s)).unwrap_or_default(),
-            purpose: purpose.into(),
-            categories,
+            purpose: self.declared_purpose(purpose).into(),
+            categories: self.declared_categories(categories),
             detail: detail_text(detail),
             policy_version: self.policy.version.clone(),
         }
+    }
+
+    /// A caller-supplied purpose as logs may record it: itself if the policy declares it,
+    /// else `?` — an undeclared name may be a value sent in the wrong field (P34).
+    pub(crate) fn declared_purpose<'a>(&self, name: &'a str) -> &'a str {
+        if name.is_empty() || self.policy.purpose_id(name).is_some() {
+            name
+        } else {
+            "?"
+        }
+    }
+
+    /// Like [`Vault::declared_purpose`], for a recipient.
+    pub(crate) fn declared_recipient<'a>(&self, name: &'a str) -> &'a str {
+        if self.policy.recipient_id(name).is_some() {
+            name
+        } else {
+            "?"
+        }
+    }
+
+    /// Like [`Vault::declared_purpose`], for comma-separated categories.
+    fn declared_categories(&self, names: String) -> String {
+        if names
+            .split(',')
+            .all(|n| n.is_empty() || self.policy.category_id(n).is_some())
+        {
+            return names;
+        }
+        names
+            .split(',')
+            .map(|n| {
+                if self.policy.category_id(n).is_some() {
+                    n
+                } else {
+                    "?"
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The audit entry of a refusal (P10: refusals are auditable).

@@ -1,0 +1,583 @@
+//! The HTTP API: thin handlers over the vault. Each authenticates its caller, runs one vault
+//! operation on the blocking pool, and turns the result into JSON. No rule of the domain
+//! lives here.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use steward_core::evidence::Checkpoint;
+use steward_core::{Actor, Collect, Error, Read, SignedDocument, Source, SubjectId, Value, Vault};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The vault.
+    pub vault: Arc<Vault>,
+}
+
+/// A JSON body whose rejections use the API's error shape. The messages never echo the body:
+/// what was sent may be PI.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as `Content-Type: application/json`",
+            )),
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the request body is not valid JSON",
+            )),
+            Err(JsonRejection::JsonDataError(_)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the request body does not have the fields this endpoint takes; see /openapi.json",
+            )),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large or could not be read",
+            )),
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the request body could not be read",
+            )),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| ApiError::from(Error::Unauthenticated))
+}
+
+fn subject(id: &str) -> Result<SubjectId, ApiError> {
+    id.parse::<SubjectId>().map_err(ApiError::from)
+}
+
+/// Authenticates the caller and runs `op` on the blocking pool: the vault's storage is
+/// synchronous.
+async fn call<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Vault, &Actor) -> Result<T, Error> + Send + 'static,
+{
+    let token = bearer(headers)?;
+    let vault = Arc::clone(&state.vault);
+    tokio::task::spawn_blocking(move || {
+        let actor = vault.authenticate(&token)?;
+        op(&vault, &actor)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request could not be completed",
+        )
+    })?
+    .map_err(ApiError::from)
+}
+
+/// A newly registered subject.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SubjectCreated {
+    /// The subject's id (a UUID).
+    pub subject: String,
+}
+
+/// One value to collect.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryValue {
+    /// A category the feature declares.
+    pub category: String,
+    /// The value.
+    pub value: String,
+}
+
+/// Where collected values came from (P6).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SourceBody {
+    /// Given by the subject.
+    Subject,
+    /// Observed from the subject's use of the service.
+    Observed,
+    /// Received from a named third party.
+    ThirdParty {
+        /// Who.
+        party: String,
+    },
+}
+
+/// A collection: one feature's values for one subject.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectBody {
+    /// The collecting feature.
+    pub feature: String,
+    /// The values.
+    pub values: Vec<CategoryValue>,
+    /// Their source.
+    pub source: SourceBody,
+}
+
+/// Ids of the stored records.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Collected {
+    /// One id per value, in order.
+    pub records: Vec<i64>,
+}
+
+/// A purpose-checked read.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    /// Categories to read.
+    pub categories: Vec<String>,
+    /// The purpose, from the policy.
+    pub purpose: String,
+    /// Why; required for staff roles (P21). Must not contain PI.
+    #[serde(default)]
+    pub justification: Option<String>,
+}
+
+/// One decrypted value.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ValueBody {
+    /// Record id.
+    pub record: i64,
+    /// Category.
+    pub category: String,
+    /// The value.
+    pub value: String,
+    /// Collecting feature.
+    pub feature: String,
+    /// Source (P6).
+    pub source: String,
+    /// When collected, Unix ms.
+    pub collected_ms: i64,
+}
+
+impl From<Value> for ValueBody {
+    fn from(v: Value) -> Self {
+        ValueBody {
+            record: v.record,
+            category: v.category,
+            value: v.value,
+            feature: v.feature,
+            source: v.source,
+            collected_ms: v.collected_ms,
+        }
+    }
+}
+
+/// Values read or disclosed.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Values {
+    /// The values.
+    pub values: Vec<ValueBody>,
+}
+
+/// A consent grant or withdrawal.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `purpose:<name>`, `feature:<name>` or `recipient:<name>`.
+    pub target: String,
+    /// Granted (true) or withdrawn (false).
+    pub granted: bool,
+    /// Separate, explicit consent (P5, PIPL art. 29).
+    #[serde(default)]
+    pub separate: bool,
+    /// How it was given: `web`, `app`, `email`, ...
+    pub channel: String,
+}
+
+/// A signed document: consent receipt or erasure certificate (docs/audit-format.md §6).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DocumentBody {
+    /// Base64 of the signed JSON bytes.
+    pub payload: String,
+    /// Base64 of the Ed25519 signature.
+    pub signature: String,
+    /// Hex of the Ed25519 public key.
+    pub public_key: String,
+}
+
+impl From<SignedDocument> for DocumentBody {
+    fn from(d: SignedDocument) -> Self {
+        DocumentBody {
+            payload: d.payload,
+            signature: d.signature,
+            public_key: d.public_key,
+        }
+    }
+}
+
+/// A disclosure to a registered recipient.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureBody {
+    /// The recipient, from the policy.
+    pub recipient: String,
+    /// Categories to disclose.
+    pub categories: Vec<String>,
+    /// The purpose.
+    pub purpose: String,
+    /// Why; required for staff roles.
+    #[serde(default)]
+    pub justification: Option<String>,
+}
+
+/// An erasure request.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// Why the subject is erased.
+    pub reason: String,
+}
+
+/// A lookup by a blind-indexed value.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupBody {
+    /// A `lookup` category: email, phone, linked account.
+    pub category: String,
+    /// The value.
+    pub value: String,
+}
+
+/// The subject found, if any.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LookupResult {
+    /// The subject's id, or null.
+    pub subject: Option<String>,
+}
+
+/// A signed checkpoint of the audit chain.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CheckpointBody {
+    /// The entry whose hash is signed.
+    pub seq: u64,
+    /// Its hash, hex.
+    pub head: String,
+    /// When signed, Unix ms.
+    pub at_ms: i64,
+    /// Ed25519 signature, hex.
+    pub signature: String,
+}
+
+impl From<Checkpoint> for CheckpointBody {
+    fn from(c: Checkpoint) -> Self {
+        CheckpointBody {
+            seq: c.seq,
+            head: hex::encode(c.head),
+            at_ms: c.at_ms,
+            signature: hex::encode(c.signature),
+        }
+    }
+}
+
+/// Subject id in the path.
+#[derive(Deserialize, IntoParams)]
+pub struct SubjectPath {
+    /// The subject's id (a UUID).
+    pub id: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "alive")))]
+pub async fn live() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "alive" }))
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "ready"),
+    (status = 503, body = ErrorBody, description = "the store is not reachable")))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let vault = Arc::clone(&state.vault);
+    let ok = tokio::task::spawn_blocking(move || vault.store().audit_head().is_ok())
+        .await
+        .unwrap_or(false);
+    if ok {
+        axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the store is not reachable",
+        )
+        .into_response()
+    }
+}
+
+/// Registers a subject with a fresh data key (P1, P20).
+#[utoipa::path(post, path = "/v1/subjects", tag = "subjects", security(("api_key" = [])),
+    responses((status = 201, body = SubjectCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, axum::Json<SubjectCreated>), ApiError> {
+    let id = call(&state, &headers, |v, a| v.register(a)).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SubjectCreated {
+            subject: id.to_string(),
+        }),
+    ))
+}
+
+/// Finds a subject by a blind-indexed value (P19). The value travels in the body, never in a
+/// URL, so it stays out of access logs.
+#[utoipa::path(post, path = "/v1/subjects/lookup", tag = "subjects", security(("api_key" = [])),
+    request_body = LookupBody,
+    responses((status = 200, body = LookupResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<LookupBody>,
+) -> Result<axum::Json<LookupResult>, ApiError> {
+    let found = call(&state, &headers, move |v, a| {
+        v.find(a, &body.category, &body.value)
+    })
+    .await?;
+    Ok(axum::Json(LookupResult {
+        subject: found.map(|s| s.to_string()),
+    }))
+}
+
+/// Collects one feature's values (P3, P5, P6).
+#[utoipa::path(post, path = "/v1/subjects/{id}/collect", tag = "personal information", security(("api_key" = [])),
+    params(SubjectPath), request_body = CollectBody,
+    responses((status = 201, body = Collected), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn collect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<CollectBody>,
+) -> Result<(StatusCode, axum::Json<Collected>), ApiError> {
+    let s = subject(&id)?;
+    let records = call(&state, &headers, move |v, a| {
+        let pairs: Vec<(&str, &str)> = body
+            .values
+            .iter()
+            .map(|p| (p.category.as_str(), p.value.as_str()))
+            .collect();
+        let source = match body.source {
+            SourceBody::Subject => Source::Subject,
+            SourceBody::Observed => Source::Observed,
+            SourceBody::ThirdParty { party } => Source::ThirdParty(party),
+        };
+        v.collect(
+            a,
+            &Collect {
+                subject: s,
+                feature: &body.feature,
+                values: &pairs,
+                source,
+            },
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(Collected { records })))
+}
+
+/// Reads values for a declared purpose (P9, P10, P21).
+#[utoipa::path(post, path = "/v1/subjects/{id}/read", tag = "personal information", security(("api_key" = [])),
+    params(SubjectPath), request_body = ReadBody,
+    responses((status = 200, body = Values), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<ReadBody>,
+) -> Result<axum::Json<Values>, ApiError> {
+    let s = subject(&id)?;
+    let values = call(&state, &headers, move |v, a| {
+        let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
+        v.read(
+            a,
+            &Read {
+                subject: s,
+                categories: &cats,
+                purpose: &body.purpose,
+                justification: body.justification.as_deref(),
+            },
+        )
+    })
+    .await?;
+    Ok(axum::Json(Values {
+        values: values.into_iter().map(ValueBody::from).collect(),
+    }))
+}
+
+/// Grants or withdraws consent (P10, P27); answers with a signed receipt (P33).
+#[utoipa::path(post, path = "/v1/subjects/{id}/consents", tag = "consent", security(("api_key" = [])),
+    params(SubjectPath), request_body = ConsentBody,
+    responses((status = 201, body = DocumentBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<ConsentBody>,
+) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
+    let s = subject(&id)?;
+    let receipt = call(&state, &headers, move |v, a| {
+        let target = v.consent_target(&body.target)?;
+        v.consent(a, s, target, body.granted, body.separate, &body.channel)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(receipt.into())))
+}
+
+/// Discloses values to a registered recipient within its scope, and records it (P12, P13).
+#[utoipa::path(post, path = "/v1/subjects/{id}/disclosures", tag = "personal information", security(("api_key" = [])),
+    params(SubjectPath), request_body = DisclosureBody,
+    responses((status = 201, body = Values), (status = 403, body = ErrorBody)))]
+pub async fn disclose(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<DisclosureBody>,
+) -> Result<(StatusCode, axum::Json<Values>), ApiError> {
+    let s = subject(&id)?;
+    let values = call(&state, &headers, move |v, a| {
+        let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
+        v.disclose(
+            a,
+            s,
+            &body.recipient,
+            &cats,
+            &body.purpose,
+            body.justification.as_deref(),
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Values {
+            values: values.into_iter().map(ValueBody::from).collect(),
+        }),
+    ))
+}
+
+/// Everything held about a subject, decrypted (P23). The shape is `steward.subject-export.v1`.
+#[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "rights", security(("api_key" = [])),
+    params(SubjectPath),
+    responses((status = 200, body = Object, description = "the export"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = subject(&id)?;
+    let export = call(&state, &headers, move |v, a| v.export(a, s)).await?;
+    Ok(axum::Json(export).into_response())
+}
+
+/// Erases a subject by destroying their data key (P28); answers with the signed certificate.
+#[utoipa::path(post, path = "/v1/subjects/{id}/erasure", tag = "rights", security(("api_key" = [])),
+    params(SubjectPath), request_body = EraseBody,
+    responses((status = 201, body = DocumentBody), (status = 403, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<EraseBody>,
+) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
+    let s = subject(&id)?;
+    let cert = call(&state, &headers, move |v, a| v.erase(a, s, &body.reason)).await?;
+    Ok((StatusCode::CREATED, axum::Json(cert.into())))
+}
+
+/// The signed checkpoints of the audit chain (P33).
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
+    responses((status = 200, body = Vec<CheckpointBody>), (status = 403, body = ErrorBody)))]
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<CheckpointBody>>, ApiError> {
+    let list = call(&state, &headers, |v, a| {
+        v.audit_access(a, "checkpoints")?;
+        Ok(v.store().checkpoints()?)
+    })
+    .await?;
+    Ok(axum::Json(
+        list.into_iter().map(CheckpointBody::from).collect(),
+    ))
+}
+
+/// Signs the current head of the audit chain.
+#[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
+    responses((status = 201, body = CheckpointBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn sign_checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, axum::Json<CheckpointBody>), ApiError> {
+    let cp = call(&state, &headers, |v, a| {
+        v.audit_access(a, "checkpoint")?;
+        v.checkpoint()
+    })
+    .await?;
+    match cp {
+        Some(cp) => Ok((StatusCode::CREATED, axum::Json(cp.into()))),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "audit_log_empty",
+            "the audit log is empty",
+        )),
+    }
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A service API key, `stw_<id>_<secret>`, from `steward key create`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of this API, generated from the handlers above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
+    paths(live, ready, register, lookup, collect, read, consent, disclose, export, erase, checkpoints, sign_checkpoint),
+    components(schemas(ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&SecurityAddon),
+)]
+pub struct ApiDoc;

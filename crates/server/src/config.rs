@@ -1,0 +1,179 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `STEWARD_*` environment
+//! variables. Unknown keys in the file and unknown `STEWARD_*` variables are refused, so a typo
+//! fails loudly instead of being ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The server's settings.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Version of this configuration format; this build reads 1.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Data directory of the embedded store.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Policy file; the shipped example when absent.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// Master key file; `DATA_DIR/master.key` (or `$STEWARD_MASTER_KEY`) when absent.
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    /// The deployment's storage region; must be one the policy allows (P16).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("steward-data")
+}
+
+fn default_body_limit() -> usize {
+    2 << 20
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: 1,
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            policy: None,
+            master_key_file: None,
+            region: None,
+            max_body_bytes: default_body_limit(),
+        }
+    }
+}
+
+/// A configuration that cannot be used. Messages name keys, never secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file `{0}`: {1}")]
+    Read(PathBuf, std::io::ErrorKind),
+    /// The file is not a valid configuration.
+    #[error("config file `{0}`: {1}")]
+    Parse(PathBuf, String),
+    /// An environment variable is unknown or its value unusable.
+    #[error("environment variable `{0}`: {1}")]
+    Env(String, String),
+}
+
+/// Variables that belong to Steward but are not configuration keys.
+const OTHER_VARIABLES: &[&str] = &["STEWARD_LOG", "STEWARD_MASTER_KEY", "STEWARD_CONFIG"];
+
+impl Config {
+    /// Defaults, then `file`, then the `STEWARD_*` variables among `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.to_path_buf(), e.kind()))?;
+                toml::from_str::<Config>(&text)
+                    .map_err(|e| ConfigError::Parse(path.to_path_buf(), e.message().to_string()))?
+            }
+        };
+        if config.version != 1 {
+            return Err(ConfigError::Parse(
+                file.map(Path::to_path_buf).unwrap_or_default(),
+                format!(
+                    "version {} is not supported; this build reads 1",
+                    config.version
+                ),
+            ));
+        }
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("STEWARD_") else {
+                continue;
+            };
+            let bad = |why: &str| ConfigError::Env(key.clone(), why.to_string());
+            match name {
+                "LISTEN" => {
+                    config.listen = value
+                        .parse()
+                        .map_err(|_| bad("must be an address such as 127.0.0.1:8080"))?
+                }
+                "DATA_DIR" => config.data_dir = PathBuf::from(value),
+                "POLICY" => config.policy = Some(PathBuf::from(value)),
+                "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
+                "REGION" => config.region = Some(value),
+                "MAX_BODY_BYTES" => {
+                    config.max_body_bytes = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number of bytes"))?
+                }
+                _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
+                _ => {
+                    return Err(bad(
+                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES)",
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("steward.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/steward\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("STEWARD_LISTEN", "127.0.0.1:9100"), ("PATH", "/bin")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/steward"));
+        assert_eq!(Config::load(None, env(&[])).unwrap(), Config::default());
+
+        std::fs::write(&file, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        let e = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("unknown field `listne`"), "{e}");
+        let e = Config::load(None, env(&[("STEWARD_LISTN", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("STEWARD_LISTN"), "{e}");
+        assert!(Config::load(None, env(&[("STEWARD_LISTEN", "nowhere")])).is_err());
+        assert!(Config::load(None, env(&[("STEWARD_LOG", "debug")])).is_ok());
+    }
+}

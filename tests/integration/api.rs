@@ -1,0 +1,314 @@
+//! The HTTP API, over real HTTP against the real server (P21, P23, P28, P34).
+
+use serde_json::{Value, json};
+use steward_core::clock::Clock;
+use steward_policy::Capability;
+
+use crate::http::Server;
+
+#[test]
+fn p21_requests_without_a_valid_key_are_refused() {
+    let srv = Server::start();
+    let key = srv.key("service");
+    for bad in ["", "stw_nope", &key[..key.len() - 1]] {
+        let r = srv.post("/v1/subjects", bad, Value::Null);
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], "unauthenticated");
+    }
+    let (info, revoked) = srv.vault.create_api_key("old", "service").unwrap();
+    srv.vault.revoke_api_key(&info.id).unwrap();
+    assert_eq!(srv.post("/v1/subjects", &revoked, Value::Null).status, 401);
+    assert_eq!(srv.post("/v1/subjects", &key, Value::Null).status, 201);
+}
+
+/// Every role of the policy against every endpoint: an operation outside the role's `may`
+/// list is refused with `operation_not_permitted`, and one inside it never is.
+#[test]
+fn p21_authorization_matrix_follows_the_policy() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let policy = srv.vault.policy().clone();
+    let mut checked = 0;
+    for role in &policy.roles {
+        let key = srv.key(&role.name);
+        let subject = srv.subject(&service);
+        let s = |tail: &str| format!("/v1/subjects/{subject}{tail}");
+        let why = json!("matrix test");
+        let attempts: Vec<(Capability, Box<dyn Fn() -> crate::http::Reply + '_>)> = vec![
+            (
+                Capability::SubjectsRegister,
+                Box::new(|| srv.post("/v1/subjects", &key, Value::Null)),
+            ),
+            (
+                Capability::SubjectsRegister,
+                Box::new(|| {
+                    srv.post(
+                        "/v1/subjects/lookup",
+                        &key,
+                        json!({"category": "email", "value": "wang.fang@example.cn"}),
+                    )
+                }),
+            ),
+            (
+                Capability::PiCollect,
+                Box::new(|| {
+                    srv.post(&s("/collect"), &key, json!({"feature": "sms", "values": [{"category": "phone", "value": "+86 1"}], "source": {"kind": "subject"}}))
+                }),
+            ),
+            (
+                Capability::PiRead,
+                Box::new(|| {
+                    srv.post(&s("/read"), &key, json!({"categories": ["email"], "purpose": "provide_service", "justification": why}))
+                }),
+            ),
+            (
+                Capability::ConsentRecord,
+                Box::new(|| {
+                    srv.post(
+                        &s("/consents"),
+                        &key,
+                        json!({"target": "purpose:surveys", "granted": true, "channel": "web"}),
+                    )
+                }),
+            ),
+            (
+                Capability::DisclosureRecord,
+                Box::new(|| {
+                    srv.post(&s("/disclosures"), &key, json!({"recipient": "sms_gateway", "categories": ["phone"], "purpose": "provide_service", "justification": why}))
+                }),
+            ),
+            (
+                Capability::SubjectExport,
+                Box::new(|| srv.get(&s("/export"), &key)),
+            ),
+            (
+                Capability::Audit,
+                Box::new(|| srv.get("/v1/audit/checkpoints", &key)),
+            ),
+            (
+                Capability::Audit,
+                Box::new(|| srv.post("/v1/audit/checkpoints", &key, Value::Null)),
+            ),
+            (
+                Capability::SubjectErase,
+                Box::new(|| srv.post(&s("/erasure"), &key, json!({"reason": "matrix test"}))),
+            ),
+        ];
+        for (capability, attempt) in attempts {
+            let r = attempt();
+            let refused = r.body["error"]["code"] == "operation_not_permitted";
+            if role.may.contains(capability) {
+                assert!(
+                    !refused,
+                    "role {} was refused {}: {}",
+                    role.name,
+                    capability.as_str(),
+                    r.body
+                );
+                assert!(r.status < 500, "{}", r.body);
+            } else {
+                assert!(
+                    refused,
+                    "role {} was not refused {}: {} {}",
+                    role.name,
+                    capability.as_str(),
+                    r.status,
+                    r.body
+                );
+                assert_eq!(r.status, 403);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, policy.roles.len() * 10);
+}
+
+#[test]
+fn p23_p28_a_subject_lives_collected_read_exported_and_erased_over_http() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+    let read = |key: &str, purpose: &str| {
+        srv.post(
+            &format!("/v1/subjects/{id}/read"),
+            key,
+            json!({"categories": ["email"], "purpose": purpose}),
+        )
+    };
+    let r = read(&service, "provide_service");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["values"][0]["value"], "wang.fang@example.cn");
+    // Time is the injected clock's, not the wall clock's.
+    assert_eq!(r.body["values"][0]["collected_ms"], srv.clock.now_ms());
+
+    let r = read(&service, "relevant_offers");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (403, Some("consent_required"))
+    );
+    assert_eq!(r.body["error"]["rule"], "purposes.relevant_offers.basis");
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/consents"),
+        &service,
+        json!({"target": "purpose:relevant_offers", "granted": true, "channel": "app"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receipt: steward_core::SignedDocument = serde_json::from_value(r.body).unwrap();
+    let payload =
+        steward_core::evidence::verify_document(&receipt, Some(srv.vault.public_key())).unwrap();
+    assert_eq!(payload["target"], "purpose:relevant_offers");
+    assert_eq!(read(&service, "relevant_offers").status, 200);
+
+    let r = srv.post(
+        "/v1/subjects/lookup",
+        &service,
+        json!({"category": "email", "value": "Wang.Fang@example.cn"}),
+    );
+    assert_eq!(r.body["subject"], id.as_str());
+
+    let r = srv.get(&format!("/v1/subjects/{id}/export"), &officer);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["type"], "steward.subject-export.v1");
+    assert_eq!(r.body["records"].as_array().unwrap().len(), 3);
+
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/erasure"),
+        &officer,
+        json!({"reason": "subject request"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cert: steward_core::SignedDocument = serde_json::from_value(r.body).unwrap();
+    let payload =
+        steward_core::evidence::verify_document(&cert, Some(srv.vault.public_key())).unwrap();
+    assert_eq!(payload["subject"], id.as_str());
+    let r = read(&service, "provide_service");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (410, Some("subject_erased"))
+    );
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/erasure"),
+        &officer,
+        json!({"reason": "again"}),
+    );
+    assert_eq!(r.status, 410);
+}
+
+#[test]
+fn p34_bad_input_gets_a_4xx_with_a_stable_code_and_never_echoes_values() {
+    let srv = Server::start();
+    let key = srv.key("service");
+    let id = srv.subject(&key);
+    let secret = "li.lei.private@example.cn";
+    let cases: Vec<(crate::http::Reply, u16, &str)> = vec![
+        (srv.post_raw(&format!("/v1/subjects/{id}/read"), &key, "application/json", "{not json"), 400, "invalid_json"),
+        (
+            srv.post(&format!("/v1/subjects/{id}/read"), &key, json!({"categories": secret, "purpose": 7})),
+            422,
+            "invalid_body",
+        ),
+        (
+            srv.post(
+                &format!("/v1/subjects/{id}/read"),
+                &key,
+                json!({"categories": ["email"], "purpose": "provide_service", "justifcation": secret}),
+            ),
+            422,
+            "invalid_body",
+        ),
+        (
+            srv.post_raw(&format!("/v1/subjects/{id}/read"), &key, "text/plain", secret),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            srv.post("/v1/subjects/not-a-uuid/read", &key, json!({"categories": ["email"], "purpose": "provide_service"})),
+            400,
+            "invalid_input",
+        ),
+        (
+            srv.post(&format!("/v1/subjects/{id}/read"), &key, json!({"categories": [secret], "purpose": "provide_service"})),
+            400,
+            "unknown_category",
+        ),
+        (
+            srv.post(
+                &format!("/v1/subjects/{id}/collect"),
+                &key,
+                json!({"feature": "sms", "values": [{"category": "government_id", "value": secret}], "source": {"kind": "subject"}}),
+            ),
+            422,
+            "category_not_declared",
+        ),
+        (
+            srv.post(
+                "/v1/subjects/00000000-0000-4000-8000-000000000000/read",
+                &key,
+                json!({"categories": ["email"], "purpose": "provide_service"}),
+            ),
+            404,
+            "subject_not_found",
+        ),
+        (
+            srv.post_raw(&format!("/v1/subjects/{id}/read"), &key, "application/json", &"x".repeat(2 << 20)),
+            413,
+            "body_too_large",
+        ),
+        (srv.get("/v1/no/such/thing", &key), 404, "not_found"),
+    ];
+    for (i, (r, status, code)) in cases.into_iter().enumerate() {
+        assert_eq!(r.status, status, "case {i}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], code, "case {i}: {}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains(secret),
+            "case {i} echoes the value: {message}"
+        );
+    }
+    // Nor does the audit log, which records every refusal above.
+    let mut entries = 0;
+    srv.vault
+        .store()
+        .audit_scan(1, &mut |e| {
+            entries += 1;
+            assert!(
+                !e.bytes
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes()),
+                "audit entry {} holds the value",
+                e.seq
+            );
+            true
+        })
+        .unwrap();
+    assert!(entries > 5);
+    // The server is still up and answering.
+    assert_eq!(srv.get("/health/ready", &key).status, 200);
+}
+
+#[test]
+fn openapi_served_matches_the_committed_document() {
+    let srv = Server::start();
+    let served = srv.get("/openapi.json", "");
+    assert_eq!(served.status, 200);
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        served.body, committed,
+        "docs/openapi.json is stale: run `cargo run -- openapi > docs/openapi.json`"
+    );
+    assert_eq!(served.body["openapi"], "3.1.0");
+    for path in [
+        "/v1/subjects/{id}/read",
+        "/v1/subjects/{id}/erasure",
+        "/v1/audit/checkpoints",
+    ] {
+        assert!(served.body["paths"][path].is_object(), "{path} missing");
+    }
+}

@@ -1,0 +1,151 @@
+//! The test kit's server: the real `steward-server` on a free loopback port, over a fresh
+//! store, with a clock the test moves. Requests go over real HTTP.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use steward_core::clock::ManualClock;
+use steward_core::{Vault, files};
+use steward_crypto::MasterKey;
+use steward_policy::Policy;
+
+pub struct Server {
+    pub base: String,
+    pub vault: Arc<Vault>,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_767_225_600_000));
+        let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
+        let vault = Arc::new(
+            Vault::open_sqlite(
+                dir.path(),
+                Policy::example().unwrap(),
+                &master,
+                clock.clone(),
+                None,
+            )
+            .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = Arc::clone(&vault);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                steward_server::serve(served, listener, 1 << 20, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        assert!(files::DATA.ends_with(".db"));
+        Server {
+            base,
+            vault,
+            clock,
+            _dir: dir,
+            agent,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// A fresh API key for `role`.
+    pub fn key(&self, role: &str) -> String {
+        self.vault.create_api_key(role, role).unwrap().1
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("the server answers");
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {key}"))
+                .send_json(body),
+        )
+    }
+
+    pub fn post_raw(&self, path: &str, key: &str, content_type: &str, body: &str) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {key}"))
+                .content_type(content_type)
+                .send(body),
+        )
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> Reply {
+        Self::reply(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {key}"))
+                .call(),
+        )
+    }
+
+    /// Registers a subject with an account (name, email, phone) and returns its id.
+    pub fn subject(&self, key: &str) -> String {
+        let r = self.post("/v1/subjects", key, Value::Null);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["subject"].as_str().unwrap().to_string();
+        let r = self.post(
+            &format!("/v1/subjects/{id}/collect"),
+            key,
+            serde_json::json!({
+                "feature": "account",
+                "values": [
+                    {"category": "name", "value": "Wang Fang"},
+                    {"category": "email", "value": "wang.fang@example.cn"},
+                    {"category": "phone", "value": "+86 135 0000 1111"}
+                ],
+                "source": {"kind": "subject"}
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        id
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
