@@ -251,7 +251,7 @@ fn p34_bad_input_gets_a_4xx_with_a_stable_code_and_never_echoes_values() {
             "subject_not_found",
         ),
         (
-            srv.post_raw(&format!("/v1/subjects/{id}/read"), &key, "application/json", &"x".repeat(2 << 20)),
+            srv.post_oversized(&format!("/v1/subjects/{id}/read"), &key, 2 << 20),
             413,
             "body_too_large",
         ),

@@ -88,13 +88,17 @@ impl Server {
         Reply { status, body }
     }
 
+    /// POSTs `body` as JSON; `Value::Null` sends no body at all.
     pub fn post(&self, path: &str, key: &str, body: Value) -> Reply {
-        Self::reply(
-            self.agent
-                .post(format!("{}{path}", self.base))
-                .header("Authorization", format!("Bearer {key}"))
-                .send_json(body),
-        )
+        let req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {key}"));
+        Self::reply(if body.is_null() {
+            req.send_empty()
+        } else {
+            req.send_json(body)
+        })
     }
 
     pub fn post_raw(&self, path: &str, key: &str, content_type: &str, body: &str) -> Reply {
@@ -105,6 +109,31 @@ impl Server {
                 .content_type(content_type)
                 .send(body),
         )
+    }
+
+    /// Announces a body larger than the server takes, and sends none of it: the server must
+    /// answer from the headers alone.
+    pub fn post_oversized(&self, path: &str, key: &str, length: usize) -> Reply {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        let _ = conn.read_to_string(&mut raw);
+        let status = raw
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = raw
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        Reply { status, body }
     }
 
     pub fn get(&self, path: &str, key: &str) -> Reply {

@@ -67,6 +67,7 @@ impl Vault {
         }
         match reader.subject_records(&req.subject.0, None, &[])? {
             None => return Err(Error::SubjectNotFound),
+            Some(found) if found.state == SubjectState::Closed => return Err(Error::SubjectClosed),
             Some(found) if found.state != SubjectState::Active => return Err(Error::SubjectErased),
             Some(_) => {}
         }

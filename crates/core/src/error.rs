@@ -84,6 +84,25 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// P18: a legal hold pauses deletion of this data.
+    #[error("a legal hold pauses deletion of {categories}")]
+    LegalHold {
+        /// What is held.
+        categories: String,
+    },
+    /// The subject's account is closed; only legal obligations may still read it (P28).
+    #[error(
+        "the subject's account is closed; only purposes resting on a legal obligation may read it"
+    )]
+    SubjectClosed,
+    /// A rights request cannot move that way.
+    #[error("the request is `{state}`; it cannot be {wanted}")]
+    RequestState {
+        /// Where it is.
+        state: String,
+        /// What was asked.
+        wanted: &'static str,
+    },
     /// No valid credentials were presented.
     #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
     Unauthenticated,
@@ -149,6 +168,9 @@ impl Error {
             Error::NotPermitted { .. } => "operation_not_permitted",
             Error::DisclosureOutOfScope { .. } => "disclosure_out_of_scope",
             Error::ConsentNotApplicable { .. } => "consent_not_applicable",
+            Error::LegalHold { .. } => "legal_hold",
+            Error::SubjectClosed => "subject_closed",
+            Error::RequestState { .. } => "request_state",
             Error::Unauthenticated => "unauthenticated",
             Error::SubjectNotFound => "subject_not_found",
             Error::SubjectErased => "subject_erased",

@@ -10,12 +10,14 @@ mod collect;
 mod consent;
 mod error;
 pub mod evidence;
+mod holds;
 mod keys;
 mod read;
 mod rights;
 mod vault;
 
 pub use error::Error;
+pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::ApiKeyInfo;
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
 pub use vault::{

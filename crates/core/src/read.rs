@@ -137,6 +137,17 @@ impl Vault {
             match reader.subject_records(&req.subject.0, target.as_deref(), req.categories)? {
                 None => return Err(Error::SubjectNotFound),
                 Some(found) if found.state == SubjectState::Active => found,
+                // P28: a closed account is kept only for what the law requires until its erasure.
+                Some(found)
+                    if found.state == SubjectState::Closed
+                        && self.policy.purpose(purpose).basis
+                            == steward_policy::Basis::LegalObligation =>
+                {
+                    found
+                }
+                Some(found) if found.state == SubjectState::Closed => {
+                    return Err(Error::SubjectClosed);
+                }
                 Some(_) => return Err(Error::SubjectErased),
             };
         if grant.needs_consent && !found.consent_granted {

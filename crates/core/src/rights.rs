@@ -199,12 +199,35 @@ impl Vault {
                 "an erasure reason is 1 to 200 characters".into(),
             ));
         }
-        if let Err(e) = self
-            .may(actor, Capability::SubjectErase)
-            .and_then(|_| self.active_subject(subject).map(|_| ()))
-        {
+        let erasable = self.may(actor, Capability::SubjectErase).and_then(|_| {
+            match self.store.subject(&subject.0)?.map(|s| s.state) {
+                None => Err(Error::SubjectNotFound),
+                Some(SubjectState::Active | SubjectState::Closed) => self.check_not_held(subject),
+                Some(_) => Err(Error::SubjectErased),
+            }
+        });
+        if let Err(e) = erasable {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
+        let draft = self.draft(
+            actor,
+            "subject.erase",
+            Outcome::Granted,
+            Some(subject),
+            "",
+            String::new(),
+            json!({ "method": "crypto-shredding", "reason": reason }),
+        );
+        self.shred(subject, reason, draft)
+    }
+
+    /// The erasure itself, once it is allowed: mark, queue, audit, destroy the key, certify.
+    pub(crate) fn shred(
+        &self,
+        subject: SubjectId,
+        reason: &str,
+        draft: steward_audit::Draft,
+    ) -> Result<SignedDocument, Error> {
         let now = self.clock.now_ms();
         let entries = self.store.commit(
             vec![
@@ -217,15 +240,7 @@ impl Vault {
                     at_ms: now,
                 },
             ],
-            vec![self.draft(
-                actor,
-                "subject.erase",
-                Outcome::Granted,
-                Some(subject),
-                "",
-                String::new(),
-                json!({ "method": "crypto-shredding", "reason": reason }),
-            )],
+            vec![draft],
         )?;
         self.forget_key(subject);
         self.keyring.destroy(&subject.0)?;

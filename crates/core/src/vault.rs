@@ -487,6 +487,7 @@ impl Vault {
         match self.store.subject(&subject.0)? {
             None => Err(Error::SubjectNotFound),
             Some(s) if s.state == SubjectState::Active => Ok(s),
+            Some(s) if s.state == SubjectState::Closed => Err(Error::SubjectClosed),
             Some(_) => Err(Error::SubjectErased),
         }
     }
@@ -532,6 +533,7 @@ impl Vault {
                 id,
                 state: SubjectState::Active,
                 created_ms: self.clock.now_ms(),
+                closed_ms: None,
             })],
             vec![self.draft(
                 actor,
@@ -571,7 +573,7 @@ impl Vault {
             if self
                 .store
                 .subject(&s)?
-                .is_some_and(|row| row.state == SubjectState::Active)
+                .is_some_and(|row| matches!(row.state, SubjectState::Active | SubjectState::Closed))
             {
                 found = Some(SubjectId(s));
                 break;

@@ -198,11 +198,17 @@ pub enum Capability {
     SubjectErase,
     /// Read the audit log and sign checkpoints.
     Audit,
+    /// Place and lift legal holds (P18).
+    HoldsManage,
+    /// Work rights requests through their states (P23-P28, P31).
+    RequestsManage,
+    /// Run retention sweeps (P17).
+    RetentionRun,
 }
 
 impl Capability {
     /// Every capability, in a fixed order.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 11] = [
         Capability::SubjectsRegister,
         Capability::PiCollect,
         Capability::PiRead,
@@ -211,6 +217,9 @@ impl Capability {
         Capability::SubjectExport,
         Capability::SubjectErase,
         Capability::Audit,
+        Capability::HoldsManage,
+        Capability::RequestsManage,
+        Capability::RetentionRun,
     ];
 
     /// The word used in the policy file.
@@ -224,6 +233,9 @@ impl Capability {
             Capability::SubjectExport => "subject.export",
             Capability::SubjectErase => "subject.erase",
             Capability::Audit => "audit",
+            Capability::HoldsManage => "holds.manage",
+            Capability::RequestsManage => "requests.manage",
+            Capability::RetentionRun => "retention.run",
         }
     }
 

@@ -524,7 +524,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         inquiry_days: 30,
         incident_report_hours: 72,
         change_notice_days: 30,
-        erasure_days: 15,
+        erasure_days: 30,
     };
     if let Some(t) = root.table(&mut sink, "deadlines", false) {
         let d = &mut deadlines;
@@ -825,6 +825,20 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     }
 
     let mut taxonomy_seen: HashMap<&str, &Name> = HashMap::new();
+    for c in &raw_categories {
+        if c.retention.from == RetentionFrom::AccountClosed
+            && c.retention.days > deadlines.erasure_days
+        {
+            sink.error(
+                c.name.span.clone(),
+                "contradiction",
+                format!(
+                    "category `{}` is kept {} days after the account closes, longer than `deadlines.erasure_days` ({}) allows (P28)",
+                    c.name.text, c.retention.days, deadlines.erasure_days
+                ),
+            );
+        }
+    }
     let mut categories = Vec::with_capacity(raw_categories.len());
     let mut sensitive = IdSet::EMPTY;
     for (i, c) in raw_categories.iter().enumerate().take(MAX_IDS) {

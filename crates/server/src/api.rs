@@ -340,6 +340,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
+    // Read (and ignore) any body, so the connection stays usable for the next request.
+    _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<SubjectCreated>), ApiError> {
     let id = call(&state, &headers, |v, a| v.register(a)).await?;
     Ok((
@@ -536,6 +538,7 @@ pub async fn checkpoints(
 pub async fn sign_checkpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
+    _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<CheckpointBody>), ApiError> {
     let cp = call(&state, &headers, |v, a| {
         v.audit_access(a, "checkpoint")?;

@@ -67,7 +67,9 @@ impl From<Error> for ApiError {
             | Error::SeparateConsentRequired { .. }
             | Error::Refused { .. }
             | Error::NotPermitted { .. }
+            | Error::SubjectClosed
             | Error::DisclosureOutOfScope { .. } => StatusCode::FORBIDDEN,
+            Error::LegalHold { .. } | Error::RequestState { .. } => StatusCode::CONFLICT,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::SubjectNotFound => StatusCode::NOT_FOUND,
             Error::SubjectErased | Error::KeyDestroyed => StatusCode::GONE,

@@ -57,6 +57,25 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
+/// Refuses a body whose announced length is over the limit before reading any of it. (The
+/// body-limit layer alone only notices once it has read that far.)
+async fn reject_oversized(max: usize, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(n) if n > max as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {max} bytes"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
 /// The API's routes over a vault.
 pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
     let state = AppState { vault };
@@ -86,8 +105,11 @@ pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
             get(api::checkpoints).post(api::sign_checkpoint),
         )
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            reject_oversized(max_body_bytes, req, next)
+        }))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 

@@ -52,6 +52,7 @@ fn insert_subject(store: &dyn Store, s: SubjectKey) -> Result<(), StoreError> {
             id: s,
             state: SubjectState::Active,
             created_ms: 1,
+            closed_ms: None,
         })],
         vec![draft("subject.register")],
     )?;
@@ -112,6 +113,7 @@ fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
                 id: s,
                 state: SubjectState::Active,
                 created_ms: 2,
+                closed_ms: None,
             }),
         ],
         vec![draft("pi.collect")],

@@ -35,6 +35,8 @@ pub enum StoreError {
 pub enum SubjectState {
     /// Normal.
     Active,
+    /// The account was cancelled: erasure is scheduled after the policy's grace period (P28).
+    Closed,
     /// The data key is being (or has been) destroyed; ciphertext awaits purging.
     Erasing,
     /// Key destroyed and ciphertext purged.
@@ -46,6 +48,7 @@ impl SubjectState {
     pub fn as_str(self) -> &'static str {
         match self {
             SubjectState::Active => "active",
+            SubjectState::Closed => "closed",
             SubjectState::Erasing => "erasing",
             SubjectState::Erased => "erased",
         }
@@ -54,6 +57,7 @@ impl SubjectState {
     fn parse(s: &str) -> Option<SubjectState> {
         match s {
             "active" => Some(SubjectState::Active),
+            "closed" => Some(SubjectState::Closed),
             "erasing" => Some(SubjectState::Erasing),
             "erased" => Some(SubjectState::Erased),
             _ => None,
@@ -70,6 +74,8 @@ pub struct SubjectRow {
     pub state: SubjectState,
     /// When registered.
     pub created_ms: i64,
+    /// When the account closed, if it did.
+    pub closed_ms: Option<i64>,
 }
 
 /// One encrypted PI value.
@@ -170,6 +176,77 @@ pub struct ApiKeyRow {
     pub revoked: bool,
 }
 
+/// A legal hold: deletion of a subject's data (all, or some categories) is paused (P18).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRow {
+    /// Id.
+    pub id: String,
+    /// Whose data.
+    pub subject: SubjectKey,
+    /// Category names, comma-separated; empty for all of the subject's data.
+    pub categories: String,
+    /// Reason code: `statute`, `court_order`, `authority_request`, `dispute`.
+    pub reason: String,
+    /// Reference (case number, letter): no PI.
+    pub reference: String,
+    /// When placed.
+    pub placed_ms: i64,
+    /// When it ends by itself.
+    pub until_ms: i64,
+    /// When lifted early, if it was.
+    pub lifted_ms: Option<i64>,
+}
+
+impl HoldRow {
+    /// Whether the hold is in force at `now_ms`.
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.lifted_ms.is_none() && self.until_ms > now_ms
+    }
+
+    /// Whether it covers `category`.
+    pub fn covers(&self, category: &str) -> bool {
+        self.categories.is_empty() || self.categories.split(',').any(|c| c == category)
+    }
+}
+
+/// A rights request (P23-P28, P31) and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Id.
+    pub id: String,
+    /// Whose.
+    pub subject: SubjectKey,
+    /// Kind (`access`, `deletion`, ...).
+    pub kind: String,
+    /// State (`received`, `verified`, `in_progress`, `completed`, `refused`).
+    pub state: String,
+    /// For consent withdrawals, the consent target; else empty.
+    pub target: String,
+    /// When received.
+    pub received_ms: i64,
+    /// When it must be answered by (P32).
+    pub due_ms: i64,
+    /// When last changed.
+    pub updated_ms: i64,
+    /// How identity was verified (P25), once it was.
+    pub verification: String,
+    /// Outcome facts as compact JSON (refusal reason, what was done), or empty.
+    pub outcome: String,
+    /// The subject's own words (an inquiry), sealed under their data key; may be empty.
+    pub sealed_text: Vec<u8>,
+}
+
+/// Where one record is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordKey {
+    /// Owner.
+    pub subject: SubjectKey,
+    /// Category.
+    pub category: String,
+    /// Record id.
+    pub id: i64,
+}
+
 /// One change inside a unit of work.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -210,6 +287,26 @@ pub enum Op {
         /// The certificate document.
         document: String,
     },
+    /// Close a subject's account at a time (P28): erasure follows after the grace period.
+    CloseSubject {
+        /// Whom.
+        subject: SubjectKey,
+        /// When.
+        at_ms: i64,
+    },
+    /// Delete individual records and their index entries (retention, partial deletion).
+    DeleteRecords(Vec<RecordKey>),
+    /// Place a legal hold.
+    PlaceHold(HoldRow),
+    /// Lift a hold early.
+    LiftHold {
+        /// Its id.
+        id: String,
+        /// When.
+        at_ms: i64,
+    },
+    /// Create or update a rights request.
+    PutRequest(RequestRow),
     /// Store a new API key.
     InsertApiKey(ApiKeyRow),
     /// Revoke an API key.
@@ -292,6 +389,27 @@ pub trait Store: Reader + Send + Sync {
     /// Deletes up to `limit` of a subject's records (and their index entries) in one
     /// transaction; returns how many records went.
     fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError>;
+    /// Holds on a subject (all of them, active or not), oldest first.
+    fn holds(&self, subject: &SubjectKey) -> Result<Vec<HoldRow>, StoreError>;
+    /// Every hold in force at `now_ms`, across subjects.
+    fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError>;
+    /// One hold by id.
+    fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError>;
+    /// One rights request by id.
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;
+    /// Open requests (not completed or refused) due by `before_ms`, soonest first.
+    fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError>;
+    /// Records of `category` collected before `before_ms`, after `after` in
+    /// (collected_ms, subject, id) order, at most `limit`: the retention sweep's pages.
+    fn records_collected_before(
+        &self,
+        category: &str,
+        before_ms: i64,
+        after: Option<(i64, SubjectKey, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, RecordKey)>, StoreError>;
+    /// Subjects whose account closed before `before_ms` and who are not yet erased.
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<SubjectKey>, StoreError>;
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
     /// One API key by id.

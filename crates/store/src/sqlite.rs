@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
 
 use crate::{
-    ApiKeyRow, ConsentRow, DisclosureRow, Keyring, Op, Reader, RecordRow, StoreError, SubjectKey,
-    SubjectRecords, SubjectRow, SubjectState, Unit,
+    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Keyring, Op, Reader, RecordKey, RecordRow,
+    RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectRow, SubjectState, Unit,
 };
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -105,6 +105,36 @@ CREATE TABLE api_keys (
     revoked INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 "#,
+    r#"
+ALTER TABLE subjects ADD COLUMN closed_ms INTEGER;
+CREATE INDEX subjects_by_closing ON subjects (state, closed_ms);
+CREATE INDEX records_by_age ON records (category, collected_ms);
+CREATE TABLE legal_holds (
+    id TEXT PRIMARY KEY,
+    subject BLOB NOT NULL,
+    categories TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    placed_ms INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    lifted_ms INTEGER
+) WITHOUT ROWID;
+CREATE INDEX legal_holds_by_subject ON legal_holds (subject);
+CREATE TABLE rights_requests (
+    id TEXT PRIMARY KEY,
+    subject BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    verification TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    sealed_text BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rights_requests_by_due ON rights_requests (due_ms);
+"#,
 ];
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -182,6 +212,39 @@ fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRow> {
         policy_version: r.get(5)?,
         at_ms: r.get(6)?,
         audit_seq: r.get(7)?,
+    })
+}
+
+const HOLD_COLUMNS: &str = "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms FROM legal_holds";
+
+fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRow> {
+    Ok(HoldRow {
+        id: r.get(0)?,
+        subject: key16(r.get(1)?)?,
+        categories: r.get(2)?,
+        reason: r.get(3)?,
+        reference: r.get(4)?,
+        placed_ms: r.get(5)?,
+        until_ms: r.get(6)?,
+        lifted_ms: r.get(7)?,
+    })
+}
+
+const REQUEST_COLUMNS: &str = "SELECT id, subject, kind, state, target, received_ms, due_ms, updated_ms, verification, outcome, sealed_text FROM rights_requests";
+
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok(RequestRow {
+        id: r.get(0)?,
+        subject: key16(r.get(1)?)?,
+        kind: r.get(2)?,
+        state: r.get(3)?,
+        target: r.get(4)?,
+        received_ms: r.get(5)?,
+        due_ms: r.get(6)?,
+        updated_ms: r.get(7)?,
+        verification: r.get(8)?,
+        outcome: r.get(9)?,
+        sealed_text: r.get(10)?,
     })
 }
 
@@ -397,6 +460,63 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
                 "INSERT OR REPLACE INTO certificates (subject, document) VALUES (?1, ?2)",
             )?
             .execute(params![&subject[..], document])?;
+        }
+        Op::CloseSubject { subject, at_ms } => {
+            tx.prepare_cached(
+                "UPDATE subjects SET state = 'closed', closed_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![&subject[..], at_ms])?;
+        }
+        Op::DeleteRecords(keys) => {
+            let mut index =
+                tx.prepare_cached("DELETE FROM lookup WHERE subject = ?1 AND record = ?2")?;
+            let mut records = tx.prepare_cached(
+                "DELETE FROM records WHERE subject = ?1 AND category = ?2 AND id = ?3",
+            )?;
+            for k in keys {
+                index.execute(params![&k.subject[..], k.id])?;
+                records.execute(params![&k.subject[..], k.category, k.id])?;
+            }
+        }
+        Op::PlaceHold(h) => {
+            tx.prepare_cached(
+                "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                h.id,
+                &h.subject[..],
+                h.categories,
+                h.reason,
+                h.reference,
+                h.placed_ms,
+                h.until_ms,
+                h.lifted_ms
+            ])?;
+        }
+        Op::LiftHold { id, at_ms } => {
+            tx.prepare_cached("UPDATE legal_holds SET lifted_ms = ?2 WHERE id = ?1")?
+                .execute(params![id, at_ms])?;
+        }
+        Op::PutRequest(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rights_requests (id, subject, kind, state, target, received_ms,
+                 due_ms, updated_ms, verification, outcome, sealed_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                r.id,
+                &r.subject[..],
+                r.kind,
+                r.state,
+                r.target,
+                r.received_ms,
+                r.due_ms,
+                r.updated_ms,
+                r.verification,
+                r.outcome,
+                r.sealed_text
+            ])?;
         }
         Op::InsertApiKey(k) => {
             tx.prepare_cached(
@@ -622,16 +742,23 @@ impl crate::Store for SqliteStore {
 
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
         let row = self.row(
-            "SELECT state, created_ms FROM subjects WHERE id = ?1",
+            "SELECT state, created_ms, closed_ms FROM subjects WHERE id = ?1",
             params![&id[..]],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
         )?;
-        row.map(|(state, created_ms)| {
+        row.map(|(state, created_ms, closed_ms)| {
             Ok(SubjectRow {
                 id: *id,
                 state: SubjectState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
                 created_ms,
+                closed_ms,
             })
         })
         .transpose()
@@ -803,6 +930,93 @@ impl crate::Store for SqliteStore {
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(n)
+    }
+
+    fn holds(&self, subject: &SubjectKey) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            &format!("{HOLD_COLUMNS} WHERE subject = ?1 ORDER BY placed_ms, id"),
+            params![&subject[..]],
+            hold_row,
+        )
+    }
+
+    fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            &format!(
+                "{HOLD_COLUMNS} WHERE lifted_ms IS NULL AND until_ms > ?1 ORDER BY placed_ms, id"
+            ),
+            params![now_ms],
+            hold_row,
+        )
+    }
+
+    fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError> {
+        self.row(
+            &format!("{HOLD_COLUMNS} WHERE id = ?1"),
+            params![id],
+            hold_row,
+        )
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        self.row(
+            &format!("{REQUEST_COLUMNS} WHERE id = ?1"),
+            params![id],
+            request_row,
+        )
+    }
+
+    fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
+        self.rows(
+            &format!(
+                "{REQUEST_COLUMNS} WHERE due_ms <= ?1 AND state NOT IN ('completed', 'refused')
+                 ORDER BY due_ms, id"
+            ),
+            params![before_ms],
+            request_row,
+        )
+    }
+
+    fn records_collected_before(
+        &self,
+        category: &str,
+        before_ms: i64,
+        after: Option<(i64, SubjectKey, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, RecordKey)>, StoreError> {
+        let (at, subject, id) = after.unwrap_or((i64::MIN, [0; 16], i64::MIN));
+        self.rows(
+            "SELECT collected_ms, subject, id FROM records
+             WHERE category = ?1 AND collected_ms < ?2
+               AND (collected_ms, subject, id) > (?3, ?4, ?5)
+             ORDER BY collected_ms, subject, id LIMIT ?6",
+            params![
+                category,
+                before_ms,
+                at,
+                &subject[..],
+                id,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    RecordKey {
+                        subject: key16(r.get(1)?)?,
+                        category: category.to_string(),
+                        id: r.get(2)?,
+                    },
+                ))
+            },
+        )
+    }
+
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<SubjectKey>, StoreError> {
+        self.rows(
+            "SELECT id FROM subjects WHERE state = 'closed' AND closed_ms < ?1 ORDER BY closed_ms",
+            params![before_ms],
+            |r| key16(r.get(0)?),
+        )
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
