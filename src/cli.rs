@@ -57,6 +57,25 @@ enum Command {
     Key(KeyCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Delete what the policy's retention rules no longer allow to be kept (P17, P28).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete expired values and erase closed accounts past their grace period; holds are
+    /// respected. Resumable: run it again after an interruption.
+    Sweep {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Count what would go, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Values deleted per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -261,6 +280,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Serve { config } => serve(config),
         Command::Key(cmd) => key(cmd),
+        Command::Retention(RetentionCommand::Sweep {
+            store,
+            dry_run,
+            batch,
+        }) => {
+            let vault = open_vault(&store)?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            let report = vault.retention_sweep(dry_run, batch, &mut |r| {
+                bar.set_message(format!(
+                    "{} values deleted, {} held, {} accounts erased",
+                    r.records_deleted, r.records_held, r.subjects_erased
+                ));
+                bar.tick();
+            })?;
+            bar.finish_and_clear();
+            println!(
+                "{}{} values past retention deleted, {} kept under legal hold; {} closed accounts erased, {} held",
+                if dry_run { "dry run: " } else { "" },
+                report.records_deleted,
+                report.records_held,
+                report.subjects_erased,
+                report.subjects_held
+            );
+            Ok(())
+        }
         Command::Openapi => {
             println!("{}", steward_server::openapi_json());
             Ok(())

@@ -90,6 +90,22 @@ fn p21_authorization_matrix_follows_the_policy() {
                 Box::new(|| srv.post("/v1/audit/checkpoints", &key, Value::Null)),
             ),
             (
+                Capability::HoldsManage,
+                Box::new(|| srv.get(&s("/holds"), &key)),
+            ),
+            (
+                Capability::RequestsManage,
+                Box::new(|| srv.post(&s("/requests"), &key, json!({"kind": "access"}))),
+            ),
+            (
+                Capability::RequestsManage,
+                Box::new(|| srv.get("/v1/requests?due_within_days=30", &key)),
+            ),
+            (
+                Capability::RetentionRun,
+                Box::new(|| srv.post("/v1/retention/sweep", &key, json!({"dry_run": true}))),
+            ),
+            (
                 Capability::SubjectErase,
                 Box::new(|| srv.post(&s("/erasure"), &key, json!({"reason": "matrix test"}))),
             ),
@@ -120,7 +136,7 @@ fn p21_authorization_matrix_follows_the_policy() {
             checked += 1;
         }
     }
-    assert_eq!(checked, policy.roles.len() * 10);
+    assert_eq!(checked, policy.roles.len() * 14);
 }
 
 #[test]
@@ -311,4 +327,146 @@ fn openapi_served_matches_the_committed_document() {
     ] {
         assert!(served.body["paths"][path].is_object(), "{path} missing");
     }
+}
+
+/// P23-P28, P32: a request taken from received to completed, and another to refused, over the
+/// API alone; deadlines move with the server's clock, not the wall clock.
+#[test]
+fn p26_p32_rights_requests_over_the_api() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/requests"),
+        &officer,
+        json!({"kind": "access"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let access = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["state"], "received");
+    assert_eq!(
+        r.body["due_ms"],
+        srv.clock.now_ms() + 30 * steward_core::DAY_MS
+    );
+
+    let r = srv.post(
+        &format!("/v1/requests/{access}/complete"),
+        &officer,
+        json!({}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("request_state"))
+    );
+    let r = srv.post(
+        &format!("/v1/requests/{access}/verify"),
+        &officer,
+        json!({"method": "otp"}),
+    );
+    assert_eq!(r.body["state"], "verified", "{}", r.body);
+    assert_eq!(
+        srv.post(
+            &format!("/v1/requests/{access}/start"),
+            &officer,
+            Value::Null
+        )
+        .body["state"],
+        "in_progress"
+    );
+
+    // 29 days on, it is due within 7 days; 31 days on, overdue.
+    srv.clock.advance(29 * steward_core::DAY_MS);
+    let due = srv.get("/v1/requests?due_within_days=7", &officer);
+    assert_eq!(due.body.as_array().unwrap().len(), 1, "{}", due.body);
+    assert_eq!(due.body[0]["overdue"], false);
+    srv.clock.advance(2 * steward_core::DAY_MS);
+    let due = srv.get("/v1/requests?due_within_days=0", &officer);
+    assert_eq!(due.body[0]["overdue"], true);
+
+    let r = srv.post(
+        &format!("/v1/requests/{access}/complete"),
+        &officer,
+        json!({"note": "sent to the verified email"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["request"]["state"], "completed");
+    assert_eq!(r.body["export"]["records"].as_array().unwrap().len(), 3);
+
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/requests"),
+        &officer,
+        json!({"kind": "deletion"}),
+    );
+    let deletion = r.body["id"].as_str().unwrap().to_string();
+    let r = srv.post(
+        &format!("/v1/requests/{deletion}/refuse"),
+        &officer,
+        json!({"reason": "because"}),
+    );
+    assert_eq!(r.status, 400);
+    let r = srv.post(
+        &format!("/v1/requests/{deletion}/refuse"),
+        &officer,
+        json!({"reason": "legal_obligation", "note": "tax records must be kept"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            r.body["state"].as_str(),
+            r.body["outcome"]["refused"].as_str()
+        ),
+        (Some("refused"), Some("legal_obligation"))
+    );
+    assert!(
+        srv.get("/v1/requests?due_within_days=365", &officer)
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn p18_p17_holds_and_retention_over_the_api() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+    let until = srv.clock.now_ms() + 10 * steward_core::DAY_MS;
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/holds"),
+        &officer,
+        json!({"reason": "dispute", "reference": "ticket 5512", "until_ms": until}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hold = r.body["id"].as_str().unwrap().to_string();
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/erasure"),
+        &officer,
+        json!({"reason": "asked"}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("legal_hold"))
+    );
+    let r = srv.post(&format!("/v1/holds/{hold}/lift"), &officer, Value::Null);
+    assert_eq!(r.body["active"], false, "{}", r.body);
+    let r = srv.post("/v1/retention/sweep", &officer, json!({"dry_run": true}));
+    assert_eq!(
+        (r.status, r.body["dry_run"].as_bool()),
+        (200, Some(true)),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        srv.post(
+            &format!("/v1/subjects/{id}/erasure"),
+            &officer,
+            json!({"reason": "asked"})
+        )
+        .status,
+        201
+    );
 }

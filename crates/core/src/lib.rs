@@ -13,12 +13,16 @@ pub mod evidence;
 mod holds;
 mod keys;
 mod read;
+mod requests;
+mod retention;
 mod rights;
 mod vault;
 
 pub use error::Error;
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::ApiKeyInfo;
+pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
+pub use retention::{DAY_MS, SweepReport};
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
 pub use vault::{
     Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,

@@ -97,10 +97,26 @@ pub struct PurgeProgress {
 impl Vault {
     /// Everything held about a subject, decrypted, as machine-readable JSON (P23).
     pub fn export(&self, actor: &Actor, subject: SubjectId) -> Result<Export, Error> {
-        if let Err(e) = self
-            .may(actor, Capability::SubjectExport)
-            .and_then(|_| self.active_subject(subject).map(|_| ()))
-        {
+        if let Err(e) = self.may(actor, Capability::SubjectExport) {
+            return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
+        }
+        self.export_unchecked(actor, subject)
+    }
+
+    /// [`Vault::export`] once permission is settled (an access request carries its own).
+    /// Closed accounts can still be exported until they are erased.
+    pub(crate) fn export_unchecked(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+    ) -> Result<Export, Error> {
+        let state = self.store.subject(&subject.0)?.map(|s| s.state);
+        let exportable = match state {
+            None => Err(Error::SubjectNotFound),
+            Some(SubjectState::Active | SubjectState::Closed) => Ok(()),
+            Some(_) => Err(Error::SubjectErased),
+        };
+        if let Err(e) = exportable {
             return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
         }
         let rows = self.store.records(&subject.0)?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::evidence::{verify_document, verify_store};
 use crate::*;
 
@@ -670,5 +670,347 @@ fn p21_api_keys_authenticate_as_their_role_until_revoked() {
     assert_eq!(
         k.vault.create_api_key("x", "wizard").unwrap_err().code(),
         "unknown_role"
+    );
+}
+
+fn usage(k: &Kit, s: SubjectId) {
+    k.vault
+        .collect(
+            &k.service,
+            &Collect {
+                subject: s,
+                feature: "usage_logging",
+                values: &[
+                    ("ip_address", "10.1.2.3"),
+                    ("access_time", "2026-01-01T00:00:00Z"),
+                ],
+                source: Source::Observed,
+            },
+        )
+        .unwrap();
+}
+
+fn categories_held(k: &Kit, s: SubjectId) -> Vec<String> {
+    let mut c: Vec<String> = k
+        .vault
+        .store()
+        .records(&s.0)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.category)
+        .collect();
+    c.sort();
+    c
+}
+
+#[test]
+fn p17_retention_sweep_deletes_expired_values_and_is_idempotent() {
+    let k = kit();
+    let s = k.subject_with_account();
+    usage(&k, s);
+    // ip_address and access_time are kept 180 days after collection.
+    k.clock.advance(179 * DAY_MS);
+    let r = k.vault.retention_sweep(false, 100, &mut |_| {}).unwrap();
+    assert_eq!(r.records_deleted, 0);
+    usage(&k, s);
+    k.clock.advance(2 * DAY_MS);
+    let dry = k.vault.retention_sweep(true, 1, &mut |_| {}).unwrap();
+    assert_eq!((dry.dry_run, dry.records_deleted), (true, 2));
+    assert_eq!(k.vault.store().records(&s.0).unwrap().len(), 7);
+    let mut steps = 0;
+    let r = k
+        .vault
+        .retention_sweep(false, 1, &mut |_| steps += 1)
+        .unwrap();
+    assert_eq!(r.records_deleted, 2);
+    assert!(steps >= 2, "progress is reported per batch");
+    // The newer usage values and the account values stay.
+    assert_eq!(
+        categories_held(&k, s),
+        ["access_time", "email", "ip_address", "name", "phone"]
+    );
+    assert_eq!(
+        k.vault
+            .retention_sweep(false, 1, &mut |_| {})
+            .unwrap()
+            .records_deleted,
+        0
+    );
+}
+
+#[test]
+fn p18_legal_hold_pauses_retention_and_erasure_until_lifted() {
+    let k = kit();
+    let s = k.subject_with_account();
+    usage(&k, s);
+    let hold = k
+        .vault
+        .place_hold(
+            &k.officer,
+            s,
+            &["ip_address"],
+            "court_order",
+            "(2026) Zhe 01 No. 123",
+            k.clock.now_ms() + 400 * DAY_MS,
+        )
+        .unwrap();
+    assert!(hold.active);
+    k.clock.advance(200 * DAY_MS);
+    let r = k.vault.retention_sweep(false, 10, &mut |_| {}).unwrap();
+    assert_eq!((r.records_deleted, r.records_held), (1, 1));
+    assert!(categories_held(&k, s).contains(&"ip_address".to_string()));
+    let err = k.vault.erase(&k.officer, s, "subject request").unwrap_err();
+    assert_eq!(err.code(), "legal_hold");
+    assert_eq!(
+        k.vault
+            .place_hold(
+                &k.service,
+                s,
+                &[],
+                "dispute",
+                "x",
+                k.clock.now_ms() + DAY_MS
+            )
+            .unwrap_err()
+            .code(),
+        "operation_not_permitted"
+    );
+    assert_eq!(
+        k.vault
+            .place_hold(&k.officer, s, &[], "whim", "x", k.clock.now_ms() + DAY_MS)
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    k.vault.lift_hold(&k.officer, &hold.id).unwrap();
+    assert!(!k.vault.holds(&k.officer, s).unwrap()[0].active);
+    assert_eq!(
+        k.vault
+            .retention_sweep(false, 10, &mut |_| {})
+            .unwrap()
+            .records_deleted,
+        1
+    );
+    k.vault.erase(&k.officer, s, "subject request").unwrap();
+}
+
+#[test]
+fn p28_closed_account_is_erased_after_the_grace_period() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let erase_by = k.vault.close_account(&k.officer, s).unwrap();
+    assert_eq!(erase_by, k.clock.now_ms() + 30 * DAY_MS);
+    // Closed: ordinary purposes may no longer read; legal obligations still may.
+    assert_eq!(
+        k.read(s, &["email"], "provide_service").unwrap_err().code(),
+        "subject_closed"
+    );
+    assert_eq!(k.read(s, &["email"], "security").unwrap().len(), 1);
+    k.clock.advance(29 * DAY_MS);
+    assert_eq!(
+        k.vault
+            .retention_sweep(false, 10, &mut |_| {})
+            .unwrap()
+            .subjects_erased,
+        0
+    );
+    k.clock.advance(DAY_MS + 1);
+    let r = k.vault.retention_sweep(false, 10, &mut |_| {}).unwrap();
+    assert_eq!(r.subjects_erased, 1);
+    assert!(k.vault.certificate(s).unwrap().is_some());
+    assert_eq!(
+        k.read(s, &["email"], "security").unwrap_err().code(),
+        "subject_erased"
+    );
+    assert_eq!(
+        k.vault
+            .retention_sweep(false, 10, &mut |_| {})
+            .unwrap()
+            .subjects_erased,
+        0
+    );
+}
+
+#[test]
+fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let req = k
+        .vault
+        .open_request(&k.officer, s, "access", None, None)
+        .unwrap();
+    assert_eq!(req.state, "received");
+    assert_eq!(req.due_ms, k.clock.now_ms() + 30 * DAY_MS);
+    // Not before identity is verified (P25).
+    assert_eq!(
+        k.vault
+            .complete_request(&k.officer, &req.id, "")
+            .unwrap_err()
+            .code(),
+        "request_state"
+    );
+    k.vault.verify_request(&k.officer, &req.id, "otp").unwrap();
+    assert_eq!(
+        k.vault.start_request(&k.officer, &req.id).unwrap().state,
+        "in_progress"
+    );
+    k.clock.advance(25 * DAY_MS);
+    let due = k.vault.requests_due(&k.officer, 7 * DAY_MS).unwrap();
+    assert_eq!((due.len(), due[0].overdue), (1, false));
+    k.clock.advance(6 * DAY_MS);
+    assert!(k.vault.requests_due(&k.officer, 0).unwrap()[0].overdue);
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, "sent by email")
+        .unwrap();
+    assert_eq!(done.request.state, "completed");
+    assert_eq!(done.export.unwrap().records.len(), 3);
+    assert!(
+        k.vault
+            .requests_due(&k.officer, 365 * DAY_MS)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        k.vault
+            .open_request(&k.service, s, "access", None, None)
+            .unwrap_err()
+            .code(),
+        "operation_not_permitted"
+    );
+}
+
+#[test]
+fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_reason() {
+    let k = kit();
+    let s = k.subject_with_account();
+    usage(&k, s);
+    k.vault
+        .place_hold(
+            &k.officer,
+            s,
+            &["ip_address", "access_time"],
+            "authority_request",
+            "PSB letter 77",
+            k.clock.now_ms() + 90 * DAY_MS,
+        )
+        .unwrap();
+    let req = k
+        .vault
+        .open_request(&k.officer, s, "deletion_unlawful", None, None)
+        .unwrap();
+    k.vault
+        .verify_request(&k.officer, &req.id, "documents")
+        .unwrap();
+    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    assert!(done.certificate.is_none());
+    assert_eq!(done.request.outcome["refused_in_part"], "legal_hold");
+    assert_eq!(done.request.outcome["deleted_records"], 3);
+    assert_eq!(categories_held(&k, s), ["access_time", "ip_address"]);
+
+    let other = k.subject_with_account();
+    let req = k
+        .vault
+        .open_request(&k.officer, other, "deletion", None, None)
+        .unwrap();
+    assert_eq!(
+        k.vault
+            .refuse_request(&k.officer, &req.id, "because", "")
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    let refused = k
+        .vault
+        .refuse_request(&k.officer, &req.id, "rights_of_others", "shared account")
+        .unwrap();
+    assert_eq!(
+        (refused.state.as_str(), refused.outcome["refused"].as_str()),
+        ("refused", Some("rights_of_others"))
+    );
+    assert_eq!(
+        k.vault
+            .verify_request(&k.officer, &req.id, "otp")
+            .unwrap_err()
+            .code(),
+        "request_state"
+    );
+
+    let req = k
+        .vault
+        .open_request(&k.officer, other, "deletion", None, None)
+        .unwrap();
+    k.vault
+        .verify_request(&k.officer, &req.id, "session")
+        .unwrap();
+    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    let cert = done.certificate.unwrap();
+    assert_eq!(
+        verify_document(&cert, None).unwrap()["subject"],
+        other.to_string()
+    );
+}
+
+#[test]
+fn p27_p31_withdrawal_cancellation_and_inquiry_requests() {
+    let k = kit();
+    let s = k.subject_with_account();
+    k.consent(s, "purpose:surveys", true, false);
+    let w = k
+        .vault
+        .open_request(
+            &k.officer,
+            s,
+            "consent_withdrawal",
+            Some("purpose:surveys"),
+            None,
+        )
+        .unwrap();
+    k.vault
+        .verify_request(&k.officer, &w.id, "session")
+        .unwrap();
+    k.vault.complete_request(&k.officer, &w.id, "").unwrap();
+    assert_eq!(
+        k.read(s, &["email"], "surveys").unwrap_err().code(),
+        "consent_required"
+    );
+
+    let q = k
+        .vault
+        .open_request(
+            &k.officer,
+            s,
+            "inquiry",
+            None,
+            Some("Why did I get an SMS at 3am on my number 138...?"),
+        )
+        .unwrap();
+    assert_eq!(q.due_ms, k.clock.now_ms() + 30 * DAY_MS);
+    assert!(
+        k.vault
+            .request_text(&k.officer, &q.id)
+            .unwrap()
+            .starts_with("Why did I get")
+    );
+
+    let c = k
+        .vault
+        .open_request(&k.officer, s, "account_cancellation", None, None)
+        .unwrap();
+    k.vault.verify_request(&k.officer, &c.id, "otp").unwrap();
+    let done = k.vault.complete_request(&k.officer, &c.id, "").unwrap();
+    assert_eq!(done.request.outcome["closed"], true);
+    k.clock.advance(31 * DAY_MS);
+    assert_eq!(
+        k.vault
+            .retention_sweep(false, 10, &mut |_| {})
+            .unwrap()
+            .subjects_erased,
+        1
+    );
+    // The inquiry's text went with the subject's key.
+    assert_eq!(
+        k.vault.request_text(&k.officer, &q.id).unwrap_err().code(),
+        "data_key_destroyed"
     );
 }

@@ -555,6 +555,285 @@ pub async fn sign_checkpoint(
     }
 }
 
+/// A legal hold to place (P18).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    /// Held categories; empty holds everything the subject has.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// `statute`, `court_order`, `authority_request` or `dispute`.
+    pub reason: String,
+    /// Case number or letter reference; no PI.
+    pub reference: String,
+    /// When the hold ends by itself, Unix ms.
+    pub until_ms: i64,
+}
+
+/// A rights request to open.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    /// `access`, `correction`, `deletion`, `deletion_unlawful`, `consent_withdrawal`,
+    /// `account_cancellation` or `inquiry`.
+    pub kind: String,
+    /// For `consent_withdrawal`: `purpose:<name>`, `feature:<name>` or `recipient:<name>`.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The subject's own words (inquiries, complaints); stored encrypted.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// How identity was verified (P25).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// `otp`, `session` or `documents`.
+    pub method: String,
+}
+
+/// A note closing a request.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// What was done; no PI.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A refusal (P26).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseBody {
+    /// `legal_obligation`, `legal_hold`, `security`, `rights_of_others` or
+    /// `technically_infeasible`.
+    pub reason: String,
+    /// Explanation for the subject; no PI.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A retention sweep.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SweepBody {
+    /// Count only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Which requests to list.
+#[derive(Deserialize, IntoParams)]
+pub struct DueQuery {
+    /// Requests due within this many days (0: overdue only). Default 7.
+    pub due_within_days: Option<u32>,
+}
+
+fn json_of<T: Serialize>(v: T) -> Response {
+    axum::Json(v).into_response()
+}
+
+/// Places a legal hold on a subject's data (P18).
+#[utoipa::path(post, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
+    params(SubjectPath), request_body = HoldBody,
+    responses((status = 201, body = Object, description = "the hold"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn place_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<HoldBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let s = subject(&id)?;
+    let hold = call(&state, &headers, move |v, a| {
+        let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
+        v.place_hold(a, s, &cats, &body.reason, &body.reference, body.until_ms)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, json_of(hold)))
+}
+
+/// Every hold on a subject.
+#[utoipa::path(get, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
+    params(SubjectPath), responses((status = 200, body = Object, description = "the holds"), (status = 403, body = ErrorBody)))]
+pub async fn list_holds(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = subject(&id)?;
+    Ok(json_of(
+        call(&state, &headers, move |v, a| v.holds(a, s)).await?,
+    ))
+}
+
+/// Hold id in the path.
+#[derive(Deserialize, IntoParams)]
+pub struct HoldPath {
+    /// The hold's id.
+    pub hold: String,
+}
+
+/// Lifts a hold early.
+#[utoipa::path(post, path = "/v1/holds/{hold}/lift", tag = "holds", security(("api_key" = [])),
+    params(HoldPath), responses((status = 200, body = Object, description = "the hold"), (status = 403, body = ErrorBody)))]
+pub async fn lift_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(hold): Path<String>,
+    _body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| v.lift_hold(a, &hold)).await?,
+    ))
+}
+
+/// Takes in a rights request; its deadline comes from the policy (P32).
+#[utoipa::path(post, path = "/v1/subjects/{id}/requests", tag = "rights", security(("api_key" = [])),
+    params(SubjectPath), request_body = RequestBody,
+    responses((status = 201, body = Object, description = "the request"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn open_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<RequestBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let s = subject(&id)?;
+    let r = call(&state, &headers, move |v, a| {
+        v.open_request(
+            a,
+            s,
+            &body.kind,
+            body.target.as_deref(),
+            body.text.as_deref(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, json_of(r)))
+}
+
+/// Open requests due soon, and overdue ones (P32).
+#[utoipa::path(get, path = "/v1/requests", tag = "rights", security(("api_key" = [])),
+    params(DueQuery), responses((status = 200, body = Object, description = "the requests"), (status = 403, body = ErrorBody)))]
+pub async fn due_requests(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<DueQuery>,
+) -> Result<Response, ApiError> {
+    let days = i64::from(q.due_within_days.unwrap_or(7));
+    Ok(json_of(
+        call(&state, &headers, move |v, a| {
+            v.requests_due(a, days * steward_core::DAY_MS)
+        })
+        .await?,
+    ))
+}
+
+/// Request id in the path.
+#[derive(Deserialize, IntoParams)]
+pub struct RequestPath {
+    /// The request's id.
+    pub request: String,
+}
+
+/// One request.
+#[utoipa::path(get, path = "/v1/requests/{request}", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), responses((status = 200, body = Object, description = "the request"), (status = 403, body = ErrorBody)))]
+pub async fn get_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| v.request(a, &rid)).await?,
+    ))
+}
+
+/// Records that the requester's identity was verified (P25).
+#[utoipa::path(post, path = "/v1/requests/{request}/verify", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), request_body = VerifyBody,
+    responses((status = 200, body = Object, description = "the request"), (status = 409, body = ErrorBody)))]
+pub async fn verify_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    Body(body): Body<VerifyBody>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| {
+            v.verify_request(a, &rid, &body.method)
+        })
+        .await?,
+    ))
+}
+
+/// Marks a verified request as being worked on.
+#[utoipa::path(post, path = "/v1/requests/{request}/start", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), responses((status = 200, body = Object, description = "the request"), (status = 409, body = ErrorBody)))]
+pub async fn start_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    _body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| v.start_request(a, &rid)).await?,
+    ))
+}
+
+/// Carries a verified request out and completes it: an export for access, an erasure and
+/// its certificate for deletion, and so on.
+#[utoipa::path(post, path = "/v1/requests/{request}/complete", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), request_body = NoteBody,
+    responses((status = 200, body = Object, description = "request, export, certificate"), (status = 409, body = ErrorBody)))]
+pub async fn complete_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    Body(body): Body<NoteBody>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| {
+            v.complete_request(a, &rid, &body.note)
+        })
+        .await?,
+    ))
+}
+
+/// Refuses a request with a reason from the fixed list (P26).
+#[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), request_body = RefuseBody,
+    responses((status = 200, body = Object, description = "the request"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn refuse_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    Body(body): Body<RefuseBody>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| {
+            v.refuse_request(a, &rid, &body.reason, &body.note)
+        })
+        .await?,
+    ))
+}
+
+/// Runs the retention sweep now (P17, P28).
+#[utoipa::path(post, path = "/v1/retention/sweep", tag = "retention", security(("api_key" = [])),
+    request_body = SweepBody, responses((status = 200, body = Object, description = "what was deleted"), (status = 403, body = ErrorBody)))]
+pub async fn sweep(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<SweepBody>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, &headers, move |v, a| {
+            v.run_retention(a, body.dry_run)
+        })
+        .await?,
+    ))
+}
+
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
@@ -579,7 +858,9 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
-    paths(live, ready, register, lookup, collect, read, consent, disclose, export, erase, checkpoints, sign_checkpoint),
+    paths(live, ready, register, lookup, collect, read, consent, disclose, export, erase, checkpoints, sign_checkpoint,
+        place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
+        complete_request, refuse_request, sweep),
     components(schemas(ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecurityAddon),
 )]

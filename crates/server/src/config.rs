@@ -32,6 +32,13 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// Seconds between background retention sweeps (P17); 0 turns them off.
+    #[serde(default = "default_sweep")]
+    pub retention_sweep_secs: u64,
+}
+
+fn default_sweep() -> u64 {
+    3600
 }
 
 fn one() -> u32 {
@@ -60,6 +67,7 @@ impl Default for Config {
             master_key_file: None,
             region: None,
             max_body_bytes: default_body_limit(),
+            retention_sweep_secs: default_sweep(),
         }
     }
 }
@@ -120,6 +128,11 @@ impl Config {
                 "POLICY" => config.policy = Some(PathBuf::from(value)),
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
+                "RETENTION_SWEEP_SECS" => {
+                    config.retention_sweep_secs = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number of seconds"))?
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -128,7 +141,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS)",
                     ));
                 }
             }

@@ -104,6 +104,22 @@ pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
             "/v1/audit/checkpoints",
             get(api::checkpoints).post(api::sign_checkpoint),
         )
+        .route(
+            "/v1/subjects/{id}/holds",
+            get(api::list_holds).post(api::place_hold),
+        )
+        .route("/v1/holds/{hold}/lift", post(api::lift_hold))
+        .route("/v1/subjects/{id}/requests", post(api::open_request))
+        .route("/v1/requests", get(api::due_requests))
+        .route("/v1/requests/{request}", get(api::get_request))
+        .route("/v1/requests/{request}/verify", post(api::verify_request))
+        .route("/v1/requests/{request}/start", post(api::start_request))
+        .route(
+            "/v1/requests/{request}/complete",
+            post(api::complete_request),
+        )
+        .route("/v1/requests/{request}/refuse", post(api::refuse_request))
+        .route("/v1/retention/sweep", post(api::sweep))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -111,6 +127,31 @@ pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
         }))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Runs the retention sweep every `every` until the process stops (P17). Each sweep is
+/// resumable, so stopping in the middle of one loses nothing.
+pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let v = Arc::clone(&vault);
+        let outcome =
+            tokio::task::spawn_blocking(move || v.retention_sweep(false, 1000, &mut |_| {})).await;
+        match outcome {
+            Ok(Ok(r)) => tracing::info!(
+                deleted = r.records_deleted,
+                held = r.records_held,
+                erased = r.subjects_erased,
+                "background retention sweep"
+            ),
+            Ok(Err(e)) => {
+                tracing::warn!(code = e.code(), error = %e, "retention sweep failed; will retry")
+            }
+            Err(_) => tracing::warn!("retention sweep task failed; will retry"),
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in

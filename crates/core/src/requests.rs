@@ -1,0 +1,438 @@
+//! Rights requests (P23-P28, P31, P32): access, correction, deletion, deletion because
+//! processing broke the law or the agreement, consent withdrawal, account cancellation and
+//! inquiries or complaints, each moving received -> identity verified -> in progress ->
+//! completed or refused, against a deadline from the policy, every step audited.
+
+use serde::Serialize;
+use serde_json::json;
+use steward_audit::Outcome;
+use steward_policy::Capability;
+use steward_store::{Op, RecordKey, RequestRow};
+
+use crate::clock::rfc3339;
+use crate::error::Error;
+use crate::holds::Held;
+use crate::retention::DAY_MS;
+use crate::rights::Export;
+use crate::vault::{Actor, SignedDocument, SubjectId, Vault, aad};
+
+/// The kinds of request.
+pub const REQUEST_KINDS: [&str; 7] = [
+    "access",
+    "correction",
+    "deletion",
+    "deletion_unlawful",
+    "consent_withdrawal",
+    "account_cancellation",
+    "inquiry",
+];
+
+/// The only reasons a request may be refused for (P26).
+pub const REFUSAL_REASONS: [&str; 5] = [
+    "legal_obligation",
+    "legal_hold",
+    "security",
+    "rights_of_others",
+    "technically_infeasible",
+];
+
+/// A request as staff and the subject see it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RightsRequest {
+    /// Id.
+    pub id: String,
+    /// Whose.
+    pub subject: String,
+    /// One of [`REQUEST_KINDS`].
+    pub kind: String,
+    /// `received`, `verified`, `in_progress`, `completed` or `refused`.
+    pub state: String,
+    /// For consent withdrawals, the target.
+    pub target: String,
+    /// When received.
+    pub received_at: String,
+    /// When it must be answered by.
+    pub due_at: String,
+    /// Due, Unix ms.
+    pub due_ms: i64,
+    /// Open and past its deadline (P32).
+    pub overdue: bool,
+    /// How identity was verified (P25).
+    pub verification: String,
+    /// What was done, or why it was refused.
+    pub outcome: serde_json::Value,
+}
+
+/// What completing a request produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Completion {
+    /// The request, completed.
+    pub request: RightsRequest,
+    /// For access requests, the export (P23).
+    pub export: Option<Export>,
+    /// For deletions that erased the subject, the certificate (P28, P33).
+    pub certificate: Option<SignedDocument>,
+}
+
+fn is_open(state: &str) -> bool {
+    !matches!(state, "completed" | "refused")
+}
+
+impl Vault {
+    fn request_view(&self, r: &RequestRow) -> RightsRequest {
+        let now = self.clock.now_ms();
+        RightsRequest {
+            id: r.id.clone(),
+            subject: SubjectId(r.subject).to_string(),
+            kind: r.kind.clone(),
+            state: r.state.clone(),
+            target: r.target.clone(),
+            received_at: rfc3339(r.received_ms),
+            due_at: rfc3339(r.due_ms),
+            due_ms: r.due_ms,
+            overdue: is_open(&r.state) && r.due_ms < now,
+            verification: r.verification.clone(),
+            outcome: serde_json::from_str(&r.outcome).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    fn save_request(
+        &self,
+        actor: &Actor,
+        row: RequestRow,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<RightsRequest, Error> {
+        let view = self.request_view(&row);
+        let subject = SubjectId(row.subject);
+        let mut detail = detail;
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("request".into(), json!(row.id));
+            map.insert("kind".into(), json!(row.kind));
+            map.insert("state".into(), json!(row.state));
+        }
+        self.store.commit(
+            vec![Op::PutRequest(row)],
+            vec![self.draft(
+                actor,
+                action,
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                detail,
+            )],
+        )?;
+        Ok(view)
+    }
+
+    fn open_request_row(&self, actor: &Actor, id: &str) -> Result<RequestRow, Error> {
+        self.permit(actor, Capability::RequestsManage, None)?;
+        self.store
+            .request(id)?
+            .ok_or_else(|| Error::Invalid(format!("no request `{}`", id.escape_default())))
+    }
+
+    /// Takes in a request. Its deadline comes from the policy: `deadlines.inquiry_days` for
+    /// inquiries, `deadlines.request_days` for the rest. An inquiry's text is sealed under the
+    /// subject's key, so erasure takes it too.
+    pub fn open_request(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        kind: &str,
+        target: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<RightsRequest, Error> {
+        self.permit(actor, Capability::RequestsManage, Some(subject))?;
+        if !REQUEST_KINDS.contains(&kind) {
+            return Err(Error::Invalid(format!(
+                "a request's kind is one of: {}",
+                REQUEST_KINDS.join(", ")
+            )));
+        }
+        let target = match (kind, target) {
+            ("consent_withdrawal", Some(t)) => {
+                self.consent_target(t)?;
+                t.to_string()
+            }
+            ("consent_withdrawal", None) => {
+                return Err(Error::Invalid(
+                    "a consent withdrawal names its target (`purpose:<name>`, ...)".into(),
+                ));
+            }
+            _ => String::new(),
+        };
+        if text.is_some_and(|t| t.len() > 20_000) {
+            return Err(Error::Invalid(
+                "a request's text is at most 20,000 bytes".into(),
+            ));
+        }
+        if let Err(e) = self
+            .store
+            .subject(&subject.0)?
+            .ok_or(Error::SubjectNotFound)
+            .and_then(|s| {
+                if matches!(
+                    s.state,
+                    steward_store::SubjectState::Active | steward_store::SubjectState::Closed
+                ) {
+                    Ok(())
+                } else {
+                    Err(Error::SubjectErased)
+                }
+            })
+        {
+            return Err(self.refuse(actor, "request.open", Some(subject), "", String::new(), e));
+        }
+        let now = self.clock.now_ms();
+        let days = if kind == "inquiry" {
+            self.policy.deadlines.inquiry_days
+        } else {
+            self.policy.deadlines.request_days
+        };
+        let id = self.new_id("req")?;
+        let sealed_text = match text {
+            Some(t) if !t.is_empty() => {
+                let key = self.data_key(subject)?;
+                key.seal(
+                    &self.nonces,
+                    &aad(&subject.0, "request", request_tag(&id)),
+                    t.as_bytes(),
+                )?
+            }
+            _ => Vec::new(),
+        };
+        let row = RequestRow {
+            id,
+            subject: subject.0,
+            kind: kind.into(),
+            state: "received".into(),
+            target,
+            received_ms: now,
+            due_ms: now.saturating_add(i64::from(days) * DAY_MS),
+            updated_ms: now,
+            verification: String::new(),
+            outcome: String::new(),
+            sealed_text,
+        };
+        self.save_request(actor, row, "request.open", json!({}))
+    }
+
+    /// Records that the requester's identity was verified (P25): `otp` (a one-time code to a
+    /// verified channel), `session` (a signed-in session) or `documents` (checked by staff).
+    pub fn verify_request(
+        &self,
+        actor: &Actor,
+        id: &str,
+        method: &str,
+    ) -> Result<RightsRequest, Error> {
+        let mut row = self.open_request_row(actor, id)?;
+        if !["otp", "session", "documents"].contains(&method) {
+            return Err(Error::Invalid(
+                "identity is verified by `otp`, `session` or `documents`".into(),
+            ));
+        }
+        if row.state != "received" {
+            return Err(Error::RequestState {
+                state: row.state,
+                wanted: "verified",
+            });
+        }
+        row.state = "verified".into();
+        row.verification = method.into();
+        row.updated_ms = self.clock.now_ms();
+        self.save_request(actor, row, "request.verify", json!({ "method": method }))
+    }
+
+    /// Marks a verified request as being worked on.
+    pub fn start_request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
+        let mut row = self.open_request_row(actor, id)?;
+        if row.state != "verified" {
+            return Err(Error::RequestState {
+                state: row.state,
+                wanted: "started",
+            });
+        }
+        row.state = "in_progress".into();
+        row.updated_ms = self.clock.now_ms();
+        self.save_request(actor, row, "request.start", json!({}))
+    }
+
+    /// Refuses a request, in whole, for a reason from the fixed list (P26); the subject is
+    /// told the reason.
+    pub fn refuse_request(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: &str,
+        note: &str,
+    ) -> Result<RightsRequest, Error> {
+        let mut row = self.open_request_row(actor, id)?;
+        if !REFUSAL_REASONS.contains(&reason) {
+            return Err(Error::Invalid(format!(
+                "a refusal's reason is one of: {}",
+                REFUSAL_REASONS.join(", ")
+            )));
+        }
+        if !is_open(&row.state) {
+            return Err(Error::RequestState {
+                state: row.state,
+                wanted: "refused",
+            });
+        }
+        row.state = "refused".into();
+        row.updated_ms = self.clock.now_ms();
+        row.outcome = json!({ "refused": reason, "note": note }).to_string();
+        self.save_request(actor, row, "request.refuse", json!({ "reason": reason }))
+    }
+
+    /// Carries a verified request out and completes it: access exports; deletion erases (or,
+    /// under a legal hold, deletes what is not held and refuses the rest in part); consent
+    /// withdrawal withdraws; cancellation closes the account and schedules erasure;
+    /// correction and inquiry are answered by staff and closed with a note.
+    pub fn complete_request(
+        &self,
+        actor: &Actor,
+        id: &str,
+        note: &str,
+    ) -> Result<Completion, Error> {
+        let mut row = self.open_request_row(actor, id)?;
+        if !matches!(row.state.as_str(), "verified" | "in_progress") {
+            let wanted = if row.state == "received" {
+                "completed before identity is verified (P25)"
+            } else {
+                "completed"
+            };
+            return Err(Error::RequestState {
+                state: row.state,
+                wanted,
+            });
+        }
+        let subject = SubjectId(row.subject);
+        let mut export = None;
+        let mut certificate = None;
+        let outcome = match row.kind.as_str() {
+            "access" => {
+                let e = self.export_unchecked(actor, subject)?;
+                let n = e.records.len();
+                export = Some(e);
+                json!({ "exported_records": n })
+            }
+            "deletion" | "deletion_unlawful" => match self.held(subject)? {
+                Held::Nothing => {
+                    let draft = self.draft(
+                        actor,
+                        "subject.erase",
+                        Outcome::Granted,
+                        Some(subject),
+                        "",
+                        String::new(),
+                        json!({ "method": "crypto-shredding", "reason": format!("rights request {}", row.id) }),
+                    );
+                    certificate =
+                        Some(self.shred(subject, &format!("rights request {}", row.id), draft)?);
+                    json!({ "erased": true })
+                }
+                Held::Everything => {
+                    json!({ "erased": false, "refused_in_part": "legal_hold", "held": "everything" })
+                }
+                Held::Categories(held) => {
+                    let doomed: Vec<RecordKey> = self
+                        .store
+                        .records(&subject.0)?
+                        .into_iter()
+                        .filter(|r| !held.contains(&r.category))
+                        .map(|r| RecordKey {
+                            subject: subject.0,
+                            category: r.category,
+                            id: r.id,
+                        })
+                        .collect();
+                    let n = doomed.len();
+                    let mut draft = self.draft(
+                        actor,
+                        "pi.delete",
+                        Outcome::Granted,
+                        Some(subject),
+                        "",
+                        String::new(),
+                        json!({ "records": n, "request": row.id }),
+                    );
+                    draft.categories = String::new();
+                    self.store
+                        .commit(vec![Op::DeleteRecords(doomed)], vec![draft])?;
+                    json!({ "erased": false, "deleted_records": n, "refused_in_part": "legal_hold", "held": held })
+                }
+            },
+            "consent_withdrawal" => {
+                let target = self.consent_target(&row.target)?;
+                let receipt = self.consent(actor, subject, target, false, false, "request")?;
+                json!({ "withdrawn": row.target, "receipt": receipt })
+            }
+            "account_cancellation" => {
+                let erase_by = self.close(actor, subject)?;
+                json!({ "closed": true, "erase_by": rfc3339(erase_by) })
+            }
+            _ => json!({ "answered": true }),
+        };
+        let mut outcome = outcome;
+        if let Some(map) = outcome.as_object_mut()
+            && !note.is_empty()
+        {
+            map.insert("note".into(), json!(note));
+        }
+        row.state = "completed".into();
+        row.updated_ms = self.clock.now_ms();
+        row.outcome = outcome.to_string();
+        let request = self.save_request(actor, row, "request.complete", json!({}))?;
+        Ok(Completion {
+            request,
+            export,
+            certificate,
+        })
+    }
+
+    /// One request.
+    pub fn request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
+        let row = self.open_request_row(actor, id)?;
+        Ok(self.request_view(&row))
+    }
+
+    /// The text a subject sent with a request (an inquiry), for staff to answer.
+    pub fn request_text(&self, actor: &Actor, id: &str) -> Result<String, Error> {
+        let row = self.open_request_row(actor, id)?;
+        if row.sealed_text.is_empty() {
+            return Ok(String::new());
+        }
+        let subject = SubjectId(row.subject);
+        let key = self.data_key(subject)?;
+        let plain = key.open(
+            &aad(&subject.0, "request", request_tag(&row.id)),
+            &row.sealed_text,
+        )?;
+        String::from_utf8(plain).map_err(|_| Error::Integrity)
+    }
+
+    /// Open requests due within `within_ms` from now, overdue ones first (P32).
+    pub fn requests_due(&self, actor: &Actor, within_ms: i64) -> Result<Vec<RightsRequest>, Error> {
+        self.permit(actor, Capability::RequestsManage, None)?;
+        let until = self.clock.now_ms().saturating_add(within_ms);
+        Ok(self
+            .store
+            .requests_due(until)?
+            .iter()
+            .map(|r| self.request_view(r))
+            .collect())
+    }
+}
+
+/// A request's text is bound to the request: its id's hash stands in for a record id.
+fn request_tag(id: &str) -> i64 {
+    let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+    let mut b = [0u8; 8];
+    for (o, x) in b.iter_mut().zip(d.as_ref()) {
+        *o = *x;
+    }
+    i64::from_be_bytes(b)
+}
