@@ -590,14 +590,24 @@ fn serve(config_file: Option<PathBuf>) -> Result<()> {
             "serving"
         );
         eprintln!("steward: serving on http://{}", listener.local_addr()?);
-        steward_server::serve(
-            Arc::new(vault),
-            listener,
-            config.max_body_bytes,
-            shutdown_signal(),
-        )
-        .await
-        .context("the server failed")?;
+        let vault = Arc::new(vault);
+        if config.retention_sweep_secs > 0 {
+            tokio::spawn(steward_server::sweep_periodically(
+                Arc::clone(&vault),
+                std::time::Duration::from_secs(config.retention_sweep_secs),
+            ));
+        }
+        let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
+            Some(smtp) => Some(Arc::new(
+                steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
+                    .map_err(|e| anyhow!("smtp: {e}"))?,
+            )),
+            None => None,
+        };
+        let state = steward_server::AppState { vault, mailer };
+        steward_server::serve(state, listener, config.max_body_bytes, shutdown_signal())
+            .await
+            .context("the server failed")?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -26,6 +26,11 @@ pub struct Reply {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with_mail(None)
+    }
+
+    /// A server that mails sign-in codes through `mailer`.
+    pub fn start_with_mail(mailer: Option<Arc<dyn steward_core::Mailer>>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
@@ -52,7 +57,11 @@ impl Server {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                steward_server::serve(served, listener, 1 << 20, async {
+                let state = steward_server::AppState {
+                    vault: served,
+                    mailer,
+                };
+                steward_server::serve(state, listener, 1 << 20, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -15,3 +15,4 @@ mod api;
 mod audit;
 mod cli;
 mod demo;
+mod selfservice;

@@ -69,7 +69,9 @@ impl Vault {
         } else {
             "consent.withdraw"
         };
-        if let Err(e) = self.may(actor, Capability::ConsentRecord) {
+        if actor.role != steward_policy::RoleId::SUBJECT
+            && let Err(e) = self.may(actor, Capability::ConsentRecord)
+        {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
         let applicable = match target {

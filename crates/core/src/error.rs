@@ -103,6 +103,15 @@ pub enum Error {
         /// What was asked.
         wanted: &'static str,
     },
+    /// Too many attempts from this client or for this subject; try again later (P25).
+    #[error("too many attempts; try again later")]
+    TooManyAttempts,
+    /// The one-time code is wrong, expired or used up.
+    #[error("the code is wrong, expired or used up; ask for a new one")]
+    CodeInvalid,
+    /// Email cannot be sent right now.
+    #[error("email cannot be sent right now; try again later")]
+    MailUnavailable,
     /// No valid credentials were presented.
     #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
     Unauthenticated,
@@ -171,6 +180,9 @@ impl Error {
             Error::LegalHold { .. } => "legal_hold",
             Error::SubjectClosed => "subject_closed",
             Error::RequestState { .. } => "request_state",
+            Error::TooManyAttempts => "too_many_attempts",
+            Error::CodeInvalid => "code_invalid",
+            Error::MailUnavailable => "mail_unavailable",
             Error::Unauthenticated => "unauthenticated",
             Error::SubjectNotFound => "subject_not_found",
             Error::SubjectErased => "subject_erased",

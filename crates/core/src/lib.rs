@@ -16,6 +16,7 @@ mod read;
 mod requests;
 mod retention;
 mod rights;
+mod selfservice;
 mod vault;
 
 pub use error::Error;
@@ -24,6 +25,10 @@ pub use keys::ApiKeyInfo;
 pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
+pub use selfservice::{
+    CODE_ATTEMPTS, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_CLIENT_HOUR, SENDS_PER_SUBJECT_HOUR,
+    SessionToken,
+};
 pub use vault::{
     Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,
     normalise_lookup,

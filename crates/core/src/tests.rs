@@ -1014,3 +1014,145 @@ fn p27_p31_withdrawal_cancellation_and_inquiry_requests() {
         "data_key_destroyed"
     );
 }
+
+/// Keeps what would have been emailed.
+#[derive(Default)]
+struct Outbox(std::sync::Mutex<Vec<(String, String)>>);
+
+impl Mailer for Outbox {
+    fn send(&self, to: &str, _subject: &str, body: &str) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((to.to_string(), body.to_string()));
+        Ok(())
+    }
+}
+
+impl Outbox {
+    fn last_code(&self) -> String {
+        let sent = self.0.lock().unwrap();
+        let body = &sent.last().unwrap().1;
+        body.split_whitespace()
+            .find(|w| {
+                w.trim_end_matches('.').len() == 6
+                    && w.trim_end_matches('.').chars().all(|c| c.is_ascii_digit())
+            })
+            .unwrap()
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+#[test]
+fn p25_one_time_code_signs_a_subject_in_once() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let out = Outbox::default();
+    k.vault
+        .send_code(&out, "li.lei@example.cn", "203.0.113.5")
+        .unwrap();
+    let code = out.last_code();
+    let session = k
+        .vault
+        .sign_in("LI.LEI@example.cn", &code, "203.0.113.5")
+        .unwrap();
+    assert_eq!(k.vault.session_subject(&session.token).unwrap(), s);
+    // A code works once.
+    assert_eq!(
+        k.vault
+            .sign_in("li.lei@example.cn", &code, "203.0.113.5")
+            .unwrap_err()
+            .code(),
+        "code_invalid"
+    );
+    // Sessions end.
+    k.clock.advance(31 * 60 * 1000);
+    assert_eq!(
+        k.vault.session_subject(&session.token).unwrap_err().code(),
+        "unauthenticated"
+    );
+    // Unknown email: the same answer, nothing sent.
+    k.vault
+        .send_code(&out, "nobody@example.cn", "203.0.113.5")
+        .unwrap();
+    assert_eq!(out.0.lock().unwrap().len(), 1);
+    // Self-service acts on the subject's own data.
+    assert_eq!(k.vault.self_export(s).unwrap().records.len(), 3);
+    let req = k.vault.self_request(s, "access", None, None).unwrap();
+    assert_eq!(
+        (req.state.as_str(), req.verification.as_str()),
+        ("verified", "session")
+    );
+}
+
+#[test]
+fn p25_code_brute_force_is_stopped() {
+    let k = kit();
+    k.subject_with_account();
+    let out = Outbox::default();
+    k.vault
+        .send_code(&out, "li.lei@example.cn", "198.51.100.1")
+        .unwrap();
+    let code = out.last_code();
+    let wrong = |n: u32| format!("{:06}", (code.parse::<u32>().unwrap() + n) % 1_000_000);
+    for n in 1..=CODE_ATTEMPTS {
+        assert_eq!(
+            k.vault
+                .sign_in("li.lei@example.cn", &wrong(n), "198.51.100.1")
+                .unwrap_err()
+                .code(),
+            "code_invalid"
+        );
+    }
+    // After five wrong guesses the right code no longer works either.
+    assert_eq!(
+        k.vault
+            .sign_in("li.lei@example.cn", &code, "198.51.100.1")
+            .unwrap_err()
+            .code(),
+        "code_invalid"
+    );
+    // One client address gets a bounded number of wrong guesses per hour, across codes.
+    let mut refused_at = None;
+    for i in 0..100 {
+        if i % CODE_ATTEMPTS == 0 {
+            let _ = k.vault.send_code(&out, "li.lei@example.cn", "198.51.100.9");
+        }
+        match k
+            .vault
+            .sign_in("li.lei@example.cn", "000000", "198.51.100.1")
+        {
+            Err(e) if e.code() == "too_many_attempts" => {
+                refused_at = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        refused_at.is_some_and(|i| i <= FAILURES_PER_CLIENT_HOUR),
+        "{refused_at:?}"
+    );
+    // Sending is limited per subject too.
+    let mut sends = 0;
+    for _ in 0..20 {
+        if k.vault
+            .send_code(&out, "li.lei@example.cn", "192.0.2.77")
+            .is_err()
+        {
+            break;
+        }
+        sends += 1;
+    }
+    assert!(sends <= SENDS_PER_SUBJECT_HOUR as usize);
+    // An hour later the client may try again.
+    k.clock.advance(3_600_001);
+    k.vault
+        .send_code(&out, "li.lei@example.cn", "198.51.100.1")
+        .unwrap();
+    let fresh = out.last_code();
+    k.vault
+        .sign_in("li.lei@example.cn", &fresh, "198.51.100.1")
+        .unwrap();
+}

@@ -341,12 +341,15 @@ impl Vault {
         categories: String,
         detail: serde_json::Value,
     ) -> Draft {
-        let role = self
-            .policy
-            .roles
-            .get(actor.role.index())
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
+        let role = if actor.role == RoleId::SUBJECT {
+            "subject".to_string()
+        } else {
+            self.policy
+                .roles
+                .get(actor.role.index())
+                .map(|r| r.name.clone())
+                .unwrap_or_default()
+        };
         Draft {
             at_ms: self.clock.now_ms(),
             actor: actor.id.clone(),

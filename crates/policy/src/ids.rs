@@ -44,6 +44,13 @@ dense_id!(
     RecipientId
 );
 
+impl RoleId {
+    /// Data subjects acting on their own data (self-service). Never a declared role, so no
+    /// policy operation or purpose is granted through it; what a subject may do is fixed in
+    /// code and bound to their own records.
+    pub const SUBJECT: RoleId = RoleId(u16::MAX);
+}
+
 /// A set of up to [`MAX_IDS`] dense ids of one kind.
 #[derive(Copy, Clone, Default, PartialEq, Eq, Hash)]
 pub struct IdSet([u64; 4]);

@@ -20,6 +20,8 @@ use crate::error::{ApiError, ErrorBody};
 pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
+    /// Where sign-in codes are mailed; self-service sign-in is off without one.
+    pub mailer: Option<Arc<dyn steward_core::Mailer>>,
 }
 
 /// A JSON body whose rejections use the API's error shape. The messages never echo the body:
@@ -834,12 +836,195 @@ pub async fn sweep(
     ))
 }
 
+/// A request for a sign-in code.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    /// The subject's email address.
+    pub email: String,
+}
+
+/// A sign-in with a code.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    /// The subject's email address.
+    pub email: String,
+    /// The six-digit code from the email.
+    pub code: String,
+}
+
+/// A signed-in session for the privacy centre.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SessionBody {
+    /// Present as `Authorization: Bearer <token>` on `/v1/self/...`.
+    pub token: String,
+    /// When it ends, Unix ms.
+    pub expires_ms: i64,
+}
+
+/// A subject's own consent choice.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfConsentBody {
+    /// `purpose:<name>`, `feature:<name>` or `recipient:<name>`.
+    pub target: String,
+    /// Granted or withdrawn.
+    pub granted: bool,
+    /// Separate, explicit consent (P5).
+    #[serde(default)]
+    pub separate: bool,
+}
+
+/// The client address rate limits count against.
+fn client(addr: std::net::SocketAddr) -> String {
+    addr.ip().to_string()
+}
+
+/// Runs `op` for the subject a session token stands for: self-service reaches only their data.
+async fn call_self<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Vault, SubjectId) -> Result<T, Error> + Send + 'static,
+{
+    let token = bearer(headers)?;
+    let vault = Arc::clone(&state.vault);
+    tokio::task::spawn_blocking(move || {
+        let subject = vault.session_subject(&token)?;
+        op(&vault, subject)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request could not be completed",
+        )
+    })?
+    .map_err(ApiError::from)
+}
+
+/// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
+/// either way; asking too often is refused.
+#[utoipa::path(post, path = "/v1/self/code", tag = "self-service", request_body = CodeBody,
+    responses((status = 202, description = "sent, if the address is known"), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn send_code(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Body(body): Body<CodeBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(ApiError::from(Error::MailUnavailable));
+    };
+    let client = client(addr);
+    let vault = Arc::clone(&state.vault);
+    tokio::task::spawn_blocking(move || vault.send_code(mailer.as_ref(), &body.email, &client))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request could not be completed",
+            )
+        })?
+        .map_err(ApiError::from)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        json_of(
+            serde_json::json!({ "status": "if the address belongs to an account, a code is on its way" }),
+        ),
+    ))
+}
+
+/// Exchanges a code for a session (P25). Wrong codes are limited per code and per client.
+#[utoipa::path(post, path = "/v1/self/session", tag = "self-service", request_body = SignInBody,
+    responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Body(body): Body<SignInBody>,
+) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
+    let client = client(addr);
+    let vault = Arc::clone(&state.vault);
+    let s = tokio::task::spawn_blocking(move || vault.sign_in(&body.email, &body.code, &client))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request could not be completed",
+            )
+        })?
+        .map_err(ApiError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SessionBody {
+            token: s.token,
+            expires_ms: s.expires_ms,
+        }),
+    ))
+}
+
+/// The signed-in subject's own data (P23).
+#[utoipa::path(get, path = "/v1/self/export", tag = "self-service", security(("session" = [])),
+    responses((status = 200, body = Object, description = "the export"), (status = 401, body = ErrorBody)))]
+pub async fn self_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call_self(&state, &headers, |v, s| v.self_export(s)).await?,
+    ))
+}
+
+/// The signed-in subject grants or withdraws consent (P27).
+#[utoipa::path(post, path = "/v1/self/consents", tag = "self-service", security(("session" = [])),
+    request_body = SelfConsentBody, responses((status = 201, body = DocumentBody), (status = 401, body = ErrorBody)))]
+pub async fn self_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<SelfConsentBody>,
+) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
+    let receipt = call_self(&state, &headers, move |v, s| {
+        let target = v.consent_target(&body.target)?;
+        v.self_consent(s, target, body.granted, body.separate)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(receipt.into())))
+}
+
+/// The signed-in subject opens a rights request; identity counts as verified (P25).
+#[utoipa::path(post, path = "/v1/self/requests", tag = "self-service", security(("session" = [])),
+    request_body = RequestBody, responses((status = 201, body = Object, description = "the request"), (status = 401, body = ErrorBody)))]
+pub async fn self_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<RequestBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let r = call_self(&state, &headers, move |v, s| {
+        v.self_request(s, &body.kind, body.target.as_deref(), body.text.as_deref())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, json_of(r)))
+}
+
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A subject's session, `sts_<token>`, from POST /v1/self/session",
+                    ))
+                    .build(),
+            ),
+        );
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(
@@ -860,7 +1045,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, disclose, export, erase, checkpoints, sign_checkpoint,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, sweep),
+        complete_request, refuse_request, sweep, send_code, sign_in, self_export, self_consent, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecurityAddon),
 )]

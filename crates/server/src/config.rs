@@ -32,9 +32,29 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// SMTP relay for one-time sign-in codes; self-service sign-in is off without it.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
     /// Seconds between background retention sweeps (P17); 0 turns them off.
     #[serde(default = "default_sweep")]
     pub retention_sweep_secs: u64,
+}
+
+/// Where email goes.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Relay host.
+    pub host: String,
+    /// Relay port.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Sender address, such as `Privacy <privacy@example.com>`.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    25
 }
 
 fn default_sweep() -> u64 {
@@ -68,6 +88,7 @@ impl Default for Config {
             region: None,
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
+            smtp: None,
         }
     }
 }
@@ -128,6 +149,20 @@ impl Config {
                 "POLICY" => config.policy = Some(PathBuf::from(value)),
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
+                "SMTP_HOST" | "SMTP_PORT" | "SMTP_FROM" => {
+                    let smtp = config.smtp.get_or_insert_with(|| SmtpConfig {
+                        host: String::new(),
+                        port: default_smtp_port(),
+                        from: String::new(),
+                    });
+                    match name {
+                        "SMTP_HOST" => smtp.host = value,
+                        "SMTP_PORT" => {
+                            smtp.port = value.parse().map_err(|_| bad("must be a port number"))?
+                        }
+                        _ => smtp.from = value,
+                    }
+                }
                 "RETENTION_SWEEP_SECS" => {
                     config.retention_sweep_secs = value
                         .parse()
@@ -141,7 +176,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM)",
                     ));
                 }
             }

@@ -70,7 +70,9 @@ impl From<Error> for ApiError {
             | Error::SubjectClosed
             | Error::DisclosureOutOfScope { .. } => StatusCode::FORBIDDEN,
             Error::LegalHold { .. } | Error::RequestState { .. } => StatusCode::CONFLICT,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::CodeInvalid => StatusCode::UNAUTHORIZED,
+            Error::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Error::MailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::SubjectNotFound => StatusCode::NOT_FOUND,
             Error::SubjectErased | Error::KeyDestroyed => StatusCode::GONE,
             Error::Store(_) | Error::RegionNotAllowed { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod mail;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -76,9 +77,8 @@ async fn reject_oversized(max: usize, req: Request, next: Next) -> Response {
     }
 }
 
-/// The API's routes over a vault.
-pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
-    let state = AppState { vault };
+/// The API's routes.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health/live", get(api::live))
         .route("/health/ready", get(api::ready))
@@ -120,6 +120,11 @@ pub fn router(vault: Arc<Vault>, max_body_bytes: usize) -> Router {
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
         .route("/v1/retention/sweep", post(api::sweep))
+        .route("/v1/self/code", post(api::send_code))
+        .route("/v1/self/session", post(api::sign_in))
+        .route("/v1/self/export", get(api::self_export))
+        .route("/v1/self/consents", post(api::self_consent))
+        .route("/v1/self/requests", post(api::self_request))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -157,13 +162,16 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
 /// flight (graceful shutdown).
 pub async fn serve(
-    vault: Arc<Vault>,
+    state: AppState,
     listener: tokio::net::TcpListener,
     max_body_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(vault, max_body_bytes);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state, max_body_bytes);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

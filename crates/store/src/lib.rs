@@ -247,6 +247,19 @@ pub struct RecordKey {
     pub id: i64,
 }
 
+/// A one-time sign-in code awaiting its use (P25): only a keyed digest is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtpRow {
+    /// For whom.
+    pub subject: SubjectKey,
+    /// Keyed digest of the code.
+    pub digest: [u8; 16],
+    /// When it stops working.
+    pub expires_ms: i64,
+    /// Wrong guesses so far.
+    pub attempts: u32,
+}
+
 /// One change inside a unit of work.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -307,6 +320,31 @@ pub enum Op {
     },
     /// Create or update a rights request.
     PutRequest(RequestRow),
+    /// Issue (or replace) a subject's one-time code.
+    PutOtp(OtpRow),
+    /// Void a subject's one-time code.
+    DeleteOtp {
+        /// Whose.
+        subject: SubjectKey,
+    },
+    /// Set an attempt counter (rate limits, P25).
+    PutAttempts {
+        /// What is counted: `otp-send:<subject>`, `otp-fail:client:<addr>`, ...
+        key: String,
+        /// When the counting window started.
+        window_ms: i64,
+        /// Attempts in the window.
+        count: u32,
+    },
+    /// Start a subject's signed-in session.
+    PutSession {
+        /// SHA-256 of the session token.
+        digest: [u8; 32],
+        /// Whose session.
+        subject: SubjectKey,
+        /// When it ends.
+        expires_ms: i64,
+    },
     /// Store a new API key.
     InsertApiKey(ApiKeyRow),
     /// Revoke an API key.
@@ -410,6 +448,12 @@ pub trait Store: Reader + Send + Sync {
     ) -> Result<Vec<(i64, RecordKey)>, StoreError>;
     /// Subjects whose account closed before `before_ms` and who are not yet erased.
     fn closed_before(&self, before_ms: i64) -> Result<Vec<SubjectKey>, StoreError>;
+    /// A subject's pending one-time code.
+    fn otp(&self, subject: &SubjectKey) -> Result<Option<OtpRow>, StoreError>;
+    /// An attempt counter: window start and count.
+    fn attempts(&self, key: &str) -> Result<Option<(i64, u32)>, StoreError>;
+    /// A session by token digest: subject and expiry.
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<(SubjectKey, i64)>, StoreError>;
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
     /// One API key by id.

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
 
 use crate::{
-    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Keyring, Op, Reader, RecordKey, RecordRow,
-    RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectRow, SubjectState, Unit,
+    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Keyring, Op, OtpRow, Reader, RecordKey,
+    RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectRow, SubjectState, Unit,
 };
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -134,6 +134,24 @@ CREATE TABLE rights_requests (
     sealed_text BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX rights_requests_by_due ON rights_requests (due_ms);
+"#,
+    r#"
+CREATE TABLE otp_codes (
+    subject BLOB PRIMARY KEY,
+    digest BLOB NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+    key TEXT PRIMARY KEY,
+    window_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sessions (
+    digest BLOB PRIMARY KEY,
+    subject BLOB NOT NULL,
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 
@@ -517,6 +535,36 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
                 r.outcome,
                 r.sealed_text
             ])?;
+        }
+        Op::PutOtp(o) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO otp_codes (subject, digest, expires_ms, attempts) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&o.subject[..], &o.digest[..], o.expires_ms, o.attempts])?;
+        }
+        Op::DeleteOtp { subject } => {
+            tx.prepare_cached("DELETE FROM otp_codes WHERE subject = ?1")?
+                .execute(params![&subject[..]])?;
+        }
+        Op::PutAttempts {
+            key,
+            window_ms,
+            count,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (key, window_ms, count) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![key, window_ms, count])?;
+        }
+        Op::PutSession {
+            digest,
+            subject,
+            expires_ms,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO sessions (digest, subject, expires_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![&digest[..], &subject[..], expires_ms])?;
         }
         Op::InsertApiKey(k) => {
             tx.prepare_cached(
@@ -1016,6 +1064,38 @@ impl crate::Store for SqliteStore {
             "SELECT id FROM subjects WHERE state = 'closed' AND closed_ms < ?1 ORDER BY closed_ms",
             params![before_ms],
             |r| key16(r.get(0)?),
+        )
+    }
+
+    fn otp(&self, subject: &SubjectKey) -> Result<Option<OtpRow>, StoreError> {
+        self.row(
+            "SELECT subject, digest, expires_ms, attempts FROM otp_codes WHERE subject = ?1",
+            params![&subject[..]],
+            |r| {
+                let digest: Vec<u8> = r.get(1)?;
+                Ok(OtpRow {
+                    subject: key16(r.get(0)?)?,
+                    digest: digest.try_into().unwrap_or([0; 16]),
+                    expires_ms: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn attempts(&self, key: &str) -> Result<Option<(i64, u32)>, StoreError> {
+        self.row(
+            "SELECT window_ms, count FROM attempts WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<(SubjectKey, i64)>, StoreError> {
+        self.row(
+            "SELECT subject, expires_ms FROM sessions WHERE digest = ?1",
+            params![&digest[..]],
+            |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
         )
     }
 

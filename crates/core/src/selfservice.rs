@@ -1,0 +1,342 @@
+//! Self-service for data subjects (P23-P27, P25): sign-in with a one-time code sent to their
+//! verified email, then export, consent and requests on their own data only.
+//!
+//! Codes are six digits, valid ten minutes, stored only as a keyed digest, and spent after
+//! five wrong guesses. Sending is limited per subject and per client address, and so are wrong
+//! guesses per client address: brute force stops long before it can succeed. Every issue,
+//! guess and sign-in is audited. Whether an email belongs to a subject is never revealed.
+
+use serde::Serialize;
+use serde_json::json;
+use steward_audit::Outcome;
+use steward_policy::RoleId;
+use steward_store::{Op, OtpRow};
+
+use crate::error::Error;
+use crate::requests::RightsRequest;
+use crate::rights::Export;
+use crate::vault::{Actor, ConsentTarget, SignedDocument, SubjectId, Vault, normalise_lookup};
+
+/// Sends email. Implementations: SMTP in the server; tests use a local SMTP sink.
+pub trait Mailer: Send + Sync {
+    /// Sends one plain-text message.
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String>;
+}
+
+/// How long a code works.
+pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Wrong guesses after which a code is void.
+pub const CODE_ATTEMPTS: u32 = 5;
+/// Codes sent to one subject per hour.
+pub const SENDS_PER_SUBJECT_HOUR: u32 = 5;
+/// Codes requested from one client address per hour.
+pub const SENDS_PER_CLIENT_HOUR: u32 = 20;
+/// Wrong guesses from one client address per hour.
+pub const FAILURES_PER_CLIENT_HOUR: u32 = 20;
+/// How long a signed-in session lasts.
+pub const SESSION_TTL_MS: i64 = 30 * 60 * 1000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// A signed-in session.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionToken {
+    /// Present as `Authorization: Bearer <token>` on `/v1/self/...`.
+    pub token: String,
+    /// When it ends, Unix ms.
+    pub expires_ms: i64,
+}
+
+fn subject_actor() -> Actor {
+    Actor {
+        id: "subject".into(),
+        role: RoleId::SUBJECT,
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    for (o, b) in out.iter_mut().zip(d.as_ref()) {
+        *o = *b;
+    }
+    out
+}
+
+impl Vault {
+    fn random_u32(&self) -> Result<u32, Error> {
+        let mut b = [0u8; 4];
+        ring::rand::SecureRandom::fill(&self.rng, &mut b)
+            .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    /// Counts one attempt against `key`; false when the hourly `limit` is already reached.
+    fn count_attempt(&self, key: &str, limit: u32) -> Result<bool, Error> {
+        let now = self.clock.now_ms();
+        let (window, count) = match self.store.attempts(key)? {
+            Some((w, c)) if now - w < HOUR_MS => (w, c),
+            _ => (now, 0),
+        };
+        if count >= limit {
+            return Ok(false);
+        }
+        self.store.commit(
+            vec![Op::PutAttempts {
+                key: key.into(),
+                window_ms: window,
+                count: count + 1,
+            }],
+            vec![],
+        )?;
+        Ok(true)
+    }
+
+    fn over_limit(&self, key: &str, limit: u32) -> Result<bool, Error> {
+        let now = self.clock.now_ms();
+        Ok(matches!(self.store.attempts(key)?, Some((w, c)) if now - w < HOUR_MS && c >= limit))
+    }
+
+    fn code_digest(&self, subject: SubjectId, code: &str) -> [u8; 16] {
+        self.keys
+            .blind_index(&format!("otp:{}", hex::encode(subject.0)), code)
+    }
+
+    fn audit_subject(
+        &self,
+        action: &str,
+        outcome: Outcome,
+        subject: Option<SubjectId>,
+        detail: serde_json::Value,
+    ) -> Result<(), Error> {
+        let draft = self.draft(
+            &subject_actor(),
+            action,
+            outcome,
+            subject,
+            "",
+            String::new(),
+            detail,
+        );
+        self.store.commit(vec![], vec![draft])?;
+        Ok(())
+    }
+
+    /// Sends a sign-in code to `email` if it belongs to a subject. Answers the same whether it
+    /// does or not; refuses only when the client address or the subject asked too often.
+    pub fn send_code(&self, mailer: &dyn Mailer, email: &str, client: &str) -> Result<(), Error> {
+        if !self.count_attempt(&format!("otp-send:client:{client}"), SENDS_PER_CLIENT_HOUR)? {
+            self.audit_subject(
+                "otp.send",
+                Outcome::Refused,
+                None,
+                json!({ "code": "too_many_attempts", "limit": "client" }),
+            )?;
+            return Err(Error::TooManyAttempts);
+        }
+        let email_cat = self
+            .policy
+            .categories
+            .iter()
+            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
+            .map(|c| c.name.clone())
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "the policy has no lookup category for email (`user.contact.email`)".into(),
+                )
+            })?;
+        let digest = self.keys.blind_index(&email_cat, &normalise_lookup(email));
+        let mut subject = None;
+        for s in self.store.find_by_index(&digest)? {
+            if self
+                .store
+                .subject(&s)?
+                .is_some_and(|r| r.state == steward_store::SubjectState::Active)
+            {
+                subject = Some(SubjectId(s));
+                break;
+            }
+        }
+        let Some(subject) = subject else {
+            self.audit_subject(
+                "otp.send",
+                Outcome::Refused,
+                None,
+                json!({ "code": "no_such_subject" }),
+            )?;
+            return Ok(());
+        };
+        if !self.count_attempt(
+            &format!("otp-send:{}", hex::encode(subject.0)),
+            SENDS_PER_SUBJECT_HOUR,
+        )? {
+            self.audit_subject(
+                "otp.send",
+                Outcome::Refused,
+                Some(subject),
+                json!({ "code": "too_many_attempts", "limit": "subject" }),
+            )?;
+            return Err(Error::TooManyAttempts);
+        }
+        let code = format!("{:06}", self.random_u32()? % 1_000_000);
+        let now = self.clock.now_ms();
+        self.store.commit(
+            vec![Op::PutOtp(OtpRow {
+                subject: subject.0,
+                digest: self.code_digest(subject, &code),
+                expires_ms: now + CODE_TTL_MS,
+                attempts: 0,
+            })],
+            vec![self.draft(
+                &subject_actor(),
+                "otp.send",
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                json!({ "expires_ms": now + CODE_TTL_MS }),
+            )],
+        )?;
+        let body = format!(
+            "Your sign-in code is {code}.\n\nIt works for 10 minutes. If you did not ask for it, ignore this message.\n"
+        );
+        mailer
+            .send(email, "Your sign-in code", &body)
+            .map_err(|_| Error::MailUnavailable)
+    }
+
+    /// Exchanges a code for a session. Wrong codes count against the code (void after
+    /// [`CODE_ATTEMPTS`]) and against the client address.
+    pub fn sign_in(&self, email: &str, code: &str, client: &str) -> Result<SessionToken, Error> {
+        let fail_key = format!("otp-fail:client:{client}");
+        if self.over_limit(&fail_key, FAILURES_PER_CLIENT_HOUR)? {
+            self.audit_subject(
+                "otp.verify",
+                Outcome::Refused,
+                None,
+                json!({ "code": "too_many_attempts", "limit": "client" }),
+            )?;
+            return Err(Error::TooManyAttempts);
+        }
+        let email_cat = self
+            .policy
+            .categories
+            .iter()
+            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let digest = self.keys.blind_index(&email_cat, &normalise_lookup(email));
+        let now = self.clock.now_ms();
+        let mut found = None;
+        for s in self.store.find_by_index(&digest)? {
+            if let Some(otp) = self.store.otp(&s)? {
+                found = Some((SubjectId(s), otp));
+                break;
+            }
+        }
+        let Some((subject, otp)) = found else {
+            self.count_attempt(&fail_key, FAILURES_PER_CLIENT_HOUR)?;
+            self.audit_subject(
+                "otp.verify",
+                Outcome::Refused,
+                None,
+                json!({ "code": "code_invalid" }),
+            )?;
+            return Err(Error::CodeInvalid);
+        };
+        let valid = otp.expires_ms > now && otp.attempts < CODE_ATTEMPTS;
+        if valid && otp.digest == self.code_digest(subject, code.trim()) {
+            let mut raw = [0u8; 32];
+            ring::rand::SecureRandom::fill(&self.rng, &mut raw)
+                .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
+            let token = format!("sts_{}", hex::encode(raw));
+            let expires_ms = now + SESSION_TTL_MS;
+            self.store.commit(
+                vec![
+                    Op::DeleteOtp { subject: subject.0 },
+                    Op::PutSession {
+                        digest: sha256(token.as_bytes()),
+                        subject: subject.0,
+                        expires_ms,
+                    },
+                ],
+                vec![self.draft(
+                    &subject_actor(),
+                    "otp.verify",
+                    Outcome::Granted,
+                    Some(subject),
+                    "",
+                    String::new(),
+                    json!({ "session_expires_ms": expires_ms }),
+                )],
+            )?;
+            return Ok(SessionToken { token, expires_ms });
+        }
+        self.count_attempt(&fail_key, FAILURES_PER_CLIENT_HOUR)?;
+        let attempts = otp.attempts + 1;
+        let ops = if attempts >= CODE_ATTEMPTS || otp.expires_ms <= now {
+            vec![Op::DeleteOtp { subject: subject.0 }]
+        } else {
+            vec![Op::PutOtp(OtpRow { attempts, ..otp })]
+        };
+        self.store.commit(
+            ops,
+            vec![self.draft(
+                &subject_actor(),
+                "otp.verify",
+                Outcome::Refused,
+                Some(subject),
+                "",
+                String::new(),
+                json!({ "code": "code_invalid", "attempts": attempts }),
+            )],
+        )?;
+        Err(Error::CodeInvalid)
+    }
+
+    /// The subject a session token stands for.
+    pub fn session_subject(&self, token: &str) -> Result<SubjectId, Error> {
+        if !token.starts_with("sts_") {
+            return Err(Error::Unauthenticated);
+        }
+        match self.store.session(&sha256(token.as_bytes()))? {
+            Some((s, expires)) if expires > self.clock.now_ms() => Ok(SubjectId(s)),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// A subject's own export (P23).
+    pub fn self_export(&self, subject: SubjectId) -> Result<Export, Error> {
+        self.export_unchecked(&subject_actor(), subject)
+    }
+
+    /// A subject's own consent choice (P27).
+    pub fn self_consent(
+        &self,
+        subject: SubjectId,
+        target: ConsentTarget,
+        granted: bool,
+        separate: bool,
+    ) -> Result<SignedDocument, Error> {
+        self.consent(
+            &subject_actor(),
+            subject,
+            target,
+            granted,
+            separate,
+            "privacy-centre",
+        )
+    }
+
+    /// A subject's own request; signed in with a code, their identity counts as verified (P25).
+    pub fn self_request(
+        &self,
+        subject: SubjectId,
+        kind: &str,
+        target: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<RightsRequest, Error> {
+        let actor = subject_actor();
+        let opened = self.open_request(&actor, subject, kind, target, text)?;
+        self.mark_verified(&actor, &opened.id, "session")
+    }
+}

@@ -1,0 +1,47 @@
+//! Email over SMTP (lettre), for one-time sign-in codes (P25).
+
+use lettre::message::Mailbox;
+use lettre::{Message, SmtpTransport, Transport};
+use steward_core::Mailer;
+
+/// Sends through one SMTP server.
+pub struct SmtpMailer {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    /// A mailer for `host:port`, sending as `from`. Plain SMTP: use it with a relay on the
+    /// same host or network (the relay handles TLS onward).
+    pub fn new(host: &str, port: u16, from: &str) -> Result<SmtpMailer, String> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| "the sender address is not a valid mailbox".to_string())?;
+        Ok(SmtpMailer {
+            transport: SmtpTransport::builder_dangerous(host)
+                .port(port)
+                .timeout(Some(std::time::Duration::from_secs(10)))
+                .build(),
+            from,
+        })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|_| "the recipient address is not a valid mailbox".to_string())?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .body(body.to_string())
+            .map_err(|_| "the message could not be built".to_string())?;
+        self.transport.send(&message).map(|_| ()).map_err(|e| {
+            // The SMTP error names the server's reply, not the message.
+            tracing::warn!(error = %e, "sending email failed");
+            "sending failed".to_string()
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! Self-service sign-in over real SMTP (P25): a local SMTP sink on loopback receives the code.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::http::Server;
+
+/// `python3 -m aiosmtpd` on a free loopback port, printing what it receives.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    received: Arc<Mutex<String>>,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd runs (pip install aiosmtpd)");
+        let received = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&received);
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        // Wait until it accepts connections.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the SMTP sink did not start"
+            );
+            std::thread::yield_now();
+        }
+        SmtpSink {
+            child,
+            port,
+            received,
+        }
+    }
+
+    /// The newest code in the mail received so far, waiting for it to arrive.
+    fn code_after(&self, codes_before: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let codes: Vec<String> = self
+                .received
+                .lock()
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix("Your sign-in code is "))
+                .map(|c| c.trim_end_matches('.').to_string())
+                .collect();
+            if codes.len() > codes_before {
+                return codes.last().unwrap().clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no code arrived");
+            std::thread::yield_now();
+        }
+    }
+
+    fn codes(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .matches("Your sign-in code is ")
+            .count()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn p25_sign_in_code_arrives_by_smtp_and_brute_force_is_stopped() {
+    let sink = SmtpSink::start();
+    let mailer = steward_server::mail::SmtpMailer::new(
+        "127.0.0.1",
+        sink.port,
+        "Privacy <privacy@example.com>",
+    )
+    .unwrap();
+    let srv = Server::start_with_mail(Some(Arc::new(mailer)));
+    let service = srv.key("service");
+    let id = srv.subject(&service);
+    let email = json!({"email": "wang.fang@example.cn"});
+
+    let r = srv.post("/v1/self/code", "", email.clone());
+    assert_eq!(r.status, 202, "{}", r.body);
+    let code = sink.code_after(0);
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..steward_core::CODE_ATTEMPTS {
+        let r = srv.post(
+            "/v1/self/session",
+            "",
+            json!({"email": "wang.fang@example.cn", "code": wrong}),
+        );
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (401, Some("code_invalid"))
+        );
+    }
+    // Five wrong guesses spent the code: the right one no longer works.
+    let r = srv.post(
+        "/v1/self/session",
+        "",
+        json!({"email": "wang.fang@example.cn", "code": code}),
+    );
+    assert_eq!(r.status, 401);
+
+    // A fresh code signs in; the session reaches the subject's own data and nothing else.
+    let before = sink.codes();
+    assert_eq!(srv.post("/v1/self/code", "", email.clone()).status, 202);
+    let code = sink.code_after(before);
+    let r = srv.post(
+        "/v1/self/session",
+        "",
+        json!({"email": "wang.fang@example.cn", "code": code}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let session = r.body["token"].as_str().unwrap().to_string();
+    let export = srv.get("/v1/self/export", &session);
+    assert_eq!(export.status, 200);
+    assert_eq!(export.body["subject"], id.as_str());
+    let other = srv.subject(&service);
+    let r = srv.post(
+        &format!("/v1/subjects/{other}/read"),
+        &session,
+        json!({"categories": ["email"], "purpose": "provide_service"}),
+    );
+    assert_eq!(r.status, 401, "a session is not an API key: {}", r.body);
+    let r = srv.post("/v1/self/requests", &session, json!({"kind": "access"}));
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (201, Some("verified"))
+    );
+
+    // Guessing from one address stops within the hourly limit, whatever the code.
+    let mut stopped = None;
+    for i in 0..=steward_core::FAILURES_PER_CLIENT_HOUR {
+        let r = srv.post(
+            "/v1/self/session",
+            "",
+            json!({"email": "wang.fang@example.cn", "code": "000000"}),
+        );
+        if r.status == 429 {
+            stopped = Some(i);
+            break;
+        }
+    }
+    assert!(stopped.is_some(), "brute force was never stopped");
+    // Unknown addresses get the same answer as known ones.
+    assert_eq!(
+        srv.post("/v1/self/code", "", json!({"email": "nobody@example.cn"}))
+            .status,
+        202
+    );
+}
