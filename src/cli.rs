@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use steward_core::clock::SystemClock;
 use steward_core::evidence::{self, parse_public_key};
 
-use crate::{bench, demo};
+use crate::{bench, demo, loadtest};
 use steward_core::{SignedDocument, Vault, files};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
@@ -45,6 +45,8 @@ enum Command {
     },
     /// Measure Steward against raw baselines in the same run (use a release build).
     Bench(bench::BenchArgs),
+    /// Load the HTTP API on loopback with 4 and 64 clients (use a release build).
+    Loadtest(loadtest::LoadArgs),
     /// Serve the HTTP API (defaults: 127.0.0.1:8080, the embedded store, the example policy).
     Serve {
         /// Configuration file (TOML); `$STEWARD_CONFIG` when absent. `STEWARD_*` variables
@@ -278,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Loadtest(args) => loadtest::run(&args),
         Command::Serve { config } => serve(config),
         Command::Key(cmd) => key(cmd),
         Command::Retention(RetentionCommand::Sweep {
@@ -604,7 +607,7 @@ fn serve(config_file: Option<PathBuf>) -> Result<()> {
             )),
             None => None,
         };
-        let state = steward_server::AppState { vault, mailer };
+        let state = steward_server::AppState::new(vault, mailer);
         steward_server::serve(state, listener, config.max_body_bytes, shutdown_signal())
             .await
             .context("the server failed")?;

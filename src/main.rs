@@ -7,6 +7,7 @@
 mod bench;
 mod cli;
 mod demo;
+mod loadtest;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -57,10 +57,7 @@ impl Server {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let state = steward_server::AppState {
-                    vault: served,
-                    mailer,
-                };
+                let state = steward_server::AppState::new(served, mailer);
                 steward_server::serve(state, listener, 1 << 20, async {
                     let _ = stopped.await;
                 })

@@ -166,4 +166,26 @@ impl Vault {
             public_key: hex::encode(self.keys.public_key()),
         }
     }
+
+    /// The consents in force for a subject, for a role that may record consent.
+    pub fn consents_in_force(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+    ) -> Result<Vec<crate::rights::ExportConsent>, Error> {
+        self.may(actor, Capability::ConsentRecord)?;
+        Ok(self
+            .store
+            .consents_in_force(&subject.0)?
+            .into_iter()
+            .map(|c| crate::rights::ExportConsent {
+                target: c.target,
+                granted: c.granted,
+                separate: c.separate,
+                channel: c.channel,
+                policy_version: c.policy_version,
+                at: crate::clock::rfc3339(c.at_ms),
+            })
+            .collect())
+    }
 }

@@ -21,11 +21,19 @@ impl Vault {
     /// Several reads whose audit entries commit in one transaction. Values are returned only
     /// after that commit (P21: no audit, no act).
     pub fn read_many(&self, actor: &Actor, reqs: &[Read<'_>]) -> Vec<Result<Vec<Value>, Error>> {
-        let mut results = Vec::with_capacity(reqs.len());
+        let pairs: Vec<(&Actor, Read<'_>)> = reqs.iter().map(|r| (actor, r.clone())).collect();
+        self.read_batch(&pairs)
+    }
+
+    /// Reads by different callers, committed together: the group commit behind a busy server.
+    /// Each read is decided and audited as its own caller.
+    pub fn read_batch(&self, batch: &[(&Actor, Read<'_>)]) -> Vec<Result<Vec<Value>, Error>> {
+        let mut results = Vec::with_capacity(batch.len());
         let done = self.store.read_commit(&mut |reader| {
             results.clear();
-            let mut audit = Vec::with_capacity(reqs.len());
-            for req in reqs {
+            let mut audit = Vec::with_capacity(batch.len());
+            for (actor, req) in batch {
+                let (actor, req) = (*actor, req);
                 let (outcome, detail, result) = match self.read_one(actor, req, reader) {
                     // A storage failure aborts the whole unit: nothing is returned unaudited.
                     Err(Error::Store(e)) => return Err(e),
@@ -65,7 +73,7 @@ impl Vault {
         });
         match done {
             Ok(_) => {
-                for (req, r) in reqs.iter().zip(&results) {
+                for ((_, req), r) in batch.iter().zip(&results) {
                     match r {
                         Ok(v) => {
                             tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), records = v.len(), "read granted")
@@ -79,7 +87,8 @@ impl Vault {
             }
             Err(e) => {
                 let msg = e.to_string();
-                reqs.iter()
+                batch
+                    .iter()
                     .map(|_| {
                         Err(Error::Store(steward_store::StoreError::Backend(
                             msg.clone(),

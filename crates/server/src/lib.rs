@@ -2,6 +2,7 @@
 //! error shape and OpenAPI document. Handlers stay thin; the rules live in `steward-core`.
 
 pub mod api;
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod mail;
@@ -79,6 +80,7 @@ async fn reject_oversized(max: usize, req: Request, next: Next) -> Response {
 
 /// The API's routes.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let state = state.with_batcher();
     Router::new()
         .route("/health/live", get(api::live))
         .route("/health/ready", get(api::ready))
@@ -96,7 +98,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/subjects/lookup", post(api::lookup))
         .route("/v1/subjects/{id}/collect", post(api::collect))
         .route("/v1/subjects/{id}/read", post(api::read))
-        .route("/v1/subjects/{id}/consents", post(api::consent))
+        .route(
+            "/v1/subjects/{id}/consents",
+            get(api::consents_in_force).post(api::consent),
+        )
         .route("/v1/subjects/{id}/disclosures", post(api::disclose))
         .route("/v1/subjects/{id}/export", get(api::export))
         .route("/v1/subjects/{id}/erasure", post(api::erase))

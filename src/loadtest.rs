@@ -1,0 +1,403 @@
+//! `steward loadtest`: the HTTP API under load on loopback, in one process — the real server
+//! (2 worker threads) on a fresh store, and clients on their own threads with keep-alive
+//! connections. Prints JSON; keys in `docs/bench.md`. Never a timed assertion in tests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use serde::Serialize;
+use serde_json::{Value, json};
+use steward_core::clock::SystemClock;
+use steward_core::{Actor, Collect, Source, SubjectId, Vault};
+use steward_crypto::MasterKey;
+use steward_policy::Policy;
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Requests per client in each throughput phase.
+    #[arg(long, default_value_t = 400)]
+    per_client: usize,
+}
+
+#[derive(Serialize)]
+struct Phase {
+    clients: usize,
+    requests: usize,
+    per_s: f64,
+    median_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    profile: &'static str,
+    consent_writes: Vec<Phase>,
+    consent_reads: Vec<Phase>,
+    purpose_checked_reads: Vec<Phase>,
+    access_request_median_ms: f64,
+    erasure_request_median_ms: f64,
+    targets: Targets,
+    targets_met: bool,
+}
+
+#[derive(Serialize)]
+struct Targets {
+    access_request_median_ms_at_most_10: bool,
+    erasure_request_median_ms_at_most_10: bool,
+    consent_writes_per_s_at_least_5600: bool,
+    consent_reads_per_s_at_least_20000: bool,
+    purpose_checked_reads_per_s_at_least_20000: bool,
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        Client {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            base: base.to_string(),
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {key}");
+        let res = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some(b)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+        };
+        let mut res = res.map_err(|e| anyhow!("request failed: {e}"))?;
+        let status = res.status().as_u16();
+        let value = res.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// `clients` threads each send `per_client` requests made by `make(client, i)`.
+fn phase(
+    base: &str,
+    clients: usize,
+    per_client: usize,
+    make: &(dyn Fn(usize, usize) -> (&'static str, String, String, Option<Value>) + Sync),
+) -> Result<Phase> {
+    let started = Instant::now();
+    let mut latencies: Vec<f64> = std::thread::scope(|scope| -> Result<Vec<f64>> {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || -> Result<Vec<f64>> {
+                    let client = Client::new(base);
+                    let mut lat = Vec::with_capacity(per_client);
+                    for i in 0..per_client {
+                        let (method, path, key, body) = make(c, i);
+                        let t = Instant::now();
+                        let (status, reply) = client.send(method, &path, &key, body.as_ref())?;
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                        if status >= 400 {
+                            return Err(anyhow!("{method} {path} answered {status}: {reply}"));
+                        }
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().map_err(|_| anyhow!("a client thread failed"))??);
+        }
+        Ok(all)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Ok(Phase {
+        clients,
+        requests: latencies.len(),
+        per_s: latencies.len() as f64 / secs,
+        median_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+    })
+}
+
+/// A subject like the issue's: 1 profile value, 10 orders, 100 usage values.
+fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
+    let s = vault.register(app)?;
+    vault.collect(
+        app,
+        &Collect {
+            subject: s,
+            feature: "account",
+            values: &[("name", "Load Subject"), ("email", "load@example.cn")],
+            source: Source::Subject,
+        },
+    )?;
+    let orders: Vec<Collect<'_>> = (0..10)
+        .map(|_| Collect {
+            subject: s,
+            feature: "marketplace",
+            values: &[("order_record", "order 20261129-0007: RDS 2 vCPU, 12 months")],
+            source: Source::Subject,
+        })
+        .collect();
+    vault.collect_many(app, &orders)?;
+    let usage: Vec<Collect<'_>> = (0..50)
+        .map(|_| Collect {
+            subject: s,
+            feature: "usage_logging",
+            values: &[
+                ("ip_address", "203.0.113.77"),
+                ("access_time", "2026-11-29T08:00:00Z"),
+            ],
+            source: Source::Observed,
+        })
+        .collect();
+    vault.collect_many(app, &usage)?;
+    Ok(s)
+}
+
+pub fn run(args: &LoadArgs) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let master = MasterKey::generate(&steward_crypto::system_random())?;
+    let vault = Arc::new(Vault::open_sqlite(
+        dir.path(),
+        Policy::example()?,
+        &master,
+        Arc::new(SystemClock),
+        None,
+    )?);
+    let role = |n: &str| {
+        vault
+            .policy()
+            .role_id(n)
+            .ok_or_else(|| anyhow!("example policy lacks role `{n}`"))
+    };
+    let app = Actor {
+        id: "service:loadtest".into(),
+        role: role("service")?,
+    };
+    let (_, service_key) = vault.create_api_key("loadtest", "service")?;
+    let (_, officer_key) = vault.create_api_key("loadtest-officer", "privacy_officer")?;
+    let subjects: Vec<String> = (0..256)
+        .map(|_| -> Result<String> {
+            let s = vault.register(&app)?;
+            vault.collect(
+                &app,
+                &Collect {
+                    subject: s,
+                    feature: "account",
+                    values: &[
+                        ("name", "Load Subject"),
+                        ("email", "load.subject@example.cn"),
+                    ],
+                    source: Source::Subject,
+                },
+            )?;
+            let t = vault.consent_target("purpose:relevant_offers")?;
+            vault.consent(&app, s, t, true, false, "web")?;
+            Ok(s.to_string())
+        })
+        .collect::<Result<_>>()?;
+    let heavy: Vec<SubjectId> = (0..40)
+        .map(|_| subject_111(&vault, &app))
+        .collect::<Result<_>>()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = steward_server::AppState::new(Arc::clone(&vault), None);
+    let server = runtime.spawn(steward_server::serve(state, listener, 1 << 20, async {
+        let _ = stopped.await;
+    }));
+
+    let say = |m: &str| {
+        if !args.json {
+            eprintln!("{m}");
+        }
+    };
+    let n = args.per_client.max(1);
+    let subject_of = |c: usize, i: usize| {
+        subjects
+            .get((c * 31 + i) % subjects.len())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    let mut purpose = Vec::new();
+    for clients in [4usize, 64] {
+        let per = if clients == 4 {
+            n * 4
+        } else {
+            n.div_ceil(4).max(1) * 4 / 4
+        };
+        say(&format!("consent writes, {clients} clients..."));
+        writes.push(phase(&base, clients, per, &|c, i| {
+            (
+                "POST",
+                format!("/v1/subjects/{}/consents", subject_of(c, i)),
+                service_key.clone(),
+                Some(json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"})),
+            )
+        })?);
+        say(&format!("consent reads, {clients} clients..."));
+        reads.push(phase(&base, clients, per, &|c, i| {
+            (
+                "GET",
+                format!("/v1/subjects/{}/consents", subject_of(c, i)),
+                service_key.clone(),
+                None,
+            )
+        })?);
+        say(&format!("purpose-checked reads, {clients} clients..."));
+        purpose.push(phase(&base, clients, per, &|c, i| {
+            let purpose = if i % 2 == 0 {
+                "provide_service"
+            } else {
+                "relevant_offers"
+            };
+            (
+                "POST",
+                format!("/v1/subjects/{}/read", subject_of(c, i)),
+                service_key.clone(),
+                Some(json!({"categories": ["email"], "purpose": purpose})),
+            )
+        })?);
+    }
+
+    say("access and erasure requests for subjects with 111 records...");
+    let client = Client::new(&base);
+    let request = |s: &SubjectId, kind: &str| -> Result<f64> {
+        let t = Instant::now();
+        let (status, r) = client.send(
+            "POST",
+            &format!("/v1/subjects/{s}/requests"),
+            &officer_key,
+            Some(&json!({"kind": kind})),
+        )?;
+        let id = r["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("request not opened ({status}): {r}"))?
+            .to_string();
+        client.send(
+            "POST",
+            &format!("/v1/requests/{id}/verify"),
+            &officer_key,
+            Some(&json!({"method": "otp"})),
+        )?;
+        let (status, done) = client.send(
+            "POST",
+            &format!("/v1/requests/{id}/complete"),
+            &officer_key,
+            Some(&json!({})),
+        )?;
+        if status != 200 {
+            return Err(anyhow!("{kind} request not completed ({status}): {done}"));
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut access = Vec::new();
+    let mut erasure = Vec::new();
+    for (i, s) in heavy.iter().enumerate() {
+        if i % 2 == 0 {
+            access.push(request(s, "access")?);
+        } else {
+            erasure.push(request(s, "deletion")?);
+        }
+    }
+    access.sort_by(f64::total_cmp);
+    erasure.sort_by(f64::total_cmp);
+    let _ = stop.send(());
+    let _ = runtime.block_on(server);
+
+    let best = |v: &[Phase]| v.iter().map(|p| p.per_s).fold(f64::INFINITY, f64::min);
+    let access_ms = percentile(&access, 0.5);
+    let erasure_ms = percentile(&erasure, 0.5);
+    let targets = Targets {
+        access_request_median_ms_at_most_10: access_ms <= 10.0,
+        erasure_request_median_ms_at_most_10: erasure_ms <= 10.0,
+        consent_writes_per_s_at_least_5600: best(&writes) >= 5600.0,
+        consent_reads_per_s_at_least_20000: best(&reads) >= 20_000.0,
+        purpose_checked_reads_per_s_at_least_20000: best(&purpose) >= 20_000.0,
+    };
+    let met = targets.access_request_median_ms_at_most_10
+        && targets.erasure_request_median_ms_at_most_10
+        && targets.consent_writes_per_s_at_least_5600
+        && targets.consent_reads_per_s_at_least_20000
+        && targets.purpose_checked_reads_per_s_at_least_20000;
+    let report = Report {
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        consent_writes: writes,
+        consent_reads: reads,
+        purpose_checked_reads: purpose,
+        access_request_median_ms: access_ms,
+        erasure_request_median_ms: erasure_ms,
+        targets,
+        targets_met: met,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (name, phases) in [
+            ("consent writes", &report.consent_writes),
+            ("consent reads", &report.consent_reads),
+            ("purpose-checked reads", &report.purpose_checked_reads),
+        ] {
+            for p in phases.iter() {
+                println!(
+                    "{name:<22} {:>2} clients {:>9.0}/s  median {:>6.2} ms  p99 {:>6.2} ms",
+                    p.clients, p.per_s, p.median_ms, p.p99_ms
+                );
+            }
+        }
+        println!(
+            "access request (111 records)   median {:.2} ms (target <= 10)",
+            report.access_request_median_ms
+        );
+        println!(
+            "erasure request (111 records)  median {:.2} ms (target <= 10)",
+            report.erasure_request_median_ms
+        );
+        println!("all targets met                {}", report.targets_met);
+    }
+    Ok(())
+}
