@@ -310,8 +310,9 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             &officer_key,
             Some(&json!({"kind": kind})),
         )?;
-        let id = r["id"]
-            .as_str()
+        let id = r
+            .get("id")
+            .and_then(Value::as_str)
             .ok_or_else(|| anyhow!("request not opened ({status}): {r}"))?
             .to_string();
         client.send(

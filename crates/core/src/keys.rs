@@ -38,6 +38,9 @@ impl From<ApiKeyRow> for ApiKeyInfo {
     }
 }
 
+/// How long an API key lookup is trusted before the store is asked again.
+pub const KEY_CACHE_MS: i64 = 5_000;
+
 fn secret_digest(secret: &[u8]) -> [u8; 32] {
     let d = digest(&SHA256, secret);
     let mut out = [0u8; 32];
@@ -103,8 +106,36 @@ impl Vault {
             .collect())
     }
 
+    /// A key by id, from a short-lived cache: authentication is on every request, and the
+    /// store round trip would cost more than the rest of it. Revocation in this process clears
+    /// the entry at once; elsewhere it takes effect within [`KEY_CACHE_MS`].
+    fn cached_api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, Error> {
+        let now = self.clock.now_ms();
+        if let Some((row, at)) = self.key_cache().get(id)
+            && now.saturating_sub(*at) < KEY_CACHE_MS
+        {
+            return Ok(Some(row.clone()));
+        }
+        let row = self.store.api_key(id)?;
+        if let Some(r) = &row {
+            let mut cache = self.key_cache();
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_string(), (r.clone(), now));
+        }
+        Ok(row)
+    }
+
+    fn key_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (ApiKeyRow, i64)>> {
+        self.api_key_cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Revokes a key; it authenticates nothing from then on.
     pub fn revoke_api_key(&self, id: &str) -> Result<(), Error> {
+        self.key_cache().remove(id);
         if self.store.api_key(id)?.is_none() {
             return Err(Error::Invalid(format!("no API key `{id}`")));
         }
@@ -127,7 +158,7 @@ impl Vault {
         };
         let mut raw = zeroize::Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(secret, raw.as_mut_slice()).map_err(|_| Error::Unauthenticated)?;
-        let key = self.store.api_key(id)?.ok_or(Error::Unauthenticated)?;
+        let key = self.cached_api_key(id)?.ok_or(Error::Unauthenticated)?;
         let role = self.policy.role_id(&key.role);
         match role {
             Some(role) if !key.revoked && key.digest == secret_digest(raw.as_slice()) => {

@@ -167,6 +167,7 @@ pub struct Vault {
     pub(crate) nonces: NonceSource,
     pub(crate) clock: Arc<dyn Clock>,
     key_cache: Mutex<HashMap<SubjectKey, Arc<DataKey>>>,
+    pub(crate) api_key_cache: Mutex<HashMap<String, (steward_store::ApiKeyRow, i64)>>,
 }
 
 /// File names inside a data directory.
@@ -225,6 +226,7 @@ impl Vault {
             nonces: NonceSource::default(),
             clock,
             key_cache: Mutex::new(HashMap::new()),
+            api_key_cache: Mutex::new(HashMap::new()),
         };
         vault.check_region(region)?;
         vault.activate_policy()?;

@@ -1,13 +1,13 @@
 //! Group commit for purpose-checked reads. Every read writes an audit entry in the same
 //! transaction as the read (P21), so one transaction per read would make the commit the
-//! bottleneck. Reads are queued instead; one thread takes whatever is waiting (up to
-//! [`MAX_BATCH`]), reads and audits it all in one transaction, and answers each caller. A
-//! lone read waits for nobody; under load, batches grow by themselves.
+//! bottleneck under load. Reads queue; whoever commits takes everything waiting (up to
+//! [`MAX_BATCH`]), reads and audits it in one transaction, and answers each caller.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use steward_core::{Actor, Error, Read, SubjectId, Value, Vault};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Most reads committed together.
 pub const MAX_BATCH: usize = 256;
@@ -28,70 +28,100 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Vec<Value>, Error>>,
 }
 
-/// The queue's sending side.
+/// The queue, and who is committing it.
+struct Queue {
+    jobs: Mutex<Vec<Job>>,
+    leading: AtomicBool,
+}
+
+/// Group commit without a thread of its own: the first reader to find nobody committing
+/// becomes the leader, commits everything queued (its own read included) on its worker, and
+/// keeps going while more arrives. A lone read is committed at once by its own caller; under
+/// load, readers queue behind the leader and their reads share its transactions.
 #[derive(Clone)]
 pub struct ReadBatcher {
-    tx: mpsc::UnboundedSender<Job>,
+    vault: Arc<Vault>,
+    queue: Arc<Queue>,
 }
 
 impl ReadBatcher {
-    /// Starts the committing thread; it ends when every sender is dropped.
+    /// A batcher over `vault`.
     pub fn start(vault: Arc<Vault>) -> ReadBatcher {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        std::thread::Builder::new()
-            .name("steward-read-commit".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    let cats: Vec<Vec<&str>> = jobs
-                        .iter()
-                        .map(|j| j.categories.iter().map(String::as_str).collect())
-                        .collect();
-                    let batch: Vec<(&Actor, Read<'_>)> = jobs
-                        .iter()
-                        .zip(&cats)
-                        .map(|(j, c)| {
-                            (
-                                &j.actor,
-                                Read {
-                                    subject: j.subject,
-                                    categories: c,
-                                    purpose: &j.purpose,
-                                    justification: j.justification.as_deref(),
-                                },
-                            )
-                        })
-                        .collect();
-                    let results = vault.read_batch(&batch);
-                    drop(batch);
-                    for (job, result) in jobs.into_iter().zip(results) {
-                        // A caller that went away no longer needs its answer.
-                        let _ = job.reply.send(result);
-                    }
-                }
-            })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the read committer"));
-        ReadBatcher { tx }
+        ReadBatcher {
+            vault,
+            queue: Arc::new(Queue {
+                jobs: Mutex::new(Vec::new()),
+                leading: AtomicBool::new(false),
+            }),
+        }
     }
 
-    /// Queues a read and waits for its answer.
+    fn jobs(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        self.queue.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn commit(&self, jobs: Vec<Job>) {
+        let cats: Vec<Vec<&str>> = jobs
+            .iter()
+            .map(|j| j.categories.iter().map(String::as_str).collect())
+            .collect();
+        let batch: Vec<(&Actor, Read<'_>)> = jobs
+            .iter()
+            .zip(&cats)
+            .map(|(j, c)| {
+                (
+                    &j.actor,
+                    Read {
+                        subject: j.subject,
+                        categories: c,
+                        purpose: &j.purpose,
+                        justification: j.justification.as_deref(),
+                    },
+                )
+            })
+            .collect();
+        let results = self.vault.read_batch(&batch);
+        drop(batch);
+        for (job, result) in jobs.into_iter().zip(results) {
+            // A caller that went away no longer needs its answer.
+            let _ = job.reply.send(result);
+        }
+    }
+
+    /// Leads while there is work and nobody else leads.
+    fn lead(&self) {
+        while !self.queue.leading.swap(true, Ordering::AcqRel) {
+            loop {
+                let jobs: Vec<Job> = {
+                    let mut q = self.jobs();
+                    let n = q.len().min(MAX_BATCH);
+                    q.drain(..n).collect()
+                };
+                if jobs.is_empty() {
+                    break;
+                }
+                self.commit(jobs);
+            }
+            self.queue.leading.store(false, Ordering::Release);
+            // A read queued after the last drain but before the release would be stranded:
+            // look once more, and lead again if so.
+            if self.jobs().is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Queues a read, commits it (with whatever else waits) if nobody is committing, and
+    /// waits for its answer.
     pub async fn read(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<Vec<Value>, Error>>) -> Job,
     ) -> Result<Vec<Value>, Error> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(job(reply))
-            .map_err(|_| Error::Invalid("the read committer has stopped".into()))?;
+        self.jobs().push(job(reply));
+        self.lead();
         answer
             .await
-            .map_err(|_| Error::Invalid("the read committer has stopped".into()))?
+            .map_err(|_| Error::Invalid("the read was dropped before it was committed".into()))?
     }
 }
