@@ -151,15 +151,15 @@ fn phase(
     })
 }
 
-/// A subject like the issue's: 1 profile value, 10 orders, 100 usage values.
+/// A subject like the issue's: 1 profile value (a phone number), 10 orders, 100 usage values.
 fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
     let s = vault.register(app)?;
     vault.collect(
         app,
         &Collect {
             subject: s,
-            feature: "account",
-            values: &[("name", "Load Subject"), ("email", "load@example.cn")],
+            feature: "sms",
+            values: &[("phone", "+86 138 0000 0000")],
             source: Source::Subject,
         },
     )?;
