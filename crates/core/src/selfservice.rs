@@ -96,6 +96,23 @@ impl Vault {
         Ok(matches!(self.store.attempts(key)?, Some((w, c)) if now - w < HOUR_MS && c >= limit))
     }
 
+    /// The blind index of an email address, under the policy's email lookup category.
+    fn email_index(&self, email: &str) -> Result<[u8; 16], Error> {
+        let category = self
+            .policy
+            .categories
+            .iter()
+            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "the policy has no lookup category for email (`user.contact.email`)".into(),
+                )
+            })?;
+        Ok(self
+            .keys
+            .blind_index(&category.name, &normalise_lookup(email)))
+    }
+
     fn code_digest(&self, subject: SubjectId, code: &str) -> [u8; 16] {
         self.keys
             .blind_index(&format!("otp:{}", hex::encode(subject.0)), code)
@@ -133,18 +150,7 @@ impl Vault {
             )?;
             return Err(Error::TooManyAttempts);
         }
-        let email_cat = self
-            .policy
-            .categories
-            .iter()
-            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
-            .map(|c| c.name.clone())
-            .ok_or_else(|| {
-                Error::Invalid(
-                    "the policy has no lookup category for email (`user.contact.email`)".into(),
-                )
-            })?;
-        let digest = self.keys.blind_index(&email_cat, &normalise_lookup(email));
+        let digest = self.email_index(email)?;
         let mut subject = None;
         for s in self.store.find_by_index(&digest)? {
             if self
@@ -217,14 +223,7 @@ impl Vault {
             )?;
             return Err(Error::TooManyAttempts);
         }
-        let email_cat = self
-            .policy
-            .categories
-            .iter()
-            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        let digest = self.keys.blind_index(&email_cat, &normalise_lookup(email));
+        let digest = self.email_index(email)?;
         let now = self.clock.now_ms();
         let mut found = None;
         for s in self.store.find_by_index(&digest)? {

@@ -929,20 +929,8 @@ where
     F: FnOnce(&Vault, SubjectId) -> Result<T, Error> + Send + 'static,
 {
     let token = bearer(headers)?;
-    let vault = Arc::clone(&state.vault);
-    tokio::task::spawn_blocking(move || {
-        let subject = vault.session_subject(&token)?;
-        op(&vault, subject)
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the request could not be completed",
-        )
-    })?
-    .map_err(ApiError::from)
+    let subject = state.vault.session_subject(&token)?;
+    op(&state.vault, subject).map_err(ApiError::from)
 }
 
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
@@ -986,17 +974,7 @@ pub async fn sign_in(
     Body(body): Body<SignInBody>,
 ) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
     let client = client(addr);
-    let vault = Arc::clone(&state.vault);
-    let s = tokio::task::spawn_blocking(move || vault.sign_in(&body.email, &body.code, &client))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the request could not be completed",
-            )
-        })?
-        .map_err(ApiError::from)?;
+    let s = state.vault.sign_in(&body.email, &body.code, &client)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SessionBody {
