@@ -54,6 +54,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Create staff accounts (Argon2id passwords, a policy role each).
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Create, list and revoke service API keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -77,6 +80,22 @@ enum RetentionCommand {
         /// Values deleted per transaction.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account, or reset its password. The password is read from
+    /// $STEWARD_STAFF_PASSWORD, or else from the first line of standard input.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Sign-in name (a-z, 0-9, `.`, `-`, `_`).
+        #[arg(long)]
+        username: String,
+        /// The policy role it acts under.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -283,6 +302,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Loadtest(args) => loadtest::run(&args),
         Command::Serve { config } => serve(config),
         Command::Key(cmd) => key(cmd),
+        Command::Staff(StaffCommand::Create {
+            store,
+            username,
+            role,
+        }) => {
+            let password = match std::env::var("STEWARD_STAFF_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let vault = open_vault(&store)?;
+            vault.create_staff(&username, &role, &password)?;
+            println!("staff account `{username}` acts as role `{role}`");
+            Ok(())
+        }
         Command::Retention(RetentionCommand::Sweep {
             store,
             dry_run,

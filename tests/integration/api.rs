@@ -507,3 +507,42 @@ fn p21_concurrent_reads_are_each_audited_in_one_chain() {
     .unwrap();
     assert_eq!(report.head_seq, after_seq);
 }
+
+#[test]
+fn p21_staff_sign_in_over_http_and_read_with_a_justification() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let id = srv.subject(&service);
+    srv.vault
+        .create_staff("li.na", "support", "a long staff password")
+        .unwrap();
+    let r = srv.post(
+        "/v1/staff/session",
+        "",
+        json!({"username": "li.na", "password": "not the password"}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let r = srv.post(
+        "/v1/staff/session",
+        "",
+        json!({"username": "li.na", "password": "a long staff password"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let staff = r.body["token"].as_str().unwrap().to_string();
+    let read = |body: Value| srv.post(&format!("/v1/subjects/{id}/read"), &staff, body);
+    let r = read(json!({"categories": ["phone"], "purpose": "support"}));
+    assert_eq!(r.body["error"]["code"], "justification_required");
+    let r =
+        read(json!({"categories": ["phone"], "purpose": "support", "justification": "ticket 881"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Support may not erase.
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/erasure"),
+        &staff,
+        json!({"reason": "x"}),
+    );
+    assert_eq!(r.body["error"]["code"], "operation_not_permitted");
+}

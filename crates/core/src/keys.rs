@@ -146,9 +146,12 @@ impl Vault {
         Ok(())
     }
 
-    /// The actor an API key stands for. Every failure is the same `unauthenticated` error, so
+    /// The actor an API key (`stw_...`) or a staff session (`stf_...`) stands for. Every failure is the same `unauthenticated` error, so
     /// a caller learns nothing about which part was wrong.
     pub fn authenticate(&self, token: &str) -> Result<Actor, Error> {
+        if token.starts_with("stf_") {
+            return self.staff_actor(token);
+        }
         let parsed = token
             .strip_prefix("stw_")
             .and_then(|rest| rest.split_once('_'))

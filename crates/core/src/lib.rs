@@ -17,6 +17,7 @@ mod requests;
 mod retention;
 mod rights;
 mod selfservice;
+mod staff;
 mod vault;
 
 pub use error::Error;
@@ -29,6 +30,7 @@ pub use selfservice::{
     CODE_ATTEMPTS, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_CLIENT_HOUR, SENDS_PER_SUBJECT_HOUR,
     SessionToken,
 };
+pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
 pub use vault::{
     Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,
     normalise_lookup,

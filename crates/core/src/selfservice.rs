@@ -71,7 +71,7 @@ impl Vault {
     }
 
     /// Counts one attempt against `key`; false when the hourly `limit` is already reached.
-    fn count_attempt(&self, key: &str, limit: u32) -> Result<bool, Error> {
+    pub(crate) fn count_attempt(&self, key: &str, limit: u32) -> Result<bool, Error> {
         let now = self.clock.now_ms();
         let (window, count) = match self.store.attempts(key)? {
             Some((w, c)) if now - w < HOUR_MS => (w, c),
@@ -91,7 +91,7 @@ impl Vault {
         Ok(true)
     }
 
-    fn over_limit(&self, key: &str, limit: u32) -> Result<bool, Error> {
+    pub(crate) fn over_limit(&self, key: &str, limit: u32) -> Result<bool, Error> {
         let now = self.clock.now_ms();
         Ok(matches!(self.store.attempts(key)?, Some((w, c)) if now - w < HOUR_MS && c >= limit))
     }

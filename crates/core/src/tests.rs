@@ -1156,3 +1156,95 @@ fn p25_code_brute_force_is_stopped() {
         .sign_in("li.lei@example.cn", &fresh, "198.51.100.1")
         .unwrap();
 }
+
+#[test]
+fn p21_staff_sign_in_with_argon2id_password_and_act_under_their_role() {
+    let k = kit();
+    let s = k.subject_with_account();
+    k.vault
+        .create_staff("wang.fang", "support", "correct horse battery")
+        .unwrap();
+    assert_eq!(
+        k.vault
+            .create_staff("Bad Name", "support", "correct horse battery")
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        k.vault
+            .create_staff("li", "support", "short")
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    // Only an Argon2id hash is stored.
+    let row = k.vault.store().staff("wang.fang").unwrap().unwrap();
+    assert!(
+        row.password_hash.starts_with("$argon2id$"),
+        "{}",
+        row.password_hash
+    );
+    assert!(!row.password_hash.contains("correct horse"));
+
+    let session = k
+        .vault
+        .staff_sign_in("wang.fang", "correct horse battery", "10.0.0.1")
+        .unwrap();
+    let staff = k.vault.authenticate(&session.token).unwrap();
+    assert_eq!(staff.id, "staff:wang.fang");
+    let read = |justification| {
+        k.vault.read(
+            &staff,
+            &Read {
+                subject: s,
+                categories: &["phone"],
+                purpose: "support",
+                justification,
+            },
+        )
+    };
+    assert_eq!(read(None).unwrap_err().code(), "justification_required");
+    assert_eq!(read(Some("ticket 42")).unwrap().len(), 1);
+    k.clock.advance(8 * 3_600_000 + 1);
+    assert_eq!(
+        k.vault.authenticate(&session.token).unwrap_err().code(),
+        "unauthenticated"
+    );
+
+    // Wrong passwords and unknown names look the same; guessing stops.
+    assert_eq!(
+        k.vault
+            .staff_sign_in("nobody", "whatever it is", "10.0.0.2")
+            .unwrap_err()
+            .code(),
+        "unauthenticated"
+    );
+    let mut stopped = false;
+    for _ in 0..=STAFF_FAILURES_PER_HOUR {
+        match k
+            .vault
+            .staff_sign_in("wang.fang", "wrong password!", "10.0.0.3")
+        {
+            Err(e) if e.code() == "too_many_attempts" => {
+                stopped = true;
+                break;
+            }
+            Err(e) => assert_eq!(e.code(), "unauthenticated"),
+            Ok(_) => panic!("a wrong password signed in"),
+        }
+    }
+    assert!(stopped);
+    // Even the right password waits out the hour.
+    assert_eq!(
+        k.vault
+            .staff_sign_in("wang.fang", "correct horse battery", "10.0.0.4")
+            .unwrap_err()
+            .code(),
+        "too_many_attempts"
+    );
+    k.clock.advance(3_600_001);
+    k.vault
+        .staff_sign_in("wang.fang", "correct horse battery", "10.0.0.4")
+        .unwrap();
+}

@@ -877,6 +877,48 @@ pub async fn sweep(
     ))
 }
 
+/// A staff sign-in.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSignInBody {
+    /// The account's name.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// Signs a staff member in (P21): the session token then works as `Authorization: Bearer`
+/// on `/v1/...` under the account's role. Wrong passwords are limited per account and client.
+#[utoipa::path(post, path = "/v1/staff/session", tag = "staff", request_body = StaffSignInBody,
+    responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn staff_sign_in(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Body(body): Body<StaffSignInBody>,
+) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
+    let client = client(addr);
+    let vault = Arc::clone(&state.vault);
+    // Argon2id takes tens of milliseconds on purpose: keep it off the request workers.
+    let s = tokio::task::spawn_blocking(move || {
+        vault.staff_sign_in(&body.username, &body.password, &client)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request could not be completed",
+        )
+    })??;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SessionBody {
+            token: s.token,
+            expires_ms: s.expires_ms,
+        }),
+    ))
+}
+
 /// A request for a sign-in code.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -1050,7 +1092,7 @@ impl utoipa::Modify for SecurityAddon {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A service API key, `stw_<id>_<secret>`, from `steward key create`",
+                        "A service API key, `stw_<id>_<secret>`, from `steward key create`, or a staff session, `stf_<token>`, from POST /v1/staff/session",
                     ))
                     .build(),
             ),
@@ -1064,7 +1106,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, sweep, send_code, sign_in, self_export, self_consent, self_request),
+        complete_request, refuse_request, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecurityAddon),
 )]

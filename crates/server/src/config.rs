@@ -108,7 +108,12 @@ pub enum ConfigError {
 }
 
 /// Variables that belong to Steward but are not configuration keys.
-const OTHER_VARIABLES: &[&str] = &["STEWARD_LOG", "STEWARD_MASTER_KEY", "STEWARD_CONFIG"];
+const OTHER_VARIABLES: &[&str] = &[
+    "STEWARD_LOG",
+    "STEWARD_MASTER_KEY",
+    "STEWARD_CONFIG",
+    "STEWARD_STAFF_PASSWORD",
+];
 
 impl Config {
     /// Defaults, then `file`, then the `STEWARD_*` variables among `env`.

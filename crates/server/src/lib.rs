@@ -125,6 +125,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
         .route("/v1/retention/sweep", post(api::sweep))
+        .route("/v1/staff/session", post(api::staff_sign_in))
         .route("/v1/self/code", post(api::send_code))
         .route("/v1/self/session", post(api::sign_in))
         .route("/v1/self/export", get(api::self_export))

@@ -260,6 +260,21 @@ pub struct OtpRow {
     pub attempts: u32,
 }
 
+/// A staff account (P21): a policy role and an Argon2id password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffRow {
+    /// Sign-in name.
+    pub username: String,
+    /// The policy role the account acts under.
+    pub role: String,
+    /// Argon2id hash in PHC string form.
+    pub password_hash: String,
+    /// When created.
+    pub created_ms: i64,
+    /// Disabled accounts cannot sign in.
+    pub disabled: bool,
+}
+
 /// One change inside a unit of work.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -342,6 +357,17 @@ pub enum Op {
         digest: [u8; 32],
         /// Whose session.
         subject: SubjectKey,
+        /// When it ends.
+        expires_ms: i64,
+    },
+    /// Create or update a staff account.
+    PutStaff(StaffRow),
+    /// Start a staff member's session.
+    PutStaffSession {
+        /// SHA-256 of the session token.
+        digest: [u8; 32],
+        /// Whose session.
+        username: String,
         /// When it ends.
         expires_ms: i64,
     },
@@ -454,6 +480,10 @@ pub trait Store: Reader + Send + Sync {
     fn attempts(&self, key: &str) -> Result<Option<(i64, u32)>, StoreError>;
     /// A session by token digest: subject and expiry.
     fn session(&self, digest: &[u8; 32]) -> Result<Option<(SubjectKey, i64)>, StoreError>;
+    /// A staff account.
+    fn staff(&self, username: &str) -> Result<Option<StaffRow>, StoreError>;
+    /// A staff session by token digest: username and expiry.
+    fn staff_session(&self, digest: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
     /// One API key by id.

@@ -13,7 +13,8 @@ use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
 
 use crate::{
     ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Keyring, Op, OtpRow, Reader, RecordKey,
-    RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectRow, SubjectState, Unit,
+    RecordRow, RequestRow, StaffRow, StoreError, SubjectKey, SubjectRecords, SubjectRow,
+    SubjectState, Unit,
 };
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -150,6 +151,20 @@ CREATE TABLE attempts (
 CREATE TABLE sessions (
     digest BLOB PRIMARY KEY,
     subject BLOB NOT NULL,
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE staff (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE staff_sessions (
+    digest BLOB PRIMARY KEY,
+    username TEXT NOT NULL,
     expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
@@ -565,6 +580,29 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op, audit_seq: u64) -> rusqlite::Re
                 "INSERT OR REPLACE INTO sessions (digest, subject, expires_ms) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![&digest[..], &subject[..], expires_ms])?;
+        }
+        Op::PutStaff(st) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO staff (username, role, password_hash, created_ms, disabled)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                st.username,
+                st.role,
+                st.password_hash,
+                st.created_ms,
+                st.disabled
+            ])?;
+        }
+        Op::PutStaffSession {
+            digest,
+            username,
+            expires_ms,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO staff_sessions (digest, username, expires_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![&digest[..], username, expires_ms])?;
         }
         Op::InsertApiKey(k) => {
             tx.prepare_cached(
@@ -1096,6 +1134,30 @@ impl crate::Store for SqliteStore {
             "SELECT subject, expires_ms FROM sessions WHERE digest = ?1",
             params![&digest[..]],
             |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
+        )
+    }
+
+    fn staff(&self, username: &str) -> Result<Option<StaffRow>, StoreError> {
+        self.row(
+            "SELECT username, role, password_hash, created_ms, disabled FROM staff WHERE username = ?1",
+            params![username],
+            |r| {
+                Ok(StaffRow {
+                    username: r.get(0)?,
+                    role: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    created_ms: r.get(3)?,
+                    disabled: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    fn staff_session(&self, digest: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
+        self.row(
+            "SELECT username, expires_ms FROM staff_sessions WHERE digest = ?1",
+            params![&digest[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
 
