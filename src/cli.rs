@@ -631,7 +631,15 @@ fn serve(config_file: Option<PathBuf>) -> Result<()> {
             policy = %vault.policy().version,
             "serving"
         );
-        eprintln!("steward: serving on http://{}", listener.local_addr()?);
+        eprintln!(
+            "steward: serving on {}://{}",
+            if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            listener.local_addr()?
+        );
         let vault = Arc::new(vault);
         if config.retention_sweep_secs > 0 {
             tokio::spawn(steward_server::sweep_periodically(
@@ -647,9 +655,21 @@ fn serve(config_file: Option<PathBuf>) -> Result<()> {
             None => None,
         };
         let state = steward_server::AppState::new(vault, mailer);
-        steward_server::serve(state, listener, config.max_body_bytes, shutdown_signal())
-            .await
-            .context("the server failed")?;
+        let tls = match &config.tls {
+            Some(t) => {
+                Some(steward_server::tls::server_config(&t.cert, &t.key).map_err(|e| anyhow!(e))?)
+            }
+            None => None,
+        };
+        steward_server::serve(
+            state,
+            listener,
+            config.max_body_bytes,
+            tls,
+            shutdown_signal(),
+        )
+        .await
+        .context("the server failed")?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -241,9 +241,15 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
-    let server = runtime.spawn(steward_server::serve(state, listener, 1 << 20, async {
-        let _ = stopped.await;
-    }));
+    let server = runtime.spawn(steward_server::serve(
+        state,
+        listener,
+        1 << 20,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let say = |m: &str| {
         if !args.json {

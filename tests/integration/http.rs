@@ -58,7 +58,7 @@ impl Server {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let state = steward_server::AppState::new(served, mailer);
-                steward_server::serve(state, listener, 1 << 20, async {
+                steward_server::serve(state, listener, 1 << 20, None, async {
                     let _ = stopped.await;
                 })
                 .await

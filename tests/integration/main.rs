@@ -16,3 +16,4 @@ mod audit;
 mod cli;
 mod demo;
 mod selfservice;
+mod serve;

@@ -893,7 +893,7 @@ pub struct StaffSignInBody {
     responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn staff_sign_in(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     Body(body): Body<StaffSignInBody>,
 ) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
     let client = client(addr);
@@ -960,8 +960,8 @@ pub struct SelfConsentBody {
 }
 
 /// The client address rate limits count against.
-fn client(addr: std::net::SocketAddr) -> String {
-    addr.ip().to_string()
+fn client(addr: crate::tls::ClientAddr) -> String {
+    addr.0.ip().to_string()
 }
 
 /// Runs `op` for the subject a session token stands for: self-service reaches only their data.
@@ -981,7 +981,7 @@ where
     responses((status = 202, description = "sent, if the address is known"), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn send_code(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     Body(body): Body<CodeBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let Some(mailer) = state.mailer.clone() else {
@@ -1012,7 +1012,7 @@ pub async fn send_code(
     responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     Body(body): Body<SignInBody>,
 ) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
     let client = client(addr);

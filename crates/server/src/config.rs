@@ -32,12 +32,25 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// TLS certificate chain and private key (PEM); plain HTTP without them.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// SMTP relay for one-time sign-in codes; self-service sign-in is off without it.
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
     /// Seconds between background retention sweeps (P17); 0 turns them off.
     #[serde(default = "default_sweep")]
     pub retention_sweep_secs: u64,
+}
+
+/// Where the TLS certificate and key are.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
 }
 
 /// Where email goes.
@@ -89,6 +102,7 @@ impl Default for Config {
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
             smtp: None,
+            tls: None,
         }
     }
 }
@@ -154,6 +168,17 @@ impl Config {
                 "POLICY" => config.policy = Some(PathBuf::from(value)),
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
+                "TLS_CERT" | "TLS_KEY" => {
+                    let tls = config.tls.get_or_insert_with(|| TlsConfig {
+                        cert: PathBuf::new(),
+                        key: PathBuf::new(),
+                    });
+                    if name == "TLS_CERT" {
+                        tls.cert = PathBuf::from(value);
+                    } else {
+                        tls.key = PathBuf::from(value);
+                    }
+                }
                 "SMTP_HOST" | "SMTP_PORT" | "SMTP_FROM" => {
                     let smtp = config.smtp.get_or_insert_with(|| SmtpConfig {
                         host: String::new(),
@@ -181,7 +206,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod mail;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -166,18 +167,32 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight (graceful shutdown).
+/// flight (graceful shutdown). With `tls`, connections are TLS.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     max_body_bytes: usize,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state, max_body_bytes);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    match tls {
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<tls::ClientAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<tls::ClientAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    }
 }

@@ -1,0 +1,107 @@
+//! `steward serve` as an operator runs it: the binary, configured by environment, over TLS,
+//! stopped by SIGTERM.
+
+use std::process::{Command, Stdio};
+
+use crate::kit::s;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "steward serve did not start"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn p35_serve_over_tls_answers_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "openssl could not make a test certificate");
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("serve")
+        .env_remove("STEWARD_MASTER_KEY")
+        .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STEWARD_DATA_DIR", dir.path().join("data"))
+        .env("STEWARD_TLS_CERT", &cert)
+        .env("STEWARD_TLS_KEY", &key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    let curl = |scheme: &str| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "10", "--cacert", s(&cert)])
+            .arg(format!("{scheme}://127.0.0.1:{port}/health/ready"))
+            .output()
+            .unwrap()
+    };
+    let out = curl("https");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"status\":\"ready\"}",
+        "{out:?}"
+    );
+    // Plain HTTP to a TLS port gets no answer.
+    assert!(!String::from_utf8_lossy(&curl("http").stdout).contains("ready"));
+
+    let pid = server.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.wait().unwrap();
+    assert!(
+        status.success(),
+        "steward serve did not stop cleanly: {status:?}"
+    );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("serving on https://127.0.0.1"), "{log}");
+}
+
+#[test]
+fn p34_serve_refuses_an_unknown_setting() {
+    let r = crate::kit::steward_env(&["serve"], &[("STEWARD_LISTN", "127.0.0.1:1")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("STEWARD_LISTN"), "{}", r.stderr);
+}
