@@ -90,7 +90,16 @@ impl ReadBatcher {
 
     /// Leads while there is work and nobody else leads.
     fn lead(&self) {
+        /// Gives up leadership however the leader leaves, a panic included, so that reads
+        /// never wait on a leader that is gone.
+        struct Resign<'a>(&'a AtomicBool);
+        impl Drop for Resign<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
         while !self.queue.leading.swap(true, Ordering::AcqRel) {
+            let resign = Resign(&self.queue.leading);
             loop {
                 let jobs: Vec<Job> = {
                     let mut q = self.jobs();
@@ -102,7 +111,7 @@ impl ReadBatcher {
                 }
                 self.commit(jobs);
             }
-            self.queue.leading.store(false, Ordering::Release);
+            drop(resign);
             // A read queued after the last drain but before the release would be stranded:
             // look once more, and lead again if so.
             if self.jobs().is_empty() {
