@@ -258,6 +258,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         raw.with_connection(|c| -> rusqlite::Result<()> {
             let mut id = first_id;
             for chunk in round.chunks(BATCH) {
+                // The same collection time Steward gives its rows, batch by batch.
+                let now = steward_core::clock::Clock::now_ms(&SystemClock);
                 let tx = c.unchecked_transaction()?;
                 {
                     let mut st = tx.prepare_cached(
@@ -266,7 +268,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     )?;
                     for r in chunk {
                         for (cat, v) in r.values {
-                            st.execute(params![id, &r.subject.0[..], cat, r.feature, "observed", 0i64, v.as_bytes()])?;
+                            st.execute(params![id, &r.subject.0[..], cat, r.feature, "observed", now, v.as_bytes()])?;
                             id += 1;
                         }
                     }
@@ -409,6 +411,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     say("audit verification vs raw hashing...");
     b.vault.checkpoint()?;
     let store = b.vault.store();
+    // Verify the log at rest, as an auditor would: committed pages moved into the main file.
+    store.settle()?;
     let mut bytes: Vec<Vec<u8>> = Vec::new();
     store.audit_scan(1, &mut |e| {
         bytes.push(e.bytes.to_vec());

@@ -484,6 +484,9 @@ pub trait Store: Reader + Send + Sync {
     fn staff(&self, username: &str) -> Result<Option<StaffRow>, StoreError>;
     /// A staff session by token digest: username and expiry.
     fn staff_session(&self, digest: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
+    /// Moves what is committed out of any write-ahead log into the main data files (for
+    /// backups, and to read a log at rest). Committed data is durable either way.
+    fn settle(&self) -> Result<(), StoreError>;
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
     /// One API key by id.

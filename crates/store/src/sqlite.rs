@@ -1161,6 +1161,13 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn settle(&self) -> Result<(), StoreError> {
+        self.lock()
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)
+    }
+
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
         self.rows(
             "SELECT id, name, role, digest, created_ms, revoked FROM api_keys ORDER BY created_ms, id",
