@@ -16,6 +16,7 @@ use crate::vault::{Actor, SubjectId, Vault};
 pub const HOLD_REASONS: [&str; 4] = ["statute", "court_order", "authority_request", "dispute"];
 
 /// A hold as shown to staff.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Hold {
     /// Id.

@@ -37,6 +37,7 @@ pub const REFUSAL_REASONS: [&str; 5] = [
 ];
 
 /// A request as staff and the subject see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RightsRequest {
     /// Id.
@@ -60,10 +61,12 @@ pub struct RightsRequest {
     /// How identity was verified (P25).
     pub verification: String,
     /// What was done, or why it was refused.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub outcome: serde_json::Value,
 }
 
 /// What completing a request produced.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct Completion {
     /// The request, completed.

@@ -24,6 +24,7 @@ use crate::vault::{SubjectId, Vault};
 pub const DAY_MS: i64 = 86_400_000;
 
 /// What a sweep did (or, in a dry run, would do).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
     /// Nothing was changed.

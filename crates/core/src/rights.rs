@@ -11,10 +11,12 @@ use crate::error::Error;
 use crate::vault::{Actor, SignedDocument, SubjectId, Value, Vault};
 
 /// Everything held about a subject, decrypted (P23).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct Export {
-    /// Format tag.
+    /// Format tag: `steward.subject-export.v1`.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: &'static str,
     /// The subject.
     pub subject: String,
@@ -33,6 +35,7 @@ pub struct Export {
 }
 
 /// One value in an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportRecord {
     /// Record id.
@@ -52,6 +55,7 @@ pub struct ExportRecord {
 }
 
 /// One consent in an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportConsent {
     /// Target.
@@ -69,6 +73,7 @@ pub struct ExportConsent {
 }
 
 /// One disclosure in an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportDisclosure {
     /// Recipient.
@@ -84,6 +89,7 @@ pub struct ExportDisclosure {
 }
 
 /// How far a purge got.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeProgress {
     /// Subjects whose ciphertext is now gone.

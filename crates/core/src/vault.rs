@@ -134,6 +134,7 @@ pub struct Read<'a> {
 
 /// A signed JSON document: a consent receipt or an erasure certificate (P33). `payload` is the
 /// base64 of the exact JSON bytes signed; `signature` is Ed25519 over those bytes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SignedDocument {
     /// Base64 (standard, padded) of the signed JSON bytes.

@@ -486,7 +486,7 @@ pub async fn consent(
 /// holds no PI value; reading it is not audited.
 #[utoipa::path(get, path = "/v1/subjects/{id}/consents", tag = "consent", security(("api_key" = [])),
     params(SubjectPath),
-    responses((status = 200, body = Object, description = "the consents in force"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<steward_core::ExportConsent>), (status = 403, body = ErrorBody)))]
 pub async fn consents_in_force(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -532,7 +532,7 @@ pub async fn disclose(
 /// Everything held about a subject, decrypted (P23). The shape is `steward.subject-export.v1`.
 #[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "rights", security(("api_key" = [])),
     params(SubjectPath),
-    responses((status = 200, body = Object, description = "the export"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Export), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -680,7 +680,7 @@ fn json_of<T: Serialize>(v: T) -> Response {
 /// Places a legal hold on a subject's data (P18).
 #[utoipa::path(post, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
     params(SubjectPath), request_body = HoldBody,
-    responses((status = 201, body = Object, description = "the hold"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = steward_core::Hold), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn place_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -698,7 +698,7 @@ pub async fn place_hold(
 
 /// Every hold on a subject.
 #[utoipa::path(get, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
-    params(SubjectPath), responses((status = 200, body = Object, description = "the holds"), (status = 403, body = ErrorBody)))]
+    params(SubjectPath), responses((status = 200, body = Vec<steward_core::Hold>), (status = 403, body = ErrorBody)))]
 pub async fn list_holds(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -719,7 +719,7 @@ pub struct HoldPath {
 
 /// Lifts a hold early.
 #[utoipa::path(post, path = "/v1/holds/{hold}/lift", tag = "holds", security(("api_key" = [])),
-    params(HoldPath), responses((status = 200, body = Object, description = "the hold"), (status = 403, body = ErrorBody)))]
+    params(HoldPath), responses((status = 200, body = steward_core::Hold), (status = 403, body = ErrorBody)))]
 pub async fn lift_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -734,7 +734,7 @@ pub async fn lift_hold(
 /// Takes in a rights request; its deadline comes from the policy (P32).
 #[utoipa::path(post, path = "/v1/subjects/{id}/requests", tag = "rights", security(("api_key" = [])),
     params(SubjectPath), request_body = RequestBody,
-    responses((status = 201, body = Object, description = "the request"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = steward_core::RightsRequest), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn open_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -757,7 +757,7 @@ pub async fn open_request(
 
 /// Open requests due soon, and overdue ones (P32).
 #[utoipa::path(get, path = "/v1/requests", tag = "rights", security(("api_key" = [])),
-    params(DueQuery), responses((status = 200, body = Object, description = "the requests"), (status = 403, body = ErrorBody)))]
+    params(DueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>), (status = 403, body = ErrorBody)))]
 pub async fn due_requests(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -781,7 +781,7 @@ pub struct RequestPath {
 
 /// One request.
 #[utoipa::path(get, path = "/v1/requests/{request}", tag = "rights", security(("api_key" = [])),
-    params(RequestPath), responses((status = 200, body = Object, description = "the request"), (status = 403, body = ErrorBody)))]
+    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest), (status = 403, body = ErrorBody)))]
 pub async fn get_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -795,7 +795,7 @@ pub async fn get_request(
 /// Records that the requester's identity was verified (P25).
 #[utoipa::path(post, path = "/v1/requests/{request}/verify", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = VerifyBody,
-    responses((status = 200, body = Object, description = "the request"), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::RightsRequest), (status = 409, body = ErrorBody)))]
 pub async fn verify_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -812,7 +812,7 @@ pub async fn verify_request(
 
 /// Marks a verified request as being worked on.
 #[utoipa::path(post, path = "/v1/requests/{request}/start", tag = "rights", security(("api_key" = [])),
-    params(RequestPath), responses((status = 200, body = Object, description = "the request"), (status = 409, body = ErrorBody)))]
+    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest), (status = 409, body = ErrorBody)))]
 pub async fn start_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -828,7 +828,7 @@ pub async fn start_request(
 /// its certificate for deletion, and so on.
 #[utoipa::path(post, path = "/v1/requests/{request}/complete", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = NoteBody,
-    responses((status = 200, body = Object, description = "request, export, certificate"), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Completion), (status = 409, body = ErrorBody)))]
 pub async fn complete_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -846,7 +846,7 @@ pub async fn complete_request(
 /// Refuses a request with a reason from the fixed list (P26).
 #[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = RefuseBody,
-    responses((status = 200, body = Object, description = "the request"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::RightsRequest), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refuse_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -863,7 +863,7 @@ pub async fn refuse_request(
 
 /// Runs the retention sweep now (P17, P28).
 #[utoipa::path(post, path = "/v1/retention/sweep", tag = "retention", security(("api_key" = [])),
-    request_body = SweepBody, responses((status = 200, body = Object, description = "what was deleted"), (status = 403, body = ErrorBody)))]
+    request_body = SweepBody, responses((status = 200, body = steward_core::SweepReport), (status = 403, body = ErrorBody)))]
 pub async fn sweep(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1028,7 +1028,7 @@ pub async fn sign_in(
 
 /// The signed-in subject's own data (P23).
 #[utoipa::path(get, path = "/v1/self/export", tag = "self-service", security(("session" = [])),
-    responses((status = 200, body = Object, description = "the export"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Export), (status = 401, body = ErrorBody)))]
 pub async fn self_export(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1056,7 +1056,7 @@ pub async fn self_consent(
 
 /// The signed-in subject opens a rights request; identity counts as verified (P25).
 #[utoipa::path(post, path = "/v1/self/requests", tag = "self-service", security(("session" = [])),
-    request_body = RequestBody, responses((status = 201, body = Object, description = "the request"), (status = 401, body = ErrorBody)))]
+    request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest), (status = 401, body = ErrorBody)))]
 pub async fn self_request(
     State(state): State<AppState>,
     headers: HeaderMap,
