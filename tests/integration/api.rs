@@ -320,6 +320,18 @@ fn openapi_served_matches_the_committed_document() {
         "docs/openapi.json is stale: run `cargo run -- openapi > docs/openapi.json`"
     );
     assert_eq!(served.body["openapi"], "3.1.0");
+    // And it is a valid OpenAPI 3.1 document, by an independent validator.
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    let checked = std::process::Command::new("python3")
+        .args(["-c", "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))"])
+        .arg(&doc)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     for path in [
         "/v1/subjects/{id}/read",
         "/v1/subjects/{id}/erasure",

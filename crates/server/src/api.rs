@@ -348,7 +348,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 /// Registers a subject with a fresh data key (P1, P20).
 #[utoipa::path(post, path = "/v1/subjects", tag = "subjects", security(("api_key" = [])),
-    responses((status = 201, body = SubjectCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = SubjectCreated, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -368,7 +368,7 @@ pub async fn register(
 /// URL, so it stays out of access logs.
 #[utoipa::path(post, path = "/v1/subjects/lookup", tag = "subjects", security(("api_key" = [])),
     request_body = LookupBody,
-    responses((status = 200, body = LookupResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = LookupResult, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn lookup(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -386,7 +386,7 @@ pub async fn lookup(
 /// Collects one feature's values (P3, P5, P6).
 #[utoipa::path(post, path = "/v1/subjects/{id}/collect", tag = "personal information", security(("api_key" = [])),
     params(SubjectPath), request_body = CollectBody,
-    responses((status = 201, body = Collected), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Collected, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn collect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -422,7 +422,7 @@ pub async fn collect(
 /// Reads values for a declared purpose (P9, P10, P21).
 #[utoipa::path(post, path = "/v1/subjects/{id}/read", tag = "personal information", security(("api_key" = [])),
     params(SubjectPath), request_body = ReadBody,
-    responses((status = 200, body = Values), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+    responses((status = 200, body = Values, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -466,7 +466,7 @@ pub async fn read(
 /// Grants or withdraws consent (P10, P27); answers with a signed receipt (P33).
 #[utoipa::path(post, path = "/v1/subjects/{id}/consents", tag = "consent", security(("api_key" = [])),
     params(SubjectPath), request_body = ConsentBody,
-    responses((status = 201, body = DocumentBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn consent(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -486,7 +486,7 @@ pub async fn consent(
 /// holds no PI value; reading it is not audited.
 #[utoipa::path(get, path = "/v1/subjects/{id}/consents", tag = "consent", security(("api_key" = [])),
     params(SubjectPath),
-    responses((status = 200, body = Vec<steward_core::ExportConsent>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<steward_core::ExportConsent>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn consents_in_force(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -501,7 +501,7 @@ pub async fn consents_in_force(
 /// Discloses values to a registered recipient within its scope, and records it (P12, P13).
 #[utoipa::path(post, path = "/v1/subjects/{id}/disclosures", tag = "personal information", security(("api_key" = [])),
     params(SubjectPath), request_body = DisclosureBody,
-    responses((status = 201, body = Values), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Values, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn disclose(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -532,7 +532,7 @@ pub async fn disclose(
 /// Everything held about a subject, decrypted (P23). The shape is `steward.subject-export.v1`.
 #[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "rights", security(("api_key" = [])),
     params(SubjectPath),
-    responses((status = 200, body = steward_core::Export), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Export, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -546,7 +546,7 @@ pub async fn export(
 /// Erases a subject by destroying their data key (P28); answers with the signed certificate.
 #[utoipa::path(post, path = "/v1/subjects/{id}/erasure", tag = "rights", security(("api_key" = [])),
     params(SubjectPath), request_body = EraseBody,
-    responses((status = 201, body = DocumentBody), (status = 403, body = ErrorBody), (status = 410, body = ErrorBody)))]
+    responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -560,7 +560,7 @@ pub async fn erase(
 
 /// The signed checkpoints of the audit chain (P33).
 #[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
-    responses((status = 200, body = Vec<CheckpointBody>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<CheckpointBody>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn checkpoints(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -577,7 +577,7 @@ pub async fn checkpoints(
 
 /// Signs the current head of the audit chain.
 #[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
-    responses((status = 201, body = CheckpointBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = CheckpointBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn sign_checkpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -668,6 +668,7 @@ pub struct SweepBody {
 
 /// Which requests to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Requests due within this many days (0: overdue only). Default 7.
     pub due_within_days: Option<u32>,
@@ -680,7 +681,7 @@ fn json_of<T: Serialize>(v: T) -> Response {
 /// Places a legal hold on a subject's data (P18).
 #[utoipa::path(post, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
     params(SubjectPath), request_body = HoldBody,
-    responses((status = 201, body = steward_core::Hold), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = steward_core::Hold, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn place_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -698,7 +699,7 @@ pub async fn place_hold(
 
 /// Every hold on a subject.
 #[utoipa::path(get, path = "/v1/subjects/{id}/holds", tag = "holds", security(("api_key" = [])),
-    params(SubjectPath), responses((status = 200, body = Vec<steward_core::Hold>), (status = 403, body = ErrorBody)))]
+    params(SubjectPath), responses((status = 200, body = Vec<steward_core::Hold>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn list_holds(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -719,7 +720,7 @@ pub struct HoldPath {
 
 /// Lifts a hold early.
 #[utoipa::path(post, path = "/v1/holds/{hold}/lift", tag = "holds", security(("api_key" = [])),
-    params(HoldPath), responses((status = 200, body = steward_core::Hold), (status = 403, body = ErrorBody)))]
+    params(HoldPath), responses((status = 200, body = steward_core::Hold, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn lift_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -734,7 +735,7 @@ pub async fn lift_hold(
 /// Takes in a rights request; its deadline comes from the policy (P32).
 #[utoipa::path(post, path = "/v1/subjects/{id}/requests", tag = "rights", security(("api_key" = [])),
     params(SubjectPath), request_body = RequestBody,
-    responses((status = 201, body = steward_core::RightsRequest), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn open_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -757,7 +758,7 @@ pub async fn open_request(
 
 /// Open requests due soon, and overdue ones (P32).
 #[utoipa::path(get, path = "/v1/requests", tag = "rights", security(("api_key" = [])),
-    params(DueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>), (status = 403, body = ErrorBody)))]
+    params(DueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn due_requests(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -781,7 +782,7 @@ pub struct RequestPath {
 
 /// One request.
 #[utoipa::path(get, path = "/v1/requests/{request}", tag = "rights", security(("api_key" = [])),
-    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest), (status = 403, body = ErrorBody)))]
+    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn get_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -795,7 +796,7 @@ pub async fn get_request(
 /// Records that the requester's identity was verified (P25).
 #[utoipa::path(post, path = "/v1/requests/{request}/verify", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = VerifyBody,
-    responses((status = 200, body = steward_core::RightsRequest), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn verify_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -812,7 +813,7 @@ pub async fn verify_request(
 
 /// Marks a verified request as being worked on.
 #[utoipa::path(post, path = "/v1/requests/{request}/start", tag = "rights", security(("api_key" = [])),
-    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest), (status = 409, body = ErrorBody)))]
+    params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn start_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -828,7 +829,7 @@ pub async fn start_request(
 /// its certificate for deletion, and so on.
 #[utoipa::path(post, path = "/v1/requests/{request}/complete", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = NoteBody,
-    responses((status = 200, body = steward_core::Completion), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Completion, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn complete_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -846,7 +847,7 @@ pub async fn complete_request(
 /// Refuses a request with a reason from the fixed list (P26).
 #[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = RefuseBody,
-    responses((status = 200, body = steward_core::RightsRequest), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn refuse_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -863,7 +864,7 @@ pub async fn refuse_request(
 
 /// Runs the retention sweep now (P17, P28).
 #[utoipa::path(post, path = "/v1/retention/sweep", tag = "retention", security(("api_key" = [])),
-    request_body = SweepBody, responses((status = 200, body = steward_core::SweepReport), (status = 403, body = ErrorBody)))]
+    request_body = SweepBody, responses((status = 200, body = steward_core::SweepReport, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn sweep(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -890,7 +891,7 @@ pub struct StaffSignInBody {
 /// Signs a staff member in (P21): the session token then works as `Authorization: Bearer`
 /// on `/v1/...` under the account's role. Wrong passwords are limited per account and client.
 #[utoipa::path(post, path = "/v1/staff/session", tag = "staff", request_body = StaffSignInBody,
-    responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 429, body = ErrorBody, description = "Too many attempts")))]
 pub async fn staff_sign_in(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
@@ -978,7 +979,7 @@ where
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
 /// either way; asking too often is refused.
 #[utoipa::path(post, path = "/v1/self/code", tag = "self-service", request_body = CodeBody,
-    responses((status = 202, description = "sent, if the address is known"), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 202, description = "sent, if the address is known"), (status = 429, body = ErrorBody, description = "Too many attempts"), (status = 503, body = ErrorBody, description = "Unavailable")))]
 pub async fn send_code(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
@@ -1009,7 +1010,7 @@ pub async fn send_code(
 
 /// Exchanges a code for a session (P25). Wrong codes are limited per code and per client.
 #[utoipa::path(post, path = "/v1/self/session", tag = "self-service", request_body = SignInBody,
-    responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 429, body = ErrorBody, description = "Too many attempts")))]
 pub async fn sign_in(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
@@ -1028,7 +1029,7 @@ pub async fn sign_in(
 
 /// The signed-in subject's own data (P23).
 #[utoipa::path(get, path = "/v1/self/export", tag = "self-service", security(("session" = [])),
-    responses((status = 200, body = steward_core::Export), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = steward_core::Export, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_export(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1040,7 +1041,7 @@ pub async fn self_export(
 
 /// The signed-in subject grants or withdraws consent (P27).
 #[utoipa::path(post, path = "/v1/self/consents", tag = "self-service", security(("session" = [])),
-    request_body = SelfConsentBody, responses((status = 201, body = DocumentBody), (status = 401, body = ErrorBody)))]
+    request_body = SelfConsentBody, responses((status = 201, body = DocumentBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_consent(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1056,7 +1057,7 @@ pub async fn self_consent(
 
 /// The signed-in subject opens a rights request; identity counts as verified (P25).
 #[utoipa::path(post, path = "/v1/self/requests", tag = "self-service", security(("session" = [])),
-    request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest), (status = 401, body = ErrorBody)))]
+    request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_request(
     State(state): State<AppState>,
     headers: HeaderMap,
