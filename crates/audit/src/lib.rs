@@ -117,9 +117,21 @@ pub const HEADER_LEN: usize = ENTRY_DOMAIN.len() + 8 + 8 + 32;
 pub struct Malformed;
 
 impl Entry {
+    /// [`Entry::chain`], also returning the canonical bytes it hashed (what a store keeps).
+    pub fn chain_encoded(prev_seq: u64, prev_hash: [u8; 32], draft: Draft) -> (Entry, Vec<u8>) {
+        let mut e = Entry::chain_unhashed(prev_seq, prev_hash, draft);
+        let bytes = e.encode();
+        e.hash = sha256(&bytes);
+        (e, bytes)
+    }
+
     /// Chains `draft` after the entry `(prev_seq, prev_hash)`; `(0, GENESIS)` starts the log.
     pub fn chain(prev_seq: u64, prev_hash: [u8; 32], draft: Draft) -> Entry {
-        let mut e = Entry {
+        Entry::chain_encoded(prev_seq, prev_hash, draft).0
+    }
+
+    fn chain_unhashed(prev_seq: u64, prev_hash: [u8; 32], draft: Draft) -> Entry {
+        Entry {
             seq: prev_seq + 1,
             at_ms: draft.at_ms,
             actor: draft.actor,
@@ -133,9 +145,7 @@ impl Entry {
             policy_version: draft.policy_version,
             prev_hash,
             hash: [0; 32],
-        };
-        e.hash = sha256(&e.encode());
-        e
+        }
     }
 
     /// The nine text fields in encoding order.

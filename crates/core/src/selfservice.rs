@@ -141,6 +141,13 @@ impl Vault {
     /// Sends a sign-in code to `email` if it belongs to a subject. Answers the same whether it
     /// does or not; refuses only when the client address or the subject asked too often.
     pub fn send_code(&self, mailer: &dyn Mailer, email: &str, client: &str) -> Result<(), Error> {
+        let plausible = email.len() <= 254
+            && email.split_once('@').is_some_and(|(user, host)| {
+                !user.is_empty() && host.contains('.') && !host.starts_with('.')
+            });
+        if !plausible {
+            return Err(Error::Invalid("that is not an email address".into()));
+        }
         if !self.count_attempt(&format!("otp-send:client:{client}"), SENDS_PER_CLIENT_HOUR)? {
             self.audit_subject(
                 "otp.send",

@@ -447,6 +447,46 @@ mod tests {
         super::run_all(&make).unwrap();
     }
 
+    /// A CLI command writing beside a running server: two handles on one file must extend one
+    /// chain and never hand out the same record id.
+    #[test]
+    fn p21_two_processes_extend_one_chain_and_share_record_ids() {
+        use crate::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..10 {
+            let (store, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            store
+                .commit(vec![], vec![super::draft("x"), super::draft("y")])
+                .unwrap();
+            for _ in 0..3 {
+                let first = store.next_record_ids(70_000).unwrap();
+                assert!(ids.insert(first), "record id {first} handed out twice");
+                let _ = other.audit_head().unwrap();
+            }
+        }
+        let mut ranges: Vec<i64> = ids.into_iter().collect();
+        ranges.sort();
+        assert!(
+            ranges.windows(2).all(|w| w[1] - w[0] >= 70_000),
+            "ranges overlap"
+        );
+        let mut prev = steward_audit::GENESIS;
+        let mut n = 0;
+        a.audit_scan(1, &mut |e| {
+            n += 1;
+            assert_eq!(e.seq, n);
+            assert_eq!(e.bytes.get(33..65).unwrap(), &prev[..]);
+            prev = e.hash.try_into().unwrap();
+            true
+        })
+        .unwrap();
+        assert_eq!(n, 20);
+    }
+
     #[test]
     fn p28_destroyed_key_leaves_no_copy_in_keyring_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -220,6 +220,21 @@ pub struct SqliteStore {
     inner: Mutex<Inner>,
 }
 
+/// The last entry's seq and hash, from the store itself.
+fn chain_head(conn: &Connection) -> Result<(u64, [u8; 32]), StoreError> {
+    let head = conn
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut st| {
+            st.query_row([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .optional()
+        })
+        .map_err(backend)?;
+    match head {
+        Some((seq, hash)) => Ok((seq, hash32(hash)?)),
+        None => Ok((0, GENESIS)),
+    }
+}
+
 fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
     v.try_into()
         .map_err(|_| StoreError::Corrupt("audit hash is not 32 bytes".into()))
@@ -316,18 +331,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn, MIGRATIONS)?;
-        let head = conn
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .optional()
-            .map_err(backend)?;
-        let head = match head {
-            Some((seq, hash)) => (seq, hash32(hash)?),
-            None => (0, GENESIS),
-        };
+        let head = chain_head(&conn)?;
         // Record ids are handed out from blocks reserved in `meta`, so opening never scans
         // the records; a restart skips what was left of the last block.
         let next_record: i64 = conn
@@ -776,23 +780,26 @@ impl crate::Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let (ops, audit) = work(&TxReader(&tx))?;
-        let first_seq = if audit.is_empty() {
-            0
+        // The head is read inside the write transaction, not trusted from memory: another
+        // process (a CLI command beside a running server) may have extended the chain.
+        let head = if audit.is_empty() {
+            inner.head
         } else {
-            inner.head.0 + 1
+            chain_head(&tx)?
         };
+        let first_seq = if audit.is_empty() { 0 } else { head.0 + 1 };
         for op in ops {
             apply(&tx, op, first_seq).map_err(backend)?;
         }
         let mut entries = Vec::with_capacity(audit.len());
-        let (mut seq, mut hash) = inner.head;
+        let (mut seq, mut hash) = head;
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO audit (seq, entry, hash) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
             for d in audit {
-                let e = Entry::chain(seq, hash, d);
-                st.execute(params![e.seq, e.encode(), &e.hash[..]])
+                let (e, bytes) = Entry::chain_encoded(seq, hash, d);
+                st.execute(params![e.seq, bytes, &e.hash[..]])
                     .map_err(backend)?;
                 seq = e.seq;
                 hash = e.hash;
@@ -805,24 +812,42 @@ impl crate::Store for SqliteStore {
     }
 
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
-        let mut inner = self.lock();
-        let first = inner.next_record;
-        let end = i64::try_from(n)
-            .ok()
-            .and_then(|n| first.checked_add(n))
-            .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
-        if end > inner.record_ceiling {
-            let ceiling = end.saturating_add(RECORD_ID_BLOCK);
-            inner
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let n = i64::try_from(n).map_err(|_| StoreError::Backend("record ids exhausted".into()))?;
+        let fits = inner
+            .next_record
+            .checked_add(n)
+            .is_some_and(|end| end <= inner.record_ceiling);
+        if !fits {
+            // Reserve a new block past whatever any process has reserved, in one transaction.
+            let tx = inner
                 .conn
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('record_id_ceiling', ?1)",
-                )
-                .and_then(|mut st| st.execute(params![ceiling.to_string()]))
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
+            let stored: i64 = tx
+                .query_row(
+                    "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'record_id_ceiling'), 1)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let start = stored.max(inner.next_record);
+            let ceiling = start
+                .checked_add(n)
+                .and_then(|end| end.checked_add(RECORD_ID_BLOCK))
+                .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('record_id_ceiling', ?1)",
+                params![ceiling.to_string()],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            inner.next_record = start;
             inner.record_ceiling = ceiling;
         }
-        inner.next_record = end;
+        let first = inner.next_record;
+        inner.next_record = first + n;
         Ok(first)
     }
 
@@ -913,7 +938,10 @@ impl crate::Store for SqliteStore {
     }
 
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
-        Ok(self.lock().head)
+        let mut inner = self.lock();
+        let head = chain_head(&inner.conn)?;
+        inner.head = head;
+        Ok(head)
     }
 
     fn audit_scan(
