@@ -208,6 +208,8 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
 struct Inner {
     conn: Connection,
     head: (u64, [u8; 32]),
+    /// `PRAGMA data_version` when `head` was last known right.
+    data_version: i64,
     next_record: i64,
     record_ceiling: i64,
 }
@@ -343,6 +345,9 @@ impl SqliteStore {
             .map_err(backend)?;
         Ok(SqliteStore {
             inner: Mutex::new(Inner {
+                data_version: conn
+                    .query_row("PRAGMA data_version", [], |r| r.get(0))
+                    .map_err(backend)?,
                 conn,
                 head,
                 next_record,
@@ -780,13 +785,17 @@ impl crate::Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let (ops, audit) = work(&TxReader(&tx))?;
-        // The head is read inside the write transaction, not trusted from memory: another
-        // process (a CLI command beside a running server) may have extended the chain.
-        let head = if audit.is_empty() {
-            inner.head
-        } else {
-            chain_head(&tx)?
-        };
+        // Another process (a CLI command beside a running server) may have extended the chain
+        // since this connection last wrote: `data_version` moves only for other connections'
+        // commits, so the head is re-read, inside the write lock, exactly when it must be.
+        let version: i64 = tx
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        if version != inner.data_version {
+            inner.head = chain_head(&tx)?;
+            inner.data_version = version;
+        }
+        let head = inner.head;
         let first_seq = if audit.is_empty() { 0 } else { head.0 + 1 };
         for op in ops {
             apply(&tx, op, first_seq).map_err(backend)?;
