@@ -152,6 +152,46 @@ impl Bench {
     }
 }
 
+/// The reference subject: 1 profile value (a phone number), 10 orders and 100 usage
+/// values — 111 records. Shared by `bench` and `loadtest`.
+pub fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
+    let s = vault.register(app)?;
+    vault.collect(
+        app,
+        &Collect {
+            subject: s,
+            feature: "sms",
+            values: &[("phone", "+86 138 0000 0000")],
+            source: Source::Subject,
+        },
+    )?;
+    let orders: Vec<Collect<'_>> = (0..10)
+        .map(|_| Collect {
+            subject: s,
+            feature: "marketplace",
+            values: &[(
+                "order_record",
+                "order 20261129-0001: ECS 4 vCPU, 12 months, 2,400 CNY",
+            )],
+            source: Source::Subject,
+        })
+        .collect();
+    vault.collect_many(app, &orders)?;
+    let usage: Vec<Collect<'_>> = (0..50)
+        .map(|_| Collect {
+            subject: s,
+            feature: "usage_logging",
+            values: &[
+                ("ip_address", "203.0.113.77"),
+                ("access_time", "2026-11-29T08:00:00Z"),
+            ],
+            source: Source::Observed,
+        })
+        .collect();
+    vault.collect_many(app, &usage)?;
+    Ok(s)
+}
+
 fn decision_ns(policy: &Policy) -> Result<f64> {
     let role = policy
         .role_id("service")
@@ -372,30 +412,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     say("export of 111 records...");
     let mut exports = Vec::new();
     for _ in 0..20 {
-        let s = b.vault.register(&b.app)?;
-        // 1 profile value (a phone number), 10 orders and 100 usage values: 111 records.
-        b.vault.collect(
-            &b.app,
-            &Collect {
-                subject: s,
-                feature: "sms",
-                values: &[("phone", "+86 138 0000 0000")],
-                source: Source::Subject,
-            },
-        )?;
-        let orders: Vec<Collect<'_>> = (0..10)
-            .map(|_| Collect {
-                subject: s,
-                feature: "marketplace",
-                values: &[(
-                    "order_record",
-                    "order 20261129-0001: ECS 4 vCPU, 12 months, 2,400 CNY",
-                )],
-                source: Source::Subject,
-            })
-            .collect();
-        b.vault.collect_many(&b.app, &orders)?;
-        b.usage(s, 50)?;
+        let s = subject_111(&b.vault, &b.app)?;
         let t = Instant::now();
         let e = b.vault.export(&b.officer, s)?;
         exports.push(secs(t) * 1e3);

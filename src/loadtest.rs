@@ -11,6 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use steward_core::clock::SystemClock;
 use steward_core::{Actor, Collect, Source, SubjectId, Vault};
+
+use crate::bench::subject_111;
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
@@ -149,42 +151,6 @@ fn phase(
         median_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
     })
-}
-
-/// A subject like the issue's: 1 profile value (a phone number), 10 orders, 100 usage values.
-fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
-    let s = vault.register(app)?;
-    vault.collect(
-        app,
-        &Collect {
-            subject: s,
-            feature: "sms",
-            values: &[("phone", "+86 138 0000 0000")],
-            source: Source::Subject,
-        },
-    )?;
-    let orders: Vec<Collect<'_>> = (0..10)
-        .map(|_| Collect {
-            subject: s,
-            feature: "marketplace",
-            values: &[("order_record", "order 20261129-0007: RDS 2 vCPU, 12 months")],
-            source: Source::Subject,
-        })
-        .collect();
-    vault.collect_many(app, &orders)?;
-    let usage: Vec<Collect<'_>> = (0..50)
-        .map(|_| Collect {
-            subject: s,
-            feature: "usage_logging",
-            values: &[
-                ("ip_address", "203.0.113.77"),
-                ("access_time", "2026-11-29T08:00:00Z"),
-            ],
-            source: Source::Observed,
-        })
-        .collect();
-    vault.collect_many(app, &usage)?;
-    Ok(s)
 }
 
 pub fn run(args: &LoadArgs) -> Result<()> {
