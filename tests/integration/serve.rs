@@ -97,6 +97,9 @@ fn p35_serve_over_tls_answers_and_stops_gracefully_on_sigterm() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("serving on https://127.0.0.1"), "{log}");
+    // A service logs by default, by route template: no subject id, no value.
+    assert!(log.contains("route=\"/health/ready\""), "{log}");
+    assert!(log.contains("stopped"), "{log}");
 }
 
 #[test]
