@@ -4,8 +4,8 @@
 //! secret (32 random bytes). The store keeps the id, the role and SHA-256 of the secret — a
 //! slow hash adds nothing for 256 random bits — so a copy of the database authenticates no one.
 
-use ring::digest::{SHA256, digest};
 use serde_json::json;
+use steward_audit::sha256;
 use steward_store::{ApiKeyRow, Op};
 
 use crate::error::Error;
@@ -41,15 +41,6 @@ impl From<ApiKeyRow> for ApiKeyInfo {
 /// How long an API key lookup is trusted before the store is asked again.
 pub const KEY_CACHE_MS: i64 = 5_000;
 
-fn secret_digest(secret: &[u8]) -> [u8; 32] {
-    let d = digest(&SHA256, secret);
-    let mut out = [0u8; 32];
-    for (o, b) in out.iter_mut().zip(d.as_ref()) {
-        *o = *b;
-    }
-    out
-}
-
 impl Vault {
     /// Creates an API key for `role`; returns its listing and the key itself, shown once.
     pub fn create_api_key(&self, name: &str, role: &str) -> Result<(ApiKeyInfo, String), Error> {
@@ -81,7 +72,7 @@ impl Vault {
             id: hex::encode(id),
             name: name.into(),
             role: role.into(),
-            digest: secret_digest(secret.as_slice()),
+            digest: sha256(secret.as_slice()),
             created_ms: self.clock.now_ms(),
             revoked: false,
         };
@@ -164,12 +155,10 @@ impl Vault {
         let key = self.cached_api_key(id)?.ok_or(Error::Unauthenticated)?;
         let role = self.policy.role_id(&key.role);
         match role {
-            Some(role) if !key.revoked && key.digest == secret_digest(raw.as_slice()) => {
-                Ok(Actor {
-                    id: format!("service:{}", key.name),
-                    role,
-                })
-            }
+            Some(role) if !key.revoked && key.digest == sha256(raw.as_slice()) => Ok(Actor {
+                id: format!("service:{}", key.name),
+                role,
+            }),
             _ => Err(Error::Unauthenticated),
         }
     }

@@ -448,10 +448,10 @@ impl Vault {
 
 /// A request's text is bound to the request: its id's hash stands in for a record id.
 fn request_tag(id: &str) -> i64 {
-    let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+    let d = steward_audit::sha256(id.as_bytes());
     let mut b = [0u8; 8];
-    for (o, x) in b.iter_mut().zip(d.as_ref()) {
-        *o = *x;
+    for (o, x) in b.iter_mut().zip(d) {
+        *o = x;
     }
     i64::from_be_bytes(b)
 }

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use steward_audit::Outcome;
+use steward_audit::{Outcome, sha256};
 use steward_policy::RoleId;
 use steward_store::{Op, OtpRow};
 
@@ -51,15 +51,6 @@ fn subject_actor() -> Actor {
         id: "subject".into(),
         role: RoleId::SUBJECT,
     }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    for (o, b) in out.iter_mut().zip(d.as_ref()) {
-        *o = *b;
-    }
-    out
 }
 
 impl Vault {

@@ -7,7 +7,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde_json::json;
-use steward_audit::Outcome;
+use steward_audit::{Outcome, sha256};
 use steward_store::{Op, StaffRow};
 
 use crate::error::Error;
@@ -27,15 +27,6 @@ fn valid_username(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
-}
-
-fn token_digest(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    for (o, b) in out.iter_mut().zip(d.as_ref()) {
-        *o = *b;
-    }
-    out
 }
 
 impl Vault {
@@ -131,7 +122,7 @@ impl Vault {
         let expires_ms = self.clock.now_ms() + STAFF_SESSION_MS;
         self.store.commit(
             vec![Op::PutStaffSession {
-                digest: token_digest(&token),
+                digest: sha256(token.as_bytes()),
                 username: account.username.clone(),
                 expires_ms,
             }],
@@ -147,7 +138,7 @@ impl Vault {
     pub(crate) fn staff_actor(&self, token: &str) -> Result<Actor, Error> {
         let (username, expires) = self
             .store
-            .staff_session(&token_digest(token))?
+            .staff_session(&sha256(token.as_bytes()))?
             .ok_or(Error::Unauthenticated)?;
         if expires <= self.clock.now_ms() {
             return Err(Error::Unauthenticated);
