@@ -340,17 +340,8 @@ impl Vault {
             }
             "deletion" | "deletion_unlawful" => match self.held(subject)? {
                 Held::Nothing => {
-                    let draft = self.draft(
-                        actor,
-                        "subject.erase",
-                        Outcome::Granted,
-                        Some(subject),
-                        "",
-                        String::new(),
-                        json!({ "method": "crypto-shredding", "reason": format!("rights request {}", row.id) }),
-                    );
-                    certificate =
-                        Some(self.shred(subject, &format!("rights request {}", row.id), draft)?);
+                    let reason = format!("rights request {}", row.id);
+                    certificate = Some(self.shred(Some(actor), subject, &reason)?);
                     json!({ "erased": true })
                 }
                 Held::Everything => {

@@ -105,12 +105,7 @@ impl Vault {
                     report.subjects_held += 1;
                 } else {
                     if !dry_run {
-                        let mut draft = self.system_draft(
-                            "subject.erase",
-                            json!({ "method": "crypto-shredding", "reason": "account closed; grace period over" }),
-                        );
-                        draft.subject = self.pseudonym(subject);
-                        self.shred(subject, "account closed; grace period over", draft)?;
+                        self.shred(None, subject, "account closed; grace period over")?;
                     }
                     report.subjects_erased += 1;
                 }

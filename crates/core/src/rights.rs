@@ -231,25 +231,34 @@ impl Vault {
         if let Err(e) = erasable {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
-        let draft = self.draft(
-            actor,
-            "subject.erase",
-            Outcome::Granted,
-            Some(subject),
-            "",
-            String::new(),
-            json!({ "method": "crypto-shredding", "reason": reason }),
-        );
-        self.shred(subject, reason, draft)
+        self.shred(Some(actor), subject, reason)
     }
 
     /// The erasure itself, once it is allowed: mark, queue, audit, destroy the key, certify.
+    /// `actor` is who asked; `None` is the system (erasure after an account's grace period).
     pub(crate) fn shred(
         &self,
+        actor: Option<&Actor>,
         subject: SubjectId,
         reason: &str,
-        draft: steward_audit::Draft,
     ) -> Result<SignedDocument, Error> {
+        let detail = json!({ "method": "crypto-shredding", "reason": reason });
+        let draft = match actor {
+            Some(actor) => self.draft(
+                actor,
+                "subject.erase",
+                Outcome::Granted,
+                Some(subject),
+                "",
+                String::new(),
+                detail,
+            ),
+            None => {
+                let mut d = self.system_draft("subject.erase", detail);
+                d.subject = self.pseudonym(subject);
+                d
+            }
+        };
         let now = self.clock.now_ms();
         let entries = self.store.commit(
             vec![
