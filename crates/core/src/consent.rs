@@ -1,7 +1,6 @@
 //! Consent (P5, P10, P16, P27): grants and withdrawals, kept as history and as the state in
 //! force, each answered with a signed receipt (P33).
 use serde_json::json;
-use steward_audit::Outcome;
 use steward_policy::{Basis, Capability};
 use steward_store::{ConsentRow, Op};
 
@@ -124,13 +123,10 @@ impl Vault {
         };
         let entries = self.store.commit(
             vec![Op::RecordConsent(row)],
-            vec![self.draft(
+            vec![self.act(
                 actor,
                 action,
-                Outcome::Granted,
                 Some(subject),
-                "",
-                String::new(),
                 json!({ "target": name, "separate": separate && granted, "channel": channel }),
             )],
         )?;

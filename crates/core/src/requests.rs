@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 use serde_json::json;
-use steward_audit::Outcome;
 use steward_policy::Capability;
 use steward_store::{Op, RecordKey, RequestRow};
 
@@ -116,15 +115,7 @@ impl Vault {
         }
         self.store.commit(
             vec![Op::PutRequest(row)],
-            vec![self.draft(
-                actor,
-                action,
-                Outcome::Granted,
-                Some(subject),
-                "",
-                String::new(),
-                detail,
-            )],
+            vec![self.act(actor, action, Some(subject), detail)],
         )?;
         Ok(view)
     }
@@ -360,13 +351,10 @@ impl Vault {
                         })
                         .collect();
                     let n = doomed.len();
-                    let mut draft = self.draft(
+                    let mut draft = self.act(
                         actor,
                         "pi.delete",
-                        Outcome::Granted,
                         Some(subject),
-                        "",
-                        String::new(),
                         json!({ "records": n, "request": row.id }),
                     );
                     draft.categories = String::new();

@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 use serde_json::json;
-use steward_audit::Outcome;
 use steward_policy::Capability;
 use steward_store::{Op, SubjectState};
 
@@ -189,13 +188,10 @@ impl Vault {
         };
         self.store.commit(
             vec![],
-            vec![self.draft(
+            vec![self.act(
                 actor,
                 "subject.export",
-                Outcome::Granted,
                 Some(subject),
-                "",
-                String::new(),
                 json!({ "records": export.records.len() }),
             )],
         )?;
@@ -244,15 +240,7 @@ impl Vault {
     ) -> Result<SignedDocument, Error> {
         let detail = json!({ "method": "crypto-shredding", "reason": reason });
         let draft = match actor {
-            Some(actor) => self.draft(
-                actor,
-                "subject.erase",
-                Outcome::Granted,
-                Some(subject),
-                "",
-                String::new(),
-                detail,
-            ),
+            Some(actor) => self.act(actor, "subject.erase", Some(subject), detail),
             None => {
                 let mut d = self.system_draft("subject.erase", detail);
                 d.subject = self.pseudonym(subject);

@@ -190,13 +190,10 @@ impl Vault {
                 expires_ms: now + CODE_TTL_MS,
                 attempts: 0,
             })],
-            vec![self.draft(
+            vec![self.act(
                 &subject_actor(),
                 "otp.send",
-                Outcome::Granted,
                 Some(subject),
-                "",
-                String::new(),
                 json!({ "expires_ms": now + CODE_TTL_MS }),
             )],
         )?;
@@ -256,13 +253,10 @@ impl Vault {
                         expires_ms,
                     },
                 ],
-                vec![self.draft(
+                vec![self.act(
                     &subject_actor(),
                     "otp.verify",
-                    Outcome::Granted,
                     Some(subject),
-                    "",
-                    String::new(),
                     json!({ "session_expires_ms": expires_ms }),
                 )],
             )?;

@@ -367,6 +367,26 @@ impl Vault {
         }
     }
 
+    /// The audit entry of a granted act on a subject (or on none) that names no purpose and no
+    /// categories: registration, consent, export, erasure, requests.
+    pub(crate) fn act(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: Option<SubjectId>,
+        detail: serde_json::Value,
+    ) -> Draft {
+        self.draft(
+            actor,
+            action,
+            Outcome::Granted,
+            subject,
+            "",
+            String::new(),
+            detail,
+        )
+    }
+
     /// A caller-supplied purpose as logs may record it: itself if the policy declares it,
     /// else `?` — an undeclared name may be a value sent in the wrong field (P34).
     pub(crate) fn declared_purpose<'a>(&self, name: &'a str) -> &'a str {
@@ -476,15 +496,7 @@ impl Vault {
         self.permit(actor, Capability::Audit, None)?;
         self.store.commit(
             vec![],
-            vec![self.draft(
-                actor,
-                "audit.read",
-                Outcome::Granted,
-                None,
-                "",
-                String::new(),
-                json!({ "what": what }),
-            )],
+            vec![self.act(actor, "audit.read", None, json!({ "what": what }))],
         )?;
         Ok(())
     }
@@ -541,13 +553,10 @@ impl Vault {
                 created_ms: self.clock.now_ms(),
                 closed_ms: None,
             })],
-            vec![self.draft(
+            vec![self.act(
                 actor,
                 "subject.register",
-                Outcome::Granted,
                 Some(subject),
-                "",
-                String::new(),
                 serde_json::Value::Null,
             )],
         )?;
