@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use steward_core::evidence::Checkpoint;
-use steward_core::{Actor, Collect, Error, Read, SignedDocument, Source, SubjectId, Value, Vault};
+use steward_core::{Actor, Collect, Error, SignedDocument, Source, SubjectId, Value, Vault};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
@@ -22,25 +22,18 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Where sign-in codes are mailed; self-service sign-in is off without one.
     pub mailer: Option<Arc<dyn steward_core::Mailer>>,
-    /// Group commit for reads; started by the router.
-    pub reads: Option<crate::batch::ReadBatcher>,
+    /// Group commit for purpose-checked reads.
+    pub reads: crate::batch::ReadBatcher,
 }
 
 impl AppState {
     /// The state for a vault, mailing codes through `mailer` if given.
     pub fn new(vault: Arc<Vault>, mailer: Option<Arc<dyn steward_core::Mailer>>) -> AppState {
         AppState {
+            reads: crate::batch::ReadBatcher::new(Arc::clone(&vault)),
             vault,
             mailer,
-            reads: None,
         }
-    }
-
-    pub(crate) fn with_batcher(mut self) -> AppState {
-        if self.reads.is_none() {
-            self.reads = Some(crate::batch::ReadBatcher::start(Arc::clone(&self.vault)));
-        }
-        self
     }
 }
 
@@ -102,8 +95,7 @@ fn subject(id: &str) -> Result<SubjectId, ApiError> {
 /// blocking pool would cost more than most of them take.
 async fn call<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
 where
-    T: Send + 'static,
-    F: FnOnce(&Vault, &Actor) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&Vault, &Actor) -> Result<T, Error>,
 {
     let token = bearer(headers)?;
     let vault = &state.vault;
@@ -432,32 +424,17 @@ pub async fn read(
     let s = subject(&id)?;
     let token = bearer(&headers)?;
     let actor = state.vault.authenticate(&token)?;
-    let values = match &state.reads {
-        Some(reads) => {
-            reads
-                .read(move |reply| crate::batch::Job {
-                    actor,
-                    subject: s,
-                    categories: body.categories,
-                    purpose: body.purpose,
-                    justification: body.justification,
-                    reply,
-                })
-                .await?
-        }
-        None => {
-            let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
-            state.vault.read(
-                &actor,
-                &Read {
-                    subject: s,
-                    categories: &cats,
-                    purpose: &body.purpose,
-                    justification: body.justification.as_deref(),
-                },
-            )?
-        }
-    };
+    let values = state
+        .reads
+        .read(move |reply| crate::batch::Job {
+            actor,
+            subject: s,
+            categories: body.categories,
+            purpose: body.purpose,
+            justification: body.justification,
+            reply,
+        })
+        .await?;
     Ok(axum::Json(Values {
         values: values.into_iter().map(ValueBody::from).collect(),
     }))
@@ -968,8 +945,7 @@ fn client(addr: crate::tls::ClientAddr) -> String {
 /// Runs `op` for the subject a session token stands for: self-service reaches only their data.
 async fn call_self<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
 where
-    T: Send + 'static,
-    F: FnOnce(&Vault, SubjectId) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&Vault, SubjectId) -> Result<T, Error>,
 {
     let token = bearer(headers)?;
     let subject = state.vault.session_subject(&token)?;

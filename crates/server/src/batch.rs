@@ -46,7 +46,7 @@ pub struct ReadBatcher {
 
 impl ReadBatcher {
     /// A batcher over `vault`.
-    pub fn start(vault: Arc<Vault>) -> ReadBatcher {
+    pub fn new(vault: Arc<Vault>) -> ReadBatcher {
         ReadBatcher {
             vault,
             queue: Arc::new(Queue {

@@ -81,7 +81,6 @@ async fn reject_oversized(max: usize, req: Request, next: Next) -> Response {
 
 /// The API's routes.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let state = state.with_batcher();
     Router::new()
         .route("/health/live", get(api::live))
         .route("/health/ready", get(api::ready))
