@@ -149,17 +149,9 @@ impl Vault {
             return Err(Error::TooManyAttempts);
         }
         let digest = self.email_index(email)?;
-        let mut subject = None;
-        for s in self.store.find_by_index(&digest)? {
-            if self
-                .store
-                .subject(&s)?
-                .is_some_and(|r| r.state == steward_store::SubjectState::Active)
-            {
-                subject = Some(SubjectId(s));
-                break;
-            }
-        }
+        let subject = self.indexed_subject(&digest, |state| {
+            state == steward_store::SubjectState::Active
+        })?;
         let Some(subject) = subject else {
             self.audit_subject(
                 "otp.send",

@@ -564,6 +564,20 @@ impl Vault {
         Ok(subject)
     }
 
+    /// The first subject owning a blind-index digest whose state `accept` takes.
+    pub(crate) fn indexed_subject(
+        &self,
+        digest: &[u8; 16],
+        accept: impl Fn(SubjectState) -> bool,
+    ) -> Result<Option<SubjectId>, Error> {
+        for s in self.store.find_by_index(digest)? {
+            if self.store.subject(&s)?.is_some_and(|row| accept(row.state)) {
+                return Ok(Some(SubjectId(s)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Finds the subject a lookup value (email, phone, linked account) belongs to (P19).
     pub fn find(
         &self,
@@ -583,17 +597,9 @@ impl Vault {
             return Err(Error::NotLookup(category.into()));
         }
         let digest = self.keys.blind_index(category, &normalise_lookup(value));
-        let mut found = None;
-        for s in self.store.find_by_index(&digest)? {
-            if self
-                .store
-                .subject(&s)?
-                .is_some_and(|row| matches!(row.state, SubjectState::Active | SubjectState::Closed))
-            {
-                found = Some(SubjectId(s));
-                break;
-            }
-        }
+        let found = self.indexed_subject(&digest, |state| {
+            matches!(state, SubjectState::Active | SubjectState::Closed)
+        })?;
         self.store.commit(
             vec![],
             vec![self.draft(
