@@ -95,11 +95,8 @@ impl Vault {
 
         // 2 and 3. Closed accounts.
         let grace = i64::from(self.policy.deadlines.erasure_days) * DAY_MS;
-        for key in self.store.closed_before(now)? {
+        for (key, closed_ms) in self.store.closed_before(now)? {
             let subject = SubjectId(key);
-            let Some(closed_ms) = self.store.subject(&key)?.and_then(|s| s.closed_ms) else {
-                continue;
-            };
             if closed_ms.saturating_add(grace) <= now {
                 if self.held(subject)? != Held::Nothing {
                     report.subjects_held += 1;

@@ -472,8 +472,9 @@ pub trait Store: Reader + Send + Sync {
         after: Option<(i64, SubjectKey, i64)>,
         limit: usize,
     ) -> Result<Vec<(i64, RecordKey)>, StoreError>;
-    /// Subjects whose account closed before `before_ms` and who are not yet erased.
-    fn closed_before(&self, before_ms: i64) -> Result<Vec<SubjectKey>, StoreError>;
+    /// Subjects whose account closed before `before_ms` and who are not yet erased, with when
+    /// it closed.
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<(SubjectKey, i64)>, StoreError>;
     /// A subject's pending one-time code.
     fn otp(&self, subject: &SubjectKey) -> Result<Option<OtpRow>, StoreError>;
     /// An attempt counter: window start and count.

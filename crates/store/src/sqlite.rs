@@ -645,29 +645,41 @@ fn subject_records(
     consent_target: Option<&str>,
     categories: &[&str],
 ) -> Result<Option<SubjectRecords>, StoreError> {
-    const HEAD: &str =
-        "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+    macro_rules! head {
+        () => {
+            "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+             FROM subjects s
+             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2"
+        };
+    }
+    // The two common shapes are fixed strings: no SQL is built on the read path for them.
+    const NONE: &str = "SELECT s.state, c.granted, NULL, NULL, NULL, NULL, NULL, NULL
          FROM subjects s
-         LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2";
+         LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
+         WHERE s.id = ?1";
+    const ONE: &str = concat!(
+        head!(),
+        " LEFT JOIN records r ON r.subject = s.id AND r.category = ?3 WHERE s.id = ?1 ORDER BY r.id"
+    );
+    let many;
     let sql = match categories.len() {
-        // State and consent only: no join on records at all.
-        0 => "SELECT s.state, c.granted, NULL, NULL, NULL, NULL, NULL, NULL
-              FROM subjects s
-              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
-              WHERE s.id = ?1"
-            .to_string(),
-        1 => format!(
-            "{HEAD} LEFT JOIN records r ON r.subject = s.id AND r.category = ?3 WHERE s.id = ?1 ORDER BY r.id"
-        ),
-        n => format!(
-            "{HEAD} LEFT JOIN records r ON r.subject = s.id AND r.category IN ({}) WHERE s.id = ?1 ORDER BY r.id",
-            (0..n)
-                .map(|i| format!("?{}", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        0 => NONE,
+        1 => ONE,
+        n => {
+            many = format!(
+                concat!(
+                    head!(),
+                    " LEFT JOIN records r ON r.subject = s.id AND r.category IN ({}) WHERE s.id = ?1 ORDER BY r.id"
+                ),
+                (0..n)
+                    .map(|i| format!("?{}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            many.as_str()
+        }
     };
-    let mut st = conn.prepare_cached(&sql).map_err(backend)?;
+    let mut st = conn.prepare_cached(sql).map_err(backend)?;
     let key = &subject[..];
     let target = consent_target.unwrap_or("");
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(categories.len() + 2);
@@ -1134,11 +1146,11 @@ impl crate::Store for SqliteStore {
         )
     }
 
-    fn closed_before(&self, before_ms: i64) -> Result<Vec<SubjectKey>, StoreError> {
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<(SubjectKey, i64)>, StoreError> {
         self.rows(
-            "SELECT id FROM subjects WHERE state = 'closed' AND closed_ms < ?1 ORDER BY closed_ms",
+            "SELECT id, closed_ms FROM subjects WHERE state = 'closed' AND closed_ms < ?1 ORDER BY closed_ms",
             params![before_ms],
-            |r| key16(r.get(0)?),
+            |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
         )
     }
 
