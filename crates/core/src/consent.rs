@@ -174,14 +174,7 @@ impl Vault {
             .store
             .consents_in_force(&subject.0)?
             .into_iter()
-            .map(|c| crate::rights::ExportConsent {
-                target: c.target,
-                granted: c.granted,
-                separate: c.separate,
-                channel: c.channel,
-                policy_version: c.policy_version,
-                at: crate::clock::rfc3339(c.at_ms),
-            })
+            .map(crate::rights::ExportConsent::from)
             .collect())
     }
 }

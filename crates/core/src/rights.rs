@@ -71,6 +71,19 @@ pub struct ExportConsent {
     pub at: String,
 }
 
+impl From<steward_store::ConsentRow> for ExportConsent {
+    fn from(c: steward_store::ConsentRow) -> Self {
+        ExportConsent {
+            target: c.target,
+            granted: c.granted,
+            separate: c.separate,
+            channel: c.channel,
+            policy_version: c.policy_version,
+            at: rfc3339(c.at_ms),
+        }
+    }
+}
+
 /// One disclosure in an export.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
@@ -126,14 +139,6 @@ impl Vault {
         }
         let rows = self.store.records(&subject.0)?;
         let values: Vec<Value> = self.open_rows(subject, rows)?;
-        let consent = |c: steward_store::ConsentRow| ExportConsent {
-            target: c.target,
-            granted: c.granted,
-            separate: c.separate,
-            channel: c.channel,
-            policy_version: c.policy_version,
-            at: rfc3339(c.at_ms),
-        };
         let now = self.clock.now_ms();
         let export = Export {
             kind: "steward.subject-export.v1",
@@ -160,13 +165,13 @@ impl Vault {
                 .store
                 .consents_in_force(&subject.0)?
                 .into_iter()
-                .map(consent)
+                .map(ExportConsent::from)
                 .collect(),
             consent_history: self
                 .store
                 .consent_history(&subject.0)?
                 .into_iter()
-                .map(consent)
+                .map(ExportConsent::from)
                 .collect(),
             disclosures: self
                 .store
