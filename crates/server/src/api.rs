@@ -167,7 +167,8 @@ pub struct ReadBody {
     pub justification: Option<String>,
 }
 
-/// One decrypted value.
+/// One decrypted value. (A copy of `steward_core::Value`: utoipa reads any type named
+/// `Value` as an untyped JSON value, so the schema needs a type of another name.)
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ValueBody {
     /// Record id.
