@@ -167,8 +167,9 @@ pub struct ReadBody {
     pub justification: Option<String>,
 }
 
-/// One decrypted value. (A copy of `steward_core::Value`: utoipa reads any type named
-/// `Value` as an untyped JSON value, so the schema needs a type of another name.)
+// A copy of `steward_core::Value`: utoipa reads any type named `Value` as untyped JSON, so
+// the schema needs a type of another name.
+/// One decrypted value.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ValueBody {
     /// Record id.
