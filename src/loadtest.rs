@@ -1,6 +1,6 @@
 //! `steward loadtest`: the HTTP API under load on loopback, in one process — the real server
-//! (2 worker threads) on a fresh store, and clients on their own threads with keep-alive
-//! connections. Prints JSON; keys in `docs/bench.md`. Never a timed assertion in tests.
+//! (2 worker threads) on a fresh store, and keep-alive client connections driven by one thread
+//! of their own. Prints JSON; keys in `docs/bench.md`. Never a timed assertion in tests.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,39 +109,75 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
-/// `clients` threads each send `per_client` requests made by `make(client, i)`.
+/// What one request of a phase is: method, path, API key, JSON body.
+type Make<'a> = dyn Fn(usize, usize) -> (&'static str, String, String, Option<Value>) + Sync + 'a;
+
+/// One client: a keep-alive HTTP/1.1 connection sending `per_client` requests in turn.
+async fn client(
+    addr: std::net::SocketAddr,
+    c: usize,
+    per_client: usize,
+    make: &Make<'_>,
+) -> Result<Vec<f64>> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let host = addr.to_string();
+    let mut lat = Vec::with_capacity(per_client);
+    for i in 0..per_client {
+        let (method, path, key, body) = make(c, i);
+        let body = match &body {
+            Some(b) => serde_json::to_vec(b)?,
+            None => Vec::new(),
+        };
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path.as_str())
+            .header(HOST, host.as_str())
+            .header(AUTHORIZATION, format!("Bearer {key}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(hyper::body::Bytes::from(body)))?;
+        let t = Instant::now();
+        sender.ready().await?;
+        let res = sender.send_request(req).await?;
+        let status = res.status().as_u16();
+        let bytes = res.into_body().collect().await?.to_bytes();
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        if status >= 400 {
+            return Err(anyhow!(
+                "{method} {path} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+    }
+    Ok(lat)
+}
+
+/// `clients` keep-alive connections each send `per_client` requests made by `make(client, i)`.
+/// All clients are driven by one thread (like wrk or oha), so the load generator takes as
+/// little as it can of the two cores the server runs on.
 fn phase(
-    base: &str,
+    addr: std::net::SocketAddr,
     clients: usize,
     per_client: usize,
-    make: &(dyn Fn(usize, usize) -> (&'static str, String, String, Option<Value>) + Sync),
+    make: &Make<'_>,
 ) -> Result<Phase> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
-    let mut latencies: Vec<f64> = std::thread::scope(|scope| -> Result<Vec<f64>> {
-        let handles: Vec<_> = (0..clients)
-            .map(|c| {
-                scope.spawn(move || -> Result<Vec<f64>> {
-                    let client = Client::new(base);
-                    let mut lat = Vec::with_capacity(per_client);
-                    for i in 0..per_client {
-                        let (method, path, key, body) = make(c, i);
-                        let t = Instant::now();
-                        let (status, reply) = client.send(method, &path, &key, body.as_ref())?;
-                        lat.push(t.elapsed().as_secs_f64() * 1e3);
-                        if status >= 400 {
-                            return Err(anyhow!("{method} {path} answered {status}: {reply}"));
-                        }
-                    }
-                    Ok(lat)
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for h in handles {
-            all.extend(h.join().map_err(|_| anyhow!("a client thread failed"))??);
-        }
-        Ok(all)
-    })?;
+    let mut latencies: Vec<f64> = runtime
+        .block_on(futures_util::future::try_join_all(
+            (0..clients).map(|c| client(addr, c, per_client, make)),
+        ))?
+        .into_iter()
+        .flatten()
+        .collect();
     let secs = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     Ok(Phase {
@@ -204,7 +240,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
     let server = runtime.spawn(steward_server::serve(
@@ -239,7 +276,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             n.div_ceil(4).max(1) * 4 / 4
         };
         say(&format!("consent writes, {clients} clients..."));
-        writes.push(phase(&base, clients, per, &|c, i| {
+        writes.push(phase(addr, clients, per, &|c, i| {
             (
                 "POST",
                 format!("/v1/subjects/{}/consents", subject_of(c, i)),
@@ -248,7 +285,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             )
         })?);
         say(&format!("consent reads, {clients} clients..."));
-        reads.push(phase(&base, clients, per, &|c, i| {
+        reads.push(phase(addr, clients, per, &|c, i| {
             (
                 "GET",
                 format!("/v1/subjects/{}/consents", subject_of(c, i)),
@@ -257,7 +294,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             )
         })?);
         say(&format!("purpose-checked reads, {clients} clients..."));
-        purpose.push(phase(&base, clients, per, &|c, i| {
+        purpose.push(phase(addr, clients, per, &|c, i| {
             let purpose = if i % 2 == 0 {
                 "provide_service"
             } else {
