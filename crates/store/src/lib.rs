@@ -8,8 +8,10 @@
 //! everywhere the data was copied (P28). Every table the domain owns is keyed by subject.
 
 pub mod conformance;
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PgKeyring, PgStore, PgTarget};
 pub use sqlite::{SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
@@ -19,9 +21,13 @@ pub type SubjectKey = [u8; 16];
 /// Storage failures. Messages name tables and operations, never values.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed or is unreachable.
+    /// The backend failed.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The backend cannot be reached (down, restarting, connection lost). Nothing of the
+    /// failed call was applied; the same call may succeed once the backend is back.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
     /// Stored data is not in the shape this build expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
