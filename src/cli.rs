@@ -53,6 +53,14 @@ enum Command {
         /// override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// PostgreSQL connection string; overrides `database` in the file and environment.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Create or bring up to date the store's schema (also done on every start).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Create staff accounts (Argon2id passwords, a policy role each).
     #[command(subcommand)]
@@ -160,6 +168,8 @@ enum AuditCommand {
         /// Verify the store in this data directory.
         #[arg(long, conflicts_with = "export")]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
         /// Verify files written by `steward audit export`.
         #[arg(long)]
         export: Option<PathBuf>,
@@ -202,12 +212,49 @@ enum DocumentCommand {
     },
 }
 
+/// Which database, when it is not the embedded store.
+#[derive(Args, Clone, Default)]
+pub struct DbArgs {
+    /// PostgreSQL connection string (postgres://user@host:5432/db); the embedded SQLite store
+    /// in the data directory when absent. Default: $STEWARD_DATABASE.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Schema of the data.
+    #[arg(long, default_value = "steward")]
+    pub schema: String,
+    /// Connection string for the keyring, with its own credentials (default: --database).
+    #[arg(long)]
+    pub keyring_database: Option<String>,
+    /// Schema of the keyring.
+    #[arg(long, default_value = "steward_keyring")]
+    pub keyring_schema: String,
+}
+
+impl DbArgs {
+    /// The backend named, with the data directory for the embedded store.
+    pub fn backend(&self, data_dir: &Path) -> Result<steward_core::Backend> {
+        let database = self
+            .database
+            .clone()
+            .or_else(|| std::env::var("STEWARD_DATABASE").ok());
+        Ok(steward_core::Backend::choose(
+            data_dir,
+            database.as_deref(),
+            &self.schema,
+            self.keyring_database.as_deref(),
+            &self.keyring_schema,
+        )?)
+    }
+}
+
 /// Where the store is and how to open it.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    /// Data directory of the embedded store.
+    /// Data directory of the embedded store (and of the master key file by default).
     #[arg(long, default_value = "steward-data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
     /// Policy file (default: the shipped example policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -305,7 +352,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Loadtest(args) => loadtest::run(&args),
-        Command::Serve { config } => serve(config),
+        Command::Serve { config, database } => serve(config, database),
+        Command::Migrate { store } => {
+            let backend = store.db.backend(&store.data_dir)?;
+            // Opening applies whatever migrations are pending, for both the data and keyring.
+            let (s, _keyring) = backend.open()?;
+            let head = s.audit_head()?;
+            println!(
+                "{}: schema up to date; audit log at entry {}",
+                backend.describe(),
+                head.0
+            );
+            Ok(())
+        }
         Command::Key(cmd) => key(cmd),
         Command::Staff(StaffCommand::Create {
             store,
@@ -410,8 +469,8 @@ pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<
 pub fn open_vault(args: &StoreArgs) -> Result<Vault> {
     let policy = load_policy(args.policy.as_deref())?;
     let master = master_key(&args.data_dir, args.master_key_file.as_deref(), true)?;
-    Ok(Vault::open_sqlite(
-        &args.data_dir,
+    Ok(Vault::open_backend(
+        &args.db.backend(&args.data_dir)?,
         policy,
         &master,
         Arc::new(SystemClock),
@@ -496,6 +555,7 @@ fn audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Verify {
             data_dir,
+            db,
             export,
             public_key,
             master_key_file,
@@ -506,7 +566,8 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                 (_, Some(dir)) => evidence::verify_export(&dir, key)?,
                 (dir, None) => {
                     let dir = dir.unwrap_or_else(|| PathBuf::from("steward-data"));
-                    if !dir.join(files::DATA).exists() {
+                    let backend = db.backend(&dir)?;
+                    if !backend.remote() && !dir.join(files::DATA).exists() {
                         return Err(anyhow!("no store in `{}`", dir.display()));
                     }
                     let key = match key {
@@ -516,9 +577,10 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                             steward_crypto::Keys::derive(&master)?.public_key()
                         }
                     };
-                    let store = steward_store::SqliteStore::open(&dir.join(files::DATA))?;
+                    let store = backend.open_data()?;
+                    let store = store.as_ref();
                     let bar = indicatif::ProgressBar::new_spinner();
-                    let r = evidence::verify_store(&store, key, &mut |n| {
+                    let r = evidence::verify_store(store, key, &mut |n| {
                         bar.set_message(format!("{n} entries verified"))
                     })?;
                     bar.finish_and_clear();
@@ -610,13 +672,17 @@ fn key(cmd: KeyCommand) -> Result<()> {
     }
 }
 
-fn serve(config_file: Option<PathBuf>) -> Result<()> {
+fn serve(config_file: Option<PathBuf>, database: Option<String>) -> Result<()> {
     let file = config_file.or_else(|| std::env::var_os("STEWARD_CONFIG").map(PathBuf::from));
-    let config = steward_server::Config::load(file.as_deref(), std::env::vars())?;
+    let mut config = steward_server::Config::load(file.as_deref(), std::env::vars())?;
+    if database.is_some() {
+        config.database = database;
+    }
+    let backend = config.backend()?;
     let policy = load_policy(config.policy.as_deref())?;
     let master = master_key(&config.data_dir, config.master_key_file.as_deref(), true)?;
-    let vault = Vault::open_sqlite(
-        &config.data_dir,
+    let vault = Vault::open_backend(
+        &backend,
         policy,
         &master,
         Arc::new(SystemClock),
@@ -632,7 +698,7 @@ fn serve(config_file: Option<PathBuf>) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(
             listen = %listener.local_addr()?,
-            data_dir = %config.data_dir.display(),
+            store = %backend.describe(),
             policy = %vault.policy().version,
             "serving"
         );

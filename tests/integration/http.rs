@@ -4,19 +4,69 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use steward_core::Vault;
 use steward_core::clock::ManualClock;
-use steward_core::{Vault, files};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
+
+/// The backend the tests run on: the embedded store, or PostgreSQL when
+/// `STEWARD_TEST_BACKEND=postgres` (CI runs this binary both ways). On PostgreSQL each server
+/// gets schemas of its own, dropped when it stops.
+pub struct TestBackend {
+    pub backend: steward_core::Backend,
+    _dir: tempfile::TempDir,
+}
+
+impl TestBackend {
+    pub fn new() -> TestBackend {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                let url = steward_store::test_url();
+                let data = steward_core::PgTarget::unique(&url, "it").unwrap();
+                let keyring =
+                    steward_core::PgTarget::new(&url, &format!("{}_keys", data.schema)).unwrap();
+                steward_core::Backend::Postgres { data, keyring }
+            }
+            Ok("sqlite") | Err(_) => steward_core::Backend::Sqlite {
+                dir: dir.path().to_path_buf(),
+            },
+            Ok(other) => panic!("STEWARD_TEST_BACKEND={other}: use sqlite or postgres"),
+        };
+        TestBackend { backend, _dir: dir }
+    }
+
+    pub fn open(&self, clock: Arc<ManualClock>) -> Vault {
+        let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
+        Vault::open_backend(
+            &self.backend,
+            Policy::example().unwrap(),
+            &master,
+            clock,
+            None,
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for TestBackend {
+    fn drop(&mut self) {
+        if let steward_core::Backend::Postgres { data, keyring } = &self.backend {
+            let _ = data.drop_schema();
+            let _ = keyring.drop_schema();
+        }
+    }
+}
 
 pub struct Server {
     pub base: String,
     pub vault: Arc<Vault>,
     pub clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
     agent: ureq::Agent,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Dropped last: the schemas go once the server has stopped.
+    backend: Option<TestBackend>,
 }
 
 pub struct Reply {
@@ -31,19 +81,9 @@ impl Server {
 
     /// A server that mails sign-in codes through `mailer`.
     pub fn start_with_mail(mailer: Option<Arc<dyn steward_core::Mailer>>) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        let backend = TestBackend::new();
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-        let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
-        let vault = Arc::new(
-            Vault::open_sqlite(
-                dir.path(),
-                Policy::example().unwrap(),
-                &master,
-                clock.clone(),
-                None,
-            )
-            .unwrap(),
-        );
+        let vault = Arc::new(backend.open(clock.clone()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -69,12 +109,11 @@ impl Server {
             .http_status_as_error(false)
             .build()
             .into();
-        assert!(files::DATA.ends_with(".db"));
         Server {
             base,
             vault,
             clock,
-            _dir: dir,
+            backend: Some(backend),
             agent,
             stop: Some(stop),
             thread: Some(thread),
@@ -182,5 +221,6 @@ impl Drop for Server {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.backend.take();
     }
 }

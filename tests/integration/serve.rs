@@ -53,8 +53,19 @@ fn p35_serve_over_tls_answers_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert!(made.success(), "openssl could not make a test certificate");
     let port = free_port();
+    // On the PostgreSQL run the binary is pointed at schemas of its own, by environment.
+    let backend = crate::http::TestBackend::new();
+    let mut database = Vec::new();
+    if let steward_core::Backend::Postgres { data, keyring } = &backend.backend {
+        database = vec![
+            ("STEWARD_DATABASE", data.url.clone()),
+            ("STEWARD_DATABASE_SCHEMA", data.schema.clone()),
+            ("STEWARD_KEYRING_SCHEMA", keyring.schema.clone()),
+        ];
+    }
     let mut server = Command::new(env!("CARGO_BIN_EXE_steward"))
         .arg("serve")
+        .envs(database)
         .env_remove("STEWARD_MASTER_KEY")
         .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("STEWARD_DATA_DIR", dir.path().join("data"))

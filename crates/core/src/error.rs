@@ -191,7 +191,8 @@ impl Error {
             Error::RegionNotAllowed { .. } => "region_not_allowed",
             Error::Invalid(_) => "invalid_input",
             Error::Integrity => "integrity_failure",
-            Error::Store(_) => "storage_unavailable",
+            Error::Store(StoreError::Unavailable(_)) => "storage_unavailable",
+            Error::Store(_) => "storage_failed",
             Error::Crypto(_) => "key_failure",
         }
     }

@@ -31,6 +31,7 @@ pub use selfservice::{
     SessionToken,
 };
 pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
+pub use steward_store::{Backend, PgTarget, StoreError};
 pub use vault::{
     Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,
     normalise_lookup,

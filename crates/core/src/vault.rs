@@ -14,9 +14,7 @@ use serde_json::json;
 use steward_audit::{Draft, Outcome};
 use steward_crypto::{DataKey, Keys, MasterKey, NonceSource};
 use steward_policy::{Capability, FeatureId, Policy, PurposeId, RecipientId, RoleId};
-use steward_store::{
-    Keyring, Op, SqliteKeyring, SqliteStore, Store, SubjectKey, SubjectRow, SubjectState,
-};
+use steward_store::{Backend, Keyring, Op, Store, SubjectKey, SubjectRow, SubjectState};
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -169,14 +167,13 @@ pub struct Vault {
     pub(crate) clock: Arc<dyn Clock>,
     key_cache: Mutex<HashMap<SubjectKey, Arc<DataKey>>>,
     pub(crate) api_key_cache: Mutex<HashMap<String, (steward_store::ApiKeyRow, i64)>>,
+    /// Whether storage calls wait on the network (see [`Vault::remote`]).
+    remote: bool,
 }
 
 /// File names inside a data directory.
 pub mod files {
-    /// The data file.
-    pub const DATA: &str = "steward.db";
-    /// The keyring file, kept apart from the data.
-    pub const KEYRING: &str = "keyring.db";
+    pub use steward_store::files::{DATA, KEYRING};
     /// The master key, created mode 0600 on first use unless one is given.
     pub const MASTER_KEY: &str = "master.key";
 }
@@ -193,19 +190,29 @@ impl Vault {
         clock: Arc<dyn Clock>,
         region: Option<&str>,
     ) -> Result<Vault, Error> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Invalid(format!("cannot create `{}`: {}", dir.display(), e.kind()))
-        })?;
-        let store = SqliteStore::open(&dir.join(files::DATA))?;
-        let keyring = SqliteKeyring::open(&dir.join(files::KEYRING))?;
-        Vault::open(
-            Box::new(store),
-            Box::new(keyring),
+        Vault::open_backend(
+            &Backend::Sqlite {
+                dir: dir.to_path_buf(),
+            },
             policy,
             master,
             clock,
             region,
         )
+    }
+
+    /// Opens the vault on `backend`, creating and migrating its storage as needed.
+    pub fn open_backend(
+        backend: &Backend,
+        policy: Policy,
+        master: &MasterKey,
+        clock: Arc<dyn Clock>,
+        region: Option<&str>,
+    ) -> Result<Vault, Error> {
+        let (store, keyring) = backend.open()?;
+        let mut vault = Vault::open(store, keyring, policy, master, clock, region)?;
+        vault.remote = backend.remote();
+        Ok(vault)
     }
 
     /// Opens a vault over any backend.
@@ -228,12 +235,19 @@ impl Vault {
             clock,
             key_cache: Mutex::new(HashMap::new()),
             api_key_cache: Mutex::new(HashMap::new()),
+            remote: false,
         };
         vault.check_region(region)?;
         vault.activate_policy()?;
         vault.resume_erasures()?;
         tracing::info!(policy = %vault.policy.version, "vault opened");
         Ok(vault)
+    }
+
+    /// Whether storage calls wait on network round trips (PostgreSQL): a server should then
+    /// make them where blocking is allowed, not on its async workers.
+    pub fn remote(&self) -> bool {
+        self.remote
     }
 
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {

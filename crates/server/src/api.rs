@@ -99,8 +99,24 @@ where
 {
     let token = bearer(headers)?;
     let vault = &state.vault;
-    let actor = vault.authenticate(&token)?;
-    op(vault, &actor).map_err(ApiError::from)
+    blocking(vault, || {
+        let actor = vault.authenticate(&token)?;
+        op(vault, &actor)
+    })
+    .map_err(ApiError::from)
+}
+
+/// Runs vault work from an async handler. On the embedded store it runs in place: its calls
+/// are short and CPU-bound. When storage is remote (PostgreSQL) a call waits on round trips,
+/// so the worker hands its other tasks to another thread while it waits.
+pub(crate) fn blocking<T>(vault: &Vault, work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if vault.remote() && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// A newly registered subject.
@@ -425,7 +441,7 @@ pub async fn read(
 ) -> Result<axum::Json<Values>, ApiError> {
     let s = subject(&id)?;
     let token = bearer(&headers)?;
-    let actor = state.vault.authenticate(&token)?;
+    let actor = blocking(&state.vault, || state.vault.authenticate(&token))?;
     let values = state
         .reads
         .read(move |reply| crate::batch::Job {
@@ -950,8 +966,11 @@ where
     F: FnOnce(&Vault, SubjectId) -> Result<T, Error>,
 {
     let token = bearer(headers)?;
-    let subject = state.vault.session_subject(&token)?;
-    op(&state.vault, subject).map_err(ApiError::from)
+    blocking(&state.vault, || {
+        let subject = state.vault.session_subject(&token)?;
+        op(&state.vault, subject)
+    })
+    .map_err(ApiError::from)
 }
 
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
@@ -995,7 +1014,9 @@ pub async fn sign_in(
     Body(body): Body<SignInBody>,
 ) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
     let client = client(addr);
-    let s = state.vault.sign_in(&body.email, &body.code, &client)?;
+    let s = blocking(&state.vault, || {
+        state.vault.sign_in(&body.email, &body.code, &client)
+    })?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SessionBody {

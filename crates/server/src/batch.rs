@@ -80,7 +80,7 @@ impl ReadBatcher {
                 )
             })
             .collect();
-        let results = self.vault.read_batch(&batch);
+        let results = crate::api::blocking(&self.vault, || self.vault.read_batch(&batch));
         drop(batch);
         for (job, result) in jobs.into_iter().zip(results) {
             // A caller that went away no longer needs its answer.

@@ -20,6 +20,19 @@ pub struct Config {
     /// Data directory of the embedded store.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// PostgreSQL connection string (`postgres://user@host:5432/db`); the embedded SQLite
+    /// store in `data_dir` when absent.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Schema of the data in `database`.
+    #[serde(default = "default_schema")]
+    pub database_schema: String,
+    /// Connection string for the keyring, with its own credentials; `database` when absent.
+    #[serde(default)]
+    pub keyring_database: Option<String>,
+    /// Schema of the keyring.
+    #[serde(default = "default_keyring_schema")]
+    pub keyring_schema: String,
     /// Policy file; the shipped example when absent.
     #[serde(default)]
     pub policy: Option<PathBuf>,
@@ -86,6 +99,14 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("steward-data")
 }
 
+fn default_schema() -> String {
+    "steward".into()
+}
+
+fn default_keyring_schema() -> String {
+    "steward_keyring".into()
+}
+
 fn default_body_limit() -> usize {
     2 << 20
 }
@@ -96,6 +117,10 @@ impl Default for Config {
             version: 1,
             listen: default_listen(),
             data_dir: default_data_dir(),
+            database: None,
+            database_schema: default_schema(),
+            keyring_database: None,
+            keyring_schema: default_keyring_schema(),
             policy: None,
             master_key_file: None,
             region: None,
@@ -127,6 +152,8 @@ const OTHER_VARIABLES: &[&str] = &[
     "STEWARD_MASTER_KEY",
     "STEWARD_CONFIG",
     "STEWARD_STAFF_PASSWORD",
+    "STEWARD_TEST_POSTGRES",
+    "STEWARD_TEST_BACKEND",
 ];
 
 impl Config {
@@ -165,6 +192,10 @@ impl Config {
                         .map_err(|_| bad("must be an address such as 127.0.0.1:8080"))?
                 }
                 "DATA_DIR" => config.data_dir = PathBuf::from(value),
+                "DATABASE" => config.database = Some(value),
+                "DATABASE_SCHEMA" => config.database_schema = value,
+                "KEYRING_DATABASE" => config.keyring_database = Some(value),
+                "KEYRING_SCHEMA" => config.keyring_schema = value,
                 "POLICY" => config.policy = Some(PathBuf::from(value)),
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
@@ -206,12 +237,23 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
         }
         Ok(config)
+    }
+
+    /// The storage backend these settings name.
+    pub fn backend(&self) -> Result<steward_core::Backend, steward_core::StoreError> {
+        steward_core::Backend::choose(
+            &self.data_dir,
+            self.database.as_deref(),
+            &self.database_schema,
+            self.keyring_database.as_deref(),
+            &self.keyring_schema,
+        )
     }
 }
 

@@ -75,8 +75,11 @@ impl From<Error> for ApiError {
             Error::MailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::SubjectNotFound => StatusCode::NOT_FOUND,
             Error::SubjectErased | Error::KeyDestroyed => StatusCode::GONE,
-            Error::Store(_) | Error::RegionNotAllowed { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Integrity | Error::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store(steward_core::StoreError::Unavailable(_))
+            | Error::RegionNotAllowed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(_) | Error::Integrity | Error::Crypto(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         let rule = match &e {
             Error::Refused { rule, .. } => Some(rule.clone()),

@@ -11,9 +11,122 @@ pub mod conformance;
 mod postgres;
 mod sqlite;
 
-pub use postgres::{PgKeyring, PgStore, PgTarget};
+pub use postgres::{DATA_TABLES, PgKeyring, PgStore, PgTarget, test_url};
 pub use sqlite::{SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
+
+/// Which backend a deployment runs on, and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a data file and a keyring file in a directory.
+    Sqlite {
+        /// The directory holding `steward.db` and `keyring.db`.
+        dir: std::path::PathBuf,
+    },
+    /// PostgreSQL: the data in one schema, the keyring in another, each through its own
+    /// connection string so that the keyring can have its own credentials (P20).
+    Postgres {
+        /// Where the data lives.
+        data: PgTarget,
+        /// Where the wrapped data keys live.
+        keyring: PgTarget,
+    },
+}
+
+/// File names inside a SQLite data directory.
+pub mod files {
+    /// The data store.
+    pub const DATA: &str = "steward.db";
+    /// The keyring, apart from the data (P20, P28).
+    pub const KEYRING: &str = "keyring.db";
+}
+
+impl Backend {
+    /// The backend a setting names: a `postgres://` (or `postgresql://`) connection string
+    /// selects PostgreSQL; without one the embedded store in `dir` is used.
+    pub fn choose(
+        dir: &std::path::Path,
+        database: Option<&str>,
+        schema: &str,
+        keyring_database: Option<&str>,
+        keyring_schema: &str,
+    ) -> Result<Backend, StoreError> {
+        match database {
+            None => {
+                if keyring_database.is_some() {
+                    return Err(StoreError::Incompatible(
+                        "a keyring database is only used with a PostgreSQL database".into(),
+                    ));
+                }
+                Ok(Backend::Sqlite {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Some(url) => {
+                let postgres =
+                    |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+                if !postgres(url) || keyring_database.is_some_and(|k| !postgres(k)) {
+                    return Err(StoreError::Incompatible(
+                        "a database must be a postgres:// connection string".into(),
+                    ));
+                }
+                if schema == keyring_schema && keyring_database.is_none_or(|k| k == url) {
+                    return Err(StoreError::Incompatible(
+                        "the keyring needs its own schema, apart from the data".into(),
+                    ));
+                }
+                Ok(Backend::Postgres {
+                    data: PgTarget::new(url, schema)?,
+                    keyring: PgTarget::new(keyring_database.unwrap_or(url), keyring_schema)?,
+                })
+            }
+        }
+    }
+
+    /// Opens (creating and migrating as needed) the store and keyring.
+    pub fn open(&self) -> Result<(Box<dyn Store>, Box<dyn Keyring>), StoreError> {
+        match self {
+            Backend::Sqlite { dir } => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Backend(format!("cannot create `{}`: {}", dir.display(), e.kind()))
+                })?;
+                Ok((
+                    Box::new(SqliteStore::open(&dir.join(files::DATA))?),
+                    Box::new(SqliteKeyring::open(&dir.join(files::KEYRING))?),
+                ))
+            }
+            Backend::Postgres { data, keyring } => Ok((
+                Box::new(PgStore::open(data)?),
+                Box::new(PgKeyring::open(keyring)?),
+            )),
+        }
+    }
+
+    /// Opens the data store alone (verifying, backing up), without touching the keyring.
+    pub fn open_data(&self) -> Result<Box<dyn Store>, StoreError> {
+        match self {
+            Backend::Sqlite { dir } => Ok(Box::new(SqliteStore::open(&dir.join(files::DATA))?)),
+            Backend::Postgres { data, .. } => Ok(Box::new(PgStore::open(data)?)),
+        }
+    }
+
+    /// Whether calls wait on a network round trip (so servers should not make them on
+    /// their async workers).
+    pub fn remote(&self) -> bool {
+        matches!(self, Backend::Postgres { .. })
+    }
+
+    /// A description for logs: the backend and where, never credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite { dir } => format!("sqlite:{}", dir.display()),
+            Backend::Postgres { data, keyring } => format!(
+                "postgres (data schema `{}`, keyring schema `{}`)",
+                data.schema, keyring.schema
+            ),
+        }
+    }
+}
 
 /// A subject's id: 16 random bytes.
 pub type SubjectKey = [u8; 16];

@@ -62,12 +62,26 @@ impl PgTarget {
 }
 
 impl PgTarget {
+    /// A schema named `prefix` plus a suffix no other store uses (this process's id, a counter
+    /// and the clock's nanoseconds): for tests, and for restoring beside a live schema.
+    pub fn unique(url: &str, prefix: &str) -> Result<PgTarget, StoreError> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::UNIX_EPOCH
+            .elapsed()
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        PgTarget::new(url, &format!("{prefix}_{}_{n}_{nanos}", std::process::id()))
+    }
+
     /// Drops the schema and everything in it. For tests and for replacing a store's contents
     /// on restore; never called on a running store's schema.
     pub fn drop_schema(&self) -> Result<(), StoreError> {
         let schema = &self.schema;
-        Pool::new(self, 1, "steward-pg-drop")?
-            .run(async |c| c.simple(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await)
+        Pool::new(self, 1, "steward-pg-drop")?.run(async |c| {
+            c.simple(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await
+        })
     }
 }
 
@@ -100,11 +114,13 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn key16(v: &[u8]) -> Result<SubjectKey, StoreError> {
-    v.try_into().map_err(|_| corrupt("subject id is not 16 bytes"))
+    v.try_into()
+        .map_err(|_| corrupt("subject id is not 16 bytes"))
 }
 
 fn hash32(v: &[u8]) -> Result<[u8; 32], StoreError> {
-    v.try_into().map_err(|_| corrupt("a digest is not 32 bytes"))
+    v.try_into()
+        .map_err(|_| corrupt("a digest is not 32 bytes"))
 }
 
 fn seq_in(v: i64) -> Result<u64, StoreError> {
@@ -117,7 +133,8 @@ fn seq_out(v: u64) -> Result<i64, StoreError> {
 
 /// Reads a column, naming the table's shape (never a value) if it is not what this build expects.
 fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StoreError> {
-    r.try_get(i).map_err(|_| corrupt("a stored column has an unexpected type"))
+    r.try_get(i)
+        .map_err(|_| corrupt("a stored column has an unexpected type"))
 }
 
 /// Runs `fut` on the calling thread. tokio-postgres's client futures only talk to the
@@ -138,7 +155,9 @@ impl Io {
             .enable_all()
             .build()
             .map(|rt| Io(Some(rt)))
-            .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL I/O thread: {e}")))
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the PostgreSQL I/O thread: {e}"))
+            })
     }
 
     fn handle(&self) -> Result<&tokio::runtime::Handle, StoreError> {
@@ -807,9 +826,11 @@ impl Reader for TxReader<'_> {
         target: &str,
     ) -> Result<Option<ConsentRow>, StoreError> {
         block(async {
-            let (sp, row) =
-                futures_util::future::join(self.ensure_savepoint(), consent(self.conn, subject, target))
-                    .await;
+            let (sp, row) = futures_util::future::join(
+                self.ensure_savepoint(),
+                consent(self.conn, subject, target),
+            )
+            .await;
             sp?;
             row
         })
@@ -989,14 +1010,16 @@ async fn in_order(
         }
     })
     .await;
-    done.into_iter().flatten().collect::<Result<Vec<()>, _>>().map(|_| ())
+    done.into_iter()
+        .flatten()
+        .collect::<Result<Vec<()>, _>>()
+        .map(|_| ())
 }
 
 /// Plans one change as statements. Batches go as one statement over arrays.
 fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), StoreError> {
-    let seq_or = |s: u64| -> Result<i64, StoreError> {
-        if s == 0 { Ok(audit_seq) } else { seq_out(s) }
-    };
+    let seq_or =
+        |s: u64| -> Result<i64, StoreError> { if s == 0 { Ok(audit_seq) } else { seq_out(s) } };
     match op {
         Op::InsertSubject(s) => out.push(stmt(
             "INSERT INTO subjects (id, state, created_ms) VALUES ($1, $2, $3)",
@@ -1607,7 +1630,13 @@ impl crate::Store for PgStore {
 
     fn holds(&self, subject: &SubjectKey) -> Result<Vec<HoldRow>, StoreError> {
         self.rows(
-            concat!(hold_columns!(), " WHERE subject = $1 ORDER BY placed_ms, id"), &[&&subject[..]], hold_row)
+            concat!(
+                hold_columns!(),
+                " WHERE subject = $1 ORDER BY placed_ms, id"
+            ),
+            &[&&subject[..]],
+            hold_row,
+        )
     }
 
     fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError> {
@@ -1615,17 +1644,22 @@ impl crate::Store for PgStore {
             concat!(
                 hold_columns!(),
                 " WHERE lifted_ms IS NULL AND until_ms > $1 ORDER BY placed_ms, id"
-            ), &[&now_ms], hold_row)
+            ),
+            &[&now_ms],
+            hold_row,
+        )
     }
 
     fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError> {
-        self.row(
-            concat!(hold_columns!(), " WHERE id = $1"), &[&id], hold_row)
+        self.row(concat!(hold_columns!(), " WHERE id = $1"), &[&id], hold_row)
     }
 
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
         self.row(
-            concat!(request_columns!(), " WHERE id = $1"), &[&id], request_row)
+            concat!(request_columns!(), " WHERE id = $1"),
+            &[&id],
+            request_row,
+        )
     }
 
     fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
@@ -1633,7 +1667,10 @@ impl crate::Store for PgStore {
             concat!(
                 request_columns!(),
                 " WHERE due_ms <= $1 AND state NOT IN ('completed', 'refused') ORDER BY due_ms, id"
-            ), &[&before_ms], request_row)
+            ),
+            &[&before_ms],
+            request_row,
+        )
     }
 
     fn records_collected_before(
@@ -1822,21 +1859,10 @@ impl Keyring for PgKeyring {
 mod tests {
     use super::*;
     use crate::Store;
-    use std::sync::atomic::AtomicU32;
 
     /// A schema no other test (or test run) uses.
     pub fn scratch(tag: &str) -> PgTarget {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::UNIX_EPOCH
-            .elapsed()
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        PgTarget::new(
-            &test_url(),
-            &format!("t_{tag}_{}_{n}_{nanos}", std::process::id()),
-        )
-        .unwrap()
+        PgTarget::unique(&test_url(), &format!("t_{tag}")).unwrap()
     }
 
     #[test]
