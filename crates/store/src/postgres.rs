@@ -15,7 +15,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -569,6 +569,9 @@ pub struct PgStore {
     /// Units of work waiting to join the open transaction.
     arriving: AtomicUsize,
     ids: Mutex<(i64, i64)>,
+    /// Units of work committed, and the transactions that carried them.
+    units: AtomicU64,
+    commits: AtomicU64,
 }
 
 fn clone_err(e: &StoreError) -> StoreError {
@@ -596,12 +599,23 @@ impl PgStore {
             committed: Condvar::new(),
             arriving: AtomicUsize::new(0),
             ids: Mutex::new((0, 0)),
+            units: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         })
     }
 
     /// Applies pending migrations without opening a store; returns how many ran.
     pub fn migrate(target: &PgTarget) -> Result<usize, StoreError> {
         Pool::new(target, 1, "steward-pg-migrate")?.migrate(&target.schema, MIGRATIONS)
+    }
+
+    /// Units of work committed so far, and how many transactions carried them: the group
+    /// commit's batching, for tests and operators.
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        (
+            self.units.load(Ordering::Relaxed),
+            self.commits.load(Ordering::Relaxed),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, Writer> {
@@ -637,13 +651,15 @@ impl PgStore {
         self.committed.notify_all();
     }
 
-    /// Commits (or, if `rollback`, abandons) the open transaction.
-    fn finish(&self, w: &mut Writer, rollback: bool) -> Result<(), StoreError> {
+    /// Commits (or, if `rollback`, abandons) the open transaction. `own` says whether the
+    /// caller's own unit is among its members (the others wait for the outcome).
+    fn finish(&self, w: &mut Writer, rollback: bool, own: bool) -> Result<(), StoreError> {
         let Some(open) = w.open.as_ref() else {
             return Ok(());
         };
         let conn = Arc::clone(&open.conn);
-        let waiting = open.members.saturating_sub(1);
+        let members = open.members;
+        let waiting = members.saturating_sub(usize::from(own));
         let outcome = if rollback {
             block(conn.simple("ROLLBACK"))
         } else {
@@ -660,6 +676,10 @@ impl PgStore {
         };
         if outcome.is_err() {
             w.conn = None;
+        } else if !rollback {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            self.units
+                .fetch_add(u64::try_from(members).unwrap_or(0), Ordering::Relaxed);
         }
         let shared = outcome.as_ref().map(|_| ()).map_err(clone_err);
         self.settle_epoch(w, shared, waiting);
@@ -1411,7 +1431,7 @@ impl crate::Store for PgStore {
         let others_coming = self.arriving.load(Ordering::Acquire) > 0;
         if members == 0 && !others_coming {
             // Nothing joined: leave nothing open.
-            let _ = self.finish(&mut w, true);
+            let _ = self.finish(&mut w, true, false);
             return result;
         }
         if others_coming && members < MAX_MEMBERS {
@@ -1421,7 +1441,7 @@ impl crate::Store for PgStore {
                 Err(e) => Err(e),
             };
         }
-        let committed = self.finish(&mut w, false);
+        let committed = self.finish(&mut w, false, result.is_ok());
         match (result, committed) {
             (Ok(entries), Ok(())) => Ok(entries),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
@@ -1904,6 +1924,117 @@ mod tests {
             PgStore::open(&t),
             Err(StoreError::Incompatible(_))
         ));
+        t.drop_schema().unwrap();
+    }
+
+    /// 64 writers at once: one unbroken chain, every acknowledged unit there, and units
+    /// sharing transactions rather than each paying its own commit.
+    #[test]
+    fn p21_sixty_four_writers_share_commits_and_keep_one_chain() {
+        let t = scratch("w64");
+        let store = PgStore::open(&t).unwrap();
+        let barrier = std::sync::Barrier::new(64);
+        let acknowledged = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for w in 0..64u8 {
+                let (store, barrier, acknowledged) = (&store, &barrier, &acknowledged);
+                s.spawn(move || {
+                    barrier.wait();
+                    for i in 0..20u8 {
+                        let mut subject = [w; 16];
+                        subject[15] = i;
+                        let unit = store.commit(
+                            vec![Op::InsertSubject(SubjectRow {
+                                id: subject,
+                                state: SubjectState::Active,
+                                created_ms: 1,
+                                closed_ms: None,
+                            })],
+                            vec![steward_audit::Draft {
+                                at_ms: 1,
+                                actor: format!("writer-{w}"),
+                                role: "service".into(),
+                                action: "subject.register".into(),
+                                outcome: steward_audit::Outcome::Granted,
+                                subject: String::new(),
+                                purpose: String::new(),
+                                categories: String::new(),
+                                detail: String::new(),
+                                policy_version: "1".into(),
+                            }],
+                        );
+                        if unit.is_ok() {
+                            acknowledged.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(acknowledged.load(Ordering::Relaxed), 64 * 20);
+        // Every acknowledged subject is there, each once.
+        for w in 0..64u8 {
+            for i in 0..20u8 {
+                let mut subject = [w; 16];
+                subject[15] = i;
+                assert!(store.subject(&subject).unwrap().is_some());
+            }
+        }
+        let mut verifier = steward_audit::ChainVerifier::new(vec![], &|_, _| true).unwrap();
+        let mut fault = None;
+        store
+            .audit_scan(1, &mut |raw| {
+                fault = verifier.push(&raw).err();
+                fault.is_none()
+            })
+            .unwrap();
+        assert_eq!(fault, None);
+        assert_eq!(verifier.finish().unwrap().entries, 64 * 20);
+        let (units, commits) = store.group_commit_stats();
+        assert_eq!(units, 64 * 20);
+        assert!(
+            commits * 2 <= units,
+            "{units} units took {commits} transactions: no group commit"
+        );
+        t.drop_schema().unwrap();
+    }
+
+    /// A unit that fails inside a shared transaction takes nothing of the others with it.
+    #[test]
+    fn a_failing_unit_leaves_the_others_in_its_transaction_standing() {
+        let t = scratch("fail");
+        let store = PgStore::open(&t).unwrap();
+        let row = |n: u8| SubjectRow {
+            id: [n; 16],
+            state: SubjectState::Active,
+            created_ms: 1,
+            closed_ms: None,
+        };
+        store
+            .commit(vec![Op::InsertSubject(row(1))], vec![])
+            .unwrap();
+        let barrier = std::sync::Barrier::new(16);
+        let outcomes: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16u8)
+                .map(|n| {
+                    let (store, barrier) = (&store, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        // Even writers insert subject 1 again: a duplicate key.
+                        let id = if n % 2 == 0 { 1 } else { 100 + n };
+                        store
+                            .commit(vec![Op::InsertSubject(row(id))], vec![])
+                            .is_ok()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (n, ok) in outcomes.iter().enumerate() {
+            assert_eq!(*ok, n % 2 == 1, "writer {n}");
+        }
+        for n in (1..16u8).step_by(2) {
+            assert!(store.subject(&[100 + n; 16]).unwrap().is_some());
+        }
         t.drop_schema().unwrap();
     }
 
