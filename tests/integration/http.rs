@@ -36,6 +36,16 @@ impl TestBackend {
         TestBackend { backend, _dir: dir }
     }
 
+    /// PostgreSQL at `url`, in schemas of its own.
+    pub fn postgres_at(url: &str) -> TestBackend {
+        let data = steward_core::PgTarget::unique(url, "it").unwrap();
+        let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema)).unwrap();
+        TestBackend {
+            backend: steward_core::Backend::Postgres { data, keyring },
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn open(&self, clock: Arc<ManualClock>) -> Vault {
         let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
         Vault::open_backend(
@@ -81,7 +91,11 @@ impl Server {
 
     /// A server that mails sign-in codes through `mailer`.
     pub fn start_with_mail(mailer: Option<Arc<dyn steward_core::Mailer>>) -> Server {
-        let backend = TestBackend::new();
+        Server::start_on(TestBackend::new(), mailer)
+    }
+
+    /// A server on `backend`.
+    pub fn start_on(backend: TestBackend, mailer: Option<Arc<dyn steward_core::Mailer>>) -> Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let vault = Arc::new(backend.open(clock.clone()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,6 +10,7 @@
 
 mod http;
 mod kit;
+mod postgres;
 
 mod api;
 mod audit;

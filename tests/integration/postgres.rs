@@ -1,0 +1,275 @@
+//! PostgreSQL failures, on a PostgreSQL server of the test's own (initdb in a temporary
+//! directory, on a free loopback port), so stopping it disturbs no other test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::http::{Server, TestBackend};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A private PostgreSQL cluster; stopped and deleted when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
+fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let path = format!("{BIN}/{tool}");
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &path]);
+        c
+    } else {
+        Command::new(&path)
+    };
+    cmd.args(args).output().expect("PostgreSQL 15's tools run")
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let data: PathBuf = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        // The server runs as `postgres`, so it must own its directories.
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres", crate::kit::s(dir.path())])
+            .status();
+        let out = pg_tool(
+            "initdb",
+            &[
+                "-D",
+                crate::kit::s(&data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        assert!(out.status.success(), "initdb: {out:?}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Cluster { dir, port };
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = pg_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                crate::kit::s(&self.data()),
+                "-o",
+                &options,
+                "-l",
+                crate::kit::s(&self.dir.path().join("log")),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start: {out:?}");
+    }
+
+    /// Stops the server the hard way: no checkpoint, recovery from the WAL on next start
+    /// (what a crash or a kill -9 of the database leaves).
+    fn crash(&self) {
+        let out = pg_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                crate::kit::s(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = pg_tool(
+            "pg_ctl",
+            &["-D", crate::kit::s(&self.data()), "-m", "immediate", "stop"],
+        );
+    }
+}
+
+fn exists(p: &Path) -> bool {
+    p.exists()
+}
+
+enum Event {
+    Acknowledged {
+        subject: String,
+        audit_seq: u64,
+    },
+    Refused {
+        status: u16,
+        code: String,
+        took: Duration,
+    },
+}
+
+/// P34/P35: PostgreSQL crashes under load and comes back. While it is down requests fail fast
+/// with 503 `storage_unavailable`; the service recovers without a restart; every write it
+/// acknowledged is there afterwards, and the audit chain verifies.
+#[test]
+fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writes() {
+    if !exists(Path::new(BIN)) {
+        panic!("PostgreSQL 15's server binaries are not in {BIN}");
+    }
+    let cluster = Cluster::start();
+    let srv = Server::start_on(TestBackend::postgres_at(&cluster.url()), None);
+    let key = srv.key("service");
+    let subjects: Vec<String> = (0..4).map(|_| srv.subject(&key)).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (events, received) = mpsc::channel::<Event>();
+    std::thread::scope(|scope| {
+        for subject in &subjects {
+            let (stop, events, srv, key) = (Arc::clone(&stop), events.clone(), &srv, &key);
+            scope.spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let started = Instant::now();
+                    let r = srv.post(
+                        &format!("/v1/subjects/{subject}/consents"),
+                        key,
+                        json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"}),
+                    );
+                    let event = if r.status == 201 {
+                        let receipt: steward_core::SignedDocument =
+                            serde_json::from_value(r.body).unwrap();
+                        let payload = steward_core::evidence::verify_document(
+                            &receipt,
+                            Some(srv.vault.public_key()),
+                        )
+                        .unwrap();
+                        Event::Acknowledged {
+                            subject: subject.clone(),
+                            audit_seq: payload["audit_seq"].as_u64().unwrap(),
+                        }
+                    } else {
+                        Event::Refused {
+                            status: r.status,
+                            code: r.body["error"]["code"].as_str().unwrap_or("").to_string(),
+                            took: started.elapsed(),
+                        }
+                    };
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(events);
+
+        let mut acknowledged: Vec<(String, u64)> = Vec::new();
+        let mut refused: Vec<(u16, String, Duration)> = Vec::new();
+        let mut take = |e: Event, acknowledged: &mut Vec<(String, u64)>| match e {
+            Event::Acknowledged { subject, audit_seq } => {
+                acknowledged.push((subject, audit_seq));
+                true
+            }
+            Event::Refused { status, code, took } => {
+                refused.push((status, code, took));
+                false
+            }
+        };
+        // Load first; then crash the database while requests are in flight.
+        while acknowledged.len() < 100 {
+            let e = received.recv().unwrap();
+            take(e, &mut acknowledged);
+        }
+        cluster.crash();
+        let crashed_at = acknowledged.len();
+        // While it is down: refusals, fast, with the stable code.
+        let mut refusals_while_down = 0;
+        while refusals_while_down < 20 {
+            let e = received.recv().unwrap();
+            if !take(e, &mut acknowledged) {
+                refusals_while_down += 1;
+            }
+        }
+        cluster.pg_ctl_start();
+        // Back: the same server answers again, without a restart.
+        let back_by = Instant::now() + Duration::from_secs(60);
+        let mut after = 0;
+        while after < 50 {
+            assert!(Instant::now() < back_by, "the service did not recover");
+            let e = received.recv().unwrap();
+            if take(e, &mut acknowledged) {
+                after += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for e in received.iter() {
+            take(e, &mut acknowledged);
+        }
+
+        assert!(acknowledged.len() >= crashed_at + 50);
+        assert!(refused.len() >= 20);
+        for (status, code, took) in &refused {
+            assert_eq!((*status, code.as_str()), (503, "storage_unavailable"));
+            assert!(
+                *took < Duration::from_secs(5),
+                "a refusal took {took:?}: not failing fast"
+            );
+        }
+        // Every acknowledged consent is in the store, at the audit entry its receipt names.
+        for subject in &subjects {
+            let id: steward_core::SubjectId = subject.parse().unwrap();
+            let stored: std::collections::HashSet<u64> = srv
+                .vault
+                .store()
+                .consent_history(&id.0)
+                .unwrap()
+                .iter()
+                .map(|c| c.audit_seq)
+                .collect();
+            for (s, seq) in acknowledged.iter().filter(|(s, _)| s == subject) {
+                assert!(stored.contains(seq), "acknowledged consent {s}@{seq} lost");
+            }
+        }
+        let report = steward_core::evidence::verify_store(
+            srv.vault.store(),
+            srv.vault.public_key(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    });
+}
