@@ -3,7 +3,7 @@
 use serde_json::json;
 use steward_audit::Outcome;
 use steward_policy::{Basis, Capability, FeatureId, IdSet};
-use steward_store::{IndexRow, Op, Reader, RecordRow, SubjectState};
+use steward_store::{IndexRow, Op, Reader, RecordRow, SubjectKey, SubjectState};
 
 use crate::error::{Error, quoted};
 use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, Vault, aad, normalise_lookup};
@@ -115,6 +115,10 @@ impl Vault {
             let mut records = Vec::with_capacity(total);
             let mut index = Vec::new();
             let mut audit = Vec::with_capacity(reqs.len());
+            // Every subject's state, fetched together.
+            let wanted: Vec<(&SubjectKey, Option<&str>, &[&str])> =
+                reqs.iter().map(|r| (&r.subject.0, None, &[][..])).collect();
+            reader.prefetch(&wanted)?;
             for req in reqs {
                 let (fid, set) = match self.check_collect(req, reader) {
                     Ok(ok) => ok,

@@ -5,7 +5,16 @@ use std::collections::HashMap;
 use serde_json::json;
 use steward_audit::Outcome;
 use steward_policy::{Capability, Refusal, Request};
-use steward_store::{DisclosureRow, Op, Reader, RecordRow, SubjectState};
+use steward_policy::{IdSet, PurposeId};
+use steward_store::{DisclosureRow, Op, Reader, RecordRow, SubjectKey, SubjectState};
+
+/// What the policy decided about a read, before the store is asked.
+struct Decided {
+    purpose: PurposeId,
+    categories: IdSet,
+    /// The consent the purpose needs, if it needs one.
+    target: Option<String>,
+}
 
 use crate::error::{Error, quoted};
 use crate::vault::{Actor, MAX_JUSTIFICATION, Read, SubjectId, Value, Vault, aad};
@@ -32,9 +41,25 @@ impl Vault {
         let done = self.store.read_commit(&mut |reader| {
             results.clear();
             let mut audit = Vec::with_capacity(batch.len());
-            for (actor, req) in batch {
+            // Decide every read first, so that the store can fetch what they need together.
+            let decided: Vec<Result<Decided, Error>> = batch
+                .iter()
+                .map(|(actor, req)| self.decide_read(actor, req))
+                .collect();
+            let wanted: Vec<(&SubjectKey, Option<&str>, &[&str])> = decided
+                .iter()
+                .zip(batch)
+                .filter_map(|(d, (_, req))| {
+                    d.as_ref()
+                        .ok()
+                        .map(|d| (&req.subject.0, d.target.as_deref(), req.categories))
+                })
+                .collect();
+            reader.prefetch(&wanted)?;
+            for ((actor, req), decided) in batch.iter().zip(decided) {
                 let (actor, req) = (*actor, req);
-                let (outcome, detail, result) = match self.read_one(actor, req, reader) {
+                let read = decided.and_then(|d| self.fetch_read(req, d, reader));
+                let (outcome, detail, result) = match read {
                     // A storage failure aborts the whole unit: nothing is returned unaudited.
                     Err(Error::Store(e)) => return Err(e),
                     Ok(values) => {
@@ -105,6 +130,12 @@ impl Vault {
         req: &Read<'_>,
         reader: &dyn Reader,
     ) -> Result<Vec<Value>, Error> {
+        let decided = self.decide_read(actor, req)?;
+        self.fetch_read(req, decided, reader)
+    }
+
+    /// The policy's side of a read: who, why, what; no storage touched.
+    fn decide_read(&self, actor: &Actor, req: &Read<'_>) -> Result<Decided, Error> {
         self.may(actor, Capability::PiRead)?;
         let purpose = self
             .policy
@@ -142,6 +173,26 @@ impl Vault {
         let target = grant
             .needs_consent
             .then(|| format!("purpose:{}", self.policy.purpose(purpose).name));
+        Ok(Decided {
+            purpose,
+            categories,
+            target,
+        })
+    }
+
+    /// The store's side of a decided read: the subject's state, the consent the purpose needs,
+    /// the values, and separate consent for sensitive ones.
+    fn fetch_read(
+        &self,
+        req: &Read<'_>,
+        decided: Decided,
+        reader: &dyn Reader,
+    ) -> Result<Vec<Value>, Error> {
+        let Decided {
+            purpose,
+            categories,
+            target,
+        } = decided;
         let found =
             match reader.subject_records(&req.subject.0, target.as_deref(), req.categories)? {
                 None => return Err(Error::SubjectNotFound),
@@ -159,7 +210,7 @@ impl Vault {
                 }
                 Some(_) => return Err(Error::SubjectErased),
             };
-        if grant.needs_consent && !found.consent_granted {
+        if target.is_some() && !found.consent_granted {
             return Err(self.refusal(Refusal::ConsentRequired { purpose }));
         }
         let rows = found.records;

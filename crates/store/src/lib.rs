@@ -523,6 +523,12 @@ pub trait Reader {
     /// Whether the consent in force for `target` is granted, and whether it was separate.
     fn consent(&self, subject: &SubjectKey, target: &str)
     -> Result<Option<ConsentRow>, StoreError>;
+    /// Says which [`Reader::subject_records`] calls are coming, so that a backend paying a
+    /// round trip per query can fetch them together. The calls must still be made; a backend
+    /// may ignore this.
+    fn prefetch(&self, _wanted: &[(&SubjectKey, Option<&str>, &[&str])]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The persistence every backend provides. One conformance suite runs against each.

@@ -713,6 +713,7 @@ impl PgStore {
         let reader = TxReader {
             conn: &conn,
             savepoint: &savepoint,
+            fetched: std::cell::RefCell::new(HashMap::new()),
         };
         let applied = work(&reader).and_then(|(ops, audit)| {
             let (mut seq, mut hash) = open.head;
@@ -805,10 +806,15 @@ impl PgStore {
     }
 }
 
+/// What a prefetched `subject_records` call is known by.
+type Wanted = (SubjectKey, Option<String>, Vec<String>);
+
 /// Reads inside a unit of work, on the writer's connection and transaction.
 struct TxReader<'a> {
     conn: &'a Conn,
     savepoint: &'a Cell<bool>,
+    /// Answers fetched ahead by [`Reader::prefetch`], taken by the calls they were fetched for.
+    fetched: std::cell::RefCell<HashMap<Wanted, Vec<Option<SubjectRecords>>>>,
 }
 
 impl TxReader<'_> {
@@ -823,12 +829,51 @@ impl TxReader<'_> {
 }
 
 impl Reader for TxReader<'_> {
+    /// Sends every query at once on the unit's connection: one round trip for the lot.
+    fn prefetch(&self, wanted: &[(&SubjectKey, Option<&str>, &[&str])]) -> Result<(), StoreError> {
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        let answers = block(async {
+            let queries = futures_util::future::join_all(
+                wanted
+                    .iter()
+                    .map(|(s, t, c)| subject_records(self.conn, s, *t, c)),
+            );
+            let (sp, answers) = futures_util::future::join(self.ensure_savepoint(), queries).await;
+            sp.map(|()| answers)
+        })?;
+        let mut fetched = self.fetched.borrow_mut();
+        for ((s, t, c), answer) in wanted.iter().zip(answers) {
+            let key: Wanted = (
+                **s,
+                t.map(str::to_string),
+                c.iter().map(|c| (*c).to_string()).collect(),
+            );
+            fetched.entry(key).or_default().push(answer?);
+        }
+        Ok(())
+    }
+
     fn subject_records(
         &self,
         subject: &SubjectKey,
         consent_target: Option<&str>,
         categories: &[&str],
     ) -> Result<Option<SubjectRecords>, StoreError> {
+        let key: Wanted = (
+            *subject,
+            consent_target.map(str::to_string),
+            categories.iter().map(|c| (*c).to_string()).collect(),
+        );
+        if let Some(found) = self
+            .fetched
+            .borrow_mut()
+            .get_mut(&key)
+            .and_then(|v| v.pop())
+        {
+            return Ok(found);
+        }
         block(async {
             let (sp, rows) = futures_util::future::join(
                 self.ensure_savepoint(),
