@@ -3,7 +3,6 @@
 //! `docs/bench.md`. Never used as a timed assertion in tests.
 
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,11 +25,39 @@ pub struct BenchArgs {
     /// Scale the workload (1 = the documented sizes; smaller for a quick look).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Run on PostgreSQL (`postgres://…`), in schemas of the bench's own that are dropped
+    /// afterwards; baselines are then raw tokio-postgres. Default: the embedded SQLite store.
+    #[arg(long)]
+    database: Option<String>,
+}
+
+/// The raw baselines, on the bench's backend. One lives per run, so its size is no matter.
+#[allow(clippy::large_enum_variant, reason = "a single value per bench run")]
+enum Raw {
+    /// A second SQLite file with the same schema, and a second connection to Steward's file.
+    Sqlite { raw: SqliteStore, same: SqliteStore },
+    /// A second schema with the same tables, and a second connection to Steward's schema.
+    Postgres {
+        raw: steward_store::PgStore,
+        same: steward_store::PgStore,
+    },
+}
+
+/// Schemas the bench made on PostgreSQL; dropped when it ends, however it ends.
+struct Scratch(Vec<steward_core::PgTarget>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            let _ = t.drop_schema();
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct Figures {
     profile: &'static str,
+    backend: &'static str,
     rounds: usize,
     decision_ns: f64,
     collect_records: usize,
@@ -84,10 +111,10 @@ struct Bench {
 }
 
 impl Bench {
-    fn open(dir: &Path) -> Result<Bench> {
+    fn open(backend: &steward_core::Backend) -> Result<Bench> {
         let master = MasterKey::generate(&steward_crypto::system_random())?;
-        let vault = Vault::open_sqlite(
-            dir,
+        let vault = Vault::open_backend(
+            backend,
             Policy::example()?,
             &master,
             Arc::new(SystemClock),
@@ -243,7 +270,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let scale = args.scale.clamp(0.01, 10.0);
     let n = |base: usize| ((base as f64 * scale) as usize).max(BATCH);
     let dir = tempfile::tempdir()?;
-    let b = Bench::open(&dir.path().join("steward"))?;
+    let mut scratch = Scratch(Vec::new());
+    let backend = match &args.database {
+        None => steward_core::Backend::Sqlite {
+            dir: dir.path().join("steward"),
+        },
+        Some(url) => {
+            let data = steward_core::PgTarget::unique(url, "bench")?;
+            let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema))?;
+            scratch.0.extend([data.clone(), keyring.clone()]);
+            steward_core::Backend::Postgres { data, keyring }
+        }
+    };
+    let b = Bench::open(&backend)?;
+    let raw = match &backend {
+        steward_core::Backend::Sqlite { dir: data_dir } => Raw::Sqlite {
+            raw: SqliteStore::open(&dir.path().join("raw.db"))?,
+            same: SqliteStore::open(&data_dir.join(steward_core::files::DATA))?,
+        },
+        steward_core::Backend::Postgres { data, .. } => {
+            let raw = steward_core::PgTarget::new(&data.url, &format!("{}_raw", data.schema))?;
+            scratch.0.push(raw.clone());
+            Raw::Postgres {
+                raw: steward_store::PgStore::open(&raw)?,
+                same: steward_store::PgStore::open(data)?,
+            }
+        }
+    };
     let say = |m: &str| {
         if !args.json {
             eprintln!("{m}");
@@ -282,7 +335,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // Steward and the raw baseline take turns, ROUNDS times over fresh slices of the workload;
     // each figure is the median of its rounds, so a burst of background I/O moves one round,
     // not the result.
-    let raw = SqliteStore::open(&dir.path().join("raw.db"))?;
     let per_round = collections / ROUNDS;
     let (mut collect_rates, mut raw_collect_rates, mut collect_ratios) = (vec![], vec![], vec![]);
     for round in reqs.chunks(per_round.max(1)).take(ROUNDS) {
@@ -295,28 +347,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // The raw baseline: the same schema, pragmas and batch size, the same rows in
         // plaintext, no encryption, no checks, no audit.
         let t = Instant::now();
-        raw.with_connection(|c| -> rusqlite::Result<()> {
-            let mut id = first_id;
-            for chunk in round.chunks(BATCH) {
-                // The same collection time Steward gives its rows, batch by batch.
-                let now = steward_core::clock::Clock::now_ms(&SystemClock);
-                let tx = c.unchecked_transaction()?;
-                {
-                    let mut st = tx.prepare_cached(
-                        "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?;
-                    for r in chunk {
-                        for (cat, v) in r.values {
-                            st.execute(params![id, &r.subject.0[..], cat, r.feature, "observed", now, v.as_bytes()])?;
-                            id += 1;
-                        }
-                    }
-                }
-                tx.commit()?;
-            }
-            Ok(())
-        })?;
+        raw_collect(&raw, round, first_id)?;
         let raw_s = secs(t);
         let n = (round.len() * USAGE_VALUES) as f64;
         collect_rates.push(n / steward_s);
@@ -348,9 +379,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             justification: None,
         })
         .collect();
-    // The raw baseline: primary-key lookups of the very rows Steward read, in the same data
-    // file, through a second connection with the same settings, one statement per lookup.
-    let same_file = SqliteStore::open(&dir.path().join("steward").join(steward_core::files::DATA))?;
+    // The raw baseline: primary-key lookups of the very rows Steward read, in the same store,
+    // through a second connection with the same settings (see `raw_lookups`).
     let (mut read_rates, mut raw_read_rates, mut read_ratios) = (vec![], vec![], vec![]);
     for round in read_reqs.chunks((reads / ROUNDS).max(1)).take(ROUNDS) {
         let t = Instant::now();
@@ -369,23 +399,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ));
         }
         let t = Instant::now();
-        same_file.with_connection(|c| -> rusqlite::Result<()> {
-            let mut st = c.prepare_cached(
-                "SELECT sealed FROM records WHERE subject = ?1 AND category = ?2 AND id = ?3",
-            )?;
-            for (subject, id) in &read_ids {
-                let v: Vec<u8> = st.query_row(params![&subject[..], "email", id], |r| r.get(0))?;
-                black_box(v);
-            }
-            Ok(())
-        })?;
+        raw_lookups(&raw, &read_ids)?;
         let raw_s = secs(t);
         let n = round.len() as f64;
         read_rates.push(n / steward_s);
         raw_read_rates.push(n / raw_s);
         read_ratios.push(raw_s / steward_s);
     }
-    drop(same_file);
+    drop(raw);
 
     // --- erasure: its cost must not grow with the subject's data.
     say("erasure of 1 and of 10,000 records...");
@@ -467,6 +488,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         } else {
             "release"
         },
+        backend: if args.database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         rounds: ROUNDS,
         decision_ns,
         collect_records: records,
@@ -510,7 +536,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&f)?);
     } else {
-        println!("profile                     {}", f.profile);
+        println!("profile                     {} on {}", f.profile, f.backend);
         println!(
             "policy decision             {:>10.1} ns       (target <= 100)",
             f.decision_ns
@@ -536,6 +562,109 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             f.verify_entries_per_s, f.verify_raw_hash_entries_per_s, f.verify_ratio
         );
         println!("all targets met             {}", f.targets_met);
+    }
+    Ok(())
+}
+
+/// The same rows Steward stored, inserted in plaintext with no checks, no encryption and no
+/// audit, a transaction per batch of `BATCH` collections. On SQLite one prepared insert per
+/// row (SQLite's fastest path); on PostgreSQL the very `UNNEST` statement Steward sends, with
+/// the transaction's statements pipelined.
+fn raw_collect(raw: &Raw, round: &[Collect<'_>], first_id: i64) -> Result<()> {
+    match raw {
+        Raw::Sqlite { raw, .. } => raw.with_connection(|c| -> rusqlite::Result<()> {
+            let mut id = first_id;
+            for chunk in round.chunks(BATCH) {
+                // The same collection time Steward gives its rows, batch by batch.
+                let now = steward_core::clock::Clock::now_ms(&SystemClock);
+                let tx = c.unchecked_transaction()?;
+                {
+                    let mut st = tx.prepare_cached(
+                        "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?;
+                    for r in chunk {
+                        for (cat, v) in r.values {
+                            st.execute(params![id, &r.subject.0[..], cat, r.feature, "observed", now, v.as_bytes()])?;
+                            id += 1;
+                        }
+                    }
+                }
+                tx.commit()?;
+            }
+            Ok(())
+        })?,
+        Raw::Postgres { raw, .. } => raw.with_client(async |c| {
+            let st = c
+                .prepare(
+                    "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
+                     SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])",
+                )
+                .await?;
+            let mut id = first_id;
+            for chunk in round.chunks(BATCH) {
+                let now = steward_core::clock::Clock::now_ms(&SystemClock);
+                let (mut ids, mut subjects, mut cats, mut features, mut sources, mut at, mut values) =
+                    (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+                for r in chunk {
+                    for (cat, v) in r.values {
+                        ids.push(id);
+                        subjects.push(&r.subject.0[..]);
+                        cats.push(*cat);
+                        features.push(r.feature);
+                        sources.push("observed");
+                        at.push(now);
+                        values.push(v.as_bytes());
+                        id += 1;
+                    }
+                }
+                let (begin, insert, commit) = futures_util::future::join3(
+                    c.batch_execute("BEGIN"),
+                    c.execute(&st, &[&ids, &subjects, &cats, &features, &sources, &at, &values]),
+                    c.batch_execute("COMMIT"),
+                )
+                .await;
+                begin?;
+                insert?;
+                commit?;
+            }
+            Ok(())
+        })?,
+    }
+    Ok(())
+}
+
+/// Primary-key lookups of `rows` (subject, record id) in Steward's own store. On SQLite one
+/// statement at a time (no round trips to save); on PostgreSQL `BATCH` lookups in one
+/// statement, as Steward fetches a batch of reads of one shape.
+fn raw_lookups(raw: &Raw, rows: &[(steward_store::SubjectKey, i64)]) -> Result<()> {
+    match raw {
+        Raw::Sqlite { same, .. } => same.with_connection(|c| -> rusqlite::Result<()> {
+            let mut st = c.prepare_cached(
+                "SELECT sealed FROM records WHERE subject = ?1 AND category = ?2 AND id = ?3",
+            )?;
+            for (subject, id) in rows {
+                let v: Vec<u8> = st.query_row(params![&subject[..], "email", id], |r| r.get(0))?;
+                black_box(v);
+            }
+            Ok(())
+        })?,
+        Raw::Postgres { same, .. } => same.with_client(async |c| {
+            let st = c
+                .prepare(
+                    "SELECT r.sealed FROM UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id)
+                     JOIN records r ON r.subject = k.subject AND r.category = 'email' AND r.id = k.id",
+                )
+                .await?;
+            for chunk in rows.chunks(BATCH) {
+                let subjects: Vec<&[u8]> = chunk.iter().map(|(s, _)| &s[..]).collect();
+                let ids: Vec<i64> = chunk.iter().map(|(_, id)| *id).collect();
+                for row in c.query(&st, &[&subjects, &ids]).await? {
+                    black_box(row.get::<_, Vec<u8>>(0));
+                }
+            }
+            Ok(())
+        })?,
     }
     Ok(())
 }

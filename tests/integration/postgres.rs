@@ -168,7 +168,7 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
                     let r = srv.post(
                         &format!("/v1/subjects/{subject}/consents"),
                         key,
-                        json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"}),
+                        json!({"target": "purpose:surveys", "granted": i.is_multiple_of(2), "channel": "app"}),
                     );
                     let event = if r.status == 201 {
                         let receipt: steward_core::SignedDocument =

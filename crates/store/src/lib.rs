@@ -33,6 +33,9 @@ pub enum Backend {
     },
 }
 
+/// A backend's store and keyring, opened.
+pub type Opened = (Box<dyn Store>, Box<dyn Keyring>);
+
 /// File names inside a SQLite data directory.
 pub mod files {
     /// The data store.
@@ -84,7 +87,7 @@ impl Backend {
     }
 
     /// Opens (creating and migrating as needed) the store and keyring.
-    pub fn open(&self) -> Result<(Box<dyn Store>, Box<dyn Keyring>), StoreError> {
+    pub fn open(&self) -> Result<Opened, StoreError> {
         match self {
             Backend::Sqlite { dir } => {
                 std::fs::create_dir_all(dir).map_err(|e| {

@@ -382,8 +382,6 @@ const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO counters (name, value) VALUES ('record_id', 1);
-CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash BYTEA NOT NULL);
-INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
 CREATE TABLE audit (seq BIGINT PRIMARY KEY, entry BYTEA NOT NULL, hash BYTEA NOT NULL);
 CREATE TABLE checkpoints (seq BIGINT PRIMARY KEY, head BYTEA NOT NULL, at_ms BIGINT NOT NULL, signature BYTEA NOT NULL);
 CREATE TABLE subjects (
@@ -516,7 +514,6 @@ CREATE TABLE staff_sessions (
 pub const DATA_TABLES: &[&str] = &[
     "meta",
     "counters",
-    "audit_head",
     "audit",
     "checkpoints",
     "subjects",
@@ -569,6 +566,8 @@ pub struct PgStore {
     /// Units of work waiting to join the open transaction.
     arriving: AtomicUsize,
     ids: Mutex<(i64, i64)>,
+    /// The advisory lock's name for this schema's chain.
+    chain_lock: String,
     /// Units of work committed, and the transactions that carried them.
     units: AtomicU64,
     commits: AtomicU64,
@@ -599,6 +598,7 @@ impl PgStore {
             committed: Condvar::new(),
             arriving: AtomicUsize::new(0),
             ids: Mutex::new((0, 0)),
+            chain_lock: format!("steward.audit.{}", target.schema),
             units: AtomicU64::new(0),
             commits: AtomicU64::new(0),
         })
@@ -663,16 +663,7 @@ impl PgStore {
         let outcome = if rollback {
             block(conn.simple("ROLLBACK"))
         } else {
-            let (seq, hash) = open.head;
-            seq_out(seq).and_then(|seq| {
-                let head = stmt(
-                    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                    vec![Box::new(seq), Box::new(hash.to_vec())],
-                );
-                // COMMIT after a failed statement rolls back quietly; the head's update
-                // reports the failure.
-                block(conn.pipeline(&[Step::Exec(&head), Step::Simple("COMMIT")]))
-            })
+            block(conn.simple("COMMIT"))
         };
         if outcome.is_err() {
             w.conn = None;
@@ -758,8 +749,14 @@ impl PgStore {
             }
             Err(e) => {
                 if savepoint.get() {
-                    // Undo this unit only; if even that fails the transaction is lost.
-                    block(conn.simple("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"))?;
+                    // Undo this unit only. If even that fails the transaction cannot commit
+                    // (PostgreSQL would turn the COMMIT into a quiet rollback): it is lost.
+                    block(conn.simple("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"))
+                        .map_err(|_| {
+                            StoreError::Unavailable(
+                                "a shared transaction could not be recovered".into(),
+                            )
+                        })?;
                 }
                 Err(e)
             }
@@ -771,18 +768,24 @@ impl PgStore {
             return Ok(());
         }
         let conn = Self::writer_conn(w, &self.pool)?;
+        let key = self.chain_lock.as_str();
         let head = block(async {
-            let (begin, head) = futures_util::future::join(
+            // Writers of this chain, in any process, take turns by an advisory lock held to the
+            // end of the transaction; the head is read after it is granted, so it is the
+            // latest committed one. (A head row updated on every commit would pile up dead
+            // versions that every writer then walks.)
+            let (begin, locked, head) = futures_util::future::join3(
                 conn.simple("BEGIN"),
-                conn.opt(
-                    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-                    &[],
-                ),
+                conn.query("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key]),
+                conn.opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]),
             )
             .await;
             begin?;
-            let row = head?.ok_or_else(|| corrupt("the audit head row is missing"))?;
-            Ok::<_, StoreError>((seq_in(col(&row, 0)?)?, hash32(col(&row, 1)?)?))
+            locked?;
+            match head? {
+                Some(row) => Ok::<_, StoreError>((seq_in(col(&row, 0)?)?, hash32(col(&row, 1)?)?)),
+                None => Ok((0, GENESIS)),
+            }
         });
         let head = match head {
             Ok(h) => h,
@@ -805,6 +808,12 @@ impl PgStore {
         Ok(())
     }
 }
+
+/// Prefetched lookups of one shape: consent asked, categories asked, and whose.
+type Group<'a> = (Option<&'a str>, &'a [&'a str], Vec<&'a [u8]>);
+
+/// A statement in flight, answering nothing but success.
+type Sent<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
 
 /// What a prefetched `subject_records` call is known by.
 type Wanted = (SubjectKey, Option<String>, Vec<String>);
@@ -834,15 +843,76 @@ impl Reader for TxReader<'_> {
         if wanted.len() < 2 {
             return Ok(());
         }
-        let answers = block(async {
+        // Lookups of a subject's state alone (a collection's check) go as one statement;
+        // the others are pipelined, one statement each.
+        let (states, full): (Vec<_>, Vec<_>) = wanted
+            .iter()
+            .partition(|(_, t, c)| t.is_none() && c.is_empty());
+        let ids: Vec<&[u8]> = states.iter().map(|(s, _, _)| &s[..]).collect();
+        // The others, grouped by shape: one statement per (consent, categories) asked.
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for (s, t, c) in &full {
+            match groups.iter_mut().find(|(gt, gc, _)| gt == t && gc == c) {
+                Some((_, _, ids)) => ids.push(&s[..]),
+                None => groups.push((*t, c, vec![&s[..]])),
+            }
+        }
+        let (state_rows, group_answers) = block(async {
             let queries = futures_util::future::join_all(
-                wanted
+                groups
                     .iter()
-                    .map(|(s, t, c)| subject_records(self.conn, s, *t, c)),
+                    .map(|(t, c, ids)| subject_records_many(self.conn, ids, *t, c)),
             );
-            let (sp, answers) = futures_util::future::join(self.ensure_savepoint(), queries).await;
-            sp.map(|()| answers)
+            let by_id = async {
+                if ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.conn
+                        .query("SELECT id, state FROM subjects WHERE id = ANY($1)", &[&ids])
+                        .await
+                }
+            };
+            let (sp, rows, answers) =
+                futures_util::future::join3(self.ensure_savepoint(), by_id, queries).await;
+            sp.map(|()| (rows, answers))
         })?;
+        let mut known: HashMap<SubjectKey, SubjectState> = HashMap::new();
+        for r in &state_rows? {
+            let state =
+                SubjectState::parse(col(r, 1)?).ok_or_else(|| corrupt("unknown subject state"))?;
+            known.insert(key16(col(r, 0)?)?, state);
+        }
+        let mut full_answers = Vec::new();
+        for answer in group_answers {
+            full_answers.push(answer?);
+        }
+        // Back into the order asked: each group's answers in its members' order.
+        let mut per_group: Vec<std::collections::VecDeque<Option<SubjectRecords>>> =
+            full_answers.into_iter().map(Into::into).collect();
+        let mut full_answers = full.iter().map(|(_, t, c)| {
+            groups
+                .iter()
+                .position(|(gt, gc, _)| gt == t && gc == c)
+                .and_then(|g| per_group.get_mut(g))
+                .and_then(|q| q.pop_front())
+                .ok_or_else(|| StoreError::Backend("prefetch lost an answer".into()))
+        });
+        let answers: Vec<Result<Option<SubjectRecords>, StoreError>> = wanted
+            .iter()
+            .map(|(s, t, c)| {
+                if t.is_none() && c.is_empty() {
+                    Ok(known.get(*s).map(|state| SubjectRecords {
+                        state: *state,
+                        consent_granted: false,
+                        records: Vec::new(),
+                    }))
+                } else {
+                    full_answers.next().unwrap_or_else(|| {
+                        Err(StoreError::Backend("prefetch lost an answer".into()))
+                    })
+                }
+            })
+            .collect();
         let mut fetched = self.fetched.borrow_mut();
         for ((s, t, c), answer) in wanted.iter().zip(answers) {
             let key: Wanted = (
@@ -910,16 +980,46 @@ async fn subject_records(
 ) -> Result<Option<SubjectRecords>, StoreError> {
     let key = &subject[..];
     let target = consent_target.unwrap_or("");
-    let rows = conn
-        .query(
+    macro_rules! head {
+        () => {
             "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
              FROM subjects s
-             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
-             LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
-             WHERE s.id = $1 ORDER BY r.id",
-            &[&key, &target, &categories],
-        )
-        .await?;
+             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2"
+        };
+    }
+    // Three shapes, so that the common ones plan as plain index lookups.
+    let rows = match categories {
+        [] => {
+            conn.query(
+                "SELECT s.state, c.granted, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
+                 FROM subjects s
+                 LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+                 WHERE s.id = $1",
+                &[&key, &target],
+            )
+            .await?
+        }
+        [one] => {
+            conn.query(
+                concat!(
+                    head!(),
+                    " LEFT JOIN records r ON r.subject = s.id AND r.category = $3 WHERE s.id = $1 ORDER BY r.id"
+                ),
+                &[&key, &target, one],
+            )
+            .await?
+        }
+        many => {
+            conn.query(
+                concat!(
+                    head!(),
+                    " LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3) WHERE s.id = $1 ORDER BY r.id"
+                ),
+                &[&key, &target, &many],
+            )
+            .await?
+        }
+    };
     let mut out: Option<SubjectRecords> = None;
     for r in &rows {
         let found = match &mut out {
@@ -945,6 +1045,66 @@ async fn subject_records(
                 source: col(r, 5)?,
                 collected_ms: col(r, 6)?,
                 sealed: col(r, 7)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// [`subject_records`] for many subjects of one shape, in one statement; answers in the
+/// order of `ids` (a subject asked twice is answered twice).
+async fn subject_records_many(
+    conn: &Conn,
+    ids: &[&[u8]],
+    consent_target: Option<&str>,
+    categories: &[&str],
+) -> Result<Vec<Option<SubjectRecords>>, StoreError> {
+    let rows = conn
+        .query(
+            "SELECT q.n, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+             FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q(id, n)
+             JOIN subjects s ON s.id = q.id
+             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+             LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
+             ORDER BY q.n, r.id",
+            &[&ids, &consent_target, &categories],
+        )
+        .await?;
+    let mut out: Vec<Option<SubjectRecords>> = ids.iter().map(|_| None).collect();
+    for r in &rows {
+        let n: i64 = col(r, 0)?;
+        let slot = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| out.get_mut(i))
+            .ok_or_else(|| corrupt("an answer for a subject not asked about"))?;
+        let found = match slot {
+            Some(found) => found,
+            None => {
+                let state: &str = col(r, 1)?;
+                let granted: Option<bool> = col(r, 2)?;
+                slot.insert(SubjectRecords {
+                    state: SubjectState::parse(state)
+                        .ok_or_else(|| corrupt("unknown subject state"))?,
+                    consent_granted: granted.unwrap_or(false),
+                    records: Vec::new(),
+                })
+            }
+        };
+        let id: Option<i64> = col(r, 3)?;
+        if let Some(id) = id {
+            let subject = ids
+                .get(usize::try_from(n - 1).unwrap_or(usize::MAX))
+                .map(|s| key16(s))
+                .transpose()?
+                .ok_or_else(|| corrupt("an answer for a subject not asked about"))?;
+            found.records.push(RecordRow {
+                id,
+                subject,
+                category: col(r, 4)?,
+                feature: col(r, 5)?,
+                source: col(r, 6)?,
+                collected_ms: col(r, 7)?,
+                sealed: col(r, 8)?,
             });
         }
     }
@@ -1023,8 +1183,7 @@ impl Conn {
         for (sql, st) in sqls.into_iter().zip(prepared) {
             statements.insert(sql, st?);
         }
-        let mut futures: Vec<std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + '_>>> =
-            Vec::with_capacity(steps.len());
+        let mut futures: Vec<Sent<'_>> = Vec::with_capacity(steps.len());
         for step in steps {
             match step {
                 Step::Simple(sql) => futures.push(Box::pin(self.simple(sql))),
@@ -1054,9 +1213,7 @@ impl Conn {
 
 /// Polls `futures` in their order until all are done (each sends its message on its first
 /// poll, so the messages go out in this order), and returns the first failure.
-async fn in_order(
-    mut futures: Vec<std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + '_>>>,
-) -> Result<(), StoreError> {
+async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), StoreError> {
     let mut done: Vec<Option<Result<(), StoreError>>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
@@ -1453,9 +1610,7 @@ impl crate::Store for PgStore {
         self.arriving.fetch_add(1, Ordering::AcqRel);
         let mut w = self.lock();
         self.arriving.fetch_sub(1, Ordering::AcqRel);
-        if let Err(e) = self.begin(&mut w) {
-            return Err(e);
-        }
+        self.begin(&mut w)?;
         let Some(open) = w.open.as_mut() else {
             return Err(StoreError::Backend("no transaction is open".into()));
         };
@@ -1604,9 +1759,11 @@ impl crate::Store for PgStore {
     }
 
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
-        let row = self.row("SELECT seq, hash FROM audit_head WHERE id = 1", &[], |r| {
-            Ok((seq_in(col(r, 0)?)?, hash32(col(r, 1)?)?))
-        })?;
+        let row = self.row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            &[],
+            |r| Ok((seq_in(col(r, 0)?)?, hash32(col(r, 1)?)?)),
+        )?;
         Ok(row.unwrap_or((0, GENESIS)))
     }
 
