@@ -57,6 +57,9 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Encrypted backups: the data and the keyring as two files, kept apart (P20, P28).
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Create or bring up to date the store's schema (also done on every start).
     Migrate {
         #[command(flatten)]
@@ -73,6 +76,41 @@ enum Command {
     /// Delete what the policy's retention rules no longer allow to be kept (P17, P28).
     #[command(subcommand)]
     Retention(RetentionCommand),
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Write an encrypted data backup and an encrypted keyring backup, and delete keyring
+    /// backups past their retention.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Directory for data backups (default: DATA_DIR/backups).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory for keyring backups, best on other storage than the data backups
+        /// (default: DATA_DIR/keyring-backups).
+        #[arg(long)]
+        keyring_out: Option<PathBuf>,
+        /// Days a keyring backup is kept; older ones are deleted on every run.
+        #[arg(long, default_value_t = 30)]
+        keyring_retention_days: u32,
+    },
+    /// Restore a data backup (and optionally a keyring backup) into an empty store, then
+    /// re-apply every erasure made since the backup was taken.
+    Restore {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The data backup.
+        #[arg(long)]
+        data: PathBuf,
+        /// A keyring backup, when the keyring itself was lost (default: keep the live one).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+        /// Delete the data now in the target first (the data file, or the data schema).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -353,6 +391,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Loadtest(args) => loadtest::run(&args),
         Command::Serve { config, database } => serve(config, database),
+        Command::Backup(cmd) => backup(cmd),
         Command::Migrate { store } => {
             let backend = store.db.backend(&store.data_dir)?;
             // Opening applies whatever migrations are pending, for both the data and keyring.
@@ -633,6 +672,75 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                 ),
                 None => println!("the log is empty"),
             }
+            Ok(())
+        }
+    }
+}
+
+fn backup(cmd: BackupCommand) -> Result<()> {
+    match cmd {
+        BackupCommand::Create {
+            store,
+            out,
+            keyring_out,
+            keyring_retention_days,
+        } => {
+            let backend = store.db.backend(&store.data_dir)?;
+            let vault = open_vault(&store)?;
+            let out = out.unwrap_or_else(|| store.data_dir.join("backups"));
+            let keyring_out = keyring_out.unwrap_or_else(|| store.data_dir.join("keyring-backups"));
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("writing encrypted backups");
+            let r = vault.backup(&backend, &out, &keyring_out, keyring_retention_days)?;
+            bar.finish_and_clear();
+            println!(
+                "data backup {} ({} bytes, audit log to entry {})",
+                r.data.display(),
+                r.data_bytes,
+                r.audit_seq
+            );
+            println!(
+                "keyring backup {} ({} bytes); {} keyring backups older than {} days deleted",
+                r.keyring.display(),
+                r.keyring_bytes,
+                r.keyring_backups_pruned,
+                keyring_retention_days
+            );
+            Ok(())
+        }
+        BackupCommand::Restore {
+            store,
+            data,
+            keyring,
+            replace,
+        } => {
+            let backend = store.db.backend(&store.data_dir)?;
+            let master = master_key(&store.data_dir, store.master_key_file.as_deref(), false)?;
+            if replace {
+                match &backend {
+                    steward_core::Backend::Sqlite { dir } => {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let f = dir.join(format!("{}{suffix}", files::DATA));
+                            if f.exists() {
+                                std::fs::remove_file(&f)
+                                    .with_context(|| format!("cannot remove `{}`", f.display()))?;
+                            }
+                        }
+                    }
+                    steward_core::Backend::Postgres { data, .. } => data.drop_schema()?,
+                }
+            }
+            if let Some(k) = &keyring {
+                steward_core::backup::restore(&backend, &master, k, steward_store::Half::Keyring)?;
+            }
+            let header =
+                steward_core::backup::restore(&backend, &master, &data, steward_store::Half::Data)?;
+            let vault = open_vault(&store)?;
+            let r = vault.reconcile_after_restore(header)?;
+            println!(
+                "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
+                r.backup.created_at, r.backup.audit_seq, r.erasures_reapplied, r.records_purged
+            );
             Ok(())
         }
     }

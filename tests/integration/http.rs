@@ -36,6 +36,17 @@ impl TestBackend {
         TestBackend { backend, _dir: dir }
     }
 
+    /// The embedded store, in a temporary directory.
+    pub fn sqlite() -> TestBackend {
+        let dir = tempfile::tempdir().unwrap();
+        TestBackend {
+            backend: steward_core::Backend::Sqlite {
+                dir: dir.path().join("data"),
+            },
+            _dir: dir,
+        }
+    }
+
     /// PostgreSQL at `url`, in schemas of its own.
     pub fn postgres_at(url: &str) -> TestBackend {
         let data = steward_core::PgTarget::unique(url, "it").unwrap();

@@ -14,6 +14,7 @@ mod postgres;
 
 mod api;
 mod audit;
+mod backup;
 mod cli;
 mod demo;
 mod selfservice;

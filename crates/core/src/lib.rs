@@ -5,6 +5,7 @@
 //! P13, P16), export (P23), erasure (P28) and the evidence that proves it (P33). Does not own
 //! transport (HTTP, CLI) or storage engines.
 
+pub mod backup;
 pub mod clock;
 mod collect;
 mod consent;

@@ -249,6 +249,7 @@ impl DataKey {
 /// The keys derived from the master key.
 pub struct Keys {
     kek: LessSafeKey,
+    backup: DataKey,
     blind: hmac::Key,
     pseudonym: hmac::Key,
     signing: Ed25519KeyPair,
@@ -274,6 +275,8 @@ impl Keys {
         derive(&prk, b"pseudonym", pseudonym.as_mut_slice())?;
         let mut seed = Zeroizing::new([0u8; 32]);
         derive(&prk, b"ed25519-signing-seed", seed.as_mut_slice())?;
+        let mut backup = Zeroizing::new([0u8; 32]);
+        derive(&prk, b"backup-encryption-key", backup.as_mut_slice())?;
         let signing = Ed25519KeyPair::from_seed_unchecked(seed.as_slice())
             .map_err(|_| CryptoError::MasterKey("signing key derivation failed".into()))?;
         Ok(Keys {
@@ -281,10 +284,16 @@ impl Keys {
                 UnboundKey::new(&AES_256_GCM, kek.as_slice())
                     .map_err(|_| CryptoError::MasterKey("bad key length".into()))?,
             ),
+            backup: DataKey::from_bytes(backup.as_slice())?,
             blind: hmac::Key::new(hmac::HMAC_SHA256, blind.as_slice()),
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, pseudonym.as_slice()),
             signing,
         })
+    }
+
+    /// The key backups are sealed with (AES-256-GCM, derived from the master key).
+    pub fn backup_key(&self) -> &DataKey {
+        &self.backup
     }
 
     /// Makes a fresh data key for `subject`, returning it and its wrapped form for the keyring.

@@ -389,6 +389,11 @@ fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
     ensure(
         !keyring.destroy(&s).map_err(e)?,
         "second destroy found a key",
+    )?;
+    // The keyring remembers whom it destroyed (restores re-apply erasures from this).
+    ensure(
+        keyring.destroyed().map_err(e)? == vec![s],
+        "the destroyed subject is not remembered",
     )
 }
 

@@ -7,10 +7,12 @@
 //! per-subject data keys apart from the data, so that destroying one erases the subject
 //! everywhere the data was copied (P28). Every table the domain owns is keyed by subject.
 
+mod backup;
 pub mod conformance;
 mod postgres;
 mod sqlite;
 
+pub use backup::Half;
 pub use postgres::{DATA_TABLES, PgKeyring, PgStore, PgTarget, test_url};
 pub use sqlite::{SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
@@ -633,4 +635,7 @@ pub trait Keyring: Send + Sync {
     /// Destroys a subject's key so that it cannot be recovered from the keyring's files.
     /// Returns whether a key was there. Idempotent.
     fn destroy(&self, subject: &SubjectKey) -> Result<bool, StoreError>;
+    /// Every subject whose key was destroyed here: the keyring's memory of erasures, which a
+    /// restored data backup is reconciled against (P28). Holds ids only, no key material.
+    fn destroyed(&self) -> Result<Vec<SubjectKey>, StoreError>;
 }

@@ -74,6 +74,29 @@ impl PgTarget {
         PgTarget::new(url, &format!("{prefix}_{}_{n}_{nanos}", std::process::id()))
     }
 
+    /// Whether the schema exists.
+    pub fn schema_exists(&self) -> Result<bool, StoreError> {
+        let schema = self.schema.as_str();
+        Pool::new(self, 1, "steward-pg-check")?.run(async |c| {
+            Ok(c.client
+                .query_opt(
+                    "SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
+                    &[&schema],
+                )
+                .await
+                .map_err(pg)?
+                .is_some())
+        })
+    }
+
+    /// Runs `f` on a connection of its own to this target (backups).
+    pub(crate) fn with_client<T>(
+        &self,
+        f: impl AsyncFnOnce(&Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        Pool::new(self, 1, "steward-pg-backup")?.run(async |c| f(&c.client).await)
+    }
+
     /// Drops the schema and everything in it. For tests and for replacing a store's contents
     /// on restore; never called on a running store's schema.
     pub fn drop_schema(&self) -> Result<(), StoreError> {
@@ -93,7 +116,7 @@ pub fn test_url() -> String {
 
 /// Maps a driver error. Database messages name tables and constraints; their DETAIL lines can
 /// quote key values, so only the code and the message are kept.
-fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         // 08: connection exceptions; 57P01-57P03: shutting down, crash recovery, starting up.
@@ -2021,8 +2044,13 @@ impl crate::Store for PgStore {
     }
 }
 
-const KEYRING_MIGRATIONS: &[&str] =
-    &["CREATE TABLE data_keys (subject BYTEA PRIMARY KEY, wrapped BYTEA NOT NULL);"];
+const KEYRING_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE data_keys (subject BYTEA PRIMARY KEY, wrapped BYTEA NOT NULL);",
+    "CREATE TABLE destroyed (subject BYTEA PRIMARY KEY);",
+];
+
+/// Every table of the keyring schema, as backups write them.
+pub const KEYRING_TABLES: &[&str] = &["data_keys", "destroyed"];
 
 /// The PostgreSQL keyring: its own schema, reached through its own connection string, so it
 /// can live under other credentials (or on another server) than the data. A destroyed key's
@@ -2067,12 +2095,31 @@ impl Keyring for PgKeyring {
 
     fn destroy(&self, subject: &SubjectKey) -> Result<bool, StoreError> {
         self.pool.run(async |c| {
+            // One statement: the key goes and the tombstone comes together.
             let n = c
-                .execute("DELETE FROM data_keys WHERE subject = $1", &[&&subject[..]])
-                .await?;
+                .opt(
+                    "WITH gone AS (DELETE FROM data_keys WHERE subject = $1 RETURNING subject),
+                          remembered AS (INSERT INTO destroyed (subject) VALUES ($1) ON CONFLICT DO NOTHING)
+                     SELECT COUNT(*) FROM gone",
+                    &[&&subject[..]],
+                )
+                .await?
+                .map(|r| col::<i64>(&r, 0))
+                .transpose()?
+                .unwrap_or(0);
             // Reclaim the dead row now rather than whenever autovacuum comes by.
             c.simple("VACUUM data_keys").await?;
             Ok(n > 0)
+        })
+    }
+
+    fn destroyed(&self) -> Result<Vec<SubjectKey>, StoreError> {
+        self.pool.run(async |c| {
+            c.query("SELECT subject FROM destroyed ORDER BY subject", &[])
+                .await?
+                .iter()
+                .map(|r| key16(col(r, 0)?))
+                .collect()
         })
     }
 }

@@ -1240,8 +1240,10 @@ impl crate::Store for SqliteStore {
     }
 }
 
-const KEYRING_MIGRATIONS: &[&str] =
-    &["CREATE TABLE data_keys (subject BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;"];
+const KEYRING_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE data_keys (subject BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;",
+    "CREATE TABLE destroyed (subject BLOB PRIMARY KEY) WITHOUT ROWID;",
+];
 
 /// The SQLite keyring: its own file, with `secure_delete` on and the write-ahead log truncated
 /// after every destruction, so a destroyed key leaves no copy in the keyring's files.
@@ -1281,15 +1283,32 @@ impl Keyring for SqliteKeyring {
     }
 
     fn destroy(&self, subject: &SubjectKey) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let n = conn
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(backend)?;
+        let n = tx
             .prepare_cached("DELETE FROM data_keys WHERE subject = ?1")
             .and_then(|mut st| st.execute(params![&subject[..]]))
+            .and_then(|n| {
+                tx.prepare_cached("INSERT OR IGNORE INTO destroyed (subject) VALUES (?1)")?
+                    .execute(params![&subject[..]])?;
+                Ok(n)
+            })
             .map_err(backend)?;
+        tx.commit().map_err(backend)?;
         // secure_delete zeroed the page in the database file once it is checkpointed; the
         // write-ahead log still holds older page images until it is checkpointed and truncated.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(backend)?;
         Ok(n > 0)
+    }
+
+    fn destroyed(&self) -> Result<Vec<SubjectKey>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached("SELECT subject FROM destroyed ORDER BY subject")
+            .map_err(backend)?;
+        st.query_map([], |r| key16(r.get(0)?))
+            .and_then(|rows| rows.collect())
+            .map_err(backend)
     }
 }
