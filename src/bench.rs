@@ -878,16 +878,7 @@ impl SameStatements {
                      SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])"
                 ))
                 .await?,
-            fetch: c
-                .prepare(
-                    "SELECT q.n, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
-                     FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q(id, n)
-                     JOIN subjects s ON s.id = q.id
-                     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
-                     LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
-                     ORDER BY q.n, r.id",
-                )
-                .await?,
+            fetch: c.prepare(steward_store::FETCH_MANY).await?,
             audit: c
                 .prepare(&format!(
                     "INSERT INTO {raw}.audit (seq, entry, hash)

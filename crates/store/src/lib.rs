@@ -13,7 +13,7 @@ mod postgres;
 mod sqlite;
 
 pub use backup::Half;
-pub use postgres::{DATA_TABLES, PgKeyring, PgStore, PgTarget, test_url};
+pub use postgres::{DATA_TABLES, FETCH_MANY, PgKeyring, PgStore, PgTarget, test_url};
 pub use sqlite::{SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 

@@ -1074,6 +1074,16 @@ async fn subject_records(
     Ok(out)
 }
 
+/// The statement behind [`Reader::prefetch`] on PostgreSQL: many subjects' state, one consent
+/// and records of some categories, answered in the order asked (`q.n`). Public so that the
+/// benchmark's raw baseline sends exactly this text.
+pub const FETCH_MANY: &str = "SELECT q.n, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+     FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q(id, n)
+     JOIN subjects s ON s.id = q.id
+     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+     LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
+     ORDER BY q.n, r.id";
+
 /// [`subject_records`] for many subjects of one shape, in one statement; answers in the
 /// order of `ids` (a subject asked twice is answered twice).
 async fn subject_records_many(
@@ -1083,15 +1093,7 @@ async fn subject_records_many(
     categories: &[&str],
 ) -> Result<Vec<Option<SubjectRecords>>, StoreError> {
     let rows = conn
-        .query(
-            "SELECT q.n, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
-             FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q(id, n)
-             JOIN subjects s ON s.id = q.id
-             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
-             LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
-             ORDER BY q.n, r.id",
-            &[&ids, &consent_target, &categories],
-        )
+        .query(FETCH_MANY, &[&ids, &consent_target, &categories])
         .await?;
     let mut out: Vec<Option<SubjectRecords>> = ids.iter().map(|_| None).collect();
     for r in &rows {
