@@ -520,6 +520,80 @@ fn p21_concurrent_reads_are_each_audited_in_one_chain() {
     assert_eq!(report.head_seq, after_seq);
 }
 
+/// 64 clients write at once (consents, each with its receipt and audit entry): every write
+/// acknowledged is stored at the audit entry its receipt names, and the log is one chain. On
+/// PostgreSQL this runs through the group commit (CI runs this binary on both backends).
+#[test]
+fn p21_sixty_four_concurrent_writers_keep_one_chain_and_lose_nothing() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let ids: Vec<String> = (0..64).map(|_| srv.subject(&service)).collect();
+    let before_seq = srv.vault.store().audit_head().unwrap().0;
+    let acknowledged: Vec<(String, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (srv, service) = (&srv, &service);
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|i| {
+                            let r = srv.post(
+                                &format!("/v1/subjects/{id}/consents"),
+                                service,
+                                json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"}),
+                            );
+                            assert_eq!(r.status, 201, "{}", r.body);
+                            let receipt: steward_core::SignedDocument =
+                                serde_json::from_value(r.body).unwrap();
+                            let payload = steward_core::evidence::verify_document(
+                                &receipt,
+                                Some(srv.vault.public_key()),
+                            )
+                            .unwrap();
+                            (id.clone(), payload["audit_seq"].as_u64().unwrap())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(acknowledged.len(), 640);
+    for id in &ids {
+        let subject: steward_core::SubjectId = id.parse().unwrap();
+        let stored: std::collections::HashSet<u64> = srv
+            .vault
+            .store()
+            .consent_history(&subject.0)
+            .unwrap()
+            .iter()
+            .map(|c| c.audit_seq)
+            .collect();
+        assert_eq!(stored.len(), 10);
+        for (_, seq) in acknowledged.iter().filter(|(s, _)| s == id) {
+            assert!(
+                stored.contains(seq),
+                "acknowledged consent at entry {seq} lost"
+            );
+        }
+    }
+    let report = steward_core::evidence::verify_store(
+        srv.vault.store(),
+        srv.vault.public_key(),
+        &mut |_| {},
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        report.head_seq - before_seq,
+        640,
+        "one audit entry per write"
+    );
+}
+
 #[test]
 fn p21_staff_sign_in_over_http_and_read_with_a_justification() {
     let srv = Server::start();
