@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::http::{Server, TestBackend};
+use steward_core::Vault;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -272,4 +273,83 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
         .unwrap();
         assert!(report.is_ok(), "{report:?}");
     });
+}
+
+/// P20: the keyring can live under credentials of its own. Two PostgreSQL roles: one owns the
+/// data schema, the other the keyring schema; the vault works with each connection string,
+/// and the data role cannot read a single key.
+#[test]
+fn p20_keyring_under_its_own_credentials_is_out_of_the_data_roles_reach() {
+    let admin_url = steward_store::test_url();
+    let admin = |sql: &str| {
+        let out = Command::new("psql")
+            .args([admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "{sql}: {out:?}");
+    };
+    let base = steward_core::PgTarget::unique(&admin_url, "roles")
+        .unwrap()
+        .schema;
+    let (data_role, keys_role) = (format!("{base}_data"), format!("{base}_keys"));
+    let database = admin_url.rsplit('/').next().unwrap().to_string();
+    for role in [&data_role, &keys_role] {
+        admin(&format!("CREATE ROLE {role} LOGIN"));
+        admin(&format!("GRANT CREATE ON DATABASE {database} TO {role}"));
+    }
+    let as_role = |role: &str| admin_url.replacen("postgres@", &format!("{role}@"), 1);
+    let data = steward_core::PgTarget::new(&as_role(&data_role), &format!("{base}_d")).unwrap();
+    let keyring = steward_core::PgTarget::new(&as_role(&keys_role), &format!("{base}_k")).unwrap();
+    let backend = steward_core::Backend::Postgres {
+        data: data.clone(),
+        keyring: keyring.clone(),
+    };
+    let outcome = std::panic::catch_unwind(|| {
+        let vault = Vault::open_backend(
+            &backend,
+            steward_policy::Policy::example().unwrap(),
+            &steward_crypto::MasterKey::from_hex(&"3c".repeat(32)).unwrap(),
+            Arc::new(steward_core::clock::SystemClock),
+            None,
+        )
+        .unwrap();
+        let app = steward_core::Actor {
+            id: "test".into(),
+            role: vault.policy().role_id("service").unwrap(),
+        };
+        let s = vault.register(&app).unwrap();
+        vault
+            .collect(
+                &app,
+                &steward_core::Collect {
+                    subject: s,
+                    feature: "account",
+                    values: &[("name", "Role Test"), ("email", "role.test@example.cn")],
+                    source: steward_core::Source::Subject,
+                },
+            )
+            .unwrap();
+        // The data role reaches no key.
+        let out = Command::new("psql")
+            .args([
+                as_role(&data_role).as_str(),
+                "-qc",
+                &format!("SELECT count(*) FROM {}.data_keys", keyring.schema),
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the data role read the keyring");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+            "{out:?}"
+        );
+    });
+    let _ = data.drop_schema();
+    let _ = keyring.drop_schema();
+    for role in [&data_role, &keys_role] {
+        admin(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
