@@ -207,6 +207,8 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
 
 struct Inner {
     conn: Connection,
+    /// Commits since the checkpointer was last asked to run.
+    commits: u32,
     head: (u64, [u8; 32]),
     /// `PRAGMA data_version` when `head` was last known right.
     data_version: i64,
@@ -217,9 +219,36 @@ struct Inner {
 /// How many record ids one reservation in `meta` covers.
 const RECORD_ID_BLOCK: i64 = 65_536;
 
+/// Commits between checkpoints of the write-ahead log.
+const CHECKPOINT_EVERY: u32 = 256;
+
 /// The SQLite data store.
 pub struct SqliteStore {
     inner: Mutex<Inner>,
+    /// Asks the checkpointer thread to fold the write-ahead log into the database file; it
+    /// stops when this is dropped.
+    checkpoints: std::sync::mpsc::SyncSender<()>,
+}
+
+/// Folds the write-ahead log into the database file on its own connection and thread
+/// (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks writers), so that no commit pays for
+/// a checkpoint and its fsync, as it would under SQLite's automatic checkpoints.
+fn checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000;")
+        .map_err(backend)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("steward-checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "write-ahead log checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?;
+    Ok(tx)
 }
 
 /// The last entry's seq and hash, from the store itself.
@@ -333,6 +362,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn, MIGRATIONS)?;
+        // Checkpoints are the checkpointer's, off the commit path.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(backend)?;
         let head = chain_head(&conn)?;
         // Record ids are handed out from blocks reserved in `meta`, so opening never scans
         // the records; a restart skips what was left of the last block.
@@ -349,10 +381,12 @@ impl SqliteStore {
                     .query_row("PRAGMA data_version", [], |r| r.get(0))
                     .map_err(backend)?,
                 conn,
+                commits: 0,
                 head,
                 next_record,
                 record_ceiling: next_record,
             }),
+            checkpoints: checkpointer(path)?,
         })
     }
 
@@ -829,6 +863,12 @@ impl crate::Store for SqliteStore {
         }
         tx.commit().map_err(backend)?;
         inner.head = (seq, hash);
+        inner.commits += 1;
+        if inner.commits >= CHECKPOINT_EVERY {
+            inner.commits = 0;
+            // Full means a checkpoint is already asked for.
+            let _ = self.checkpoints.try_send(());
+        }
         Ok(entries)
     }
 
