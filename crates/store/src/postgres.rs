@@ -2241,6 +2241,7 @@ mod tests {
         assert_eq!(fault, None);
         assert_eq!(verifier.finish().unwrap().entries, 64 * 20);
         let (units, commits) = store.group_commit_stats();
+        eprintln!("{units} units of work committed in {commits} transactions");
         assert_eq!(units, 64 * 20);
         assert!(
             commits * 2 <= units,
