@@ -537,20 +537,8 @@ fn p21_sixty_four_concurrent_writers_keep_one_chain_and_lose_nothing() {
                 scope.spawn(move || {
                     (0..10)
                         .map(|i| {
-                            let r = srv.post(
-                                &format!("/v1/subjects/{id}/consents"),
-                                service,
-                                json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"}),
-                            );
-                            assert_eq!(r.status, 201, "{}", r.body);
-                            let receipt: steward_core::SignedDocument =
-                                serde_json::from_value(r.body).unwrap();
-                            let payload = steward_core::evidence::verify_document(
-                                &receipt,
-                                Some(srv.vault.public_key()),
-                            )
-                            .unwrap();
-                            (id.clone(), payload["audit_seq"].as_u64().unwrap())
+                            let seq = srv.consent_write(id, service, i % 2 == 0).unwrap();
+                            (id.clone(), seq)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -562,24 +550,7 @@ fn p21_sixty_four_concurrent_writers_keep_one_chain_and_lose_nothing() {
             .collect()
     });
     assert_eq!(acknowledged.len(), 640);
-    for id in &ids {
-        let subject: steward_core::SubjectId = id.parse().unwrap();
-        let stored: std::collections::HashSet<u64> = srv
-            .vault
-            .store()
-            .consent_history(&subject.0)
-            .unwrap()
-            .iter()
-            .map(|c| c.audit_seq)
-            .collect();
-        assert_eq!(stored.len(), 10);
-        for (_, seq) in acknowledged.iter().filter(|(s, _)| s == id) {
-            assert!(
-                stored.contains(seq),
-                "acknowledged consent at entry {seq} lost"
-            );
-        }
-    }
+    srv.assert_consents_kept(&acknowledged);
     let report = steward_core::evidence::verify_store(
         srv.vault.store(),
         srv.vault.public_key(),

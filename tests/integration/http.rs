@@ -215,6 +215,60 @@ impl Server {
         )
     }
 
+    /// Grants or withdraws `purpose:surveys` for `subject`: the audit entry its verified receipt
+    /// names, or the refusal's status and code.
+    pub fn consent_write(
+        &self,
+        subject: &str,
+        key: &str,
+        granted: bool,
+    ) -> Result<u64, (u16, String)> {
+        let r = self.post(
+            &format!("/v1/subjects/{subject}/consents"),
+            key,
+            serde_json::json!({"target": "purpose:surveys", "granted": granted, "channel": "app"}),
+        );
+        if r.status != 201 {
+            let code = r.body["error"]["code"].as_str().unwrap_or("").to_string();
+            return Err((r.status, code));
+        }
+        let receipt: steward_core::SignedDocument = serde_json::from_value(r.body).unwrap();
+        let payload =
+            steward_core::evidence::verify_document(&receipt, Some(self.vault.public_key()))
+                .unwrap();
+        Ok(payload["audit_seq"].as_u64().unwrap())
+    }
+
+    /// Every acknowledged consent write — (subject, audit entry) — is stored at that entry,
+    /// and the audit log verifies.
+    pub fn assert_consents_kept(&self, acknowledged: &[(String, u64)]) {
+        let mut stored: std::collections::HashMap<String, std::collections::HashSet<u64>> =
+            std::collections::HashMap::new();
+        for (subject, seq) in acknowledged {
+            let seqs = stored.entry(subject.clone()).or_insert_with(|| {
+                let id: steward_core::SubjectId = subject.parse().unwrap();
+                self.vault
+                    .store()
+                    .consent_history(&id.0)
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.audit_seq)
+                    .collect()
+            });
+            assert!(
+                seqs.contains(seq),
+                "acknowledged consent {subject}@{seq} lost"
+            );
+        }
+        let report = steward_core::evidence::verify_store(
+            self.vault.store(),
+            self.vault.public_key(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    }
+
     /// Registers a subject with an account (name, email, phone) and returns its id.
     pub fn subject(&self, key: &str) -> String {
         let r = self.post("/v1/subjects", key, Value::Null);
