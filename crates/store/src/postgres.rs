@@ -954,18 +954,20 @@ impl Reader for TxReader<'_> {
         consent_target: Option<&str>,
         categories: &[&str],
     ) -> Result<Option<SubjectRecords>, StoreError> {
-        let key: Wanted = (
-            *subject,
-            consent_target.map(str::to_string),
-            categories.iter().map(|c| (*c).to_string()).collect(),
-        );
-        if let Some(found) = self
-            .fetched
-            .borrow_mut()
-            .get_mut(&key)
-            .and_then(|v| v.pop())
-        {
-            return Ok(found);
+        if !self.fetched.borrow().is_empty() {
+            let key: Wanted = (
+                *subject,
+                consent_target.map(str::to_string),
+                categories.iter().map(|c| (*c).to_string()).collect(),
+            );
+            if let Some(found) = self
+                .fetched
+                .borrow_mut()
+                .get_mut(&key)
+                .and_then(|v| v.pop())
+            {
+                return Ok(found);
+            }
         }
         block(async {
             let (sp, rows) = futures_util::future::join(
