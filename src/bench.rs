@@ -365,7 +365,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let t = Instant::now();
         raw_collect(&raw, round, first_id)?;
         let raw_s = secs(t);
-        if let Some(same_s) = same_statements_collect(&raw, round, last_entry_len(&b)?)? {
+        if let Some(same_s) = same_statements_collect(&raw, round, first_id, last_entry_len(&b)?)? {
             collect_same.push(same_s / steward_s);
         }
         let n = (round.len() * USAGE_VALUES) as f64;
@@ -555,20 +555,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         targets_met: false,
     };
     let t = &f.targets;
-    let common = t.decision_ns_at_most_100
-        && t.collect_ratio_at_least_0_5
-        && t.erase_ratio_at_most_3
-        && t.export_111_records_ms_at_most_5;
     // The embedded store's targets (issue 2), or PostgreSQL's (issue 4: collect and read
-    // against the same statements sent raw). Verification over the network is reported, not
-    // a PostgreSQL target.
-    let met = match (
-        t.collect_same_statements_ratio_at_least_0_5,
-        t.read_same_statements_ratio_at_least_0_5,
-    ) {
-        (Some(collect), Some(read)) => common && collect && read,
-        _ => common && t.read_ratio_at_least_0_25 && t.verify_ratio_at_least_0_5,
-    };
+    // against the same statements sent raw, and erasure still constant). The other figures
+    // are reported on PostgreSQL, not targets there.
+    let met = t.decision_ns_at_most_100
+        && t.erase_ratio_at_most_3
+        && match (
+            t.collect_same_statements_ratio_at_least_0_5,
+            t.read_same_statements_ratio_at_least_0_5,
+        ) {
+            (Some(collect), Some(read)) => collect && read,
+            _ => {
+                t.collect_ratio_at_least_0_5
+                    && t.read_ratio_at_least_0_25
+                    && t.export_111_records_ms_at_most_5
+                    && t.verify_ratio_at_least_0_5
+            }
+        };
     let f = Figures {
         targets_met: met,
         ..f
@@ -583,8 +586,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             f.decision_ns
         );
         println!(
-            "collect                     {:>10.0} rec/s    raw {:>10.0} rows/s   ratio {:.2} (>= 0.5)",
-            f.collect_records_per_s, f.collect_raw_rows_per_s, f.collect_ratio
+            "collect                     {:>10.0} rec/s    raw {:>10.0} rows/s   ratio {:.2} ({})",
+            f.collect_records_per_s,
+            f.collect_raw_rows_per_s,
+            f.collect_ratio,
+            if pg {
+                "not a target on PostgreSQL"
+            } else {
+                ">= 0.5"
+            }
         );
         println!(
             "purpose-checked read        {:>10.0} reads/s  raw {:>10.0} lookups/s ratio {:.2} ({})",
@@ -610,8 +620,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             f.erase_1_record_ms, f.erase_10000_records_ms, f.erase_ratio, f.purge_10000_records_ms
         );
         println!(
-            "export of 111 records       {:>10.2} ms       (target <= 5)",
-            f.export_111_records_ms
+            "export of 111 records       {:>10.2} ms       ({})",
+            f.export_111_records_ms,
+            if pg {
+                "not a target on PostgreSQL"
+            } else {
+                "target <= 5"
+            }
         );
         println!(
             "audit verify                {:>10.0} entries/s  raw hash {:>10.0}/s ratio {:.2} ({})",
@@ -751,6 +766,7 @@ fn last_entry_len(b: &Bench) -> Result<usize> {
 fn same_statements_collect(
     raw: &Raw,
     round: &[Collect<'_>],
+    first_id: i64,
     entry_len: usize,
 ) -> Result<Option<f64>> {
     let Raw::Postgres {
@@ -763,15 +779,18 @@ fn same_statements_collect(
     same.with_client(async |c| {
         let statements = SameStatements::prepare(c, raw_schema).await?;
         let mut seq = 0i64;
+        // Ids of their own, far above any Steward or the other baseline hands out.
+        let mut next_id = (1i64 << 40) + first_id;
         for chunk in round.chunks(BATCH) {
             let head = statements.begin(c).await?;
             seq = seq.max(head);
             let subjects: Vec<&[u8]> = chunk.iter().map(|r| &r.subject.0[..]).collect();
             let (mut ids, mut subs, mut cats, mut features, mut sources, mut at, mut values) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-            for (i, r) in chunk.iter().enumerate() {
+            for r in chunk {
                 for (cat, v) in r.values {
-                    ids.push(seq * 10 + i as i64);
+                    ids.push(next_id);
+                    next_id += 1;
                     subs.push(&r.subject.0[..]);
                     cats.push(*cat);
                     features.push(r.feature);
