@@ -128,7 +128,8 @@ impl Vault {
         actor: &Actor,
         subject: SubjectId,
     ) -> Result<Export, Error> {
-        let state = self.store.subject(&subject.0)?.map(|s| s.state);
+        let file = self.store.subject_file(&subject.0)?;
+        let state = file.subject.as_ref().map(|s| s.state);
         let exportable = match state {
             None => Err(Error::SubjectNotFound),
             Some(SubjectState::Active | SubjectState::Closed) => Ok(()),
@@ -137,8 +138,7 @@ impl Vault {
         if let Err(e) = exportable {
             return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
         }
-        let rows = self.store.records(&subject.0)?;
-        let values: Vec<Value> = self.open_rows(subject, rows)?;
+        let values: Vec<Value> = self.open_rows(subject, file.records)?;
         let now = self.clock.now_ms();
         let export = Export {
             kind: "steward.subject-export.v1",
@@ -161,21 +161,10 @@ impl Vault {
                     collected_at: rfc3339(v.collected_ms),
                 })
                 .collect(),
-            consents: self
-                .store
-                .consents_in_force(&subject.0)?
-                .into_iter()
-                .map(ExportConsent::from)
-                .collect(),
-            consent_history: self
-                .store
-                .consent_history(&subject.0)?
-                .into_iter()
-                .map(ExportConsent::from)
-                .collect(),
-            disclosures: self
-                .store
-                .disclosures(&subject.0)?
+            consents: file.consents.into_iter().map(ExportConsent::from).collect(),
+            consent_history: file.history.into_iter().map(ExportConsent::from).collect(),
+            disclosures: file
+                .disclosures
                 .into_iter()
                 .map(|d| ExportDisclosure {
                     recipient: d.recipient,

@@ -307,6 +307,31 @@ fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), String> {
     ensure(
         d.len() == 1 && d.first().is_some_and(|d| d.audit_seq == 4),
         "disclosure",
+    )?;
+    // The whole file at once says what the single queries say.
+    store
+        .commit(
+            vec![Op::InsertRecords(vec![record(store.as_ref(), s, "email")])],
+            vec![draft("collect")],
+        )
+        .map_err(e)?;
+    let file = store.subject_file(&s).map_err(e)?;
+    ensure(
+        file.subject == store.subject(&s).map_err(e)?
+            && file.records == store.records(&s).map_err(e)?
+            && file.records.len() == 1
+            && file.consents == store.consents_in_force(&s).map_err(e)?
+            && file.history == history
+            && file.disclosures == d,
+        "subject_file differs from its parts",
+    )?;
+    ensure(
+        store
+            .subject_file(&subject(99))
+            .map_err(e)?
+            .subject
+            .is_none(),
+        "a missing subject has a file",
     )
 }
 

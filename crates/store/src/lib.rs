@@ -272,6 +272,21 @@ pub struct DisclosureRow {
     pub audit_seq: u64,
 }
 
+/// What [`Store::subject_file`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectFile {
+    /// The subject, if there is one.
+    pub subject: Option<SubjectRow>,
+    /// Their records, by id.
+    pub records: Vec<RecordRow>,
+    /// Consents in force, by target.
+    pub consents: Vec<ConsentRow>,
+    /// Every consent event, oldest first.
+    pub history: Vec<ConsentRow>,
+    /// Every disclosure, oldest first.
+    pub disclosures: Vec<DisclosureRow>,
+}
+
 /// What [`Store::subject_records`] returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectRecords {
@@ -562,6 +577,17 @@ pub trait Store: Reader + Send + Sync {
     fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError>;
     /// Every disclosure of a subject, oldest first.
     fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError>;
+    /// Everything stored about one subject (an export's reads). Backends that pay a round
+    /// trip per query fetch it in one.
+    fn subject_file(&self, id: &SubjectKey) -> Result<SubjectFile, StoreError> {
+        Ok(SubjectFile {
+            subject: self.subject(id)?,
+            records: self.records(id)?,
+            consents: self.consents_in_force(id)?,
+            history: self.consent_history(id)?,
+            disclosures: self.disclosures(id)?,
+        })
+    }
     /// A stored erasure certificate.
     fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
     /// The last audit entry's seq and hash; `(0, GENESIS)` for an empty log.

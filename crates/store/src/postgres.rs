@@ -1573,6 +1573,92 @@ fn api_key_row(r: &Row) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
+async fn subject_row(c: &Conn, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
+    c.opt(
+        "SELECT state, created_ms, closed_ms FROM subjects WHERE id = $1",
+        &[&&id[..]],
+    )
+    .await?
+    .map(|r| {
+        Ok(SubjectRow {
+            id: *id,
+            state: SubjectState::parse(col(&r, 0)?)
+                .ok_or_else(|| corrupt("unknown subject state"))?,
+            created_ms: col(&r, 1)?,
+            closed_ms: col(&r, 2)?,
+        })
+    })
+    .transpose()
+}
+
+async fn records_of(c: &Conn, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError> {
+    c.query(
+        "SELECT id, category, feature, source, collected_ms, sealed
+         FROM records WHERE subject = $1 ORDER BY id",
+        &[&&subject[..]],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(RecordRow {
+            id: col(r, 0)?,
+            subject: *subject,
+            category: col(r, 1)?,
+            feature: col(r, 2)?,
+            source: col(r, 3)?,
+            collected_ms: col(r, 4)?,
+            sealed: col(r, 5)?,
+        })
+    })
+    .collect()
+}
+
+async fn consents_in_force(c: &Conn, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+    c.query(
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+         FROM consent_current WHERE subject = $1 ORDER BY target",
+        &[&&subject[..]],
+    )
+    .await?
+    .iter()
+    .map(consent_row)
+    .collect()
+}
+
+async fn consent_history(c: &Conn, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+    c.query(
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+         FROM consent_events WHERE subject = $1 ORDER BY id",
+        &[&&subject[..]],
+    )
+    .await?
+    .iter()
+    .map(consent_row)
+    .collect()
+}
+
+async fn disclosures_of(c: &Conn, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
+    c.query(
+        "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
+         FROM disclosures WHERE subject = $1 ORDER BY id",
+        &[&&subject[..]],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DisclosureRow {
+            subject: key16(col(r, 0)?)?,
+            recipient: col(r, 1)?,
+            categories: col(r, 2)?,
+            purpose: col(r, 3)?,
+            legal_basis: col(r, 4)?,
+            at_ms: col(r, 5)?,
+            audit_seq: seq_in(col(r, 6)?)?,
+        })
+    })
+    .collect()
+}
+
 impl PgStore {
     fn rows<T>(
         &self,
@@ -1698,19 +1784,7 @@ impl crate::Store for PgStore {
     }
 
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
-        self.row(
-            "SELECT state, created_ms, closed_ms FROM subjects WHERE id = $1",
-            &[&&id[..]],
-            |r| {
-                Ok(SubjectRow {
-                    id: *id,
-                    state: SubjectState::parse(col(r, 0)?)
-                        .ok_or_else(|| corrupt("unknown subject state"))?,
-                    created_ms: col(r, 1)?,
-                    closed_ms: col(r, 2)?,
-                })
-            },
-        )
+        self.pool.run(async |c| subject_row(c, id).await)
     }
 
     fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
@@ -1722,59 +1796,40 @@ impl crate::Store for PgStore {
     }
 
     fn records(&self, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError> {
-        self.rows(
-            "SELECT id, category, feature, source, collected_ms, sealed
-             FROM records WHERE subject = $1 ORDER BY id",
-            &[&&subject[..]],
-            |r| {
-                Ok(RecordRow {
-                    id: col(r, 0)?,
-                    subject: *subject,
-                    category: col(r, 1)?,
-                    feature: col(r, 2)?,
-                    source: col(r, 3)?,
-                    collected_ms: col(r, 4)?,
-                    sealed: col(r, 5)?,
-                })
-            },
-        )
+        self.pool.run(async |c| records_of(c, subject).await)
     }
 
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
-        self.rows(
-            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
-             FROM consent_current WHERE subject = $1 ORDER BY target",
-            &[&&subject[..]],
-            consent_row,
-        )
+        self.pool.run(async |c| consents_in_force(c, subject).await)
     }
 
     fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
-        self.rows(
-            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
-             FROM consent_events WHERE subject = $1 ORDER BY id",
-            &[&&subject[..]],
-            consent_row,
-        )
+        self.pool.run(async |c| consent_history(c, subject).await)
     }
 
     fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
-        self.rows(
-            "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
-             FROM disclosures WHERE subject = $1 ORDER BY id",
-            &[&&subject[..]],
-            |r| {
-                Ok(DisclosureRow {
-                    subject: key16(col(r, 0)?)?,
-                    recipient: col(r, 1)?,
-                    categories: col(r, 2)?,
-                    purpose: col(r, 3)?,
-                    legal_basis: col(r, 4)?,
-                    at_ms: col(r, 5)?,
-                    audit_seq: seq_in(col(r, 6)?)?,
-                })
-            },
-        )
+        self.pool.run(async |c| disclosures_of(c, subject).await)
+    }
+
+    /// The five queries go out together on one connection: one round trip.
+    fn subject_file(&self, id: &SubjectKey) -> Result<crate::SubjectFile, StoreError> {
+        self.pool.run(async |c| {
+            let (subject, records, consents, history, disclosures) = futures_util::future::join5(
+                subject_row(c, id),
+                records_of(c, id),
+                consents_in_force(c, id),
+                consent_history(c, id),
+                disclosures_of(c, id),
+            )
+            .await;
+            Ok(crate::SubjectFile {
+                subject: subject?,
+                records: records?,
+                consents: consents?,
+                history: history?,
+                disclosures: disclosures?,
+            })
+        })
     }
 
     fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
