@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use steward_crypto::{DataKey, Keys, MasterKey, NonceSource};
-use steward_store::{Backend, Half, Op, SubjectState};
+use steward_store::{Backend, Half, SubjectState};
 
 use crate::clock::rfc3339;
 use crate::error::Error;
@@ -365,30 +365,13 @@ impl Vault {
             if matches!(row.state, SubjectState::Erasing | SubjectState::Erased) {
                 continue;
             }
-            let id = SubjectId(subject);
-            let mut draft = self.system_draft(
-                "subject.erase",
-                json!({
-                    "method": "crypto-shredding",
-                    "reason": "re-applied after a restore: the key was destroyed after the backup was taken",
-                    "backup_created_ms": backup.created_ms,
-                }),
-            );
-            draft.subject = self.pseudonym(id);
-            self.store.commit(
-                vec![
-                    Op::SetSubjectState {
-                        subject,
-                        state: SubjectState::Erasing,
-                    },
-                    Op::EnqueuePurge {
-                        subject,
-                        at_ms: self.clock.now_ms(),
-                    },
-                ],
-                vec![draft],
+            // The same erasure as any other (audit entry, purge queue, certificate); the key
+            // is already gone, so destroying it again finds nothing.
+            self.shred(
+                None,
+                SubjectId(subject),
+                "re-applied after a restore: the key was destroyed after the backup was taken",
             )?;
-            self.forget_key(id);
             reapplied += 1;
         }
         let purged = self.purge(1000, &mut |_| {})?;
