@@ -137,7 +137,7 @@ impl Backend {
 pub type SubjectKey = [u8; 16];
 
 /// Storage failures. Messages name tables and operations, never values.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend failed.
     #[error("storage backend failed: {0}")]
@@ -562,7 +562,13 @@ pub trait Store: Reader + Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     /// Applies `ops` and appends `audit` to the chain in one transaction. Returns the chained
     /// entries. If anything fails, nothing is applied and nothing is appended.
-    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
+    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+        let mut unit = Some((ops, audit));
+        self.read_commit(&mut |_| {
+            unit.take()
+                .ok_or_else(|| StoreError::Backend("a unit of work ran twice".into()))
+        })
+    }
     /// Reserves `n` consecutive record ids and returns the first.
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError>;
     /// A subject by id.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
+use steward_audit::{Checkpoint, Entry, GENESIS, RawEntry};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
@@ -596,15 +596,6 @@ pub struct PgStore {
     commits: AtomicU64,
 }
 
-fn clone_err(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Incompatible(m) => StoreError::Incompatible(m.clone()),
-    }
-}
-
 impl PgStore {
     /// Connects, creates the schema if needed and applies pending migrations.
     pub fn open(target: &PgTarget) -> Result<PgStore, StoreError> {
@@ -695,8 +686,7 @@ impl PgStore {
             self.units
                 .fetch_add(u64::try_from(members).unwrap_or(0), Ordering::Relaxed);
         }
-        let shared = outcome.as_ref().map(|_| ()).map_err(clone_err);
-        self.settle_epoch(w, shared, waiting);
+        self.settle_epoch(w, outcome.clone(), waiting);
         outcome
     }
 
@@ -705,7 +695,7 @@ impl PgStore {
         loop {
             if let Some((outcome, left)) = w.outcomes.get_mut(&epoch) {
                 *left -= 1;
-                let result = outcome.as_ref().map(|_| ()).map_err(clone_err);
+                let result = outcome.clone();
                 if *left == 0 {
                     w.outcomes.remove(&epoch);
                 }
@@ -841,6 +831,14 @@ type Sent<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + 
 /// What a prefetched `subject_records` call is known by.
 type Wanted = (SubjectKey, Option<String>, Vec<String>);
 
+fn wanted_key(subject: &SubjectKey, consent_target: Option<&str>, categories: &[&str]) -> Wanted {
+    (
+        *subject,
+        consent_target.map(str::to_string),
+        categories.iter().map(|c| (*c).to_string()).collect(),
+    )
+}
+
 /// Reads inside a unit of work, on the writer's connection and transaction.
 struct TxReader<'a> {
     conn: &'a Conn,
@@ -938,11 +936,7 @@ impl Reader for TxReader<'_> {
             .collect();
         let mut fetched = self.fetched.borrow_mut();
         for ((s, t, c), answer) in wanted.iter().zip(answers) {
-            let key: Wanted = (
-                **s,
-                t.map(str::to_string),
-                c.iter().map(|c| (*c).to_string()).collect(),
-            );
+            let key = wanted_key(s, *t, c);
             fetched.entry(key).or_default().push(answer?);
         }
         Ok(())
@@ -955,11 +949,7 @@ impl Reader for TxReader<'_> {
         categories: &[&str],
     ) -> Result<Option<SubjectRecords>, StoreError> {
         if !self.fetched.borrow().is_empty() {
-            let key: Wanted = (
-                *subject,
-                consent_target.map(str::to_string),
-                categories.iter().map(|c| (*c).to_string()).collect(),
-            );
+            let key = wanted_key(subject, consent_target, categories);
             if let Some(found) = self
                 .fetched
                 .borrow_mut()
@@ -1708,14 +1698,6 @@ impl Reader for PgStore {
 }
 
 impl crate::Store for PgStore {
-    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
-        let mut unit = Some((ops, audit));
-        self.read_commit(&mut |_| {
-            unit.take()
-                .ok_or_else(|| StoreError::Backend("a unit of work ran twice".into()))
-        })
-    }
-
     fn read_commit(
         &self,
         work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use steward_audit::{Checkpoint, Draft, Entry, GENESIS, RawEntry};
+use steward_audit::{Checkpoint, Entry, GENESIS, RawEntry};
 
 use crate::{
     ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Keyring, Op, OtpRow, Reader, RecordKey,
@@ -812,14 +812,6 @@ impl Reader for SqliteStore {
 }
 
 impl crate::Store for SqliteStore {
-    fn commit(&self, ops: Vec<Op>, audit: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
-        let mut unit = Some((ops, audit));
-        self.read_commit(&mut |_| {
-            unit.take()
-                .ok_or_else(|| StoreError::Backend("a unit of work ran twice".into()))
-        })
-    }
-
     fn read_commit(
         &self,
         work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
