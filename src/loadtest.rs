@@ -56,48 +56,66 @@ struct Targets {
     purpose_checked_reads_per_s_at_least_20000: bool,
 }
 
+/// A keep-alive HTTP/1.1 connection (hyper), driven by whichever runtime polls it.
 struct Client {
-    agent: ureq::Agent,
-    base: String,
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
+    host: String,
 }
 
 impl Client {
-    fn new(base: &str) -> Client {
-        Client {
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
-            base: base.to_string(),
-        }
+    async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Client {
+            sender,
+            host: addr.to_string(),
+        })
     }
 
-    fn send(
-        &self,
+    /// Sends one request; the status and the body's bytes.
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, hyper::body::Bytes)> {
+        use http_body_util::{BodyExt, Full};
+        use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+
+        let body = match body {
+            Some(b) => serde_json::to_vec(b)?,
+            None => Vec::new(),
+        };
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.as_str())
+            .header(AUTHORIZATION, format!("Bearer {key}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(hyper::body::Bytes::from(body)))?;
+        self.sender.ready().await?;
+        let res = self.sender.send_request(req).await?;
+        let status = res.status().as_u16();
+        Ok((status, res.into_body().collect().await?.to_bytes()))
+    }
+
+    /// [`Client::send`], with the body read as JSON (`null` if it is not).
+    async fn send_json(
+        &mut self,
         method: &str,
         path: &str,
         key: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value)> {
-        let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {key}");
-        let res = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
-            (_, Some(b)) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(b),
-            (_, None) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_empty(),
-        };
-        let mut res = res.map_err(|e| anyhow!("request failed: {e}"))?;
-        let status = res.status().as_u16();
-        let value = res.body_mut().read_json::<Value>().unwrap_or(Value::Null);
-        Ok((status, value))
+        let (status, bytes) = self.send(method, path, key, body).await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 }
 
@@ -119,34 +137,12 @@ async fn client(
     per_client: usize,
     make: &Make<'_>,
 ) -> Result<Vec<f64>> {
-    use http_body_util::{BodyExt, Full};
-    use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let host = addr.to_string();
+    let mut conn = Client::connect(addr).await?;
     let mut lat = Vec::with_capacity(per_client);
     for i in 0..per_client {
         let (method, path, key, body) = make(c, i);
-        let body = match &body {
-            Some(b) => serde_json::to_vec(b)?,
-            None => Vec::new(),
-        };
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path.as_str())
-            .header(HOST, host.as_str())
-            .header(AUTHORIZATION, format!("Bearer {key}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(hyper::body::Bytes::from(body)))?;
         let t = Instant::now();
-        sender.ready().await?;
-        let res = sender.send_request(req).await?;
-        let status = res.status().as_u16();
-        let bytes = res.into_body().collect().await?.to_bytes();
+        let (status, bytes) = conn.send(method, &path, &key, body.as_ref()).await?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         if status >= 400 {
             return Err(anyhow!(
@@ -241,7 +237,6 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         .build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
     let server = runtime.spawn(steward_server::serve(
@@ -310,46 +305,56 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     }
 
     say("access and erasure requests for subjects with 111 records...");
-    let client = Client::new(&base);
-    let request = |s: &SubjectId, kind: &str| -> Result<f64> {
-        let t = Instant::now();
-        let (status, r) = client.send(
-            "POST",
-            &format!("/v1/subjects/{s}/requests"),
-            &officer_key,
-            Some(&json!({"kind": kind})),
-        )?;
-        let id = r
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("request not opened ({status}): {r}"))?
-            .to_string();
-        client.send(
-            "POST",
-            &format!("/v1/requests/{id}/verify"),
-            &officer_key,
-            Some(&json!({"method": "otp"})),
-        )?;
-        let (status, done) = client.send(
-            "POST",
-            &format!("/v1/requests/{id}/complete"),
-            &officer_key,
-            Some(&json!({})),
-        )?;
-        if status != 200 {
-            return Err(anyhow!("{kind} request not completed ({status}): {done}"));
+    let requests = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut access, mut erasure) = requests.block_on(async {
+        let mut client = Client::connect(addr).await?;
+        let (mut access, mut erasure) = (Vec::new(), Vec::new());
+        for (i, s) in heavy.iter().enumerate() {
+            let kind = if i % 2 == 0 { "access" } else { "deletion" };
+            let t = Instant::now();
+            let (status, r) = client
+                .send_json(
+                    "POST",
+                    &format!("/v1/subjects/{s}/requests"),
+                    &officer_key,
+                    Some(&json!({"kind": kind})),
+                )
+                .await?;
+            let id = r
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("request not opened ({status}): {r}"))?
+                .to_string();
+            client
+                .send(
+                    "POST",
+                    &format!("/v1/requests/{id}/verify"),
+                    &officer_key,
+                    Some(&json!({"method": "otp"})),
+                )
+                .await?;
+            let (status, done) = client
+                .send_json(
+                    "POST",
+                    &format!("/v1/requests/{id}/complete"),
+                    &officer_key,
+                    Some(&json!({})),
+                )
+                .await?;
+            if status != 200 {
+                return Err(anyhow!("{kind} request not completed ({status}): {done}"));
+            }
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            if i % 2 == 0 {
+                access.push(ms);
+            } else {
+                erasure.push(ms);
+            }
         }
-        Ok(t.elapsed().as_secs_f64() * 1e3)
-    };
-    let mut access = Vec::new();
-    let mut erasure = Vec::new();
-    for (i, s) in heavy.iter().enumerate() {
-        if i % 2 == 0 {
-            access.push(request(s, "access")?);
-        } else {
-            erasure.push(request(s, "deletion")?);
-        }
-    }
+        Ok::<_, anyhow::Error>((access, erasure))
+    })?;
     access.sort_by(f64::total_cmp);
     erasure.sort_by(f64::total_cmp);
     let _ = stop.send(());
