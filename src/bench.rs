@@ -759,15 +759,19 @@ fn last_entry_len(b: &Bench) -> Result<usize> {
     Ok(len)
 }
 
-/// PostgreSQL: raw tokio-postgres sending the statements Steward sends for one batch —
-/// begin, take the chain's lock, read its head; the subjects' states; insert the rows and one
-/// audit row per collection (`entry_len` bytes each); commit — in two round trips, with none
-/// of Steward's own work (checks, encryption, hashing). Seconds, or `None` on SQLite.
-fn same_statements_collect(
+/// PostgreSQL: raw tokio-postgres sending, per batch of `BATCH`, the statements Steward sends —
+/// `BEGIN`, the chain's lock and head, then what `batch` sends with the audit rows and
+/// `COMMIT` — in two round trips, with none of Steward's own work. Seconds, or `None` on
+/// SQLite.
+fn same_statements<T>(
     raw: &Raw,
-    round: &[Collect<'_>],
-    first_id: i64,
-    entry_len: usize,
+    round: &[T],
+    mut batch: impl AsyncFnMut(
+        &tokio_postgres::Client,
+        &SameStatements,
+        &[T],
+        &mut i64,
+    ) -> Result<(), tokio_postgres::Error>,
 ) -> Result<Option<f64>> {
     let Raw::Postgres {
         same, raw_schema, ..
@@ -779,98 +783,93 @@ fn same_statements_collect(
     same.with_client(async |c| {
         let statements = SameStatements::prepare(c, raw_schema).await?;
         let mut seq = 0i64;
-        // Ids of their own, far above any Steward or the other baseline hands out.
-        let mut next_id = (1i64 << 40) + first_id;
         for chunk in round.chunks(BATCH) {
-            let head = statements.begin(c).await?;
-            seq = seq.max(head);
-            let subjects: Vec<&[u8]> = chunk.iter().map(|r| &r.subject.0[..]).collect();
-            let (mut ids, mut subs, mut cats, mut features, mut sources, mut at, mut values) =
-                (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-            for r in chunk {
-                for (cat, v) in r.values {
-                    ids.push(next_id);
-                    next_id += 1;
-                    subs.push(&r.subject.0[..]);
-                    cats.push(*cat);
-                    features.push(r.feature);
-                    sources.push("observed");
-                    at.push(1i64);
-                    // As long as Steward's sealed value: nonce and tag add 28 bytes.
-                    let mut sealed = v.as_bytes().to_vec();
-                    sealed.extend_from_slice(&[0u8; 28]);
-                    values.push(sealed);
-                }
+            seq = seq.max(statements.begin(c).await?);
+            batch(c, &statements, chunk, &mut seq).await?;
+        }
+        Ok(())
+    })?;
+    Ok(Some(secs(t)))
+}
+
+/// A batch of collections: the subjects' states, the rows (values as long as Steward's
+/// ciphertext) and one audit row per collection (`entry_len` bytes each).
+fn same_statements_collect(
+    raw: &Raw,
+    round: &[Collect<'_>],
+    first_id: i64,
+    entry_len: usize,
+) -> Result<Option<f64>> {
+    // Ids of their own, far above any Steward or the other baseline hands out.
+    let mut next_id = (1i64 << 40) + first_id;
+    same_statements(raw, round, async |c, statements, chunk, seq| {
+        let subjects: Vec<&[u8]> = chunk.iter().map(|r| &r.subject.0[..]).collect();
+        let (mut ids, mut subs, mut cats, mut features, mut sources, mut at, mut values) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for r in chunk {
+            for (cat, v) in r.values {
+                ids.push(next_id);
+                next_id += 1;
+                subs.push(&r.subject.0[..]);
+                cats.push(*cat);
+                features.push(r.feature);
+                sources.push("observed");
+                at.push(1i64);
+                // Nonce and tag add 28 bytes to Steward's values.
+                let mut sealed = v.as_bytes().to_vec();
+                sealed.extend_from_slice(&[0u8; 28]);
+                values.push(sealed);
             }
-            let (s, r, a, done) = futures_util::future::join4(
-                c.query(&statements.states, &[&subjects]),
-                c.execute(
-                    &statements.records,
-                    &[&ids, &subs, &cats, &features, &sources, &at, &values],
-                ),
-                statements.audit(c, &mut seq, chunk.len(), entry_len),
-                c.batch_execute("COMMIT"),
-            )
-            .await;
-            s?;
-            r?;
-            a?;
-            done?;
         }
-        Ok(())
-    })?;
-    Ok(Some(secs(t)))
+        let (s, r, a, done) = futures_util::future::join4(
+            c.query(&statements.states, &[&subjects]),
+            c.execute(
+                &statements.records,
+                &[&ids, &subs, &cats, &features, &sources, &at, &values],
+            ),
+            statements.audit(c, seq, chunk.len(), entry_len),
+            c.batch_execute("COMMIT"),
+        )
+        .await;
+        s?;
+        r?;
+        a?;
+        done
+    })
 }
 
-/// PostgreSQL: raw tokio-postgres sending the statements Steward sends for one batch of
-/// reads — begin, lock, head; one fetch per shape of read (subject state, consent, values);
-/// one audit row per read; commit — in two round trips, with none of Steward's own work
-/// (policy, decryption, hashing).
+/// A batch of reads: one fetch per shape of read (subject state, consent, values — the same
+/// SQL) and one audit row per read.
 fn same_statements_read(raw: &Raw, round: &[Read<'_>], entry_len: usize) -> Result<Option<f64>> {
-    let Raw::Postgres {
-        same, raw_schema, ..
-    } = raw
-    else {
-        return Ok(None);
-    };
-    let t = Instant::now();
-    same.with_client(async |c| {
-        let statements = SameStatements::prepare(c, raw_schema).await?;
-        let mut seq = 0i64;
-        for chunk in round.chunks(BATCH) {
-            let head = statements.begin(c).await?;
-            seq = seq.max(head);
-            let essential: Vec<&[u8]> = chunk
-                .iter()
-                .filter(|r| r.purpose == "provide_service")
-                .map(|r| &r.subject.0[..])
-                .collect();
-            let consented: Vec<&[u8]> = chunk
-                .iter()
-                .filter(|r| r.purpose != "provide_service")
-                .map(|r| &r.subject.0[..])
-                .collect();
-            let none: Option<&str> = None;
-            let offers = Some("purpose:relevant_offers");
-            let cats = vec!["email"];
-            let (e, o, a, done) = futures_util::future::join4(
-                c.query(&statements.fetch, &[&essential, &none, &cats]),
-                c.query(&statements.fetch, &[&consented, &offers, &cats]),
-                statements.audit(c, &mut seq, chunk.len(), entry_len),
-                c.batch_execute("COMMIT"),
-            )
-            .await;
-            black_box(e?);
-            black_box(o?);
-            a?;
-            done?;
-        }
-        Ok(())
-    })?;
-    Ok(Some(secs(t)))
+    same_statements(raw, round, async |c, statements, chunk, seq| {
+        let essential: Vec<&[u8]> = chunk
+            .iter()
+            .filter(|r| r.purpose == "provide_service")
+            .map(|r| &r.subject.0[..])
+            .collect();
+        let consented: Vec<&[u8]> = chunk
+            .iter()
+            .filter(|r| r.purpose != "provide_service")
+            .map(|r| &r.subject.0[..])
+            .collect();
+        let none: Option<&str> = None;
+        let offers = Some("purpose:relevant_offers");
+        let cats = vec!["email"];
+        let (e, o, a, done) = futures_util::future::join4(
+            c.query(&statements.fetch, &[&essential, &none, &cats]),
+            c.query(&statements.fetch, &[&consented, &offers, &cats]),
+            statements.audit(c, seq, chunk.len(), entry_len),
+            c.batch_execute("COMMIT"),
+        )
+        .await;
+        black_box(e?);
+        black_box(o?);
+        a?;
+        done
+    })
 }
 
-/// The statements of [`same_statements_collect`] and [`same_statements_read`], prepared once.
+/// The statements of [`same_statements`] baselines, prepared once.
 struct SameStatements {
     lock: tokio_postgres::Statement,
     head: tokio_postgres::Statement,
