@@ -167,8 +167,6 @@ pub struct Vault {
     pub(crate) clock: Arc<dyn Clock>,
     key_cache: Mutex<HashMap<SubjectKey, Arc<DataKey>>>,
     pub(crate) api_key_cache: Mutex<HashMap<String, (steward_store::ApiKeyRow, i64)>>,
-    /// Whether storage calls wait on the network (see [`Vault::remote`]).
-    remote: bool,
 }
 
 /// File names inside a data directory.
@@ -210,9 +208,7 @@ impl Vault {
         region: Option<&str>,
     ) -> Result<Vault, Error> {
         let (store, keyring) = backend.open()?;
-        let mut vault = Vault::open(store, keyring, policy, master, clock, region)?;
-        vault.remote = backend.remote();
-        Ok(vault)
+        Vault::open(store, keyring, policy, master, clock, region)
     }
 
     /// Opens a vault over any backend.
@@ -235,7 +231,6 @@ impl Vault {
             clock,
             key_cache: Mutex::new(HashMap::new()),
             api_key_cache: Mutex::new(HashMap::new()),
-            remote: false,
         };
         vault.check_region(region)?;
         vault.activate_policy()?;
@@ -247,7 +242,7 @@ impl Vault {
     /// Whether storage calls wait on network round trips (PostgreSQL): a server should then
     /// make them where blocking is allowed, not on its async workers.
     pub fn remote(&self) -> bool {
-        self.remote
+        self.store.remote()
     }
 
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {

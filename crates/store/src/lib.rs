@@ -594,6 +594,11 @@ pub trait Store: Reader + Send + Sync {
             disclosures: self.disclosures(id)?,
         })
     }
+    /// Whether calls wait on network round trips (so servers should not make them on their
+    /// async workers).
+    fn remote(&self) -> bool {
+        false
+    }
     /// A stored erasure certificate.
     fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
     /// The last audit entry's seq and hash; `(0, GENESIS)` for an empty log.

@@ -1793,6 +1793,10 @@ impl crate::Store for PgStore {
         self.pool.run(async |c| disclosures_of(c, subject).await)
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     /// The five queries go out together on one connection: one round trip.
     fn subject_file(&self, id: &SubjectKey) -> Result<crate::SubjectFile, StoreError> {
         self.pool.run(async |c| {
