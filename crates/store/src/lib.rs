@@ -569,6 +569,16 @@ pub trait Store: Reader + Send + Sync {
                 .ok_or_else(|| StoreError::Backend("a unit of work ran twice".into()))
         })
     }
+    /// Commits independent units of work, each all or nothing as [`Store::commit`] would, in
+    /// order; one result per unit. A backend may put them in one transaction (SQLite does, a
+    /// savepoint each: that is group commit for callers a server has gathered); by default
+    /// each is committed on its own.
+    fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
+        units
+            .into_iter()
+            .map(|(ops, audit)| self.commit(ops, audit))
+            .collect()
+    }
     /// Reserves `n` consecutive record ids and returns the first.
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError>;
     /// A subject by id.
