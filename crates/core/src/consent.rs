@@ -5,7 +5,7 @@ use steward_policy::{Basis, Capability};
 use steward_store::{ConsentRow, Op};
 
 use crate::error::Error;
-use crate::vault::{Actor, ConsentTarget, SignedDocument, SubjectId, Vault};
+use crate::vault::{Actor, ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
 
 impl Vault {
     fn consent_target_name(&self, target: ConsentTarget) -> String {
@@ -62,6 +62,73 @@ impl Vault {
         separate: bool,
         channel: &str,
     ) -> Result<SignedDocument, Error> {
+        self.consent_each(&[ConsentChange {
+            actor,
+            subject,
+            target,
+            granted,
+            separate,
+            channel,
+        }])
+        .pop()
+        .unwrap_or_else(|| Err(Error::Invalid("no consent was recorded".into())))
+    }
+
+    /// Records several consents as [`Vault::consent`] would each, committed together (one
+    /// transaction where the store can; each all or nothing on its own). One answer per
+    /// change, in order.
+    pub fn consent_each(
+        &self,
+        changes: &[ConsentChange<'_>],
+    ) -> Vec<Result<SignedDocument, Error>> {
+        let mut answers: Vec<Option<Result<SignedDocument, Error>>> =
+            changes.iter().map(|_| None).collect();
+        let mut units = Vec::with_capacity(changes.len());
+        let mut rows = Vec::with_capacity(changes.len());
+        for (i, change) in changes.iter().enumerate() {
+            match self.consent_unit(change) {
+                Ok((row, draft)) => {
+                    units.push((vec![Op::RecordConsent(row.clone())], vec![draft]));
+                    rows.push((i, change.subject, row));
+                }
+                Err(e) => {
+                    if let Some(a) = answers.get_mut(i) {
+                        *a = Some(Err(e));
+                    }
+                }
+            }
+        }
+        for ((i, subject, row), committed) in rows.into_iter().zip(self.store.commit_each(units)) {
+            let answer = committed.map_err(Error::from).and_then(|entries| {
+                let entry = entries
+                    .first()
+                    .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+                tracing::debug!(subject = %self.pseudonym(subject), target = %row.target, granted = row.granted, "consent recorded");
+                Ok(self.consent_receipt(subject, &row, entry))
+            });
+            if let Some(a) = answers.get_mut(i) {
+                *a = Some(answer);
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(Error::Invalid("no consent was recorded".into()))))
+            .collect()
+    }
+
+    /// Checks one change (a refusal is audited on its own) and makes its row and entry.
+    fn consent_unit(
+        &self,
+        change: &ConsentChange<'_>,
+    ) -> Result<(ConsentRow, steward_audit::Draft), Error> {
+        let ConsentChange {
+            actor,
+            subject,
+            target,
+            granted,
+            separate,
+            channel,
+        } = *change;
         let name = self.consent_target_name(target);
         let action = if granted {
             "consent.grant"
@@ -110,45 +177,48 @@ impl Vault {
         if let Err(e) = applicable.and_then(|_| self.active_subject(subject).map(|_| ())) {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
-        let now = self.clock.now_ms();
+        let separate = separate && granted;
+        let draft = self.act(
+            actor,
+            action,
+            Some(subject),
+            json!({ "target": name, "separate": separate, "channel": channel }),
+        );
         let row = ConsentRow {
             subject: subject.0,
-            target: name.clone(),
+            target: name,
             granted,
-            separate: separate && granted,
+            separate,
             channel: channel.into(),
             policy_version: self.policy.version.clone(),
-            at_ms: now,
+            at_ms: self.clock.now_ms(),
             audit_seq: 0,
         };
-        let entries = self.store.commit(
-            vec![Op::RecordConsent(row)],
-            vec![self.act(
-                actor,
-                action,
-                Some(subject),
-                json!({ "target": name, "separate": separate && granted, "channel": channel }),
-            )],
-        )?;
-        let entry = entries
-            .first()
-            .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
-        tracing::debug!(subject = %self.pseudonym(subject), target = %name, granted, "consent recorded");
+        Ok((row, draft))
+    }
+
+    /// The signed receipt of a recorded consent (P33).
+    fn consent_receipt(
+        &self,
+        subject: SubjectId,
+        row: &ConsentRow,
+        entry: &steward_audit::Entry,
+    ) -> SignedDocument {
         let receipt = json!({
             "type": "steward.consent-receipt.v1",
             "subject": subject.to_string(),
             "subject_pseudonym": self.pseudonym(subject),
-            "target": name,
-            "granted": granted,
-            "separate": separate && granted,
-            "channel": channel,
-            "policy_version": self.policy.version,
-            "at": crate::clock::rfc3339(now),
-            "at_ms": now,
+            "target": row.target,
+            "granted": row.granted,
+            "separate": row.separate,
+            "channel": row.channel,
+            "policy_version": row.policy_version,
+            "at": crate::clock::rfc3339(row.at_ms),
+            "at_ms": row.at_ms,
             "audit_seq": entry.seq,
             "audit_hash": hex::encode(entry.hash),
         });
-        Ok(self.sign_document(&receipt))
+        self.sign_document(&receipt)
     }
 
     pub(crate) fn sign_document(&self, payload: &serde_json::Value) -> SignedDocument {

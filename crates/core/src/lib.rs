@@ -34,8 +34,8 @@ pub use selfservice::{
 pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
 pub use steward_store::{Backend, PgTarget, StoreError};
 pub use vault::{
-    Actor, Collect, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value, Vault, files,
-    normalise_lookup,
+    Actor, Collect, ConsentChange, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value,
+    Vault, files, normalise_lookup,
 };
 
 #[cfg(test)]

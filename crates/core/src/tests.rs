@@ -576,6 +576,53 @@ fn p33_consent_receipt_verifies_offline() {
     assert!(verify_document(&forged, None).is_err());
 }
 
+/// Consent changes committed together: each answered in order with its own receipt and audit
+/// entry; a refused change fails alone and the others still commit (P10, P27, P33).
+#[test]
+fn p27_consents_committed_together_each_stand_alone() {
+    let k = kit();
+    let (a, b) = (k.subject_with_account(), k.subject_with_account());
+    let surveys = k.vault.consent_target("purpose:surveys").unwrap();
+    let offers = k.vault.consent_target("purpose:relevant_offers").unwrap();
+    let change = |subject, target, granted, channel| crate::ConsentChange {
+        actor: &k.service,
+        subject,
+        target,
+        granted,
+        separate: false,
+        channel,
+    };
+    let head = k.vault.store().audit_head().unwrap().0;
+    let answers = k.vault.consent_each(&[
+        change(a, surveys, true, "web"),
+        change(b, offers, true, ""),
+        change(b, offers, true, "app"),
+        change(a, surveys, false, "app"),
+    ]);
+    assert!(matches!(answers[1], Err(Error::Invalid(_))));
+    let seqs: Vec<u64> = [0, 2, 3]
+        .iter()
+        .map(|&i| {
+            let receipt = answers[i].as_ref().unwrap();
+            verify_document(receipt, None).unwrap()["audit_seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [head + 1, head + 2, head + 3]);
+    let in_force = |s| {
+        k.vault
+            .consents_in_force(&k.service, s)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.target, c.granted))
+            .collect::<Vec<_>>()
+    };
+    assert!(in_force(a).contains(&("purpose:surveys".to_string(), false)));
+    assert!(in_force(b).contains(&("purpose:relevant_offers".to_string(), true)));
+    k.verify().unwrap();
+}
+
 #[test]
 fn vault_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}

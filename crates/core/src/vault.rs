@@ -130,6 +130,23 @@ pub struct Read<'a> {
     pub justification: Option<&'a str>,
 }
 
+/// One consent to record (P10, P27): [`Vault::consent_each`] takes several together.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsentChange<'a> {
+    /// Who records it.
+    pub actor: &'a Actor,
+    /// Whose consent.
+    pub subject: SubjectId,
+    /// To what.
+    pub target: ConsentTarget,
+    /// Granted, or withdrawn.
+    pub granted: bool,
+    /// Given separately (P10), for a grant.
+    pub separate: bool,
+    /// Where it was given: `web`, `app`, ... (1 to 32 characters).
+    pub channel: &'a str,
+}
+
 /// A signed JSON document: a consent receipt or an erasure certificate (P33). `payload` is the
 /// base64 of the exact JSON bytes signed; `signature` is Ed25519 over those bytes.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
