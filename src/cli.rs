@@ -796,10 +796,8 @@ fn serve(config_file: Option<PathBuf>, database: Option<String>) -> Result<()> {
         Arc::new(SystemClock),
         config.region.as_deref(),
     )?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        steward_server::runtime(vault.remote()).context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

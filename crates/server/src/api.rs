@@ -23,14 +23,17 @@ pub struct AppState {
     /// Where sign-in codes are mailed; self-service sign-in is off without one.
     pub mailer: Option<Arc<dyn steward_core::Mailer>>,
     /// Group commit for purpose-checked reads.
-    pub reads: crate::batch::ReadBatcher,
+    pub reads: crate::batch::Batcher<crate::batch::ReadJob>,
+    /// Group commit for consent changes.
+    pub consents: crate::batch::Batcher<crate::batch::ConsentJob>,
 }
 
 impl AppState {
     /// The state for a vault, mailing codes through `mailer` if given.
     pub fn new(vault: Arc<Vault>, mailer: Option<Arc<dyn steward_core::Mailer>>) -> AppState {
         AppState {
-            reads: crate::batch::ReadBatcher::new(Arc::clone(&vault)),
+            reads: crate::batch::Batcher::new(Arc::clone(&vault)),
+            consents: crate::batch::Batcher::new(Arc::clone(&vault)),
             vault,
             mailer,
         }
@@ -444,15 +447,14 @@ pub async fn read(
     let actor = blocking(&state.vault, || state.vault.authenticate(&token))?;
     let values = state
         .reads
-        .read(move |reply| crate::batch::Job {
+        .submit(crate::batch::ReadJob {
             actor,
             subject: s,
             categories: body.categories,
             purpose: body.purpose,
             justification: body.justification,
-            reply,
         })
-        .await?;
+        .await??;
     Ok(axum::Json(Values {
         values: values.into_iter().map(ValueBody::from).collect(),
     }))
@@ -469,11 +471,39 @@ pub async fn consent(
     Body(body): Body<ConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
-    let receipt = call(&state, &headers, move |v, a| {
-        let target = v.consent_target(&body.target)?;
-        v.consent(a, s, target, body.granted, body.separate, &body.channel)
-    })
-    .await?;
+    let token = bearer(&headers)?;
+    let vault = &state.vault;
+    let (actor, target) = blocking(vault, || {
+        Ok::<_, Error>((
+            vault.authenticate(&token)?,
+            vault.consent_target(&body.target)?,
+        ))
+    })?;
+    let receipt = if vault.remote() {
+        // PostgreSQL commits concurrent callers together itself (group commit in the store).
+        blocking(vault, || {
+            vault.consent(
+                &actor,
+                s,
+                target,
+                body.granted,
+                body.separate,
+                &body.channel,
+            )
+        })?
+    } else {
+        state
+            .consents
+            .submit(crate::batch::ConsentJob {
+                actor,
+                subject: s,
+                target,
+                granted: body.granted,
+                separate: body.separate,
+                channel: body.channel,
+            })
+            .await??
+    };
     Ok((StatusCode::CREATED, axum::Json(receipt.into())))
 }
 

@@ -1,19 +1,22 @@
-//! Group commit for purpose-checked reads. Every read writes an audit entry in the same
-//! transaction as the read (P21), so one transaction per read would make the commit the
-//! bottleneck under load. Reads queue; whoever commits takes everything waiting (up to
-//! [`MAX_BATCH`]), reads and audits it in one transaction, and answers each caller.
+//! Group commit for the requests that write on every call: purpose-checked reads (each writes
+//! an audit entry in the same transaction as the read, P21) and consent changes. One
+//! transaction per request would make the commit the bottleneck under load. Requests queue;
+//! whoever commits takes everything waiting (up to [`MAX_BATCH`]), commits it together, and
+//! answers each caller.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use steward_core::{Actor, Error, Read, SubjectId, Value, Vault};
+use steward_core::{
+    Actor, ConsentChange, ConsentTarget, Error, Read, SignedDocument, SubjectId, Value, Vault,
+};
 use tokio::sync::oneshot;
 
-/// Most reads committed together.
+/// Most requests committed together.
 pub const MAX_BATCH: usize = 256;
 
-/// One queued read, owning what it reads.
-pub struct Job {
+/// One queued purpose-checked read, owning what it reads.
+pub struct ReadJob {
     /// Who reads.
     pub actor: Actor,
     /// Whose data.
@@ -24,43 +27,36 @@ pub struct Job {
     pub purpose: String,
     /// Justification, for staff roles.
     pub justification: Option<String>,
-    /// Where the answer goes.
-    pub reply: oneshot::Sender<Result<Vec<Value>, Error>>,
 }
 
-/// The queue, and who is committing it.
-struct Queue {
-    jobs: Mutex<Vec<Job>>,
-    leading: AtomicBool,
+/// One queued consent change, owning what it records.
+pub struct ConsentJob {
+    /// Who records it.
+    pub actor: Actor,
+    /// Whose consent.
+    pub subject: SubjectId,
+    /// To what.
+    pub target: ConsentTarget,
+    /// Granted, or withdrawn.
+    pub granted: bool,
+    /// Given separately.
+    pub separate: bool,
+    /// Where it was given.
+    pub channel: String,
 }
 
-/// Group commit without a thread of its own: the first reader to find nobody committing
-/// becomes the leader, commits everything queued (its own read included) on its worker, and
-/// keeps going while more arrives. A lone read is committed at once by its own caller; under
-/// load, readers queue behind the leader and their reads share its transactions.
-#[derive(Clone)]
-pub struct ReadBatcher {
-    vault: Arc<Vault>,
-    queue: Arc<Queue>,
+/// What a batch of jobs is committed with: one answer per job, in order.
+pub trait Commit: Sized + Send + 'static {
+    /// The answer a caller waits for.
+    type Answer: Send + 'static;
+    /// Commits `jobs` together.
+    fn commit(vault: &Vault, jobs: &[Self]) -> Vec<Self::Answer>;
 }
 
-impl ReadBatcher {
-    /// A batcher over `vault`.
-    pub fn new(vault: Arc<Vault>) -> ReadBatcher {
-        ReadBatcher {
-            vault,
-            queue: Arc::new(Queue {
-                jobs: Mutex::new(Vec::new()),
-                leading: AtomicBool::new(false),
-            }),
-        }
-    }
+impl Commit for ReadJob {
+    type Answer = Result<Vec<Value>, Error>;
 
-    fn jobs(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
-        self.queue.jobs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn commit(&self, jobs: Vec<Job>) {
+    fn commit(vault: &Vault, jobs: &[ReadJob]) -> Vec<Self::Answer> {
         let cats: Vec<Vec<&str>> = jobs
             .iter()
             .map(|j| j.categories.iter().map(String::as_str).collect())
@@ -80,17 +76,80 @@ impl ReadBatcher {
                 )
             })
             .collect();
-        let results = crate::api::blocking(&self.vault, || self.vault.read_batch(&batch));
-        drop(batch);
-        for (job, result) in jobs.into_iter().zip(results) {
+        crate::api::blocking(vault, || vault.read_batch(&batch))
+    }
+}
+
+impl Commit for ConsentJob {
+    type Answer = Result<SignedDocument, Error>;
+
+    fn commit(vault: &Vault, jobs: &[ConsentJob]) -> Vec<Self::Answer> {
+        let changes: Vec<ConsentChange<'_>> = jobs
+            .iter()
+            .map(|j| ConsentChange {
+                actor: &j.actor,
+                subject: j.subject,
+                target: j.target,
+                granted: j.granted,
+                separate: j.separate,
+                channel: &j.channel,
+            })
+            .collect();
+        crate::api::blocking(vault, || vault.consent_each(&changes))
+    }
+}
+
+/// The queue, and who is committing it.
+struct Queue<J: Commit> {
+    jobs: Mutex<Vec<(J, oneshot::Sender<J::Answer>)>>,
+    leading: AtomicBool,
+}
+
+/// Group commit without a thread of its own: the first caller to find nobody committing lets
+/// the requests that arrived with it queue behind it (it yields once), then becomes the
+/// leader: it commits everything queued (its own job included) on its worker, and keeps going
+/// while more arrives. A lone request is committed at once by its own caller.
+pub struct Batcher<J: Commit> {
+    vault: Arc<Vault>,
+    queue: Arc<Queue<J>>,
+}
+
+impl<J: Commit> Clone for Batcher<J> {
+    fn clone(&self) -> Self {
+        Batcher {
+            vault: Arc::clone(&self.vault),
+            queue: Arc::clone(&self.queue),
+        }
+    }
+}
+
+impl<J: Commit> Batcher<J> {
+    /// A batcher over `vault`.
+    pub fn new(vault: Arc<Vault>) -> Batcher<J> {
+        Batcher {
+            vault,
+            queue: Arc::new(Queue {
+                jobs: Mutex::new(Vec::new()),
+                leading: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn jobs(&self) -> std::sync::MutexGuard<'_, Vec<(J, oneshot::Sender<J::Answer>)>> {
+        self.queue.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn commit(&self, queued: Vec<(J, oneshot::Sender<J::Answer>)>) {
+        let (jobs, replies): (Vec<J>, Vec<_>) = queued.into_iter().unzip();
+        for (reply, answer) in replies.into_iter().zip(J::commit(&self.vault, &jobs)) {
             // A caller that went away no longer needs its answer.
-            let _ = job.reply.send(result);
+            let _ = reply.send(answer);
         }
     }
 
     /// Leads while there is work and nobody else leads.
     fn lead(&self) {
-        /// Gives up leadership however the leader leaves, a panic included, so that reads
+        /// Gives up leadership however the leader leaves, a panic included, so that requests
         /// never wait on a leader that is gone.
         struct Resign<'a>(&'a AtomicBool);
         impl Drop for Resign<'_> {
@@ -101,7 +160,7 @@ impl ReadBatcher {
         while !self.queue.leading.swap(true, Ordering::AcqRel) {
             let resign = Resign(&self.queue.leading);
             loop {
-                let jobs: Vec<Job> = {
+                let jobs: Vec<_> = {
                     let mut q = self.jobs();
                     let n = q.len().min(MAX_BATCH);
                     q.drain(..n).collect()
@@ -112,7 +171,7 @@ impl ReadBatcher {
                 self.commit(jobs);
             }
             drop(resign);
-            // A read queued after the last drain but before the release would be stranded:
+            // A job queued after the last drain but before the release would be stranded:
             // look once more, and lead again if so.
             if self.jobs().is_empty() {
                 break;
@@ -120,17 +179,81 @@ impl ReadBatcher {
         }
     }
 
-    /// Queues a read, commits it (with whatever else waits) if nobody is committing, and
-    /// waits for its answer.
-    pub async fn read(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<Vec<Value>, Error>>) -> Job,
-    ) -> Result<Vec<Value>, Error> {
+    /// Queues a job, commits it (with whatever else waits) if nobody is committing, and waits
+    /// for its answer.
+    pub async fn submit(&self, job: J) -> Result<J::Answer, Error> {
         let (reply, answer) = oneshot::channel();
-        self.jobs().push(job(reply));
+        self.jobs().push((job, reply));
+        if !self.queue.leading.load(Ordering::Acquire) {
+            // Let the requests that arrived with this one queue their jobs first, so that
+            // they share its transaction. (On the embedded store's single event loop nothing
+            // could join otherwise: the commit runs on the same thread.)
+            tokio::task::yield_now().await;
+        }
         self.lead();
         answer
             .await
-            .map_err(|_| Error::Invalid("the read was dropped before it was committed".into()))?
+            .map_err(|_| Error::Invalid("the request was dropped before it was committed".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use steward_core::Vault;
+
+    use super::{Batcher, Commit};
+
+    /// A job that answers with its own number and the size of the batch it was committed in.
+    struct Echo(usize);
+
+    impl Commit for Echo {
+        type Answer = (usize, usize);
+
+        fn commit(_: &Vault, jobs: &[Echo]) -> Vec<(usize, usize)> {
+            jobs.iter().map(|j| (j.0, jobs.len())).collect()
+        }
+    }
+
+    fn vault(dir: &std::path::Path) -> Arc<Vault> {
+        let master = steward_crypto::MasterKey::from_hex(&"42".repeat(32)).unwrap();
+        Arc::new(
+            Vault::open_sqlite(
+                dir,
+                steward_policy::Policy::example().unwrap(),
+                &master,
+                Arc::new(steward_core::clock::ManualClock::new(0)),
+                None,
+            )
+            .unwrap(),
+        )
+    }
+
+    /// On the embedded store's single event loop, requests that arrive together share one
+    /// commit, and each gets its own answer; a lone request is committed at once.
+    #[test]
+    fn requests_that_arrive_together_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let batcher: Batcher<Echo> = Batcher::new(vault(dir.path()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answers = rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let b = batcher.clone();
+                    tokio::spawn(async move { b.submit(Echo(i)).await.unwrap() })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for t in tasks {
+                answers.push(t.await.unwrap());
+            }
+            answers
+        });
+        assert_eq!(answers, (0..16).map(|i| (i, 16)).collect::<Vec<_>>());
+        let lone = rt.block_on(batcher.submit(Echo(99))).unwrap();
+        assert_eq!(lone, (99, 1));
     }
 }

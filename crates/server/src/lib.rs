@@ -165,6 +165,28 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
     }
 }
 
+/// The async runtime `steward serve` runs on, chosen by where the store is.
+///
+/// - **Embedded (SQLite):** one event-loop thread. Store calls are short and CPU-bound, and one
+///   connection serialises them anyway, so a second worker would only add cross-thread wake-ups
+///   and lock hand-offs (on the 2-core machines measured, a request woken on another core costs
+///   more than most requests' own work). Reads and consent writes that arrive together share
+///   one transaction (group commit, [`batch`]). Slow work (Argon2id, mail, retention sweeps)
+///   goes to the blocking pool.
+/// - **Remote (PostgreSQL):** a worker per core; a store call waits on round trips, and the
+///   waiting worker hands its other tasks on ([`api::blocking`]).
+pub fn runtime(remote: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if remote {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
 /// flight (graceful shutdown). With `tls`, connections are TLS.
 pub async fn serve(
