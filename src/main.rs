@@ -9,6 +9,11 @@ mod cli;
 mod demo;
 mod loadtest;
 
+/// mimalloc: a request allocates and frees many small buffers (headers, JSON, rows); glibc's
+/// allocator took a tenth of the server thread's time under load (docs/bench.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
