@@ -38,6 +38,33 @@ struct Phase {
     /// `per_s` over the liveness baseline's with as many clients, in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio_to_baseline: Option<f64>,
+    /// CPU time of the server's event-loop thread over the phase's wall time (1.0: it never
+    /// waited); Linux only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_thread_busy: Option<f64>,
+}
+
+/// Name of the thread the server runs on, so that its CPU time can be read.
+const SERVER_THREAD: &str = "steward-server";
+
+/// CPU seconds (user + system) the server's thread has used, from `/proc/self/task` (Linux).
+fn server_cpu_secs() -> Option<f64> {
+    let ticks = 100.0; // USER_HZ, 100 on every Linux architecture Steward builds for
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+        if comm.trim() != SERVER_THREAD {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the command name, which ends with the last ')': utime and stime are
+        // the 12th and 13th of them.
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+        let user: f64 = fields.next()?.parse().ok()?;
+        let system: f64 = fields.next()?.parse().ok()?;
+        return Some((user + system) / ticks);
+    }
+    None
 }
 
 #[derive(Serialize)]
@@ -172,6 +199,7 @@ fn phase(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let cpu_before = server_cpu_secs();
     let started = Instant::now();
     let mut latencies: Vec<f64> = runtime
         .block_on(futures_util::future::try_join_all(
@@ -181,6 +209,10 @@ fn phase(
         .flatten()
         .collect();
     let secs = started.elapsed().as_secs_f64();
+    let busy = match (cpu_before, server_cpu_secs()) {
+        (Some(a), Some(b)) => Some((b - a) / secs),
+        _ => None,
+    };
     latencies.sort_by(f64::total_cmp);
     Ok(Phase {
         clients,
@@ -189,6 +221,7 @@ fn phase(
         median_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
         ratio_to_baseline: None,
+        server_thread_busy: busy,
     })
 }
 
@@ -246,7 +279,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
     let runtime = steward_server::runtime(vault.remote())?;
     let server = std::thread::Builder::new()
-        .name("steward-server".into())
+        .name(SERVER_THREAD.into())
         .spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -262,6 +295,10 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             eprintln!("{m}");
         }
     };
+    // The server answers before anything is measured (and its thread is there to be timed).
+    phase(addr, 1, 10, &|_, _| {
+        ("GET", "/health/live".to_string(), service_key.clone(), None)
+    })?;
     let subject_of = |c: usize, i: usize| {
         subjects
             .get((c * 31 + i) % subjects.len())
@@ -416,12 +453,16 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             ("purpose-checked reads", &report.purpose_checked_reads),
         ] {
             for p in phases.iter() {
+                let busy = p
+                    .server_thread_busy
+                    .map(|b| format!("  server {:>3.0}% busy", b * 100.0))
+                    .unwrap_or_default();
                 let ratio = p
                     .ratio_to_baseline
-                    .map(|r| format!("  ({r:.2} of baseline)"))
+                    .map(|r| format!("  {r:.2} of baseline"))
                     .unwrap_or_default();
                 println!(
-                    "{name:<22} {:>2} clients {:>9.0}/s  median {:>6.2} ms  p99 {:>6.2} ms{ratio}",
+                    "{name:<22} {:>2} clients {:>9.0}/s  median {:>6.2} ms  p99 {:>6.2} ms{busy}{ratio}",
                     p.clients, p.per_s, p.median_ms, p.p99_ms
                 );
             }

@@ -223,6 +223,10 @@ const RECORD_ID_BLOCK: i64 = 65_536;
 /// Commits between checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u32 = 256;
 
+/// Frames (pages) in the write-ahead log past which it is started again from the top: 4,096
+/// frames of 4 KiB, so the log stays near 16 MiB.
+const RESTART_FRAMES: i64 = 4096;
+
 /// The SQLite data store.
 pub struct SqliteStore {
     inner: Mutex<Inner>,
@@ -240,9 +244,11 @@ pub struct SqliteStore {
 /// A passive checkpoint copies only the frames committed when it started; under steady writes
 /// more arrive meanwhile, the log is never wholly copied, and SQLite can never start it again
 /// from the top: it would grow without end (750 MB after 40,000 consent writes, measured).
-/// So each checkpoint ends by raising `behind`, and the writer, between two transactions,
-/// copies the few frames left ([`SqliteStore::catch_up`]); its next transaction then rewrites
-/// the log from its start.
+/// So a checkpoint that finds the log [`RESTART_FRAMES`] long or more ends by raising
+/// `behind`, and the writer, between two transactions, copies the few frames left
+/// ([`SqliteStore::catch_up`]); its next transaction then rewrites the log from its start.
+/// The writer's copy ends with two fsyncs, so it is not done after every checkpoint: that took
+/// an eighth of a busy writer's time.
 fn checkpointer(
     path: &Path,
     behind: Arc<AtomicBool>,
@@ -255,9 +261,14 @@ fn checkpointer(
         .name("steward-checkpoint".into())
         .spawn(move || {
             while rx.recv().is_ok() {
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    // Frames committed while it ran are still to copy.
-                    Ok(()) => behind.store(true, Ordering::Release),
+                // (busy, frames in the log, frames copied)
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                    // Frames committed while it ran are still to copy; once the log is long
+                    // enough to be worth a restart, the writer copies them.
+                    Ok(frames) if frames >= RESTART_FRAMES => {
+                        behind.store(true, Ordering::Release);
+                    }
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "write-ahead log checkpoint failed; will retry");
                     }
