@@ -908,15 +908,31 @@ fn append(
 }
 
 impl SqliteStore {
-    /// After a commit: the new head, and a checkpoint asked for every [`CHECKPOINT_EVERY`].
-    fn committed(&self, inner: &mut Inner, head: Head) {
-        inner.head = head;
+    /// Runs `work` in one write transaction, given the chain's head; `work` returns the new
+    /// head with its result. Commits, then asks for a checkpoint every [`CHECKPOINT_EVERY`]
+    /// commits.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, Head) -> Result<(Head, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        self.catch_up(&inner.conn);
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let start = head_in(&tx, &mut inner.head, &mut inner.data_version)?;
+        let (end, out) = work(&tx, start)?;
+        tx.commit().map_err(backend)?;
+        inner.head = end;
         inner.commits += 1;
         if inner.commits >= CHECKPOINT_EVERY {
             inner.commits = 0;
             // Full means a checkpoint is already asked for.
             let _ = self.checkpoints.try_send(());
         }
+        Ok(out)
     }
 }
 
@@ -925,46 +941,21 @@ impl crate::Store for SqliteStore {
         &self,
         work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            head,
-            data_version,
-            ..
-        } = &mut *guard;
-        self.catch_up(conn);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let unit = work(&TxReader(&tx))?;
-        let start = head_in(&tx, head, data_version)?;
-        let (end, entries) = append(&tx, start, unit)?;
-        tx.commit().map_err(backend)?;
-        self.committed(&mut guard, end);
-        Ok(entries)
+        self.write(|tx, head| {
+            let unit = work(&TxReader(tx))?;
+            append(tx, head, unit)
+        })
     }
 
     /// One transaction for every unit, each in a savepoint: a unit that fails rolls back
     /// alone; if the commit fails, every unit fails.
     fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
         let n = units.len();
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            head,
-            data_version,
-            ..
-        } = &mut *guard;
-        self.catch_up(conn);
-        let mut results = Vec::with_capacity(n);
-        let done = (|| -> Result<Head, StoreError> {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let mut at = head_in(&tx, head, data_version)?;
+        self.write(|tx, mut at| {
+            let mut results = Vec::with_capacity(n);
             for unit in units {
                 tx.execute_batch("SAVEPOINT unit").map_err(backend)?;
-                match append(&tx, at, unit) {
+                match append(tx, at, unit) {
                     Ok((end, entries)) => {
                         at = end;
                         results.push(Ok(entries));
@@ -976,16 +967,9 @@ impl crate::Store for SqliteStore {
                 }
                 tx.execute_batch("RELEASE unit").map_err(backend)?;
             }
-            tx.commit().map_err(backend)?;
-            Ok(at)
-        })();
-        match done {
-            Ok(end) => {
-                self.committed(&mut guard, end);
-                results
-            }
-            Err(e) => vec![Err(e); n],
-        }
+            Ok((at, results))
+        })
+        .unwrap_or_else(|e| vec![Err(e); n])
     }
 
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
