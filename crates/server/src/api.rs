@@ -479,31 +479,17 @@ pub async fn consent(
             vault.consent_target(&body.target)?,
         ))
     })?;
-    let receipt = if vault.remote() {
-        // PostgreSQL commits concurrent callers together itself (group commit in the store).
-        blocking(vault, || {
-            vault.consent(
-                &actor,
-                s,
-                target,
-                body.granted,
-                body.separate,
-                &body.channel,
-            )
-        })?
-    } else {
-        state
-            .consents
-            .submit(crate::batch::ConsentJob {
-                actor,
-                subject: s,
-                target,
-                granted: body.granted,
-                separate: body.separate,
-                channel: body.channel,
-            })
-            .await??
-    };
+    let receipt = state
+        .consents
+        .submit(crate::batch::ConsentJob {
+            actor,
+            subject: s,
+            target,
+            granted: body.granted,
+            separate: body.separate,
+            channel: body.channel,
+        })
+        .await??;
     Ok((StatusCode::CREATED, axum::Json(receipt.into())))
 }
 
