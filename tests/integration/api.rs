@@ -510,13 +510,7 @@ fn p21_concurrent_reads_are_each_audited_in_one_chain() {
     });
     let (after_seq, _) = srv.vault.store().audit_head().unwrap();
     assert_eq!(after_seq - before_seq, 16 * 25, "one audit entry per read");
-    let report = steward_core::evidence::verify_store(
-        srv.vault.store(),
-        srv.vault.public_key(),
-        &mut |_| {},
-    )
-    .unwrap()
-    .unwrap();
+    let report = srv.verified();
     assert_eq!(report.head_seq, after_seq);
 }
 
@@ -551,13 +545,7 @@ fn p21_sixty_four_concurrent_writers_keep_one_chain_and_lose_nothing() {
     });
     assert_eq!(acknowledged.len(), 640);
     srv.assert_consents_kept(&acknowledged);
-    let report = steward_core::evidence::verify_store(
-        srv.vault.store(),
-        srv.vault.public_key(),
-        &mut |_| {},
-    )
-    .unwrap()
-    .unwrap();
+    let report = srv.verified();
     assert_eq!(
         report.head_seq - before_seq,
         640,

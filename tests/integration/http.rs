@@ -256,13 +256,18 @@ impl Server {
                 "acknowledged consent {subject}@{seq} lost"
             );
         }
+        self.verified();
+    }
+
+    /// The audit log verifies; its report.
+    pub fn verified(&self) -> steward_core::evidence::Report {
         let report = steward_core::evidence::verify_store(
             self.vault.store(),
             self.vault.public_key(),
             &mut |_| {},
         )
         .unwrap();
-        assert!(report.is_ok(), "{report:?}");
+        report.unwrap_or_else(|fault| panic!("the audit log does not verify: {fault:?}"))
     }
 
     /// Registers a subject with an account (name, email, phone) and returns its id.

@@ -135,6 +135,21 @@ struct Opener<'a, R: Read> {
     done: bool,
 }
 
+impl<'a, R: Read> Opener<'a, R> {
+    /// Opens the chunks that follow a header whose digest is `digest`.
+    fn new(input: R, key: &'a DataKey, digest: [u8; 32]) -> Self {
+        Opener {
+            input,
+            key,
+            digest,
+            plain: Vec::new(),
+            at: 0,
+            index: 0,
+            done: false,
+        }
+    }
+}
+
 impl<R: Read> Read for Opener<'_, R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.plain.len() {
@@ -430,15 +445,7 @@ pub fn restore(
             half_name(expect)
         )));
     }
-    let mut opener = Opener {
-        input,
-        key: keys.backup_key(),
-        digest,
-        plain: Vec::new(),
-        at: 0,
-        index: 0,
-        done: false,
-    };
+    let mut opener = Opener::new(input, keys.backup_key(), digest);
     backend.restore(half, &mut opener).map_err(|e| match e {
         steward_store::StoreError::Backend(m) if m.contains("invalid data") => {
             Error::Invalid("the backup is damaged or was made under another master key".into())
@@ -496,15 +503,7 @@ mod tests {
         s.write_all(&data).unwrap();
         s.finish().unwrap();
         let read = |bytes: &[u8]| {
-            let mut o = Opener {
-                input: bytes,
-                key: keys.backup_key(),
-                digest,
-                plain: Vec::new(),
-                at: 0,
-                index: 0,
-                done: false,
-            };
+            let mut o = Opener::new(bytes, keys.backup_key(), digest);
             let mut back = Vec::new();
             o.read_to_end(&mut back).map(|_| back)
         };
