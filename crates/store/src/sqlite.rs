@@ -423,11 +423,20 @@ impl SqliteStore {
     /// Copies what the checkpointer left of the log, so that the next write transaction starts
     /// the log again from the top. Run by the writer between transactions, so nothing is
     /// appended meanwhile; it copies the frames of the last few commits only.
+    ///
+    /// Only one checkpoint runs at a time: if the checkpointer thread has started its next pass
+    /// (it may have been asked for one while it ran), SQLite answers "busy" without copying
+    /// anything, and the writer tries again before its next transaction.
     fn catch_up(&self, conn: &Connection) {
-        if self.behind.swap(false, Ordering::AcqRel)
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "write-ahead log checkpoint failed; will retry");
+        if !self.behind.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        // (busy, frames in the log, frames copied)
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
+            Ok(0) => {}
+            Ok(_) => self.behind.store(true, Ordering::Release),
+            // The checkpointer raises the flag again on its next pass.
+            Err(e) => tracing::warn!(error = %e, "write-ahead log checkpoint failed; will retry"),
         }
     }
 
