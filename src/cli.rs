@@ -841,7 +841,7 @@ fn serve(config_file: Option<PathBuf>, database: Option<String>) -> Result<()> {
         steward_server::serve(
             state,
             listener,
-            config.max_body_bytes,
+            &steward_server::Options::from_config(&config),
             tls,
             shutdown_signal(),
         )

@@ -26,6 +26,10 @@ pub struct LoadArgs {
     /// Requests in each throughput phase, shared among its clients.
     #[arg(long, default_value_t = 20_000)]
     requests: usize,
+    /// The server's `busy_poll_us` (microseconds its event loop polls after a request before
+    /// it sleeps; 0: off); `steward serve`'s default when absent.
+    #[arg(long)]
+    busy_poll_us: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +74,7 @@ fn server_cpu_secs() -> Option<f64> {
 #[derive(Serialize)]
 struct Report {
     profile: &'static str,
+    busy_poll_us: u64,
     baseline_liveness: Vec<Phase>,
     consent_writes: Vec<Phase>,
     consent_reads: Vec<Phase>,
@@ -277,13 +282,18 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
+    let mut config = steward_server::Config::default();
+    if let Some(us) = args.busy_poll_us {
+        config.busy_poll_us = us;
+    }
+    let options = steward_server::Options::from_config(&config);
     let runtime = steward_server::runtime(vault.remote())?;
     let server = std::thread::Builder::new()
         .name(SERVER_THREAD.into())
         .spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                steward_server::serve(state, listener, 1 << 20, None, async {
+                steward_server::serve(state, listener, &options, None, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -434,6 +444,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         } else {
             "release"
         },
+        busy_poll_us: config.busy_poll_us,
         baseline_liveness: baseline,
         consent_writes: writes,
         consent_reads: reads,
@@ -474,6 +485,10 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         println!(
             "erasure request (111 records)  median {:.2} ms (target <= 10)",
             report.erasure_request_median_ms
+        );
+        println!(
+            "server busy-polls for          {} µs after a request",
+            report.busy_poll_us
         );
         println!("all targets met                {}", report.targets_met);
     }

@@ -119,7 +119,11 @@ impl Server {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let state = steward_server::AppState::new(served, mailer);
-                steward_server::serve(state, listener, 1 << 20, None, async {
+                let options = steward_server::Options {
+                    max_body_bytes: 1 << 20,
+                    ..Default::default()
+                };
+                steward_server::serve(state, listener, &options, None, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -80,13 +80,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-        .ok_or_else(|| ApiError::from(Error::Unauthenticated))
+/// The `Authorization: Bearer` token, if the request has one. Read from the request's headers
+/// in place (taking the whole `HeaderMap` would copy every header); whether it is required is
+/// the handler's to say, after the path and body are checked.
+pub struct Bearer(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Bearer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Bearer(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(|t| t.trim().to_string()),
+        ))
+    }
+}
+
+impl Bearer {
+    /// The token, or `unauthenticated`.
+    fn required(self) -> Result<String, ApiError> {
+        self.0.ok_or_else(|| ApiError::from(Error::Unauthenticated))
+    }
 }
 
 fn subject(id: &str) -> Result<SubjectId, ApiError> {
@@ -96,11 +117,11 @@ fn subject(id: &str) -> Result<SubjectId, ApiError> {
 /// Authenticates the caller and runs `op`. The vault's calls are synchronous and short (one
 /// transaction on a local store), so they run on the request's own worker: a hand-off to the
 /// blocking pool would cost more than most of them take.
-async fn call<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
+async fn call<T, F>(state: &AppState, token: Bearer, op: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Vault, &Actor) -> Result<T, Error>,
 {
-    let token = bearer(headers)?;
+    let token = token.required()?;
     let vault = &state.vault;
     blocking(vault, || {
         let actor = vault.authenticate(&token)?;
@@ -364,11 +385,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     responses((status = 201, body = SubjectCreated, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     // Read (and ignore) any body, so the connection stays usable for the next request.
     _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<SubjectCreated>), ApiError> {
-    let id = call(&state, &headers, |v, a| v.register(a)).await?;
+    let id = call(&state, token, |v, a| v.register(a)).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SubjectCreated {
@@ -384,10 +405,10 @@ pub async fn register(
     responses((status = 200, body = LookupResult, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn lookup(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Body(body): Body<LookupBody>,
 ) -> Result<axum::Json<LookupResult>, ApiError> {
-    let found = call(&state, &headers, move |v, a| {
+    let found = call(&state, token, move |v, a| {
         v.find(a, &body.category, &body.value)
     })
     .await?;
@@ -402,12 +423,12 @@ pub async fn lookup(
     responses((status = 201, body = Collected, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn collect(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<CollectBody>,
 ) -> Result<(StatusCode, axum::Json<Collected>), ApiError> {
     let s = subject(&id)?;
-    let records = call(&state, &headers, move |v, a| {
+    let records = call(&state, token, move |v, a| {
         let pairs: Vec<(&str, &str)> = body
             .values
             .iter()
@@ -438,12 +459,12 @@ pub async fn collect(
     responses((status = 200, body = Values, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<ReadBody>,
 ) -> Result<axum::Json<Values>, ApiError> {
     let s = subject(&id)?;
-    let token = bearer(&headers)?;
+    let token = token.required()?;
     let actor = blocking(&state.vault, || state.vault.authenticate(&token))?;
     let values = state
         .reads
@@ -466,12 +487,12 @@ pub async fn read(
     responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<ConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
-    let token = bearer(&headers)?;
+    let token = token.required()?;
     let vault = &state.vault;
     let (actor, target) = blocking(vault, || {
         Ok::<_, Error>((
@@ -500,12 +521,12 @@ pub async fn consent(
     responses((status = 200, body = Vec<steward_core::ExportConsent>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn consents_in_force(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
-        call(&state, &headers, move |v, a| v.consents_in_force(a, s)).await?,
+        call(&state, token, move |v, a| v.consents_in_force(a, s)).await?,
     ))
 }
 
@@ -515,12 +536,12 @@ pub async fn consents_in_force(
     responses((status = 201, body = Values, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn disclose(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<DisclosureBody>,
 ) -> Result<(StatusCode, axum::Json<Values>), ApiError> {
     let s = subject(&id)?;
-    let values = call(&state, &headers, move |v, a| {
+    let values = call(&state, token, move |v, a| {
         let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
         v.disclose(
             a,
@@ -546,11 +567,11 @@ pub async fn disclose(
     responses((status = 200, body = steward_core::Export, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub async fn export(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
-    let export = call(&state, &headers, move |v, a| v.export(a, s)).await?;
+    let export = call(&state, token, move |v, a| v.export(a, s)).await?;
     Ok(axum::Json(export).into_response())
 }
 
@@ -560,12 +581,12 @@ pub async fn export(
     responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn erase(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<EraseBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
-    let cert = call(&state, &headers, move |v, a| v.erase(a, s, &body.reason)).await?;
+    let cert = call(&state, token, move |v, a| v.erase(a, s, &body.reason)).await?;
     Ok((StatusCode::CREATED, axum::Json(cert.into())))
 }
 
@@ -574,9 +595,9 @@ pub async fn erase(
     responses((status = 200, body = Vec<CheckpointBody>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn checkpoints(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
 ) -> Result<axum::Json<Vec<CheckpointBody>>, ApiError> {
-    let list = call(&state, &headers, |v, a| {
+    let list = call(&state, token, |v, a| {
         v.audit_access(a, "checkpoints")?;
         Ok(v.store().checkpoints()?)
     })
@@ -591,10 +612,10 @@ pub async fn checkpoints(
     responses((status = 201, body = CheckpointBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn sign_checkpoint(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<CheckpointBody>), ApiError> {
-    let cp = call(&state, &headers, |v, a| {
+    let cp = call(&state, token, |v, a| {
         v.audit_access(a, "checkpoint")?;
         v.checkpoint()
     })
@@ -695,12 +716,12 @@ fn json_of<T: Serialize>(v: T) -> Response {
     responses((status = 201, body = steward_core::Hold, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn place_hold(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<HoldBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
-    let hold = call(&state, &headers, move |v, a| {
+    let hold = call(&state, token, move |v, a| {
         let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
         v.place_hold(a, s, &cats, &body.reason, &body.reference, body.until_ms)
     })
@@ -713,12 +734,12 @@ pub async fn place_hold(
     params(SubjectPath), responses((status = 200, body = Vec<steward_core::Hold>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn list_holds(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
-        call(&state, &headers, move |v, a| v.holds(a, s)).await?,
+        call(&state, token, move |v, a| v.holds(a, s)).await?,
     ))
 }
 
@@ -734,12 +755,12 @@ pub struct HoldPath {
     params(HoldPath), responses((status = 200, body = steward_core::Hold, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn lift_hold(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(hold): Path<String>,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| v.lift_hold(a, &hold)).await?,
+        call(&state, token, move |v, a| v.lift_hold(a, &hold)).await?,
     ))
 }
 
@@ -749,12 +770,12 @@ pub async fn lift_hold(
     responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn open_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(id): Path<String>,
     Body(body): Body<RequestBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
-    let r = call(&state, &headers, move |v, a| {
+    let r = call(&state, token, move |v, a| {
         v.open_request(
             a,
             s,
@@ -772,12 +793,12 @@ pub async fn open_request(
     params(DueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn due_requests(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     axum::extract::Query(q): axum::extract::Query<DueQuery>,
 ) -> Result<Response, ApiError> {
     let days = i64::from(q.due_within_days.unwrap_or(7));
     Ok(json_of(
-        call(&state, &headers, move |v, a| {
+        call(&state, token, move |v, a| {
             v.requests_due(a, days * steward_core::DAY_MS)
         })
         .await?,
@@ -796,11 +817,11 @@ pub struct RequestPath {
     params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn get_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(rid): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| v.request(a, &rid)).await?,
+        call(&state, token, move |v, a| v.request(a, &rid)).await?,
     ))
 }
 
@@ -810,12 +831,12 @@ pub async fn get_request(
     responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn verify_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(rid): Path<String>,
     Body(body): Body<VerifyBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| {
+        call(&state, token, move |v, a| {
             v.verify_request(a, &rid, &body.method)
         })
         .await?,
@@ -827,12 +848,12 @@ pub async fn verify_request(
     params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn start_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(rid): Path<String>,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| v.start_request(a, &rid)).await?,
+        call(&state, token, move |v, a| v.start_request(a, &rid)).await?,
     ))
 }
 
@@ -843,12 +864,12 @@ pub async fn start_request(
     responses((status = 200, body = steward_core::Completion, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn complete_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(rid): Path<String>,
     Body(body): Body<NoteBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| {
+        call(&state, token, move |v, a| {
             v.complete_request(a, &rid, &body.note)
         })
         .await?,
@@ -861,12 +882,12 @@ pub async fn complete_request(
     responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn refuse_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Path(rid): Path<String>,
     Body(body): Body<RefuseBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| {
+        call(&state, token, move |v, a| {
             v.refuse_request(a, &rid, &body.reason, &body.note)
         })
         .await?,
@@ -878,14 +899,11 @@ pub async fn refuse_request(
     request_body = SweepBody, responses((status = 200, body = steward_core::SweepReport, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn sweep(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Body(body): Body<SweepBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, &headers, move |v, a| {
-            v.run_retention(a, body.dry_run)
-        })
-        .await?,
+        call(&state, token, move |v, a| v.run_retention(a, body.dry_run)).await?,
     ))
 }
 
@@ -977,11 +995,11 @@ fn client(addr: crate::tls::ClientAddr) -> String {
 }
 
 /// Runs `op` for the subject a session token stands for: self-service reaches only their data.
-async fn call_self<T, F>(state: &AppState, headers: &HeaderMap, op: F) -> Result<T, ApiError>
+async fn call_self<T, F>(state: &AppState, token: Bearer, op: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Vault, SubjectId) -> Result<T, Error>,
 {
-    let token = bearer(headers)?;
+    let token = token.required()?;
     blocking(&state.vault, || {
         let subject = state.vault.session_subject(&token)?;
         op(&state.vault, subject)
@@ -1047,10 +1065,10 @@ pub async fn sign_in(
     responses((status = 200, body = steward_core::Export, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_export(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call_self(&state, &headers, |v, s| v.self_export(s)).await?,
+        call_self(&state, token, |v, s| v.self_export(s)).await?,
     ))
 }
 
@@ -1059,10 +1077,10 @@ pub async fn self_export(
     request_body = SelfConsentBody, responses((status = 201, body = DocumentBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Body(body): Body<SelfConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
-    let receipt = call_self(&state, &headers, move |v, s| {
+    let receipt = call_self(&state, token, move |v, s| {
         let target = v.consent_target(&body.target)?;
         v.self_consent(s, target, body.granted, body.separate)
     })
@@ -1075,10 +1093,10 @@ pub async fn self_consent(
     request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Bearer,
     Body(body): Body<RequestBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
-    let r = call_self(&state, &headers, move |v, s| {
+    let r = call_self(&state, token, move |v, s| {
         v.self_request(s, &body.kind, body.target.as_deref(), body.text.as_deref())
     })
     .await?;

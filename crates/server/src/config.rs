@@ -54,6 +54,10 @@ pub struct Config {
     /// Seconds between background retention sweeps (P17); 0 turns them off.
     #[serde(default = "default_sweep")]
     pub retention_sweep_secs: u64,
+    /// Microseconds the embedded store's event loop keeps polling its sockets after a
+    /// request before it sleeps; 0 turns busy polling off. Not used with PostgreSQL.
+    #[serde(default = "default_busy_poll")]
+    pub busy_poll_us: u64,
 }
 
 /// Where the TLS certificate and key are.
@@ -85,6 +89,10 @@ fn default_smtp_port() -> u16 {
 
 fn default_sweep() -> u64 {
     3600
+}
+
+fn default_busy_poll() -> u64 {
+    100
 }
 
 fn one() -> u32 {
@@ -126,6 +134,7 @@ impl Default for Config {
             region: None,
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
+            busy_poll_us: default_busy_poll(),
             smtp: None,
             tls: None,
         }
@@ -229,6 +238,11 @@ impl Config {
                         .parse()
                         .map_err(|_| bad("must be a whole number of seconds"))?
                 }
+                "BUSY_POLL_US" => {
+                    config.busy_poll_us = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number of microseconds"))?
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -237,7 +251,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
@@ -295,5 +309,11 @@ mod tests {
         assert!(e.contains("STEWARD_LISTN"), "{e}");
         assert!(Config::load(None, env(&[("STEWARD_LISTEN", "nowhere")])).is_err());
         assert!(Config::load(None, env(&[("STEWARD_LOG", "debug")])).is_ok());
+        let c = Config::load(None, env(&[("STEWARD_BUSY_POLL_US", "0")])).unwrap();
+        assert_eq!(c.busy_poll_us, 0);
+        let e = Config::load(None, env(&[("STEWARD_BUSY_POLL_US", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("microseconds"), "{e}");
     }
 }

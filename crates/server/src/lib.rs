@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod busy_poll;
 pub mod config;
 pub mod error;
 pub mod mail;
@@ -40,16 +41,66 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// Logs each request by its route template, never its raw path or body: those may hold ids
-/// and values.
-async fn log_request(req: Request, next: Next) -> Response {
+/// What the server takes from its configuration.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long the embedded store's event loop keeps polling after a request before it
+    /// sleeps ([`busy_poll`]); zero turns it off. Not used on PostgreSQL.
+    pub busy_poll: std::time::Duration,
+}
+
+impl Options {
+    /// The options in `config`.
+    pub fn from_config(config: &Config) -> Options {
+        Options {
+            max_body_bytes: config.max_body_bytes,
+            busy_poll: std::time::Duration::from_micros(config.busy_poll_us),
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::from_config(&Config::default())
+    }
+}
+
+/// What every request passes through first: the busy poller is told it started; a body whose
+/// announced length is over the limit is refused before any of it is read (the body-limit
+/// layer alone only notices once it has read that far); and the request is logged by its
+/// route template, never its raw path or body: those may hold ids and values.
+struct Edge {
+    max_body_bytes: usize,
+    poll: Option<Arc<busy_poll::BusyPoll>>,
+}
+
+async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
+    if let Some(poll) = &edge.poll {
+        poll.started();
+    }
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = Instant::now();
-    let response = next.run(req).await;
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max = edge.max_body_bytes;
+    let response = match announced {
+        Some(n) if n > max as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {max} bytes"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    };
     tracing::info!(
         %method,
         route,
@@ -60,27 +111,16 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Refuses a body whose announced length is over the limit before reading any of it. (The
-/// body-limit layer alone only notices once it has read that far.)
-async fn reject_oversized(max: usize, req: Request, next: Next) -> Response {
-    let announced = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match announced {
-        Some(n) if n > max as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is larger than {max} bytes"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
-    }
-}
-
-/// The API's routes.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The API's routes. Requests are reported to `poll`, if given.
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+    poll: Option<Arc<busy_poll::BusyPoll>>,
+) -> Router {
+    let first = Arc::new(Edge {
+        max_body_bytes,
+        poll,
+    });
     Router::new()
         .route("/health/live", get(api::live))
         .route("/health/ready", get(api::ready))
@@ -134,9 +174,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
-            reject_oversized(max_body_bytes, req, next)
+            edge(Arc::clone(&first), req, next)
         }))
-        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 
@@ -188,15 +227,25 @@ pub fn runtime(remote: bool) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight (graceful shutdown). With `tls`, connections are TLS.
+/// flight (graceful shutdown). With `tls`, connections are TLS. On a current-thread runtime
+/// (the embedded store's, see [`runtime`]) the event loop busy-polls for `options.busy_poll`
+/// after each request.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
-    max_body_bytes: usize,
+    options: &Options,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state, max_body_bytes);
+    let single_loop = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
+    let poll = (single_loop && !options.busy_poll.is_zero()).then(|| {
+        let poll = Arc::new(busy_poll::BusyPoll::new(options.busy_poll));
+        let poller = Arc::clone(&poll);
+        tokio::spawn(async move { poller.run().await });
+        poll
+    });
+    let app = router(state, options.max_body_bytes, poll);
     match tls {
         None => {
             axum::serve(
