@@ -45,8 +45,8 @@ enum Raw {
     },
 }
 
-/// Schemas the bench made on PostgreSQL; dropped when it ends, however it ends.
-struct Scratch(Vec<steward_core::PgTarget>);
+/// Schemas a bench made on PostgreSQL; dropped when it ends, however it ends.
+pub(crate) struct Scratch(pub(crate) Vec<steward_core::PgTarget>);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

@@ -30,6 +30,10 @@ pub struct LoadArgs {
     /// it sleeps; 0: off); `steward serve`'s default when absent.
     #[arg(long)]
     busy_poll_us: Option<u64>,
+    /// Run on PostgreSQL (`postgres://…`), in schemas of the loadtest's own that are dropped
+    /// afterwards. Default: the embedded SQLite store.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -48,33 +52,42 @@ struct Phase {
     server_thread_busy: Option<f64>,
 }
 
-/// Name of the thread the server runs on, so that its CPU time can be read.
-const SERVER_THREAD: &str = "steward-server";
+/// Name of the threads the server runs on, so that their CPU time can be read: the event loop
+/// on the embedded store, the workers on PostgreSQL (see `steward_server::runtime`).
+const SERVER_THREAD: &str = steward_server::THREAD_NAME;
 
-/// CPU seconds (user + system) the server's thread has used, from `/proc/self/task` (Linux).
+/// CPU seconds (user + system) the server's threads have used, from `/proc/self/task` (Linux).
 fn server_cpu_secs() -> Option<f64> {
     let ticks = 100.0; // USER_HZ, 100 on every Linux architecture Steward builds for
+    let mut total = None;
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let path = task.ok()?.path();
-        let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue; // the thread has ended
+        };
         if comm.trim() != SERVER_THREAD {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
         // Fields after the command name, which ends with the last ')': utime and stime are
         // the 12th and 13th of them.
         let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
         let user: f64 = fields.next()?.parse().ok()?;
         let system: f64 = fields.next()?.parse().ok()?;
-        return Some((user + system) / ticks);
+        total = Some(total.unwrap_or(0.0) + (user + system) / ticks);
     }
-    None
+    total
 }
 
 #[derive(Serialize)]
 struct Report {
     profile: &'static str,
-    busy_poll_us: u64,
+    backend: &'static str,
+    /// The server's `busy_poll_us`; absent on PostgreSQL, where it is not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    busy_poll_us: Option<u64>,
     baseline_liveness: Vec<Phase>,
     consent_writes: Vec<Phase>,
     consent_reads: Vec<Phase>,
@@ -232,9 +245,21 @@ fn phase(
 
 pub fn run(args: &LoadArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
+    let mut scratch = crate::bench::Scratch(Vec::new());
+    let backend = match &args.database {
+        None => steward_core::Backend::Sqlite {
+            dir: dir.path().to_path_buf(),
+        },
+        Some(url) => {
+            let data = steward_core::PgTarget::unique(url, "loadtest")?;
+            let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema))?;
+            scratch.0.extend([data.clone(), keyring.clone()]);
+            steward_core::Backend::Postgres { data, keyring }
+        }
+    };
     let master = MasterKey::generate(&steward_crypto::system_random())?;
-    let vault = Arc::new(Vault::open_sqlite(
-        dir.path(),
+    let vault = Arc::new(Vault::open_backend(
+        &backend,
         Policy::example()?,
         &master,
         Arc::new(SystemClock),
@@ -444,7 +469,12 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         } else {
             "release"
         },
-        busy_poll_us: config.busy_poll_us,
+        backend: if args.database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        busy_poll_us: (!vault.remote()).then_some(config.busy_poll_us),
         baseline_liveness: baseline,
         consent_writes: writes,
         consent_reads: reads,
@@ -486,10 +516,10 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             "erasure request (111 records)  median {:.2} ms (target <= 10)",
             report.erasure_request_median_ms
         );
-        println!(
-            "server busy-polls for          {} µs after a request",
-            report.busy_poll_us
-        );
+        if let Some(us) = report.busy_poll_us {
+            println!("server busy-polls for          {us} µs after a request");
+        }
+        println!("backend                        {}", report.backend);
         println!("all targets met                {}", report.targets_met);
     }
     Ok(())

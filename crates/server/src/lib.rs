@@ -204,6 +204,10 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
     }
 }
 
+/// Name of the server's worker threads on PostgreSQL; on the embedded store, the thread that
+/// runs the event loop should carry it too.
+pub const THREAD_NAME: &str = "steward-server";
+
 /// The async runtime `steward serve` runs on, chosen by where the store is.
 ///
 /// - **Embedded (SQLite):** one event-loop thread. Store calls are short and CPU-bound, and one
@@ -217,6 +221,7 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
 pub fn runtime(remote: bool) -> std::io::Result<tokio::runtime::Runtime> {
     if remote {
         tokio::runtime::Builder::new_multi_thread()
+            .thread_name(THREAD_NAME)
             .enable_all()
             .build()
     } else {
