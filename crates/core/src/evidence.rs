@@ -54,20 +54,13 @@ fn signature_check(public_key: [u8; 32]) -> impl Fn(&[u8], &[u8; 64]) -> bool {
     move |msg: &[u8], sig: &[u8; 64]| steward_crypto::verify_signature(&public_key, msg, sig)
 }
 
-/// Entries read from the store, handed to the hashing thread in batches.
-#[derive(Default)]
-struct Batch {
-    buf: Vec<u8>,
-    items: Vec<(u64, std::ops::Range<usize>, std::ops::Range<usize>)>,
-}
-
-const BATCH_ENTRIES: usize = 1024;
-
 /// Verifies the audit log held in a store against `public_key`. The outer error is a failure
 /// to read; the inner one is the first fault found in the log.
 ///
-/// Reading and hashing run as a two-stage pipeline (the store is scanned on this thread, the
-/// chain is checked on another), so verification runs at the speed of the slower stage.
+/// Each entry is checked as the scan hands it over, in the store's own buffer: nothing is
+/// copied. (A two-thread pipeline, scanning on one and hashing on the other, was tried: every
+/// entry's bytes then cross between cores, and on the 2-core machines measured its passes
+/// took 20 to 75 ms against a steady 30 ms for this one.)
 pub fn verify_store(
     store: &dyn Store,
     public_key: [u8; 32],
@@ -78,49 +71,23 @@ pub fn verify_store(
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
-    std::thread::scope(|scope| {
-        let checker = scope.spawn(move || -> Result<ChainVerifier, Fault> {
-            for batch in rx {
-                for (seq, bytes, hash) in &batch.items {
-                    let raw = RawEntry {
-                        seq: *seq,
-                        bytes: batch.buf.get(bytes.clone()).unwrap_or_default(),
-                        hash: batch.buf.get(hash.clone()).unwrap_or_default(),
-                    };
-                    verifier.push(&raw)?;
-                }
-            }
-            Ok(verifier)
-        });
-        let mut batch = Batch::default();
-        let mut n = 0u64;
-        let scanned = store.audit_scan(1, &mut |e| {
-            let start = batch.buf.len();
-            batch.buf.extend_from_slice(e.bytes);
-            let mid = batch.buf.len();
-            batch.buf.extend_from_slice(e.hash);
-            batch.items.push((e.seq, start..mid, mid..batch.buf.len()));
-            n += 1;
-            if batch.items.len() == BATCH_ENTRIES {
-                if n.is_multiple_of(65_536) {
-                    progress(n);
-                }
-                // A send fails only when the checker stopped at a fault: stop reading too.
-                return tx.send(std::mem::take(&mut batch)).is_ok();
-            }
-            true
-        });
-        if !batch.items.is_empty() {
-            let _ = tx.send(batch);
+    let mut fault = None;
+    let mut n = 0u64;
+    store.audit_scan(1, &mut |e| {
+        if let Err(f) = verifier.push(&e) {
+            fault = Some(f);
+            return false;
         }
-        drop(tx);
-        progress(n);
-        let checked = checker
-            .join()
-            .map_err(|_| Error::Invalid("the audit verifier thread failed".into()))?;
-        scanned?;
-        Ok(checked.and_then(ChainVerifier::finish))
+        n += 1;
+        if n.is_multiple_of(65_536) {
+            progress(n);
+        }
+        true
+    })?;
+    progress(n);
+    Ok(match fault {
+        Some(f) => Err(f),
+        None => verifier.finish(),
     })
 }
 
