@@ -15,7 +15,7 @@ pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn Store>, Box<dyn Keyring>);
 /// One named check of the suite.
 type Check = (&'static str, fn(Factory<'_>) -> Result<(), String>);
 
-fn draft(action: &str) -> Draft {
+pub(crate) fn draft(action: &str) -> Draft {
     Draft {
         at_ms: 1,
         actor: "test".into(),

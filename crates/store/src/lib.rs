@@ -570,9 +570,9 @@ pub trait Store: Reader + Send + Sync {
         })
     }
     /// Commits independent units of work, each all or nothing as [`Store::commit`] would, in
-    /// order; one result per unit. A backend may put them in one transaction (SQLite does, a
-    /// savepoint each: that is group commit for callers a server has gathered); by default
-    /// each is committed on its own.
+    /// order; one result per unit. A backend may put them in one transaction (SQLite and
+    /// PostgreSQL do, a savepoint each: that is group commit for callers a server has
+    /// gathered); by default each is committed on its own.
     fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
         units
             .into_iter()
@@ -583,6 +583,11 @@ pub trait Store: Reader + Send + Sync {
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError>;
     /// A subject by id.
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError>;
+    /// Several subjects by id, in the order asked. Backends that pay a round trip per query
+    /// fetch them in one.
+    fn subjects(&self, ids: &[SubjectKey]) -> Result<Vec<Option<SubjectRow>>, StoreError> {
+        ids.iter().map(|id| self.subject(id)).collect()
+    }
     /// Subjects owning a blind index digest.
     fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError>;
     /// All of a subject's records, by id.

@@ -9,8 +9,9 @@
 //! Units of work share transactions (group commit): the audit chain is one sequence, so writers
 //! take turns on one connection, each inside a savepoint of the transaction that is open, and
 //! whoever finds nobody else waiting commits for everyone in it. Under load a commit carries
-//! many units; alone, a unit commits at once. The chain's head lives in a row that every
-//! transaction locks first, so several processes on one database still extend one chain.
+//! many units; alone, a unit commits at once. Units handed over together (`commit_each`) join
+//! in one round trip. Every transaction first takes an advisory lock on the chain and then
+//! reads its head, so several processes on one database still extend one chain.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -665,15 +666,15 @@ impl PgStore {
         self.committed.notify_all();
     }
 
-    /// Commits (or, if `rollback`, abandons) the open transaction. `own` says whether the
-    /// caller's own unit is among its members (the others wait for the outcome).
-    fn finish(&self, w: &mut Writer, rollback: bool, own: bool) -> Result<(), StoreError> {
+    /// Commits (or, if `rollback`, abandons) the open transaction. `own` of its members are
+    /// the caller's units; the others' callers wait for the outcome.
+    fn finish(&self, w: &mut Writer, rollback: bool, own: usize) -> Result<(), StoreError> {
         let Some(open) = w.open.as_ref() else {
             return Ok(());
         };
         let conn = Arc::clone(&open.conn);
         let members = open.members;
-        let waiting = members.saturating_sub(usize::from(own));
+        let waiting = members.saturating_sub(own);
         let outcome = if rollback {
             block(conn.simple("ROLLBACK"))
         } else {
@@ -690,11 +691,17 @@ impl PgStore {
         outcome
     }
 
-    /// Waits for the transaction `epoch` this unit joined to end, and how it ended.
-    fn await_epoch(&self, mut w: MutexGuard<'_, Writer>, epoch: u64) -> Result<(), StoreError> {
+    /// Waits for the transaction `epoch` that `units` of the caller's joined to end, and how
+    /// it ended.
+    fn await_epoch(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        epoch: u64,
+        units: usize,
+    ) -> Result<(), StoreError> {
         loop {
             if let Some((outcome, left)) = w.outcomes.get_mut(&epoch) {
-                *left -= 1;
+                *left = left.saturating_sub(units);
                 let result = outcome.clone();
                 if *left == 0 {
                     w.outcomes.remove(&epoch);
@@ -719,41 +726,16 @@ impl PgStore {
             savepoint: &savepoint,
             fetched: std::cell::RefCell::new(HashMap::new()),
         };
-        let applied = work(&reader).and_then(|(ops, audit)| {
-            let (mut seq, mut hash) = open.head;
-            let first = seq_out(if audit.is_empty() { 0 } else { seq + 1 })?;
-            let mut entries = Vec::with_capacity(audit.len());
-            let mut seqs = Vec::with_capacity(audit.len());
-            let mut encoded = Vec::with_capacity(audit.len());
-            let mut hashes = Vec::with_capacity(audit.len());
-            for d in audit {
-                let (e, b) = Entry::chain_encoded(seq, hash, d);
-                seq = e.seq;
-                hash = e.hash;
-                seqs.push(seq_out(e.seq)?);
-                encoded.push(b);
-                hashes.push(e.hash.to_vec());
-                entries.push(e);
-            }
-            let mut stmts = Vec::with_capacity(ops.len() + 1);
-            for op in ops {
-                plan(op, first, &mut stmts)?;
-            }
-            if !seqs.is_empty() {
-                stmts.push(stmt(
-                    "INSERT INTO audit (seq, entry, hash)
-                     SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[])",
-                    vec![Box::new(seqs), Box::new(encoded), Box::new(hashes)],
-                ));
-            }
-            let mut steps = Vec::with_capacity(stmts.len() + 2);
+        let applied = work(&reader).and_then(|unit| {
+            let planned = Planned::new(open.head, unit)?;
+            let mut steps = Vec::with_capacity(planned.stmts.len() + 2);
             if !savepoint.replace(true) {
                 steps.push(Step::Simple("SAVEPOINT unit"));
             }
-            steps.extend(stmts.iter().map(Step::Exec));
+            steps.extend(planned.stmts.iter().map(Step::Exec));
             steps.push(Step::Simple("RELEASE SAVEPOINT unit"));
             block(conn.pipeline(&steps))?;
-            Ok((entries, (seq, hash)))
+            Ok((planned.entries, planned.head))
         });
         match applied {
             Ok((entries, head)) => {
@@ -774,6 +756,121 @@ impl PgStore {
                 Err(e)
             }
         }
+    }
+
+    /// Independent units inside the open transaction, all sent in one round trip, each in a
+    /// savepoint of its own. PostgreSQL refuses every statement after a failing one, so when a
+    /// unit fails, the units before it stand, it is rolled back to its savepoint, and the
+    /// units after it are planned again from the chain head and sent again.
+    fn members(&self, open: &mut Open, units: &[Unit]) -> Vec<Result<Vec<Entry>, StoreError>> {
+        let mut results: Vec<Option<Result<Vec<Entry>, StoreError>>> =
+            units.iter().map(|_| None).collect();
+        let mut set = |i: usize, r: Result<Vec<Entry>, StoreError>| {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(r);
+            }
+        };
+        let mut from = 0;
+        while from < units.len() {
+            let mut head = open.head;
+            let mut planned = Vec::with_capacity(units.len() - from);
+            for (i, unit) in units.iter().enumerate().skip(from) {
+                match Planned::new(head, unit.clone()) {
+                    Ok(p) => {
+                        head = p.head;
+                        planned.push((i, p));
+                    }
+                    Err(e) => set(i, Err(e)),
+                }
+            }
+            // Which planned unit each step belongs to.
+            let mut steps = Vec::new();
+            let mut owner = Vec::new();
+            for (k, (_, p)) in planned.iter().enumerate() {
+                steps.push(Step::Simple("SAVEPOINT unit"));
+                steps.extend(p.stmts.iter().map(Step::Exec));
+                steps.push(Step::Simple("RELEASE SAVEPOINT unit"));
+                owner.resize(steps.len(), k);
+            }
+            let failed = match block(open.conn.pipeline_at(&steps)) {
+                Ok(()) => None,
+                Err((step, e)) => Some((owner.get(step).copied().unwrap_or(0), e)),
+            };
+            let stand = failed.as_ref().map_or(planned.len(), |(k, _)| *k);
+            let mut planned = planned.into_iter();
+            for (i, p) in planned.by_ref().take(stand) {
+                open.head = p.head;
+                set(i, Ok(p.entries));
+            }
+            let Some((_, e)) = failed else {
+                break;
+            };
+            let Some((failed_at, _)) = planned.next() else {
+                break;
+            };
+            set(failed_at, Err(e.clone()));
+            // Undo the failed unit. If even that fails (or the connection is gone) the
+            // transaction cannot commit (PostgreSQL would turn the COMMIT into a quiet
+            // rollback): the units after it are lost with it.
+            let lost = match e {
+                StoreError::Unavailable(_) => Some(e),
+                _ => block(
+                    open.conn
+                        .simple("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"),
+                )
+                .err()
+                .map(|_| {
+                    StoreError::Unavailable("a shared transaction could not be recovered".into())
+                }),
+            };
+            if let Some(lost) = lost {
+                for (i, _) in planned {
+                    set(i, Err(lost.clone()));
+                }
+                break;
+            }
+            from = failed_at + 1;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::Backend("a unit was not run".into()))))
+            .collect()
+    }
+
+    /// Once the caller's units have joined the open transaction (`own` of them stand), or it
+    /// `lost` the connection: commits for everyone, or leaves the commit to whoever joins
+    /// next and waits for it, or abandons a transaction nothing joined. The outcome is that
+    /// of the caller's standing units.
+    fn conclude(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        epoch: u64,
+        own: usize,
+        lost: bool,
+    ) -> Result<(), StoreError> {
+        let members = w.open.as_ref().map_or(0, |o| o.members);
+        if lost {
+            // The connection broke: the transaction and everything in it are gone.
+            w.conn = None;
+            let err = StoreError::Unavailable("the connection to PostgreSQL was lost".into());
+            self.settle_epoch(&mut w, Err(err.clone()), members.saturating_sub(own));
+            return Err(err);
+        }
+        let others_coming = self.arriving.load(Ordering::Acquire) > 0;
+        if members == 0 && !others_coming {
+            // Nothing joined: leave nothing open.
+            let _ = self.finish(&mut w, true, 0);
+            return Ok(());
+        }
+        if others_coming && members < MAX_MEMBERS {
+            // Someone is about to join; the last to join commits for everyone.
+            return if own > 0 {
+                self.await_epoch(w, epoch, own)
+            } else {
+                Ok(())
+            };
+        }
+        self.finish(&mut w, false, own)
     }
 
     fn begin(&self, w: &mut Writer) -> Result<(), StoreError> {
@@ -1186,6 +1283,11 @@ impl Conn {
     /// many there are. Statements not yet prepared are prepared first, together. Returns the
     /// first failure; PostgreSQL refuses everything after a failure inside a transaction.
     async fn pipeline(&self, steps: &[Step<'_>]) -> Result<(), StoreError> {
+        self.pipeline_at(steps).await.map_err(|(_, e)| e)
+    }
+
+    /// [`Conn::pipeline`], saying which step failed first (0 if preparing failed).
+    async fn pipeline_at(&self, steps: &[Step<'_>]) -> Result<(), (usize, StoreError)> {
         let mut sqls: Vec<&'static str> = steps
             .iter()
             .filter_map(|s| match s {
@@ -1198,7 +1300,7 @@ impl Conn {
         let prepared = futures_util::future::join_all(sqls.iter().map(|s| self.prepare(s))).await;
         let mut statements = HashMap::with_capacity(sqls.len());
         for (sql, st) in sqls.into_iter().zip(prepared) {
-            statements.insert(sql, st?);
+            statements.insert(sql, st.map_err(|e| (0, e))?);
         }
         let mut futures: Vec<Sent<'_>> = Vec::with_capacity(steps.len());
         for step in steps {
@@ -1208,7 +1310,7 @@ impl Conn {
                     let statement = statements
                         .get(st.sql)
                         .cloned()
-                        .ok_or_else(|| StoreError::Backend("statement not prepared".into()))?;
+                        .ok_or_else(|| (0, StoreError::Backend("statement not prepared".into())))?;
                     futures.push(Box::pin(async move {
                         let params: Vec<&(dyn ToSql + Sync)> = st
                             .params
@@ -1229,8 +1331,8 @@ impl Conn {
 }
 
 /// Polls `futures` in their order until all are done (each sends its message on its first
-/// poll, so the messages go out in this order), and returns the first failure.
-async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), StoreError> {
+/// poll, so the messages go out in this order), and returns the first failure and its place.
+async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), (usize, StoreError)> {
     let mut done: Vec<Option<Result<(), StoreError>>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
@@ -1249,10 +1351,59 @@ async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), StoreError> {
         }
     })
     .await;
-    done.into_iter()
-        .flatten()
-        .collect::<Result<Vec<()>, _>>()
-        .map(|_| ())
+    match done.into_iter().enumerate().find_map(|(i, r)| match r {
+        Some(Err(e)) => Some((i, e)),
+        _ => None,
+    }) {
+        Some(failed) => Err(failed),
+        None => Ok(()),
+    }
+}
+
+/// A unit of work planned against a chain head: its audit entries, its statements, and the
+/// head after it.
+struct Planned {
+    entries: Vec<Entry>,
+    stmts: Vec<Stmt>,
+    head: (u64, [u8; 32]),
+}
+
+impl Planned {
+    fn new(
+        (mut seq, mut hash): (u64, [u8; 32]),
+        (ops, audit): Unit,
+    ) -> Result<Planned, StoreError> {
+        let first = seq_out(if audit.is_empty() { 0 } else { seq + 1 })?;
+        let mut entries = Vec::with_capacity(audit.len());
+        let mut seqs = Vec::with_capacity(audit.len());
+        let mut encoded = Vec::with_capacity(audit.len());
+        let mut hashes = Vec::with_capacity(audit.len());
+        for d in audit {
+            let (e, b) = Entry::chain_encoded(seq, hash, d);
+            seq = e.seq;
+            hash = e.hash;
+            seqs.push(seq_out(e.seq)?);
+            encoded.push(b);
+            hashes.push(e.hash.to_vec());
+            entries.push(e);
+        }
+        let mut stmts = Vec::with_capacity(ops.len() + 1);
+        for op in ops {
+            plan(op, first, &mut stmts)?;
+        }
+        if !seqs.is_empty() {
+            stmts.push(stmt(
+                "INSERT INTO audit (seq, entry, hash)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[])",
+                vec![Box::new(seqs), Box::new(encoded), Box::new(hashes)],
+            ));
+        }
+        Ok(Planned {
+            entries,
+            stmts,
+            head: (seq, hash),
+        })
+    }
 }
 
 /// Plans one change as statements. Batches go as one statement over arrays.
@@ -1711,35 +1862,40 @@ impl crate::Store for PgStore {
         };
         let epoch = open.epoch;
         let result = self.member(open, work);
+        let own = usize::from(result.is_ok());
+        open.members += own;
         let lost = matches!(result, Err(StoreError::Unavailable(_)));
-        if result.is_ok() {
-            open.members += 1;
-        }
-        let members = open.members;
-        if lost {
-            // The connection broke: the transaction and everything in it are gone.
-            w.conn = None;
-            let err = StoreError::Unavailable("the connection to PostgreSQL was lost".into());
-            self.settle_epoch(&mut w, Err(err), members);
-            return result;
-        }
-        let others_coming = self.arriving.load(Ordering::Acquire) > 0;
-        if members == 0 && !others_coming {
-            // Nothing joined: leave nothing open.
-            let _ = self.finish(&mut w, true, false);
-            return result;
-        }
-        if others_coming && members < MAX_MEMBERS {
-            // Someone is about to join; the last to join commits for everyone.
-            return match result {
-                Ok(entries) => self.await_epoch(w, epoch).map(|()| entries),
-                Err(e) => Err(e),
-            };
-        }
-        let committed = self.finish(&mut w, false, result.is_ok());
-        match (result, committed) {
+        let outcome = self.conclude(w, epoch, own, lost);
+        match (result, outcome) {
             (Ok(entries), Ok(())) => Ok(entries),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
+        if units.is_empty() {
+            return Vec::new();
+        }
+        self.arriving.fetch_add(1, Ordering::AcqRel);
+        let mut w = self.lock();
+        self.arriving.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = self.begin(&mut w) {
+            return units.iter().map(|_| Err(e.clone())).collect();
+        }
+        let Some(open) = w.open.as_mut() else {
+            let e = StoreError::Backend("no transaction is open".into());
+            return units.iter().map(|_| Err(e.clone())).collect();
+        };
+        let epoch = open.epoch;
+        let results = self.members(open, &units);
+        let own = results.iter().filter(|r| r.is_ok()).count();
+        open.members += own;
+        let lost = results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
+        match self.conclude(w, epoch, own, lost) {
+            Ok(()) => results,
+            Err(e) => results.into_iter().map(|r| r.and(Err(e.clone()))).collect(),
         }
     }
 
@@ -1767,6 +1923,16 @@ impl crate::Store for PgStore {
 
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
         self.pool.run(async |c| subject_row(c, id).await)
+    }
+
+    fn subjects(&self, ids: &[SubjectKey]) -> Result<Vec<Option<SubjectRow>>, StoreError> {
+        // Pipelined on one connection: one round trip.
+        self.pool.run(async |c| {
+            futures_util::future::join_all(ids.iter().map(|id| subject_row(c, id)))
+                .await
+                .into_iter()
+                .collect()
+        })
     }
 
     fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
@@ -2330,6 +2496,72 @@ mod tests {
         for n in (1..16u8).step_by(2) {
             assert!(store.subject(&[100 + n; 16]).unwrap().is_some());
         }
+        t.drop_schema().unwrap();
+    }
+
+    /// Units handed over together share one transaction, failing ones alone (the units
+    /// after a failure are sent again), and writers calling `commit` meanwhile join it too:
+    /// every unit is counted once, so nobody waits for an outcome that never comes.
+    #[test]
+    fn p27_units_handed_over_together_share_one_transaction() {
+        let t = scratch("each");
+        let store = PgStore::open(&t).unwrap();
+        let row = |n: u8| SubjectRow {
+            id: [n; 16],
+            state: SubjectState::Active,
+            created_ms: 1,
+            closed_ms: None,
+        };
+        let (units_before, commits_before) = store.group_commit_stats();
+        let units: Vec<Unit> = (1..=20u8)
+            .map(|n| {
+                (
+                    vec![Op::InsertSubject(row(n))],
+                    vec![crate::conformance::draft("x")],
+                )
+            })
+            .collect();
+        let answers = store.commit_each(units);
+        assert!(answers.iter().all(Result::is_ok));
+        let (units_after, commits_after) = store.group_commit_stats();
+        assert_eq!(
+            (units_after - units_before, commits_after - commits_before),
+            (20, 1)
+        );
+
+        // Every third unit fails (its subject exists); a writer on `commit` runs beside.
+        let units: Vec<Unit> = (1..=30u8)
+            .map(|n| {
+                let id = if n % 3 == 0 { n / 3 } else { 100 + n };
+                (
+                    vec![Op::InsertSubject(row(id))],
+                    vec![crate::conformance::draft("y")],
+                )
+            })
+            .collect();
+        let (answers, alone) = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                (0..20u8)
+                    .map(|n| store.commit(vec![Op::InsertSubject(row(200 + n))], vec![]))
+                    .filter(Result::is_ok)
+                    .count()
+            });
+            (store.commit_each(units), writer.join().unwrap())
+        });
+        assert_eq!(alone, 20);
+        for (n, a) in (1..=30u8).zip(&answers) {
+            assert_eq!(a.is_ok(), n % 3 != 0, "unit {n}");
+        }
+        let seqs: Vec<u64> = answers.iter().flatten().flatten().map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), 20);
+        let mut checked = 0;
+        store
+            .audit_scan(1, &mut |_| {
+                checked += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(checked, 40, "every standing unit's entry, and no other");
         t.drop_schema().unwrap();
     }
 
