@@ -85,8 +85,16 @@ impl Vault {
             changes.iter().map(|_| None).collect();
         let mut units = Vec::with_capacity(changes.len());
         let mut rows = Vec::with_capacity(changes.len());
+        // Every subject's state in one call (one round trip on PostgreSQL).
+        let ids: Vec<_> = changes.iter().map(|c| c.subject.0).collect();
+        let states = self.store.subjects(&ids).ok();
         for (i, change) in changes.iter().enumerate() {
-            match self.consent_unit(change) {
+            // If that call failed, each change asks again (and carries its own error).
+            let subject = match &states {
+                Some(rows) => crate::vault::active(rows.get(i).cloned().flatten()),
+                None => self.active_subject(change.subject),
+            };
+            match self.consent_unit(change, subject) {
                 Ok((row, draft)) => {
                     units.push((vec![Op::RecordConsent(row.clone())], vec![draft]));
                     rows.push((i, change.subject, row));
@@ -116,10 +124,12 @@ impl Vault {
             .collect()
     }
 
-    /// Checks one change (a refusal is audited on its own) and makes its row and entry.
+    /// Checks one change against its subject's state (a refusal is audited on its own) and
+    /// makes its row and entry.
     fn consent_unit(
         &self,
         change: &ConsentChange<'_>,
+        subject_state: Result<steward_store::SubjectRow, Error>,
     ) -> Result<(ConsentRow, steward_audit::Draft), Error> {
         let ConsentChange {
             actor,
@@ -174,7 +184,7 @@ impl Vault {
                 "a consent channel is 1 to 32 characters".into(),
             ));
         }
-        if let Err(e) = applicable.and_then(|_| self.active_subject(subject).map(|_| ())) {
+        if let Err(e) = applicable.and_then(|_| subject_state.map(|_| ())) {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
         let separate = separate && granted;

@@ -528,12 +528,7 @@ impl Vault {
     }
 
     pub(crate) fn active_subject(&self, subject: SubjectId) -> Result<SubjectRow, Error> {
-        match self.store.subject(&subject.0)? {
-            None => Err(Error::SubjectNotFound),
-            Some(s) if s.state == SubjectState::Active => Ok(s),
-            Some(s) if s.state == SubjectState::Closed => Err(Error::SubjectClosed),
-            Some(_) => Err(Error::SubjectErased),
-        }
+        active(self.store.subject(&subject.0)?)
     }
 
     pub(crate) fn data_key(&self, subject: SubjectId) -> Result<Arc<DataKey>, Error> {
@@ -660,4 +655,14 @@ pub(crate) fn aad(subject: &SubjectKey, category: &str, record: i64) -> Vec<u8> 
     v.push(0);
     v.extend_from_slice(&record.to_be_bytes());
     v
+}
+
+/// The subject, if it is there and active.
+pub(crate) fn active(row: Option<SubjectRow>) -> Result<SubjectRow, Error> {
+    match row {
+        None => Err(Error::SubjectNotFound),
+        Some(s) if s.state == SubjectState::Active => Ok(s),
+        Some(s) if s.state == SubjectState::Closed => Err(Error::SubjectClosed),
+        Some(_) => Err(Error::SubjectErased),
+    }
 }

@@ -49,11 +49,6 @@ pub struct ConsentJob {
 pub trait Commit: Sized + Send + 'static {
     /// The answer a caller waits for.
     type Answer: Send + 'static;
-    /// Whether jobs are gathered on a remote store too. Where the store itself commits
-    /// concurrent callers together (PostgreSQL's group commit for `Store::commit_each`'s
-    /// default, one unit at a time), gathering them first would only line them up behind one
-    /// caller; each job then commits on its own caller's worker.
-    const GATHER_ON_REMOTE: bool = true;
     /// Commits `jobs` together.
     fn commit(vault: &Vault, jobs: &[Self]) -> Vec<Self::Answer>;
 }
@@ -87,7 +82,6 @@ impl Commit for ReadJob {
 
 impl Commit for ConsentJob {
     type Answer = Result<SignedDocument, Error>;
-    const GATHER_ON_REMOTE: bool = false;
 
     fn commit(vault: &Vault, jobs: &[ConsentJob]) -> Vec<Self::Answer> {
         let changes: Vec<ConsentChange<'_>> = jobs
@@ -188,11 +182,6 @@ impl<J: Commit> Batcher<J> {
     /// Queues a job, commits it (with whatever else waits) if nobody is committing, and waits
     /// for its answer.
     pub async fn submit(&self, job: J) -> Result<J::Answer, Error> {
-        if !J::GATHER_ON_REMOTE && self.vault.remote() {
-            return J::commit(&self.vault, std::slice::from_ref(&job))
-                .pop()
-                .ok_or_else(|| Error::Invalid("the request was not committed".into()));
-        }
         let (reply, answer) = oneshot::channel();
         self.jobs().push((job, reply));
         if !self.queue.leading.load(Ordering::Acquire) {
