@@ -2345,6 +2345,16 @@ mod tests {
         PgTarget::unique(&test_url(), &format!("t_{tag}")).unwrap()
     }
 
+    /// An active subject whose id is `n` repeated.
+    fn row(n: u8) -> SubjectRow {
+        SubjectRow {
+            id: [n; 16],
+            state: SubjectState::Active,
+            created_ms: 1,
+            closed_ms: None,
+        }
+    }
+
     #[test]
     fn p35_postgres_passes_the_conformance_suite() {
         let made = Mutex::new(Vec::new());
@@ -2464,12 +2474,6 @@ mod tests {
     fn a_failing_unit_leaves_the_others_in_its_transaction_standing() {
         let t = scratch("fail");
         let store = PgStore::open(&t).unwrap();
-        let row = |n: u8| SubjectRow {
-            id: [n; 16],
-            state: SubjectState::Active,
-            created_ms: 1,
-            closed_ms: None,
-        };
         store
             .commit(vec![Op::InsertSubject(row(1))], vec![])
             .unwrap();
@@ -2506,12 +2510,6 @@ mod tests {
     fn p27_units_handed_over_together_share_one_transaction() {
         let t = scratch("each");
         let store = PgStore::open(&t).unwrap();
-        let row = |n: u8| SubjectRow {
-            id: [n; 16],
-            state: SubjectState::Active,
-            created_ms: 1,
-            closed_ms: None,
-        };
         let (units_before, commits_before) = store.group_commit_stats();
         let units: Vec<Unit> = (1..=20u8)
             .map(|n| {
