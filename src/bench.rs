@@ -46,7 +46,31 @@ enum Raw {
 }
 
 /// Schemas a bench made on PostgreSQL; dropped when it ends, however it ends.
-pub(crate) struct Scratch(pub(crate) Vec<steward_core::PgTarget>);
+pub(crate) struct Scratch(Vec<steward_core::PgTarget>);
+
+impl Scratch {
+    /// A fresh backend for a benchmark: the embedded store in `dir`, or with `database` a data
+    /// and a keyring schema of its own (named after `tag`), dropped with the `Scratch`.
+    pub(crate) fn backend(
+        database: Option<&str>,
+        dir: &std::path::Path,
+        tag: &str,
+    ) -> Result<(steward_core::Backend, Scratch)> {
+        let mut scratch = Scratch(Vec::new());
+        let backend = match database {
+            None => steward_core::Backend::Sqlite {
+                dir: dir.to_path_buf(),
+            },
+            Some(url) => {
+                let data = steward_core::PgTarget::unique(url, tag)?;
+                let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema))?;
+                scratch.0.extend([data.clone(), keyring.clone()]);
+                steward_core::Backend::Postgres { data, keyring }
+            }
+        };
+        Ok((backend, scratch))
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -284,18 +308,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let scale = args.scale.clamp(0.01, 10.0);
     let n = |base: usize| ((base as f64 * scale) as usize).max(BATCH);
     let dir = tempfile::tempdir()?;
-    let mut scratch = Scratch(Vec::new());
-    let backend = match &args.database {
-        None => steward_core::Backend::Sqlite {
-            dir: dir.path().join("steward"),
-        },
-        Some(url) => {
-            let data = steward_core::PgTarget::unique(url, "bench")?;
-            let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema))?;
-            scratch.0.extend([data.clone(), keyring.clone()]);
-            steward_core::Backend::Postgres { data, keyring }
-        }
-    };
+    let (backend, mut scratch) = Scratch::backend(
+        args.database.as_deref(),
+        &dir.path().join("steward"),
+        "bench",
+    )?;
     let b = Bench::open(&backend)?;
     let raw = match &backend {
         steward_core::Backend::Sqlite { dir: data_dir } => Raw::Sqlite {

@@ -245,18 +245,9 @@ fn phase(
 
 pub fn run(args: &LoadArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut scratch = crate::bench::Scratch(Vec::new());
-    let backend = match &args.database {
-        None => steward_core::Backend::Sqlite {
-            dir: dir.path().to_path_buf(),
-        },
-        Some(url) => {
-            let data = steward_core::PgTarget::unique(url, "loadtest")?;
-            let keyring = steward_core::PgTarget::new(url, &format!("{}_keys", data.schema))?;
-            scratch.0.extend([data.clone(), keyring.clone()]);
-            steward_core::Backend::Postgres { data, keyring }
-        }
-    };
+    // Dropped last: the vault below is gone before its schemas are.
+    let (backend, _scratch) =
+        crate::bench::Scratch::backend(args.database.as_deref(), dir.path(), "loadtest")?;
     let master = MasterKey::generate(&steward_crypto::system_random())?;
     let vault = Arc::new(Vault::open_backend(
         &backend,
