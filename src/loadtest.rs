@@ -52,11 +52,9 @@ struct Phase {
     server_thread_busy: Option<f64>,
 }
 
-/// Name of the threads the server runs on, so that their CPU time can be read: the event loop
-/// on the embedded store, the workers on PostgreSQL (see `steward_server::runtime`).
-const SERVER_THREAD: &str = steward_server::THREAD_NAME;
-
-/// CPU seconds (user + system) the server's threads have used, from `/proc/self/task` (Linux).
+/// CPU seconds (user + system) the server's threads have used, from `/proc/self/task` (Linux):
+/// the threads named `steward_server::THREAD_NAME`, the event loop on the embedded store (the
+/// loadtest names it so) and the workers on PostgreSQL.
 fn server_cpu_secs() -> Option<f64> {
     let ticks = 100.0; // USER_HZ, 100 on every Linux architecture Steward builds for
     let mut total = None;
@@ -65,7 +63,7 @@ fn server_cpu_secs() -> Option<f64> {
         let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
             continue; // the thread has ended
         };
-        if comm.trim() != SERVER_THREAD {
+        if comm.trim() != steward_server::THREAD_NAME {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
@@ -305,7 +303,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let options = steward_server::Options::from_config(&config);
     let runtime = steward_server::runtime(vault.remote())?;
     let server = std::thread::Builder::new()
-        .name(SERVER_THREAD.into())
+        .name(steward_server::THREAD_NAME.into())
         .spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -84,20 +84,19 @@ impl Vault {
         let mut answers: Vec<Option<Result<SignedDocument, Error>>> =
             changes.iter().map(|_| None).collect();
         let mut units = Vec::with_capacity(changes.len());
-        let mut rows = Vec::with_capacity(changes.len());
+        let mut recorded = Vec::with_capacity(changes.len());
         // Every subject's state in one call (one round trip on PostgreSQL).
         let ids: Vec<_> = changes.iter().map(|c| c.subject.0).collect();
-        let states = self.store.subjects(&ids).ok();
+        let states = self.store.subjects(&ids);
         for (i, change) in changes.iter().enumerate() {
-            // If that call failed, each change asks again (and carries its own error).
-            let subject = match &states {
-                Some(rows) => crate::vault::active(rows.get(i).cloned().flatten()),
-                None => self.active_subject(change.subject),
+            let state = match &states {
+                Ok(found) => crate::vault::active(found.get(i).cloned().flatten()),
+                Err(e) => Err(Error::from(e.clone())),
             };
-            match self.consent_unit(change, subject) {
+            match self.consent_unit(change, state) {
                 Ok((row, draft)) => {
                     units.push((vec![Op::RecordConsent(row.clone())], vec![draft]));
-                    rows.push((i, change.subject, row));
+                    recorded.push((i, change.subject, row));
                 }
                 Err(e) => {
                     if let Some(a) = answers.get_mut(i) {
@@ -106,7 +105,9 @@ impl Vault {
                 }
             }
         }
-        for ((i, subject, row), committed) in rows.into_iter().zip(self.store.commit_each(units)) {
+        for ((i, subject, row), committed) in
+            recorded.into_iter().zip(self.store.commit_each(units))
+        {
             let answer = committed.map_err(Error::from).and_then(|entries| {
                 let entry = entries
                     .first()
@@ -131,14 +132,14 @@ impl Vault {
         change: &ConsentChange<'_>,
         subject_state: Result<steward_store::SubjectRow, Error>,
     ) -> Result<(ConsentRow, steward_audit::Draft), Error> {
-        let ConsentChange {
+        let &ConsentChange {
             actor,
             subject,
             target,
             granted,
-            separate,
             channel,
-        } = *change;
+            ..
+        } = change;
         let name = self.consent_target_name(target);
         let action = if granted {
             "consent.grant"
@@ -187,7 +188,7 @@ impl Vault {
         if let Err(e) = applicable.and_then(|_| subject_state.map(|_| ())) {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
-        let separate = separate && granted;
+        let separate = change.separate && granted;
         let draft = self.act(
             actor,
             action,

@@ -80,12 +80,14 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
     if let Some(poll) = &edge.poll {
         poll.started();
     }
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let started = Instant::now();
+    // What the log line needs, taken only when it will be written (the route is a copy).
+    let logged = tracing::enabled!(tracing::Level::INFO).then(|| {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+        (req.method().clone(), route, Instant::now())
+    });
     let announced = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -101,13 +103,15 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
         .into_response(),
         _ => next.run(req).await,
     };
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1e3,
-        "request"
-    );
+    if let Some((method, route, started)) = logged {
+        tracing::info!(
+            %method,
+            route,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
+    }
     response
 }
 
