@@ -9,6 +9,7 @@
 
 mod backup;
 pub mod conformance;
+pub mod migrations;
 mod postgres;
 mod sqlite;
 

@@ -1,0 +1,1 @@
+CREATE TABLE destroyed (subject BYTEA PRIMARY KEY);

@@ -1,0 +1,1 @@
+CREATE TABLE data_keys (subject BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;

@@ -1,0 +1,1 @@
+CREATE TABLE destroyed (subject BLOB PRIMARY KEY) WITHOUT ROWID;

@@ -1,0 +1,322 @@
+//! Planning a unit of work: each [`Op`] as statements with owned parameters, and the audit
+//! rows chained after the head, so the lot can be sent in one round trip.
+
+use steward_audit::Entry;
+
+use crate::{ConsentRow, Op, StoreError, Unit};
+
+use super::*;
+
+/// A unit of work planned against a chain head: its audit entries, its statements, and the
+/// head after it.
+pub(super) struct Planned {
+    pub(super) entries: Vec<Entry>,
+    pub(super) stmts: Vec<Stmt>,
+    pub(super) head: (u64, [u8; 32]),
+}
+
+impl Planned {
+    pub(super) fn new(
+        (mut seq, mut hash): (u64, [u8; 32]),
+        (ops, audit): Unit,
+    ) -> Result<Planned, StoreError> {
+        let first = seq_out(if audit.is_empty() { 0 } else { seq + 1 })?;
+        let mut entries = Vec::with_capacity(audit.len());
+        let mut seqs = Vec::with_capacity(audit.len());
+        let mut encoded = Vec::with_capacity(audit.len());
+        let mut hashes = Vec::with_capacity(audit.len());
+        for d in audit {
+            let (e, b) = Entry::chain_encoded(seq, hash, d);
+            seq = e.seq;
+            hash = e.hash;
+            seqs.push(seq_out(e.seq)?);
+            encoded.push(b);
+            hashes.push(e.hash.to_vec());
+            entries.push(e);
+        }
+        let mut stmts = Vec::with_capacity(ops.len() + 1);
+        for op in ops {
+            plan(op, first, &mut stmts)?;
+        }
+        if !seqs.is_empty() {
+            stmts.push(stmt(
+                "INSERT INTO audit (seq, entry, hash)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[])",
+                vec![Box::new(seqs), Box::new(encoded), Box::new(hashes)],
+            ));
+        }
+        Ok(Planned {
+            entries,
+            stmts,
+            head: (seq, hash),
+        })
+    }
+}
+
+/// Plans one change as statements. Batches go as one statement over arrays.
+pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), StoreError> {
+    let seq_or =
+        |s: u64| -> Result<i64, StoreError> { if s == 0 { Ok(audit_seq) } else { seq_out(s) } };
+    match op {
+        Op::InsertSubject(s) => out.push(stmt(
+            "INSERT INTO subjects (id, state, created_ms) VALUES ($1, $2, $3)",
+            vec![bytes(&s.id), Box::new(s.state.as_str()), Box::new(s.created_ms)],
+        )),
+        Op::SetSubjectState { subject, state } => out.push(stmt(
+            "UPDATE subjects SET state = $2 WHERE id = $1",
+            vec![bytes(&subject), Box::new(state.as_str())],
+        )),
+        Op::InsertRecords(rows) => {
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut subjects = Vec::with_capacity(rows.len());
+            let mut categories = Vec::with_capacity(rows.len());
+            let mut features = Vec::with_capacity(rows.len());
+            let mut sources = Vec::with_capacity(rows.len());
+            let mut at = Vec::with_capacity(rows.len());
+            let mut sealed = Vec::with_capacity(rows.len());
+            for r in rows {
+                ids.push(r.id);
+                subjects.push(r.subject.to_vec());
+                categories.push(r.category);
+                features.push(r.feature);
+                sources.push(r.source);
+                at.push(r.collected_ms);
+                sealed.push(r.sealed);
+            }
+            out.push(stmt(
+                "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])",
+                vec![
+                    Box::new(ids),
+                    Box::new(subjects),
+                    Box::new(categories),
+                    Box::new(features),
+                    Box::new(sources),
+                    Box::new(at),
+                    Box::new(sealed),
+                ],
+            ));
+        }
+        Op::InsertIndex(rows) => {
+            let digests: Vec<Vec<u8>> = rows.iter().map(|r| r.digest.to_vec()).collect();
+            let subjects: Vec<Vec<u8>> = rows.iter().map(|r| r.subject.to_vec()).collect();
+            let records: Vec<i64> = rows.iter().map(|r| r.record).collect();
+            out.push(stmt(
+                "INSERT INTO lookup (digest, subject, record)
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::bigint[])
+                 ON CONFLICT DO NOTHING",
+                vec![Box::new(digests), Box::new(subjects), Box::new(records)],
+            ));
+        }
+        Op::RecordConsent(c) => {
+            let seq = seq_or(c.audit_seq)?;
+            let params = |c: &ConsentRow| -> Vec<Param> {
+                vec![
+                    bytes(&c.subject),
+                    Box::new(c.target.clone()),
+                    Box::new(c.granted),
+                    Box::new(c.separate),
+                    Box::new(c.channel.clone()),
+                    Box::new(c.policy_version.clone()),
+                    Box::new(c.at_ms),
+                    Box::new(seq),
+                ]
+            };
+            out.push(stmt(
+                "INSERT INTO consent_events
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                params(&c),
+            ));
+            out.push(stmt(
+                "INSERT INTO consent_current
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (subject, target) DO UPDATE SET granted = EXCLUDED.granted,
+                 separate = EXCLUDED.separate, channel = EXCLUDED.channel,
+                 policy_version = EXCLUDED.policy_version, at_ms = EXCLUDED.at_ms,
+                 audit_seq = EXCLUDED.audit_seq",
+                params(&c),
+            ));
+        }
+        Op::InsertDisclosure(d) => out.push(stmt(
+            "INSERT INTO disclosures
+             (subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                bytes(&d.subject),
+                Box::new(d.recipient),
+                Box::new(d.categories),
+                Box::new(d.purpose),
+                Box::new(d.legal_basis),
+                Box::new(d.at_ms),
+                Box::new(seq_or(d.audit_seq)?),
+            ],
+        )),
+        Op::EnqueuePurge { subject, at_ms } => out.push(stmt(
+            "INSERT INTO purge_queue (subject, queued_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            vec![bytes(&subject), Box::new(at_ms)],
+        )),
+        Op::DequeuePurge { subject } => out.push(stmt(
+            "DELETE FROM purge_queue WHERE subject = $1",
+            vec![bytes(&subject)],
+        )),
+        Op::StoreCertificate { subject, document } => out.push(stmt(
+            "INSERT INTO certificates (subject, document) VALUES ($1, $2)
+             ON CONFLICT (subject) DO UPDATE SET document = EXCLUDED.document",
+            vec![bytes(&subject), Box::new(document)],
+        )),
+        Op::CloseSubject { subject, at_ms } => out.push(stmt(
+            "UPDATE subjects SET state = 'closed', closed_ms = $2 WHERE id = $1",
+            vec![bytes(&subject), Box::new(at_ms)],
+        )),
+        Op::DeleteRecords(keys) => {
+            let subjects: Vec<Vec<u8>> = keys.iter().map(|k| k.subject.to_vec()).collect();
+            let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+            let categories: Vec<String> = keys.into_iter().map(|k| k.category).collect();
+            out.push(stmt(
+                "DELETE FROM lookup l USING UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id)
+                 WHERE l.subject = k.subject AND l.record = k.id",
+                vec![Box::new(subjects.clone()), Box::new(ids.clone())],
+            ));
+            out.push(stmt(
+                "DELETE FROM records r
+                 USING UNNEST($1::bytea[], $2::text[], $3::bigint[]) AS k(subject, category, id)
+                 WHERE r.subject = k.subject AND r.category = k.category AND r.id = k.id",
+                vec![Box::new(subjects), Box::new(categories), Box::new(ids)],
+            ));
+        }
+        Op::PlaceHold(h) => out.push(stmt(
+            "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            vec![
+                Box::new(h.id),
+                bytes(&h.subject),
+                Box::new(h.categories),
+                Box::new(h.reason),
+                Box::new(h.reference),
+                Box::new(h.placed_ms),
+                Box::new(h.until_ms),
+                Box::new(h.lifted_ms),
+            ],
+        )),
+        Op::LiftHold { id, at_ms } => out.push(stmt(
+            "UPDATE legal_holds SET lifted_ms = $2 WHERE id = $1",
+            vec![Box::new(id), Box::new(at_ms)],
+        )),
+        Op::PutRequest(r) => out.push(stmt(
+            "INSERT INTO rights_requests (id, subject, kind, state, target, received_ms,
+             due_ms, updated_ms, verification, outcome, sealed_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (subject, id) DO UPDATE SET kind = EXCLUDED.kind,
+             state = EXCLUDED.state, target = EXCLUDED.target,
+             received_ms = EXCLUDED.received_ms, due_ms = EXCLUDED.due_ms,
+             updated_ms = EXCLUDED.updated_ms, verification = EXCLUDED.verification,
+             outcome = EXCLUDED.outcome, sealed_text = EXCLUDED.sealed_text",
+            vec![
+                Box::new(r.id),
+                bytes(&r.subject),
+                Box::new(r.kind),
+                Box::new(r.state),
+                Box::new(r.target),
+                Box::new(r.received_ms),
+                Box::new(r.due_ms),
+                Box::new(r.updated_ms),
+                Box::new(r.verification),
+                Box::new(r.outcome),
+                Box::new(r.sealed_text),
+            ],
+        )),
+        Op::PutOtp(o) => out.push(stmt(
+            "INSERT INTO otp_codes (subject, digest, expires_ms, attempts) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (subject) DO UPDATE SET digest = EXCLUDED.digest,
+             expires_ms = EXCLUDED.expires_ms, attempts = EXCLUDED.attempts",
+            vec![
+                bytes(&o.subject),
+                bytes(&o.digest),
+                Box::new(o.expires_ms),
+                Box::new(i64::from(o.attempts)),
+            ],
+        )),
+        Op::DeleteOtp { subject } => out.push(stmt(
+            "DELETE FROM otp_codes WHERE subject = $1",
+            vec![bytes(&subject)],
+        )),
+        Op::PutAttempts {
+            key,
+            window_ms,
+            count,
+        } => out.push(stmt(
+            "INSERT INTO attempts (key, window_ms, count) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET window_ms = EXCLUDED.window_ms, count = EXCLUDED.count",
+            vec![Box::new(key), Box::new(window_ms), Box::new(i64::from(count))],
+        )),
+        Op::PutSession {
+            digest,
+            subject,
+            expires_ms,
+        } => out.push(stmt(
+            "INSERT INTO sessions (digest, subject, expires_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (subject, digest) DO UPDATE SET expires_ms = EXCLUDED.expires_ms",
+            vec![bytes(&digest), bytes(&subject), Box::new(expires_ms)],
+        )),
+        Op::PutStaff(st) => out.push(stmt(
+            "INSERT INTO staff (username, role, password_hash, created_ms, disabled)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (username) DO UPDATE SET role = EXCLUDED.role,
+             password_hash = EXCLUDED.password_hash, created_ms = EXCLUDED.created_ms,
+             disabled = EXCLUDED.disabled",
+            vec![
+                Box::new(st.username),
+                Box::new(st.role),
+                Box::new(st.password_hash),
+                Box::new(st.created_ms),
+                Box::new(st.disabled),
+            ],
+        )),
+        Op::PutStaffSession {
+            digest,
+            username,
+            expires_ms,
+        } => out.push(stmt(
+            "INSERT INTO staff_sessions (digest, username, expires_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (digest) DO UPDATE SET username = EXCLUDED.username,
+             expires_ms = EXCLUDED.expires_ms",
+            vec![bytes(&digest), Box::new(username), Box::new(expires_ms)],
+        )),
+        Op::InsertApiKey(k) => out.push(stmt(
+            "INSERT INTO api_keys (id, name, role, digest, created_ms, revoked)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                Box::new(k.id),
+                Box::new(k.name),
+                Box::new(k.role),
+                bytes(&k.digest),
+                Box::new(k.created_ms),
+                Box::new(k.revoked),
+            ],
+        )),
+        Op::RevokeApiKey { id } => out.push(stmt(
+            "UPDATE api_keys SET revoked = true WHERE id = $1",
+            vec![Box::new(id)],
+        )),
+        Op::SetMeta { key, value } => out.push(stmt(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            vec![Box::new(key), Box::new(value)],
+        )),
+    }
+    Ok(())
+}
+
+macro_rules! hold_columns {
+    () => {
+        "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms FROM legal_holds"
+    };
+}
+
+macro_rules! request_columns {
+    () => {
+        "SELECT id, subject, kind, state, target, received_ms, due_ms, updated_ms, verification, outcome, sealed_text FROM rights_requests"
+    };
+}

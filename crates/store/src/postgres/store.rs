@@ -1,0 +1,421 @@
+//! [`crate::Store`] on PostgreSQL: every query the domain makes.
+
+use std::sync::atomic::Ordering;
+
+use futures_util::StreamExt;
+use steward_audit::{Checkpoint, Entry, GENESIS, RawEntry};
+use tokio_postgres::types::ToSql;
+
+use crate::{
+    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, OtpRow, Reader, RecordKey, RecordRow,
+    RequestRow, StaffRow, StoreError, SubjectKey, SubjectRow, Unit,
+};
+
+use super::*;
+
+impl crate::Store for PgStore {
+    fn read_commit(
+        &self,
+        work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.arriving.fetch_add(1, Ordering::AcqRel);
+        let mut w = self.lock();
+        self.arriving.fetch_sub(1, Ordering::AcqRel);
+        self.begin(&mut w)?;
+        let Some(open) = w.open.as_mut() else {
+            return Err(StoreError::Backend("no transaction is open".into()));
+        };
+        let epoch = open.epoch;
+        let result = self.member(open, work);
+        let own = usize::from(result.is_ok());
+        open.members += own;
+        let lost = matches!(result, Err(StoreError::Unavailable(_)));
+        let outcome = self.conclude(w, epoch, own, lost);
+        match (result, outcome) {
+            (Ok(entries), Ok(())) => Ok(entries),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
+        if units.is_empty() {
+            return Vec::new();
+        }
+        self.arriving.fetch_add(1, Ordering::AcqRel);
+        let mut w = self.lock();
+        self.arriving.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = self.begin(&mut w) {
+            return units.iter().map(|_| Err(e.clone())).collect();
+        }
+        let Some(open) = w.open.as_mut() else {
+            let e = StoreError::Backend("no transaction is open".into());
+            return units.iter().map(|_| Err(e.clone())).collect();
+        };
+        let epoch = open.epoch;
+        let results = self.members(open, &units);
+        let own = results.iter().filter(|r| r.is_ok()).count();
+        open.members += own;
+        let lost = results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
+        match self.conclude(w, epoch, own, lost) {
+            Ok(()) => results,
+            Err(e) => results.into_iter().map(|r| r.and(Err(e.clone()))).collect(),
+        }
+    }
+
+    fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
+        let n = i64::try_from(n).map_err(|_| StoreError::Backend("record ids exhausted".into()))?;
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, ceiling) = *ids;
+        if next.checked_add(n).is_some_and(|end| end <= ceiling) && next > 0 {
+            *ids = (next + n, ceiling);
+            return Ok(next);
+        }
+        let reserve = n
+            .checked_add(RECORD_ID_BLOCK)
+            .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
+        let row = self.row(
+            "UPDATE counters SET value = value + $1 WHERE name = 'record_id' RETURNING value",
+            &[&reserve],
+            |r| col::<i64>(r, 0),
+        )?;
+        let ceiling = row.ok_or_else(|| corrupt("the record id counter is missing"))?;
+        let start = ceiling - reserve;
+        *ids = (start + n, ceiling);
+        Ok(start)
+    }
+
+    fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
+        self.pool.run(async |c| subject_row(c, id).await)
+    }
+
+    fn subjects(&self, ids: &[SubjectKey]) -> Result<Vec<Option<SubjectRow>>, StoreError> {
+        // Pipelined on one connection: one round trip.
+        self.pool.run(async |c| {
+            futures_util::future::join_all(ids.iter().map(|id| subject_row(c, id)))
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
+    fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT subject FROM lookup WHERE digest = $1 ORDER BY subject",
+            &[&&digest[..]],
+            |r| key16(col(r, 0)?),
+        )
+    }
+
+    fn records(&self, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError> {
+        self.pool.run(async |c| records_of(c, subject).await)
+    }
+
+    fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        self.pool.run(async |c| consents_in_force(c, subject).await)
+    }
+
+    fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        self.pool.run(async |c| consent_history(c, subject).await)
+    }
+
+    fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
+        self.pool.run(async |c| disclosures_of(c, subject).await)
+    }
+
+    fn remote(&self) -> bool {
+        true
+    }
+
+    /// The five queries go out together on one connection: one round trip.
+    fn subject_file(&self, id: &SubjectKey) -> Result<crate::SubjectFile, StoreError> {
+        self.pool.run(async |c| {
+            let (subject, records, consents, history, disclosures) = futures_util::future::join5(
+                subject_row(c, id),
+                records_of(c, id),
+                consents_in_force(c, id),
+                consent_history(c, id),
+                disclosures_of(c, id),
+            )
+            .await;
+            Ok(crate::SubjectFile {
+                subject: subject?,
+                records: records?,
+                consents: consents?,
+                history: history?,
+                disclosures: disclosures?,
+            })
+        })
+    }
+
+    fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
+        self.row(
+            "SELECT document FROM certificates WHERE subject = $1",
+            &[&&subject[..]],
+            |r| col(r, 0),
+        )
+    }
+
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let row = self.row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            &[],
+            |r| Ok((seq_in(col(r, 0)?)?, hash32(col(r, 1)?)?)),
+        )?;
+        Ok(row.unwrap_or((0, GENESIS)))
+    }
+
+    fn audit_scan(
+        &self,
+        from_seq: u64,
+        visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let from = seq_out(from_seq)?;
+        self.pool.run(async |c| {
+            let st = c
+                .prepare("SELECT seq, entry, hash FROM audit WHERE seq >= $1 ORDER BY seq")
+                .await?;
+            let params: [&(dyn ToSql + Sync); 1] = [&from];
+            let rows = c.client.query_raw(&st, params).await.map_err(pg)?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(pg)?;
+                let seq = seq_in(col(&row, 0)?)?;
+                let bytes: &[u8] = row.try_get(1).unwrap_or(&[]);
+                let hash: &[u8] = row.try_get(2).unwrap_or(&[]);
+                if !visit(RawEntry { seq, bytes, hash }) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.rows(
+            "SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq",
+            &[],
+            |r| {
+                Ok(Checkpoint {
+                    seq: seq_in(col(r, 0)?)?,
+                    head: hash32(col(r, 1)?)?,
+                    at_ms: col(r, 2)?,
+                    signature: col::<&[u8]>(r, 3)?
+                        .try_into()
+                        .map_err(|_| corrupt("checkpoint signature is not 64 bytes"))?,
+                })
+            },
+        )
+    }
+
+    fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let seq = seq_out(cp.seq)?;
+        self.pool.run(async |c| {
+            c.execute(
+                "INSERT INTO checkpoints (seq, head, at_ms, signature) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (seq) DO UPDATE SET head = EXCLUDED.head, at_ms = EXCLUDED.at_ms,
+                 signature = EXCLUDED.signature",
+                &[&seq, &&cp.head[..], &cp.at_ms, &&cp.signature[..]],
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    fn purge_queue(&self) -> Result<Vec<SubjectKey>, StoreError> {
+        self.rows(
+            "SELECT subject FROM purge_queue ORDER BY queued_ms, subject",
+            &[],
+            |r| key16(col(r, 0)?),
+        )
+    }
+
+    fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement, so one transaction: the records and their index entries go together.
+        let row = self.row(
+            "WITH gone AS (
+                 DELETE FROM records WHERE subject = $1 AND (category, id) IN
+                     (SELECT category, id FROM records WHERE subject = $1 LIMIT $2)
+                 RETURNING id
+             ), unindexed AS (
+                 DELETE FROM lookup WHERE subject = $1 AND record IN (SELECT id FROM gone)
+             )
+             SELECT COUNT(*) FROM gone",
+            &[&&subject[..], &limit],
+            |r| col::<i64>(r, 0),
+        )?;
+        Ok(usize::try_from(row.unwrap_or(0)).unwrap_or(0))
+    }
+
+    fn holds(&self, subject: &SubjectKey) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            concat!(
+                hold_columns!(),
+                " WHERE subject = $1 ORDER BY placed_ms, id"
+            ),
+            &[&&subject[..]],
+            hold_row,
+        )
+    }
+
+    fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            concat!(
+                hold_columns!(),
+                " WHERE lifted_ms IS NULL AND until_ms > $1 ORDER BY placed_ms, id"
+            ),
+            &[&now_ms],
+            hold_row,
+        )
+    }
+
+    fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError> {
+        self.row(concat!(hold_columns!(), " WHERE id = $1"), &[&id], hold_row)
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        self.row(
+            concat!(request_columns!(), " WHERE id = $1"),
+            &[&id],
+            request_row,
+        )
+    }
+
+    fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
+        self.rows(
+            concat!(
+                request_columns!(),
+                " WHERE due_ms <= $1 AND state NOT IN ('completed', 'refused') ORDER BY due_ms, id"
+            ),
+            &[&before_ms],
+            request_row,
+        )
+    }
+
+    fn records_collected_before(
+        &self,
+        category: &str,
+        before_ms: i64,
+        after: Option<(i64, SubjectKey, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, RecordKey)>, StoreError> {
+        let (at, subject, id) = after.unwrap_or((i64::MIN, [0; 16], i64::MIN));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.rows(
+            "SELECT collected_ms, subject, id FROM records
+             WHERE category = $1 AND collected_ms < $2
+               AND (collected_ms, subject, id) > ($3, $4, $5)
+             ORDER BY collected_ms, subject, id LIMIT $6",
+            &[&category, &before_ms, &at, &&subject[..], &id, &limit],
+            |r| {
+                Ok((
+                    col(r, 0)?,
+                    RecordKey {
+                        subject: key16(col(r, 1)?)?,
+                        category: category.to_string(),
+                        id: col(r, 2)?,
+                    },
+                ))
+            },
+        )
+    }
+
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<(SubjectKey, i64)>, StoreError> {
+        self.rows(
+            "SELECT id, closed_ms FROM subjects WHERE state = 'closed' AND closed_ms < $1 ORDER BY closed_ms, id",
+            &[&before_ms],
+            |r| Ok((key16(col(r, 0)?)?, col(r, 1)?)),
+        )
+    }
+
+    fn otp(&self, subject: &SubjectKey) -> Result<Option<OtpRow>, StoreError> {
+        self.row(
+            "SELECT digest, expires_ms, attempts FROM otp_codes WHERE subject = $1",
+            &[&&subject[..]],
+            |r| {
+                Ok(OtpRow {
+                    subject: *subject,
+                    digest: col::<&[u8]>(r, 0)?
+                        .try_into()
+                        .map_err(|_| corrupt("a code digest is not 16 bytes"))?,
+                    expires_ms: col(r, 1)?,
+                    attempts: u32::try_from(col::<i64>(r, 2)?).unwrap_or(u32::MAX),
+                })
+            },
+        )
+    }
+
+    fn attempts(&self, key: &str) -> Result<Option<(i64, u32)>, StoreError> {
+        self.row(
+            "SELECT window_ms, count FROM attempts WHERE key = $1",
+            &[&key],
+            |r| {
+                Ok((
+                    col(r, 0)?,
+                    u32::try_from(col::<i64>(r, 1)?).unwrap_or(u32::MAX),
+                ))
+            },
+        )
+    }
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<(SubjectKey, i64)>, StoreError> {
+        self.row(
+            "SELECT subject, expires_ms FROM sessions WHERE digest = $1",
+            &[&&digest[..]],
+            |r| Ok((key16(col(r, 0)?)?, col(r, 1)?)),
+        )
+    }
+
+    fn staff(&self, username: &str) -> Result<Option<StaffRow>, StoreError> {
+        self.row(
+            "SELECT username, role, password_hash, created_ms, disabled FROM staff WHERE username = $1",
+            &[&username],
+            |r| {
+                Ok(StaffRow {
+                    username: col(r, 0)?,
+                    role: col(r, 1)?,
+                    password_hash: col(r, 2)?,
+                    created_ms: col(r, 3)?,
+                    disabled: col(r, 4)?,
+                })
+            },
+        )
+    }
+
+    fn staff_session(&self, digest: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
+        self.row(
+            "SELECT username, expires_ms FROM staff_sessions WHERE digest = $1",
+            &[&&digest[..]],
+            |r| Ok((col(r, 0)?, col(r, 1)?)),
+        )
+    }
+
+    fn settle(&self) -> Result<(), StoreError> {
+        // PostgreSQL's own checkpoints make committed data durable; nothing to fold.
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.rows(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys ORDER BY created_ms, id",
+            &[],
+            api_key_row,
+        )
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.row(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys WHERE id = $1",
+            &[&id],
+            api_key_row,
+        )
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.row("SELECT value FROM meta WHERE key = $1", &[&key], |r| {
+            col(r, 0)
+        })
+    }
+}

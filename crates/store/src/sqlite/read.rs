@@ -1,0 +1,147 @@
+//! The read path (one statement for a subject's state, consent and records) and the
+//! [`Reader`] a unit of work reads through inside its transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{ConsentRow, Reader, RecordRow, StoreError, SubjectKey, SubjectRecords, SubjectState};
+
+use super::rows::consent_row;
+use super::{SqliteStore, backend};
+
+pub(super) fn subject_records(
+    conn: &Connection,
+    subject: &SubjectKey,
+    consent_target: Option<&str>,
+    categories: &[&str],
+) -> Result<Option<SubjectRecords>, StoreError> {
+    macro_rules! head {
+        () => {
+            "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+             FROM subjects s
+             LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2"
+        };
+    }
+    // The two common shapes are fixed strings: no SQL is built on the read path for them.
+    const NONE: &str = "SELECT s.state, c.granted, NULL, NULL, NULL, NULL, NULL, NULL
+         FROM subjects s
+         LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
+         WHERE s.id = ?1";
+    const ONE: &str = concat!(
+        head!(),
+        " LEFT JOIN records r ON r.subject = s.id AND r.category = ?3 WHERE s.id = ?1 ORDER BY r.id"
+    );
+    let many;
+    let sql = match categories.len() {
+        0 => NONE,
+        1 => ONE,
+        n => {
+            many = format!(
+                concat!(
+                    head!(),
+                    " LEFT JOIN records r ON r.subject = s.id AND r.category IN ({}) WHERE s.id = ?1 ORDER BY r.id"
+                ),
+                (0..n)
+                    .map(|i| format!("?{}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            many.as_str()
+        }
+    };
+    let mut st = conn.prepare_cached(sql).map_err(backend)?;
+    let key = &subject[..];
+    let target = consent_target.unwrap_or("");
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(categories.len() + 2);
+    values.push(&key);
+    values.push(&target);
+    for c in categories {
+        values.push(c);
+    }
+    let mut rows = st.query(values.as_slice()).map_err(backend)?;
+    let mut out: Option<SubjectRecords> = None;
+    while let Some(r) = rows.next().map_err(backend)? {
+        let found = match &mut out {
+            Some(found) => found,
+            None => {
+                let text: String = r.get(0).map_err(backend)?;
+                let granted: Option<bool> = r.get(1).map_err(backend)?;
+                out.insert(SubjectRecords {
+                    state: SubjectState::parse(&text)
+                        .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
+                    consent_granted: granted.unwrap_or(false),
+                    records: Vec::new(),
+                })
+            }
+        };
+        let id: Option<i64> = r.get(2).map_err(backend)?;
+        if let Some(id) = id {
+            found.records.push(RecordRow {
+                id,
+                subject: *subject,
+                category: r.get(3).map_err(backend)?,
+                feature: r.get(4).map_err(backend)?,
+                source: r.get(5).map_err(backend)?,
+                collected_ms: r.get(6).map_err(backend)?,
+                sealed: r.get(7).map_err(backend)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn consent(
+    conn: &Connection,
+    subject: &SubjectKey,
+    target: &str,
+) -> Result<Option<ConsentRow>, StoreError> {
+    conn.prepare_cached(
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_current WHERE subject = ?1 AND target = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![&subject[..], target], consent_row)
+            .optional()
+    })
+    .map_err(backend)
+}
+
+/// Reads inside a unit of work's transaction.
+pub(super) struct TxReader<'a>(pub(super) &'a Connection);
+
+impl Reader for TxReader<'_> {
+    fn subject_records(
+        &self,
+        subject: &SubjectKey,
+        consent_target: Option<&str>,
+        categories: &[&str],
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        subject_records(self.0, subject, consent_target, categories)
+    }
+
+    fn consent(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+    ) -> Result<Option<ConsentRow>, StoreError> {
+        consent(self.0, subject, target)
+    }
+}
+
+impl Reader for SqliteStore {
+    fn subject_records(
+        &self,
+        subject: &SubjectKey,
+        consent_target: Option<&str>,
+        categories: &[&str],
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        subject_records(&self.lock().conn, subject, consent_target, categories)
+    }
+
+    fn consent(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+    ) -> Result<Option<ConsentRow>, StoreError> {
+        consent(&self.lock().conn, subject, target)
+    }
+}

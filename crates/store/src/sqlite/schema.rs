@@ -1,0 +1,49 @@
+//! Opening a SQLite file with the settings every Steward file uses, and applying its
+//! migrations (`migrations/sqlite*/`), each in its own transaction, a statement at a time.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+use super::backend;
+use crate::migrations::Migration;
+
+pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA secure_delete = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 268435456;",
+    )
+    .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+pub(super) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    if applied > migrations.len() {
+        return Err(StoreError::Incompatible(format!(
+            "the store has schema version {applied}, newer than this build knows ({}); upgrade Steward",
+            migrations.len()
+        )));
+    }
+    for m in migrations.iter().skip(applied) {
+        let tx = conn.transaction().map_err(backend)?;
+        for statement in m.statements() {
+            tx.execute(&statement, [])
+                .map_err(|e| StoreError::Backend(format!("migration {}: {e}", m.name)))?;
+        }
+        tx.pragma_update(None, "user_version", m.version)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! [`crate::Store`] on SQLite: units of work, group commit in one transaction with a
+//! savepoint per unit, and every query the domain makes.
+
+use rusqlite::types::ValueRef;
+use rusqlite::{TransactionBehavior, params};
+use steward_audit::{Checkpoint, Entry, RawEntry};
+
+use crate::{
+    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, OtpRow, Reader, RecordKey, RecordRow,
+    RequestRow, StaffRow, StoreError, SubjectKey, SubjectRow, SubjectState, Unit,
+};
+
+use super::apply::append;
+use super::read::TxReader;
+use super::rows::*;
+use super::{RECORD_ID_BLOCK, SqliteStore, backend};
+
+impl crate::Store for SqliteStore {
+    fn read_commit(
+        &self,
+        work: &mut dyn FnMut(&dyn Reader) -> Result<Unit, StoreError>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.write(|tx, head| {
+            let unit = work(&TxReader(tx))?;
+            append(tx, head, unit)
+        })
+    }
+
+    /// One transaction for every unit, each in a savepoint: a unit that fails rolls back
+    /// alone; if the commit fails, every unit fails.
+    fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
+        let n = units.len();
+        self.write(|tx, mut at| {
+            let mut results = Vec::with_capacity(n);
+            for unit in units {
+                tx.execute_batch("SAVEPOINT unit").map_err(backend)?;
+                match append(tx, at, unit) {
+                    Ok((end, entries)) => {
+                        at = end;
+                        results.push(Ok(entries));
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO unit").map_err(backend)?;
+                        results.push(Err(e));
+                    }
+                }
+                tx.execute_batch("RELEASE unit").map_err(backend)?;
+            }
+            Ok((at, results))
+        })
+        .unwrap_or_else(|e| vec![Err(e); n])
+    }
+
+    fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let n = i64::try_from(n).map_err(|_| StoreError::Backend("record ids exhausted".into()))?;
+        let fits = inner
+            .next_record
+            .checked_add(n)
+            .is_some_and(|end| end <= inner.record_ceiling);
+        if !fits {
+            // Reserve a new block past whatever any process has reserved, in one transaction.
+            let tx = inner
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let stored: i64 = tx
+                .query_row(
+                    "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'record_id_ceiling'), 1)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let start = stored.max(inner.next_record);
+            let ceiling = start
+                .checked_add(n)
+                .and_then(|end| end.checked_add(RECORD_ID_BLOCK))
+                .ok_or_else(|| StoreError::Backend("record ids exhausted".into()))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('record_id_ceiling', ?1)",
+                params![ceiling.to_string()],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            inner.next_record = start;
+            inner.record_ceiling = ceiling;
+        }
+        let first = inner.next_record;
+        inner.next_record = first + n;
+        Ok(first)
+    }
+
+    fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
+        let row = self.row(
+            "SELECT state, created_ms, closed_ms FROM subjects WHERE id = ?1",
+            params![&id[..]],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )?;
+        row.map(|(state, created_ms, closed_ms)| {
+            Ok(SubjectRow {
+                id: *id,
+                state: SubjectState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
+                created_ms,
+                closed_ms,
+            })
+        })
+        .transpose()
+    }
+
+    fn find_by_index(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT subject FROM lookup WHERE digest = ?1",
+            params![&digest[..]],
+            |r| key16(r.get(0)?),
+        )
+    }
+
+    fn records(&self, subject: &SubjectKey) -> Result<Vec<RecordRow>, StoreError> {
+        self.rows(
+            "SELECT id, subject, category, feature, source, collected_ms, sealed
+             FROM records WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            record_row,
+        )
+    }
+
+    fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        self.rows(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_current WHERE subject = ?1 ORDER BY target",
+            params![&subject[..]],
+            consent_row,
+        )
+    }
+
+    fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
+        self.rows(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+             FROM consent_events WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            consent_row,
+        )
+    }
+
+    fn disclosures(&self, subject: &SubjectKey) -> Result<Vec<DisclosureRow>, StoreError> {
+        self.rows(
+            "SELECT subject, recipient, categories, purpose, legal_basis, at_ms, audit_seq
+             FROM disclosures WHERE subject = ?1 ORDER BY id",
+            params![&subject[..]],
+            |r| {
+                Ok(DisclosureRow {
+                    subject: key16(r.get(0)?)?,
+                    recipient: r.get(1)?,
+                    categories: r.get(2)?,
+                    purpose: r.get(3)?,
+                    legal_basis: r.get(4)?,
+                    at_ms: r.get(5)?,
+                    audit_seq: r.get(6)?,
+                })
+            },
+        )
+    }
+
+    fn certificate(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
+        self.row(
+            "SELECT document FROM certificates WHERE subject = ?1",
+            params![&subject[..]],
+            |r| r.get(0),
+        )
+    }
+
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let mut inner = self.lock();
+        let head = chain_head(&inner.conn)?;
+        inner.head = head;
+        Ok(head)
+    }
+
+    fn audit_scan(
+        &self,
+        from_seq: u64,
+        visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let mut st = inner
+            .conn
+            .prepare_cached("SELECT seq, entry, hash FROM audit WHERE seq >= ?1 ORDER BY seq")
+            .map_err(backend)?;
+        let mut rows = st.query(params![from_seq]).map_err(backend)?;
+        while let Some(r) = rows.next().map_err(backend)? {
+            let seq: u64 = r.get(0).map_err(backend)?;
+            let blob = |i: usize| match r.get_ref(i) {
+                Ok(ValueRef::Blob(b)) => b,
+                _ => &[],
+            };
+            if !visit(RawEntry {
+                seq,
+                bytes: blob(1),
+                hash: blob(2),
+            }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = self.rows(
+            "SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(seq, head, at_ms, sig)| {
+                Ok(Checkpoint {
+                    seq,
+                    head: hash32(head)?,
+                    at_ms,
+                    signature: sig.try_into().map_err(|_| {
+                        StoreError::Corrupt("checkpoint signature is not 64 bytes".into())
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO checkpoints (seq, head, at_ms, signature) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![cp.seq, &cp.head[..], cp.at_ms, &cp.signature[..]])
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn purge_queue(&self) -> Result<Vec<SubjectKey>, StoreError> {
+        self.rows(
+            "SELECT subject FROM purge_queue ORDER BY queued_ms",
+            [],
+            |r| key16(r.get(0)?),
+        )
+    }
+
+    fn purge_records(&self, subject: &SubjectKey, limit: usize) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n = tx
+            .prepare_cached(
+                "DELETE FROM lookup WHERE subject = ?1 AND record IN
+                 (SELECT id FROM records WHERE subject = ?1 LIMIT ?2)",
+            )
+            .and_then(|mut st| st.execute(params![&subject[..], limit]))
+            .and_then(|_| {
+                tx.prepare_cached(
+                    "DELETE FROM records WHERE subject = ?1 AND (category, id) IN
+                     (SELECT category, id FROM records WHERE subject = ?1 LIMIT ?2)",
+                )
+            })
+            .and_then(|mut st| st.execute(params![&subject[..], limit]))
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(n)
+    }
+
+    fn holds(&self, subject: &SubjectKey) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            &format!("{HOLD_COLUMNS} WHERE subject = ?1 ORDER BY placed_ms, id"),
+            params![&subject[..]],
+            hold_row,
+        )
+    }
+
+    fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError> {
+        self.rows(
+            &format!(
+                "{HOLD_COLUMNS} WHERE lifted_ms IS NULL AND until_ms > ?1 ORDER BY placed_ms, id"
+            ),
+            params![now_ms],
+            hold_row,
+        )
+    }
+
+    fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError> {
+        self.row(
+            &format!("{HOLD_COLUMNS} WHERE id = ?1"),
+            params![id],
+            hold_row,
+        )
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        self.row(
+            &format!("{REQUEST_COLUMNS} WHERE id = ?1"),
+            params![id],
+            request_row,
+        )
+    }
+
+    fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
+        self.rows(
+            &format!(
+                "{REQUEST_COLUMNS} WHERE due_ms <= ?1 AND state NOT IN ('completed', 'refused')
+                 ORDER BY due_ms, id"
+            ),
+            params![before_ms],
+            request_row,
+        )
+    }
+
+    fn records_collected_before(
+        &self,
+        category: &str,
+        before_ms: i64,
+        after: Option<(i64, SubjectKey, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, RecordKey)>, StoreError> {
+        let (at, subject, id) = after.unwrap_or((i64::MIN, [0; 16], i64::MIN));
+        self.rows(
+            "SELECT collected_ms, subject, id FROM records
+             WHERE category = ?1 AND collected_ms < ?2
+               AND (collected_ms, subject, id) > (?3, ?4, ?5)
+             ORDER BY collected_ms, subject, id LIMIT ?6",
+            params![
+                category,
+                before_ms,
+                at,
+                &subject[..],
+                id,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    RecordKey {
+                        subject: key16(r.get(1)?)?,
+                        category: category.to_string(),
+                        id: r.get(2)?,
+                    },
+                ))
+            },
+        )
+    }
+
+    fn closed_before(&self, before_ms: i64) -> Result<Vec<(SubjectKey, i64)>, StoreError> {
+        self.rows(
+            "SELECT id, closed_ms FROM subjects WHERE state = 'closed' AND closed_ms < ?1 ORDER BY closed_ms",
+            params![before_ms],
+            |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
+        )
+    }
+
+    fn otp(&self, subject: &SubjectKey) -> Result<Option<OtpRow>, StoreError> {
+        self.row(
+            "SELECT subject, digest, expires_ms, attempts FROM otp_codes WHERE subject = ?1",
+            params![&subject[..]],
+            |r| {
+                let digest: Vec<u8> = r.get(1)?;
+                Ok(OtpRow {
+                    subject: key16(r.get(0)?)?,
+                    digest: digest.try_into().unwrap_or([0; 16]),
+                    expires_ms: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn attempts(&self, key: &str) -> Result<Option<(i64, u32)>, StoreError> {
+        self.row(
+            "SELECT window_ms, count FROM attempts WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<(SubjectKey, i64)>, StoreError> {
+        self.row(
+            "SELECT subject, expires_ms FROM sessions WHERE digest = ?1",
+            params![&digest[..]],
+            |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
+        )
+    }
+
+    fn staff(&self, username: &str) -> Result<Option<StaffRow>, StoreError> {
+        self.row(
+            "SELECT username, role, password_hash, created_ms, disabled FROM staff WHERE username = ?1",
+            params![username],
+            |r| {
+                Ok(StaffRow {
+                    username: r.get(0)?,
+                    role: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    created_ms: r.get(3)?,
+                    disabled: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    fn staff_session(&self, digest: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
+        self.row(
+            "SELECT username, expires_ms FROM staff_sessions WHERE digest = ?1",
+            params![&digest[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn settle(&self) -> Result<(), StoreError> {
+        self.lock()
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.rows(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys ORDER BY created_ms, id",
+            [],
+            api_key_row,
+        )
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.row(
+            "SELECT id, name, role, digest, created_ms, revoked FROM api_keys WHERE id = ?1",
+            params![id],
+            api_key_row,
+        )
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+    }
+}
