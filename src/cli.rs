@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use steward_core::clock::SystemClock;
 use steward_core::evidence::{self, parse_public_key};
 
-use crate::{bench, demo, loadtest};
+use crate::demo;
+use steward_bench::{bench, loadtest};
 use steward_core::{SignedDocument, Vault, files};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;

@@ -4,10 +4,8 @@
 //! (invalid policy, a material change under `--fail-on-material`, a tampered audit log or an
 //! invalid signature).
 
-mod bench;
 mod cli;
 mod demo;
-mod loadtest;
 
 /// mimalloc: a request allocates and frees many small buffers (headers, JSON, rows); glibc's
 /// allocator took a tenth of the server thread's time under load (docs/bench.md).

@@ -240,12 +240,4 @@ impl PgStore {
     fn lock(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Runs `f` with a pooled connection's client (backups and the benchmark's baseline).
-    pub fn with_client<T>(
-        &self,
-        f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, StoreError> {
-        self.pool.run(async |c| f(&c.client).await.map_err(pg))
-    }
 }

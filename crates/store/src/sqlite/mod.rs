@@ -194,11 +194,6 @@ impl SqliteStore {
         let mut st = inner.conn.prepare_cached(sql).map_err(backend)?;
         st.query_row(params, map).optional().map_err(backend)
     }
-
-    /// Runs `f` with the raw connection (for backups and benchmarks' baselines).
-    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        f(&self.lock().conn)
-    }
 }
 
 /// The last entry's seq and hash.

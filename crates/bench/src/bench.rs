@@ -17,6 +17,8 @@ use steward_crypto::MasterKey;
 use steward_policy::{ConsentState, IdSet, Policy, Request};
 use steward_store::SqliteStore;
 
+use crate::raw::RawPg;
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// Print one JSON object instead of a table.
@@ -31,15 +33,18 @@ pub struct BenchArgs {
     database: Option<String>,
 }
 
-/// The raw baselines, on the bench's backend. One lives per run, so its size is no matter.
-#[allow(clippy::large_enum_variant, reason = "a single value per bench run")]
+/// The raw baselines, on the bench's backend: connections of their own, straight to the engine.
+#[expect(clippy::large_enum_variant, reason = "one value per bench run")]
 enum Raw {
     /// A second SQLite file with the same schema, and a second connection to Steward's file.
-    Sqlite { raw: SqliteStore, same: SqliteStore },
+    Sqlite {
+        raw: rusqlite::Connection,
+        same: rusqlite::Connection,
+    },
     /// A second schema with the same tables, and a second connection to Steward's schema.
     Postgres {
-        raw: steward_store::PgStore,
-        same: steward_store::PgStore,
+        raw: RawPg,
+        same: RawPg,
         /// The raw schema's name, for statements on Steward's connection.
         raw_schema: String,
     },
@@ -315,16 +320,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )?;
     let b = Bench::open(&backend)?;
     let raw = match &backend {
-        steward_core::Backend::Sqlite { dir: data_dir } => Raw::Sqlite {
-            raw: SqliteStore::open(&dir.path().join("raw.db"))?,
-            same: SqliteStore::open(&data_dir.join(steward_core::files::DATA))?,
-        },
+        steward_core::Backend::Sqlite { dir: data_dir } => {
+            // The raw file gets Steward's schema (the store's migrations), then a plain
+            // connection of its own; Steward's file gets a second plain connection.
+            let raw_path = dir.path().join("raw.db");
+            drop(SqliteStore::open(&raw_path)?);
+            Raw::Sqlite {
+                raw: rusqlite::Connection::open(&raw_path)?,
+                same: rusqlite::Connection::open(data_dir.join(steward_core::files::DATA))?,
+            }
+        }
         steward_core::Backend::Postgres { data, .. } => {
             let raw = steward_core::PgTarget::new(&data.url, &format!("{}_raw", data.schema))?;
             scratch.0.push(raw.clone());
+            steward_store::PgStore::migrate(&raw)?;
             Raw::Postgres {
-                raw: steward_store::PgStore::open(&raw)?,
-                same: steward_store::PgStore::open(data)?,
+                raw: RawPg::connect(&raw.url, &raw.schema)?,
+                same: RawPg::connect(&data.url, &data.schema)?,
                 raw_schema: raw.schema.clone(),
             }
         }
@@ -672,7 +684,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// the transaction's statements pipelined.
 fn raw_collect(raw: &Raw, round: &[Collect<'_>], first_id: i64) -> Result<()> {
     match raw {
-        Raw::Sqlite { raw, .. } => raw.with_connection(|c| -> rusqlite::Result<()> {
+        Raw::Sqlite { raw: c, .. } => (|| -> rusqlite::Result<()> {
             let mut id = first_id;
             for chunk in round.chunks(BATCH) {
                 // The same collection time Steward gives its rows, batch by batch.
@@ -693,8 +705,8 @@ fn raw_collect(raw: &Raw, round: &[Collect<'_>], first_id: i64) -> Result<()> {
                 tx.commit()?;
             }
             Ok(())
-        })?,
-        Raw::Postgres { raw, .. } => raw.with_client(async |c| {
+        })()?,
+        Raw::Postgres { raw, .. } => raw.run(async |c| {
             let st = c
                 .prepare(
                     "INSERT INTO records (id, subject, category, feature, source, collected_ms, sealed)
@@ -739,7 +751,7 @@ fn raw_collect(raw: &Raw, round: &[Collect<'_>], first_id: i64) -> Result<()> {
 /// statement, as Steward fetches a batch of reads of one shape.
 fn raw_lookups(raw: &Raw, rows: &[(steward_store::SubjectKey, i64)]) -> Result<()> {
     match raw {
-        Raw::Sqlite { same, .. } => same.with_connection(|c| -> rusqlite::Result<()> {
+        Raw::Sqlite { same: c, .. } => (|| -> rusqlite::Result<()> {
             let mut st = c.prepare_cached(
                 "SELECT sealed FROM records WHERE subject = ?1 AND category = ?2 AND id = ?3",
             )?;
@@ -748,8 +760,8 @@ fn raw_lookups(raw: &Raw, rows: &[(steward_store::SubjectKey, i64)]) -> Result<(
                 black_box(v);
             }
             Ok(())
-        })?,
-        Raw::Postgres { same, .. } => same.with_client(async |c| {
+        })()?,
+        Raw::Postgres { same, .. } => same.run(async |c| {
             let st = c
                 .prepare(
                     "SELECT r.sealed FROM UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id)
@@ -802,7 +814,7 @@ fn same_statements<T>(
         return Ok(None);
     };
     let t = Instant::now();
-    same.with_client(async |c| {
+    same.run(async |c| {
         let statements = SameStatements::prepare(c, raw_schema).await?;
         let mut seq = 0i64;
         for chunk in round.chunks(BATCH) {

@@ -1,0 +1,12 @@
+//! `steward bench` and `steward loadtest`: Steward's costs measured against raw baselines in
+//! the same run, printed as ratios (keys in `docs/bench.md`). The raw baselines talk to the
+//! engines directly — a rusqlite connection of their own, a tokio-postgres client of their
+//! own — so the store's API needs no escape hatch for them. Never used as a timed assertion
+//! in tests.
+
+pub mod bench;
+pub mod loadtest;
+mod raw;
+
+pub use bench::{BenchArgs, run as run_bench};
+pub use loadtest::{LoadArgs, run as run_loadtest};
