@@ -340,7 +340,14 @@ pub fn main() -> ExitCode {
                 eprintln!("{check}");
                 ExitCode::from(3)
             } else {
-                eprintln!("error: {e:#}");
+                // The catalogue code, when the failure is the domain's (docs/errors.md).
+                match e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<steward_core::Error>())
+                {
+                    Some(domain) => eprintln!("error [{}]: {e:#}", domain.code()),
+                    None => eprintln!("error: {e:#}"),
+                }
                 ExitCode::from(1)
             }
         }

@@ -303,6 +303,110 @@ fn p34_bad_input_gets_a_4xx_with_a_stable_code_and_never_echoes_values() {
     assert_eq!(srv.get("/health/ready", &key).status, 200);
 }
 
+/// Whatever refuses a request — the router, the edge, an extractor, a handler — answers in the
+/// one JSON shape with a catalogue code; ids that do not exist get their own not-found codes.
+#[test]
+fn p34_every_refusal_has_the_one_error_shape_and_a_catalogue_code() {
+    let srv = Server::start();
+    let key = srv.key("privacy_officer");
+    let long = "a".repeat(9000);
+    let many: String = (0..120).map(|i| format!("X-Extra-{i}: {i}\r\n")).collect();
+    let cases: Vec<(&str, (crate::http::Reply, String), u16, &str)> = vec![
+        (
+            "wrong method",
+            srv.raw("PUT /v1/subjects HTTP/1.1\r\n"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "bad query",
+            srv.raw(&format!(
+                "GET /v1/requests?due_within_days=soon HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+            )),
+            400,
+            "invalid_query",
+        ),
+        (
+            "undecodable path",
+            srv.raw(&format!(
+                "GET /v1/requests/%FF%FE HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+            )),
+            400,
+            "invalid_path",
+        ),
+        (
+            "long path",
+            srv.raw(&format!("GET /v1/requests/{long} HTTP/1.1\r\n")),
+            414,
+            "uri_too_long",
+        ),
+        (
+            "many headers",
+            srv.raw(&format!("GET /health/live HTTP/1.1\r\n{many}")),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "no such request",
+            srv.raw(&format!(
+                "GET /v1/requests/req_leakmark HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+            )),
+            404,
+            "request_not_found",
+        ),
+        (
+            "no such hold",
+            srv.raw(&format!(
+                "POST /v1/holds/hold_leakmark/lift HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+            )),
+            404,
+            "hold_not_found",
+        ),
+    ];
+    for (what, ((r, headers), status, code)) in cases.into_iter().map(|(w, r, s, c)| (w, (r, s, c)))
+    {
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], code, "{what}: {}", r.body);
+        assert!(
+            headers.contains("content-type: application/json"),
+            "{what}: {headers}"
+        );
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && !message.contains("leakmark"),
+            "{what}: {message}"
+        );
+        if status == 405 {
+            assert!(headers.contains("allow: post"), "{what}: {headers}");
+        }
+    }
+    // A body's faults name the field, never the value; an array is not an object.
+    let service = srv.key("service");
+    let id = srv.subject(&service);
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/collect"),
+        &service,
+        json!({"feature": "account", "values": [{"category": 7, "value": "leakmark"}], "source": {"kind": "subject"}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (422, Some("invalid_body"))
+    );
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`values[0].category`"), "{message}");
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/read"),
+        &service,
+        json!([["email"], "provide_service", "leakmark"]),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        r.body
+    );
+}
+
 #[test]
 fn openapi_served_matches_the_committed_document() {
     let srv = Server::start();
@@ -568,7 +672,7 @@ fn p21_staff_sign_in_over_http_and_read_with_a_justification() {
     );
     assert_eq!(
         (r.status, r.body["error"]["code"].as_str()),
-        (401, Some("unauthenticated"))
+        (401, Some("sign_in_failed"))
     );
     let r = srv.post(
         "/v1/staff/session",

@@ -184,26 +184,36 @@ impl Server {
     /// Announces a body larger than the server takes, and sends none of it: the server must
     /// answer from the headers alone.
     pub fn post_oversized(&self, path: &str, key: &str, length: usize) -> Reply {
+        let (reply, _) = self.raw(&format!(
+            "POST {path} HTTP/1.1\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+        ));
+        reply
+    }
+
+    /// Sends `head` (a request line and headers, each ending in CRLF; `Host` and
+    /// `Connection: close` are added) as bytes, so that requests no client library would
+    /// form can be sent. The reply and its raw header block.
+    pub fn raw(&self, head: &str) -> (Reply, String) {
         use std::io::{Read, Write};
         let addr = self.base.trim_start_matches("http://");
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        let (line, rest) = head.split_once("\r\n").unwrap_or((head, ""));
         write!(
             conn,
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            "{line}\r\nHost: {addr}\r\nConnection: close\r\n{rest}\r\n"
         )
         .unwrap();
-        let mut raw = String::new();
-        let _ = conn.read_to_string(&mut raw);
+        let mut raw = Vec::new();
+        let _ = conn.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).into_owned();
         let status = raw
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let body = raw
-            .split_once("\r\n\r\n")
-            .and_then(|(_, b)| serde_json::from_str(b).ok())
-            .unwrap_or(Value::Null);
-        Reply { status, body }
+        let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+        (Reply { status, body }, headers.to_ascii_lowercase())
     }
 
     pub fn get(&self, path: &str, key: &str) -> Reply {

@@ -61,7 +61,7 @@ fn backend_name(b: &Backend) -> &'static str {
 }
 
 fn io(what: &str, e: std::io::Error) -> Error {
-    Error::Invalid(format!("{what}: {}", e.kind()))
+    Error::io(what, &e)
 }
 
 fn aad(header_digest: &[u8; 32], index: u64, last: bool) -> Vec<u8> {
@@ -200,8 +200,7 @@ fn write_file(
     header: &Header,
     path: &Path,
 ) -> Result<u64, Error> {
-    let header_json =
-        serde_json::to_vec(header).map_err(|_| Error::Invalid("backup header".into()))?;
+    let header_json = serde_json::to_vec(header).map_err(|_| Error::Internal("backup header"))?;
     let mut prefix = MAGIC.to_vec();
     prefix.extend_from_slice(&header_json);
     let digest = steward_audit::sha256(&prefix);
@@ -217,7 +216,7 @@ fn write_file(
     let mut out = std::io::BufWriter::new(file);
     let written = (|| -> Result<(), Error> {
         out.write_all(MAGIC).map_err(|e| io("backup write", e))?;
-        let len = u32::try_from(header_json.len()).map_err(|_| Error::Invalid("header".into()))?;
+        let len = u32::try_from(header_json.len()).map_err(|_| Error::Internal("backup header"))?;
         out.write_all(&len.to_be_bytes())
             .map_err(|e| io("backup write", e))?;
         out.write_all(&header_json)
@@ -254,7 +253,7 @@ pub fn read_header(path: &Path) -> Result<Header, Error> {
 }
 
 fn header_of(f: &mut dyn Read) -> Result<(Header, [u8; 32]), Error> {
-    let bad = || Error::Invalid("not a Steward backup, or damaged".into());
+    let bad = || Error::BackupInvalid("not a Steward backup, or damaged".into());
     let mut magic = vec![0; MAGIC.len()];
     f.read_exact(&mut magic).map_err(|_| bad())?;
     if magic != MAGIC {
@@ -424,10 +423,10 @@ pub fn restore(
     let mut input = std::io::BufReader::new(f);
     let (header, digest) = header_of(&mut input)?;
     if header.format != "steward.backup.v1" {
-        return Err(Error::Invalid("not a steward.backup.v1 file".into()));
+        return Err(Error::BackupInvalid("not a steward.backup.v1 file".into()));
     }
     if header.backend != backend_name(backend) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::BackupInvalid(format!(
             "this backup is of a {} store; the target is {}",
             header.backend,
             backend_name(backend)
@@ -436,10 +435,10 @@ pub fn restore(
     let half = match header.half.as_str() {
         "data" => Half::Data,
         "keyring" => Half::Keyring,
-        _ => return Err(Error::Invalid("unknown backup half".into())),
+        _ => return Err(Error::BackupInvalid("unknown backup half".into())),
     };
     if half != expect {
-        return Err(Error::Invalid(format!(
+        return Err(Error::BackupInvalid(format!(
             "this is a {} backup, not a {} backup",
             header.half,
             half_name(expect)
@@ -447,16 +446,16 @@ pub fn restore(
     }
     let mut opener = Opener::new(input, keys.backup_key(), digest);
     backend.restore(half, &mut opener).map_err(|e| match e {
-        steward_store::StoreError::Backend(m) if m.contains("invalid data") => {
-            Error::Invalid("the backup is damaged or was made under another master key".into())
-        }
+        steward_store::StoreError::Stream(std::io::ErrorKind::InvalidData) => Error::BackupInvalid(
+            "the backup is damaged or was made under another master key".into(),
+        ),
         other => Error::Store(other),
     })?;
     // Read on to the chunk marked last: a file cut short fails here.
     let rest = std::io::copy(&mut opener, &mut std::io::sink())
-        .map_err(|_| Error::Invalid("the backup is damaged".into()))?;
+        .map_err(|_| Error::BackupInvalid("the backup is damaged".into()))?;
     if !opener.done || rest > 0 {
-        return Err(Error::Invalid("the backup is damaged".into()));
+        return Err(Error::BackupInvalid("the backup is damaged".into()));
     }
     Ok(header)
 }

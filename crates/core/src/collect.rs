@@ -24,7 +24,7 @@ impl Vault {
             .policy
             .feature_id(req.feature)
             .ok_or_else(|| Error::Unknown {
-                kind: "feature",
+                kind: crate::NameKind::Feature,
                 name: req.feature.into(),
             })?;
         let feature = self.policy.feature(fid);
@@ -46,7 +46,7 @@ impl Vault {
                 Some(_) => undeclared.push(*cat),
                 None => {
                     return Err(Error::Unknown {
-                        kind: "category",
+                        kind: crate::NameKind::Category,
                         name: (*cat).into(),
                     });
                 }

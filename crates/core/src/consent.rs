@@ -24,7 +24,7 @@ impl Vault {
                     .into(),
             )
         })?;
-        let unknown = |kind: &'static str| Error::Unknown {
+        let unknown = |kind: crate::NameKind| Error::Unknown {
             kind,
             name: name.into(),
         };
@@ -33,17 +33,17 @@ impl Vault {
                 .policy
                 .purpose_id(name)
                 .map(ConsentTarget::Purpose)
-                .ok_or_else(|| unknown("purpose")),
+                .ok_or_else(|| unknown(crate::NameKind::Purpose)),
             "feature" => self
                 .policy
                 .feature_id(name)
                 .map(ConsentTarget::Feature)
-                .ok_or_else(|| unknown("feature")),
+                .ok_or_else(|| unknown(crate::NameKind::Feature)),
             "recipient" => self
                 .policy
                 .recipient_id(name)
                 .map(ConsentTarget::Recipient)
-                .ok_or_else(|| unknown("recipient")),
+                .ok_or_else(|| unknown(crate::NameKind::Recipient)),
             _ => Err(Error::Invalid(
                 "a consent target is `purpose:<name>`, `feature:<name>` or `recipient:<name>`"
                     .into(),
@@ -71,7 +71,7 @@ impl Vault {
             channel,
         }])
         .pop()
-        .unwrap_or_else(|| Err(Error::Invalid("no consent was recorded".into())))
+        .unwrap_or(Err(Error::Internal("no consent was recorded")))
     }
 
     /// Records several consents as [`Vault::consent`] would each, committed together (one
@@ -111,7 +111,7 @@ impl Vault {
             let answer = committed.map_err(Error::from).and_then(|entries| {
                 let entry = entries
                     .first()
-                    .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+                    .ok_or(Error::Internal("no audit entry"))?;
                 tracing::debug!(subject = %self.pseudonym(subject), target = %row.target, granted = row.granted, "consent recorded");
                 Ok(self.consent_receipt(subject, &row, entry))
             });
@@ -121,7 +121,7 @@ impl Vault {
         }
         answers
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err(Error::Invalid("no consent was recorded".into()))))
+            .map(|a| a.unwrap_or(Err(Error::Internal("no consent was recorded"))))
             .collect()
     }
 

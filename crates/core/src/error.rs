@@ -1,8 +1,56 @@
-//! The one error type of the domain, each variant with a stable code. Messages name policy
-//! terms (categories, purposes, features) and never PI values.
+//! The one error type of the domain. Each variant maps to one [`Code`] of the catalogue in an
+//! exhaustive `match` (no fallback arm), and the code carries the HTTP status. Messages name
+//! policy terms (categories, purposes, features) and never PI values or ids a caller sent.
 
 use steward_crypto::CryptoError;
+use steward_policy::Refusal;
 use steward_store::StoreError;
+
+pub use crate::code::Code;
+
+/// What kind of policy name an [`Error::Unknown`] is about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// A category.
+    Category,
+    /// A purpose.
+    Purpose,
+    /// A feature.
+    Feature,
+    /// A role.
+    Role,
+    /// A recipient.
+    Recipient,
+}
+
+impl NameKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            NameKind::Category => "category",
+            NameKind::Purpose => "purpose",
+            NameKind::Feature => "feature",
+            NameKind::Role => "role",
+            NameKind::Recipient => "recipient",
+        }
+    }
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an [`Error::NotFound`] did not find. Its id is never repeated: it may be anything.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// A rights request.
+    Request,
+    /// A legal hold.
+    Hold,
+    /// An API key.
+    ApiKey,
+}
 
 /// Everything an operation on the vault can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -11,8 +59,8 @@ pub enum Error {
     /// not repeated back: it may be a value sent in the wrong field.
     #[error("unknown {kind} {}", shown_name(.name))]
     Unknown {
-        /// `category`, `purpose`, `feature`, `role` or `recipient`.
-        kind: &'static str,
+        /// What kind of name.
+        kind: NameKind,
         /// The name given.
         name: String,
     },
@@ -53,8 +101,8 @@ pub enum Error {
     /// A purpose decision refused the read (P9, P10, P21).
     #[error("{message} (rule `{rule}`)")]
     Refused {
-        /// Stable refusal code.
-        code: &'static str,
+        /// Which refusal.
+        refusal: Refusal,
         /// The policy rule that refused.
         rule: String,
         /// Plain explanation.
@@ -115,6 +163,15 @@ pub enum Error {
     /// No valid credentials were presented.
     #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
     Unauthenticated,
+    /// A staff sign-in failed: wrong username or password, or a disabled account.
+    #[error("the username or password is wrong, or the account is disabled")]
+    SignInFailed,
+    /// No request, hold or key has the id given.
+    #[error("no {} has this id", missing_name(*.0))]
+    NotFound(Missing),
+    /// The act conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
     /// No such subject.
     #[error("subject not found")]
     SubjectNotFound,
@@ -138,6 +195,23 @@ pub enum Error {
     /// Malformed input.
     #[error("{0}")]
     Invalid(String),
+    /// A file could not be read or written: what, and the kind of failure.
+    #[error("{what}: {kind}")]
+    Io {
+        /// Which file or directory, and what was being done.
+        what: String,
+        /// The kind of failure (never the OS message, which may quote a path's contents).
+        kind: std::io::ErrorKind,
+    },
+    /// A backup file is damaged, foreign or of the wrong half.
+    #[error("{0}")]
+    BackupInvalid(String),
+    /// Evidence (a document, a log, a key) does not verify or cannot be read.
+    #[error("{0}")]
+    EvidenceInvalid(String),
+    /// Something that should not happen did.
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
     /// A ciphertext failed to open: altered, or moved to another row (P20).
     #[error("a stored value failed its integrity check")]
     Integrity,
@@ -159,42 +233,85 @@ impl From<CryptoError> for Error {
 }
 
 impl Error {
-    /// The stable code for APIs, exit statuses and the audit log.
-    pub fn code(&self) -> &'static str {
+    /// The stable code for APIs, exit statuses and the audit log. Exhaustive: a new variant
+    /// cannot compile without a code, and the code decides the HTTP status.
+    pub fn code(&self) -> Code {
         match self {
-            Error::Unknown { kind, .. } => match *kind {
-                "category" => "unknown_category",
-                "purpose" => "unknown_purpose",
-                "feature" => "unknown_feature",
-                "role" => "unknown_role",
-                _ => "unknown_recipient",
+            Error::Unknown { kind, .. } => match kind {
+                NameKind::Category => Code::UnknownCategory,
+                NameKind::Purpose => Code::UnknownPurpose,
+                NameKind::Feature => Code::UnknownFeature,
+                NameKind::Role => Code::UnknownRole,
+                NameKind::Recipient => Code::UnknownRecipient,
             },
-            Error::CategoryNotDeclared { .. } => "category_not_declared",
-            Error::RequiredMissing { .. } => "required_category_missing",
-            Error::ConsentRequired { .. } => "consent_required",
-            Error::SeparateConsentRequired { .. } => "separate_consent_required",
-            Error::Refused { code, .. } => code,
-            Error::NotPermitted { .. } => "operation_not_permitted",
-            Error::DisclosureOutOfScope { .. } => "disclosure_out_of_scope",
-            Error::ConsentNotApplicable { .. } => "consent_not_applicable",
-            Error::LegalHold { .. } => "legal_hold",
-            Error::SubjectClosed => "subject_closed",
-            Error::RequestState { .. } => "request_state",
-            Error::TooManyAttempts => "too_many_attempts",
-            Error::CodeInvalid => "code_invalid",
-            Error::MailUnavailable => "mail_unavailable",
-            Error::Unauthenticated => "unauthenticated",
-            Error::SubjectNotFound => "subject_not_found",
-            Error::SubjectErased => "subject_erased",
-            Error::KeyDestroyed => "data_key_destroyed",
-            Error::NotLookup(_) => "category_not_lookup",
-            Error::RegionNotAllowed { .. } => "region_not_allowed",
-            Error::Invalid(_) => "invalid_input",
-            Error::Integrity => "integrity_failure",
-            Error::Store(StoreError::Unavailable(_)) => "storage_unavailable",
-            Error::Store(_) => "storage_failed",
-            Error::Crypto(_) => "key_failure",
+            Error::CategoryNotDeclared { .. } => Code::CategoryNotDeclared,
+            Error::RequiredMissing { .. } => Code::RequiredCategoryMissing,
+            Error::ConsentRequired { .. } => Code::ConsentRequired,
+            Error::SeparateConsentRequired { .. } => Code::SeparateConsentRequired,
+            Error::Refused { refusal, .. } => refusal_code(refusal),
+            Error::NotPermitted { .. } => Code::OperationNotPermitted,
+            Error::DisclosureOutOfScope { .. } => Code::DisclosureOutOfScope,
+            Error::ConsentNotApplicable { .. } => Code::ConsentNotApplicable,
+            Error::LegalHold { .. } => Code::LegalHold,
+            Error::SubjectClosed => Code::SubjectClosed,
+            Error::RequestState { .. } => Code::RequestState,
+            Error::TooManyAttempts => Code::TooManyAttempts,
+            Error::CodeInvalid => Code::CodeInvalid,
+            Error::MailUnavailable => Code::MailUnavailable,
+            Error::Unauthenticated => Code::Unauthenticated,
+            Error::SignInFailed => Code::SignInFailed,
+            Error::NotFound(Missing::Request) => Code::RequestNotFound,
+            Error::NotFound(Missing::Hold) => Code::HoldNotFound,
+            Error::NotFound(Missing::ApiKey) => Code::KeyNotFound,
+            Error::Conflict(_) => Code::Conflict,
+            Error::SubjectNotFound => Code::SubjectNotFound,
+            Error::SubjectErased => Code::SubjectErased,
+            Error::KeyDestroyed => Code::DataKeyDestroyed,
+            Error::NotLookup(_) => Code::CategoryNotLookup,
+            Error::RegionNotAllowed { .. } => Code::RegionNotAllowed,
+            Error::Invalid(_) => Code::InvalidInput,
+            Error::Io { .. } => Code::IoFailed,
+            Error::BackupInvalid(_) => Code::BackupInvalid,
+            Error::EvidenceInvalid(_) => Code::EvidenceInvalid,
+            Error::Internal(_) => Code::Internal,
+            Error::Integrity => Code::IntegrityFailure,
+            Error::Store(e) => match e {
+                StoreError::Unavailable(_) => Code::StorageUnavailable,
+                StoreError::Full(_) => Code::StorageFull,
+                StoreError::Corrupt(_) => Code::StorageCorrupt,
+                StoreError::Conflict(_) => Code::Conflict,
+                StoreError::Backend(_) | StoreError::Incompatible(_) | StoreError::Stream(_) => {
+                    Code::StorageFailed
+                }
+            },
+            Error::Crypto(_) => Code::KeyFailure,
         }
+    }
+
+    /// An I/O failure on `what`, keeping only the kind of failure.
+    pub fn io(what: impl Into<String>, e: &std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            kind: e.kind(),
+        }
+    }
+}
+
+/// The code of a policy refusal; exhaustive over the policy's refusals.
+pub fn refusal_code(r: &Refusal) -> Code {
+    match r {
+        Refusal::RoleLacksPurpose { .. } => Code::RoleNotPermitted,
+        Refusal::CategoriesNotAllowed { .. } => Code::PurposeNotAllowed,
+        Refusal::JustificationRequired { .. } => Code::JustificationRequired,
+        Refusal::ConsentRequired { .. } => Code::ConsentRequired,
+    }
+}
+
+fn missing_name(m: Missing) -> &'static str {
+    match m {
+        Missing::Request => "rights request",
+        Missing::Hold => "legal hold",
+        Missing::ApiKey => "API key",
     }
 }
 

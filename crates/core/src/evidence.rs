@@ -94,9 +94,7 @@ pub fn verify_store(
 /// Writes the log, its checkpoints and the public key as files in `dir` (created if needed).
 /// Returns the number of entries written.
 pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result<u64, Error> {
-    let io = |e: std::io::Error| {
-        Error::Invalid(format!("cannot write to `{}`: {}", dir.display(), e.kind()))
-    };
+    let io = |e: std::io::Error| Error::io(format!("cannot write to `{}`", dir.display()), &e);
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut out =
         BufWriter::new(std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?);
@@ -160,14 +158,14 @@ pub fn parse_public_key(text: &str) -> Result<[u8; 32], Error> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(body.trim())
         .map_err(|_| {
-            Error::Invalid("a public key is 64 hex characters or a PEM PUBLIC KEY".into())
+            Error::EvidenceInvalid("a public key is 64 hex characters or a PEM PUBLIC KEY".into())
         })?;
     match der.len().checked_sub(32).and_then(|start| der.get(start..)) {
         Some(tail) if der.len() == 44 => {
             out.copy_from_slice(tail);
             Ok(out)
         }
-        _ => Err(Error::Invalid(
+        _ => Err(Error::EvidenceInvalid(
             "the PEM does not hold an Ed25519 public key".into(),
         )),
     }
@@ -182,29 +180,22 @@ pub fn verify_export(
     let read = |name: &str| {
         std::fs::File::open(dir.join(name))
             .map(std::io::BufReader::new)
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "cannot read `{}`: {}",
-                    dir.join(name).display(),
-                    e.kind()
-                ))
-            })
+            .map_err(|e| Error::io(format!("cannot read `{}`", dir.join(name).display()), &e))
     };
     let key = match public_key {
         Some(k) => k,
         None => {
             let text = std::fs::read_to_string(dir.join(export_files::PUBLIC_KEY_HEX))
-                .map_err(|e| Error::Invalid(format!("cannot read the public key: {}", e.kind())))?;
+                .map_err(|e| Error::io("cannot read the public key", &e))?;
             parse_public_key(&text)?
         }
     };
     let mut checkpoints = Vec::new();
     for (i, line) in read(export_files::CHECKPOINTS)?.lines().enumerate() {
-        let line = line.map_err(|e| Error::Invalid(format!("checkpoints: {}", e.kind())))?;
-        checkpoints.push(
-            serde_json::from_str::<Checkpoint>(&line)
-                .map_err(|e| Error::Invalid(format!("checkpoints line {}: {e}", i + 1)))?,
-        );
+        let line = line.map_err(|e| Error::io("checkpoints", &e))?;
+        checkpoints.push(serde_json::from_str::<Checkpoint>(&line).map_err(|_| {
+            Error::EvidenceInvalid(format!("checkpoints line {} is not a checkpoint", i + 1))
+        })?);
     }
     let check = signature_check(key);
     let mut verifier = match ChainVerifier::new(checkpoints, &check) {
@@ -212,7 +203,7 @@ pub fn verify_export(
         Err(f) => return Ok(Err(f)),
     };
     for (expected, line) in (1u64..).zip(read(export_files::ENTRIES)?.lines()) {
-        let line = line.map_err(|e| Error::Invalid(format!("entries: {}", e.kind())))?;
+        let line = line.map_err(|e| Error::io("entries", &e))?;
         let entry: Entry = match serde_json::from_str(&line) {
             Ok(e) => e,
             // An unparsable line is an altered entry at that position.
@@ -238,18 +229,20 @@ pub fn verify_document(
     public_key: Option<[u8; 32]>,
 ) -> Result<serde_json::Value, Error> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let bad = |what: &str| Error::Invalid(format!("the document's {what} is malformed"));
+    let bad = |what: &str| Error::EvidenceInvalid(format!("the document's {what} is malformed"));
     let named = parse_public_key(&doc.public_key).map_err(|_| bad("public_key"))?;
     let key = public_key.unwrap_or(named);
     if key != named {
-        return Err(Error::Invalid(
+        return Err(Error::EvidenceInvalid(
             "the document was signed by another key".into(),
         ));
     }
     let payload = b64.decode(&doc.payload).map_err(|_| bad("payload"))?;
     let sig = b64.decode(&doc.signature).map_err(|_| bad("signature"))?;
     if !steward_crypto::verify_signature(&key, &payload, &sig) {
-        return Err(Error::Invalid("the signature does not verify".into()));
+        return Err(Error::EvidenceInvalid(
+            "the signature does not verify".into(),
+        ));
     }
     serde_json::from_slice(&payload).map_err(|_| bad("payload"))
 }

@@ -100,7 +100,7 @@ impl Vault {
             self.policy
                 .category_set(categories.iter().copied())
                 .map_err(|name| Error::Unknown {
-                    kind: "category",
+                    kind: crate::NameKind::Category,
                     name: name.into(),
                 })?;
             if self.store.subject(&subject.0)?.is_none() {
@@ -148,10 +148,10 @@ impl Vault {
         self.permit(actor, Capability::HoldsManage, None)?;
         let now = self.clock.now_ms();
         let Some(mut row) = self.store.hold(id)? else {
-            return Err(Error::Invalid(format!("no hold `{}`", id.escape_default())));
+            return Err(Error::NotFound(crate::Missing::Hold));
         };
         if !row.active_at(now) {
-            return Err(Error::Invalid("the hold is no longer in force".into()));
+            return Err(Error::Conflict("the hold is no longer in force".into()));
         }
         self.store.commit(
             vec![Op::LiftHold {

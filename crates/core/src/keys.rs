@@ -56,7 +56,7 @@ impl Vault {
         }
         if self.policy.role_id(role).is_none() {
             return Err(Error::Unknown {
-                kind: "role",
+                kind: crate::NameKind::Role,
                 name: role.into(),
             });
         }
@@ -128,7 +128,7 @@ impl Vault {
     pub fn revoke_api_key(&self, id: &str) -> Result<(), Error> {
         self.key_cache().remove(id);
         if self.store.api_key(id)?.is_none() {
-            return Err(Error::Invalid(format!("no API key `{id}`")));
+            return Err(Error::NotFound(crate::Missing::ApiKey));
         }
         self.store.commit(
             vec![Op::RevokeApiKey { id: id.into() }],

@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod clock;
+mod code;
 mod collect;
 mod consent;
 mod error;
@@ -21,7 +22,7 @@ mod selfservice;
 mod staff;
 mod vault;
 
-pub use error::Error;
+pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::ApiKeyInfo;
 pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};

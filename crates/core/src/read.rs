@@ -24,7 +24,7 @@ impl Vault {
     pub fn read(&self, actor: &Actor, req: &Read<'_>) -> Result<Vec<Value>, Error> {
         self.read_many(actor, std::slice::from_ref(req))
             .pop()
-            .unwrap_or_else(|| Err(Error::Invalid("no read".into())))
+            .unwrap_or(Err(Error::Internal("no read")))
     }
 
     /// Several reads whose audit entries commit in one transaction. Values are returned only
@@ -104,7 +104,7 @@ impl Vault {
                             tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), records = v.len(), "read granted")
                         }
                         Err(e) => {
-                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), code = e.code(), "read refused")
+                            tracing::debug!(subject = %self.pseudonym(req.subject), purpose = self.declared_purpose(req.purpose), code = e.code().as_str(), "read refused")
                         }
                     }
                 }
@@ -141,14 +141,14 @@ impl Vault {
             .policy
             .purpose_id(req.purpose)
             .ok_or_else(|| Error::Unknown {
-                kind: "purpose",
+                kind: crate::NameKind::Purpose,
                 name: req.purpose.into(),
             })?;
         let categories = self
             .policy
             .category_set(req.categories.iter().copied())
             .map_err(|name| Error::Unknown {
-                kind: "category",
+                kind: crate::NameKind::Category,
                 name: name.into(),
             })?;
         if categories.is_empty() {
@@ -249,7 +249,7 @@ impl Vault {
 
     pub(crate) fn refusal(&self, r: Refusal) -> Error {
         Error::Refused {
-            code: r.code(),
+            refusal: r,
             rule: r.rule(&self.policy),
             message: r.explain(&self.policy),
         }
@@ -358,7 +358,7 @@ impl Vault {
             .policy
             .recipient_id(recipient)
             .ok_or_else(|| Error::Unknown {
-                kind: "recipient",
+                kind: crate::NameKind::Recipient,
                 name: recipient.into(),
             })?;
         let r = self.policy.recipient(rid);
@@ -366,7 +366,7 @@ impl Vault {
             .policy
             .purpose_id(purpose)
             .ok_or_else(|| Error::Unknown {
-                kind: "purpose",
+                kind: crate::NameKind::Purpose,
                 name: purpose.into(),
             })?;
         if !r.purposes.contains(pid.index()) {
@@ -379,7 +379,7 @@ impl Vault {
             .policy
             .category_set(categories.iter().copied())
             .map_err(|name| Error::Unknown {
-                kind: "category",
+                kind: crate::NameKind::Category,
                 name: name.into(),
             })?;
         let outside = set.difference(&r.categories);

@@ -59,9 +59,9 @@ pub struct RightsRequest {
     pub overdue: bool,
     /// How identity was verified (P25).
     pub verification: String,
-    /// What was done, or why it was refused.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub outcome: serde_json::Value,
+    /// What was done, or why it was refused; null while the request is open.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub outcome: Option<serde_json::Value>,
 }
 
 /// What completing a request produced.
@@ -94,7 +94,7 @@ impl Vault {
             due_ms: r.due_ms,
             overdue: is_open(&r.state) && r.due_ms < now,
             verification: r.verification.clone(),
-            outcome: serde_json::from_str(&r.outcome).unwrap_or(serde_json::Value::Null),
+            outcome: serde_json::from_str(&r.outcome).ok(),
         }
     }
 
@@ -124,7 +124,7 @@ impl Vault {
         self.permit(actor, Capability::RequestsManage, None)?;
         self.store
             .request(id)?
-            .ok_or_else(|| Error::Invalid(format!("no request `{}`", id.escape_default())))
+            .ok_or(Error::NotFound(crate::Missing::Request))
     }
 
     /// Takes in a request. Its deadline comes from the policy: `deadlines.inquiry_days` for
@@ -237,7 +237,7 @@ impl Vault {
         let mut row = self
             .store
             .request(id)?
-            .ok_or_else(|| Error::Invalid(format!("no request `{}`", id.escape_default())))?;
+            .ok_or(Error::NotFound(crate::Missing::Request))?;
         if !["otp", "session", "documents"].contains(&method) {
             return Err(Error::Invalid(
                 "identity is verified by `otp`, `session` or `documents`".into(),

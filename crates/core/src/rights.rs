@@ -258,9 +258,7 @@ impl Vault {
         self.forget_key(subject);
         self.keyring.destroy(&subject.0)?;
         tracing::info!(subject = %self.pseudonym(subject), "subject erased: data key destroyed");
-        let entry = entries
-            .first()
-            .ok_or_else(|| Error::Invalid("no audit entry".into()))?;
+        let entry = entries.first().ok_or(Error::Internal("no audit entry"))?;
         let certificate = self.sign_document(&json!({
             "type": "steward.erasure-certificate.v1",
             "subject": subject.to_string(),
@@ -274,7 +272,7 @@ impl Vault {
             "audit_hash": hex::encode(entry.hash),
         }));
         let document = serde_json::to_string(&certificate)
-            .map_err(|_| Error::Invalid("certificate encoding failed".into()))?;
+            .map_err(|_| Error::Internal("certificate encoding failed"))?;
         self.store.commit(
             vec![Op::StoreCertificate {
                 subject: subject.0,

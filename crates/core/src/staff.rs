@@ -39,7 +39,7 @@ impl Vault {
         }
         if self.policy.role_id(role).is_none() {
             return Err(Error::Unknown {
-                kind: "role",
+                kind: crate::NameKind::Role,
                 name: role.into(),
             });
         }
@@ -50,7 +50,7 @@ impl Vault {
         }
         let hash = Argon2::default()
             .hash_password(password.as_bytes())
-            .map_err(|_| Error::Invalid("the password could not be hashed".into()))?
+            .map_err(|_| Error::Internal("the password could not be hashed"))?
             .to_string();
         self.store.commit(
             vec![Op::PutStaff(StaffRow {
@@ -112,7 +112,7 @@ impl Vault {
                 self.count_attempt(&account_key, STAFF_FAILURES_PER_HOUR)?;
                 self.count_attempt(&client_key, crate::selfservice::FAILURES_PER_CLIENT_HOUR)?;
                 refuse("credentials_invalid")?;
-                return Err(Error::Unauthenticated);
+                return Err(Error::SignInFailed);
             }
         };
         let mut raw = [0u8; 32];

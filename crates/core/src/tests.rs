@@ -951,8 +951,14 @@ fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_re
         .unwrap();
     let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
     assert!(done.certificate.is_none());
-    assert_eq!(done.request.outcome["refused_in_part"], "legal_hold");
-    assert_eq!(done.request.outcome["deleted_records"], 3);
+    assert_eq!(
+        done.request.outcome.clone().unwrap_or_default()["refused_in_part"],
+        "legal_hold"
+    );
+    assert_eq!(
+        done.request.outcome.clone().unwrap_or_default()["deleted_records"],
+        3
+    );
     assert_eq!(categories_held(&k, s), ["access_time", "ip_address"]);
 
     let other = k.subject_with_account();
@@ -972,7 +978,10 @@ fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_re
         .refuse_request(&k.officer, &req.id, "rights_of_others", "shared account")
         .unwrap();
     assert_eq!(
-        (refused.state.as_str(), refused.outcome["refused"].as_str()),
+        (
+            refused.state.as_str(),
+            refused.outcome.as_ref().and_then(|o| o["refused"].as_str())
+        ),
         ("refused", Some("rights_of_others"))
     );
     assert_eq!(
@@ -1046,7 +1055,10 @@ fn p27_p31_withdrawal_cancellation_and_inquiry_requests() {
         .unwrap();
     k.vault.verify_request(&k.officer, &c.id, "otp").unwrap();
     let done = k.vault.complete_request(&k.officer, &c.id, "").unwrap();
-    assert_eq!(done.request.outcome["closed"], true);
+    assert_eq!(
+        done.request.outcome.clone().unwrap_or_default()["closed"],
+        true
+    );
     k.clock.advance(31 * DAY_MS);
     assert_eq!(
         k.vault
@@ -1265,7 +1277,7 @@ fn p21_staff_sign_in_with_argon2id_password_and_act_under_their_role() {
             .staff_sign_in("nobody", "whatever it is", "10.0.0.2")
             .unwrap_err()
             .code(),
-        "unauthenticated"
+        "sign_in_failed"
     );
     let mut stopped = false;
     for _ in 0..=STAFF_FAILURES_PER_HOUR {
@@ -1277,7 +1289,7 @@ fn p21_staff_sign_in_with_argon2id_password_and_act_under_their_role() {
                 stopped = true;
                 break;
             }
-            Err(e) => assert_eq!(e.code(), "unauthenticated"),
+            Err(e) => assert_eq!(e.code(), "sign_in_failed"),
             Ok(_) => panic!("a wrong password signed in"),
         }
     }

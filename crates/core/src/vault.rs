@@ -463,7 +463,7 @@ impl Vault {
         categories: String,
         err: &Error,
     ) -> Draft {
-        tracing::debug!(action, code = err.code(), "refused");
+        tracing::debug!(action, code = err.code().as_str(), "refused");
         let detail = json!({ "code": err.code(), "reason": err.to_string() });
         self.draft(
             actor,
@@ -611,7 +611,7 @@ impl Vault {
             .policy
             .category_id(category)
             .ok_or_else(|| Error::Unknown {
-                kind: "category",
+                kind: crate::NameKind::Category,
                 name: category.into(),
             })?;
         if !self.policy.category(cat).lookup {

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use steward_core::evidence::Checkpoint;
 use steward_core::{Actor, Collect, Error, SignedDocument, Source, SubjectId, Value, Vault};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Bearer, Body, PathId, Query};
+use crate::openapi::ErrorResponses;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -37,76 +38,6 @@ impl AppState {
             vault,
             mailer,
         }
-    }
-}
-
-/// A JSON body whose rejections use the API's error shape. The messages never echo the body:
-/// what was sent may be PI.
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as `Content-Type: application/json`",
-            )),
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "the request body is not valid JSON",
-            )),
-            Err(JsonRejection::JsonDataError(_)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                "the request body does not have the fields this endpoint takes; see /openapi.json",
-            )),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is too large or could not be read",
-            )),
-            Err(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "the request body could not be read",
-            )),
-        }
-    }
-}
-
-/// The `Authorization: Bearer` token, if the request has one. Read from the request's headers
-/// in place (taking the whole `HeaderMap` would copy every header); whether it is required is
-/// the handler's to say, after the path and body are checked.
-pub struct Bearer(Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Bearer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Bearer(
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|t| t.trim().to_string()),
-        ))
-    }
-}
-
-impl Bearer {
-    /// The token, or `unauthenticated`.
-    fn required(self) -> Result<String, ApiError> {
-        self.0.ok_or_else(|| ApiError::from(Error::Unauthenticated))
     }
 }
 
@@ -350,18 +281,28 @@ impl From<Checkpoint> for CheckpointBody {
 #[derive(Deserialize, IntoParams)]
 pub struct SubjectPath {
     /// The subject's id (a UUID).
+    #[param(format = Uuid)]
     pub id: String,
 }
 
+/// A status answer.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StatusBody {
+    /// `alive`, `ready`, or what was done.
+    pub status: String,
+}
+
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = StatusBody, description = "alive")))]
 pub async fn live() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "alive" }))
+    axum::Json(StatusBody {
+        status: "alive".into(),
+    })
 }
 
 /// Readiness: the store answers.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses(
-    (status = 200, description = "ready"),
+    (status = 200, body = StatusBody, description = "ready"),
     (status = 503, body = ErrorBody, description = "the store is not reachable")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let vault = Arc::clone(&state.vault);
@@ -369,11 +310,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .await
         .unwrap_or(false);
     if ok {
-        axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+        axum::Json(StatusBody {
+            status: "ready".into(),
+        })
+        .into_response()
     } else {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
+            steward_core::Code::StorageUnavailable,
             "the store is not reachable",
         )
         .into_response()
@@ -424,7 +367,7 @@ pub async fn lookup(
 pub async fn collect(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<CollectBody>,
 ) -> Result<(StatusCode, axum::Json<Collected>), ApiError> {
     let s = subject(&id)?;
@@ -460,7 +403,7 @@ pub async fn collect(
 pub async fn read(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<ReadBody>,
 ) -> Result<axum::Json<Values>, ApiError> {
     let s = subject(&id)?;
@@ -488,7 +431,7 @@ pub async fn read(
 pub async fn consent(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<ConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
@@ -522,7 +465,7 @@ pub async fn consent(
 pub async fn consents_in_force(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
@@ -537,7 +480,7 @@ pub async fn consents_in_force(
 pub async fn disclose(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<DisclosureBody>,
 ) -> Result<(StatusCode, axum::Json<Values>), ApiError> {
     let s = subject(&id)?;
@@ -568,7 +511,7 @@ pub async fn disclose(
 pub async fn export(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     let export = call(&state, token, move |v, a| v.export(a, s)).await?;
@@ -578,11 +521,11 @@ pub async fn export(
 /// Erases a subject by destroying their data key (P28); answers with the signed certificate.
 #[utoipa::path(post, path = "/v1/subjects/{id}/erasure", tag = "rights", security(("api_key" = [])),
     params(SubjectPath), request_body = EraseBody,
-    responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
+    responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 409, body = ErrorBody, description = "Conflict"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn erase(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<EraseBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
@@ -623,8 +566,7 @@ pub async fn sign_checkpoint(
     match cp {
         Some(cp) => Ok((StatusCode::CREATED, axum::Json(cp.into()))),
         None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "audit_log_empty",
+            steward_core::Code::AuditLogEmpty,
             "the audit log is empty",
         )),
     }
@@ -703,6 +645,7 @@ pub struct SweepBody {
 #[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Requests due within this many days (0: overdue only). Default 7.
+    #[param(minimum = 0, maximum = 3650)]
     pub due_within_days: Option<u32>,
 }
 
@@ -717,7 +660,7 @@ fn json_of<T: Serialize>(v: T) -> Response {
 pub async fn place_hold(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<HoldBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
@@ -735,7 +678,7 @@ pub async fn place_hold(
 pub async fn list_holds(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
@@ -752,11 +695,11 @@ pub struct HoldPath {
 
 /// Lifts a hold early.
 #[utoipa::path(post, path = "/v1/holds/{hold}/lift", tag = "holds", security(("api_key" = [])),
-    params(HoldPath), responses((status = 200, body = steward_core::Hold, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+    params(HoldPath), responses((status = 200, body = steward_core::Hold, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict")))]
 pub async fn lift_hold(
     State(state): State<AppState>,
     token: Bearer,
-    Path(hold): Path<String>,
+    PathId(hold): PathId,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
@@ -771,7 +714,7 @@ pub async fn lift_hold(
 pub async fn open_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(body): Body<RequestBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
@@ -794,9 +737,15 @@ pub async fn open_request(
 pub async fn due_requests(
     State(state): State<AppState>,
     token: Bearer,
-    axum::extract::Query(q): axum::extract::Query<DueQuery>,
+    Query(q): Query<DueQuery>,
 ) -> Result<Response, ApiError> {
     let days = i64::from(q.due_within_days.unwrap_or(7));
+    if days > 3650 {
+        return Err(ApiError::new(
+            steward_core::Code::InvalidQuery,
+            "the query parameter `due_within_days` is at most 3650",
+        ));
+    }
     Ok(json_of(
         call(&state, token, move |v, a| {
             v.requests_due(a, days * steward_core::DAY_MS)
@@ -818,7 +767,7 @@ pub struct RequestPath {
 pub async fn get_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
         call(&state, token, move |v, a| v.request(a, &rid)).await?,
@@ -832,7 +781,7 @@ pub async fn get_request(
 pub async fn verify_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
     Body(body): Body<VerifyBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
@@ -849,7 +798,7 @@ pub async fn verify_request(
 pub async fn start_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
@@ -865,7 +814,7 @@ pub async fn start_request(
 pub async fn complete_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
     Body(body): Body<NoteBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
@@ -883,7 +832,7 @@ pub async fn complete_request(
 pub async fn refuse_request(
     State(state): State<AppState>,
     token: Bearer,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
     Body(body): Body<RefuseBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
@@ -935,8 +884,7 @@ pub async fn staff_sign_in(
     .await
     .map_err(|_| {
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            steward_core::Code::Internal,
             "the request could not be completed",
         )
     })??;
@@ -1010,7 +958,7 @@ where
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
 /// either way; asking too often is refused.
 #[utoipa::path(post, path = "/v1/self/code", tag = "self-service", request_body = CodeBody,
-    responses((status = 202, description = "sent, if the address is known"), (status = 429, body = ErrorBody, description = "Too many attempts"), (status = 503, body = ErrorBody, description = "Unavailable")))]
+    responses((status = 202, body = StatusBody, description = "sent, if the address is known"), (status = 429, body = ErrorBody, description = "Too many attempts"), (status = 503, body = ErrorBody, description = "Unavailable")))]
 pub async fn send_code(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
@@ -1025,17 +973,16 @@ pub async fn send_code(
         .await
         .map_err(|_| {
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                steward_core::Code::Internal,
                 "the request could not be completed",
             )
         })?
         .map_err(ApiError::from)?;
     Ok((
         StatusCode::ACCEPTED,
-        json_of(
-            serde_json::json!({ "status": "if the address belongs to an account, a code is on its way" }),
-        ),
+        json_of(StatusBody {
+            status: "if the address belongs to an account, a code is on its way".into(),
+        }),
     ))
 }
 
@@ -1141,7 +1088,7 @@ impl utoipa::Modify for SecurityAddon {
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
         complete_request, refuse_request, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_request),
-    components(schemas(ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&SecurityAddon),
+    components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
+    modifiers(&SecurityAddon, &ErrorResponses),
 )]
 pub struct ApiDoc;

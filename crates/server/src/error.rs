@@ -1,12 +1,12 @@
-//! Every error the API returns, in one JSON shape with a stable code. The status of each
-//! domain error is chosen in one exhaustive `match`: a new error cannot ship without someone
-//! choosing its status. Bad input is always a 4xx; messages never carry PI values.
+//! Every error the API returns, in one JSON shape with a code from the one catalogue
+//! ([`steward_core::Code`]): the code decides the status, so no handler picks a status of its
+//! own. Bad input is always a 4xx; messages never carry PI values or what the caller sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use steward_core::Error;
+use steward_core::{Code, Error};
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -19,8 +19,8 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code, such as `consent_required` or `invalid_json`.
-    pub code: String,
+    /// Stable code from the catalogue (`docs/errors.md`).
+    pub code: Code,
     /// Plain explanation for a person.
     pub message: String,
     /// The policy rule that refused, for refusals.
@@ -31,81 +31,81 @@ pub struct ErrorDetail {
 /// An error on its way to becoming a response.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: Code,
     message: String,
     rule: Option<String>,
+    /// `Retry-After` seconds, for answers that say when to come back.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
-    /// A request-level error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error the HTTP layer itself reports.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
             rule: None,
+            retry_after: None,
         }
     }
 
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Its code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// Adds `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::Unknown { .. } | Error::NotLookup(_) | Error::Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Error::CategoryNotDeclared { .. }
-            | Error::RequiredMissing { .. }
-            | Error::ConsentNotApplicable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::ConsentRequired { .. }
-            | Error::SeparateConsentRequired { .. }
-            | Error::Refused { .. }
-            | Error::NotPermitted { .. }
-            | Error::SubjectClosed
-            | Error::DisclosureOutOfScope { .. } => StatusCode::FORBIDDEN,
-            Error::LegalHold { .. } | Error::RequestState { .. } => StatusCode::CONFLICT,
-            Error::Unauthenticated | Error::CodeInvalid => StatusCode::UNAUTHORIZED,
-            Error::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            Error::MailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Error::SubjectNotFound => StatusCode::NOT_FOUND,
-            Error::SubjectErased | Error::KeyDestroyed => StatusCode::GONE,
-            Error::Store(steward_core::StoreError::Unavailable(_))
-            | Error::RegionNotAllowed { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Store(_) | Error::Integrity | Error::Crypto(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let code = e.code();
         let rule = match &e {
             Error::Refused { rule, .. } => Some(rule.clone()),
             _ => None,
         };
-        if status.is_server_error() {
-            tracing::error!(code = e.code(), error = %e, "request failed");
+        let retry_after = match code {
+            Code::TooManyAttempts => Some(60),
+            Code::StorageUnavailable | Code::MailUnavailable => Some(5),
+            _ => None,
+        };
+        if code.status() >= 500 {
+            tracing::error!(code = code.as_str(), error = %e, "request failed");
         }
         ApiError {
-            status,
-            code: e.code(),
+            code,
             message: e.to_string(),
             rule,
+            retry_after,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message,
                 rule: self.rule,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
     }
 }

@@ -6,7 +6,10 @@ pub mod batch;
 pub mod busy_poll;
 pub mod config;
 pub mod error;
+pub mod extract;
+pub mod http;
 pub mod mail;
+pub mod openapi;
 pub mod tls;
 
 use std::future::Future;
@@ -15,11 +18,10 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use steward_core::Vault;
+use steward_core::{Code, Vault};
 use utoipa::OpenApi;
 
 pub use api::{ApiDoc, AppState};
@@ -34,11 +36,45 @@ pub fn openapi_json() -> String {
 }
 
 async fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no such endpoint; see /openapi.json")
+}
+
+/// Answers a method the path does not take; axum adds the `Allow` header.
+async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; see /openapi.json",
+        Code::MethodNotAllowed,
+        "this endpoint does not take this method; the `Allow` header lists those it takes",
     )
+}
+
+/// The edge's refusal of a request head over Steward's limits ([`http::LIMITS`]).
+fn head_over_limits(req: &Request) -> Option<ApiError> {
+    let limits = http::LIMITS;
+    let uri = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri > limits.uri_bytes {
+        return Some(ApiError::new(
+            Code::UriTooLong,
+            format!(
+                "the path and query are longer than {} bytes",
+                limits.uri_bytes
+            ),
+        ));
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > limits.headers || bytes > limits.header_bytes {
+        return Some(ApiError::new(
+            Code::HeadersTooLarge,
+            format!(
+                "a request carries at most {} headers of {} bytes in all",
+                limits.headers, limits.header_bytes
+            ),
+        ));
+    }
+    None
 }
 
 /// What the server takes from its configuration.
@@ -67,7 +103,8 @@ impl Default for Options {
     }
 }
 
-/// What every request passes through first: the busy poller is told it started; a body whose
+/// What every request passes through first: the busy poller is told it started; a head over
+/// Steward's limits ([`http::LIMITS`]) is refused in JSON (414, 431); a body whose
 /// announced length is over the limit is refused before any of it is read (the body-limit
 /// layer alone only notices once it has read that far); and the request is logged by its
 /// route template, never its raw path or body: those may hold ids and values.
@@ -94,14 +131,16 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let max = edge.max_body_bytes;
-    let response = match announced {
-        Some(n) if n > max as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+    let response = if let Some(refusal) = head_over_limits(&req) {
+        refusal.into_response()
+    } else if announced.is_some_and(|n| n > max as u64) {
+        ApiError::new(
+            Code::BodyTooLarge,
             format!("the request body is larger than {max} bytes"),
         )
-        .into_response(),
-        _ => next.run(req).await,
+        .into_response()
+    } else {
+        next.run(req).await
     };
     if let Some((method, route, started)) = logged {
         tracing::info!(
@@ -176,6 +215,7 @@ pub fn router(
         .route("/v1/self/consents", post(api::self_consent))
         .route("/v1/self/requests", post(api::self_request))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
             edge(Arc::clone(&first), req, next)
@@ -201,7 +241,7 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
                 "background retention sweep"
             ),
             Ok(Err(e)) => {
-                tracing::warn!(code = e.code(), error = %e, "retention sweep failed; will retry")
+                tracing::warn!(code = e.code().as_str(), error = %e, "retention sweep failed; will retry")
             }
             Err(_) => tracing::warn!("retention sweep task failed; will retry"),
         }
@@ -255,23 +295,9 @@ pub async fn serve(
         poll
     });
     let app = router(state, options.max_body_bytes, poll);
-    match tls {
-        None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<tls::ClientAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<tls::ClientAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-    }
+    let incoming = match tls {
+        None => http::Incoming::Tcp(listener),
+        Some(config) => http::Incoming::Tls(tls::TlsListener::new(listener, config)?),
+    };
+    http::serve(incoming, app, shutdown).await
 }

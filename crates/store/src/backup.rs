@@ -27,7 +27,7 @@ pub enum Half {
 const CHUNK: usize = 1 << 20;
 
 fn io(e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("backup stream: {}", e.kind()))
+    StoreError::Stream(e.kind())
 }
 
 fn part_name(w: &mut dyn Write, name: &str) -> Result<(), StoreError> {

@@ -150,6 +150,17 @@ pub enum StoreError {
     /// Stored data is not in the shape this build expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend is out of space (SQLite `SQLITE_FULL`, PostgreSQL `53100`). Nothing of the
+    /// failed call was applied; the same call may succeed once space is freed.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// A row with the same key exists already (a unique constraint).
+    #[error("already stored: {0}")]
+    Conflict(String),
+    /// A backup stream could not be read or written; the kind of failure
+    /// (`InvalidData`: the stream is damaged or was sealed under another key).
+    #[error("backup stream failed: {0}")]
+    Stream(std::io::ErrorKind),
     /// The store was made by a newer build or for another deployment.
     #[error("{0}")]
     Incompatible(String),

@@ -136,6 +136,13 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
         if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
             return StoreError::Unavailable(format!("{code}: {}", db.message()));
         }
+        // 53100: disk full; 53200: out of memory; 53300: too many connections.
+        if code == "53100" {
+            return StoreError::Full(format!("{code}: {}", db.message()));
+        }
+        if code == "23505" {
+            return StoreError::Conflict(format!("{code}: {}", db.message()));
+        }
         return StoreError::Backend(format!("{code}: {}", db.message()));
     }
     if e.is_closed() {

@@ -25,8 +25,31 @@ use rows::*;
 use schema::*;
 
 fn backend(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
     // rusqlite messages name tables, columns and constraints, never bound values.
-    StoreError::Backend(e.to_string())
+    let text = e.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(text),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(text),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(text),
+        Some(ErrorCode::ConstraintViolation)
+            if matches!(
+                e,
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            ) =>
+        {
+            StoreError::Conflict(text)
+        }
+        _ => match e {
+            // A column of another type than this build reads: the row is not in our shape.
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(text),
+            _ => StoreError::Backend(text),
+        },
+    }
 }
 
 struct Inner {
