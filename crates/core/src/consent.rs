@@ -127,7 +127,7 @@ impl Vault {
 
     /// Checks one change against its subject's state (a refusal is audited on its own) and
     /// makes its row and entry.
-    fn consent_unit(
+    pub(crate) fn consent_unit(
         &self,
         change: &ConsentChange<'_>,
         subject_state: Result<steward_store::SubjectRow, Error>,
@@ -209,7 +209,7 @@ impl Vault {
     }
 
     /// The signed receipt of a recorded consent (P33).
-    fn consent_receipt(
+    pub(crate) fn consent_receipt(
         &self,
         subject: SubjectId,
         row: &ConsentRow,

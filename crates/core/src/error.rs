@@ -144,12 +144,12 @@ pub enum Error {
     )]
     SubjectClosed,
     /// A rights request cannot move that way.
-    #[error("the request is `{state}`; it cannot be {wanted}")]
+    #[error("the request is `{}`; it cannot be {}{}", .state.as_str(), .event.as_str(), request_hint(*.state, *.event))]
     RequestState {
         /// Where it is.
-        state: String,
+        state: steward_store::RequestState,
         /// What was asked.
-        wanted: &'static str,
+        event: steward_store::RequestEvent,
     },
     /// Too many attempts from this client or for this subject; try again later (P25).
     #[error("too many attempts; try again later")]
@@ -304,6 +304,18 @@ pub fn refusal_code(r: &Refusal) -> Code {
         Refusal::CategoriesNotAllowed { .. } => Code::PurposeNotAllowed,
         Refusal::JustificationRequired { .. } => Code::JustificationRequired,
         Refusal::ConsentRequired { .. } => Code::ConsentRequired,
+    }
+}
+
+/// Why a move is refused, where the state says more than "it cannot".
+fn request_hint(
+    state: steward_store::RequestState,
+    event: steward_store::RequestEvent,
+) -> &'static str {
+    use steward_store::{RequestEvent as E, RequestState as S};
+    match (state, event) {
+        (S::Received, E::Complete | E::Start) => " before identity is verified (P25)",
+        _ => "",
     }
 }
 

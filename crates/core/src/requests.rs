@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::json;
 use steward_policy::Capability;
-use steward_store::{Op, RecordKey, RequestRow};
+use steward_store::{Op, RecordKey, RequestEvent, RequestRow, RequestState, StoreError};
 
 use crate::clock::rfc3339;
 use crate::error::Error;
@@ -76,8 +76,25 @@ pub struct Completion {
     pub certificate: Option<SignedDocument>,
 }
 
-fn is_open(state: &str) -> bool {
-    !matches!(state, "completed" | "refused")
+/// What an act contributes to the unit of work that moves its request: changes and their
+/// audit entries, committed with the request's new state or not at all.
+#[derive(Default)]
+struct Act {
+    ops: Vec<Op>,
+    audit: Vec<steward_audit::Draft>,
+}
+
+/// The fields an event sets besides the state.
+#[derive(Default)]
+struct Fields {
+    verification: Option<String>,
+    outcome: Option<String>,
+}
+
+/// The error a unit of work aborts with when the request refuses to move; the domain error is
+/// kept beside it and returned instead.
+fn aborted() -> StoreError {
+    StoreError::Backend("the unit of work was abandoned".into())
 }
 
 impl Vault {
@@ -87,37 +104,91 @@ impl Vault {
             id: r.id.clone(),
             subject: SubjectId(r.subject).to_string(),
             kind: r.kind.clone(),
-            state: r.state.clone(),
+            state: r.state.as_str().to_string(),
             target: r.target.clone(),
             received_at: rfc3339(r.received_ms),
             due_at: rfc3339(r.due_ms),
             due_ms: r.due_ms,
-            overdue: is_open(&r.state) && r.due_ms < now,
+            overdue: r.state.is_open() && r.due_ms < now,
             verification: r.verification.clone(),
             outcome: serde_json::from_str(&r.outcome).ok(),
         }
     }
 
-    fn save_request(
-        &self,
-        actor: &Actor,
-        row: RequestRow,
-        action: &str,
-        detail: serde_json::Value,
-    ) -> Result<RightsRequest, Error> {
+    /// Records a new request (state `received`).
+    fn save_new_request(&self, actor: &Actor, row: RequestRow) -> Result<RightsRequest, Error> {
         let view = self.request_view(&row);
-        let subject = SubjectId(row.subject);
-        let mut detail = detail;
-        if let Some(map) = detail.as_object_mut() {
-            map.insert("request".into(), json!(row.id));
-            map.insert("kind".into(), json!(row.kind));
-            map.insert("state".into(), json!(row.state));
-        }
+        let detail = json!({ "request": row.id, "kind": row.kind, "state": row.state.as_str() });
         self.store.commit(
-            vec![Op::PutRequest(row)],
-            vec![self.act(actor, action, Some(subject), detail)],
+            vec![Op::PutRequest(row.clone())],
+            vec![self.act(actor, "request.open", Some(SubjectId(row.subject)), detail)],
         )?;
         Ok(view)
+    }
+
+    /// Moves request `id` by `event`, in one unit of work with `act`: the request is read and
+    /// its state checked inside the unit's transaction, then the act's changes, the new state
+    /// and the `request.<event>` entry (with `detail`) commit together, or nothing does. So a
+    /// crash cannot leave a completed act on an open request, and two servers on one store
+    /// cannot both move one request: the second finds it moved. The act's entries come first,
+    /// so the unit's first entry is the act's own. Returns the request and the entries.
+    fn transition(
+        &self,
+        actor: &Actor,
+        id: &str,
+        event: RequestEvent,
+        act: Act,
+        fields: Fields,
+        detail: serde_json::Value,
+    ) -> Result<(RightsRequest, Vec<steward_audit::Entry>), Error> {
+        let action = match event {
+            RequestEvent::Verify => "request.verify",
+            RequestEvent::Start => "request.start",
+            RequestEvent::Complete => "request.complete",
+            RequestEvent::Refuse => "request.refuse",
+        };
+        let now = self.clock.now_ms();
+        let mut refused: Option<Error> = None;
+        let mut moved: Option<RequestRow> = None;
+        let committed = self.store.read_commit(&mut |reader| {
+            let Some(mut row) = reader.request(id)? else {
+                refused = Some(Error::NotFound(crate::Missing::Request));
+                return Err(aborted());
+            };
+            let Some(next) = row.state.on(event) else {
+                refused = Some(Error::RequestState {
+                    state: row.state,
+                    event,
+                });
+                return Err(aborted());
+            };
+            row.state = next;
+            row.updated_ms = now;
+            if let Some(v) = &fields.verification {
+                row.verification = v.clone();
+            }
+            if let Some(o) = &fields.outcome {
+                row.outcome = o.clone();
+            }
+            let mut detail = detail.clone();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("request".into(), json!(row.id));
+                map.insert("kind".into(), json!(row.kind));
+                map.insert("state".into(), json!(next.as_str()));
+            }
+            let mut ops = act.ops.clone();
+            ops.push(Op::PutRequest(row.clone()));
+            let mut audit = act.audit.clone();
+            audit.push(self.act(actor, action, Some(SubjectId(row.subject)), detail));
+            moved = Some(row);
+            Ok((ops, audit))
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let entries = committed?;
+        let row = moved.ok_or(Error::Internal("a request moved without its row"))?;
+        Ok((self.request_view(&row), entries))
     }
 
     fn open_request_row(&self, actor: &Actor, id: &str) -> Result<RequestRow, Error> {
@@ -203,7 +274,7 @@ impl Vault {
             id,
             subject: subject.0,
             kind: kind.into(),
-            state: "received".into(),
+            state: RequestState::Received,
             target,
             received_ms: now,
             due_ms: now.saturating_add(i64::from(days) * DAY_MS),
@@ -212,7 +283,7 @@ impl Vault {
             outcome: String::new(),
             sealed_text,
         };
-        self.save_request(actor, row, "request.open", json!({}))
+        self.save_new_request(actor, row)
     }
 
     /// Records that the requester's identity was verified (P25): `otp` (a one-time code to a
@@ -234,39 +305,38 @@ impl Vault {
         id: &str,
         method: &str,
     ) -> Result<RightsRequest, Error> {
-        let mut row = self
-            .store
-            .request(id)?
-            .ok_or(Error::NotFound(crate::Missing::Request))?;
         if !["otp", "session", "documents"].contains(&method) {
             return Err(Error::Invalid(
                 "identity is verified by `otp`, `session` or `documents`".into(),
             ));
         }
-        if row.state != "received" {
-            return Err(Error::RequestState {
-                state: row.state,
-                wanted: "verified",
-            });
-        }
-        row.state = "verified".into();
-        row.verification = method.into();
-        row.updated_ms = self.clock.now_ms();
-        self.save_request(actor, row, "request.verify", json!({ "method": method }))
+        let fields = Fields {
+            verification: Some(method.into()),
+            outcome: None,
+        };
+        self.transition(
+            actor,
+            id,
+            RequestEvent::Verify,
+            Act::default(),
+            fields,
+            json!({ "method": method }),
+        )
+        .map(|(r, _)| r)
     }
 
     /// Marks a verified request as being worked on.
     pub fn start_request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
-        let mut row = self.open_request_row(actor, id)?;
-        if row.state != "verified" {
-            return Err(Error::RequestState {
-                state: row.state,
-                wanted: "started",
-            });
-        }
-        row.state = "in_progress".into();
-        row.updated_ms = self.clock.now_ms();
-        self.save_request(actor, row, "request.start", json!({}))
+        self.open_request_row(actor, id)?;
+        self.transition(
+            actor,
+            id,
+            RequestEvent::Start,
+            Act::default(),
+            Fields::default(),
+            json!({}),
+        )
+        .map(|(r, _)| r)
     }
 
     /// Refuses a request, in whole, for a reason from the fixed list (P26); the subject is
@@ -278,61 +348,67 @@ impl Vault {
         reason: &str,
         note: &str,
     ) -> Result<RightsRequest, Error> {
-        let mut row = self.open_request_row(actor, id)?;
+        self.open_request_row(actor, id)?;
         if !REFUSAL_REASONS.contains(&reason) {
             return Err(Error::Invalid(format!(
                 "a refusal's reason is one of: {}",
                 REFUSAL_REASONS.join(", ")
             )));
         }
-        if !is_open(&row.state) {
-            return Err(Error::RequestState {
-                state: row.state,
-                wanted: "refused",
-            });
-        }
-        row.state = "refused".into();
-        row.updated_ms = self.clock.now_ms();
-        row.outcome = json!({ "refused": reason, "note": note }).to_string();
-        self.save_request(actor, row, "request.refuse", json!({ "reason": reason }))
+        let fields = Fields {
+            verification: None,
+            outcome: Some(json!({ "refused": reason, "note": note }).to_string()),
+        };
+        self.transition(
+            actor,
+            id,
+            RequestEvent::Refuse,
+            Act::default(),
+            fields,
+            json!({ "reason": reason }),
+        )
+        .map(|(r, _)| r)
     }
 
     /// Carries a verified request out and completes it: access exports; deletion erases (or,
     /// under a legal hold, deletes what is not held and refuses the rest in part); consent
     /// withdrawal withdraws; cancellation closes the account and schedules erasure;
-    /// correction and inquiry are answered by staff and closed with a note.
+    /// correction and inquiry are answered by staff and closed with a note. The act and the
+    /// request's completion are one unit of work ([`Vault::transition`]).
     pub fn complete_request(
         &self,
         actor: &Actor,
         id: &str,
         note: &str,
     ) -> Result<Completion, Error> {
-        let mut row = self.open_request_row(actor, id)?;
-        if !matches!(row.state.as_str(), "verified" | "in_progress") {
-            let wanted = if row.state == "received" {
-                "completed before identity is verified (P25)"
-            } else {
-                "completed"
-            };
+        let row = self.open_request_row(actor, id)?;
+        // Refused early, before any act is prepared; checked again inside the unit.
+        if row.state.on(RequestEvent::Complete).is_none() {
             return Err(Error::RequestState {
                 state: row.state,
-                wanted,
+                event: RequestEvent::Complete,
             });
         }
         let subject = SubjectId(row.subject);
+        let mut act = Act::default();
         let mut export = None;
-        let mut certificate = None;
+        let mut erased = None;
+        let mut withdrawn = None;
         let outcome = match row.kind.as_str() {
             "access" => {
-                let e = self.export_unchecked(actor, subject)?;
+                let (e, draft) = self.prepare_export(actor, subject)?;
                 let n = e.records.len();
+                act.audit.push(draft);
                 export = Some(e);
                 json!({ "exported_records": n })
             }
             "deletion" | "deletion_unlawful" => match self.held(subject)? {
                 Held::Nothing => {
                     let reason = format!("rights request {}", row.id);
-                    certificate = Some(self.shred(Some(actor), subject, &reason)?);
+                    let (ops, draft) = self.erasure_unit(Some(actor), subject, &reason);
+                    act.ops = ops;
+                    act.audit.push(draft);
+                    erased = Some(reason);
                     json!({ "erased": true })
                 }
                 Held::Everything => {
@@ -358,18 +434,32 @@ impl Vault {
                         json!({ "records": n, "request": row.id }),
                     );
                     draft.categories = String::new();
-                    self.store
-                        .commit(vec![Op::DeleteRecords(doomed)], vec![draft])?;
+                    act.ops.push(Op::DeleteRecords(doomed));
+                    act.audit.push(draft);
                     json!({ "erased": false, "deleted_records": n, "refused_in_part": "legal_hold", "held": held })
                 }
             },
             "consent_withdrawal" => {
                 let target = self.consent_target(&row.target)?;
-                let receipt = self.consent(actor, subject, target, false, false, "request")?;
-                json!({ "withdrawn": row.target, "receipt": receipt })
+                let change = crate::ConsentChange {
+                    actor,
+                    subject,
+                    target,
+                    granted: false,
+                    separate: false,
+                    channel: "request",
+                };
+                let state = crate::vault::active(self.store.subject(&subject.0)?);
+                let (consent, draft) = self.consent_unit(&change, state)?;
+                act.ops.push(Op::RecordConsent(consent.clone()));
+                act.audit.push(draft);
+                withdrawn = Some(consent);
+                json!({ "withdrawn": row.target })
             }
             "account_cancellation" => {
-                let erase_by = self.close(actor, subject)?;
+                let (op, draft, erase_by) = self.close_unit(actor, subject)?;
+                act.ops.push(op);
+                act.audit.push(draft);
                 json!({ "closed": true, "erase_by": rfc3339(erase_by) })
             }
             _ => json!({ "answered": true }),
@@ -380,10 +470,24 @@ impl Vault {
         {
             map.insert("note".into(), json!(note));
         }
-        row.state = "completed".into();
-        row.updated_ms = self.clock.now_ms();
-        row.outcome = outcome.to_string();
-        let request = self.save_request(actor, row, "request.complete", json!({}))?;
+        let fields = Fields {
+            verification: None,
+            outcome: Some(outcome.to_string()),
+        };
+        let (mut request, entries) =
+            self.transition(actor, id, RequestEvent::Complete, act, fields, json!({}))?;
+        // What follows the commit: the act's own entry is the unit's first.
+        let first = entries.first().ok_or(Error::Internal("no audit entry"))?;
+        let certificate = match erased {
+            Some(reason) => Some(self.finish_erasure(subject, &reason, first)?),
+            None => None,
+        };
+        if let Some(consent) = withdrawn {
+            let receipt = self.consent_receipt(subject, &consent, first);
+            if let Some(map) = request.outcome.as_mut().and_then(|o| o.as_object_mut()) {
+                map.insert("receipt".into(), json!(receipt));
+            }
+        }
         Ok(Completion {
             request,
             export,

@@ -199,26 +199,36 @@ impl Vault {
         actor: &crate::vault::Actor,
         subject: SubjectId,
     ) -> Result<i64, Error> {
+        let (op, draft, erase_by) = self.close_unit(actor, subject)?;
+        self.store.commit(vec![op], vec![draft])?;
+        Ok(erase_by)
+    }
+
+    /// Closing an account as a unit of work not yet committed: the change, its entry, and
+    /// when erasure follows (P28). A subject that is not active is refused, audited.
+    pub(crate) fn close_unit(
+        &self,
+        actor: &crate::vault::Actor,
+        subject: SubjectId,
+    ) -> Result<(Op, steward_audit::Draft, i64), Error> {
         if let Err(e) = self.active_subject(subject) {
             return Err(self.refuse(actor, "subject.close", Some(subject), "", String::new(), e));
         }
         let now = self.clock.now_ms();
         let erase_by = now.saturating_add(i64::from(self.policy.deadlines.erasure_days) * DAY_MS);
-        self.store.commit(
-            vec![Op::CloseSubject {
-                subject: subject.0,
-                at_ms: now,
-            }],
-            vec![self.draft(
-                actor,
-                "subject.close",
-                steward_audit::Outcome::Granted,
-                Some(subject),
-                "",
-                String::new(),
-                json!({ "erase_by_ms": erase_by }),
-            )],
-        )?;
-        Ok(erase_by)
+        let op = Op::CloseSubject {
+            subject: subject.0,
+            at_ms: now,
+        };
+        let draft = self.draft(
+            actor,
+            "subject.close",
+            steward_audit::Outcome::Granted,
+            Some(subject),
+            "",
+            String::new(),
+            json!({ "erase_by_ms": erase_by }),
+        );
+        Ok((op, draft, erase_by))
     }
 }

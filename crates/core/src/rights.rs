@@ -128,6 +128,18 @@ impl Vault {
         actor: &Actor,
         subject: SubjectId,
     ) -> Result<Export, Error> {
+        let (export, draft) = self.prepare_export(actor, subject)?;
+        self.store.commit(vec![], vec![draft])?;
+        Ok(export)
+    }
+
+    /// The export and its audit entry, not yet committed: the caller commits the entry (with
+    /// whatever else its unit of work holds) before the export is handed out.
+    pub(crate) fn prepare_export(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+    ) -> Result<(Export, steward_audit::Draft), Error> {
         let file = self.store.subject_file(&subject.0)?;
         let state = file.subject.as_ref().map(|s| s.state);
         let exportable = match state {
@@ -180,16 +192,13 @@ impl Vault {
                 })
                 .collect(),
         };
-        self.store.commit(
-            vec![],
-            vec![self.act(
-                actor,
-                "subject.export",
-                Some(subject),
-                json!({ "records": export.records.len() }),
-            )],
-        )?;
-        Ok(export)
+        let draft = self.act(
+            actor,
+            "subject.export",
+            Some(subject),
+            json!({ "records": export.records.len() }),
+        );
+        Ok((export, draft))
     }
 
     /// Erases a subject by destroying their data key (crypto-shredding, P28), and returns a
@@ -232,6 +241,21 @@ impl Vault {
         subject: SubjectId,
         reason: &str,
     ) -> Result<SignedDocument, Error> {
+        let (ops, draft) = self.erasure_unit(actor, subject, reason);
+        let entries = self.store.commit(ops, vec![draft])?;
+        let entry = entries.first().ok_or(Error::Internal("no audit entry"))?;
+        self.finish_erasure(subject, reason, entry)
+    }
+
+    /// An erasure's unit of work: mark the subject erasing, queue the purge, and the
+    /// `subject.erase` entry (P21). The key goes in [`Vault::finish_erasure`], once this has
+    /// committed.
+    pub(crate) fn erasure_unit(
+        &self,
+        actor: Option<&Actor>,
+        subject: SubjectId,
+        reason: &str,
+    ) -> (Vec<Op>, steward_audit::Draft) {
         let detail = json!({ "method": "crypto-shredding", "reason": reason });
         let draft = match actor {
             Some(actor) => self.act(actor, "subject.erase", Some(subject), detail),
@@ -241,30 +265,38 @@ impl Vault {
                 d
             }
         };
-        let now = self.clock.now_ms();
-        let entries = self.store.commit(
-            vec![
-                Op::SetSubjectState {
-                    subject: subject.0,
-                    state: SubjectState::Erasing,
-                },
-                Op::EnqueuePurge {
-                    subject: subject.0,
-                    at_ms: now,
-                },
-            ],
-            vec![draft],
-        )?;
+        let ops = vec![
+            Op::SetSubjectState {
+                subject: subject.0,
+                state: SubjectState::Erasing,
+            },
+            Op::EnqueuePurge {
+                subject: subject.0,
+                at_ms: self.clock.now_ms(),
+            },
+        ];
+        (ops, draft)
+    }
+
+    /// After an erasure's unit committed as `entry`: destroy the key (again on every start
+    /// while the subject is queued, so a crash here cannot leave it), then sign and keep the
+    /// certificate.
+    pub(crate) fn finish_erasure(
+        &self,
+        subject: SubjectId,
+        reason: &str,
+        entry: &steward_audit::Entry,
+    ) -> Result<SignedDocument, Error> {
         self.forget_key(subject);
         self.keyring.destroy(&subject.0)?;
         tracing::info!(subject = %self.pseudonym(subject), "subject erased: data key destroyed");
-        let entry = entries.first().ok_or(Error::Internal("no audit entry"))?;
+        let erased_at = entry.at_ms;
         let certificate = self.sign_document(&json!({
             "type": "steward.erasure-certificate.v1",
             "subject": subject.to_string(),
             "subject_pseudonym": self.pseudonym(subject),
-            "erased_at": rfc3339(now),
-            "erased_at_ms": now,
+            "erased_at": rfc3339(erased_at),
+            "erased_at_ms": erased_at,
             "method": "crypto-shredding: the subject's data key was destroyed; ciphertext in every copy is unreadable",
             "reason": reason,
             "policy_version": self.policy.version,

@@ -14,6 +14,21 @@ struct Kit {
     service: Actor,
     officer: Actor,
     dir: tempfile::TempDir,
+    backend: Backend,
+    /// Dropped after the vault: PostgreSQL schemas go once nothing uses them.
+    _schemas: Schemas,
+}
+
+/// The PostgreSQL schemas a kit made, dropped with it.
+struct Schemas(Option<(PgTarget, PgTarget)>);
+
+impl Drop for Schemas {
+    fn drop(&mut self) {
+        if let Some((data, keyring)) = &self.0 {
+            let _ = data.drop_schema();
+            let _ = keyring.drop_schema();
+        }
+    }
 }
 
 fn master() -> MasterKey {
@@ -24,10 +39,41 @@ fn open(dir: &Path, clock: Arc<ManualClock>) -> Vault {
     Vault::open_sqlite(dir, Policy::example().unwrap(), &master(), clock, None).unwrap()
 }
 
+fn open_backend(backend: &Backend, clock: Arc<ManualClock>) -> Vault {
+    Vault::open_backend(backend, Policy::example().unwrap(), &master(), clock, None).unwrap()
+}
+
+/// A fresh store on the backend the tests run on: the embedded one, or PostgreSQL (schemas
+/// of the kit's own, dropped with it) when `STEWARD_TEST_BACKEND=postgres`; `tools/test` runs
+/// these tests both ways.
 fn kit() -> Kit {
     let dir = tempfile::tempdir().unwrap();
+    let backend = match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let url = steward_store::test_url();
+            let data = PgTarget::unique(&url, "core").unwrap();
+            let keyring = PgTarget::new(&url, &format!("{}_keys", data.schema)).unwrap();
+            Backend::Postgres { data, keyring }
+        }
+        _ => Backend::Sqlite {
+            dir: dir.path().to_path_buf(),
+        },
+    };
+    kit_on(dir, backend)
+}
+
+/// A kit on the embedded store whatever the run's backend: for tests that read its files.
+fn sqlite_kit() -> Kit {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite {
+        dir: dir.path().to_path_buf(),
+    };
+    kit_on(dir, backend)
+}
+
+fn kit_on(dir: tempfile::TempDir, backend: Backend) -> Kit {
     let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-    let vault = open(dir.path(), clock.clone());
+    let vault = open_backend(&backend, clock.clone());
     let service = Actor {
         id: "service:app".into(),
         role: vault.policy().role_id("service").unwrap(),
@@ -42,6 +88,11 @@ fn kit() -> Kit {
         service,
         officer,
         dir,
+        _schemas: Schemas(match &backend {
+            Backend::Postgres { data, keyring } => Some((data.clone(), keyring.clone())),
+            Backend::Sqlite { .. } => None,
+        }),
+        backend,
     }
 }
 
@@ -391,7 +442,7 @@ fn p19_linked_identities_find_one_subject() {
 
 #[test]
 fn p20_ciphertext_swapped_between_rows_fails_to_open() {
-    let k = kit();
+    let k = sqlite_kit();
     let a = k.subject_with_account();
     let b = k.subject_with_account();
     let of = |s: SubjectId, cat: &str| -> Vec<steward_store::RecordRow> {
@@ -440,7 +491,7 @@ fn p23_export_has_values_consent_history_and_disclosures() {
 
 #[test]
 fn p28_erasure_shreds_key_and_a_copy_taken_before_stays_unreadable() {
-    let k = kit();
+    let k = sqlite_kit();
     let s = k.subject_with_account();
     let other = k.subject_with_account();
     // Take a consistent copy of the data file before the erasure.
@@ -534,7 +585,7 @@ fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
 
 #[test]
 fn p33_store_log_verifies_and_tampering_is_named() {
-    let k = kit();
+    let k = sqlite_kit();
     let s = k.subject_with_account();
     let _ = k.read(s, &["email"], "provide_service");
     k.vault.checkpoint().unwrap();
@@ -685,7 +736,7 @@ fn p21_roles_without_an_operation_are_refused_and_audited() {
 
 #[test]
 fn p21_api_keys_authenticate_as_their_role_until_revoked() {
-    let k = kit();
+    let k = sqlite_kit();
     let (info, token) = k.vault.create_api_key("billing", "service").unwrap();
     let actor = k.vault.authenticate(&token).unwrap();
     assert_eq!(actor.id, "service:billing");
@@ -1306,4 +1357,135 @@ fn p21_staff_sign_in_with_argon2id_password_and_act_under_their_role() {
     k.vault
         .staff_sign_in("wang.fang", "correct horse battery", "10.0.0.4")
         .unwrap();
+}
+
+/// Makes the store refuse to save any request as `completed`, as a crash or a failing disk
+/// would at that point: a trigger in the data store itself (SQLite, or PostgreSQL by psql).
+fn fail_request_completion(k: &Kit, on: bool) {
+    match &k.backend {
+        Backend::Sqlite { dir } => {
+            let conn = rusqlite::Connection::open(dir.join(files::DATA)).unwrap();
+            let sql = if on {
+                "CREATE TRIGGER test_fail_completion BEFORE INSERT ON rights_requests
+                 WHEN NEW.state = 'completed' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+            } else {
+                "DROP TRIGGER test_fail_completion;"
+            };
+            conn.execute_batch(sql).unwrap();
+        }
+        Backend::Postgres { data, .. } => {
+            let schema = &data.schema;
+            let sql = if on {
+                format!(
+                    "CREATE FUNCTION {schema}.test_fail() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN IF NEW.state = 'completed' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+                     CREATE TRIGGER test_fail_completion BEFORE INSERT OR UPDATE ON {schema}.rights_requests
+                     FOR EACH ROW EXECUTE FUNCTION {schema}.test_fail();"
+                )
+            } else {
+                format!("DROP TRIGGER test_fail_completion ON {schema}.rights_requests;")
+            };
+            let out = std::process::Command::new("psql")
+                .args([data.url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn p26_a_request_and_its_act_commit_together_or_not_at_all() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let req = k
+        .vault
+        .open_request(&k.officer, s, "deletion", None, None)
+        .unwrap();
+    k.vault
+        .verify_request(&k.officer, &req.id, "documents")
+        .unwrap();
+    let entries_before = k.verify().unwrap().entries;
+
+    // Saving the completed request fails: the erasure must not have happened either.
+    fail_request_completion(&k, true);
+    assert!(k.vault.complete_request(&k.officer, &req.id, "").is_err());
+    assert_eq!(
+        k.vault.store().subject(&s.0).unwrap().unwrap().state,
+        steward_store::SubjectState::Active
+    );
+    assert_eq!(k.read(s, &["email"], "provide_service").unwrap().len(), 1);
+    assert_eq!(
+        k.vault.request(&k.officer, &req.id).unwrap().state,
+        "verified"
+    );
+    // Nothing of the act reached the log (only the read just made).
+    let mut actions = Vec::new();
+    k.vault
+        .store()
+        .audit_scan(entries_before + 1, &mut |e| {
+            let entry = steward_audit::Entry::decode(e.bytes, [0; 32]).unwrap();
+            actions.push(entry.action);
+            true
+        })
+        .unwrap();
+    assert_eq!(actions, ["pi.read"]);
+
+    // Once saving works, the same request completes, act and all.
+    fail_request_completion(&k, false);
+    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    assert_eq!(done.request.state, "completed");
+    assert!(done.certificate.is_some());
+    assert_eq!(
+        k.read(s, &["email"], "provide_service").unwrap_err().code(),
+        "subject_erased"
+    );
+    k.verify().unwrap();
+}
+
+#[test]
+fn p26_two_servers_on_one_store_cannot_both_complete_one_request() {
+    let k = kit();
+    // A second vault on the same store: another server process.
+    let other = open_backend(&k.backend, k.clock.clone());
+    for _ in 0..8 {
+        let s = k.subject_with_account();
+        let req = k
+            .vault
+            .open_request(&k.officer, s, "access", None, None)
+            .unwrap();
+        k.vault.verify_request(&k.officer, &req.id, "otp").unwrap();
+        let start = std::sync::Barrier::new(2);
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                start.wait();
+                k.vault.complete_request(&k.officer, &req.id, "")
+            });
+            let b = scope.spawn(|| {
+                start.wait();
+                other.complete_request(&k.officer, &req.id, "")
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let done: Vec<_> = [&a, &b].into_iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(done.len(), 1, "both servers completed the request");
+        let refused = [a, b].into_iter().find_map(|r| r.err()).unwrap();
+        assert_eq!(refused.code(), "request_state");
+    }
+    // One completion per request in the log.
+    let mut completions = 0;
+    k.vault
+        .store()
+        .audit_scan(1, &mut |e| {
+            let entry = steward_audit::Entry::decode(e.bytes, [0; 32]).unwrap();
+            completions += usize::from(entry.action == "request.complete");
+            true
+        })
+        .unwrap();
+    assert_eq!(completions, 8);
+    k.verify().unwrap();
 }

@@ -201,6 +201,109 @@ impl SubjectState {
     }
 }
 
+/// Where a rights request stands (P23-P28, P31). A request moves only by
+/// [`RequestState::on`]: received -> verified -> in progress -> completed, or refused from
+/// any open state. The SQL that lists open requests binds [`RequestState::OPEN`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RequestState {
+    /// Taken in; the requester's identity is not yet verified (P25).
+    Received,
+    /// Identity verified.
+    Verified,
+    /// Being worked on.
+    InProgress,
+    /// Carried out.
+    Completed,
+    /// Refused, in whole, for a reason from the fixed list (P26).
+    Refused,
+}
+
+/// What can happen to a request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RequestEvent {
+    /// The requester's identity was verified.
+    Verify,
+    /// Staff started working on it.
+    Start,
+    /// It was carried out.
+    Complete,
+    /// It was refused.
+    Refuse,
+}
+
+impl RequestEvent {
+    /// The event as a verb's past participle, for messages (`verified`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestEvent::Verify => "verified",
+            RequestEvent::Start => "started",
+            RequestEvent::Complete => "completed",
+            RequestEvent::Refuse => "refused",
+        }
+    }
+}
+
+impl RequestState {
+    /// Every state.
+    pub const ALL: [RequestState; 5] = [
+        RequestState::Received,
+        RequestState::Verified,
+        RequestState::InProgress,
+        RequestState::Completed,
+        RequestState::Refused,
+    ];
+
+    /// The states of a request still to be answered, with a clock running (P32).
+    pub const OPEN: [RequestState; 3] = [
+        RequestState::Received,
+        RequestState::Verified,
+        RequestState::InProgress,
+    ];
+
+    /// The one transition function: the state `event` leads to, or `None` if a request in
+    /// this state cannot take it.
+    pub fn on(self, event: RequestEvent) -> Option<RequestState> {
+        use RequestEvent as E;
+        use RequestState as S;
+        match (self, event) {
+            (S::Received, E::Verify) => Some(S::Verified),
+            (S::Verified, E::Start) => Some(S::InProgress),
+            (S::Verified | S::InProgress, E::Complete) => Some(S::Completed),
+            (S::Received | S::Verified | S::InProgress, E::Refuse) => Some(S::Refused),
+            (
+                S::Received | S::Verified | S::InProgress | S::Completed | S::Refused,
+                E::Verify | E::Start | E::Complete | E::Refuse,
+            ) => None,
+        }
+    }
+
+    /// Whether the request is still to be answered.
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
+    }
+
+    /// Stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Received => "received",
+            RequestState::Verified => "verified",
+            RequestState::InProgress => "in_progress",
+            RequestState::Completed => "completed",
+            RequestState::Refused => "refused",
+        }
+    }
+
+    /// The state a stored word names.
+    pub fn parse(s: &str) -> Option<RequestState> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// The stored words of the open states, for SQL that binds them.
+    pub fn open_words() -> Vec<&'static str> {
+        Self::OPEN.iter().map(|s| s.as_str()).collect()
+    }
+}
+
 /// A data subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectRow {
@@ -369,8 +472,8 @@ pub struct RequestRow {
     pub subject: SubjectKey,
     /// Kind (`access`, `deletion`, ...).
     pub kind: String,
-    /// State (`received`, `verified`, `in_progress`, `completed`, `refused`).
-    pub state: String,
+    /// Where it stands.
+    pub state: RequestState,
     /// For consent withdrawals, the consent target; else empty.
     pub target: String,
     /// When received.
@@ -555,6 +658,9 @@ pub trait Reader {
     /// Whether the consent in force for `target` is granted, and whether it was separate.
     fn consent(&self, subject: &SubjectKey, target: &str)
     -> Result<Option<ConsentRow>, StoreError>;
+    /// One rights request by id, as it stands inside the unit's transaction (the writer's
+    /// view: a state checked here is the state the unit's changes are written against).
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;
     /// Says which [`Reader::subject_records`] calls are coming, so that a backend paying a
     /// round trip per query can fetch them together. The calls must still be made; a backend
     /// may ignore this.
@@ -653,8 +759,6 @@ pub trait Store: Reader + Send + Sync {
     fn active_holds(&self, now_ms: i64) -> Result<Vec<HoldRow>, StoreError>;
     /// One hold by id.
     fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError>;
-    /// One rights request by id.
-    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;
     /// Open requests (not completed or refused) due by `before_ms`, soonest first.
     fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError>;
     /// Records of `category` collected before `before_ms`, after `after` in

@@ -217,7 +217,7 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(r.id),
                 bytes(&r.subject),
                 Box::new(r.kind),
-                Box::new(r.state),
+                Box::new(r.state.as_str()),
                 Box::new(r.target),
                 Box::new(r.received_ms),
                 Box::new(r.due_ms),

@@ -7,7 +7,9 @@ use std::future::Future;
 
 use tokio_postgres::Row;
 
-use crate::{ConsentRow, Reader, RecordRow, StoreError, SubjectKey, SubjectRecords, SubjectState};
+use crate::{
+    ConsentRow, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectState,
+};
 
 use super::*;
 
@@ -52,6 +54,16 @@ impl TxReader<'_> {
 }
 
 impl Reader for TxReader<'_> {
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        block(async {
+            let (sp, row) =
+                futures_util::future::join(self.ensure_savepoint(), request_by_id(self.conn, id))
+                    .await;
+            sp?;
+            row
+        })
+    }
+
     /// Sends every query at once on the unit's connection: one round trip for the lot.
     fn prefetch(&self, wanted: &[(&SubjectKey, Option<&str>, &[&str])]) -> Result<(), StoreError> {
         if wanted.len() < 2 {

@@ -4,8 +4,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::{
-    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Reader, RecordRow, RequestRow, StoreError,
-    SubjectKey, SubjectRecords, SubjectRow, SubjectState,
+    ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, Reader, RecordRow, RequestRow, RequestState,
+    StoreError, SubjectKey, SubjectRecords, SubjectRow, SubjectState,
 };
 
 use super::*;
@@ -28,7 +28,7 @@ pub(super) fn request_row(r: &Row) -> Result<RequestRow, StoreError> {
         id: col(r, 0)?,
         subject: key16(col(r, 1)?)?,
         kind: col(r, 2)?,
-        state: col(r, 3)?,
+        state: RequestState::parse(col(r, 3)?).ok_or_else(|| corrupt("unknown request state"))?,
         target: col(r, 4)?,
         received_ms: col(r, 5)?,
         due_ms: col(r, 6)?,
@@ -179,7 +179,19 @@ impl PgStore {
     }
 }
 
+/// One request by id, on `c`.
+pub(super) async fn request_by_id(c: &Conn, id: &str) -> Result<Option<RequestRow>, StoreError> {
+    c.opt(concat!(request_columns!(), " WHERE id = $1"), &[&id])
+        .await?
+        .map(|r| request_row(&r))
+        .transpose()
+}
+
 impl Reader for PgStore {
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        self.pool.run(async |c| request_by_id(c, id).await)
+    }
+
     fn subject_records(
         &self,
         subject: &SubjectKey,

@@ -8,7 +8,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::{
     ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, OtpRow, Reader, RecordKey, RecordRow,
-    RequestRow, StaffRow, StoreError, SubjectKey, SubjectRow, Unit,
+    RequestRow, RequestState, StaffRow, StoreError, SubjectKey, SubjectRow, Unit,
 };
 
 use super::*;
@@ -275,21 +275,13 @@ impl crate::Store for PgStore {
         self.row(concat!(hold_columns!(), " WHERE id = $1"), &[&id], hold_row)
     }
 
-    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
-        self.row(
-            concat!(request_columns!(), " WHERE id = $1"),
-            &[&id],
-            request_row,
-        )
-    }
-
     fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
         self.rows(
             concat!(
                 request_columns!(),
-                " WHERE due_ms <= $1 AND state NOT IN ('completed', 'refused') ORDER BY due_ms, id"
+                " WHERE due_ms <= $1 AND state = ANY($2) ORDER BY due_ms, id"
             ),
-            &[&before_ms],
+            &[&before_ms, &RequestState::open_words()],
             request_row,
         )
     }

@@ -169,7 +169,7 @@ pub(super) fn apply(
                 r.id,
                 &r.subject[..],
                 r.kind,
-                r.state,
+                r.state.as_str(),
                 r.target,
                 r.received_ms,
                 r.due_ms,

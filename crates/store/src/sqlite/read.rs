@@ -3,9 +3,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{ConsentRow, Reader, RecordRow, StoreError, SubjectKey, SubjectRecords, SubjectState};
+use crate::{
+    ConsentRow, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectState,
+};
 
 use super::rows::consent_row;
+use super::rows::{REQUEST_COLUMNS, request_row};
 use super::{SqliteStore, backend};
 
 pub(super) fn subject_records(
@@ -108,7 +111,18 @@ pub(super) fn consent(
 /// Reads inside a unit of work's transaction.
 pub(super) struct TxReader<'a>(pub(super) &'a Connection);
 
+/// One request by id, on `conn`.
+fn request(conn: &Connection, id: &str) -> Result<Option<RequestRow>, StoreError> {
+    conn.prepare_cached(&format!("{REQUEST_COLUMNS} WHERE id = ?1"))
+        .and_then(|mut st| st.query_row(params![id], request_row).optional())
+        .map_err(backend)
+}
+
 impl Reader for TxReader<'_> {
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        request(self.0, id)
+    }
+
     fn subject_records(
         &self,
         subject: &SubjectKey,
@@ -128,6 +142,10 @@ impl Reader for TxReader<'_> {
 }
 
 impl Reader for SqliteStore {
+    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        request(&self.lock().conn, id)
+    }
+
     fn subject_records(
         &self,
         subject: &SubjectKey,

@@ -3,7 +3,9 @@
 use rusqlite::{Connection, OptionalExtension};
 use steward_audit::GENESIS;
 
-use crate::{ApiKeyRow, ConsentRow, HoldRow, RecordRow, RequestRow, StoreError, SubjectKey};
+use crate::{
+    ApiKeyRow, ConsentRow, HoldRow, RecordRow, RequestRow, RequestState, StoreError, SubjectKey,
+};
 
 use super::backend;
 
@@ -71,7 +73,16 @@ pub(super) fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow>
         id: r.get(0)?,
         subject: key16(r.get(1)?)?,
         kind: r.get(2)?,
-        state: r.get(3)?,
+        state: {
+            let word: String = r.get(3)?;
+            RequestState::parse(&word).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    "unknown request state".into(),
+                )
+            })?
+        },
         target: r.get(4)?,
         received_ms: r.get(5)?,
         due_ms: r.get(6)?,

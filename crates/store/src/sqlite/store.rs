@@ -7,7 +7,7 @@ use steward_audit::{Checkpoint, Entry, RawEntry};
 
 use crate::{
     ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, OtpRow, Reader, RecordKey, RecordRow,
-    RequestRow, StaffRow, StoreError, SubjectKey, SubjectRow, SubjectState, Unit,
+    RequestRow, RequestState, StaffRow, StoreError, SubjectKey, SubjectRow, SubjectState, Unit,
 };
 
 use super::apply::append;
@@ -312,21 +312,14 @@ impl crate::Store for SqliteStore {
         )
     }
 
-    fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
-        self.row(
-            &format!("{REQUEST_COLUMNS} WHERE id = ?1"),
-            params![id],
-            request_row,
-        )
-    }
-
     fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError> {
+        let [a, b, c] = RequestState::OPEN.map(RequestState::as_str);
         self.rows(
             &format!(
-                "{REQUEST_COLUMNS} WHERE due_ms <= ?1 AND state NOT IN ('completed', 'refused')
+                "{REQUEST_COLUMNS} WHERE due_ms <= ?1 AND state IN (?2, ?3, ?4)
                  ORDER BY due_ms, id"
             ),
-            params![before_ms],
+            params![before_ms, a, b, c],
             request_row,
         )
     }
