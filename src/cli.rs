@@ -39,7 +39,7 @@ enum Command {
     /// Delete the ciphertext of erased subjects (resumable).
     Purge {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// Records deleted per transaction.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
@@ -50,13 +50,14 @@ enum Command {
     Loadtest(loadtest::LoadArgs),
     /// Serve the HTTP API (defaults: 127.0.0.1:8080, the embedded store, the example policy).
     Serve {
-        /// Configuration file (TOML); `$STEWARD_CONFIG` when absent. `STEWARD_*` variables
-        /// override it.
+        #[command(flatten)]
+        store: Settings,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The deployment's storage region, recorded by a new store (P16).
         #[arg(long)]
-        config: Option<PathBuf>,
-        /// PostgreSQL connection string; overrides `database` in the file and environment.
-        #[arg(long)]
-        database: Option<String>,
+        region: Option<String>,
     },
     /// Encrypted backups: the data and the keyring as two files, kept apart (P20, P28).
     #[command(subcommand)]
@@ -64,7 +65,7 @@ enum Command {
     /// Create or bring up to date the store's schema (also done on every start).
     Migrate {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
     },
     /// Create staff accounts (Argon2id passwords, a policy role each).
     #[command(subcommand)]
@@ -85,7 +86,7 @@ enum BackupCommand {
     /// backups past their retention.
     Create {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// Directory for data backups (default: DATA_DIR/backups).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -101,7 +102,7 @@ enum BackupCommand {
     /// re-apply every erasure made since the backup was taken.
     Restore {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// The data backup.
         #[arg(long)]
         data: PathBuf,
@@ -120,7 +121,7 @@ enum RetentionCommand {
     /// respected. Resumable: run it again after an interruption.
     Sweep {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// Count what would go, change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -136,7 +137,7 @@ enum StaffCommand {
     /// $STEWARD_STAFF_PASSWORD, or else from the first line of standard input.
     Create {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// Sign-in name (a-z, 0-9, `.`, `-`, `_`).
         #[arg(long)]
         username: String,
@@ -151,7 +152,7 @@ enum KeyCommand {
     /// Create a key bound to a policy role; the key is printed once and never stored.
     Create {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// What the key is for (`billing`, `console`).
         #[arg(long)]
         name: String,
@@ -162,12 +163,12 @@ enum KeyCommand {
     /// List keys (never their secrets).
     List {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
     },
     /// Revoke a key by id.
     Revoke {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// The key's id (the part after `stw_`).
         id: String,
     },
@@ -204,22 +205,15 @@ enum PolicyCommand {
 enum AuditCommand {
     /// Verify the hash chain and the signed checkpoints; name the first bad entry.
     Verify {
-        /// Verify the store in this data directory.
-        #[arg(long, conflicts_with = "export")]
-        data_dir: Option<PathBuf>,
         #[command(flatten)]
-        db: DbArgs,
-        /// Verify files written by `steward audit export`.
-        #[arg(long)]
+        store: Settings,
+        /// Verify files written by `steward audit export` instead of a store.
+        #[arg(long, conflicts_with_all = ["data_dir", "database"])]
         export: Option<PathBuf>,
         /// The published public key (hex or PEM). Default: derived from the master key for a
         /// data directory, or the key in the export.
         #[arg(long)]
         public_key: Option<PathBuf>,
-        /// Master key file for a data directory (default: DIR/master.key, or
-        /// $STEWARD_MASTER_KEY).
-        #[arg(long)]
-        master_key_file: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -227,7 +221,7 @@ enum AuditCommand {
     /// Write the log, its checkpoints and the public key as files.
     Export {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
         /// Directory to write to.
         #[arg(long)]
         out: PathBuf,
@@ -235,7 +229,7 @@ enum AuditCommand {
     /// Sign the current head of the chain.
     Checkpoint {
         #[command(flatten)]
-        store: StoreArgs,
+        store: Settings,
     },
 }
 
@@ -251,56 +245,73 @@ enum DocumentCommand {
     },
 }
 
-/// Which database, when it is not the embedded store.
+/// The settings every command that opens a store reads, in layers: built-in defaults, then
+/// the configuration file (`--config`, or `$STEWARD_CONFIG`), then `STEWARD_*` variables, then
+/// these flags. `serve` reads the same, so a command and the server agree on where the store
+/// is.
 #[derive(Args, Clone, Default)]
-pub struct DbArgs {
-    /// PostgreSQL connection string (postgres://user@host:5432/db); the embedded SQLite store
-    /// in the data directory when absent. Default: $STEWARD_DATABASE.
-    #[arg(long)]
+pub struct Settings {
+    /// Configuration file (TOML) [default: $STEWARD_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the embedded store, and of the master key file by default
+    /// [default: steward-data; $STEWARD_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL connection string (postgres://user@host:5432/db); the embedded store in the
+    /// data directory when absent [default: $STEWARD_DATABASE].
+    #[arg(long, value_name = "URL")]
     pub database: Option<String>,
-    /// Schema of the data.
-    #[arg(long, default_value = "steward")]
-    pub schema: String,
-    /// Connection string for the keyring, with its own credentials (default: --database).
+    /// Schema of the data [default: steward].
     #[arg(long)]
+    pub schema: Option<String>,
+    /// Connection string for the keyring, with its own credentials [default: --database].
+    #[arg(long, value_name = "URL")]
     pub keyring_database: Option<String>,
-    /// Schema of the keyring.
-    #[arg(long, default_value = "steward_keyring")]
-    pub keyring_schema: String,
-}
-
-impl DbArgs {
-    /// The backend named, with the data directory for the embedded store.
-    pub fn backend(&self, data_dir: &Path) -> Result<steward_core::Backend> {
-        let database = self
-            .database
-            .clone()
-            .or_else(|| std::env::var("STEWARD_DATABASE").ok());
-        Ok(steward_core::Backend::choose(
-            data_dir,
-            database.as_deref(),
-            &self.schema,
-            self.keyring_database.as_deref(),
-            &self.keyring_schema,
-        )?)
-    }
-}
-
-/// Where the store is and how to open it.
-#[derive(Args, Clone)]
-pub struct StoreArgs {
-    /// Data directory of the embedded store (and of the master key file by default).
-    #[arg(long, default_value = "steward-data")]
-    pub data_dir: PathBuf,
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Policy file (default: the shipped example policy).
+    /// Schema of the keyring [default: steward_keyring].
     #[arg(long)]
+    pub keyring_schema: Option<String>,
+    /// Policy file [default: the shipped example policy].
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Master key file (default: DIR/master.key, created mode 0600 on first use, unless
-    /// $STEWARD_MASTER_KEY holds 64 hex characters).
-    #[arg(long)]
+    /// Master key file [default: DATA_DIR/master.key, created mode 0600 on first use, unless
+    /// $STEWARD_MASTER_KEY holds 64 hex characters].
+    #[arg(long, value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The layered settings: defaults, file, `STEWARD_*`, then the flags given.
+    pub fn load(&self) -> Result<steward_server::Config> {
+        let file = self
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("STEWARD_CONFIG").map(PathBuf::from));
+        let mut config = steward_server::Config::load(file.as_deref(), std::env::vars())?;
+        let flags = self.clone();
+        if let Some(v) = flags.data_dir {
+            config.data_dir = v;
+        }
+        if let Some(v) = flags.database {
+            config.database = Some(v);
+        }
+        if let Some(v) = flags.schema {
+            config.database_schema = v;
+        }
+        if let Some(v) = flags.keyring_database {
+            config.keyring_database = Some(v);
+        }
+        if let Some(v) = flags.keyring_schema {
+            config.keyring_schema = v;
+        }
+        if let Some(v) = flags.policy {
+            config.policy = Some(v);
+        }
+        if let Some(v) = flags.master_key_file {
+            config.master_key_file = Some(v);
+        }
+        Ok(config)
+    }
 }
 
 /// A failed check, as opposed to a failed operation: exit status 3.
@@ -398,10 +409,23 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Loadtest(args) => loadtest::run(&args),
-        Command::Serve { config, database } => serve(config, database),
+        Command::Serve {
+            store,
+            listen,
+            region,
+        } => {
+            let mut config = store.load()?;
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if region.is_some() {
+                config.region = region;
+            }
+            serve(config)
+        }
         Command::Backup(cmd) => backup(cmd),
         Command::Migrate { store } => {
-            let backend = store.db.backend(&store.data_dir)?;
+            let backend = store.load()?.backend()?;
             // Opening applies whatever migrations are pending, for both the data and keyring.
             let (s, _keyring) = backend.open()?;
             let head = s.audit_head()?;
@@ -513,15 +537,20 @@ pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<
     )?)
 }
 
-pub fn open_vault(args: &StoreArgs) -> Result<Vault> {
-    let policy = load_policy(args.policy.as_deref())?;
-    let master = master_key(&args.data_dir, args.master_key_file.as_deref(), true)?;
+/// The vault the settings name.
+pub fn open_vault(settings: &Settings) -> Result<Vault> {
+    open_configured(&settings.load()?)
+}
+
+fn open_configured(config: &steward_server::Config) -> Result<Vault> {
+    let policy = load_policy(config.policy.as_deref())?;
+    let master = master_key(&config.data_dir, config.master_key_file.as_deref(), true)?;
     Ok(Vault::open_backend(
-        &args.db.backend(&args.data_dir)?,
+        &config.backend()?,
         policy,
         &master,
         Arc::new(SystemClock),
-        None,
+        config.region.as_deref(),
     )?)
 }
 
@@ -601,26 +630,26 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
 fn audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Verify {
-            data_dir,
-            db,
+            store,
             export,
             public_key,
-            master_key_file,
             json,
         } => {
             let key = public_key.as_deref().map(read_key).transpose()?;
-            let result = match (data_dir, export) {
-                (_, Some(dir)) => evidence::verify_export(&dir, key)?,
-                (dir, None) => {
-                    let dir = dir.unwrap_or_else(|| PathBuf::from("steward-data"));
-                    let backend = db.backend(&dir)?;
+            let result = match export {
+                Some(dir) => evidence::verify_export(&dir, key)?,
+                None => {
+                    let config = store.load()?;
+                    let dir = config.data_dir.clone();
+                    let backend = config.backend()?;
                     if !backend.remote() && !dir.join(files::DATA).exists() {
                         return Err(anyhow!("no store in `{}`", dir.display()));
                     }
                     let key = match key {
                         Some(k) => k,
                         None => {
-                            let master = master_key(&dir, master_key_file.as_deref(), false)?;
+                            let master =
+                                master_key(&dir, config.master_key_file.as_deref(), false)?;
                             steward_crypto::Keys::derive(&master)?.public_key()
                         }
                     };
@@ -693,10 +722,12 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             keyring_out,
             keyring_retention_days,
         } => {
-            let backend = store.db.backend(&store.data_dir)?;
-            let vault = open_vault(&store)?;
-            let out = out.unwrap_or_else(|| store.data_dir.join("backups"));
-            let keyring_out = keyring_out.unwrap_or_else(|| store.data_dir.join("keyring-backups"));
+            let config = store.load()?;
+            let backend = config.backend()?;
+            let vault = open_configured(&config)?;
+            let out = out.unwrap_or_else(|| config.data_dir.join("backups"));
+            let keyring_out =
+                keyring_out.unwrap_or_else(|| config.data_dir.join("keyring-backups"));
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_message("writing encrypted backups");
             let r = vault.backup(&backend, &out, &keyring_out, keyring_retention_days)?;
@@ -722,8 +753,9 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             keyring,
             replace,
         } => {
-            let backend = store.db.backend(&store.data_dir)?;
-            let master = master_key(&store.data_dir, store.master_key_file.as_deref(), false)?;
+            let config = store.load()?;
+            let backend = config.backend()?;
+            let master = master_key(&config.data_dir, config.master_key_file.as_deref(), false)?;
             if replace {
                 match &backend {
                     steward_core::Backend::Sqlite { dir } => {
@@ -743,7 +775,7 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             }
             let header =
                 steward_core::backup::restore(&backend, &master, &data, steward_store::Half::Data)?;
-            let vault = open_vault(&store)?;
+            let vault = open_configured(&config)?;
             let r = vault.reconcile_after_restore(header)?;
             println!(
                 "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
@@ -788,76 +820,52 @@ fn key(cmd: KeyCommand) -> Result<()> {
     }
 }
 
-fn serve(config_file: Option<PathBuf>, database: Option<String>) -> Result<()> {
-    let file = config_file.or_else(|| std::env::var_os("STEWARD_CONFIG").map(PathBuf::from));
-    let mut config = steward_server::Config::load(file.as_deref(), std::env::vars())?;
-    if database.is_some() {
-        config.database = database;
-    }
+fn serve(config: steward_server::Config) -> Result<()> {
     let backend = config.backend()?;
-    let policy = load_policy(config.policy.as_deref())?;
-    let master = master_key(&config.data_dir, config.master_key_file.as_deref(), true)?;
-    let vault = Vault::open_backend(
-        &backend,
-        policy,
-        &master,
-        Arc::new(SystemClock),
-        config.region.as_deref(),
-    )?;
-    let runtime =
-        steward_server::runtime(vault.remote()).context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        tracing::info!(
-            listen = %listener.local_addr()?,
-            store = %backend.describe(),
-            policy = %vault.policy().version,
-            "serving"
-        );
-        eprintln!(
-            "steward: serving on {}://{}",
-            if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
-            listener.local_addr()?
-        );
-        let vault = Arc::new(vault);
-        if config.retention_sweep_secs > 0 {
-            tokio::spawn(steward_server::sweep_periodically(
-                Arc::clone(&vault),
-                std::time::Duration::from_secs(config.retention_sweep_secs),
-            ));
+    let vault = Arc::new(open_configured(&config)?);
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
+        Some(smtp) => Some(Arc::new(
+            steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
+                .map_err(|e| anyhow!("smtp: {e}"))?,
+        )),
+        None => None,
+    };
+    let tls = match &config.tls {
+        Some(t) => {
+            Some(steward_server::tls::server_config(&t.cert, &t.key).map_err(|e| anyhow!(e))?)
         }
-        let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
-            Some(smtp) => Some(Arc::new(
-                steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
-                    .map_err(|e| anyhow!("smtp: {e}"))?,
-            )),
-            None => None,
-        };
-        let state = steward_server::AppState::new(vault, mailer);
-        let tls = match &config.tls {
-            Some(t) => {
-                Some(steward_server::tls::server_config(&t.cert, &t.key).map_err(|e| anyhow!(e))?)
-            }
-            None => None,
-        };
-        steward_server::serve(
-            state,
-            listener,
-            &steward_server::Options::from_config(&config),
-            tls,
-            shutdown_signal(),
-        )
-        .await
-        .context("the server failed")?;
-        tracing::info!("stopped");
-        Ok(())
-    })
+        None => None,
+    };
+    let policy = vault.policy().version.clone();
+    let state = steward_server::AppState::new(vault, mailer);
+    let running = steward_server::start(
+        state,
+        listener,
+        steward_server::Options::from_config(&config),
+        tls,
+        shutdown_signal(),
+    )
+    .context("cannot start the server")?;
+    tracing::info!(
+        listen = %running.addr(),
+        store = %backend.describe(),
+        policy = %policy,
+        "serving"
+    );
+    eprintln!(
+        "steward: serving on {}://{}",
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        running.addr()
+    );
+    running.wait().context("the server failed")?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM: stop taking requests, finish those in flight.

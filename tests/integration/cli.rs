@@ -102,3 +102,76 @@ fn p34_bad_usage_is_a_clear_error_not_a_panic() {
     let r = steward(&["frobnicate"]);
     assert_eq!(r.code, 2);
 }
+
+/// Every command reads the settings `serve` reads, in the same layers: defaults, the file,
+/// `STEWARD_*`, then flags.
+#[test]
+fn settings_are_layered_the_same_way_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "5a".repeat(32);
+    let from_env = tmp.path().join("from-env");
+    let env = [
+        ("STEWARD_DATA_DIR", s(&from_env)),
+        ("STEWARD_MASTER_KEY", key.as_str()),
+    ];
+    steward_in(
+        tmp.path(),
+        &["key", "create", "--name", "a", "--role", "service"],
+        &env,
+    )
+    .ok();
+    assert!(from_env.join("steward.db").exists());
+    assert!(!tmp.path().join("steward-data").exists());
+    let listed = steward_in(tmp.path(), &["key", "list"], &env).ok();
+    assert!(listed.stdout.contains("role service"), "{}", listed.stdout);
+
+    // The file is read by every command too; a flag beats the environment.
+    let from_file = tmp.path().join("from-file");
+    let file = tmp.path().join("steward.toml");
+    std::fs::write(&file, format!("data_dir = \"{}\"\n", s(&from_file))).unwrap();
+    let only_key = [("STEWARD_MASTER_KEY", key.as_str())];
+    steward_in(
+        tmp.path(),
+        &[
+            "key",
+            "create",
+            "--config",
+            s(&file),
+            "--name",
+            "b",
+            "--role",
+            "service",
+        ],
+        &only_key,
+    )
+    .ok();
+    assert!(from_file.join("steward.db").exists());
+    let from_flag = tmp.path().join("from-flag");
+    steward_in(
+        tmp.path(),
+        &["retention", "sweep", "--data-dir", s(&from_flag)],
+        &env,
+    )
+    .ok();
+    assert!(from_flag.join("steward.db").exists());
+
+    // An unknown setting fails every command, not only `serve`.
+    let typo = [
+        ("STEWARD_DATADIR", "x"),
+        ("STEWARD_MASTER_KEY", key.as_str()),
+    ];
+    let r = steward_in(tmp.path(), &["key", "list"], &typo);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("STEWARD_DATADIR"), "{}", r.stderr);
+
+    let help = steward(&["serve", "--help"]).ok();
+    for flag in [
+        "--config",
+        "--data-dir",
+        "--policy",
+        "--listen",
+        "--database",
+    ] {
+        assert!(help.stdout.contains(flag), "serve --help lacks {flag}");
+    }
+}

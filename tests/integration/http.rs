@@ -84,8 +84,7 @@ pub struct Server {
     pub vault: Arc<Vault>,
     pub clock: Arc<ManualClock>,
     agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    running: Option<steward_server::Running>,
     /// Dropped last: the schemas go once the server has stopped.
     backend: Option<TestBackend>,
 }
@@ -110,26 +109,15 @@ impl Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let vault = Arc::new(backend.open(clock.clone()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = Arc::clone(&vault);
-        let thread = std::thread::spawn(move || {
-            let rt = steward_server::runtime(served.remote()).unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let state = steward_server::AppState::new(served, mailer);
-                let options = steward_server::Options {
-                    max_body_bytes: 1 << 20,
-                    ..Default::default()
-                };
-                steward_server::serve(state, listener, &options, None, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let state = steward_server::AppState::new(Arc::clone(&vault), mailer);
+        let options = steward_server::Options {
+            max_body_bytes: 1 << 20,
+            retention_sweep: None,
+            ..Default::default()
+        };
+        let running =
+            steward_server::start(state, listener, options, None, std::future::pending()).unwrap();
+        let base = format!("http://{}", running.addr());
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -140,8 +128,7 @@ impl Server {
             clock,
             backend: Some(backend),
             agent,
-            stop: Some(stop),
-            thread: Some(thread),
+            running: Some(running),
         }
     }
 
@@ -309,11 +296,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(running) = self.running.take() {
+            let _ = running.stop();
         }
         self.backend.take();
     }

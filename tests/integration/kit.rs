@@ -34,7 +34,13 @@ pub fn steward(args: &[&str]) -> Run {
 }
 
 pub fn steward_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    steward_in(Path::new("."), args, env)
+}
+
+/// Runs `steward` in the directory `cwd`, with `env` added.
+pub fn steward_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.current_dir(cwd);
     cmd.args(args)
         .env_remove("STEWARD_MASTER_KEY")
         .env_remove("STEWARD_LOG");

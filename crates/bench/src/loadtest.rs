@@ -292,27 +292,17 @@ pub fn run(args: &LoadArgs) -> Result<()> {
 
     // The server runs as `steward serve` runs it, on a thread of its own.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = steward_server::AppState::new(Arc::clone(&vault), None);
     let mut config = steward_server::Config::default();
     if let Some(us) = args.busy_poll_us {
         config.busy_poll_us = us;
     }
-    let options = steward_server::Options::from_config(&config);
-    let runtime = steward_server::runtime(vault.remote())?;
-    let server = std::thread::Builder::new()
-        .name(steward_server::THREAD_NAME.into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                steward_server::serve(state, listener, &options, None, async {
-                    let _ = stopped.await;
-                })
-                .await
-            })
-        })?;
+    let options = steward_server::Options {
+        retention_sweep: None,
+        ..steward_server::Options::from_config(&config)
+    };
+    let server = steward_server::start(state, listener, options, None, std::future::pending())?;
+    let addr = server.addr();
 
     let say = |m: &str| {
         if !args.json {
@@ -426,10 +416,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     })?;
     access.sort_by(f64::total_cmp);
     erasure.sort_by(f64::total_cmp);
-    let _ = stop.send(());
-    server
-        .join()
-        .map_err(|_| anyhow!("the server thread panicked"))??;
+    server.stop()?;
     for phases in [&mut writes, &mut reads, &mut purpose] {
         for (p, b) in phases.iter_mut().zip(&baseline) {
             p.ratio_to_baseline = Some(p.per_s / b.per_s);

@@ -85,6 +85,8 @@ pub struct Options {
     /// How long the embedded store's event loop keeps polling after a request before it
     /// sleeps ([`busy_poll`]); zero turns it off. Not used on PostgreSQL.
     pub busy_poll: std::time::Duration,
+    /// How often the background retention sweep runs (P17); never when `None`.
+    pub retention_sweep: Option<std::time::Duration>,
 }
 
 impl Options {
@@ -93,8 +95,92 @@ impl Options {
         Options {
             max_body_bytes: config.max_body_bytes,
             busy_poll: std::time::Duration::from_micros(config.busy_poll_us),
+            retention_sweep: (config.retention_sweep_secs > 0)
+                .then(|| std::time::Duration::from_secs(config.retention_sweep_secs)),
         }
     }
+}
+
+/// A server started by [`start`], running on a thread of its own.
+pub struct Running {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests, lets those in flight finish, and waits for the thread.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.finish(true)
+    }
+
+    /// Waits until the server stops by itself (its `shutdown` future completed).
+    pub fn wait(mut self) -> std::io::Result<()> {
+        self.finish(false)
+    }
+
+    fn finish(&mut self, stop: bool) -> std::io::Result<()> {
+        // Dropping the sender would stop the server too: keep it while waiting.
+        if stop && let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) => Err(std::io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.finish(true);
+    }
+}
+
+/// Starts Steward's server: the one way it is started, by `steward serve`, the load test and
+/// the test kit alike. It runs on a thread named [`THREAD_NAME`], on the runtime chosen by
+/// where the store is ([`runtime`]), with the background retention sweep if `options` asks
+/// for it, and serves `listener` until [`Running::stop`] is called or `shutdown` completes
+/// (then it lets the requests in flight finish).
+pub fn start(
+    state: AppState,
+    listener: std::net::TcpListener,
+    options: Options,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Running> {
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = runtime(state.vault.remote())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                if let Some(every) = options.retention_sweep {
+                    tokio::spawn(sweep_periodically(Arc::clone(&state.vault), every));
+                }
+                let until = async move {
+                    tokio::select! {
+                        _ = stopped => {}
+                        () = shutdown => {}
+                    }
+                };
+                serve(state, listener, &options, tls, until).await
+            })
+        })?;
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
 }
 
 impl Default for Options {
@@ -279,7 +365,7 @@ pub fn runtime(remote: bool) -> std::io::Result<tokio::runtime::Runtime> {
 /// flight (graceful shutdown). With `tls`, connections are TLS. On a current-thread runtime
 /// (the embedded store's, see [`runtime`]) the event loop busy-polls for `options.busy_poll`
 /// after each request.
-pub async fn serve(
+async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     options: &Options,
