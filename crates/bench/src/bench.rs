@@ -855,8 +855,16 @@ fn same_statements_collect(
                 values.push(sealed);
             }
         }
+        let no_target = "";
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> = subjects
+            .iter()
+            .map(|id| [id as _, &no_target as _])
+            .collect();
+        let states = futures_util::future::try_join_all(
+            params.iter().map(|p| c.query(&statements.states, p)),
+        );
         let (s, r, a, done) = futures_util::future::join4(
-            c.query(&statements.states, &[&subjects]),
+            states,
             c.execute(
                 &statements.records,
                 &[&ids, &subs, &cats, &features, &sources, &at, &values],
@@ -872,32 +880,34 @@ fn same_statements_collect(
     })
 }
 
-/// A batch of reads: one fetch per shape of read (subject state, consent, values — the same
-/// SQL) and one audit row per read.
+/// A batch of reads: one fetch per read (subject state, consent, values — the same SQL, one
+/// subject each, pipelined) and one audit row per read.
 fn same_statements_read(raw: &Raw, round: &[Read<'_>], entry_len: usize) -> Result<Option<f64>> {
     same_statements(raw, round, async |c, statements, chunk, seq| {
-        let essential: Vec<&[u8]> = chunk
+        let (no_target, offers, email) = ("", "purpose:relevant_offers", "email");
+        let ids: Vec<&[u8]> = chunk.iter().map(|r| &r.subject.0[..]).collect();
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 3]> = chunk
             .iter()
-            .filter(|r| r.purpose == "provide_service")
-            .map(|r| &r.subject.0[..])
+            .zip(&ids)
+            .map(|(r, id)| {
+                let target = if r.purpose == "provide_service" {
+                    &no_target
+                } else {
+                    &offers
+                };
+                [id as _, target as _, &email as _]
+            })
             .collect();
-        let consented: Vec<&[u8]> = chunk
-            .iter()
-            .filter(|r| r.purpose != "provide_service")
-            .map(|r| &r.subject.0[..])
-            .collect();
-        let none: Option<&str> = None;
-        let offers = Some("purpose:relevant_offers");
-        let cats = vec!["email"];
-        let (e, o, a, done) = futures_util::future::join4(
-            c.query(&statements.fetch, &[&essential, &none, &cats]),
-            c.query(&statements.fetch, &[&consented, &offers, &cats]),
+        let fetches = futures_util::future::try_join_all(
+            params.iter().map(|p| c.query(&statements.fetch, p)),
+        );
+        let (fetched, a, done) = futures_util::future::join3(
+            fetches,
             statements.audit(c, seq, chunk.len(), entry_len),
             c.batch_execute("COMMIT"),
         )
         .await;
-        black_box(e?);
-        black_box(o?);
+        black_box(fetched?);
         a?;
         done
     })
@@ -923,14 +933,14 @@ impl SameStatements {
             head: c
                 .prepare(&format!("SELECT seq, hash FROM {raw}.audit ORDER BY seq DESC LIMIT 1"))
                 .await?,
-            states: c.prepare("SELECT id, state FROM subjects WHERE id = ANY($1)").await?,
+            states: c.prepare(steward_store::SUBJECT_STATE).await?,
             records: c
                 .prepare(&format!(
                     "INSERT INTO {raw}.records (id, subject, category, feature, source, collected_ms, sealed)
                      SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])"
                 ))
                 .await?,
-            fetch: c.prepare(steward_store::FETCH_MANY).await?,
+            fetch: c.prepare(steward_store::SUBJECT_RECORDS).await?,
             audit: c
                 .prepare(&format!(
                     "INSERT INTO {raw}.audit (seq, entry, hash)

@@ -155,6 +155,7 @@ impl Vault {
         }
         self.store.commit(
             vec![Op::LiftHold {
+                subject: row.subject,
                 id: id.into(),
                 at_ms: now,
             }],

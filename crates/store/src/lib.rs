@@ -14,7 +14,10 @@ mod postgres;
 mod sqlite;
 
 pub use backup::Half;
-pub use postgres::{DATA_TABLES, FETCH_MANY, PgKeyring, PgStore, PgTarget, test_url};
+pub use postgres::citus;
+pub use postgres::{
+    DATA_TABLES, PgKeyring, PgStore, PgTarget, SUBJECT_RECORDS, SUBJECT_STATE, test_url,
+};
 pub use sqlite::{SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
@@ -582,6 +585,8 @@ pub enum Op {
     PlaceHold(HoldRow),
     /// Lift a hold early.
     LiftHold {
+        /// Whose data it holds.
+        subject: SubjectKey,
         /// Its id.
         id: String,
         /// When.

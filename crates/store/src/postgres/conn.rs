@@ -63,6 +63,8 @@ impl Conn {
         if let Some(st) = cached {
             return Ok(st);
         }
+        #[cfg(test)]
+        prepared::record(sql);
         let st = self.client.prepare(sql).await.map_err(pg)?;
         self.statements
             .lock()
@@ -294,5 +296,26 @@ pub(super) async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), (usize, S
     }) {
         Some(failed) => Err(failed),
         None => Ok(()),
+    }
+}
+
+/// Every statement prepared in this test process, for `tests::every_statement_follows_the_citus_rule`.
+#[cfg(test)]
+pub(super) mod prepared {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+    pub(in crate::postgres) fn record(sql: &'static str) {
+        SEEN.lock().unwrap_or_else(|p| p.into_inner()).insert(sql);
+    }
+
+    pub(in crate::postgres) fn all() -> Vec<&'static str> {
+        SEEN.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
     }
 }

@@ -13,6 +13,7 @@
 //! in one round trip. Every transaction first takes an advisory lock on the chain and then
 //! reads its head, so several processes on one database still extend one chain.
 
+pub mod citus;
 mod commit;
 mod conn;
 mod keyring;
@@ -38,8 +39,8 @@ use commit::*;
 use conn::*;
 pub use keyring::PgKeyring;
 use plan::*;
-pub use read::FETCH_MANY;
 use read::*;
+pub use read::{SUBJECT_RECORDS, SUBJECT_STATE};
 use rows::*;
 pub use schema::{DATA_TABLES, KEYRING_TABLES};
 

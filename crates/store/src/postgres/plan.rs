@@ -171,20 +171,25 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
             vec![bytes(&subject), Box::new(at_ms)],
         )),
         Op::DeleteRecords(keys) => {
-            let subjects: Vec<Vec<u8>> = keys.iter().map(|k| k.subject.to_vec()).collect();
-            let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
-            let categories: Vec<String> = keys.into_iter().map(|k| k.category).collect();
-            out.push(stmt(
-                "DELETE FROM lookup l USING UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id)
-                 WHERE l.subject = k.subject AND l.record = k.id",
-                vec![Box::new(subjects.clone()), Box::new(ids.clone())],
-            ));
-            out.push(stmt(
-                "DELETE FROM records r
-                 USING UNNEST($1::bytea[], $2::text[], $3::bigint[]) AS k(subject, category, id)
-                 WHERE r.subject = k.subject AND r.category = k.category AND r.id = k.id",
-                vec![Box::new(subjects), Box::new(categories), Box::new(ids)],
-            ));
+            // One pair of statements per subject, each naming it: a router query on a
+            // distributed PostgreSQL. Record ids are unique, so (subject, id) names a record.
+            let mut by_subject: Vec<(SubjectKey, Vec<i64>)> = Vec::new();
+            for k in keys {
+                match by_subject.iter_mut().find(|(s, _)| *s == k.subject) {
+                    Some((_, ids)) => ids.push(k.id),
+                    None => by_subject.push((k.subject, vec![k.id])),
+                }
+            }
+            for (subject, ids) in by_subject {
+                out.push(stmt(
+                    "DELETE FROM lookup WHERE subject = $1 AND record = ANY($2)",
+                    vec![bytes(&subject), Box::new(ids.clone())],
+                ));
+                out.push(stmt(
+                    "DELETE FROM records WHERE subject = $1 AND id = ANY($2)",
+                    vec![bytes(&subject), Box::new(ids)],
+                ));
+            }
         }
         Op::PlaceHold(h) => out.push(stmt(
             "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms)
@@ -200,9 +205,9 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(h.lifted_ms),
             ],
         )),
-        Op::LiftHold { id, at_ms } => out.push(stmt(
-            "UPDATE legal_holds SET lifted_ms = $2 WHERE id = $1",
-            vec![Box::new(id), Box::new(at_ms)],
+        Op::LiftHold { subject, id, at_ms } => out.push(stmt(
+            "UPDATE legal_holds SET lifted_ms = $3 WHERE subject = $1 AND id = $2",
+            vec![bytes(&subject), Box::new(id), Box::new(at_ms)],
         )),
         Op::PutRequest(r) => out.push(stmt(
             "INSERT INTO rights_requests (id, subject, kind, state, target, received_ms,

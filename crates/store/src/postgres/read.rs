@@ -13,9 +13,6 @@ use crate::{
 
 use super::*;
 
-/// Prefetched lookups of one shape: consent asked, categories asked, and whose.
-pub(super) type Group<'a> = (Option<&'a str>, &'a [&'a str], Vec<&'a [u8]>);
-
 /// A statement in flight, answering nothing but success.
 pub(super) type Sent<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
 
@@ -64,85 +61,28 @@ impl Reader for TxReader<'_> {
         })
     }
 
-    /// Sends every query at once on the unit's connection: one round trip for the lot.
+    /// Sends every lookup at once on the unit's connection, each its own statement about one
+    /// subject (a router query on a distributed PostgreSQL), pipelined: one round trip for
+    /// the lot. The answers wait for the calls they were fetched for.
     fn prefetch(&self, wanted: &[(&SubjectKey, Option<&str>, &[&str])]) -> Result<(), StoreError> {
         if wanted.len() < 2 {
             return Ok(());
         }
-        // Lookups of a subject's state alone (a collection's check) go as one statement;
-        // the others are pipelined, one statement each.
-        let (states, full): (Vec<_>, Vec<_>) = wanted
-            .iter()
-            .partition(|(_, t, c)| t.is_none() && c.is_empty());
-        let ids: Vec<&[u8]> = states.iter().map(|(s, _, _)| &s[..]).collect();
-        // The others, grouped by shape: one statement per (consent, categories) asked.
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        for (s, t, c) in &full {
-            match groups.iter_mut().find(|(gt, gc, _)| gt == t && gc == c) {
-                Some((_, _, ids)) => ids.push(&s[..]),
-                None => groups.push((*t, c, vec![&s[..]])),
-            }
-        }
-        let (state_rows, group_answers) = block(async {
-            let queries = futures_util::future::join_all(
-                groups
+        let answers = block(async {
+            let lookups = futures_util::future::join_all(
+                wanted
                     .iter()
-                    .map(|(t, c, ids)| subject_records_many(self.conn, ids, *t, c)),
+                    .map(|(s, t, c)| subject_records(self.conn, s, *t, c)),
             );
-            let by_id = async {
-                if ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.conn
-                        .query("SELECT id, state FROM subjects WHERE id = ANY($1)", &[&ids])
-                        .await
-                }
-            };
-            let (sp, rows, answers) =
-                futures_util::future::join3(self.ensure_savepoint(), by_id, queries).await;
-            sp.map(|()| (rows, answers))
+            let (sp, answers) = futures_util::future::join(self.ensure_savepoint(), lookups).await;
+            sp.map(|()| answers)
         })?;
-        let mut known: HashMap<SubjectKey, SubjectState> = HashMap::new();
-        for r in &state_rows? {
-            let state =
-                SubjectState::parse(col(r, 1)?).ok_or_else(|| corrupt("unknown subject state"))?;
-            known.insert(key16(col(r, 0)?)?, state);
-        }
-        let mut full_answers = Vec::new();
-        for answer in group_answers {
-            full_answers.push(answer?);
-        }
-        // Back into the order asked: each group's answers in its members' order.
-        let mut per_group: Vec<std::collections::VecDeque<Option<SubjectRecords>>> =
-            full_answers.into_iter().map(Into::into).collect();
-        let mut full_answers = full.iter().map(|(_, t, c)| {
-            groups
-                .iter()
-                .position(|(gt, gc, _)| gt == t && gc == c)
-                .and_then(|g| per_group.get_mut(g))
-                .and_then(|q| q.pop_front())
-                .ok_or_else(|| StoreError::Backend("prefetch lost an answer".into()))
-        });
-        let answers: Vec<Result<Option<SubjectRecords>, StoreError>> = wanted
-            .iter()
-            .map(|(s, t, c)| {
-                if t.is_none() && c.is_empty() {
-                    Ok(known.get(*s).map(|state| SubjectRecords {
-                        state: *state,
-                        consent_granted: false,
-                        records: Vec::new(),
-                    }))
-                } else {
-                    full_answers.next().unwrap_or_else(|| {
-                        Err(StoreError::Backend("prefetch lost an answer".into()))
-                    })
-                }
-            })
-            .collect();
         let mut fetched = self.fetched.borrow_mut();
         for ((s, t, c), answer) in wanted.iter().zip(answers) {
-            let key = wanted_key(s, *t, c);
-            fetched.entry(key).or_default().push(answer?);
+            fetched
+                .entry(wanted_key(s, *t, c))
+                .or_default()
+                .push(answer?);
         }
         Ok(())
     }
@@ -192,6 +132,22 @@ impl Reader for TxReader<'_> {
     }
 }
 
+/// The read path's statement for a subject's state and one consent, without records: one
+/// subject, so a router query on a distributed PostgreSQL. Public so that the benchmark's raw
+/// baseline sends exactly this text.
+pub const SUBJECT_STATE: &str = "SELECT s.state, c.granted, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
+     FROM subjects s
+     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+     WHERE s.id = $1";
+
+/// The read path's statement for a subject's state, one consent and the records of one
+/// category (the common read): one subject, joined on the subject key.
+pub const SUBJECT_RECORDS: &str =
+    "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+     FROM subjects s
+     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+     LEFT JOIN records r ON r.subject = s.id AND r.category = $3 WHERE s.id = $1 ORDER BY r.id";
+
 pub(super) async fn subject_records(
     conn: &Conn,
     subject: &SubjectKey,
@@ -209,26 +165,8 @@ pub(super) async fn subject_records(
     }
     // Three shapes, so that the common ones plan as plain index lookups.
     let rows = match categories {
-        [] => {
-            conn.query(
-                "SELECT s.state, c.granted, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
-                 FROM subjects s
-                 LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
-                 WHERE s.id = $1",
-                &[&key, &target],
-            )
-            .await?
-        }
-        [one] => {
-            conn.query(
-                concat!(
-                    head!(),
-                    " LEFT JOIN records r ON r.subject = s.id AND r.category = $3 WHERE s.id = $1 ORDER BY r.id"
-                ),
-                &[&key, &target, one],
-            )
-            .await?
-        }
+        [] => conn.query(SUBJECT_STATE, &[&key, &target]).await?,
+        [one] => conn.query(SUBJECT_RECORDS, &[&key, &target, one]).await?,
         many => {
             conn.query(
                 concat!(
@@ -265,68 +203,6 @@ pub(super) async fn subject_records(
                 source: col(r, 5)?,
                 collected_ms: col(r, 6)?,
                 sealed: col(r, 7)?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The statement behind [`Reader::prefetch`] on PostgreSQL: many subjects' state, one consent
-/// and records of some categories, answered in the order asked (`q.n`). Public so that the
-/// benchmark's raw baseline sends exactly this text.
-pub const FETCH_MANY: &str = "SELECT q.n, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
-     FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q(id, n)
-     JOIN subjects s ON s.id = q.id
-     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
-     LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
-     ORDER BY q.n, r.id";
-
-/// [`subject_records`] for many subjects of one shape, in one statement; answers in the
-/// order of `ids` (a subject asked twice is answered twice).
-pub(super) async fn subject_records_many(
-    conn: &Conn,
-    ids: &[&[u8]],
-    consent_target: Option<&str>,
-    categories: &[&str],
-) -> Result<Vec<Option<SubjectRecords>>, StoreError> {
-    let rows = conn
-        .query(FETCH_MANY, &[&ids, &consent_target, &categories])
-        .await?;
-    let mut out: Vec<Option<SubjectRecords>> = ids.iter().map(|_| None).collect();
-    for r in &rows {
-        let n: i64 = col(r, 0)?;
-        let slot = usize::try_from(n - 1)
-            .ok()
-            .and_then(|i| out.get_mut(i))
-            .ok_or_else(|| corrupt("an answer for a subject not asked about"))?;
-        let found = match slot {
-            Some(found) => found,
-            None => {
-                let state: &str = col(r, 1)?;
-                let granted: Option<bool> = col(r, 2)?;
-                slot.insert(SubjectRecords {
-                    state: SubjectState::parse(state)
-                        .ok_or_else(|| corrupt("unknown subject state"))?,
-                    consent_granted: granted.unwrap_or(false),
-                    records: Vec::new(),
-                })
-            }
-        };
-        let id: Option<i64> = col(r, 3)?;
-        if let Some(id) = id {
-            let subject = ids
-                .get(usize::try_from(n - 1).unwrap_or(usize::MAX))
-                .map(|s| key16(s))
-                .transpose()?
-                .ok_or_else(|| corrupt("an answer for a subject not asked about"))?;
-            found.records.push(RecordRow {
-                id,
-                subject,
-                category: col(r, 4)?,
-                feature: col(r, 5)?,
-                source: col(r, 6)?,
-                collected_ms: col(r, 7)?,
-                sealed: col(r, 8)?,
             });
         }
     }

@@ -19,25 +19,67 @@ fn row(n: u8) -> SubjectRow {
     }
 }
 
-#[test]
-fn p35_postgres_passes_the_conformance_suite() {
-    let made = Mutex::new(Vec::new());
-    let make = || {
+/// Fresh PostgreSQL stores, each in schemas of its own, dropped with this.
+struct Schemas(Mutex<Vec<PgTarget>>);
+
+impl crate::conformance::Scratch for Schemas {
+    fn make(&self) -> (Box<dyn crate::Store>, Box<dyn crate::Keyring>) {
         let data = scratch("conf");
         let keys = PgTarget::new(&data.url, &format!("{}_keys", data.schema)).unwrap();
         let store = PgStore::open(&data).unwrap();
         let keyring = PgKeyring::open(&keys).unwrap();
-        made.lock().unwrap().extend([data, keys]);
-        (
-            Box::new(store) as Box<dyn crate::Store>,
-            Box::new(keyring) as Box<dyn crate::Keyring>,
-        )
-    };
-    let outcome = crate::conformance::run_all(&make);
-    for t in made.lock().unwrap().iter() {
-        t.drop_schema().unwrap();
+        self.0.lock().unwrap().extend([data, keys]);
+        (Box::new(store), Box::new(keyring))
     }
-    outcome.unwrap();
+}
+
+impl Drop for Schemas {
+    fn drop(&mut self) {
+        for t in self.0.lock().unwrap().iter() {
+            let _ = t.drop_schema();
+        }
+    }
+}
+
+fn schemas() -> Schemas {
+    Schemas(Mutex::new(Vec::new()))
+}
+
+mod conformance {
+    crate::conformance_tests!(super::schemas());
+}
+
+/// Every statement the backend prepares follows the rule a distributed PostgreSQL needs
+/// (`citus`, `docs/scaling.md`): the conformance suite calls every method of the store and
+/// keyring, so every statement is prepared, and each is checked here.
+#[test]
+fn every_statement_follows_the_citus_rule() {
+    crate::conformance::run_all(&schemas()).unwrap();
+    let seen = super::conn::prepared::all();
+    assert!(
+        seen.len() > 60,
+        "only {} statements were prepared",
+        seen.len()
+    );
+    let mut broken = Vec::new();
+    for sql in &seen {
+        let shape = super::citus::check(sql);
+        // Shown with `--nocapture`: how each statement runs on a distributed PostgreSQL.
+        println!(
+            "{shape:?}\t{}",
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        match shape {
+            Ok(super::citus::Shape::FanOutRead(table)) => {
+                if !super::citus::FAN_OUT.contains(&table.as_str()) {
+                    broken.push(format!("an unlisted fan-out read of `{table}`: {sql}"));
+                }
+            }
+            Ok(_) => {}
+            Err(why) => broken.push(format!("{why}: {sql}")),
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
 #[test]

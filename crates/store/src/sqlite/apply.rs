@@ -155,9 +155,11 @@ pub(super) fn apply(
                 h.lifted_ms
             ])?;
         }
-        Op::LiftHold { id, at_ms } => {
-            tx.prepare_cached("UPDATE legal_holds SET lifted_ms = ?2 WHERE id = ?1")?
-                .execute(params![id, at_ms])?;
+        Op::LiftHold { subject, id, at_ms } => {
+            tx.prepare_cached(
+                "UPDATE legal_holds SET lifted_ms = ?3 WHERE subject = ?1 AND id = ?2",
+            )?
+            .execute(params![&subject[..], id, at_ms])?;
         }
         Op::PutRequest(r) => {
             tx.prepare_cached(

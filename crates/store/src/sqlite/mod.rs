@@ -10,6 +10,8 @@ mod read;
 mod rows;
 mod schema;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,110 +1,13 @@
-//! The storage conformance suite: behaviour every backend must show, run against each one
-//! (SQLite here; PostgreSQL joins it with its backend). A backend passes by calling
-//! [`run_all`] with a function that makes a fresh, empty store and keyring.
-
-use steward_audit::{Draft, Outcome};
+//! The first checks: units of work, the chain, the read path, consent, purging, ids, the
+//! keyring's destruction and API keys.
 
 use crate::{
-    ConsentRow, DisclosureRow, IndexRow, Keyring, Op, RecordRow, Store, StoreError, SubjectKey,
-    SubjectRow, SubjectState,
+    ConsentRow, DisclosureRow, IndexRow, Op, RecordRow, StoreError, SubjectRow, SubjectState,
 };
 
-/// Makes a fresh, empty backend for one check.
-pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn Store>, Box<dyn Keyring>);
+use super::{Factory, draft, e, ensure, insert_subject, record, subject};
 
-/// One named check of the suite.
-type Check = (&'static str, fn(Factory<'_>) -> Result<(), String>);
-
-pub(crate) fn draft(action: &str) -> Draft {
-    Draft {
-        at_ms: 1,
-        actor: "test".into(),
-        role: "service".into(),
-        action: action.into(),
-        outcome: Outcome::Granted,
-        subject: String::new(),
-        purpose: String::new(),
-        categories: String::new(),
-        detail: String::new(),
-        policy_version: "1".into(),
-    }
-}
-
-fn subject(n: u8) -> SubjectKey {
-    [n; 16]
-}
-
-fn record(store: &dyn Store, s: SubjectKey, category: &str) -> RecordRow {
-    RecordRow {
-        id: store.next_record_ids(1).unwrap_or(0),
-        subject: s,
-        category: category.into(),
-        feature: "account".into(),
-        source: "subject".into(),
-        collected_ms: 5,
-        sealed: vec![1, 2, 3],
-    }
-}
-
-fn insert_subject(store: &dyn Store, s: SubjectKey) -> Result<(), StoreError> {
-    store.commit(
-        vec![Op::InsertSubject(SubjectRow {
-            id: s,
-            state: SubjectState::Active,
-            created_ms: 1,
-            closed_ms: None,
-        })],
-        vec![draft("subject.register")],
-    )?;
-    Ok(())
-}
-
-/// Runs every check; returns the name of the first that fails, with why.
-pub fn run_all(make: Factory<'_>) -> Result<(), String> {
-    let checks: [Check; 9] = [
-        ("unit_of_work_is_atomic", unit_of_work_is_atomic),
-        (
-            "units_committed_together_fail_alone",
-            units_committed_together_fail_alone,
-        ),
-        (
-            "audit_chain_continues_across_units",
-            audit_chain_continues_across_units,
-        ),
-        (
-            "subject_records_joins_state_consent_records",
-            subject_records_joins_state_consent_records,
-        ),
-        (
-            "consent_in_force_is_latest_event",
-            consent_in_force_is_latest_event,
-        ),
-        ("purge_deletes_in_batches", purge_deletes_in_batches),
-        ("record_ids_are_unique", record_ids_are_unique),
-        (
-            "keyring_destroy_is_idempotent",
-            keyring_destroy_is_idempotent,
-        ),
-        (
-            "api_keys_are_stored_and_revoked",
-            api_keys_are_stored_and_revoked,
-        ),
-    ];
-    for (name, check) in checks {
-        check(make).map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(())
-}
-
-fn ensure(cond: bool, what: &str) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what.to_string()) }
-}
-
-fn e(err: StoreError) -> String {
-    err.to_string()
-}
-
-fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let s = subject(1);
     insert_subject(store.as_ref(), s).map_err(e)?;
@@ -142,7 +45,7 @@ fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
 
 /// `commit_each`: each unit all or nothing on its own, answered in order, and the chain runs
 /// on unbroken over the units that committed.
-fn units_committed_together_fail_alone(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn units_committed_together_fail_alone(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let s = subject(9);
     insert_subject(store.as_ref(), s).map_err(e)?;
@@ -200,7 +103,7 @@ fn units_committed_together_fail_alone(make: Factory<'_>) -> Result<(), String> 
     )
 }
 
-fn audit_chain_continues_across_units(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn audit_chain_continues_across_units(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let a = store
         .commit(vec![], vec![draft("a"), draft("b")])
@@ -232,7 +135,7 @@ fn audit_chain_continues_across_units(make: Factory<'_>) -> Result<(), String> {
     ensure(seen == [2, 3], "scan from 2 did not return 2, 3")
 }
 
-fn subject_records_joins_state_consent_records(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn subject_records_joins_state_consent_records(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let s = subject(2);
     ensure(
@@ -315,7 +218,7 @@ fn subject_records_joins_state_consent_records(make: Factory<'_>) -> Result<(), 
     )
 }
 
-fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let s = subject(3);
     insert_subject(store.as_ref(), s).map_err(e)?;
@@ -399,7 +302,7 @@ fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), String> {
     )
 }
 
-fn purge_deletes_in_batches(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn purge_deletes_in_batches(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let (s, other) = (subject(4), subject(5));
     insert_subject(store.as_ref(), s).map_err(e)?;
@@ -458,14 +361,14 @@ fn purge_deletes_in_batches(make: Factory<'_>) -> Result<(), String> {
     ensure(store.purge_queue().map_err(e)?.is_empty(), "dequeue")
 }
 
-fn record_ids_are_unique(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn record_ids_are_unique(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let a = store.next_record_ids(100_000).map_err(e)?;
     let b = store.next_record_ids(1).map_err(e)?;
     ensure(b >= a + 100_000, "ranges overlap")
 }
 
-fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
     let (_, keyring) = make();
     let s = subject(6);
     keyring.put(&s, b"wrapped").map_err(e)?;
@@ -486,7 +389,7 @@ fn keyring_destroy_is_idempotent(make: Factory<'_>) -> Result<(), String> {
     )
 }
 
-fn api_keys_are_stored_and_revoked(make: Factory<'_>) -> Result<(), String> {
+pub(super) fn api_keys_are_stored_and_revoked(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let key = crate::ApiKeyRow {
         id: "k1".into(),
@@ -520,123 +423,26 @@ fn api_keys_are_stored_and_revoked(make: Factory<'_>) -> Result<(), String> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::{SqliteKeyring, SqliteStore};
-
-    #[test]
-    fn p35_sqlite_passes_the_conformance_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let counter = std::cell::Cell::new(0);
-        let make = || {
-            counter.set(counter.get() + 1);
-            let n = counter.get();
-            let store = SqliteStore::open(&dir.path().join(format!("data-{n}.db"))).unwrap();
-            let keyring = SqliteKeyring::open(&dir.path().join(format!("keys-{n}.db"))).unwrap();
-            (
-                Box::new(store) as Box<dyn crate::Store>,
-                Box::new(keyring) as Box<dyn crate::Keyring>,
-            )
-        };
-        super::run_all(&make).unwrap();
-    }
-
-    /// Under steady writes the write-ahead log must start again from its top once the
-    /// checkpointer has copied it; a passive checkpoint alone never catches a busy writer, and
-    /// the log grew without end (750 MB after 40,000 consent writes).
-    #[test]
-    fn p35_the_write_ahead_log_starts_again_under_steady_writes() {
-        use crate::Store;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data.db");
-        let store = SqliteStore::open(&path).unwrap();
-        // Frames in the log, as its header says (a passive checkpoint also reports them).
-        let frames = || -> i64 {
-            rusqlite::Connection::open(&path)
-                .unwrap()
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                .unwrap()
-        };
-        for round in 0..3 {
-            // Write on while the checkpointer (asked every CHECKPOINT_EVERY commits) copies the
-            // log, so that commits land during its pass, as they do under load.
-            let mut n = 0;
-            while !store.checkpointed() {
-                store.commit(vec![], vec![super::draft("usage")]).unwrap();
-                n += 1;
-                assert!(n < 1_000_000, "the checkpointer never ran");
-            }
-            // The next transaction copies what is left, then rewrites the log from its start;
-            // if the checkpointer's next pass holds the checkpoint lock, the one after it does.
-            let mut tries = 0;
-            while store.checkpointed() {
-                store.commit(vec![], vec![super::draft("usage")]).unwrap();
-                tries += 1;
-                assert!(tries < 100_000, "round {round}: the writer never caught up");
-            }
-            let frames = frames();
-            assert!(
-                frames < 16,
-                "round {round}: the log holds {frames} frames after {n} commits"
-            );
-        }
-    }
-
-    /// A CLI command writing beside a running server: two handles on one file must extend one
-    /// chain and never hand out the same record id.
-    #[test]
-    fn p21_two_processes_extend_one_chain_and_share_record_ids() {
-        use crate::Store;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data.db");
-        let a = SqliteStore::open(&path).unwrap();
-        let b = SqliteStore::open(&path).unwrap();
-        let mut ids = std::collections::HashSet::new();
-        for i in 0..10 {
-            let (store, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
-            store
-                .commit(vec![], vec![super::draft("x"), super::draft("y")])
-                .unwrap();
-            for _ in 0..3 {
-                let first = store.next_record_ids(70_000).unwrap();
-                assert!(ids.insert(first), "record id {first} handed out twice");
-                let _ = other.audit_head().unwrap();
-            }
-        }
-        let mut ranges: Vec<i64> = ids.into_iter().collect();
-        ranges.sort();
-        assert!(
-            ranges.windows(2).all(|w| w[1] - w[0] >= 70_000),
-            "ranges overlap"
-        );
-        let mut prev = steward_audit::GENESIS;
-        let mut n = 0;
-        a.audit_scan(1, &mut |e| {
-            n += 1;
-            assert_eq!(e.seq, n);
-            assert_eq!(e.bytes.get(33..65).unwrap(), &prev[..]);
-            prev = e.hash.try_into().unwrap();
-            true
-        })
-        .unwrap();
-        assert_eq!(n, 20);
-    }
-
-    #[test]
-    fn p28_destroyed_key_leaves_no_copy_in_keyring_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.db");
-        let keyring = SqliteKeyring::open(&path).unwrap();
-        let marker = b"WRAPPED-KEY-MARKER-0123456789abcdef";
-        use crate::Keyring;
-        keyring.put(&[7; 16], marker).unwrap();
-        keyring.destroy(&[7; 16]).unwrap();
-        for f in ["keys.db", "keys.db-wal"] {
-            let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
-            assert!(
-                !bytes.windows(marker.len()).any(|w| w == marker),
-                "{f} still holds the destroyed key"
-            );
-        }
-    }
+/// Records a granted consent of `s` to `target`.
+pub(super) fn grant(
+    store: &dyn crate::Store,
+    s: crate::SubjectKey,
+    target: &str,
+) -> Result<(), String> {
+    store
+        .commit(
+            vec![Op::RecordConsent(ConsentRow {
+                subject: s,
+                target: target.into(),
+                granted: true,
+                separate: false,
+                channel: "web".into(),
+                policy_version: "1".into(),
+                at_ms: 3,
+                audit_seq: 0,
+            })],
+            vec![draft("consent.grant")],
+        )
+        .map(|_| ())
+        .map_err(e)
 }
