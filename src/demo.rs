@@ -76,7 +76,7 @@ impl Story {
                 justification: why,
             },
         );
-        let role = &self.vault.policy().role(who.role).name;
+        let role = self.vault.policy().role_name(who.role);
         match r {
             Ok(v) => println!(
                 "   allowed  {role:<9} reads {label}'s {} for {purpose}: {}",

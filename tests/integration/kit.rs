@@ -69,3 +69,21 @@ pub fn demo_store() -> (tempfile::TempDir, PathBuf) {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Waits until `ready` holds, checking every few milliseconds, for at most `limit`; fails the
+/// test naming `what` if it never does. For things outside the test's clock (a process
+/// starting, mail arriving), never to make time pass.
+#[track_caller]
+pub fn wait_for(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_millis(1);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "waits on another process, never to make the test's clock move"
+        )]
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}

@@ -38,15 +38,11 @@ impl SmtpSink {
                 all.push('\n');
             }
         });
-        // Wait until it accepts connections.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the SMTP sink did not start"
-            );
-            std::thread::yield_now();
-        }
+        crate::kit::wait_for(
+            "the SMTP sink did not start",
+            std::time::Duration::from_secs(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         SmtpSink {
             child,
             port,
@@ -56,22 +52,21 @@ impl SmtpSink {
 
     /// The newest code in the mail received so far, waiting for it to arrive.
     fn code_after(&self, codes_before: usize) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let codes: Vec<String> = self
-                .received
+        let codes = || -> Vec<String> {
+            self.received
                 .lock()
                 .unwrap()
                 .lines()
                 .filter_map(|l| l.strip_prefix("Your sign-in code is "))
                 .map(|c| c.trim_end_matches('.').to_string())
-                .collect();
-            if codes.len() > codes_before {
-                return codes.last().unwrap().clone();
-            }
-            assert!(std::time::Instant::now() < deadline, "no code arrived");
-            std::thread::yield_now();
-        }
+                .collect()
+        };
+        crate::kit::wait_for(
+            "no code arrived",
+            std::time::Duration::from_secs(20),
+            || codes().len() > codes_before,
+        );
+        codes().last().unwrap().clone()
     }
 
     fn codes(&self) -> usize {

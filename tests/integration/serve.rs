@@ -14,14 +14,11 @@ fn free_port() -> u16 {
 }
 
 fn wait_listening(port: u16) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "steward serve did not start"
-        );
-        std::thread::yield_now();
-    }
+    crate::kit::wait_for(
+        "steward serve did not start",
+        std::time::Duration::from_secs(30),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
 }
 
 #[test]

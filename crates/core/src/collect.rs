@@ -11,8 +11,9 @@ use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, Vault, aad, normalise_lookup
 impl Vault {
     /// Collects one feature's values for one subject (P3, P5, P6, P20).
     pub fn collect(&self, actor: &Actor, req: &Collect<'_>) -> Result<Vec<i64>, Error> {
-        self.collect_many(actor, std::slice::from_ref(req))
-            .map(|mut ids| ids.pop().unwrap_or_default())
+        self.collect_many(actor, std::slice::from_ref(req))?
+            .pop()
+            .ok_or(Error::Internal("a collection returned no answer"))
     }
 
     fn check_collect(

@@ -99,7 +99,7 @@ pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result
     let mut out =
         BufWriter::new(std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?);
     let mut n = 0u64;
-    let mut failed = None;
+    let mut failed: Option<Error> = None;
     store.audit_scan(1, &mut |e| {
         // An entry that no longer decodes is exported as such; the export then fails to verify
         // at that entry, as the store does.
@@ -109,24 +109,33 @@ pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result
             .ok()
             .and_then(|h| Entry::decode(e.bytes, h).ok())
         {
-            Some(entry) => serde_json::to_string(&entry).unwrap_or_default(),
+            Some(entry) => match serde_json::to_string(&entry) {
+                Ok(line) => line,
+                Err(_) => {
+                    failed = Some(Error::Internal(
+                        "an audit entry could not be written as JSON",
+                    ));
+                    return false;
+                }
+            },
             None => serde_json::json!({ "seq": e.seq, "malformed": true }).to_string(),
         };
         if let Err(err) = writeln!(out, "{line}") {
-            failed = Some(err);
+            failed = Some(io(err));
             return false;
         }
         n += 1;
         true
     })?;
     if let Some(e) = failed {
-        return Err(io(e));
+        return Err(e);
     }
     out.flush().map_err(io)?;
     let mut cps =
         BufWriter::new(std::fs::File::create(dir.join(export_files::CHECKPOINTS)).map_err(io)?);
     for cp in store.checkpoints()? {
-        let line = serde_json::to_string(&cp).unwrap_or_default();
+        let line = serde_json::to_string(&cp)
+            .map_err(|_| Error::Internal("a checkpoint could not be written as JSON"))?;
         writeln!(cps, "{line}").map_err(io)?;
     }
     cps.flush().map_err(io)?;

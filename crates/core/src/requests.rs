@@ -98,9 +98,19 @@ fn aborted() -> StoreError {
 }
 
 impl Vault {
-    fn request_view(&self, r: &RequestRow) -> RightsRequest {
+    /// A request as callers see it. A stored outcome that is not JSON is damage, not "none".
+    fn request_view(&self, r: &RequestRow) -> Result<RightsRequest, Error> {
         let now = self.clock.now_ms();
-        RightsRequest {
+        let outcome = if r.outcome.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&r.outcome).map_err(|_| {
+                Error::Store(StoreError::Corrupt(
+                    "a request's outcome is not JSON".into(),
+                ))
+            })?)
+        };
+        Ok(RightsRequest {
             id: r.id.clone(),
             subject: SubjectId(r.subject).to_string(),
             kind: r.kind.clone(),
@@ -111,13 +121,13 @@ impl Vault {
             due_ms: r.due_ms,
             overdue: r.state.is_open() && r.due_ms < now,
             verification: r.verification.clone(),
-            outcome: serde_json::from_str(&r.outcome).ok(),
-        }
+            outcome,
+        })
     }
 
     /// Records a new request (state `received`).
     fn save_new_request(&self, actor: &Actor, row: RequestRow) -> Result<RightsRequest, Error> {
-        let view = self.request_view(&row);
+        let view = self.request_view(&row)?;
         let detail = json!({ "request": row.id, "kind": row.kind, "state": row.state.as_str() });
         self.store.commit(
             vec![Op::PutRequest(row.clone())],
@@ -188,7 +198,7 @@ impl Vault {
         }
         let entries = committed?;
         let row = moved.ok_or(Error::Internal("a request moved without its row"))?;
-        Ok((self.request_view(&row), entries))
+        Ok((self.request_view(&row)?, entries))
     }
 
     fn open_request_row(&self, actor: &Actor, id: &str) -> Result<RequestRow, Error> {
@@ -498,7 +508,7 @@ impl Vault {
     /// One request.
     pub fn request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
         let row = self.open_request_row(actor, id)?;
-        Ok(self.request_view(&row))
+        self.request_view(&row)
     }
 
     /// The text a subject sent with a request (an inquiry), for staff to answer.
@@ -520,12 +530,11 @@ impl Vault {
     pub fn requests_due(&self, actor: &Actor, within_ms: i64) -> Result<Vec<RightsRequest>, Error> {
         self.permit(actor, Capability::RequestsManage, None)?;
         let until = self.clock.now_ms().saturating_add(within_ms);
-        Ok(self
-            .store
+        self.store
             .requests_due(until)?
             .iter()
             .map(|r| self.request_view(r))
-            .collect())
+            .collect()
     }
 }
 

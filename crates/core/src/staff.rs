@@ -97,10 +97,12 @@ impl Vault {
         }
         let account = self.store.staff(username)?;
         // Verify against something even for unknown names, so timing does not tell.
-        let stored = account
-            .as_ref()
-            .map(|a| a.password_hash.clone())
-            .unwrap_or_else(|| DUMMY_HASH.clone());
+        let stored = match (&account, DUMMY_HASH.as_ref()) {
+            (Some(a), _) => a.password_hash.clone(),
+            (None, Some(dummy)) => dummy.clone(),
+            // Without the stand-in hash an unknown name would answer faster than a known one.
+            (None, None) => return Err(Error::Internal("the sign-in timing guard is unavailable")),
+        };
         let ok = PasswordHash::new(&stored).ok().is_some_and(|h| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &h)
@@ -157,10 +159,35 @@ impl Vault {
 }
 
 /// An Argon2id hash, with the same parameters as real ones, that no password matches in
-/// practice; unknown usernames are verified against it so they cost the same time.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// practice; unknown usernames are verified against it so they cost the same time. `None`
+/// only if hashing itself fails, and then sign-ins of unknown names fail loudly.
+static DUMMY_HASH: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
     Argon2::default()
         .hash_password(b"no password matches this: steward timing guard")
         .map(|h| h.to_string())
-        .unwrap_or_default()
+        .ok()
 });
+
+#[cfg(test)]
+mod tests {
+    use argon2::PasswordHash;
+
+    /// The stand-in hash exists and costs what a real one does: same algorithm, parameters.
+    #[test]
+    fn p25_the_timing_guard_hashes_like_a_real_password() {
+        let dummy = super::DUMMY_HASH.clone().unwrap();
+        let real = argon2::PasswordHasher::hash_password(
+            &argon2::Argon2::default(),
+            b"a real staff password",
+        )
+        .unwrap()
+        .to_string();
+        let (d, r) = (
+            PasswordHash::new(&dummy).unwrap(),
+            PasswordHash::new(&real).unwrap(),
+        );
+        assert_eq!(d.algorithm, r.algorithm);
+        assert_eq!(d.params, r.params);
+        assert_eq!(d.version, r.version);
+    }
+}

