@@ -1489,3 +1489,68 @@ fn p26_two_servers_on_one_store_cannot_both_complete_one_request() {
     assert_eq!(completions, 8);
     k.verify().unwrap();
 }
+
+#[test]
+fn p01_every_record_belongs_to_exactly_one_subject() {
+    let k = kit();
+    let (a, b) = (k.subject_with_account(), k.subject_with_account());
+    let mut ids = std::collections::HashSet::new();
+    for s in [a, b] {
+        let rows = k.vault.store().records(&s.0).unwrap();
+        assert_eq!(rows.len(), 3);
+        for r in &rows {
+            assert_eq!(r.subject, s.0, "a record stored under another subject");
+            assert!(
+                ids.insert(r.id),
+                "record id {} belongs to two subjects",
+                r.id
+            );
+        }
+        // What a subject's read and export return is theirs alone.
+        let read = k.read(s, &["email", "phone"], "provide_service").unwrap();
+        assert!(read.iter().all(|v| rows.iter().any(|r| r.id == v.record)));
+        let export = k.vault.export(&k.officer, s).unwrap();
+        assert_eq!(export.subject, s.to_string());
+        assert!(
+            export
+                .records
+                .iter()
+                .all(|r| rows.iter().any(|x| x.id == r.record))
+        );
+    }
+}
+
+#[test]
+fn p12_recipients_are_registered_with_scope_and_agreement() {
+    let k = kit();
+    let policy = k.vault.policy();
+    assert!(!policy.recipients.is_empty());
+    for r in &policy.recipients {
+        assert!(!r.legal_name.is_empty(), "{} has no legal name", r.name);
+        assert!(!r.agreement.is_empty(), "{} has no agreement", r.name);
+        assert!(
+            !r.purposes.is_empty(),
+            "{} may receive for no purpose",
+            r.name
+        );
+        assert!(
+            !r.categories.is_empty(),
+            "{} may receive no category",
+            r.name
+        );
+    }
+    // Nothing goes to a recipient the policy does not register.
+    let s = k.subject_with_account();
+    let err = k
+        .vault
+        .disclose(
+            &k.officer,
+            s,
+            "unregistered_partner",
+            &["email"],
+            "support",
+            Some("ticket 7"),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_recipient");
+}
