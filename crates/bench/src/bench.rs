@@ -325,9 +325,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             // connection of its own; Steward's file gets a second plain connection.
             let raw_path = dir.path().join("raw.db");
             drop(SqliteStore::open(&raw_path)?);
+            // Steward's settings; checkpoints left to nobody, as Steward leaves them to a
+            // thread of its own: the baseline's inserts never pay for one.
+            let open = |path: &std::path::Path| -> Result<rusqlite::Connection> {
+                let c = rusqlite::Connection::open(path)?;
+                c.execute_batch(steward_store::SQLITE_SETTINGS)?;
+                c.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+                Ok(c)
+            };
             Raw::Sqlite {
-                raw: rusqlite::Connection::open(&raw_path)?,
-                same: rusqlite::Connection::open(data_dir.join(steward_core::files::DATA))?,
+                raw: open(&raw_path)?,
+                same: open(&data_dir.join(steward_core::files::DATA))?,
             }
         }
         steward_core::Backend::Postgres { data, .. } => {
@@ -855,16 +863,8 @@ fn same_statements_collect(
                 values.push(sealed);
             }
         }
-        let no_target = "";
-        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> = subjects
-            .iter()
-            .map(|id| [id as _, &no_target as _])
-            .collect();
-        let states = futures_util::future::try_join_all(
-            params.iter().map(|p| c.query(&statements.states, p)),
-        );
         let (s, r, a, done) = futures_util::future::join4(
-            states,
+            c.query(&statements.states, &[&subjects]),
             c.execute(
                 &statements.records,
                 &[&ids, &subs, &cats, &features, &sources, &at, &values],
@@ -880,26 +880,29 @@ fn same_statements_collect(
     })
 }
 
-/// A batch of reads: one fetch per read (subject state, consent, values — the same SQL, one
-/// subject each, pipelined) and one audit row per read.
+/// A batch of reads: one fetch per shape of read (subject state, consent, values — the same
+/// SQL) and one audit row per read.
 fn same_statements_read(raw: &Raw, round: &[Read<'_>], entry_len: usize) -> Result<Option<f64>> {
     same_statements(raw, round, async |c, statements, chunk, seq| {
-        let (no_target, offers, email) = ("", "purpose:relevant_offers", "email");
-        let ids: Vec<&[u8]> = chunk.iter().map(|r| &r.subject.0[..]).collect();
-        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 3]> = chunk
+        let essential: Vec<&[u8]> = chunk
             .iter()
-            .zip(&ids)
-            .map(|(r, id)| {
-                let target = if r.purpose == "provide_service" {
-                    &no_target
-                } else {
-                    &offers
-                };
-                [id as _, target as _, &email as _]
-            })
+            .filter(|r| r.purpose == "provide_service")
+            .map(|r| &r.subject.0[..])
             .collect();
-        let fetches = futures_util::future::try_join_all(
-            params.iter().map(|p| c.query(&statements.fetch, p)),
+        let consented: Vec<&[u8]> = chunk
+            .iter()
+            .filter(|r| r.purpose != "provide_service")
+            .map(|r| &r.subject.0[..])
+            .collect();
+        let (none, offers) = ("", "purpose:relevant_offers");
+        let cats = vec!["email"];
+        let (p1, p2): (
+            [&(dyn tokio_postgres::types::ToSql + Sync); 3],
+            [&(dyn tokio_postgres::types::ToSql + Sync); 3],
+        ) = ([&essential, &none, &cats], [&consented, &offers, &cats]);
+        let fetches = futures_util::future::try_join(
+            c.query(&statements.fetch, &p1),
+            c.query(&statements.fetch, &p2),
         );
         let (fetched, a, done) = futures_util::future::join3(
             fetches,
@@ -933,14 +936,14 @@ impl SameStatements {
             head: c
                 .prepare(&format!("SELECT seq, hash FROM {raw}.audit ORDER BY seq DESC LIMIT 1"))
                 .await?,
-            states: c.prepare(steward_store::SUBJECT_STATE).await?,
+            states: c.prepare(steward_store::STATES_MANY).await?,
             records: c
                 .prepare(&format!(
                     "INSERT INTO {raw}.records (id, subject, category, feature, source, collected_ms, sealed)
                      SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])"
                 ))
                 .await?,
-            fetch: c.prepare(steward_store::SUBJECT_RECORDS).await?,
+            fetch: c.prepare(steward_store::RECORDS_MANY).await?,
             audit: c
                 .prepare(&format!(
                     "INSERT INTO {raw}.audit (seq, entry, hash)

@@ -17,10 +17,11 @@ mod sqlite;
 pub use backup::Half;
 pub use postgres::citus;
 pub use postgres::{
-    DATA_TABLES, PgKeyring, PgStore, PgTarget, SUBJECT_RECORDS, SUBJECT_STATE, test_url,
+    DATA_TABLES, PgKeyring, PgStore, PgTarget, RECORDS_MANY, STATES_MANY, SUBJECT_RECORDS,
+    SUBJECT_STATE, test_url,
 };
 pub use request::{RequestEvent, RequestState};
-pub use sqlite::{SqliteKeyring, SqliteStore};
+pub use sqlite::{SETTINGS as SQLITE_SETTINGS, SqliteKeyring, SqliteStore};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
 /// Which backend a deployment runs on, and where it is.

@@ -7,6 +7,10 @@
 //!   distribution column equal to a parameter (`subject = $1`), given it in an `INSERT`'s
 //!   columns, or joined on it to a table that is pinned (a co-located join) — so Citus sends
 //!   it whole to one shard;
+//! - **co-located read**: a `SELECT` of distributed tables joined only on their distribution
+//!   columns and filtered by the distribution column against a parameter array
+//!   (`WHERE s.id = ANY($1)`): Citus prunes to the shards holding those subjects and runs the
+//!   join on each (a batch of reads, one statement per shape);
 //! - **array insert**: an `INSERT` into one distributed table of rows from parameter arrays
 //!   (`SELECT * FROM UNNEST($1::…[], …)`) with the distribution column among them; Citus
 //!   routes each row to its shard;
@@ -66,6 +70,8 @@ pub const FAN_OUT: &[&str] = &[
 pub enum Shape {
     /// On one shard.
     Router,
+    /// A join on the subject key, on the shards holding the subjects asked for.
+    CoLocatedRead,
     /// Rows from parameter arrays into one distributed table, each to its shard.
     ArrayInsert,
     /// A read of one distributed table on every shard.
@@ -324,6 +330,58 @@ pub fn check(sql: &str) -> Result<Shape, String> {
     if pinned.iter().all(|p| *p) {
         return Ok(Shape::Router);
     }
+    // A batch: filtered by a distribution column against an array, every distributed table
+    // joined to it on distribution columns.
+    let any_filter = |name: &str| {
+        toks.windows(5).any(|w| match w {
+            [
+                Token::Word(a),
+                Token::Punct('='),
+                Token::Word(any),
+                Token::Punct('('),
+                Token::Param,
+            ] => a == name && any == "any",
+            _ => false,
+        })
+    };
+    let mut reached: Vec<bool> = distributed
+        .iter()
+        .map(|(name, alias, col)| {
+            any_filter(&format!("{alias}.{col}")) || (alias == name && any_filter(col))
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for w in toks.windows(3) {
+            let [Token::Word(l), Token::Punct('='), Token::Word(r)] = w else {
+                continue;
+            };
+            let side = |q: &str| {
+                distributed
+                    .iter()
+                    .position(|(_, alias, col)| q == format!("{alias}.{col}"))
+            };
+            if let (Some(a), Some(b)) = (side(l), side(r)) {
+                let either = reached.get(a).copied().unwrap_or(false)
+                    || reached.get(b).copied().unwrap_or(false);
+                for i in [a, b] {
+                    if let Some(p) = reached.get_mut(i)
+                        && either
+                        && !*p
+                    {
+                        *p = true;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if kind == "select" && others == 0 && reached.iter().all(|r| *r) {
+        return Ok(Shape::CoLocatedRead);
+    }
     let single = distributed.len() == 1 && others == 0;
     match (kind, single, distributed.first()) {
         ("select", true, Some((name, _, _))) => Ok(Shape::FanOutRead(name.clone())),
@@ -364,6 +422,10 @@ mod tests {
              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
              LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)";
         assert!(check(unnest_join).is_err());
+        assert_eq!(check(super::super::RECORDS_MANY), Ok(Shape::CoLocatedRead));
+        assert_eq!(check(super::super::STATES_MANY), Ok(Shape::CoLocatedRead));
+        // A join on another column is no co-located read.
+        assert!(check("SELECT s.id FROM subjects s LEFT JOIN records r ON r.category = s.state WHERE s.id = ANY($1)").is_err());
         assert!(check("DELETE FROM lookup l USING UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id) WHERE l.subject = k.subject AND l.record = k.id").is_err());
         assert!(check("UPDATE legal_holds SET lifted_ms = $2 WHERE id = $1").is_err());
         assert!(check("SELECT s.state FROM subjects s JOIN records r ON r.category = s.state WHERE s.id = $1").is_err());

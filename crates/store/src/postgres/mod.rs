@@ -40,7 +40,7 @@ use conn::*;
 pub use keyring::PgKeyring;
 use plan::*;
 use read::*;
-pub use read::{SUBJECT_RECORDS, SUBJECT_STATE};
+pub use read::{RECORDS_MANY, STATES_MANY, SUBJECT_RECORDS, SUBJECT_STATE};
 use rows::*;
 pub use schema::{DATA_TABLES, KEYRING_TABLES};
 

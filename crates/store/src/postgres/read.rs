@@ -13,6 +13,9 @@ use crate::{
 
 use super::*;
 
+/// Prefetched lookups of one shape: consent asked, categories asked, and whose.
+pub(super) type Group<'a> = (Option<&'a str>, &'a [&'a str], Vec<&'a [u8]>);
+
 /// A statement in flight, answering nothing but success.
 pub(super) type Sent<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
 
@@ -61,28 +64,84 @@ impl Reader for TxReader<'_> {
         })
     }
 
-    /// Sends every lookup at once on the unit's connection, each its own statement about one
-    /// subject (a router query on a distributed PostgreSQL), pipelined: one round trip for
-    /// the lot. The answers wait for the calls they were fetched for.
+    /// Sends every query at once on the unit's connection: one round trip for the lot, one
+    /// statement per shape of lookup, each a co-located read (see `citus`).
     fn prefetch(&self, wanted: &[(&SubjectKey, Option<&str>, &[&str])]) -> Result<(), StoreError> {
         if wanted.len() < 2 {
             return Ok(());
         }
-        let answers = block(async {
-            let lookups = futures_util::future::join_all(
-                wanted
+        // Lookups of a subject's state alone (a collection's check) go as one statement;
+        // the others are pipelined, one statement each.
+        let (states, full): (Vec<_>, Vec<_>) = wanted
+            .iter()
+            .partition(|(_, t, c)| t.is_none() && c.is_empty());
+        let ids: Vec<&[u8]> = states.iter().map(|(s, _, _)| &s[..]).collect();
+        // The others, grouped by shape: one statement per (consent, categories) asked.
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for (s, t, c) in &full {
+            match groups.iter_mut().find(|(gt, gc, _)| gt == t && gc == c) {
+                Some((_, _, ids)) => ids.push(&s[..]),
+                None => groups.push((*t, c, vec![&s[..]])),
+            }
+        }
+        let (state_rows, group_answers) = block(async {
+            let queries = futures_util::future::join_all(
+                groups
                     .iter()
-                    .map(|(s, t, c)| subject_records(self.conn, s, *t, c)),
+                    .map(|(t, c, ids)| subject_records_many(self.conn, ids, *t, c)),
             );
-            let (sp, answers) = futures_util::future::join(self.ensure_savepoint(), lookups).await;
-            sp.map(|()| answers)
+            let by_id = async {
+                if ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.conn.query(STATES_MANY, &[&ids]).await
+                }
+            };
+            let (sp, rows, answers) =
+                futures_util::future::join3(self.ensure_savepoint(), by_id, queries).await;
+            sp.map(|()| (rows, answers))
         })?;
+        let mut known: HashMap<SubjectKey, SubjectState> = HashMap::new();
+        for r in &state_rows? {
+            let state =
+                SubjectState::parse(col(r, 1)?).ok_or_else(|| corrupt("unknown subject state"))?;
+            known.insert(key16(col(r, 0)?)?, state);
+        }
+        let mut full_answers = Vec::new();
+        for answer in group_answers {
+            full_answers.push(answer?);
+        }
+        // Back into the order asked: each group's answers in its members' order.
+        let mut per_group: Vec<std::collections::VecDeque<Option<SubjectRecords>>> =
+            full_answers.into_iter().map(Into::into).collect();
+        let mut full_answers = full.iter().map(|(_, t, c)| {
+            groups
+                .iter()
+                .position(|(gt, gc, _)| gt == t && gc == c)
+                .and_then(|g| per_group.get_mut(g))
+                .and_then(|q| q.pop_front())
+                .ok_or_else(|| StoreError::Backend("prefetch lost an answer".into()))
+        });
+        let answers: Vec<Result<Option<SubjectRecords>, StoreError>> = wanted
+            .iter()
+            .map(|(s, t, c)| {
+                if t.is_none() && c.is_empty() {
+                    Ok(known.get(*s).map(|state| SubjectRecords {
+                        state: *state,
+                        consent_granted: false,
+                        records: Vec::new(),
+                    }))
+                } else {
+                    full_answers.next().unwrap_or_else(|| {
+                        Err(StoreError::Backend("prefetch lost an answer".into()))
+                    })
+                }
+            })
+            .collect();
         let mut fetched = self.fetched.borrow_mut();
         for ((s, t, c), answer) in wanted.iter().zip(answers) {
-            fetched
-                .entry(wanted_key(s, *t, c))
-                .or_default()
-                .push(answer?);
+            let key = wanted_key(s, *t, c);
+            fetched.entry(key).or_default().push(answer?);
         }
         Ok(())
     }
@@ -207,6 +266,70 @@ pub(super) async fn subject_records(
         }
     }
     Ok(out)
+}
+
+/// The states of many subjects (a batch of collections' checks), by the distribution column.
+pub const STATES_MANY: &str = "SELECT id, state FROM subjects WHERE id = ANY($1)";
+
+/// [`SUBJECT_RECORDS`] for many subjects of one shape in one statement: the tables joined on the
+/// subject key only and filtered by it (`= ANY`), so a distributed PostgreSQL runs the join on
+/// each shard holding one of them. Public so that the benchmark's raw baseline sends exactly
+/// this text.
+pub const RECORDS_MANY: &str = "SELECT s.id, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+     FROM subjects s
+     LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
+     LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
+     WHERE s.id = ANY($1)
+     ORDER BY s.id, r.id";
+
+/// [`subject_records`] for many subjects of one shape, in one statement; answers in the order
+/// of `ids` (a subject asked twice is answered twice).
+pub(super) async fn subject_records_many(
+    conn: &Conn,
+    ids: &[&[u8]],
+    consent_target: Option<&str>,
+    categories: &[&str],
+) -> Result<Vec<Option<SubjectRecords>>, StoreError> {
+    let target = consent_target.unwrap_or("");
+    let rows = conn
+        .query(RECORDS_MANY, &[&ids, &target, &categories])
+        .await?;
+    let mut found: HashMap<SubjectKey, SubjectRecords> = HashMap::new();
+    for r in &rows {
+        let subject = key16(col(r, 0)?)?;
+        let entry = match found.entry(subject) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let state: &str = col(r, 1)?;
+                let granted: Option<bool> = col(r, 2)?;
+                v.insert(SubjectRecords {
+                    state: SubjectState::parse(state)
+                        .ok_or_else(|| corrupt("unknown subject state"))?,
+                    consent_granted: granted.unwrap_or(false),
+                    records: Vec::new(),
+                })
+            }
+        };
+        let id: Option<i64> = col(r, 3)?;
+        if let Some(id) = id {
+            entry.records.push(RecordRow {
+                id,
+                subject,
+                category: col(r, 4)?,
+                feature: col(r, 5)?,
+                source: col(r, 6)?,
+                collected_ms: col(r, 7)?,
+                sealed: col(r, 8)?,
+            });
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let key: Result<SubjectKey, _> = (*id).try_into();
+            key.ok().and_then(|k| found.get(&k).cloned())
+        })
+        .collect())
 }
 
 pub(super) fn consent_row(r: &Row) -> Result<ConsentRow, StoreError> {

@@ -24,6 +24,7 @@ use crate::StoreError;
 use apply::*;
 pub use keyring::SqliteKeyring;
 use rows::*;
+pub use schema::SETTINGS;
 use schema::*;
 
 fn backend(e: rusqlite::Error) -> StoreError {

@@ -10,17 +10,19 @@ use crate::StoreError;
 use super::backend;
 use crate::migrations::Migration;
 
+/// The settings every connection to a Steward file runs with: write-ahead logging, commits
+/// durable at checkpoint (`NORMAL`), deleted pages zeroed, a 64 MiB page cache and 256 MiB of
+/// the file mapped. Public so that a benchmark's raw baseline runs with the same.
+pub const SETTINGS: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = NORMAL;
+     PRAGMA busy_timeout = 5000;
+     PRAGMA secure_delete = ON;
+     PRAGMA cache_size = -65536;
+     PRAGMA mmap_size = 268435456;";
+
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA busy_timeout = 5000;
-         PRAGMA secure_delete = ON;
-         PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 268435456;",
-    )
-    .map_err(backend)?;
+    conn.execute_batch(SETTINGS).map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
