@@ -130,8 +130,18 @@ fn exists(p: &Path) -> bool {
 }
 
 enum Event {
-    Acknowledged { subject: String, audit_seq: u64 },
-    Refused { status: u16, code: String },
+    /// A purpose-checked read answered.
+    Read,
+    Acknowledged {
+        subject: String,
+        audit_seq: u64,
+    },
+    Refused {
+        status: u16,
+        code: String,
+        /// A read, not a write.
+        read: bool,
+    },
 }
 
 /// P34/P35: PostgreSQL crashes under load and comes back. While it is down requests fail fast
@@ -156,12 +166,33 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let event = match srv.consent_write(subject, key, i.is_multiple_of(2)) {
-                        Ok(audit_seq) => Event::Acknowledged {
-                            subject: subject.clone(),
-                            audit_seq,
-                        },
-                        Err((status, code)) => Event::Refused { status, code },
+                    // Reads and writes alike: both must fail the same way while it is down.
+                    let event = if i.is_multiple_of(3) {
+                        let r = srv.post(
+                            &format!("/v1/subjects/{subject}/read"),
+                            key,
+                            serde_json::json!({"categories": ["email"], "purpose": "provide_service"}),
+                        );
+                        match r.status {
+                            200 => Event::Read,
+                            status => Event::Refused {
+                                status,
+                                code: r.body["error"]["code"].as_str().unwrap_or("").to_string(),
+                                read: true,
+                            },
+                        }
+                    } else {
+                        match srv.consent_write(subject, key, i.is_multiple_of(2)) {
+                            Ok(audit_seq) => Event::Acknowledged {
+                                subject: subject.clone(),
+                                audit_seq,
+                            },
+                            Err((status, code)) => Event::Refused {
+                                status,
+                                code,
+                                read: false,
+                            },
+                        }
                     };
                     if events.send(event).is_err() {
                         return;
@@ -172,15 +203,20 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
         drop(events);
 
         let mut acknowledged: Vec<(String, u64)> = Vec::new();
-        let mut refused: Vec<(u16, String)> = Vec::new();
+        let mut refused: Vec<(u16, String, bool)> = Vec::new();
+        let mut reads = 0;
         let mut take = |e: Event, acknowledged: &mut Vec<(String, u64)>| match e {
+            Event::Read => {
+                reads += 1;
+                None
+            }
             Event::Acknowledged { subject, audit_seq } => {
                 acknowledged.push((subject, audit_seq));
-                true
+                Some(true)
             }
-            Event::Refused { status, code } => {
-                refused.push((status, code));
-                false
+            Event::Refused { status, code, read } => {
+                refused.push((status, code, read));
+                Some(false)
             }
         };
         // Load first; then crash the database while requests are in flight.
@@ -201,7 +237,7 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
         let mut refusals_while_down = 0;
         while refusals_while_down < 20 {
             let e = next();
-            if !take(e, &mut acknowledged) {
+            if take(e, &mut acknowledged) == Some(false) {
                 refusals_while_down += 1;
             }
         }
@@ -212,7 +248,7 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
         while after < 50 {
             assert!(Instant::now() < back_by, "the service did not recover");
             let e = next();
-            if take(e, &mut acknowledged) {
+            if take(e, &mut acknowledged) == Some(true) {
                 after += 1;
             }
         }
@@ -223,8 +259,19 @@ fn p35_postgres_crash_under_load_fails_fast_recovers_and_keeps_acknowledged_writ
 
         assert!(acknowledged.len() >= crashed_at + 50);
         assert!(refused.len() >= 20);
-        for (status, code) in &refused {
-            assert_eq!((*status, code.as_str()), (503, "storage_unavailable"));
+        assert!(reads > 0, "no read was answered");
+        // Reads fail as writes do (P35): the store's outage, not a generic storage failure.
+        assert!(
+            refused.iter().any(|(_, _, read)| *read),
+            "no read met the outage"
+        );
+        for (status, code, read) in &refused {
+            assert_eq!(
+                (*status, code.as_str()),
+                (503, "storage_unavailable"),
+                "a {} refused",
+                if *read { "read" } else { "write" }
+            );
         }
         // Every acknowledged consent is in the store, at the audit entry its receipt names,
         // and the chain verifies.

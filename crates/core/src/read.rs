@@ -110,17 +110,9 @@ impl Vault {
                 }
                 results
             }
-            Err(e) => {
-                let msg = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| {
-                        Err(Error::Store(steward_store::StoreError::Backend(
-                            msg.clone(),
-                        )))
-                    })
-                    .collect()
-            }
+            // The store's own error, for every read of the batch: an outage stays an outage
+            // (503 `storage_unavailable`), as it is for writes.
+            Err(e) => batch.iter().map(|_| Err(Error::Store(e.clone()))).collect(),
         }
     }
 
