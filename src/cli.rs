@@ -1,5 +1,6 @@
 //! Command-line parsing and the small commands; `demo` and `bench` have modules of their own.
 
+use crate::out::{say, say_raw};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -388,8 +389,8 @@ fn run(cli: Cli) -> Result<()> {
             let key = public_key.map(|p| read_key(&p)).transpose()?;
             match evidence::verify_document(&doc, key) {
                 Ok(payload) => {
-                    println!("signature OK");
-                    println!("{}", serde_json::to_string_pretty(&payload)?);
+                    say!("signature OK");
+                    say!("{}", serde_json::to_string_pretty(&payload)?);
                     Ok(())
                 }
                 Err(e) => Err(CheckFailed(format!("document verification failed: {e}")).into()),
@@ -401,9 +402,10 @@ fn run(cli: Cli) -> Result<()> {
             bar.set_message("purging erased subjects' ciphertext");
             let done = vault.purge(batch, &mut |n| bar.set_position(n as u64))?;
             bar.finish_and_clear();
-            println!(
+            say!(
                 "purged {} records of {} erased subjects",
-                done.records_deleted, done.subjects_done
+                done.records_deleted,
+                done.subjects_done
             );
             Ok(())
         }
@@ -429,7 +431,7 @@ fn run(cli: Cli) -> Result<()> {
             // Opening applies whatever migrations are pending, for both the data and keyring.
             let (s, _keyring) = backend.open()?;
             let head = s.audit_head()?;
-            println!(
+            say!(
                 "{}: schema up to date; audit log at entry {}",
                 backend.describe(),
                 head.0
@@ -454,7 +456,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let vault = open_vault(&store)?;
             vault.create_staff(&username, &role, &password)?;
-            println!("staff account `{username}` acts as role `{role}`");
+            say!("staff account `{username}` acts as role `{role}`");
             Ok(())
         }
         Command::Retention(RetentionCommand::Sweep {
@@ -472,7 +474,7 @@ fn run(cli: Cli) -> Result<()> {
                 bar.tick();
             })?;
             bar.finish_and_clear();
-            println!(
+            say!(
                 "{}{} values past retention deleted, {} kept under legal hold; {} closed accounts erased, {} held",
                 if dry_run { "dry run: " } else { "" },
                 report.records_deleted,
@@ -483,7 +485,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", steward_server::openapi_json());
+            say!("{}", steward_server::openapi_json());
             Ok(())
         }
     }
@@ -558,7 +560,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
     match cmd {
         PolicyCommand::Check { file } => {
             let p = load_policy(Some(&file))?;
-            println!(
+            say!(
                 "{}: ok — {} version {} ({} categories, {} features, {} purposes, {} roles, {} recipients, {} cookies)",
                 file.display(),
                 p.name,
@@ -573,7 +575,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             Ok(())
         }
         PolicyCommand::Explain { file } => {
-            print!("{}", steward_policy::explain(&load_policy(Some(&file))?));
+            say_raw!("{}", steward_policy::explain(&load_policy(Some(&file))?));
             Ok(())
         }
         PolicyCommand::Diff {
@@ -590,14 +592,14 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                     .iter()
                     .map(|c| serde_json::json!({ "path": c.path, "summary": c.summary, "material": c.material }))
                     .collect();
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "from": a.version, "to": b.version, "material": material > 0, "changes": list
                     }))?
                 );
             } else {
-                println!(
+                say!(
                     "{} -> {}: {} changes, {} material",
                     a.version,
                     b.version,
@@ -605,7 +607,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                     material
                 );
                 for c in &changes {
-                    println!(
+                    say!(
                         "  {} {}: {}",
                         if c.material { "MATERIAL " } else { "minor    " },
                         c.path,
@@ -613,7 +615,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                     );
                 }
                 if material > 0 {
-                    println!(
+                    say!(
                         "material changes must be announced {} days before they take effect (P30)",
                         b.deadlines.change_notice_days
                     );
@@ -666,14 +668,17 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             match result {
                 Ok(report) => {
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&report)?);
+                        say!("{}", serde_json::to_string_pretty(&report)?);
                     } else {
-                        println!(
+                        say!(
                             "audit log OK: {} entries, {} signed checkpoints, head {} at entry {}",
-                            report.entries, report.checkpoints, report.head_hash, report.head_seq
+                            report.entries,
+                            report.checkpoints,
+                            report.head_hash,
+                            report.head_seq
                         );
                         if report.unsealed > 0 {
-                            println!(
+                            say!(
                                 "note: the last {} entries are chained but not yet covered by a signed checkpoint",
                                 report.unsealed
                             );
@@ -693,7 +698,7 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             // Sign the head first, so that every exported entry is covered by a checkpoint.
             vault.checkpoint()?;
             let n = evidence::export_log(vault.store(), vault.public_key(), &out)?;
-            println!(
+            say!(
                 "wrote {n} entries, checkpoints and the public key to {}",
                 out.display()
             );
@@ -702,12 +707,12 @@ fn audit(cmd: AuditCommand) -> Result<()> {
         AuditCommand::Checkpoint { store } => {
             let vault = open_vault(&store)?;
             match vault.checkpoint()? {
-                Some(cp) => println!(
+                Some(cp) => say!(
                     "signed checkpoint at entry {}: {}",
                     cp.seq,
                     hex::encode(cp.head)
                 ),
-                None => println!("the log is empty"),
+                None => say!("the log is empty"),
             }
             Ok(())
         }
@@ -732,13 +737,13 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             bar.set_message("writing encrypted backups");
             let r = vault.backup(&backend, &out, &keyring_out, keyring_retention_days)?;
             bar.finish_and_clear();
-            println!(
+            say!(
                 "data backup {} ({} bytes, audit log to entry {})",
                 r.data.display(),
                 r.data_bytes,
                 r.audit_seq
             );
-            println!(
+            say!(
                 "keyring backup {} ({} bytes); {} keyring backups older than {} days deleted",
                 r.keyring.display(),
                 r.keyring_bytes,
@@ -777,9 +782,12 @@ fn backup(cmd: BackupCommand) -> Result<()> {
                 steward_core::backup::restore(&backend, &master, &data, steward_store::Half::Data)?;
             let vault = open_configured(&config)?;
             let r = vault.reconcile_after_restore(header)?;
-            println!(
+            say!(
                 "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
-                r.backup.created_at, r.backup.audit_seq, r.erasures_reapplied, r.records_purged
+                r.backup.created_at,
+                r.backup.audit_seq,
+                r.erasures_reapplied,
+                r.records_purged
             );
             Ok(())
         }
@@ -795,13 +803,13 @@ fn key(cmd: KeyCommand) -> Result<()> {
                 "created key `{}` ({}) for role `{}`; it is shown once, store it now:",
                 info.id, info.name, info.role
             );
-            println!("{token}");
+            say!("{token}");
             Ok(())
         }
         KeyCommand::List { store } => {
             let vault = open_vault(&store)?;
             for k in vault.api_keys()? {
-                println!(
+                say!(
                     "{}  {:<16} role {:<16} {}",
                     k.id,
                     k.name,
@@ -814,7 +822,7 @@ fn key(cmd: KeyCommand) -> Result<()> {
         KeyCommand::Revoke { store, id } => {
             let vault = open_vault(&store)?;
             vault.revoke_api_key(&id)?;
-            println!("revoked key `{id}`");
+            say!("revoked key `{id}`");
             Ok(())
         }
     }

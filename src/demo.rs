@@ -1,6 +1,7 @@
 //! `steward demo`: a realistic scenario on a fresh embedded store with the example policy,
 //! told step by step for a person to read. Values shown are masked; the demo's logs carry no PI.
 
+use crate::out::say;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -78,12 +79,12 @@ impl Story {
         );
         let role = self.vault.policy().role_name(who.role);
         match r {
-            Ok(v) => println!(
+            Ok(v) => say!(
                 "   allowed  {role:<9} reads {label}'s {} for {purpose}: {}",
                 cats.join("+"),
                 show(&v)
             ),
-            Err(e) => println!(
+            Err(e) => say!(
                 "   REFUSED  {role:<9} reads {label}'s {} for {purpose}: [{}] {e}",
                 cats.join("+"),
                 e.code()
@@ -113,11 +114,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let master = master_key(&dir, None, true)?;
     let vault = Vault::open_sqlite(&dir, policy, &master, Arc::new(SystemClock), None)?;
     let p = vault.policy();
-    println!(
+    say!(
         "Steward demo — {} {} (effective {})",
-        p.name, p.version, p.effective
+        p.name,
+        p.version,
+        p.effective
     );
-    println!(
+    say!(
         "store: {} (embedded SQLite, region {}; keyring kept in its own file)\n",
         dir.display(),
         p.regions.first().map_or("?", String::as_str)
@@ -129,7 +132,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let support = story.actor("staff:wang.fang", "support")?;
     let officer = story.actor("staff:privacy-office", "privacy_officer")?;
 
-    println!("1. Subjects register through the statement's features (P2, P3, P6, P19)");
+    say!("1. Subjects register through the statement's features (P2, P3, P6, P19)");
     let li = v.register(&app)?;
     v.collect(
         &app,
@@ -157,7 +160,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             source: Source::Subject,
         },
     )?;
-    println!(
+    say!(
         "   subject A registered by account (name, email, phone, linked IM account) and bought in the marketplace"
     );
     let han = v.register(&app)?;
@@ -175,7 +178,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             source: Source::Subject,
         },
     )?;
-    println!("   subject B registered a domain (name, email, phone, address)");
+    say!("   subject B registered a domain (name, email, phone, address)");
     let zhao = v.register(&app)?;
     v.collect(
         &app,
@@ -188,7 +191,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             ),
         },
     )?;
-    println!("   subject C signed up for a product trial, received from a named third party");
+    say!("   subject C signed up for a product trial, received from a named third party");
     match v.collect(
         &app,
         &Collect {
@@ -201,7 +204,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             source: Source::Subject,
         },
     ) {
-        Err(e) => println!(
+        Err(e) => say!(
             "   REFUSED  collecting government_id through `sms`: [{}] {e}",
             e.code()
         ),
@@ -221,7 +224,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             source: Source::Subject,
         },
     ) {
-        Err(e) => println!(
+        Err(e) => say!(
             "   REFUSED  collecting a face image without consent: [{}] {e}",
             e.code()
         ),
@@ -245,11 +248,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             source: Source::Subject,
         },
     )?;
-    println!(
+    say!(
         "   subject A gave separate consent for face recognition (P5); the face image was then collected"
     );
     let found = v.find(&app, "im_account", "WX:LiLei1988")?;
-    println!(
+    say!(
         "   lookup by linked IM account (blind index, no plaintext column): {}",
         if found == Some(li) {
             "found subject A"
@@ -258,7 +261,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     );
 
-    println!("\n2. Usage records are logged as observed data (P6)");
+    say!("\n2. Usage records are logged as observed data (P6)");
     let mut n = 0;
     for (i, s) in [li, han, zhao].iter().enumerate() {
         for k in 0..40 {
@@ -282,26 +285,24 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             n += 5;
         }
     }
-    println!(
-        "   {n} usage values logged for 3 subjects, each encrypted under its subject's own key"
-    );
+    say!("   {n} usage values logged for 3 subjects, each encrypted under its subject's own key");
 
-    println!("\n3. Consent is granted and withdrawn (P10, P27)");
+    say!("\n3. Consent is granted and withdrawn (P10, P27)");
     let offers = v.consent_target("purpose:relevant_offers")?;
     let surveys = v.consent_target("purpose:surveys")?;
     let receipt = v.consent(&app, li, offers, true, false, "web")?;
     v.consent(&app, li, surveys, true, false, "app")?;
     v.consent(&app, han, surveys, true, false, "email")?;
-    println!(
+    say!(
         "   subject A granted relevant_offers (web) and surveys (app); subject B granted surveys (email)"
     );
     let payload = evidence::verify_document(&receipt, Some(v.public_key()))?;
-    println!(
+    say!(
         "   signed consent receipt for A: audit entry {}, verifies with the public key",
         payload.get("audit_seq").cloned().unwrap_or_default()
     );
 
-    println!("\n4. Reads name a purpose; the policy, the role and consent decide (P9, P10, P21)");
+    say!("\n4. Reads name a purpose; the policy, the role and consent decide (P9, P10, P21)");
     story.read(&app, ("A", li), &["email"], "provide_service", None);
     story.read(
         &marketing,
@@ -313,7 +314,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     story.read(&marketing, ("A", li), &["phone"], "surveys", None);
     story.read(&marketing, ("B", han), &["email"], "relevant_offers", None);
     v.consent(&app, li, offers, false, false, "web")?;
-    println!("   -- subject A withdraws consent to relevant_offers --");
+    say!("   -- subject A withdraws consent to relevant_offers --");
     story.read(&marketing, ("A", li), &["email"], "relevant_offers", None);
     story.read(&support, ("B", han), &["phone"], "support", None);
     story.read(
@@ -339,15 +340,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         false,
         "app",
     )?;
-    println!("   -- subject A consents to face_verification --");
+    say!("   -- subject A consents to face_verification --");
     story.read(&app, ("A", li), &["face_image"], "face_verification", None);
     v.consent(&app, li, face, false, false, "app")?;
-    println!("   -- subject A withdraws the separate consent to face recognition --");
+    say!("   -- subject A withdraws the separate consent to face recognition --");
     story.read(&app, ("A", li), &["face_image"], "face_verification", None);
 
-    println!(
-        "\n5. Disclosures go only to registered recipients, within their scope (P12, P13, P16)"
-    );
+    say!("\n5. Disclosures go only to registered recipients, within their scope (P12, P13, P16)");
     match v.disclose(
         &app,
         li,
@@ -356,19 +355,19 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "provide_service",
         None,
     ) {
-        Ok(vals) => println!(
+        Ok(vals) => say!(
             "   allowed  courier receives {} for provide_service",
             show(&vals)
         ),
-        Err(e) => println!("   REFUSED  courier: [{}] {e}", e.code()),
+        Err(e) => say!("   REFUSED  courier: [{}] {e}", e.code()),
     }
     for (rec, cats, purpose) in [
         ("analytics", &["email"][..], "service_improvement"),
         ("intl_affiliate", &["email"][..], "provide_service"),
     ] {
         match v.disclose(&app, li, rec, cats, purpose, None) {
-            Ok(_) => println!("   allowed  {rec}"),
-            Err(e) => println!(
+            Ok(_) => say!("   allowed  {rec}"),
+            Err(e) => say!(
                 "   REFUSED  {rec} asks for {} for {purpose}: [{}] {e}",
                 cats.join("+"),
                 e.code()
@@ -376,11 +375,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     }
 
-    println!("\n6. Subject A exports everything held about them (P23)");
+    say!("\n6. Subject A exports everything held about them (P23)");
     let export = v.export(&officer, li)?;
     let export_path = dir.join(format!("export-{li}.json"));
     std::fs::write(&export_path, serde_json::to_vec_pretty(&export)?)?;
-    println!(
+    say!(
         "   {} values, {} consent events, {} disclosure(s) -> {}",
         export.records.len(),
         export.consent_history.len(),
@@ -388,13 +387,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         export_path.display()
     );
 
-    println!("\n7. Subject B is erased by destroying their data key (P28)");
+    say!("\n7. Subject B is erased by destroying their data key (P28)");
     let before = v.store().records(&han.0)?.len();
     let cert = v.erase(&officer, han, "subject request: delete my account data")?;
     let cert_path = dir.join(format!("erasure-certificate-{han}.json"));
     std::fs::write(&cert_path, serde_json::to_vec_pretty(&cert)?)?;
     let payload = evidence::verify_document(&cert, Some(v.public_key()))?;
-    println!(
+    say!(
         "   key destroyed; {before} ciphertexts are now unreadable everywhere; certificate (audit entry {}) -> {}",
         payload.get("audit_seq").cloned().unwrap_or_default(),
         cert_path.display()
@@ -409,7 +408,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         },
     ) {
         Err(Error::SubjectErased) => {
-            println!("   a read of subject B is now refused: subject has been erased")
+            say!("   a read of subject B is now refused: subject has been erased")
         }
         other => {
             return Err(anyhow!(
@@ -419,12 +418,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     }
     let purged = v.purge(1000, &mut |_| {})?;
-    println!(
+    say!(
         "   background purge removed {} ciphertext rows",
         purged.records_deleted
     );
 
-    println!("\n8. The audit log proves all of it (P21, P33)");
+    say!("\n8. The audit log proves all of it (P21, P33)");
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;
@@ -432,15 +431,16 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .map_err(|f| CheckFailed(format!("audit log verification FAILED: {f}")))?;
     let pem = dir.join("public-key.pem");
     std::fs::write(&pem, steward_crypto::public_key_pem(&v.public_key()))?;
-    println!(
+    say!(
         "   {} entries hash-chained; head signed at entry {}; verification OK",
-        report.entries, cp.seq
+        report.entries,
+        cp.seq
     );
-    println!("   public key: {}", pem.display());
+    say!("   public key: {}", pem.display());
     if let Some(d) = &args.data_dir {
-        println!("\nThe store stays in {}. Try:", d.display());
-        println!("   steward audit verify --data-dir {}", d.display());
-        println!(
+        say!("\nThe store stays in {}. Try:", d.display());
+        say!("   steward audit verify --data-dir {}", d.display());
+        say!(
             "   steward document verify {} --public-key {}",
             cert_path.display(),
             pem.display()

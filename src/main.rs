@@ -6,6 +6,7 @@
 
 mod cli;
 mod demo;
+mod out;
 
 /// mimalloc: a request allocates and frees many small buffers (headers, JSON, rows); glibc's
 /// allocator took a tenth of the server thread's time under load (docs/bench.md).

@@ -191,3 +191,32 @@ fn p33_independent_verifier_from_the_docs_agrees() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("altered"), "{text}");
 }
+
+/// A reader that goes away early (`| head -1`) ends the output, not the command: no panic
+/// (exit 101), and the command's own exit status stands.
+#[test]
+fn p34_a_closed_pipe_ends_the_output_not_the_command() {
+    let (_tmp, dir) = crate::kit::demo_store();
+    for args in [
+        vec!["audit", "verify", "--data-dir", crate::kit::s(&dir)],
+        vec![
+            "policy",
+            "explain",
+            crate::kit::s(&crate::kit::example_policy()),
+        ],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+            .args(&args)
+            .env_remove("STEWARD_MASTER_KEY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before anything is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
