@@ -526,7 +526,7 @@ pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<
     let path = file.map_or_else(|| data_dir.join(files::MASTER_KEY), Path::to_path_buf);
     if !create && !path.exists() {
         return Err(anyhow!(
-            "no master key at `{}`; pass --master-key-file, set $STEWARD_MASTER_KEY, or give the published --public-key",
+            "no master key at `{}`; pass --master-key-file or set $STEWARD_MASTER_KEY (a PostgreSQL store's key is never created here; `audit verify` also takes the published --public-key)",
             path.display()
         ));
     }
@@ -546,9 +546,15 @@ pub fn open_vault(settings: &Settings) -> Result<Vault> {
 
 fn open_configured(config: &steward_server::Config) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
-    let master = master_key(&config.data_dir, config.master_key_file.as_deref(), true)?;
+    let backend = config.backend()?;
+    // P20: a PostgreSQL store's master key is given, never made up in the working directory.
+    let master = master_key(
+        &config.data_dir,
+        config.master_key_file.as_deref(),
+        !backend.remote(),
+    )?;
     Ok(Vault::open_backend(
-        &config.backend()?,
+        &backend,
         policy,
         &master,
         Arc::new(SystemClock),
@@ -647,15 +653,23 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                     if !backend.remote() && !dir.join(files::DATA).exists() {
                         return Err(anyhow!("no store in `{}`", dir.display()));
                     }
+                    let store = backend.open_data()?;
                     let key = match key {
                         Some(k) => k,
                         None => {
                             let master =
                                 master_key(&dir, config.master_key_file.as_deref(), false)?;
-                            steward_crypto::Keys::derive(&master)?.public_key()
+                            let keys = steward_crypto::Keys::derive(&master)?;
+                            // The wrong key would fail every signature: say what is wrong.
+                            if store
+                                .meta("master_key_check")?
+                                .is_some_and(|c| c != hex::encode(keys.check_value()))
+                            {
+                                return Err(steward_core::Error::WrongMasterKey.into());
+                            }
+                            keys.public_key()
                         }
                     };
-                    let store = backend.open_data()?;
                     let store = store.as_ref();
                     let bar = indicatif::ProgressBar::new_spinner();
                     let r = evidence::verify_store(store, key, &mut |n| {

@@ -175,3 +175,32 @@ fn settings_are_layered_the_same_way_for_every_command() {
         assert!(help.stdout.contains(flag), "serve --help lacks {flag}");
     }
 }
+
+/// P20: a PostgreSQL store's master key is given; none is made up in the working directory.
+#[test]
+fn p20_postgres_without_a_master_key_is_refused_not_invented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = steward_core::PgTarget::unique(&steward_store::test_url(), "nokey").unwrap();
+    let url = steward_store::test_url();
+    let r = steward_in(
+        tmp.path(),
+        &[
+            "key",
+            "list",
+            "--database",
+            &url,
+            "--schema",
+            &schema.schema,
+            "--keyring-schema",
+            &format!("{}_keys", schema.schema),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("master key"), "{}", r.stderr);
+    assert!(
+        !tmp.path().join("steward-data").exists(),
+        "a master key was created"
+    );
+    let _ = schema.drop_schema();
+}

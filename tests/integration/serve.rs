@@ -54,16 +54,18 @@ fn p35_serve_over_tls_answers_and_stops_gracefully_on_sigterm() {
     let backend = crate::http::TestBackend::new();
     let mut database = Vec::new();
     if let steward_core::Backend::Postgres { data, keyring } = &backend.backend {
+        // A PostgreSQL store's master key is given, never created in the data directory.
         database = vec![
             ("STEWARD_DATABASE", data.url.clone()),
             ("STEWARD_DATABASE_SCHEMA", data.schema.clone()),
             ("STEWARD_KEYRING_SCHEMA", keyring.schema.clone()),
+            ("STEWARD_MASTER_KEY", "3c".repeat(32)),
         ];
     }
     let mut server = Command::new(env!("CARGO_BIN_EXE_steward"))
         .arg("serve")
-        .envs(database)
         .env_remove("STEWARD_MASTER_KEY")
+        .envs(database)
         .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("STEWARD_DATA_DIR", dir.path().join("data"))
         .env("STEWARD_TLS_CERT", &cert)

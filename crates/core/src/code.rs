@@ -135,6 +135,8 @@ catalogue! {
     MailUnavailable = "mail_unavailable", 503, "email cannot be sent now (no SMTP server configured, or it is down)";
     /// The store's region is not allowed.
     RegionNotAllowed = "region_not_allowed", 503, "the store's region is not one the policy allows (P16)";
+    /// The master key is not the store's.
+    MasterKeyMismatch = "master_key_mismatch", 503, "the master key given is not the one the store was made with; the store refuses to open and nothing is written";
     /// Storage cannot be reached.
     StorageUnavailable = "storage_unavailable", 503, "the storage backend cannot be reached now; nothing was applied and the same call may succeed later";
     /// Storage is full.

@@ -192,6 +192,11 @@ pub enum Error {
         /// The policy's regions.
         allowed: String,
     },
+    /// P20: the master key is not the one the store was made with.
+    #[error(
+        "the master key is not the one this store was made with; nothing was written (give the store's own key: $STEWARD_MASTER_KEY or master_key_file)"
+    )]
+    WrongMasterKey,
     /// Malformed input.
     #[error("{0}")]
     Invalid(String),
@@ -269,6 +274,7 @@ impl Error {
             Error::KeyDestroyed => Code::DataKeyDestroyed,
             Error::NotLookup(_) => Code::CategoryNotLookup,
             Error::RegionNotAllowed { .. } => Code::RegionNotAllowed,
+            Error::WrongMasterKey => Code::MasterKeyMismatch,
             Error::Invalid(_) => Code::InvalidInput,
             Error::Io { .. } => Code::IoFailed,
             Error::BackupInvalid(_) => Code::BackupInvalid,

@@ -1554,3 +1554,40 @@ fn p12_recipients_are_registered_with_scope_and_agreement() {
         .unwrap_err();
     assert_eq!(err.code(), "unknown_recipient");
 }
+
+#[test]
+fn p20_a_store_refuses_another_master_key_before_writing_anything() {
+    let k = kit();
+    let s = k.subject_with_account();
+    k.vault.checkpoint().unwrap();
+    let head = k.vault.store().audit_head().unwrap();
+    let other = MasterKey::from_hex(&"17".repeat(32)).unwrap();
+    let err = Vault::open_backend(
+        &k.backend,
+        Policy::example().unwrap(),
+        &other,
+        k.clock.clone(),
+        None,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), "master_key_mismatch");
+    // Nothing was written by the refused open, and the right key still works.
+    assert_eq!(k.vault.store().audit_head().unwrap(), head);
+    let again = open_backend(&k.backend, k.clock.clone());
+    assert_eq!(
+        again
+            .read(
+                &k.service,
+                &Read {
+                    subject: s,
+                    categories: &["email"],
+                    purpose: "provide_service",
+                    justification: None,
+                },
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -170,6 +170,8 @@ pub fn normalise_lookup(value: &str) -> String {
 }
 
 pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
+/// The `meta` key holding the master key's check value.
+const MASTER_KEY_CHECK: &str = "master_key_check";
 pub(crate) const MAX_JUSTIFICATION: usize = 500;
 const KEY_CACHE_LIMIT: usize = 100_000;
 
@@ -249,6 +251,7 @@ impl Vault {
             key_cache: Mutex::new(HashMap::new()),
             api_key_cache: Mutex::new(HashMap::new()),
         };
+        vault.check_master_key()?;
         vault.check_region(region)?;
         vault.activate_policy()?;
         vault.resume_erasures()?;
@@ -260,6 +263,38 @@ impl Vault {
     /// make them where blocking is allowed, not on its async workers.
     pub fn remote(&self) -> bool {
         self.store.remote()
+    }
+
+    /// P20: the master key must be the one the store was made with, checked before anything
+    /// is written. A store records the key's check value when it is made; one made before
+    /// check values existed must still verify its newest signed checkpoint with the key, and
+    /// then records it.
+    fn check_master_key(&self) -> Result<(), Error> {
+        let ours = hex::encode(self.keys.check_value());
+        match self.store.meta(MASTER_KEY_CHECK)? {
+            Some(stored) if stored == ours => Ok(()),
+            Some(_) => Err(Error::WrongMasterKey),
+            None => {
+                if let Some(cp) = self.store.checkpoints()?.last() {
+                    let message = steward_audit::Checkpoint::message(cp.seq, &cp.head, cp.at_ms);
+                    if !steward_crypto::verify_signature(
+                        &self.keys.public_key(),
+                        &message,
+                        &cp.signature,
+                    ) {
+                        return Err(Error::WrongMasterKey);
+                    }
+                }
+                self.store.commit(
+                    vec![Op::SetMeta {
+                        key: MASTER_KEY_CHECK.into(),
+                        value: ours,
+                    }],
+                    vec![],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {

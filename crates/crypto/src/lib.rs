@@ -248,6 +248,7 @@ impl DataKey {
 
 /// The keys derived from the master key.
 pub struct Keys {
+    check: [u8; 16],
     kek: LessSafeKey,
     backup: DataKey,
     blind: hmac::Key,
@@ -277,9 +278,12 @@ impl Keys {
         derive(&prk, b"ed25519-signing-seed", seed.as_mut_slice())?;
         let mut backup = Zeroizing::new([0u8; 32]);
         derive(&prk, b"backup-encryption-key", backup.as_mut_slice())?;
+        let mut check = [0u8; 16];
+        derive(&prk, b"key-check-value", &mut check)?;
         let signing = Ed25519KeyPair::from_seed_unchecked(seed.as_slice())
             .map_err(|_| CryptoError::MasterKey("signing key derivation failed".into()))?;
         Ok(Keys {
+            check,
             kek: LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, kek.as_slice())
                     .map_err(|_| CryptoError::MasterKey("bad key length".into()))?,
@@ -289,6 +293,13 @@ impl Keys {
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, pseudonym.as_slice()),
             signing,
         })
+    }
+
+    /// The master key's check value: 16 bytes derived from it under a label of their own, so a
+    /// store can tell the key it was made with from another without holding anything that
+    /// helps recover a key.
+    pub fn check_value(&self) -> [u8; 16] {
+        self.check
     }
 
     /// The key backups are sealed with (AES-256-GCM, derived from the master key).
