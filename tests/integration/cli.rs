@@ -114,6 +114,7 @@ fn settings_are_layered_the_same_way_for_every_command() {
         ("STEWARD_DATA_DIR", s(&from_env)),
         ("STEWARD_MASTER_KEY", key.as_str()),
     ];
+    steward_in(tmp.path(), &["migrate"], &env).ok();
     steward_in(
         tmp.path(),
         &["key", "create", "--name", "a", "--role", "service"],
@@ -130,6 +131,7 @@ fn settings_are_layered_the_same_way_for_every_command() {
     let file = tmp.path().join("steward.toml");
     std::fs::write(&file, format!("data_dir = \"{}\"\n", s(&from_file))).unwrap();
     let only_key = [("STEWARD_MASTER_KEY", key.as_str())];
+    steward_in(tmp.path(), &["migrate", "--config", s(&file)], &only_key).ok();
     steward_in(
         tmp.path(),
         &[
@@ -147,13 +149,19 @@ fn settings_are_layered_the_same_way_for_every_command() {
     .ok();
     assert!(from_file.join("steward.db").exists());
     let from_flag = tmp.path().join("from-flag");
-    steward_in(
+    steward_in(tmp.path(), &["migrate", "--data-dir", s(&from_flag)], &env).ok();
+    // The environment's store holds key `a`; the flag's holds none.
+    let listed = steward_in(
         tmp.path(),
-        &["retention", "sweep", "--data-dir", s(&from_flag)],
+        &["key", "list", "--data-dir", s(&from_flag)],
         &env,
     )
     .ok();
-    assert!(from_flag.join("steward.db").exists());
+    assert!(
+        !listed.stdout.contains("role service"),
+        "the flag lost: {}",
+        listed.stdout
+    );
 
     // An unknown setting fails every command, not only `serve`.
     let typo = [
@@ -180,22 +188,23 @@ fn settings_are_layered_the_same_way_for_every_command() {
 #[test]
 fn p20_postgres_without_a_master_key_is_refused_not_invented() {
     let tmp = tempfile::tempdir().unwrap();
-    let schema = steward_core::PgTarget::unique(&steward_store::test_url(), "nokey").unwrap();
     let url = steward_store::test_url();
-    let r = steward_in(
-        tmp.path(),
-        &[
-            "key",
-            "list",
-            "--database",
-            &url,
-            "--schema",
-            &schema.schema,
-            "--keyring-schema",
-            &format!("{}_keys", schema.schema),
-        ],
-        &[],
-    );
+    let schema = steward_core::PgTarget::unique(&url, "nokey").unwrap();
+    let keyring_schema = format!("{}_keys", schema.schema);
+    let place = [
+        "--database",
+        url.as_str(),
+        "--schema",
+        schema.schema.as_str(),
+        "--keyring-schema",
+        keyring_schema.as_str(),
+    ];
+    let mut migrate = vec!["migrate"];
+    migrate.extend(place);
+    steward_in(tmp.path(), &migrate, &[]).ok();
+    let mut list = vec!["key", "list"];
+    list.extend(place);
+    let r = steward_in(tmp.path(), &list, &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("master key"), "{}", r.stderr);
     assert!(
@@ -203,4 +212,38 @@ fn p20_postgres_without_a_master_key_is_refused_not_invented() {
         "a master key was created"
     );
     let _ = schema.drop_schema();
+    let _ = steward_core::PgTarget::new(&url, &keyring_schema).map(|k| k.drop_schema());
+}
+
+/// A typo never creates a store: every command but those that exist to make one refuses a
+/// place that holds none, names it, and leaves nothing behind.
+#[test]
+fn p34_a_mistyped_data_dir_is_an_error_not_a_new_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("stewrad-data");
+    let key = "5a".repeat(32);
+    let env = [("STEWARD_MASTER_KEY", key.as_str())];
+    for args in [
+        vec!["key", "list"],
+        vec!["key", "create", "--name", "a", "--role", "service"],
+        vec!["retention", "sweep"],
+        vec!["purge"],
+        vec!["audit", "checkpoint"],
+        vec!["backup", "create"],
+    ] {
+        let mut args = args;
+        args.extend(["--data-dir", s(&typo)]);
+        let r = steward_in(tmp.path(), &args, &env);
+        assert_eq!(r.code, 1, "{args:?} did not refuse: {}", r.stdout);
+        assert!(
+            r.stderr.contains("store_not_found"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("stewrad-data"), "{args:?}: {}", r.stderr);
+        assert!(!typo.exists(), "{args:?} created `{}`", typo.display());
+    }
+    // The commands that make a store still do.
+    steward_in(tmp.path(), &["migrate", "--data-dir", s(&typo)], &env).ok();
+    steward_in(tmp.path(), &["key", "list", "--data-dir", s(&typo)], &env).ok();
 }

@@ -192,6 +192,9 @@ pub enum Error {
         /// The policy's regions.
         allowed: String,
     },
+    /// No store where the settings point: only commands that exist to make one may.
+    #[error("{0}")]
+    NoStore(String),
     /// P20: the master key is not the one the store was made with.
     #[error(
         "the master key is not the one this store was made with; nothing was written (give the store's own key: $STEWARD_MASTER_KEY or master_key_file)"
@@ -275,6 +278,7 @@ impl Error {
             Error::NotLookup(_) => Code::CategoryNotLookup,
             Error::RegionNotAllowed { .. } => Code::RegionNotAllowed,
             Error::WrongMasterKey => Code::MasterKeyMismatch,
+            Error::NoStore(_) => Code::StoreNotFound,
             Error::Invalid(_) => Code::InvalidInput,
             Error::Io { .. } => Code::IoFailed,
             Error::BackupInvalid(_) => Code::BackupInvalid,
