@@ -287,7 +287,7 @@ pub fn check(sql: &str) -> Result<Shape, String> {
             _ => false,
         })
     };
-    let mut pinned: Vec<bool> = distributed
+    let pinned: Vec<bool> = distributed
         .iter()
         .map(|(name, alias, col)| {
             equals_param(&format!("{alias}.{col}"))
@@ -298,35 +298,7 @@ pub fn check(sql: &str) -> Result<Shape, String> {
         })
         .collect();
     // Co-located joins: `a.col = b.col` on both distribution columns carries a pin across.
-    loop {
-        let mut changed = false;
-        for w in toks.windows(3) {
-            let [Token::Word(l), Token::Punct('='), Token::Word(r)] = w else {
-                continue;
-            };
-            let side = |q: &str| {
-                distributed
-                    .iter()
-                    .position(|(_, alias, col)| q == format!("{alias}.{col}"))
-            };
-            if let (Some(a), Some(b)) = (side(l), side(r)) {
-                let both = pinned.get(a).copied().unwrap_or(false)
-                    || pinned.get(b).copied().unwrap_or(false);
-                for i in [a, b] {
-                    if let Some(p) = pinned.get_mut(i)
-                        && both
-                        && !*p
-                    {
-                        *p = true;
-                        changed = true;
-                    }
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
+    let pinned = spread(&toks, &distributed, pinned);
     if pinned.iter().all(|p| *p) {
         return Ok(Shape::Router);
     }
@@ -344,12 +316,33 @@ pub fn check(sql: &str) -> Result<Shape, String> {
             _ => false,
         })
     };
-    let mut reached: Vec<bool> = distributed
+    let reached: Vec<bool> = distributed
         .iter()
         .map(|(name, alias, col)| {
             any_filter(&format!("{alias}.{col}")) || (alias == name && any_filter(col))
         })
         .collect();
+    let reached = spread(&toks, &distributed, reached);
+    if kind == "select" && others == 0 && reached.iter().all(|r| *r) {
+        return Ok(Shape::CoLocatedRead);
+    }
+    let single = distributed.len() == 1 && others == 0;
+    match (kind, single, distributed.first()) {
+        ("select", true, Some((name, _, _))) => Ok(Shape::FanOutRead(name.clone())),
+        ("update" | "delete" | "insert" | "with", _, _) => {
+            Err("changes a distributed table without naming one subject".into())
+        }
+        _ => Err("joins distributed tables that are not all pinned to one subject".into()),
+    }
+}
+
+/// Carries a mark across joins on distribution columns (`a.col = b.col` where both are their
+/// tables' distribution columns) until nothing changes: which tables a pin or a filter reaches.
+fn spread(
+    toks: &[Token],
+    distributed: &[(String, String, &str)],
+    mut marked: Vec<bool>,
+) -> Vec<bool> {
     loop {
         let mut changed = false;
         for w in toks.windows(3) {
@@ -362,33 +355,22 @@ pub fn check(sql: &str) -> Result<Shape, String> {
                     .position(|(_, alias, col)| q == format!("{alias}.{col}"))
             };
             if let (Some(a), Some(b)) = (side(l), side(r)) {
-                let either = reached.get(a).copied().unwrap_or(false)
-                    || reached.get(b).copied().unwrap_or(false);
+                let either = marked.get(a).copied().unwrap_or(false)
+                    || marked.get(b).copied().unwrap_or(false);
                 for i in [a, b] {
-                    if let Some(p) = reached.get_mut(i)
+                    if let Some(m) = marked.get_mut(i)
                         && either
-                        && !*p
+                        && !*m
                     {
-                        *p = true;
+                        *m = true;
                         changed = true;
                     }
                 }
             }
         }
         if !changed {
-            break;
+            return marked;
         }
-    }
-    if kind == "select" && others == 0 && reached.iter().all(|r| *r) {
-        return Ok(Shape::CoLocatedRead);
-    }
-    let single = distributed.len() == 1 && others == 0;
-    match (kind, single, distributed.first()) {
-        ("select", true, Some((name, _, _))) => Ok(Shape::FanOutRead(name.clone())),
-        ("update" | "delete" | "insert" | "with", _, _) => {
-            Err("changes a distributed table without naming one subject".into())
-        }
-        _ => Err("joins distributed tables that are not all pinned to one subject".into()),
     }
 }
 
