@@ -34,8 +34,16 @@ pub struct ApiError {
     code: Code,
     message: String,
     rule: Option<String>,
-    /// `Retry-After` seconds, for answers that say when to come back.
-    retry_after: Option<u64>,
+}
+
+/// `Retry-After` seconds for the codes whose answer says when to come back: every 429 and
+/// every 503 (docs/errors.md), whichever path made the error.
+fn retry_after(code: Code) -> Option<u64> {
+    match code.status() {
+        429 => Some(60),
+        503 => Some(5),
+        _ => None,
+    }
 }
 
 impl ApiError {
@@ -45,7 +53,6 @@ impl ApiError {
             code,
             message: message.into(),
             rule: None,
-            retry_after: None,
         }
     }
 
@@ -58,12 +65,6 @@ impl ApiError {
     pub fn code(&self) -> Code {
         self.code
     }
-
-    /// Adds `Retry-After: seconds`.
-    pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
-        self
-    }
 }
 
 impl From<Error> for ApiError {
@@ -73,11 +74,6 @@ impl From<Error> for ApiError {
             Error::Refused { rule, .. } => Some(rule.clone()),
             _ => None,
         };
-        let retry_after = match code {
-            Code::TooManyAttempts => Some(60),
-            Code::StorageUnavailable | Code::MailUnavailable => Some(5),
-            _ => None,
-        };
         if code.status() >= 500 {
             tracing::error!(code = code.as_str(), error = %e, "request failed");
         }
@@ -85,7 +81,6 @@ impl From<Error> for ApiError {
             code,
             message: e.to_string(),
             rule,
-            retry_after,
         }
     }
 }
@@ -101,11 +96,33 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Some(s) = self.retry_after {
+        if let Some(s) = retry_after(self.code) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every 429 and 503 says when to come back, whether a handler or the domain made it.
+    #[test]
+    fn p25_too_many_attempts_and_unavailable_say_when_to_come_back() {
+        for code in Code::ALL {
+            let response = ApiError::new(*code, "x").into_response();
+            let header = response.headers().get(header::RETRY_AFTER);
+            assert_eq!(
+                header.is_some(),
+                matches!(code.status(), 429 | 503),
+                "{}",
+                code.as_str()
+            );
+        }
+        let from_domain = ApiError::from(Error::TooManyAttempts).into_response();
+        assert_eq!(from_domain.headers()[header::RETRY_AFTER], "60");
     }
 }
