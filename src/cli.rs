@@ -542,12 +542,12 @@ pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<
 /// The vault the settings name, which must exist: only `serve`, `migrate`, `demo` and
 /// `backup restore` make a store, so a mistyped `--data-dir` is an error, not a new store.
 pub fn open_vault(settings: &Settings) -> Result<Vault> {
-    open_configured(&settings.load()?, Store::Existing)
+    open_configured(&settings.load()?, Opening::Existing)
 }
 
 /// Whether opening may make the store.
 #[derive(Copy, Clone, PartialEq, Eq)]
-enum Store {
+enum Opening {
     /// It must be there already.
     Existing,
     /// It is made if it is not there (`serve` on first start, `backup restore`).
@@ -577,10 +577,10 @@ fn ensure_store(backend: &steward_core::Backend) -> Result<()> {
     }
 }
 
-fn open_configured(config: &steward_server::Config, store: Store) -> Result<Vault> {
+fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
     let backend = config.backend()?;
-    if store == Store::Existing {
+    if opening == Opening::Existing {
         ensure_store(&backend)?;
     }
     // P20: a PostgreSQL store's master key is given, never made up in the working directory.
@@ -779,7 +779,7 @@ fn backup(cmd: BackupCommand) -> Result<()> {
         } => {
             let config = store.load()?;
             let backend = config.backend()?;
-            let vault = open_configured(&config, Store::Existing)?;
+            let vault = open_configured(&config, Opening::Existing)?;
             let out = out.unwrap_or_else(|| config.data_dir.join("backups"));
             let keyring_out =
                 keyring_out.unwrap_or_else(|| config.data_dir.join("keyring-backups"));
@@ -830,7 +830,7 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             }
             let header =
                 steward_core::backup::restore(&backend, &master, &data, steward_store::Half::Data)?;
-            let vault = open_configured(&config, Store::MayCreate)?;
+            let vault = open_configured(&config, Opening::MayCreate)?;
             let r = vault.reconcile_after_restore(header)?;
             say!(
                 "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
@@ -880,7 +880,7 @@ fn key(cmd: KeyCommand) -> Result<()> {
 
 fn serve(config: steward_server::Config) -> Result<()> {
     let backend = config.backend()?;
-    let vault = Arc::new(open_configured(&config, Store::MayCreate)?);
+    let vault = Arc::new(open_configured(&config, Opening::MayCreate)?);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {

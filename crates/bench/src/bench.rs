@@ -547,17 +547,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         median(read_ratios),
         median(verify_ratios),
     );
+    let (profile, backend) = crate::labels(args.database.as_deref());
     let f = Figures {
-        profile: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
-        backend: if args.database.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        },
+        profile,
+        backend,
         rounds: ROUNDS,
         decision_ns,
         collect_records: records,

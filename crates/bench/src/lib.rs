@@ -10,3 +10,18 @@ mod raw;
 
 pub use bench::{BenchArgs, run as run_bench};
 pub use loadtest::{LoadArgs, run as run_loadtest};
+
+/// The build profile and backend a report names.
+pub(crate) fn labels(database: Option<&str>) -> (&'static str, &'static str) {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let backend = if database.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    (profile, backend)
+}

@@ -439,17 +439,10 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         && targets.consent_writes_per_s_at_least_5600
         && targets.consent_reads_per_s_at_least_20000
         && targets.purpose_checked_reads_per_s_at_least_20000;
+    let (profile, backend) = crate::labels(args.database.as_deref());
     let report = Report {
-        profile: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
-        backend: if args.database.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        },
+        profile,
+        backend,
         busy_poll_us: (!vault.remote()).then_some(config.busy_poll_us),
         baseline_liveness: baseline,
         consent_writes: writes,

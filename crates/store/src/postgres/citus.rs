@@ -185,13 +185,12 @@ pub fn check(sql: &str) -> Result<Shape, String> {
         if !matches!(w.as_str(), "from" | "join" | "into" | "update" | "using") {
             continue;
         }
-        // `DELETE ... USING`, `INSERT ... ON CONFLICT ... DO UPDATE` are not relations.
+        // `ON CONFLICT ... DO UPDATE` names no relation.
         if w == "update" && word(at(i.wrapping_sub(1))) == Some("do") {
             continue;
         }
         match (at(i + 1), at(i + 2)) {
-            (Some(Token::Word(name)), Some(Token::Punct('('))) if w != "into" => {
-                let _ = name;
+            (Some(Token::Word(_)), Some(Token::Punct('('))) if w != "into" => {
                 relations.push(Relation::Function);
             }
             (Some(Token::Word(name)), next) => {
@@ -240,30 +239,23 @@ pub fn check(sql: &str) -> Result<Shape, String> {
     if coordinator {
         return Err("joins a distributed table with a coordinator table".into());
     }
-    // The INSERT's target and its column list.
-    let insert_target = (kind == "insert"
-        || toks.iter().any(|t| t == &Token::Word("insert".into())))
-    .then(|| {
-        toks.iter().enumerate().find_map(|(i, t)| {
-            (t == &Token::Word("into".into())).then(|| {
-                let name = word(at(i + 1)).unwrap_or("").to_string();
-                let mut cols = Vec::new();
-                if at(i + 2) == Some(&Token::Punct('(')) {
-                    let mut j = i + 3;
-                    while let Some(t) = at(j) {
-                        match t {
-                            Token::Punct(')') => break,
-                            Token::Word(c) => cols.push(c.clone()),
-                            _ => {}
-                        }
-                        j += 1;
-                    }
-                }
-                (name, cols)
-            })
-        })
-    })
-    .flatten();
+    // The INSERT's target and its column list (only an INSERT says `INTO`).
+    let insert_target = toks
+        .iter()
+        .position(|t| t == &Token::Word("into".into()))
+        .map(|i| {
+            let name = word(at(i + 1)).unwrap_or("").to_string();
+            let cols: Vec<String> = if at(i + 2) == Some(&Token::Punct('(')) {
+                toks.iter()
+                    .skip(i + 3)
+                    .take_while(|t| **t != Token::Punct(')'))
+                    .filter_map(|t| word(Some(t)).map(String::from))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (name, cols)
+        });
     if functions > 0 {
         let array_insert = kind == "insert"
             && distributed.len() == 1
