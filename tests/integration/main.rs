@@ -17,5 +17,6 @@ mod audit;
 mod backup;
 mod cli;
 mod demo;
+mod docs;
 mod selfservice;
 mod serve;
