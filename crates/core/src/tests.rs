@@ -136,6 +136,32 @@ impl Kit {
             .unwrap();
     }
 
+    /// The audit entries from `seq` on, decoded.
+    fn entries_from(&self, seq: u64) -> Vec<steward_audit::Entry> {
+        let mut out = Vec::new();
+        self.vault
+            .store()
+            .audit_scan(seq, &mut |e| {
+                out.push(
+                    steward_audit::Entry::decode(e.bytes, e.hash.try_into().unwrap()).unwrap(),
+                );
+                true
+            })
+            .unwrap();
+        out
+    }
+
+    /// A request of `kind` for `s`, opened by the officer and verified by `method`.
+    fn verified_request(&self, s: SubjectId, kind: &str, method: &str) -> RightsRequest {
+        let req = self
+            .vault
+            .open_request(&self.officer, s, kind, None, None)
+            .unwrap();
+        self.vault
+            .verify_request(&self.officer, &req.id, method)
+            .unwrap()
+    }
+
     fn verify(&self) -> Result<steward_audit::Report, steward_audit::Fault> {
         verify_store(self.vault.store(), self.vault.public_key(), &mut |_| {}).unwrap()
     }
@@ -285,15 +311,11 @@ fn p21_staff_reads_need_justification_and_are_audited() {
     );
     read.justification = Some("ticket 4411: customer asked for a call back");
     assert_eq!(k.vault.read(&support, &read).unwrap().len(), 1);
-    let mut actions = Vec::new();
-    k.vault
-        .store()
-        .audit_scan(1, &mut |e| {
-            let e = steward_audit::Entry::decode(e.bytes, e.hash.try_into().unwrap()).unwrap();
-            actions.push(format!("{} {} {}", e.actor, e.action, e.outcome));
-            true
-        })
-        .unwrap();
+    let actions: Vec<String> = k
+        .entries_from(1)
+        .iter()
+        .map(|e| format!("{} {} {}", e.actor, e.action, e.outcome))
+        .collect();
     assert!(actions.contains(&"staff:wang pi.read refused".to_string()));
     assert!(actions.contains(&"staff:wang pi.read granted".to_string()));
 }
@@ -720,17 +742,11 @@ fn p21_roles_without_an_operation_are_refused_and_audited() {
         "operation_not_permitted"
     );
     // Every refusal above is in the log, as a refusal.
-    let mut refused = 0;
-    k.vault
-        .store()
-        .audit_scan(1, &mut |e| {
-            let e = steward_audit::Entry::decode(e.bytes, e.hash.try_into().unwrap()).unwrap();
-            if e.outcome == "refused" && e.detail.contains("operation_not_permitted") {
-                refused += 1;
-            }
-            true
-        })
-        .unwrap();
+    let refused = k
+        .entries_from(1)
+        .iter()
+        .filter(|e| e.outcome == "refused" && e.detail.contains("operation_not_permitted"))
+        .count();
     assert_eq!(refused, 5);
 }
 
@@ -993,13 +1009,7 @@ fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_re
             k.clock.now_ms() + 90 * DAY_MS,
         )
         .unwrap();
-    let req = k
-        .vault
-        .open_request(&k.officer, s, "deletion_unlawful", None, None)
-        .unwrap();
-    k.vault
-        .verify_request(&k.officer, &req.id, "documents")
-        .unwrap();
+    let req = k.verified_request(s, "deletion_unlawful", "documents");
     let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
     assert!(done.certificate.is_none());
     assert_eq!(
@@ -1402,13 +1412,7 @@ fn fail_request_completion(k: &Kit, on: bool) {
 fn p26_a_request_and_its_act_commit_together_or_not_at_all() {
     let k = kit();
     let s = k.subject_with_account();
-    let req = k
-        .vault
-        .open_request(&k.officer, s, "deletion", None, None)
-        .unwrap();
-    k.vault
-        .verify_request(&k.officer, &req.id, "documents")
-        .unwrap();
+    let req = k.verified_request(s, "deletion", "documents");
     let entries_before = k.verify().unwrap().entries;
 
     // Saving the completed request fails: the erasure must not have happened either.
@@ -1424,15 +1428,11 @@ fn p26_a_request_and_its_act_commit_together_or_not_at_all() {
         "verified"
     );
     // Nothing of the act reached the log (only the read just made).
-    let mut actions = Vec::new();
-    k.vault
-        .store()
-        .audit_scan(entries_before + 1, &mut |e| {
-            let entry = steward_audit::Entry::decode(e.bytes, [0; 32]).unwrap();
-            actions.push(entry.action);
-            true
-        })
-        .unwrap();
+    let actions: Vec<String> = k
+        .entries_from(entries_before + 1)
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert_eq!(actions, ["pi.read"]);
 
     // Once saving works, the same request completes, act and all.
@@ -1454,11 +1454,7 @@ fn p26_two_servers_on_one_store_cannot_both_complete_one_request() {
     let other = open_backend(&k.backend, k.clock.clone());
     for _ in 0..8 {
         let s = k.subject_with_account();
-        let req = k
-            .vault
-            .open_request(&k.officer, s, "access", None, None)
-            .unwrap();
-        k.vault.verify_request(&k.officer, &req.id, "otp").unwrap();
+        let req = k.verified_request(s, "access", "otp");
         let start = std::sync::Barrier::new(2);
         let (a, b) = std::thread::scope(|scope| {
             let a = scope.spawn(|| {
@@ -1477,15 +1473,11 @@ fn p26_two_servers_on_one_store_cannot_both_complete_one_request() {
         assert_eq!(refused.code(), "request_state");
     }
     // One completion per request in the log.
-    let mut completions = 0;
-    k.vault
-        .store()
-        .audit_scan(1, &mut |e| {
-            let entry = steward_audit::Entry::decode(e.bytes, [0; 32]).unwrap();
-            completions += usize::from(entry.action == "request.complete");
-            true
-        })
-        .unwrap();
+    let completions = k
+        .entries_from(1)
+        .iter()
+        .filter(|e| e.action == "request.complete")
+        .count();
     assert_eq!(completions, 8);
     k.verify().unwrap();
 }
