@@ -212,9 +212,14 @@ enum AuditCommand {
         #[arg(long, conflicts_with_all = ["data_dir", "database"])]
         export: Option<PathBuf>,
         /// The published public key (hex or PEM). Default: derived from the master key for a
-        /// data directory, or the key in the export.
+        /// store. An export is only checked for self-consistency without it (exit 4).
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Checkpoints kept from earlier (a journal, or what `/v1/evidence/checkpoints`
+        /// served), one JSON line each: the log must still hold every entry they cover,
+        /// unchanged. A store is also checked against its own journal.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -240,9 +245,14 @@ enum DocumentCommand {
     Verify {
         /// The document (JSON).
         file: PathBuf,
-        /// The published public key (hex or PEM); default: the key named in the document.
+        /// The published public key (hex or PEM). Without it only the document's agreement
+        /// with the key it names is checked (exit 4).
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// An export (`steward audit export`) that must verify and hold the document's audit
+        /// entry with the same hash.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
     },
 }
 
@@ -279,6 +289,10 @@ pub struct Settings {
     /// $STEWARD_MASTER_KEY holds 64 hex characters].
     #[arg(long, value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Checkpoint journal: signed checkpoints kept outside the store
+    /// [default: DATA_DIR/journal/checkpoints.jsonl; $STEWARD_CHECKPOINT_JOURNAL].
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_journal: Option<PathBuf>,
 }
 
 impl Settings {
@@ -311,6 +325,9 @@ impl Settings {
         if let Some(v) = flags.master_key_file {
             config.master_key_file = Some(v);
         }
+        if let Some(v) = flags.checkpoint_journal {
+            config.checkpoint_journal = Some(v);
+        }
         Ok(config)
     }
 }
@@ -326,6 +343,22 @@ impl std::fmt::Display for CheckFailed {
 }
 
 impl std::error::Error for CheckFailed {}
+
+/// Evidence that agrees only with the key it came with: exit status 4, never "verified".
+#[derive(Debug)]
+pub struct SelfConsistentOnly(pub String);
+
+impl std::fmt::Display for SelfConsistentOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NOT VERIFIED: {} is consistent with the key that came with it, which a forger who re-signed everything also achieves; give the provider's published key with --public-key",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for SelfConsistentOnly {}
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -350,6 +383,17 @@ pub fn main() -> ExitCode {
         Err(e) => {
             if let Some(check) = e.downcast_ref::<CheckFailed>() {
                 eprintln!("{check}");
+                ExitCode::from(3)
+            } else if let Some(only) = e.downcast_ref::<SelfConsistentOnly>() {
+                eprintln!("{only}");
+                ExitCode::from(4)
+            } else if let Some(domain) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<steward_core::Error>())
+                .filter(|d| matches!(d, steward_core::Error::Tampered(_)))
+            {
+                // P33: a log that fails verification is a failed check, not a failed operation.
+                eprintln!("error [{}]: {domain}", domain.code());
                 ExitCode::from(3)
             } else {
                 // The catalogue code, when the failure is the domain's (docs/errors.md).
@@ -382,19 +426,44 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Policy(cmd) => policy(cmd),
         Command::Audit(cmd) => audit(cmd),
-        Command::Document(DocumentCommand::Verify { file, public_key }) => {
+        Command::Document(DocumentCommand::Verify {
+            file,
+            public_key,
+            export,
+        }) => {
             let text = read(&file)?;
             let doc: SignedDocument = serde_json::from_str(&text)
                 .map_err(|e| anyhow!("`{}` is not a signed document: {e}", file.display()))?;
             let key = public_key.map(|p| read_key(&p)).transpose()?;
-            match evidence::verify_document(&doc, key) {
-                Ok(payload) => {
-                    say!("signature OK");
-                    say!("{}", serde_json::to_string_pretty(&payload)?);
-                    Ok(())
+            let payload = evidence::verify_document(&doc, key)
+                .map_err(|e| CheckFailed(format!("document verification failed: {e}")))?;
+            if let Some(dir) = &export {
+                let (result, _) = evidence::verify_export(dir, key, Vec::new())?;
+                result.map_err(|f| {
+                    CheckFailed(format!(
+                        "document verification failed: the export does not verify: {f}"
+                    ))
+                })?;
+                if !evidence::document_in_export(&payload, dir)? {
+                    return Err(CheckFailed(
+                        "document verification failed: its audit entry is not in the export with that hash".into(),
+                    )
+                    .into());
                 }
-                Err(e) => Err(CheckFailed(format!("document verification failed: {e}")).into()),
             }
+            say!("{}", serde_json::to_string_pretty(&payload)?);
+            if key.is_none() {
+                return Err(SelfConsistentOnly("the document".into()).into());
+            }
+            say!(
+                "signature OK{}",
+                if export.is_some() {
+                    "; its audit entry is in the verified log"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
         }
         Command::Purge { store, batch } => {
             let vault = open_vault(&store)?;
@@ -595,7 +664,8 @@ fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<
         &master,
         Arc::new(SystemClock),
         config.region.as_deref(),
-    )?)
+    )?
+    .with_journal(config.journal()))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {
@@ -677,11 +747,27 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             store,
             export,
             public_key,
+            checkpoints,
             json,
         } => {
             let key = public_key.as_deref().map(read_key).transpose()?;
+            let mut kept = match &checkpoints {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    evidence::parse_checkpoints(&bytes, &path.display().to_string()).map_err(
+                        |f| CheckFailed(format!("audit log verification FAILED: {f}")),
+                    )?
+                }
+                None => Vec::new(),
+            };
+            let mut trusted = true;
             let result = match export {
-                Some(dir) => evidence::verify_export(&dir, key)?,
+                Some(dir) => {
+                    let (result, trust) = evidence::verify_export(&dir, key, kept)?;
+                    trusted = trust == evidence::Trust::GivenKey;
+                    result
+                }
                 None => {
                     let config = store.load()?;
                     let dir = config.data_dir.clone();
@@ -706,9 +792,23 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                             keys.public_key()
                         }
                     };
+                    // The store's own journal holds checkpoints its database cannot rewrite.
+                    let journal = config.journal();
+                    let check = |m: &[u8], sig: &[u8; 64]| {
+                        steward_crypto::verify_signature(&key, m, sig)
+                    };
+                    match journal.read(&check)? {
+                        Ok(cps) => kept.extend(cps),
+                        Err(f) => {
+                            return Err(CheckFailed(format!(
+                                "audit log verification FAILED: {f}"
+                            ))
+                            .into());
+                        }
+                    }
                     let store = store.as_ref();
                     let bar = indicatif::ProgressBar::new_spinner();
-                    let r = evidence::verify_store(store, key, &mut |n| {
+                    let r = evidence::verify_store(store, key, kept, &mut |n| {
                         bar.set_message(format!("{n} entries verified"))
                     })?;
                     bar.finish_and_clear();
@@ -716,6 +816,16 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                 }
             };
             match result {
+                Ok(report) if !trusted => {
+                    if json {
+                        say!("{}", serde_json::to_string_pretty(&report)?);
+                    }
+                    Err(SelfConsistentOnly(format!(
+                        "the exported log ({} entries, {} checkpoints)",
+                        report.entries, report.checkpoints
+                    ))
+                    .into())
+                }
                 Ok(report) => {
                     if json {
                         say!("{}", serde_json::to_string_pretty(&report)?);
@@ -736,11 +846,9 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                     }
                     Ok(())
                 }
-                Err(fault) => Err(CheckFailed(format!(
-                    "audit log verification FAILED at entry {}: {fault}",
-                    fault.seq()
-                ))
-                .into()),
+                Err(fault) => {
+                    Err(CheckFailed(format!("audit log verification FAILED: {fault}")).into())
+                }
             }
         }
         AuditCommand::Export { store, out } => {

@@ -112,7 +112,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     };
     let policy = load_policy(args.policy.as_deref())?;
     let master = master_key(&dir, None, true)?;
-    let vault = Vault::open_sqlite(&dir, policy, &master, Arc::new(SystemClock), None)?;
+    let vault = Vault::open_sqlite(&dir, policy, &master, Arc::new(SystemClock), None)?
+        .with_journal(steward_core::evidence::Journal::new(
+            dir.join("journal").join("checkpoints.jsonl"),
+        ));
     let p = vault.policy();
     say!(
         "Steward demo — {} {} (effective {})",
@@ -427,7 +430,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;
-    let report = evidence::verify_store(v.store(), v.public_key(), &mut |_| {})?
+    let report = evidence::verify_store(v.store(), v.public_key(), Vec::new(), &mut |_| {})?
         .map_err(|f| CheckFailed(format!("audit log verification FAILED: {f}")))?;
     let pem = dir.join("public-key.pem");
     std::fs::write(&pem, steward_crypto::public_key_pem(&v.public_key()))?;

@@ -53,7 +53,7 @@ fn p33_changing_any_stored_field_of_any_entry_fails_verification() {
                     r.stdout
                 );
                 assert!(
-                    r.stderr.contains(&format!("FAILED at entry {seq}")),
+                    r.stderr.contains(&format!("FAILED: entry {seq}:")),
                     "{}",
                     r.stderr
                 );
@@ -80,12 +80,12 @@ fn p33_removed_and_reordered_entries_are_named() {
     c.execute_batch(swap).unwrap();
     let r = verify(&dir);
     assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("FAILED at entry 10"), "{}", r.stderr);
+    assert!(r.stderr.contains("FAILED: entry 10:"), "{}", r.stderr);
     c.execute_batch(swap).unwrap();
     verify(&dir).ok();
     c.execute("DELETE FROM audit WHERE seq = 20", []).unwrap();
     let r = verify(&dir);
-    assert!(r.stderr.contains("FAILED at entry 20"), "{}", r.stderr);
+    assert!(r.stderr.contains("FAILED: entry 20:"), "{}", r.stderr);
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
     );
     assert!(restored);
     let report =
-        steward_core::evidence::verify_store(vault.store(), vault.public_key(), &mut |_| {})
+        steward_core::evidence::verify_store(vault.store(), vault.public_key(), Vec::new(), &mut |_| {})
             .unwrap();
     assert!(report.is_ok(), "{report:?}");
     // A data backup cannot be restored as a keyring, nor over a store that holds data.

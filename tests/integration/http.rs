@@ -265,6 +265,7 @@ impl Server {
         let report = steward_core::evidence::verify_store(
             self.vault.store(),
             self.vault.public_key(),
+            Vec::new(),
             &mut |_| {},
         )
         .unwrap();

@@ -63,8 +63,10 @@ pub struct Draft {
     pub policy_version: String,
 }
 
-/// One chained entry of the log.
+/// One chained entry of the log. As JSON (an export), every key is required, no other key is
+/// allowed and hashes are lowercase hex: anything else is not an entry Steward wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Position in the chain, from 1, without gaps.
     pub seq: u64,
@@ -243,6 +245,7 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// A signed statement of the chain head (P33).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// The seq of the entry whose hash is signed.
     pub seq: u64,
@@ -304,18 +307,43 @@ pub enum Fault {
         /// The last seq in the log.
         last: u64,
     },
+    /// A checkpoint kept outside the store (a journal, an auditor's copy) is not among the
+    /// store's own: signed checkpoints were deleted.
+    Vanished {
+        /// The checkpoint's seq.
+        seq: u64,
+    },
+    /// Two checkpoints for one entry, or checkpoints out of order in a file.
+    DuplicateCheckpoint {
+        /// The seq named twice (or out of order).
+        seq: u64,
+    },
+    /// A line of an evidence file is not what the file holds (see `docs/audit-format.md`).
+    Unreadable {
+        /// The file.
+        file: String,
+        /// The line, from 1.
+        line: u64,
+        /// What is wrong, in Steward's words (never the line's own text).
+        why: &'static str,
+    },
+    /// The export's two copies of the public key differ.
+    KeyMismatch,
 }
 
 impl Fault {
-    /// The first entry affected.
-    pub fn seq(&self) -> u64 {
+    /// The first entry affected, when the fault is in the chain (not in a file's lines or keys).
+    pub fn seq(&self) -> Option<u64> {
         match *self {
-            Fault::Sequence { expected, .. } => expected,
+            Fault::Sequence { expected, .. } => Some(expected),
             Fault::BrokenLink { seq }
             | Fault::Altered { seq }
             | Fault::BadSignature { seq }
-            | Fault::CheckpointMismatch { seq } => seq,
-            Fault::Truncated { last, .. } => last + 1,
+            | Fault::CheckpointMismatch { seq }
+            | Fault::Vanished { seq }
+            | Fault::DuplicateCheckpoint { seq } => Some(seq),
+            Fault::Truncated { last, .. } => Some(last + 1),
+            Fault::Unreadable { .. } | Fault::KeyMismatch => None,
         }
     }
 }
@@ -348,6 +376,18 @@ impl fmt::Display for Fault {
                 "entry {}: missing, but a checkpoint covers entries up to {checkpoint} (log truncated)",
                 last + 1
             ),
+            Fault::Vanished { seq } => write!(
+                f,
+                "checkpoint at entry {seq}: kept outside the store but missing from it (signed checkpoints deleted)"
+            ),
+            Fault::DuplicateCheckpoint { seq } => write!(
+                f,
+                "checkpoint at entry {seq}: given twice or out of order"
+            ),
+            Fault::Unreadable { file, line, why } => write!(f, "`{file}` line {line}: {why}"),
+            Fault::KeyMismatch => f.write_str(
+                "public-key.pem and public-key.hex hold different keys",
+            ),
         }
     }
 }
@@ -372,18 +412,27 @@ pub struct ChainVerifier {
     checkpoints: BTreeMap<u64, Checkpoint>,
     last_seq: u64,
     last_hash: [u8; 32],
+    /// Resuming: the first entry's link is vouched for by the checkpoint it must match.
+    trust_first_link: bool,
     entries: u64,
     matched: u64,
 }
 
 impl ChainVerifier {
-    /// Checks every checkpoint's signature now; entries are then pushed in order.
+    /// Checks every checkpoint's signature now; entries are then pushed in order from seq 1.
+    /// Checkpoints given twice must be the same checkpoint.
     pub fn new(
         checkpoints: Vec<Checkpoint>,
         verify_signature: &dyn Fn(&[u8], &[u8; 64]) -> bool,
     ) -> Result<Self, Fault> {
-        let mut map = BTreeMap::new();
+        let mut map: BTreeMap<u64, Checkpoint> = BTreeMap::new();
         for cp in checkpoints {
+            if let Some(known) = map.get(&cp.seq) {
+                if *known != cp {
+                    return Err(Fault::DuplicateCheckpoint { seq: cp.seq });
+                }
+                continue;
+            }
             let msg = Checkpoint::message(cp.seq, &cp.head, cp.at_ms);
             if !verify_signature(&msg, &cp.signature) {
                 return Err(Fault::BadSignature { seq: cp.seq });
@@ -394,9 +443,31 @@ impl ChainVerifier {
             checkpoints: map,
             last_seq: 0,
             last_hash: GENESIS,
+            trust_first_link: false,
             entries: 0,
             matched: 0,
         })
+    }
+
+    /// Verifies only the entries from `from.seq` on, trusting the chain up to a checkpoint
+    /// already verified: entries are then pushed from `from.seq`, and that entry must hash to
+    /// `from.head`. The cost is proportional to the entries since `from`.
+    pub fn resume(
+        from: Checkpoint,
+        mut checkpoints: Vec<Checkpoint>,
+        verify_signature: &dyn Fn(&[u8], &[u8; 64]) -> bool,
+    ) -> Result<Self, Fault> {
+        let start = from.seq;
+        checkpoints.push(from);
+        let mut v = ChainVerifier::new(checkpoints, verify_signature)?;
+        v.last_seq = start.saturating_sub(1);
+        v.trust_first_link = start > 1;
+        Ok(v)
+    }
+
+    /// The checkpoints this verifier holds, in seq order.
+    pub fn checkpoints(&self) -> impl Iterator<Item = &Checkpoint> {
+        self.checkpoints.values()
     }
 
     /// Checks the next entry as stored.
@@ -419,9 +490,10 @@ impl ChainVerifier {
         if domain != ENTRY_DOMAIN || seq != expected.to_be_bytes() {
             return Err(Fault::Altered { seq: expected });
         }
-        if prev != self.last_hash {
+        if prev != self.last_hash && !self.trust_first_link {
             return Err(Fault::BrokenLink { seq: expected });
         }
+        self.trust_first_link = false;
         let h = sha256(e.bytes);
         if e.hash != h {
             return Err(Fault::Altered { seq: expected });
@@ -436,6 +508,11 @@ impl ChainVerifier {
         self.last_hash = h;
         self.entries += 1;
         Ok(())
+    }
+
+    /// The last entry pushed: its seq and hash.
+    pub fn head(&self) -> (u64, [u8; 32]) {
+        (self.last_seq, self.last_hash)
     }
 
     /// Ends the stream: every checkpoint must have been met.
@@ -470,8 +547,16 @@ mod hex_bytes {
     ) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(d)?;
         let mut out = [0u8; N];
-        hex::decode_to_slice(&text, &mut out)
-            .map_err(|_| D::Error::custom(format!("expected {} hex characters", 2 * N)))?;
+        // Lowercase only: the format has one spelling of each hash, so a changed one shows.
+        if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(D::Error::custom(format!(
+                "expected {} lowercase hex characters",
+                2 * N
+            )));
+        }
+        hex::decode_to_slice(&text, &mut out).map_err(|_| {
+            D::Error::custom(format!("expected {} lowercase hex characters", 2 * N))
+        })?;
         Ok(out)
     }
 }

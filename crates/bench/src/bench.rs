@@ -520,12 +520,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // One pass unmeasured, as the raw hashing reads bytes already in memory: the first read of
     // the file after the checkpoint faults its pages in (on the VMs measured, the first one or
     // two passes ran 2–4 times slower than the rest).
-    verify_store(store, b.vault.public_key(), &mut |_| {})?
+    verify_store(store, b.vault.public_key(), Vec::new(), &mut |_| {})?
         .map_err(|f| anyhow!("bench log failed verification: {f}"))?;
     let mut entries = 0;
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        let report = verify_store(store, b.vault.public_key(), &mut |_| {})?
+        let report = verify_store(store, b.vault.public_key(), Vec::new(), &mut |_| {})?
             .map_err(|f| anyhow!("bench log failed verification: {f}"))?;
         let verify_s = secs(t);
         entries = report.entries;

@@ -153,6 +153,8 @@ catalogue! {
     KeyFailure = "key_failure", 500, "a key could not be derived, wrapped or unwrapped";
     /// A file could not be read or written.
     IoFailed = "io_failed", 500, "a file could not be read or written; the message names it";
+    /// The audit log failed verification.
+    AuditLogTampered = "audit_log_tampered", 500, "the audit log or its signed checkpoints failed verification (entries rewritten, removed or checkpoints deleted); nothing was signed and the fault is logged";
     /// Something that should not happen did.
     Internal = "internal", 500, "the server failed in a way it did not expect; nothing was applied";
 

@@ -217,6 +217,9 @@ pub enum Error {
     /// Evidence (a document, a log, a key) does not verify or cannot be read.
     #[error("{0}")]
     EvidenceInvalid(String),
+    /// P33: the audit log or its checkpoints were tampered with; nothing was signed.
+    #[error("the audit log failed verification, so it was not signed: {0}")]
+    Tampered(steward_audit::Fault),
     /// Something that should not happen did.
     #[error("internal failure: {0}")]
     Internal(&'static str),
@@ -283,6 +286,7 @@ impl Error {
             Error::Io { .. } => Code::IoFailed,
             Error::BackupInvalid(_) => Code::BackupInvalid,
             Error::EvidenceInvalid(_) => Code::EvidenceInvalid,
+            Error::Tampered(_) => Code::AuditLogTampered,
             Error::Internal(_) => Code::Internal,
             Error::Integrity => Code::IntegrityFailure,
             Error::Store(e) => match e {

@@ -2,7 +2,7 @@
 //! audit chain, verification of the log (from the store or from exported files), and
 //! verification of signed documents (consent receipts, erasure certificates).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use base64::Engine as _;
@@ -26,28 +26,234 @@ pub mod export_files {
 }
 
 impl Vault {
-    /// Signs the current head of the audit chain, unless it is already signed.
+    /// Signs the head of the audit chain, unless it is already signed — but only after
+    /// verifying the chain from the last checkpoint this deployment has kept outside the store
+    /// (its journal) to the head, and that every kept checkpoint is still in the store (P33).
+    /// A forged history is never sealed: any fault is logged and returned as
+    /// [`Error::Tampered`]. The cost is proportional to the entries since that checkpoint.
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
-        let (seq, head) = self.store.audit_head()?;
+        // One checkpoint at a time in this process, so the journal gets each one once.
+        let _one = self
+            .sealing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tampered = |fault: Fault| {
+            tracing::error!(%fault, "the audit log failed verification; nothing was signed");
+            Error::Tampered(fault)
+        };
+        let check = signature_check(self.keys.public_key());
+        let kept = match &self.journal {
+            Some(journal) => journal.read(&check)?.map_err(tampered)?,
+            None => Vec::new(),
+        };
+        let stored = self.store.checkpoints()?;
+        if let Some(gone) = missing_from(&kept, &stored) {
+            return Err(tampered(Fault::Vanished { seq: gone.seq }));
+        }
+        // Without a journal, the newest checkpoint in the store whose signature holds is the
+        // starting point (weaker: deleted checkpoints then go unseen; the CLI and the server
+        // always keep a journal).
+        let from = match kept.last() {
+            Some(k) => Some(k.clone()),
+            None if self.journal.is_none() => stored
+                .iter()
+                .rev()
+                .find(|c| check(&Checkpoint::message(c.seq, &c.head, c.at_ms), &c.signature))
+                .cloned(),
+            None => None,
+        };
+        let newest = stored.last().cloned();
+        let after = from.as_ref().map_or(0, |f| f.seq);
+        let newer: Vec<Checkpoint> = stored.into_iter().filter(|c| c.seq > after).collect();
+        let mut verifier = match from {
+            Some(f) => ChainVerifier::resume(f, newer, &check),
+            None => ChainVerifier::new(newer, &check),
+        }
+        .map_err(tampered)?;
+        let mut fault = None;
+        self.store.audit_scan(after.max(1), &mut |e| match verifier.push(&e) {
+            Ok(()) => true,
+            Err(f) => {
+                fault = Some(f);
+                false
+            }
+        })?;
+        if let Some(f) = fault {
+            return Err(tampered(f));
+        }
+        let (seq, head) = verifier.head();
+        verifier.finish().map_err(tampered)?;
         if seq == 0 {
             return Ok(None);
         }
-        if let Some(last) = self.store.checkpoints()?.pop()
-            && last.seq == seq
-        {
-            return Ok(Some(last));
-        }
-        let at_ms = self.clock.now_ms();
-        let signature = self.keys.sign(&Checkpoint::message(seq, &head, at_ms));
-        let cp = Checkpoint {
-            seq,
-            head,
-            at_ms,
-            signature,
+        let cp = match newest {
+            Some(last) if last.seq == seq => last,
+            _ => {
+                let at_ms = self.clock.now_ms();
+                let cp = Checkpoint {
+                    seq,
+                    head,
+                    at_ms,
+                    signature: self.keys.sign(&Checkpoint::message(seq, &head, at_ms)),
+                };
+                self.store.add_checkpoint(&cp)?;
+                cp
+            }
         };
-        self.store.add_checkpoint(&cp)?;
+        // After the store has it: a checkpoint in the journal but not in the store would be
+        // reported as deleted.
+        if let Some(journal) = &self.journal
+            && kept.last().is_none_or(|k| k.seq < cp.seq)
+        {
+            journal.append(&cp)?;
+        }
         Ok(Some(cp))
     }
+}
+
+/// Signed checkpoints appended, one JSON line each (the format of `checkpoints.jsonl`), to a
+/// file outside the store, where whoever can write the database cannot rewrite them (P33).
+/// Every checkpoint this deployment signs is appended after the store has it; before signing,
+/// the chain is verified from the journal's newest checkpoint on.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    path: std::path::PathBuf,
+}
+
+impl Journal {
+    /// The journal at `path`; the file and its directory are made on the first append.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Journal {
+        Journal { path: path.into() }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The checkpoints in the journal, each signature checked. A journal not yet written is
+    /// empty.
+    pub fn read(
+        &self,
+        check: &dyn Fn(&[u8], &[u8; 64]) -> bool,
+    ) -> Result<Result<Vec<Checkpoint>, Fault>, Error> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(Vec::new())),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read the checkpoint journal `{}`", self.path.display()),
+                    &e,
+                ));
+            }
+        };
+        let name = self.path.display().to_string();
+        Ok(parse_checkpoints(&bytes, &name).and_then(|cps| {
+            for c in &cps {
+                if !check(&Checkpoint::message(c.seq, &c.head, c.at_ms), &c.signature) {
+                    return Err(Fault::BadSignature { seq: c.seq });
+                }
+            }
+            Ok(cps)
+        }))
+    }
+
+    /// Appends one checkpoint and makes it durable.
+    pub fn append(&self, cp: &Checkpoint) -> Result<(), Error> {
+        let io = |e: std::io::Error| {
+            Error::io(
+                format!("cannot append to the checkpoint journal `{}`", self.path.display()),
+                &e,
+            )
+        };
+        let mut line = serde_json::to_string(cp)
+            .map_err(|_| Error::Internal("a checkpoint could not be written as JSON"))?;
+        line.push('\n');
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        // One write of the whole line, so a crash leaves it whole or absent.
+        f.write_all(line.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(())
+    }
+}
+
+/// Splits an evidence file into its lines, each with its number from 1. A final newline ends
+/// the last line; it does not start another.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let empty = body.is_empty();
+    (1u64..)
+        .zip(body.split(|b| *b == b'\n'))
+        .filter(move |_| !empty)
+}
+
+/// Reads one line of an evidence file as a `T`, or names what is wrong with it (never quoting
+/// it).
+fn parse_line<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    file: &str,
+    line: u64,
+) -> Result<T, Fault> {
+    let unreadable = |why: &'static str| Fault::Unreadable {
+        file: file.to_string(),
+        line,
+        why,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| unreadable("not valid UTF-8"))?;
+    serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        unreadable(match e.classify() {
+            serde_json::error::Category::Data if msg.starts_with("missing field") => {
+                "a key is missing"
+            }
+            serde_json::error::Category::Data if msg.starts_with("duplicate field") => {
+                "a key is given twice"
+            }
+            serde_json::error::Category::Data if msg.starts_with("unknown field") => {
+                "a key that is not in the format"
+            }
+            serde_json::error::Category::Data if msg.contains("lowercase hex") => {
+                "a hash or signature is not lowercase hex of its length"
+            }
+            serde_json::error::Category::Data => "a value has the wrong type",
+            _ => "not a JSON object",
+        })
+    })
+}
+
+/// Reads a checkpoints file (`checkpoints.jsonl`, a journal, an auditor's copy): one
+/// checkpoint per line, `seq` at least 1 and never decreasing.
+pub fn parse_checkpoints(bytes: &[u8], file: &str) -> Result<Vec<Checkpoint>, Fault> {
+    let mut out: Vec<Checkpoint> = Vec::new();
+    for (n, line) in lines(bytes) {
+        let cp: Checkpoint = parse_line(line, file, n)?;
+        if cp.seq == 0 {
+            return Err(Fault::Unreadable {
+                file: file.to_string(),
+                line: n,
+                why: "a checkpoint's seq is at least 1",
+            });
+        }
+        if out.last().is_some_and(|last| last.seq > cp.seq) {
+            return Err(Fault::DuplicateCheckpoint { seq: cp.seq });
+        }
+        out.push(cp);
+    }
+    Ok(out)
+}
+
+/// The first of `kept` that `stored` does not hold (same entry, same head).
+fn missing_from<'a>(kept: &'a [Checkpoint], stored: &[Checkpoint]) -> Option<&'a Checkpoint> {
+    let in_store: std::collections::HashSet<(u64, [u8; 32])> =
+        stored.iter().map(|c| (c.seq, c.head)).collect();
+    kept.iter().find(|k| !in_store.contains(&(k.seq, k.head)))
 }
 
 fn signature_check(public_key: [u8; 32]) -> impl Fn(&[u8], &[u8; 64]) -> bool {
@@ -64,10 +270,22 @@ fn signature_check(public_key: [u8; 32]) -> impl Fn(&[u8], &[u8; 64]) -> bool {
 pub fn verify_store(
     store: &dyn Store,
     public_key: [u8; 32],
+    kept: Vec<Checkpoint>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Result<Report, Fault>, Error> {
     let check = signature_check(public_key);
-    let mut verifier = match ChainVerifier::new(store.checkpoints()?, &check) {
+    let stored = store.checkpoints()?;
+    // A checkpoint kept outside the store (the journal, an auditor's copy) must still be in it.
+    if let Some(gone) = missing_from(&kept, &stored) {
+        // Unless its signature fails: then it is no checkpoint of ours.
+        let genuine = check(&Checkpoint::message(gone.seq, &gone.head, gone.at_ms), &gone.signature);
+        return Ok(Err(if genuine {
+            Fault::Vanished { seq: gone.seq }
+        } else {
+            Fault::BadSignature { seq: gone.seq }
+        }));
+    }
+    let mut verifier = match ChainVerifier::new(stored, &check) {
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
@@ -118,7 +336,8 @@ pub fn export_log(store: &dyn Store, public_key: [u8; 32], dir: &Path) -> Result
                     return false;
                 }
             },
-            None => serde_json::json!({ "seq": e.seq, "malformed": true }).to_string(),
+            // Exactly as docs/audit-format.md writes it: `seq` first.
+            None => format!("{{\"seq\":{},\"malformed\":true}}", e.seq),
         };
         if let Err(err) = writeln!(out, "{line}") {
             failed = Some(io(err));
@@ -180,43 +399,75 @@ pub fn parse_public_key(text: &str) -> Result<[u8; 32], Error> {
     }
 }
 
-/// Verifies an exported log (see [`export_log`]) with `public_key`, or with the key in the
-/// export when none is given.
+/// Whose key a verification used, which decides what it proves.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// A key the verifier was given (the provider's published key): the evidence verified.
+    GivenKey,
+    /// Only the key that came with the evidence: it is consistent with itself, which a forger
+    /// who re-signed everything also achieves. Nothing is verified.
+    OwnKeyOnly,
+}
+
+/// Verifies an exported log (see [`export_log`]) with `public_key`, or, when none is given,
+/// with the key in the export (then only self-consistency is shown: [`Trust::OwnKeyOnly`]).
+/// `kept` are checkpoints the verifier kept from earlier (the journal, the public route): the
+/// export must hold every entry they cover, unchanged.
 pub fn verify_export(
     dir: &Path,
     public_key: Option<[u8; 32]>,
-) -> Result<Result<Report, Fault>, Error> {
+    kept: Vec<Checkpoint>,
+) -> Result<(Result<Report, Fault>, Trust), Error> {
     let read = |name: &str| {
-        std::fs::File::open(dir.join(name))
-            .map(std::io::BufReader::new)
+        std::fs::read(dir.join(name))
             .map_err(|e| Error::io(format!("cannot read `{}`", dir.join(name).display()), &e))
     };
-    let key = match public_key {
-        Some(k) => k,
-        None => {
-            let text = std::fs::read_to_string(dir.join(export_files::PUBLIC_KEY_HEX))
-                .map_err(|e| Error::io("cannot read the public key", &e))?;
-            parse_public_key(&text)?
+    // The export's two spellings of its key must agree.
+    let own_hex = String::from_utf8(read(export_files::PUBLIC_KEY_HEX)?)
+        .ok()
+        .and_then(|t| parse_public_key(&t).ok());
+    let own_pem = String::from_utf8(read(export_files::PUBLIC_KEY_PEM)?)
+        .ok()
+        .and_then(|t| parse_public_key(&t).ok());
+    let own = match (own_hex, own_pem) {
+        (Some(h), Some(p)) if h == p => h,
+        (Some(_), Some(_)) => return Ok((Err(Fault::KeyMismatch), trust_of(public_key))),
+        (None, _) => {
+            return Ok((
+                Err(unreadable_key(export_files::PUBLIC_KEY_HEX)),
+                trust_of(public_key),
+            ));
+        }
+        (_, None) => {
+            return Ok((
+                Err(unreadable_key(export_files::PUBLIC_KEY_PEM)),
+                trust_of(public_key),
+            ));
         }
     };
-    let mut checkpoints = Vec::new();
-    for (i, line) in read(export_files::CHECKPOINTS)?.lines().enumerate() {
-        let line = line.map_err(|e| Error::io("checkpoints", &e))?;
-        checkpoints.push(serde_json::from_str::<Checkpoint>(&line).map_err(|_| {
-            Error::EvidenceInvalid(format!("checkpoints line {} is not a checkpoint", i + 1))
-        })?);
-    }
+    let key = public_key.unwrap_or(own);
+    let trust = trust_of(public_key);
+    let mut checkpoints =
+        match parse_checkpoints(&read(export_files::CHECKPOINTS)?, export_files::CHECKPOINTS) {
+            Ok(c) => c,
+            Err(f) => return Ok((Err(f), trust)),
+        };
+    checkpoints.extend(kept);
     let check = signature_check(key);
     let mut verifier = match ChainVerifier::new(checkpoints, &check) {
         Ok(v) => v,
-        Err(f) => return Ok(Err(f)),
+        Err(f) => return Ok((Err(f), trust)),
     };
-    for (expected, line) in (1u64..).zip(read(export_files::ENTRIES)?.lines()) {
-        let line = line.map_err(|e| Error::io("entries", &e))?;
-        let entry: Entry = match serde_json::from_str(&line) {
+    let entries = read(export_files::ENTRIES)?;
+    for (n, line) in lines(&entries) {
+        // The marker of an entry whose stored bytes no longer decoded: altered at that place.
+        if let Ok(marker) = parse_line::<MalformedMarker>(line, export_files::ENTRIES, n) {
+            let _ = marker.malformed;
+            return Ok((Err(Fault::Altered { seq: n }), trust));
+        }
+        let entry: Entry = match parse_line(line, export_files::ENTRIES, n) {
             Ok(e) => e,
-            // An unparsable line is an altered entry at that position.
-            Err(_) => return Ok(Err(Fault::Altered { seq: expected })),
+            Err(f) => return Ok((Err(f), trust)),
         };
         let bytes = entry.encode();
         let raw = RawEntry {
@@ -225,10 +476,58 @@ pub fn verify_export(
             hash: &entry.hash,
         };
         if let Err(f) = verifier.push(&raw) {
-            return Ok(Err(f));
+            return Ok((Err(f), trust));
         }
     }
-    Ok(verifier.finish())
+    Ok((verifier.finish(), trust))
+}
+
+/// `{"seq":N,"malformed":true}`, as [`export_log`] writes an entry it could not decode.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MalformedMarker {
+    #[expect(dead_code, reason = "read to recognise the marker; the line number names it")]
+    seq: u64,
+    malformed: bool,
+}
+
+fn trust_of(given: Option<[u8; 32]>) -> Trust {
+    if given.is_some() {
+        Trust::GivenKey
+    } else {
+        Trust::OwnKeyOnly
+    }
+}
+
+fn unreadable_key(file: &str) -> Fault {
+    Fault::Unreadable {
+        file: file.to_string(),
+        line: 1,
+        why: "not an Ed25519 public key",
+    }
+}
+
+/// The entry a signed document names (`audit_seq`, `audit_hash`) must be in a verified
+/// export, with that hash.
+pub fn document_in_export(payload: &serde_json::Value, dir: &Path) -> Result<bool, Error> {
+    let (Some(seq), Some(hash)) = (
+        payload.get("audit_seq").and_then(serde_json::Value::as_u64),
+        payload.get("audit_hash").and_then(serde_json::Value::as_str),
+    ) else {
+        return Err(Error::EvidenceInvalid(
+            "the document names no audit entry (audit_seq, audit_hash)".into(),
+        ));
+    };
+    let entries = std::fs::read(dir.join(export_files::ENTRIES)).map_err(|e| {
+        Error::io(
+            format!("cannot read `{}`", dir.join(export_files::ENTRIES).display()),
+            &e,
+        )
+    })?;
+    Ok(lines(&entries)
+        .nth(usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX))
+        .and_then(|(n, line)| parse_line::<Entry>(line, export_files::ENTRIES, n).ok())
+        .is_some_and(|e| e.seq == seq && hex::encode(e.hash) == hash))
 }
 
 /// Verifies a signed document and returns its payload. When `public_key` is given it must

@@ -73,7 +73,8 @@ fn sqlite_kit() -> Kit {
 
 fn kit_on(dir: tempfile::TempDir, backend: Backend) -> Kit {
     let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-    let vault = open_backend(&backend, clock.clone());
+    let vault = open_backend(&backend, clock.clone())
+        .with_journal(crate::evidence::Journal::new(journal_path(dir.path())));
     let service = Actor {
         id: "service:app".into(),
         role: vault.policy().role_id("service").unwrap(),
@@ -96,7 +97,35 @@ fn kit_on(dir: tempfile::TempDir, backend: Backend) -> Kit {
     }
 }
 
+fn journal_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("journal").join("checkpoints.jsonl")
+}
+
 impl Kit {
+    /// Runs SQL on the store behind the vault's back, as someone with write access to the
+    /// database would: `sqlite` on the embedded store, `postgres` (where `{schema}` names the
+    /// data schema) on PostgreSQL.
+    fn sql(&self, sqlite: &str, postgres: &str) {
+        match &self.backend {
+            Backend::Sqlite { dir } => {
+                let conn = rusqlite::Connection::open(dir.join(files::DATA)).unwrap();
+                conn.execute_batch(sqlite).unwrap();
+            }
+            Backend::Postgres { data, .. } => {
+                let sql = postgres.replace("{schema}", &data.schema);
+                let out = std::process::Command::new("psql")
+                    .args([data.url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+
     fn subject_with_account(&self) -> SubjectId {
         let s = self.vault.register(&self.service).unwrap();
         self.vault
@@ -163,7 +192,7 @@ impl Kit {
     }
 
     fn verify(&self) -> Result<steward_audit::Report, steward_audit::Fault> {
-        verify_store(self.vault.store(), self.vault.public_key(), &mut |_| {}).unwrap()
+        verify_store(self.vault.store(), self.vault.public_key(), Vec::new(), &mut |_| {}).unwrap()
     }
 }
 
@@ -630,7 +659,7 @@ fn p33_store_log_verifies_and_tampering_is_named() {
     k.verify().unwrap();
     conn.execute("UPDATE audit SET hash = 'x' WHERE seq = 3", [])
         .unwrap();
-    assert_eq!(k.verify().unwrap_err().seq(), 3);
+    assert_eq!(k.verify().unwrap_err().seq(), Some(3));
 }
 
 #[test]
@@ -1372,39 +1401,20 @@ fn p21_staff_sign_in_with_argon2id_password_and_act_under_their_role() {
 /// Makes the store refuse to save any request as `completed`, as a crash or a failing disk
 /// would at that point: a trigger in the data store itself (SQLite, or PostgreSQL by psql).
 fn fail_request_completion(k: &Kit, on: bool) {
-    match &k.backend {
-        Backend::Sqlite { dir } => {
-            let conn = rusqlite::Connection::open(dir.join(files::DATA)).unwrap();
-            let sql = if on {
-                "CREATE TRIGGER test_fail_completion BEFORE INSERT ON rights_requests
-                 WHEN NEW.state = 'completed' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
-            } else {
-                "DROP TRIGGER test_fail_completion;"
-            };
-            conn.execute_batch(sql).unwrap();
-        }
-        Backend::Postgres { data, .. } => {
-            let schema = &data.schema;
-            let sql = if on {
-                format!(
-                    "CREATE FUNCTION {schema}.test_fail() RETURNS trigger LANGUAGE plpgsql AS
-                     $$ BEGIN IF NEW.state = 'completed' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
-                     CREATE TRIGGER test_fail_completion BEFORE INSERT OR UPDATE ON {schema}.rights_requests
-                     FOR EACH ROW EXECUTE FUNCTION {schema}.test_fail();"
-                )
-            } else {
-                format!("DROP TRIGGER test_fail_completion ON {schema}.rights_requests;")
-            };
-            let out = std::process::Command::new("psql")
-                .args([data.url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+    if on {
+        k.sql(
+            "CREATE TRIGGER test_fail_completion BEFORE INSERT ON rights_requests
+             WHEN NEW.state = 'completed' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            "CREATE FUNCTION {schema}.test_fail() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN IF NEW.state = 'completed' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER test_fail_completion BEFORE INSERT OR UPDATE ON {schema}.rights_requests
+             FOR EACH ROW EXECUTE FUNCTION {schema}.test_fail();",
+        );
+    } else {
+        k.sql(
+            "DROP TRIGGER test_fail_completion;",
+            "DROP TRIGGER test_fail_completion ON {schema}.rights_requests;",
+        );
     }
 }
 
@@ -1582,4 +1592,165 @@ fn p20_a_store_refuses_another_master_key_before_writing_anything() {
             .len(),
         1
     );
+}
+
+/// Rewrites entry `seq` (its outcome flipped) and re-chains every entry after it, so the chain
+/// is consistent again: what someone with write access to the database, but not the master
+/// key, can do.
+fn forge_from(k: &Kit, seq: u64) {
+    let mut entries = k.entries_from(1);
+    let mut sqlite = String::new();
+    let mut postgres = String::new();
+    for i in (seq as usize - 1)..entries.len() {
+        if i + 1 == seq as usize {
+            entries[i].outcome = if entries[i].outcome == "granted" {
+                "refused".into()
+            } else {
+                "granted".into()
+            };
+        }
+        if i > 0 {
+            entries[i].prev_hash = entries[i - 1].hash;
+        }
+        let bytes = entries[i].encode();
+        entries[i].hash = steward_audit::sha256(&bytes);
+        let (b, h, n) = (hex::encode(&bytes), hex::encode(entries[i].hash), entries[i].seq);
+        sqlite.push_str(&format!(
+            "UPDATE audit SET entry = X'{b}', hash = X'{h}' WHERE seq = {n};"
+        ));
+        postgres.push_str(&format!(
+            "UPDATE {{schema}}.audit SET entry = decode('{b}', 'hex'), hash = decode('{h}', 'hex') WHERE seq = {n};"
+        ));
+    }
+    k.sql(&sqlite, &postgres);
+}
+
+/// P33: before signing, the chain from the journal's newest checkpoint to the head is
+/// verified; a rewritten, cut back or gapped log, or deleted checkpoints, are refused loudly
+/// and nothing is signed. (The old code signed whatever head it found.)
+#[test]
+fn p33_a_forged_history_is_never_sealed() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let _ = k.read(s, &["email"], "provide_service");
+    let sealed = k.vault.checkpoint().unwrap().unwrap();
+    let journal = std::fs::read_to_string(journal_path(k.dir.path())).unwrap();
+    assert_eq!(journal.lines().count(), 1, "the checkpoint reached the journal");
+    for _ in 0..5 {
+        let _ = k.read(s, &["email"], "marketing_email");
+    }
+    let refused = |k: &Kit| match k.vault.checkpoint() {
+        Err(Error::Tampered(f)) => f,
+        other => panic!("signed a forged log: {other:?}"),
+    };
+    let unchanged = |k: &Kit| {
+        assert_eq!(
+            std::fs::read_to_string(journal_path(k.dir.path())).unwrap(),
+            journal
+        );
+        assert_eq!(k.vault.store().checkpoints().unwrap().last(), Some(&sealed));
+    };
+    let checkpoints = k.vault.store().checkpoints().unwrap();
+    let restore_checkpoints = |k: &Kit| {
+        for c in &checkpoints {
+            k.vault.store().add_checkpoint(c).unwrap();
+        }
+    };
+
+    // A gap in the tail not yet sealed.
+    let gap = sealed.seq + 2;
+    let original = k.entries_from(gap).remove(0);
+    k.sql(
+        &format!("DELETE FROM audit WHERE seq = {gap};"),
+        &format!("DELETE FROM {{schema}}.audit WHERE seq = {gap};"),
+    );
+    assert_eq!(refused(&k).seq(), Some(gap));
+    unchanged(&k);
+    let (b, h) = (hex::encode(original.encode()), hex::encode(original.hash));
+    k.sql(
+        &format!("INSERT INTO audit (seq, entry, hash) VALUES ({gap}, X'{b}', X'{h}');"),
+        &format!("INSERT INTO {{schema}}.audit (seq, entry, hash) VALUES ({gap}, decode('{b}', 'hex'), decode('{h}', 'hex'));"),
+    );
+    let before = k.entries_from(1);
+
+    // An entry the checkpoint covers, rewritten and the chain re-linked after it.
+    forge_from(&k, 3);
+    assert_eq!(
+        refused(&k),
+        steward_audit::Fault::CheckpointMismatch { seq: sealed.seq }
+    );
+    unchanged(&k);
+    // ... and with the checkpoints deleted too: the journal still holds them.
+    k.sql("DELETE FROM checkpoints;", "DELETE FROM {schema}.checkpoints;");
+    assert_eq!(
+        refused(&k),
+        steward_audit::Fault::Vanished { seq: sealed.seq }
+    );
+    // The same store, verified against its journal, fails too.
+    let kept = crate::evidence::Journal::new(journal_path(k.dir.path()))
+        .read(&|m, sig| steward_crypto::verify_signature(&k.vault.public_key(), m, sig))
+        .unwrap()
+        .unwrap();
+    assert!(
+        verify_store(k.vault.store(), k.vault.public_key(), kept, &mut |_| {})
+            .unwrap()
+            .is_err()
+    );
+    restore_checkpoints(&k);
+
+    // The log cut back behind the checkpoint.
+    let mut sqlite = String::new();
+    let mut postgres = String::new();
+    for e in &before {
+        let (b, h, n) = (hex::encode(e.encode()), hex::encode(e.hash), e.seq);
+        sqlite.push_str(&format!(
+            "UPDATE audit SET entry = X'{b}', hash = X'{h}' WHERE seq = {n};"
+        ));
+        postgres.push_str(&format!(
+            "UPDATE {{schema}}.audit SET entry = decode('{b}', 'hex'), hash = decode('{h}', 'hex') WHERE seq = {n};"
+        ));
+    }
+    k.sql(&sqlite, &postgres);
+    let cut = sealed.seq - 1;
+    k.sql(
+        &format!("DELETE FROM audit WHERE seq > {cut}; DELETE FROM checkpoints;"),
+        &format!("DELETE FROM {{schema}}.audit WHERE seq > {cut}; DELETE FROM {{schema}}.checkpoints;"),
+    );
+    assert_eq!(
+        refused(&k),
+        steward_audit::Fault::Vanished { seq: sealed.seq }
+    );
+    restore_checkpoints(&k);
+    assert!(matches!(
+        refused(&k),
+        steward_audit::Fault::Truncated { .. }
+    ));
+}
+
+/// P33: signing verifies only what is new since the journal's newest checkpoint, and an
+/// intact log is sealed and journaled each time.
+#[test]
+fn p33_checkpoints_are_journaled_and_each_verifies_only_what_is_new() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let first = k.vault.checkpoint().unwrap().unwrap();
+    // Damage before the journal's checkpoint goes unread by the next signing: it starts there.
+    assert_eq!(k.vault.checkpoint().unwrap().unwrap(), first);
+    let _ = k.read(s, &["email"], "provide_service");
+    let second = k.vault.checkpoint().unwrap().unwrap();
+    assert!(second.seq > first.seq);
+    let kept = crate::evidence::Journal::new(journal_path(k.dir.path()))
+        .read(&|m, sig| steward_crypto::verify_signature(&k.vault.public_key(), m, sig))
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, vec![first.clone(), second.clone()]);
+    k.sql(
+        "UPDATE audit SET hash = randomblob(32) WHERE seq = 1;",
+        "UPDATE {schema}.audit SET hash = '\\x00'::bytea WHERE seq = 1;",
+    );
+    let _ = k.read(s, &["email"], "provide_service");
+    let third = k.vault.checkpoint().unwrap().unwrap();
+    assert!(third.seq > second.seq);
+    // The full verification still finds it.
+    assert_eq!(k.verify().unwrap_err().seq(), Some(1));
 }

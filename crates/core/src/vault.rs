@@ -186,6 +186,10 @@ pub struct Vault {
     pub(crate) clock: Arc<dyn Clock>,
     key_cache: Mutex<HashMap<SubjectKey, Arc<DataKey>>>,
     pub(crate) api_key_cache: Mutex<HashMap<String, (steward_store::ApiKeyRow, i64)>>,
+    /// Where signed checkpoints are kept outside the store (P33), when set.
+    pub(crate) journal: Option<crate::evidence::Journal>,
+    /// Held while a checkpoint is verified and signed.
+    pub(crate) sealing: Mutex<()>,
 }
 
 /// File names inside a data directory.
@@ -250,6 +254,8 @@ impl Vault {
             clock,
             key_cache: Mutex::new(HashMap::new()),
             api_key_cache: Mutex::new(HashMap::new()),
+            journal: None,
+            sealing: Mutex::new(()),
         };
         vault.check_master_key()?;
         vault.check_region(region)?;
@@ -257,6 +263,18 @@ impl Vault {
         vault.resume_erasures()?;
         tracing::info!(policy = %vault.policy.version, "vault opened");
         Ok(vault)
+    }
+
+    /// Keeps every checkpoint this vault signs in `journal` too, and verifies the chain from
+    /// the journal's newest checkpoint before signing (P33).
+    pub fn with_journal(mut self, journal: crate::evidence::Journal) -> Vault {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The checkpoint journal, when one is kept.
+    pub fn journal(&self) -> Option<&crate::evidence::Journal> {
+        self.journal.as_ref()
     }
 
     /// Whether storage calls wait on network round trips (PostgreSQL): a server should then

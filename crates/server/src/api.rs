@@ -253,18 +253,48 @@ pub struct LookupResult {
     pub subject: Option<String>,
 }
 
-/// A signed checkpoint of the audit chain.
+/// A signed checkpoint of the audit chain, as `checkpoints.jsonl` holds it
+/// (`docs/audit-format.md` §2).
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CheckpointBody {
     /// The entry whose hash is signed.
+    #[schema(minimum = 1)]
     pub seq: u64,
-    /// Its hash, hex.
+    /// Its hash, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub head: String,
     /// When signed, Unix ms.
     pub at_ms: i64,
-    /// Ed25519 signature, hex.
+    /// Ed25519 signature, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{128}$")]
     pub signature: String,
 }
+
+/// What the provider publishes for auditors: the key that signs and the checkpoints it
+/// signed (P33).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PublishedCheckpoints {
+    /// The Ed25519 public key, 64 lowercase hex characters.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub public_key: String,
+    /// The same key as a PEM `PUBLIC KEY`.
+    pub public_key_pem: String,
+    /// Signed checkpoints with `seq` above `after`, ascending, at most 1,000.
+    pub checkpoints: Vec<CheckpointBody>,
+    /// Whether more follow: ask again with `after` set to the last `seq` here.
+    pub more: bool,
+}
+
+/// Where a page of checkpoints starts.
+#[derive(Deserialize, IntoParams)]
+pub struct AfterQuery {
+    /// Only checkpoints with a greater `seq` (default 0: from the first).
+    #[param(minimum = 0)]
+    pub after: Option<u64>,
+}
+
+/// Checkpoints a page of [`published_checkpoints`] holds at most.
+const CHECKPOINT_PAGE: usize = 1000;
 
 impl From<Checkpoint> for CheckpointBody {
     fn from(c: Checkpoint) -> Self {
@@ -548,6 +578,36 @@ pub async fn checkpoints(
     Ok(axum::Json(
         list.into_iter().map(CheckpointBody::from).collect(),
     ))
+}
+
+/// The public key and the signed checkpoints, without authentication, for auditors to fetch
+/// and keep: a log later cut back or rewritten behind a kept checkpoint fails
+/// `steward audit verify --checkpoints` (P33). Each line of `checkpoints` is what a line of
+/// `checkpoints.jsonl` holds.
+#[utoipa::path(get, path = "/v1/evidence/checkpoints", tag = "audit", params(AfterQuery),
+    responses((status = 200, body = PublishedCheckpoints, description = "OK")))]
+pub async fn published_checkpoints(
+    State(state): State<AppState>,
+    Query(q): Query<AfterQuery>,
+) -> Result<axum::Json<PublishedCheckpoints>, ApiError> {
+    let vault = &state.vault;
+    let after = q.after.unwrap_or(0);
+    let list = blocking(vault, || vault.store().checkpoints()).map_err(steward_core::Error::from)?;
+    let mut page: Vec<CheckpointBody> = list
+        .into_iter()
+        .filter(|c| c.seq > after)
+        .take(CHECKPOINT_PAGE + 1)
+        .map(CheckpointBody::from)
+        .collect();
+    let more = page.len() > CHECKPOINT_PAGE;
+    page.truncate(CHECKPOINT_PAGE);
+    let key = vault.public_key();
+    Ok(axum::Json(PublishedCheckpoints {
+        public_key: hex::encode(key),
+        public_key_pem: steward_crypto::public_key_pem(&key),
+        checkpoints: page,
+        more,
+    }))
 }
 
 /// Signs the current head of the audit chain.
@@ -1085,7 +1145,7 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
-    paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint,
+    paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
         complete_request, refuse_request, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),

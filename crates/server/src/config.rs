@@ -39,6 +39,12 @@ pub struct Config {
     /// Master key file; `DATA_DIR/master.key` (or `$STEWARD_MASTER_KEY`) when absent.
     #[serde(default)]
     pub master_key_file: Option<PathBuf>,
+    /// The checkpoint journal (P33): every signed checkpoint is appended here, outside the
+    /// store, and the chain is verified from its newest checkpoint before the next is signed.
+    /// `DATA_DIR/journal/checkpoints.jsonl` when absent; put it where the database's writers
+    /// cannot write (another volume, an append-only file).
+    #[serde(default)]
+    pub checkpoint_journal: Option<PathBuf>,
     /// The deployment's storage region; must be one the policy allows (P16).
     #[serde(default)]
     pub region: Option<String>,
@@ -132,6 +138,7 @@ impl Default for Config {
             policy: None,
             master_key_file: None,
             region: None,
+            checkpoint_journal: None,
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
             busy_poll_us: default_busy_poll(),
@@ -208,6 +215,7 @@ impl Config {
                 "POLICY" => config.policy = Some(PathBuf::from(value)),
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
+                "CHECKPOINT_JOURNAL" => config.checkpoint_journal = Some(PathBuf::from(value)),
                 "TLS_CERT" | "TLS_KEY" => {
                     let tls = config.tls.get_or_insert_with(|| TlsConfig {
                         cert: PathBuf::new(),
@@ -251,12 +259,21 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
         }
         Ok(config)
+    }
+
+    /// Where signed checkpoints are kept outside the store.
+    pub fn journal(&self) -> steward_core::evidence::Journal {
+        steward_core::evidence::Journal::new(
+            self.checkpoint_journal
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("journal").join("checkpoints.jsonl")),
+        )
     }
 
     /// The storage backend these settings name.

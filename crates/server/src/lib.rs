@@ -263,6 +263,7 @@ pub fn router(
                     .into_response()
             }),
         )
+        .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
         .route("/v1/subjects", post(api::register))
         .route("/v1/subjects/lookup", post(api::lookup))
         .route("/v1/subjects/{id}/collect", post(api::collect))
