@@ -755,9 +755,8 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                 Some(path) => {
                     let bytes = std::fs::read(path)
                         .with_context(|| format!("cannot read `{}`", path.display()))?;
-                    evidence::parse_checkpoints(&bytes, &path.display().to_string()).map_err(
-                        |f| CheckFailed(format!("audit log verification FAILED: {f}")),
-                    )?
+                    evidence::parse_checkpoints(&bytes, &path.display().to_string())
+                        .map_err(|f| CheckFailed(format!("audit log verification FAILED: {f}")))?
                 }
                 None => Vec::new(),
             };
@@ -794,16 +793,14 @@ fn audit(cmd: AuditCommand) -> Result<()> {
                     };
                     // The store's own journal holds checkpoints its database cannot rewrite.
                     let journal = config.journal();
-                    let check = |m: &[u8], sig: &[u8; 64]| {
-                        steward_crypto::verify_signature(&key, m, sig)
-                    };
+                    let check =
+                        |m: &[u8], sig: &[u8; 64]| steward_crypto::verify_signature(&key, m, sig);
                     match journal.read(&check)? {
                         Ok(cps) => kept.extend(cps),
                         Err(f) => {
-                            return Err(CheckFailed(format!(
-                                "audit log verification FAILED: {f}"
-                            ))
-                            .into());
+                            return Err(
+                                CheckFailed(format!("audit log verification FAILED: {f}")).into()
+                            );
                         }
                     }
                     let store = store.as_ref();
@@ -853,14 +850,26 @@ fn audit(cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::Export { store, out } => {
             let vault = open_vault(&store)?;
-            // Sign the head first, so that every exported entry is covered by a checkpoint.
-            vault.checkpoint()?;
+            // Sign the head first, so that every exported entry is covered by a checkpoint;
+            // a log that fails verification is not signed, but still exported as it is, for
+            // whoever investigates (and the command fails).
+            let sealed = match vault.checkpoint() {
+                Ok(_) => None,
+                Err(steward_core::Error::Tampered(fault)) => Some(fault),
+                Err(e) => return Err(e.into()),
+            };
             let n = evidence::export_log(vault.store(), vault.public_key(), &out)?;
             say!(
                 "wrote {n} entries, checkpoints and the public key to {}",
                 out.display()
             );
-            Ok(())
+            match sealed {
+                None => Ok(()),
+                Some(fault) => Err(CheckFailed(format!(
+                    "the audit log FAILED verification, so the export is not sealed by a new checkpoint: {fault}"
+                ))
+                .into()),
+            }
         }
         AuditCommand::Checkpoint { store } => {
             let vault = open_vault(&store)?;

@@ -177,9 +177,13 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
         "{erase_entries:?}"
     );
     assert!(restored);
-    let report =
-        steward_core::evidence::verify_store(vault.store(), vault.public_key(), Vec::new(), &mut |_| {})
-            .unwrap();
+    let report = steward_core::evidence::verify_store(
+        vault.store(),
+        vault.public_key(),
+        Vec::new(),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(report.is_ok(), "{report:?}");
     // A data backup cannot be restored as a keyring, nor over a store that holds data.
     let mut args = vec!["backup".to_string(), "restore".into()];

@@ -18,5 +18,6 @@ mod backup;
 mod cli;
 mod demo;
 mod docs;
+mod evidence;
 mod selfservice;
 mod serve;

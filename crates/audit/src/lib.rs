@@ -380,14 +380,13 @@ impl fmt::Display for Fault {
                 f,
                 "checkpoint at entry {seq}: kept outside the store but missing from it (signed checkpoints deleted)"
             ),
-            Fault::DuplicateCheckpoint { seq } => write!(
-                f,
-                "checkpoint at entry {seq}: given twice or out of order"
-            ),
+            Fault::DuplicateCheckpoint { seq } => {
+                write!(f, "checkpoint at entry {seq}: given twice or out of order")
+            }
             Fault::Unreadable { file, line, why } => write!(f, "`{file}` line {line}: {why}"),
-            Fault::KeyMismatch => f.write_str(
-                "public-key.pem and public-key.hex hold different keys",
-            ),
+            Fault::KeyMismatch => {
+                f.write_str("public-key.pem and public-key.hex hold different keys")
+            }
         }
     }
 }

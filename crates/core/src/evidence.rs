@@ -41,6 +41,12 @@ impl Vault {
             tracing::error!(%fault, "the audit log failed verification; nothing was signed");
             Error::Tampered(fault)
         };
+        // ... and in every process sharing the journal (a CLI `audit checkpoint` beside a
+        // running server): an exclusive lock on a file beside it, held until signed and kept.
+        let _shared = match &self.journal {
+            Some(journal) => Some(journal.lock()?),
+            None => None,
+        };
         let check = signature_check(self.keys.public_key());
         let kept = match &self.journal {
             Some(journal) => journal.read(&check)?.map_err(tampered)?,
@@ -71,13 +77,14 @@ impl Vault {
         }
         .map_err(tampered)?;
         let mut fault = None;
-        self.store.audit_scan(after.max(1), &mut |e| match verifier.push(&e) {
-            Ok(()) => true,
-            Err(f) => {
-                fault = Some(f);
-                false
-            }
-        })?;
+        self.store
+            .audit_scan(after.max(1), &mut |e| match verifier.push(&e) {
+                Ok(()) => true,
+                Err(f) => {
+                    fault = Some(f);
+                    false
+                }
+            })?;
         if let Some(f) = fault {
             return Err(tampered(f));
         }
@@ -131,6 +138,33 @@ impl Journal {
         &self.path
     }
 
+    /// Takes the journal's lock (`<journal>.lock`), released when the file is dropped.
+    fn lock(&self) -> Result<std::fs::File, Error> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let io = |e: std::io::Error| {
+            Error::io(
+                format!(
+                    "cannot lock the checkpoint journal `{}`",
+                    self.path.display()
+                ),
+                &e,
+            )
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        f.lock().map_err(io)?;
+        Ok(f)
+    }
+
     /// The checkpoints in the journal, each signature checked. A journal not yet written is
     /// empty.
     pub fn read(
@@ -142,7 +176,10 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(Vec::new())),
             Err(e) => {
                 return Err(Error::io(
-                    format!("cannot read the checkpoint journal `{}`", self.path.display()),
+                    format!(
+                        "cannot read the checkpoint journal `{}`",
+                        self.path.display()
+                    ),
                     &e,
                 ));
             }
@@ -162,7 +199,10 @@ impl Journal {
     pub fn append(&self, cp: &Checkpoint) -> Result<(), Error> {
         let io = |e: std::io::Error| {
             Error::io(
-                format!("cannot append to the checkpoint journal `{}`", self.path.display()),
+                format!(
+                    "cannot append to the checkpoint journal `{}`",
+                    self.path.display()
+                ),
                 &e,
             )
         };
@@ -229,7 +269,7 @@ fn parse_line<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads a checkpoints file (`checkpoints.jsonl`, a journal, an auditor's copy): one
-/// checkpoint per line, `seq` at least 1 and never decreasing.
+/// checkpoint per line, `seq` at least 1 and strictly increasing.
 pub fn parse_checkpoints(bytes: &[u8], file: &str) -> Result<Vec<Checkpoint>, Fault> {
     let mut out: Vec<Checkpoint> = Vec::new();
     for (n, line) in lines(bytes) {
@@ -241,7 +281,7 @@ pub fn parse_checkpoints(bytes: &[u8], file: &str) -> Result<Vec<Checkpoint>, Fa
                 why: "a checkpoint's seq is at least 1",
             });
         }
-        if out.last().is_some_and(|last| last.seq > cp.seq) {
+        if out.last().is_some_and(|last| last.seq >= cp.seq) {
             return Err(Fault::DuplicateCheckpoint { seq: cp.seq });
         }
         out.push(cp);
@@ -278,7 +318,10 @@ pub fn verify_store(
     // A checkpoint kept outside the store (the journal, an auditor's copy) must still be in it.
     if let Some(gone) = missing_from(&kept, &stored) {
         // Unless its signature fails: then it is no checkpoint of ours.
-        let genuine = check(&Checkpoint::message(gone.seq, &gone.head, gone.at_ms), &gone.signature);
+        let genuine = check(
+            &Checkpoint::message(gone.seq, &gone.head, gone.at_ms),
+            &gone.signature,
+        );
         return Ok(Err(if genuine {
             Fault::Vanished { seq: gone.seq }
         } else {
@@ -486,7 +529,10 @@ pub fn verify_export(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MalformedMarker {
-    #[expect(dead_code, reason = "read to recognise the marker; the line number names it")]
+    #[expect(
+        dead_code,
+        reason = "read to recognise the marker; the line number names it"
+    )]
     seq: u64,
     malformed: bool,
 }
@@ -512,7 +558,9 @@ fn unreadable_key(file: &str) -> Fault {
 pub fn document_in_export(payload: &serde_json::Value, dir: &Path) -> Result<bool, Error> {
     let (Some(seq), Some(hash)) = (
         payload.get("audit_seq").and_then(serde_json::Value::as_u64),
-        payload.get("audit_hash").and_then(serde_json::Value::as_str),
+        payload
+            .get("audit_hash")
+            .and_then(serde_json::Value::as_str),
     ) else {
         return Err(Error::EvidenceInvalid(
             "the document names no audit entry (audit_seq, audit_hash)".into(),
@@ -520,7 +568,10 @@ pub fn document_in_export(payload: &serde_json::Value, dir: &Path) -> Result<boo
     };
     let entries = std::fs::read(dir.join(export_files::ENTRIES)).map_err(|e| {
         Error::io(
-            format!("cannot read `{}`", dir.join(export_files::ENTRIES).display()),
+            format!(
+                "cannot read `{}`",
+                dir.join(export_files::ENTRIES).display()
+            ),
             &e,
         )
     })?;

@@ -192,7 +192,13 @@ impl Kit {
     }
 
     fn verify(&self) -> Result<steward_audit::Report, steward_audit::Fault> {
-        verify_store(self.vault.store(), self.vault.public_key(), Vec::new(), &mut |_| {}).unwrap()
+        verify_store(
+            self.vault.store(),
+            self.vault.public_key(),
+            Vec::new(),
+            &mut |_| {},
+        )
+        .unwrap()
     }
 }
 
@@ -1614,7 +1620,11 @@ fn forge_from(k: &Kit, seq: u64) {
         }
         let bytes = entries[i].encode();
         entries[i].hash = steward_audit::sha256(&bytes);
-        let (b, h, n) = (hex::encode(&bytes), hex::encode(entries[i].hash), entries[i].seq);
+        let (b, h, n) = (
+            hex::encode(&bytes),
+            hex::encode(entries[i].hash),
+            entries[i].seq,
+        );
         sqlite.push_str(&format!(
             "UPDATE audit SET entry = X'{b}', hash = X'{h}' WHERE seq = {n};"
         ));
@@ -1635,7 +1645,11 @@ fn p33_a_forged_history_is_never_sealed() {
     let _ = k.read(s, &["email"], "provide_service");
     let sealed = k.vault.checkpoint().unwrap().unwrap();
     let journal = std::fs::read_to_string(journal_path(k.dir.path())).unwrap();
-    assert_eq!(journal.lines().count(), 1, "the checkpoint reached the journal");
+    assert_eq!(
+        journal.lines().count(),
+        1,
+        "the checkpoint reached the journal"
+    );
     for _ in 0..5 {
         let _ = k.read(s, &["email"], "marketing_email");
     }
@@ -1681,7 +1695,10 @@ fn p33_a_forged_history_is_never_sealed() {
     );
     unchanged(&k);
     // ... and with the checkpoints deleted too: the journal still holds them.
-    k.sql("DELETE FROM checkpoints;", "DELETE FROM {schema}.checkpoints;");
+    k.sql(
+        "DELETE FROM checkpoints;",
+        "DELETE FROM {schema}.checkpoints;",
+    );
     assert_eq!(
         refused(&k),
         steward_audit::Fault::Vanished { seq: sealed.seq }
@@ -1714,7 +1731,9 @@ fn p33_a_forged_history_is_never_sealed() {
     let cut = sealed.seq - 1;
     k.sql(
         &format!("DELETE FROM audit WHERE seq > {cut}; DELETE FROM checkpoints;"),
-        &format!("DELETE FROM {{schema}}.audit WHERE seq > {cut}; DELETE FROM {{schema}}.checkpoints;"),
+        &format!(
+            "DELETE FROM {{schema}}.audit WHERE seq > {cut}; DELETE FROM {{schema}}.checkpoints;"
+        ),
     );
     assert_eq!(
         refused(&k),

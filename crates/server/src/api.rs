@@ -592,7 +592,8 @@ pub async fn published_checkpoints(
 ) -> Result<axum::Json<PublishedCheckpoints>, ApiError> {
     let vault = &state.vault;
     let after = q.after.unwrap_or(0);
-    let list = blocking(vault, || vault.store().checkpoints()).map_err(steward_core::Error::from)?;
+    let list =
+        blocking(vault, || vault.store().checkpoints()).map_err(steward_core::Error::from)?;
     let mut page: Vec<CheckpointBody> = list
         .into_iter()
         .filter(|c| c.seq > after)
