@@ -4,9 +4,11 @@
 Uses only Python's standard library and the `openssl` command (for Ed25519), so that checking
 Steward's audit log, checkpoints and signed documents does not depend on Steward's own code.
 
-    verify-evidence.py EXPORT_DIR PUBLIC_KEY_PEM [SIGNED_DOCUMENT.json ...]
+    verify-evidence.py EXPORT_DIR PUBLIC_KEY_PEM [--checkpoints KEPT.jsonl] [SIGNED_DOCUMENT.json ...]
 
-Exits 0 when everything verifies, 1 with the first fault otherwise.
+PUBLIC_KEY_PEM is the key the provider publishes, not the export's own. KEPT.jsonl holds
+checkpoints kept from earlier (GET /v1/evidence/checkpoints): the export must hold every entry
+they cover, unchanged. Exits 0 when everything verifies, 1 with the first fault otherwise.
 """
 
 import base64
@@ -50,33 +52,82 @@ def fail(msg):
     sys.exit(1)
 
 
-def verify_log(export_dir, pem):
+ENTRY_KEYS = set(["seq", "at_ms", "prev_hash", "hash"] + FIELDS)
+CHECKPOINT_KEYS = {"seq", "head", "at_ms", "signature"}
+HEX = set("0123456789abcdef")
+
+
+def lines_of(path):
+    """The lines of an evidence file (a final newline ends the last line), as JSON objects."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    if not data:
+        return
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        where = "`%s` line %d" % (os.path.basename(path), n)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            fail(where + ": not valid UTF-8")
+        pairs = []
+        try:
+            obj = json.loads(text, object_pairs_hook=lambda p: pairs.append(p) or dict(p))
+        except ValueError:
+            fail(where + ": not a JSON object")
+        if not isinstance(obj, dict) or any(len(p) != len(dict(p)) for p in pairs):
+            fail(where + ": not a JSON object with each key once")
+        yield n, where, obj
+
+
+def is_hex(v, n):
+    return isinstance(v, str) and len(v) == n and set(v) <= HEX
+
+
+def read_checkpoints(path, pem, into):
+    last = 0
+    for _, where, cp in lines_of(path):
+        if set(cp) != CHECKPOINT_KEYS or not is_hex(cp["head"], 64) \
+                or not is_hex(cp["signature"], 128) or type(cp["seq"]) is not int \
+                or type(cp["at_ms"]) is not int or cp["seq"] < 1:
+            fail(where + ": not a checkpoint")
+        if cp["seq"] <= last:
+            fail("checkpoint at entry %d: given twice or out of order" % cp["seq"])
+        last = cp["seq"]
+        message = (CHECKPOINT_DOMAIN + struct.pack(">Q", cp["seq"]) + bytes.fromhex(cp["head"])
+                   + struct.pack(">q", cp["at_ms"]))
+        if not ed25519_verify(pem, message, bytes.fromhex(cp["signature"])):
+            fail("checkpoint at entry %d: bad signature" % cp["seq"])
+        if into.get(cp["seq"], cp["head"]) != cp["head"]:
+            fail("checkpoint at entry %d: two checkpoints disagree" % cp["seq"])
+        into[cp["seq"]] = cp["head"]
+
+
+def verify_log(export_dir, pem, kept=None):
     checkpoints = {}
-    with open(os.path.join(export_dir, "checkpoints.jsonl")) as f:
-        for line in f:
-            cp = json.loads(line)
-            message = (CHECKPOINT_DOMAIN + struct.pack(">Q", cp["seq"]) + bytes.fromhex(cp["head"])
-                       + struct.pack(">q", cp["at_ms"]))
-            if not ed25519_verify(pem, message, bytes.fromhex(cp["signature"])):
-                fail("checkpoint at entry %d: bad signature" % cp["seq"])
-            checkpoints[cp["seq"]] = cp["head"]
+    read_checkpoints(os.path.join(export_dir, "checkpoints.jsonl"), pem, checkpoints)
+    if kept:
+        read_checkpoints(kept, pem, checkpoints)
     last_seq, last_hash = 0, "00" * 32
-    with open(os.path.join(export_dir, "audit.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            expected = last_seq + 1
-            if e.get("seq") != expected:
-                fail("entry %d: sequence (found %r)" % (expected, e.get("seq")))
-            if e.get("malformed") or any(k not in e for k in FIELDS + ["prev_hash", "hash"]):
-                fail("entry %d: altered (malformed)" % expected)
-            if e["prev_hash"] != last_hash:
-                fail("entry %d: broken link" % expected)
-            h = hashlib.sha256(canonical(e)).hexdigest()
-            if h != e["hash"]:
-                fail("entry %d: altered" % expected)
-            if expected in checkpoints and checkpoints[expected] != h:
-                fail("entry %d: differs from the signed checkpoint" % expected)
-            last_seq, last_hash = expected, h
+    for n, where, e in lines_of(os.path.join(export_dir, "audit.jsonl")):
+        expected = last_seq + 1
+        if e.get("malformed") is not None:
+            fail("entry %d: altered (malformed)" % expected)
+        if set(e) != ENTRY_KEYS or not is_hex(e["prev_hash"], 64) or not is_hex(e["hash"], 64) \
+                or type(e["seq"]) is not int or type(e["at_ms"]) is not int \
+                or any(not isinstance(e[k], str) for k in FIELDS):
+            fail(where + ": not an entry")
+        if e["seq"] != expected:
+            fail("entry %d: sequence (found %r)" % (expected, e["seq"]))
+        if e["prev_hash"] != last_hash:
+            fail("entry %d: broken link" % expected)
+        h = hashlib.sha256(canonical(e)).hexdigest()
+        if h != e["hash"]:
+            fail("entry %d: altered" % expected)
+        if expected in checkpoints and checkpoints[expected] != h:
+            fail("entry %d: differs from the signed checkpoint" % expected)
+        last_seq, last_hash = expected, h
     beyond = [s for s in checkpoints if s > last_seq]
     if beyond:
         fail("entry %d: truncated (a checkpoint covers entry %d)" % (last_seq + 1, max(beyond)))
@@ -97,12 +148,18 @@ def verify_document(path, pem):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    kept = None
+    if "--checkpoints" in args:
+        i = args.index("--checkpoints")
+        kept = args[i + 1]
+        del args[i:i + 2]
+    if len(args) < 2:
         print(__doc__)
         sys.exit(2)
-    export_dir, pem = sys.argv[1], sys.argv[2]
-    verify_log(export_dir, pem)
-    for doc in sys.argv[3:]:
+    export_dir, pem = args[0], args[1]
+    verify_log(export_dir, pem, kept)
+    for doc in args[2:]:
         verify_document(doc, pem)
 
 

@@ -127,7 +127,7 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
         assert!(!bytes.windows(12).any(|w| w == b"kept@example"));
     }
 
-    // Erase one subject after the backup was taken.
+    // Erase one subject after the backup was taken, and sign the log past the backup.
     {
         let vault = open(backend);
         vault
@@ -135,6 +135,11 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
             .unwrap();
         assert!(read_email(&vault, gone).is_err());
     }
+    let mut checkpoint = vec!["audit".to_string(), "checkpoint".into()];
+    checkpoint.extend(store_args(backend, &data_dir));
+    cli(&checkpoint).ok();
+    let journal = data_dir.join("journal").join("checkpoints.jsonl");
+    assert!(journal.exists());
 
     // Restore the data backup over the live data, keeping the live keyring.
     let mut args = vec!["backup".to_string(), "restore".into()];
@@ -146,6 +151,17 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
         "{}",
         r.stdout
     );
+
+    // The journal's checkpoints lie beyond the restored log: it is kept aside, named in the
+    // restore's entry, and the restored chain is sealed anew.
+    assert!(!journal.exists());
+    let archived: Vec<_> = std::fs::read_dir(journal.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("checkpoints.jsonl.before-restore-"))
+        .collect();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    cli(&checkpoint).ok();
 
     let vault = open(backend);
     // The erased subject stays unreadable; the other is back as it was.
@@ -166,7 +182,10 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
             if e.action == "subject.erase" && e.subject == pseudonym {
                 erase_entries.push(e.detail.clone());
             }
-            restored |= e.action == "backup.restore";
+            if e.action == "backup.restore" {
+                restored = true;
+                assert!(e.detail.contains(&archived[0]), "{}", e.detail);
+            }
             true
         })
         .unwrap();

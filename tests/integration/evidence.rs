@@ -236,6 +236,25 @@ fn p33_kept_checkpoints_catch_a_log_cut_back_or_rewritten_behind_them() {
     let r = verify_export(&cut, Some(&key_file), Some(&kept));
     assert_eq!(r.code, 3, "{}", r.stdout);
     assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+    // The independent verifier, written from the docs, agrees.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify-evidence.py");
+    let pem = out.join("public-key.pem");
+    let python = |dir: &Path, kept: Option<&Path>| {
+        let mut c = std::process::Command::new("python3");
+        c.arg(&script).arg(dir).arg(&pem);
+        if let Some(k) = kept {
+            c.arg("--checkpoints").arg(k);
+        }
+        let o = c.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    assert_eq!(python(&cut, None).0, Some(0));
+    let (code, text) = python(&cut, Some(&kept));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("truncated"), "{text}");
 
     // Rewritten behind it and re-chained.
     let rewritten = tmp.path().join("rewritten");
@@ -442,7 +461,7 @@ fn p33_every_kind_of_damage_to_an_export_is_exit_3_naming_where() {
         (
             "a torn checkpoint",
             "checkpoints.jsonl",
-            checkpoints[..checkpoints.len() / 2].as_bytes().to_vec(),
+            checkpoints.as_bytes()[..checkpoints.len() / 2].to_vec(),
             "`checkpoints.jsonl` line 1: not a JSON object",
         ),
     ];

@@ -371,6 +371,12 @@ impl Vault {
     /// remembers but the restored data does not show, audited as such, purges their
     /// ciphertext, and records the restore itself in the audit log.
     pub fn reconcile_after_restore(&self, backup: Header) -> Result<RestoreReport, Error> {
+        // The restored log ends behind the journal's checkpoints: keep the journal aside (an
+        // auditor sees the gap it shows) and start a new one from the restored chain.
+        let archived = match &self.journal {
+            Some(j) => j.archive(self.clock.now_ms())?,
+            None => None,
+        };
         let mut reapplied = 0;
         for subject in self.keyring.destroyed()? {
             let Some(row) = self.store.subject(&subject)? else {
@@ -397,6 +403,10 @@ impl Vault {
                     "backup_created_ms": backup.created_ms,
                     "backup_audit_seq": backup.audit_seq,
                     "erasures_reapplied": reapplied,
+                    "journal_archived": archived.as_ref().map(|(path, _)| {
+                        path.file_name().map(|n| n.to_string_lossy().into_owned())
+                    }),
+                    "journal_seq": archived.as_ref().and_then(|(_, c)| c.as_ref().map(|c| c.seq)),
                 }),
             )],
         )?;

@@ -195,6 +195,44 @@ impl Journal {
         }))
     }
 
+    /// Moves the journal aside to `<journal>.before-restore-<now_ms>` (a restore rolls the log
+    /// back behind its checkpoints, which then no longer match); the next checkpoint starts a
+    /// new journal after verifying the restored chain from its first entry. Returns the file
+    /// it was moved to and its newest checkpoint, if there was a journal.
+    pub fn archive(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<(std::path::PathBuf, Option<Checkpoint>)>, Error> {
+        let newest = match std::fs::read(&self.path) {
+            Ok(bytes) => parse_checkpoints(&bytes, &self.path.display().to_string())
+                .ok()
+                .and_then(|mut c| c.pop()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::io(
+                    format!(
+                        "cannot read the checkpoint journal `{}`",
+                        self.path.display()
+                    ),
+                    &e,
+                ));
+            }
+        };
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".before-restore-{now_ms}"));
+        let to = std::path::PathBuf::from(name);
+        std::fs::rename(&self.path, &to).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot move the checkpoint journal `{}` aside",
+                    self.path.display()
+                ),
+                &e,
+            )
+        })?;
+        Ok(Some((to, newest)))
+    }
+
     /// Appends one checkpoint and makes it durable.
     pub fn append(&self, cp: &Checkpoint) -> Result<(), Error> {
         let io = |e: std::io::Error| {
