@@ -47,6 +47,14 @@ impl TestBackend {
         }
     }
 
+    /// The embedded store in `dir`, kept while `owner` is.
+    pub fn sqlite_at(owner: tempfile::TempDir, dir: std::path::PathBuf) -> TestBackend {
+        TestBackend {
+            backend: steward_core::Backend::Sqlite { dir },
+            _dir: owner,
+        }
+    }
+
     /// PostgreSQL at `url`, in schemas of its own.
     pub fn postgres_at(url: &str) -> TestBackend {
         let data = steward_core::PgTarget::unique(url, "it").unwrap();

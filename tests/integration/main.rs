@@ -16,6 +16,7 @@ mod api;
 mod audit;
 mod backup;
 mod cli;
+mod damage;
 mod demo;
 mod docs;
 mod evidence;

@@ -277,6 +277,24 @@ impl Vault {
         self.journal.as_ref()
     }
 
+    /// Whether this vault can serve: the store answers, and writes are not failing for want
+    /// of space. While they were, one small write is tried (a `meta` row), so readiness comes
+    /// back by itself once space is freed; a write that fails for space answers
+    /// `storage_full` (P34).
+    pub fn ready(&self) -> Result<(), Error> {
+        self.store.audit_head()?;
+        if self.store.out_of_space() {
+            self.store.commit(
+                vec![Op::SetMeta {
+                    key: "space_probe".into(),
+                    value: self.clock.now_ms().to_string(),
+                }],
+                vec![],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Whether storage calls wait on network round trips (PostgreSQL): a server should then
     /// make them where blocking is allowed, not on its async workers.
     pub fn remote(&self) -> bool {

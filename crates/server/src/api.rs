@@ -330,26 +330,35 @@ pub async fn live() -> impl IntoResponse {
     })
 }
 
-/// Readiness: the store answers.
+/// Readiness: the store answers, and writes are not failing for want of space (P34). While
+/// they are, each probe tries one small write, so readiness returns by itself once space is
+/// freed.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses(
     (status = 200, body = StatusBody, description = "ready"),
-    (status = 503, body = ErrorBody, description = "the store is not reachable")))]
+    (status = 503, body = ErrorBody, description = "the store is not reachable"),
+    (status = 507, body = ErrorBody, description = "the store is out of space: writes fail until space is freed")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let vault = Arc::clone(&state.vault);
-    let ok = tokio::task::spawn_blocking(move || vault.store().audit_head().is_ok())
+    let checked = tokio::task::spawn_blocking(move || vault.ready())
         .await
-        .unwrap_or(false);
-    if ok {
-        axum::Json(StatusBody {
+        .unwrap_or(Err(steward_core::Error::Internal(
+            "the readiness check did not finish",
+        )));
+    match checked {
+        Ok(()) => axum::Json(StatusBody {
             status: "ready".into(),
         })
-        .into_response()
-    } else {
-        ApiError::new(
+        .into_response(),
+        Err(e) if e.code() == steward_core::Code::StorageFull => ApiError::new(
+            steward_core::Code::StorageFull,
+            "the store is out of space: writes fail until space is freed",
+        )
+        .into_response(),
+        Err(_) => ApiError::new(
             steward_core::Code::StorageUnavailable,
             "the store is not reachable",
         )
-        .into_response()
+        .into_response(),
     }
 }
 

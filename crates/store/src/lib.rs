@@ -172,6 +172,43 @@ pub enum StoreError {
     Incompatible(String),
 }
 
+/// Whether writes are failing for want of space: raised by a write that failed with
+/// [`StoreError::Full`], lowered by one that succeeded. Readiness reads it (P34: a full disk is
+/// named, and the store answers not ready until a write succeeds again).
+#[derive(Debug, Default)]
+pub struct SpaceWatch(std::sync::atomic::AtomicBool);
+
+impl SpaceWatch {
+    /// Takes note of a write's outcome.
+    pub fn observe<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => self.0.store(false, std::sync::atomic::Ordering::Relaxed),
+            Err(StoreError::Full(_)) => self.0.store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    /// Takes note of a batch's outcomes: raised if any unit failed for space.
+    pub fn observe_each<T>(&self, results: &[Result<T, StoreError>]) {
+        match results
+            .iter()
+            .find(|r| matches!(r, Err(StoreError::Full(_))))
+        {
+            Some(full) => self.observe(full),
+            None => {
+                if let Some(ok) = results.iter().find(|r| r.is_ok()) {
+                    self.observe(ok);
+                }
+            }
+        }
+    }
+
+    /// Whether the last write that succeeded or failed for space failed.
+    pub fn full(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Where a subject is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SubjectState {
@@ -635,6 +672,11 @@ pub trait Store: Reader + Send + Sync {
     /// Whether calls wait on network round trips (so servers should not make them on their
     /// async workers).
     fn remote(&self) -> bool {
+        false
+    }
+    /// Whether the last write to meet the question of space failed for want of it
+    /// ([`SpaceWatch`]); a successful write lowers it.
+    fn out_of_space(&self) -> bool {
         false
     }
     /// A stored erasure certificate.

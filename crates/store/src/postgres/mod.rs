@@ -206,6 +206,8 @@ pub struct PgStore {
     /// Units of work committed, and the transactions that carried them.
     units: AtomicU64,
     commits: AtomicU64,
+    /// Whether writes are failing for want of space.
+    space: crate::SpaceWatch,
 }
 
 impl PgStore {
@@ -227,6 +229,7 @@ impl PgStore {
             chain_lock: format!("steward.audit.{}", target.schema),
             units: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            space: crate::SpaceWatch::default(),
         })
     }
 

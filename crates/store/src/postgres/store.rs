@@ -31,10 +31,12 @@ impl crate::Store for PgStore {
         open.members += own;
         let lost = matches!(result, Err(StoreError::Unavailable(_)));
         let outcome = self.conclude(w, epoch, own, lost);
-        match (result, outcome) {
+        let result = match (result, outcome) {
             (Ok(entries), Ok(())) => Ok(entries),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        }
+        };
+        self.space.observe(&result);
+        result
     }
 
     fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
@@ -58,10 +60,16 @@ impl crate::Store for PgStore {
         let lost = results
             .iter()
             .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
-        match self.conclude(w, epoch, own, lost) {
+        let results: Vec<_> = match self.conclude(w, epoch, own, lost) {
             Ok(()) => results,
             Err(e) => results.into_iter().map(|r| r.and(Err(e.clone()))).collect(),
-        }
+        };
+        self.space.observe_each(&results);
+        results
+    }
+
+    fn out_of_space(&self) -> bool {
+        self.space.full()
     }
 
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {

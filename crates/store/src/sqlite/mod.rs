@@ -32,7 +32,10 @@ fn backend(e: rusqlite::Error) -> StoreError {
     // rusqlite messages name tables, columns and constraints, never bound values.
     let text = e.to_string();
     match e.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::Full(text),
+        // SQLite's own text ("database or disk is full") would say it twice.
+        Some(ErrorCode::DiskFull) => {
+            StoreError::Full("SQLITE_FULL: no space left where the database is".into())
+        }
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(text),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(text),
         Some(ErrorCode::ConstraintViolation)
@@ -84,6 +87,8 @@ pub struct SqliteStore {
     /// Asks the checkpointer thread to fold the write-ahead log into the database file; it
     /// stops when this is dropped.
     checkpoints: std::sync::mpsc::SyncSender<()>,
+    /// Whether writes are failing for want of space.
+    pub(crate) space: crate::SpaceWatch,
 }
 
 /// Folds the write-ahead log into the database file on its own connection and thread
@@ -149,6 +154,7 @@ impl SqliteStore {
         let behind = Arc::new(AtomicBool::new(false));
         Ok(SqliteStore {
             checkpoints: checkpointer(path, Arc::clone(&behind))?,
+            space: crate::SpaceWatch::default(),
             behind,
             inner: Mutex::new(Inner {
                 data_version: conn
@@ -230,6 +236,15 @@ impl SqliteStore {
     /// head with its result. Commits, then asks for a checkpoint every [`CHECKPOINT_EVERY`]
     /// commits.
     fn write<T>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, Head) -> Result<(Head, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = self.write_once(work);
+        self.space.observe(&result);
+        result
+    }
+
+    fn write_once<T>(
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>, Head) -> Result<(Head, T), StoreError>,
     ) -> Result<T, StoreError> {

@@ -30,25 +30,32 @@ impl crate::Store for SqliteStore {
     /// alone; if the commit fails, every unit fails.
     fn commit_each(&self, units: Vec<Unit>) -> Vec<Result<Vec<Entry>, StoreError>> {
         let n = units.len();
-        self.write(|tx, mut at| {
-            let mut results = Vec::with_capacity(n);
-            for unit in units {
-                tx.execute_batch("SAVEPOINT unit").map_err(backend)?;
-                match append(tx, at, unit) {
-                    Ok((end, entries)) => {
-                        at = end;
-                        results.push(Ok(entries));
+        let results = self
+            .write(|tx, mut at| {
+                let mut results = Vec::with_capacity(n);
+                for unit in units {
+                    tx.execute_batch("SAVEPOINT unit").map_err(backend)?;
+                    match append(tx, at, unit) {
+                        Ok((end, entries)) => {
+                            at = end;
+                            results.push(Ok(entries));
+                        }
+                        Err(e) => {
+                            tx.execute_batch("ROLLBACK TO unit").map_err(backend)?;
+                            results.push(Err(e));
+                        }
                     }
-                    Err(e) => {
-                        tx.execute_batch("ROLLBACK TO unit").map_err(backend)?;
-                        results.push(Err(e));
-                    }
+                    tx.execute_batch("RELEASE unit").map_err(backend)?;
                 }
-                tx.execute_batch("RELEASE unit").map_err(backend)?;
-            }
-            Ok((at, results))
-        })
-        .unwrap_or_else(|e| vec![Err(e); n])
+                Ok((at, results))
+            })
+            .unwrap_or_else(|e| vec![Err(e); n]);
+        self.space.observe_each(&results);
+        results
+    }
+
+    fn out_of_space(&self) -> bool {
+        self.space.full()
     }
 
     fn next_record_ids(&self, n: usize) -> Result<i64, StoreError> {
