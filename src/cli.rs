@@ -37,6 +37,16 @@ enum Command {
     /// Verify a signed document: an erasure certificate or a consent receipt.
     #[command(subcommand)]
     Document(DocumentCommand),
+    /// Check a store at rest, in full: the data's and the keyring's structure (SQLite
+    /// integrity_check, PostgreSQL amcheck), the audit log against its checkpoints and
+    /// journal, and the state that decides reads. Exit 3 names every problem.
+    Check {
+        #[command(flatten)]
+        store: Settings,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete the ciphertext of erased subjects (resumable).
     Purge {
         #[command(flatten)]
@@ -465,6 +475,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Check { store, json } => check(&store, json),
         Command::Purge { store, batch } => {
             let vault = open_vault(&store)?;
             let bar = indicatif::ProgressBar::new_spinner();
@@ -739,6 +750,60 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn check(settings: &Settings, json: bool) -> Result<()> {
+    let vault = match open_vault(settings) {
+        Ok(v) => v,
+        Err(e) => {
+            // A store too damaged to open is a failed check: say what the file's own full
+            // check finds.
+            let corrupt = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<steward_core::Error>())
+                .is_some_and(|d| d.code() == steward_core::Code::StorageCorrupt);
+            let config = settings.load()?;
+            if corrupt && !config.backend()?.remote() {
+                let mut problems = Vec::new();
+                for name in [files::DATA, files::KEYRING] {
+                    let path = config.data_dir.join(name);
+                    for p in steward_store::sqlite_file_problems(&path)? {
+                        problems.push(format!("{name}: {p}"));
+                    }
+                }
+                return Err(CheckFailed(format!(
+                    "check FAILED: the store cannot be opened: {e:#}\n{}",
+                    problems.join("\n")
+                ))
+                .into());
+            }
+            return Err(e);
+        }
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    let c = vault.check(&mut |n| bar.set_message(format!("{n} audit entries verified")))?;
+    bar.finish_and_clear();
+    if json {
+        say!("{}", serde_json::to_string_pretty(&c)?);
+    }
+    if c.sound() {
+        if !json {
+            let r = c.audit.as_ref().ok();
+            say!(
+                "check OK: data and keyring structure sound; audit log of {} entries verified; state agrees with the log",
+                r.map_or(0, |r| r.entries)
+            );
+        }
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    lines.extend(c.data.iter().map(|p| format!("data: {p}")));
+    lines.extend(c.keyring.iter().map(|p| format!("keyring: {p}")));
+    if let Err(f) = &c.audit {
+        lines.push(format!("audit log: {f}"));
+    }
+    lines.extend(c.state.iter().map(|p| format!("state: {p}")));
+    Err(CheckFailed(format!("check FAILED:\n{}", lines.join("\n"))).into())
 }
 
 fn audit(cmd: AuditCommand) -> Result<()> {

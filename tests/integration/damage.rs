@@ -115,3 +115,200 @@ fn p34_a_full_disk_is_named_reported_not_ready_and_recovers() {
     );
     drop(server);
 }
+
+const MASTER: &str = "6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d";
+
+fn open(dir: &Path) -> Result<steward_core::Vault, steward_core::Error> {
+    steward_core::Vault::open_sqlite(
+        dir,
+        steward_policy::Policy::example().unwrap(),
+        &steward_crypto::MasterKey::from_hex(MASTER).unwrap(),
+        std::sync::Arc::new(steward_core::clock::SystemClock),
+        None,
+    )
+}
+
+fn actor(vault: &steward_core::Vault, role: &str) -> steward_core::Actor {
+    steward_core::Actor {
+        id: format!("test:{role}"),
+        role: vault.policy().role_id(role).unwrap(),
+    }
+}
+
+/// A store of `n` subjects, each with an email; every other one consents to offers.
+fn populated(dir: &Path, n: usize) -> Vec<(steward_core::SubjectId, String, bool)> {
+    let vault = open(dir).unwrap();
+    let app = actor(&vault, "service");
+    let mut out = Vec::new();
+    for i in 0..n {
+        let s = vault.register(&app).unwrap();
+        let email = format!("subject{i}@example.cn");
+        vault
+            .collect(
+                &app,
+                &steward_core::Collect {
+                    subject: s,
+                    feature: "account",
+                    values: &[("name", "Damage Test"), ("email", &email)],
+                    source: steward_core::Source::Subject,
+                },
+            )
+            .unwrap();
+        let consents = i % 2 == 0;
+        if consents {
+            let t = vault.consent_target("purpose:relevant_offers").unwrap();
+            vault.consent(&app, s, t, true, false, "web").unwrap();
+        }
+        out.push((s, email, consents));
+    }
+    vault.store().settle().unwrap();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// What a read of `purpose` answers: the email, or the error's code.
+fn answer(
+    vault: &steward_core::Vault,
+    s: steward_core::SubjectId,
+    purpose: &str,
+) -> Result<String, String> {
+    vault
+        .read(
+            &actor(vault, "service"),
+            &steward_core::Read {
+                subject: s,
+                categories: &["email"],
+                purpose,
+                justification: None,
+            },
+        )
+        .map(|v| v[0].value.clone())
+        .map_err(|e| e.code().to_string())
+}
+
+/// P34: a page of `steward.db` overwritten with garbage — each page of the file in turn — is
+/// refused when the store opens (`storage_corrupt`, SQLite's quick_check) or, where the
+/// damage is beyond what SQLite checks, answers an error; never a wrong value, a missing
+/// subject (404), an erased one (410) or a consent that is not the one given. `steward check`
+/// names the damage. (The old code opened such files and answered from them.)
+#[test]
+fn p34_damaged_pages_are_an_error_never_a_wrong_or_missing_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = tmp.path().join("pristine");
+    let subjects = populated(&pristine, 120);
+    let db = std::fs::read(pristine.join("steward.db")).unwrap();
+    let page = usize::from(u16::from_be_bytes([db[16], db[17]]));
+    let pages = db.len() / page;
+    assert!(pages > 8, "{pages} pages");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut refused_at_open, mut answered) = (0, 0);
+    for p in 0..pages {
+        let dir = tmp.path().join(format!("page-{p}"));
+        copy_dir(&pristine, &dir);
+        let mut bytes = db.clone();
+        for b in &mut bytes[p * page..(p + 1) * page] {
+            // xorshift64: the same garbage every run.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        std::fs::write(dir.join("steward.db"), &bytes).unwrap();
+        let vault = match open(&dir) {
+            Ok(v) => v,
+            Err(e) => {
+                assert_eq!(e.code(), "storage_corrupt", "page {p}: {e}");
+                refused_at_open += 1;
+                continue;
+            }
+        };
+        answered += 1;
+        let damage = ["storage_corrupt", "integrity_failure"];
+        for (s, email, consents) in &subjects {
+            match answer(&vault, *s, "provide_service") {
+                Ok(v) => assert_eq!(&v, email, "page {p}: a wrong value"),
+                Err(code) => assert!(damage.contains(&code.as_str()), "page {p}: {code}"),
+            }
+            match answer(&vault, *s, "relevant_offers") {
+                Ok(v) => {
+                    assert!(consents, "page {p}: read without the consent given");
+                    assert_eq!(&v, email, "page {p}");
+                }
+                Err(code) if code == "consent_required" => {
+                    assert!(!consents, "page {p}: the consent given was lost")
+                }
+                Err(code) => assert!(damage.contains(&code.as_str()), "page {p}: {code}"),
+            }
+        }
+    }
+    // Pages that hold nothing the reads reach (free pages) may open and answer, correctly.
+    assert!(
+        refused_at_open * 10 >= pages * 9,
+        "{refused_at_open} of {pages} damaged files refused at open, {answered} answered"
+    );
+
+    // `steward check` on the damaged file: exit 3, naming what SQLite found.
+    let r = crate::kit::steward_env(
+        &[
+            "check",
+            "--data-dir",
+            crate::kit::s(&tmp.path().join("page-3")),
+        ],
+        &[("STEWARD_MASTER_KEY", MASTER)],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("check FAILED"), "{}", r.stderr);
+    assert!(r.stderr.contains("steward.db:"), "{}", r.stderr);
+    let r = crate::kit::steward_env(
+        &["check", "--data-dir", crate::kit::s(&pristine)],
+        &[("STEWARD_MASTER_KEY", MASTER)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("check OK"), "{}", r.stdout);
+}
+
+/// P34: a key gone from the keyring without the keyring's record of destroying it is damage
+/// (`500 storage_corrupt`), not an erasure (`410 data_key_destroyed`, which the old code
+/// answered for a live subject).
+#[test]
+fn p34_a_lost_key_is_damage_not_an_erasure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let subjects = populated(tmp.path(), 2);
+    let c = rusqlite::Connection::open(tmp.path().join("keyring.db")).unwrap();
+    c.execute(
+        "DELETE FROM data_keys WHERE subject = ?1",
+        [&subjects[0].0.0[..]],
+    )
+    .unwrap();
+    let vault = open(tmp.path()).unwrap();
+    assert_eq!(
+        answer(&vault, subjects[0].0, "provide_service"),
+        Err("storage_corrupt".into())
+    );
+    assert_eq!(
+        answer(&vault, subjects[1].0, "provide_service"),
+        Ok(subjects[1].1.clone())
+    );
+    // An erasure is still an erasure.
+    vault
+        .erase(
+            &actor(&vault, "privacy_officer"),
+            subjects[1].0,
+            "subject request",
+        )
+        .unwrap();
+    let code = answer(&vault, subjects[1].0, "provide_service").unwrap_err();
+    assert!(
+        ["subject_erased", "data_key_destroyed"].contains(&code.as_str()),
+        "{code}"
+    );
+}

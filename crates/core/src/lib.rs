@@ -6,6 +6,7 @@
 //! transport (HTTP, CLI) or storage engines.
 
 pub mod backup;
+mod check;
 pub mod clock;
 mod code;
 mod collect;
@@ -22,6 +23,7 @@ mod selfservice;
 mod staff;
 mod vault;
 
+pub use check::Check;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::ApiKeyInfo;

@@ -1773,3 +1773,24 @@ fn p33_checkpoints_are_journaled_and_each_verifies_only_what_is_new() {
     // The full verification still finds it.
     assert_eq!(k.verify().unwrap_err().seq(), Some(1));
 }
+
+/// P34: `steward check` runs the backend's own full check (SQLite `integrity_check`,
+/// PostgreSQL `amcheck`) of data and keyring, and the whole log against its journal; a sound
+/// store is sound, and a log fault is reported in the check.
+#[test]
+fn p34_the_full_check_covers_structure_keyring_and_log() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let _ = k.read(s, &["email"], "provide_service");
+    k.vault.checkpoint().unwrap();
+    let c = k.vault.check(&mut |_| {}).unwrap();
+    assert!(c.sound(), "{c:?}");
+    assert!(c.audit.as_ref().unwrap().entries > 3);
+    k.sql(
+        "UPDATE audit SET hash = randomblob(32) WHERE seq = 2;",
+        "UPDATE {schema}.audit SET hash = '\\x00'::bytea WHERE seq = 2;",
+    );
+    let c = k.vault.check(&mut |_| {}).unwrap();
+    assert!(!c.sound());
+    assert_eq!(c.audit.unwrap_err().seq(), Some(2));
+}

@@ -606,7 +606,19 @@ impl Vault {
         if let Some(k) = self.cache().get(&subject.0) {
             return Ok(Arc::clone(k));
         }
-        let wrapped = self.keyring.get(&subject.0)?.ok_or(Error::KeyDestroyed)?;
+        let wrapped = match self.keyring.get(&subject.0)? {
+            Some(w) => w,
+            // An erasure destroys the key and remembers it did; a key gone without that
+            // memory is damage (or a keyring restored from the wrong backup), never an erasure
+            // to report (P34).
+            None if self.keyring.was_destroyed(&subject.0)? => return Err(Error::KeyDestroyed),
+            None => {
+                return Err(Error::Store(steward_store::StoreError::Corrupt(
+                    "the keyring holds no key for this subject and no record of destroying it"
+                        .into(),
+                )));
+            }
+        };
         let key = Arc::new(self.keys.unwrap_data_key(&subject.0, &wrapped)?);
         let mut cache = self.cache();
         if cache.len() >= KEY_CACHE_LIMIT {

@@ -21,7 +21,9 @@ pub use postgres::{
     SUBJECT_STATE, test_url,
 };
 pub use request::{RequestEvent, RequestState};
-pub use sqlite::{SETTINGS as SQLITE_SETTINGS, SqliteKeyring, SqliteStore};
+pub use sqlite::{
+    SETTINGS as SQLITE_SETTINGS, SqliteKeyring, SqliteStore, file_problems as sqlite_file_problems,
+};
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
 /// Which backend a deployment runs on, and where it is.
@@ -739,6 +741,9 @@ pub trait Store: Reader + Send + Sync {
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError>;
     /// A deployment fact.
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// The backend's own full check of the stored structure (SQLite `integrity_check`,
+    /// PostgreSQL `amcheck`): the problems found, none when sound (P34).
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Wrapped per-subject data keys, stored apart from the data (P20, P28).
@@ -753,4 +758,9 @@ pub trait Keyring: Send + Sync {
     /// Every subject whose key was destroyed here: the keyring's memory of erasures, which a
     /// restored data backup is reconciled against (P28). Holds ids only, no key material.
     fn destroyed(&self) -> Result<Vec<SubjectKey>, StoreError>;
+    /// Whether this keyring destroyed `subject`'s key (so a missing key is an erasure, not
+    /// damage).
+    fn was_destroyed(&self, subject: &SubjectKey) -> Result<bool, StoreError>;
+    /// The backend's own full check of the keyring's structure; none when sound.
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -300,6 +300,73 @@ pub(super) async fn in_order(mut futures: Vec<Sent<'_>>) -> Result<(), (usize, S
 }
 
 /// Every statement prepared in this test process, for `tests::every_statement_follows_the_citus_rule`.
+impl Pool {
+    /// PostgreSQL's own check of this schema's tables and b-tree indexes, with the `amcheck`
+    /// extension (`verify_heapam`, and `bt_index_check` with every heap tuple looked up): the
+    /// problems found, in PostgreSQL's words (block and item numbers, never values). Without
+    /// the extension, and without the right to create it, that is the one problem reported.
+    pub(super) fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.run(async |c| {
+            let client = &c.client;
+            if client
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public")
+                .await
+                .is_err()
+            {
+                return Ok(vec![
+                    "PostgreSQL's amcheck extension is not installed and could not be created (a superuser can: CREATE EXTENSION amcheck); tables and indexes were not checked".into(),
+                ]);
+            }
+            let ext: String = client
+                .query_one(
+                    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'",
+                    &[],
+                )
+                .await
+                .map_err(pg)?
+                .get(0);
+            let relations = client
+                .query(
+                    "SELECT c.oid, c.relname, c.relkind::text, COALESCE(a.amname, '') FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     LEFT JOIN pg_am a ON a.oid = c.relam
+                     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i')
+                     ORDER BY c.relname",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            let mut problems = Vec::new();
+            for r in relations {
+                let oid: u32 = r.get(0);
+                let name: String = r.get(1);
+                let kind: String = r.get(2);
+                let am: String = r.get(3);
+                if kind == "r" {
+                    let sql = format!(
+                        "SELECT blkno, offnum, msg FROM \"{ext}\".verify_heapam($1::oid::regclass)"
+                    );
+                    match client.query(&sql, &[&oid]).await {
+                        Ok(rows) => problems.extend(rows.iter().map(|row| {
+                            let blk: i64 = row.get(0);
+                            let msg: Option<String> = row.get(2);
+                            format!("table {name}, block {blk}: {}", msg.unwrap_or_default())
+                        })),
+                        Err(e) => problems.push(format!("table {name}: {}", pg(e))),
+                    }
+                } else if am == "btree" {
+                    let sql =
+                        format!("SELECT \"{ext}\".bt_index_check($1::oid::regclass, true)");
+                    if let Err(e) = client.query(&sql, &[&oid]).await {
+                        problems.push(format!("index {name}: {}", pg(e)));
+                    }
+                }
+            }
+            Ok(problems)
+        })
+    }
+}
+
 #[cfg(test)]
 pub(super) mod prepared {
     use std::collections::BTreeSet;

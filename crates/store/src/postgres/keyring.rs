@@ -74,4 +74,19 @@ impl Keyring for PgKeyring {
                 .collect()
         })
     }
+
+    fn was_destroyed(&self, subject: &SubjectKey) -> Result<bool, StoreError> {
+        self.pool.run(async |c| {
+            Ok(c.opt(
+                "SELECT 1 FROM destroyed WHERE subject = $1",
+                &[&&subject[..]],
+            )
+            .await?
+            .is_some())
+        })
+    }
+
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.pool.structure_problems()
+    }
 }

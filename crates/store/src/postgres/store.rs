@@ -418,4 +418,8 @@ impl crate::Store for PgStore {
             col(r, 0)
         })
     }
+
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.pool.structure_problems()
+    }
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{Keyring, StoreError, SubjectKey};
 
 use super::rows::key16;
-use super::{backend, migrate, open_connection};
+use super::{backend, migrate, open_connection, refuse_damaged};
 
 /// The SQLite keyring: its own file, with `secure_delete` on and the write-ahead log truncated
 /// after every destruction, so a destroyed key leaves no copy in the keyring's files.
@@ -20,6 +20,7 @@ impl SqliteKeyring {
     /// Opens (creating if needed) the keyring file at `path`.
     pub fn open(path: &Path) -> Result<SqliteKeyring, StoreError> {
         let mut conn = open_connection(path)?;
+        refuse_damaged(&conn, "the keyring file")?;
         migrate(&mut conn, crate::migrations::SQLITE_KEYRING)?;
         Ok(SqliteKeyring {
             conn: Mutex::new(conn),
@@ -75,5 +76,16 @@ impl Keyring for SqliteKeyring {
         st.query_map([], |r| key16(r.get(0)?))
             .and_then(|rows| rows.collect())
             .map_err(backend)
+    }
+
+    fn was_destroyed(&self, subject: &SubjectKey) -> Result<bool, StoreError> {
+        self.lock()
+            .prepare_cached("SELECT 1 FROM destroyed WHERE subject = ?1")
+            .and_then(|mut st| st.exists(params![&subject[..]]))
+            .map_err(backend)
+    }
+
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
+        super::schema::structure_problems(&self.lock(), true)
     }
 }

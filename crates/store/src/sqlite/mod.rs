@@ -133,10 +133,27 @@ fn checkpointer(
     Ok(tx)
 }
 
+/// SQLite's full `integrity_check` of the file at `path`, opened read-only without any of the
+/// store's own checks: for reporting on a file too damaged to open as a store.
+pub fn file_problems(path: &Path) -> Result<Vec<String>, StoreError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(backend)?;
+    match structure_problems(&conn, true) {
+        Ok(p) => Ok(p),
+        // Too damaged even to be checked: that is the problem.
+        Err(StoreError::Corrupt(why)) => Ok(vec![why]),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the data file at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = open_connection(path)?;
+        refuse_damaged(&conn, "the data file")?;
         migrate(&mut conn, crate::migrations::SQLITE)?;
         // Checkpoints are the checkpointer's, off the commit path.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")

@@ -27,6 +27,36 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// SQLite's check of the file's structure: `PRAGMA quick_check` (the b-trees and their pages,
+/// not index content against tables), or with `deep` the full `PRAGMA integrity_check`. The
+/// problems found, in SQLite's words (they name pages and tables, never values); none when
+/// the file is sound.
+pub(super) fn structure_problems(conn: &Connection, deep: bool) -> Result<Vec<String>, StoreError> {
+    let pragma = if deep {
+        "PRAGMA integrity_check(100)"
+    } else {
+        "PRAGMA quick_check(100)"
+    };
+    let mut st = conn.prepare(pragma).map_err(backend)?;
+    let rows: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(backend)?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
+}
+
+/// Refuses a file whose structure is damaged (P34): damage is an error, never an answer.
+pub(super) fn refuse_damaged(conn: &Connection, what: &str) -> Result<(), StoreError> {
+    let problems = structure_problems(conn, false)?;
+    match problems.first() {
+        None => Ok(()),
+        Some(first) => Err(StoreError::Corrupt(format!(
+            "{what} failed SQLite's quick_check ({} problems, the first: {first}); restore it from a backup, and run `steward check` for the full report",
+            problems.len()
+        ))),
+    }
+}
+
 pub(super) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
     let applied: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))

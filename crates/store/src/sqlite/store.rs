@@ -457,4 +457,8 @@ impl crate::Store for SqliteStore {
             r.get(0)
         })
     }
+
+    fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
+        super::schema::structure_problems(&self.lock().conn, true)
+    }
 }
