@@ -38,6 +38,12 @@ fn pg_tool(tool: &str, args: &[&str]) -> std::process::Output {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(|_| {})
+    }
+
+    /// A cluster whose data directory `configure` may change between initdb and start (it
+    /// runs as root; the files are handed to `postgres` after).
+    fn start_with(configure: impl FnOnce(&Path)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let data: PathBuf = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
@@ -58,6 +64,10 @@ impl Cluster {
             ],
         );
         assert!(out.status.success(), "initdb: {out:?}");
+        configure(&data);
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres", crate::kit::s(&data)])
+            .status();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -356,4 +366,177 @@ fn p20_keyring_under_its_own_credentials_is_out_of_the_data_roles_reach() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Makes a CA (`<name>-ca.pem`) and, signed by it, a server certificate for `localhost` only
+/// (`<name>-server.pem`, `<name>-server.key`), with the `openssl` command.
+fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (
+        p("ca.key"),
+        p("ca.pem"),
+        p("server.key"),
+        p("server.csr"),
+        p("server.pem"),
+        p("ext.cnf"),
+    );
+    let s = crate::kit::s;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} test CA"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        s(&ca_key),
+        "-out",
+        s(&ca),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        s(&key),
+        "-out",
+        s(&csr),
+    ]);
+    std::fs::write(&ext, "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&csr),
+        "-CA",
+        s(&ca),
+        "-CAkey",
+        s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        s(&ext),
+        "-out",
+        s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+/// P20: PostgreSQL over TLS. On a cluster of the test's own that serves TLS with a certificate
+/// the test made (for `localhost` only) and refuses plaintext TCP: `sslmode=verify-full` with
+/// the right CA connects (and `pg_stat_ssl` shows the session encrypted), with another CA or
+/// another host name it is refused; `verify-ca` checks the chain, not the name; `require`
+/// encrypts without checking; `disable` is refused by the server. (The old code connected
+/// with `NoTls` and could not reach this server at all.)
+#[test]
+fn p20_postgres_over_tls_verifies_as_sslmode_says() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path(), "right");
+    let (other_ca, _, _) = certificates(certs.path(), "other");
+    let cluster = Cluster::start_with(|data| {
+        std::fs::copy(&cert, data.join("server.crt")).unwrap();
+        std::fs::copy(&key, data.join("server.key")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+    });
+    let port = cluster.port;
+    let s = crate::kit::s;
+    let by_name = |query: &str| {
+        format!("postgres://postgres@localhost:{port}/postgres?hostaddr=127.0.0.1&{query}")
+    };
+    let by_address = |query: &str| format!("postgres://postgres@127.0.0.1:{port}/postgres?{query}");
+    let try_open = |url: &str| {
+        let target = steward_core::PgTarget::unique(url, "tls").unwrap();
+        steward_store::PgStore::open(&target).map(|store| (store, target))
+    };
+    let encrypted_sessions = || {
+        let out = Command::new("psql")
+            .args(["-h", s(cluster.dir.path()), "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-Atc",
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'steward' AND s.ssl"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+
+    let verify_full = by_name(&format!("sslmode=verify-full&sslrootcert={}", s(&ca)));
+    let (store, target) = try_open(&verify_full).unwrap_or_else(|e| panic!("verify-full: {e}"));
+    use steward_store::Store as _;
+    assert_eq!(store.audit_head().unwrap().0, 0);
+    assert!(encrypted_sessions() >= 1);
+    drop(store);
+    let _ = target.drop_schema();
+
+    for (what, url) in [
+        (
+            "another CA",
+            by_name(&format!("sslmode=verify-full&sslrootcert={}", s(&other_ca))),
+        ),
+        (
+            "another host name",
+            by_address(&format!("sslmode=verify-full&sslrootcert={}", s(&ca))),
+        ),
+        ("plaintext", by_address("sslmode=disable")),
+    ] {
+        let e = try_open(&url)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: connected"));
+        if what == "plaintext" {
+            assert!(e.to_string().contains("no encryption"), "{what}: {e}");
+        } else {
+            assert!(e.to_string().contains("certificate"), "{what}: {e}");
+        }
+    }
+    for (what, url) in [
+        (
+            "verify-ca by address",
+            by_address(&format!("sslmode=verify-ca&sslrootcert={}", s(&ca))),
+        ),
+        ("require", by_address("sslmode=require")),
+        ("the default (prefer)", by_address("")),
+    ] {
+        let (store, target) = try_open(&url).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(store.audit_head().unwrap().0, 0, "{what}");
+        drop(store);
+        let _ = target.drop_schema();
+    }
+    // A mode the driver does not know is named, not ignored.
+    let e = try_open(&by_address("sslmode=verify-everything"))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("sslmode must be"), "{e}");
 }

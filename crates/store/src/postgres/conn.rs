@@ -109,15 +109,19 @@ impl Conn {
 pub(super) struct Pool {
     pub(super) io: Io,
     pub(super) config: tokio_postgres::Config,
+    /// TLS as `sslmode` asks; `None` for `disable`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     pub(super) slots: Vec<Mutex<Option<Arc<Conn>>>>,
     pub(super) next: AtomicUsize,
 }
 
 impl Pool {
     pub(super) fn new(target: &PgTarget, size: usize, name: &str) -> Result<Pool, StoreError> {
-        let mut config: tokio_postgres::Config = target.url.parse().map_err(|_| {
+        let tls = super::tls::split(&target.url)?;
+        let mut config: tokio_postgres::Config = tls.url.parse().map_err(|_| {
             StoreError::Incompatible("the PostgreSQL connection string cannot be parsed".into())
         })?;
+        config.ssl_mode(super::tls::driver_mode(tls.mode));
         // Fail fast while the server is down; queries never wait on a lock for long.
         config
             .connect_timeout(Duration::from_secs(3))
@@ -130,6 +134,7 @@ impl Pool {
         Ok(Pool {
             io: Io::new(name)?,
             config,
+            tls: super::tls::connector(&tls)?,
             slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
         })
@@ -138,19 +143,22 @@ impl Pool {
     /// A fresh connection, its socket driven by the I/O thread.
     pub(super) fn connect(&self) -> Result<Arc<Conn>, StoreError> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.io.handle()?.spawn(async move {
-            let made = match config.connect(NoTls).await {
-                Ok((client, connection)) => {
-                    tokio::spawn(async move {
-                        // The connection ends with an error when the server goes away; the
-                        // client then reports itself closed and is made again on next use.
-                        let _ = connection.await;
-                    });
-                    Ok(client)
-                }
-                Err(e) => Err(pg(e)),
-            };
+            let made = match tls {
+                Some(tls) => config.connect(tls).await.map(|(client, connection)| {
+                    tokio::spawn(connection);
+                    client
+                }),
+                None => config.connect(NoTls).await.map(|(client, connection)| {
+                    // The connection ends with an error when the server goes away; the
+                    // client then reports itself closed and is made again on next use.
+                    tokio::spawn(connection);
+                    client
+                }),
+            }
+            .map_err(pg);
             let _ = tx.send(made);
         });
         let client = rx

@@ -25,6 +25,7 @@ mod schema;
 mod store;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -149,8 +150,15 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() {
         return StoreError::Unavailable("the connection to PostgreSQL was lost".into());
     }
-    // Everything else without a database error is transport: refused, reset, timed out.
-    StoreError::Unavailable(format!("PostgreSQL cannot be reached: {e}"))
+    // Everything else without a database error is transport: refused, reset, timed out, a
+    // TLS handshake that failed (its cause — an unknown issuer, another name — follows).
+    let mut text = format!("PostgreSQL cannot be reached: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    StoreError::Unavailable(text)
 }
 
 fn corrupt(what: &str) -> StoreError {
