@@ -105,9 +105,11 @@ enum BackupCommand {
         /// (default: DATA_DIR/keyring-backups).
         #[arg(long)]
         keyring_out: Option<PathBuf>,
-        /// Days a keyring backup is kept; older ones are deleted on every run.
-        #[arg(long, default_value_t = 30)]
-        keyring_retention_days: u32,
+        /// Days a keyring backup is kept; older ones are deleted on every run [default: the
+        /// setting keyring_backup_retention_days, 30]. Never more than that setting, which
+        /// erasure certificates promise.
+        #[arg(long)]
+        keyring_retention_days: Option<u32>,
     },
     /// Restore a data backup (and optionally a keyring backup) into an empty store, then
     /// re-apply every erasure made since the backup was taken.
@@ -120,9 +122,19 @@ enum BackupCommand {
         /// A keyring backup, when the keyring itself was lost (default: keep the live one).
         #[arg(long)]
         keyring: Option<PathBuf>,
-        /// Delete the data now in the target first (the data file, or the data schema).
+        /// Replace what the target holds (the data file or schema, and the keyring when
+        /// --keyring is given), once both backups are checked in full and restored beside it.
         #[arg(long)]
         replace: bool,
+        /// Restore data into a target with no keyring and no --keyring: every subject is then
+        /// unreadable (their keys are not there).
+        #[arg(long)]
+        without_keyring: bool,
+        /// Restore although the erasure journal cannot show that it knows every erasure since
+        /// the backup was taken (a disaster that took the journal too). An erased subject may
+        /// then be readable again; the restore's audit entry says so.
+        #[arg(long)]
+        accept_unknown_erasures: bool,
     },
 }
 
@@ -303,6 +315,10 @@ pub struct Settings {
     /// [default: DATA_DIR/journal/checkpoints.jsonl; $STEWARD_CHECKPOINT_JOURNAL].
     #[arg(long, value_name = "FILE")]
     pub checkpoint_journal: Option<PathBuf>,
+    /// Erasure journal: every erasure, kept outside the store and every backup
+    /// [default: DATA_DIR/journal/erasures.jsonl; $STEWARD_ERASURE_JOURNAL].
+    #[arg(long, value_name = "FILE")]
+    pub erasure_journal: Option<PathBuf>,
 }
 
 impl Settings {
@@ -337,6 +353,9 @@ impl Settings {
         }
         if let Some(v) = flags.checkpoint_journal {
             config.checkpoint_journal = Some(v);
+        }
+        if let Some(v) = flags.erasure_journal {
+            config.erasure_journal = Some(v);
         }
         Ok(config)
     }
@@ -676,7 +695,9 @@ fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<
         Arc::new(SystemClock),
         config.region.as_deref(),
     )?
-    .with_journal(config.journal()))
+    .with_journal(config.journal())
+    .with_erasure_journal(config.erasure_journal())
+    .with_keyring_retention_days(config.keyring_backup_retention_days))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {
@@ -961,6 +982,14 @@ fn backup(cmd: BackupCommand) -> Result<()> {
         } => {
             let config = store.load()?;
             let backend = config.backend()?;
+            let promised = config.keyring_backup_retention_days;
+            let keyring_retention_days = keyring_retention_days.unwrap_or(promised);
+            if keyring_retention_days > promised {
+                return Err(steward_core::Error::Invalid(format!(
+                    "--keyring-retention-days {keyring_retention_days} is more than keyring_backup_retention_days ({promised}), which erasure certificates promise; raise the setting first"
+                ))
+                .into());
+            }
             let vault = open_configured(&config, Opening::Existing)?;
             let out = out.unwrap_or_else(|| config.data_dir.join("backups"));
             let keyring_out =
@@ -989,41 +1018,123 @@ fn backup(cmd: BackupCommand) -> Result<()> {
             data,
             keyring,
             replace,
-        } => {
-            let config = store.load()?;
-            let backend = config.backend()?;
-            let master = master_key(&config.data_dir, config.master_key_file.as_deref(), false)?;
-            if replace {
-                match &backend {
-                    steward_core::Backend::Sqlite { dir } => {
-                        for suffix in ["", "-wal", "-shm"] {
-                            let f = dir.join(format!("{}{suffix}", files::DATA));
-                            if f.exists() {
-                                std::fs::remove_file(&f)
-                                    .with_context(|| format!("cannot remove `{}`", f.display()))?;
-                            }
-                        }
-                    }
-                    steward_core::Backend::Postgres { data, .. } => data.drop_schema()?,
-                }
-            }
-            if let Some(k) = &keyring {
-                steward_core::backup::restore(&backend, &master, k, steward_store::Half::Keyring)?;
-            }
-            let header =
-                steward_core::backup::restore(&backend, &master, &data, steward_store::Half::Data)?;
-            let vault = open_configured(&config, Opening::MayCreate)?;
-            let r = vault.reconcile_after_restore(header)?;
-            say!(
-                "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
-                r.backup.created_at,
-                r.backup.audit_seq,
-                r.erasures_reapplied,
-                r.records_purged
-            );
-            Ok(())
-        }
+            without_keyring,
+            accept_unknown_erasures,
+        } => restore(
+            &store,
+            &data,
+            keyring.as_deref(),
+            replace,
+            without_keyring,
+            accept_unknown_erasures,
+        ),
     }
+}
+
+/// `backup restore`: everything is checked before anything is replaced (P20, P28) — both
+/// files in full, the target, and that the erasure journal knows every erasure since the
+/// backup — then the backups are restored beside the live store and put in its place in one
+/// step, and every erasure the journal or the live keyring holds is applied again.
+fn restore(
+    store: &Settings,
+    data: &Path,
+    keyring: Option<&Path>,
+    replace: bool,
+    without_keyring: bool,
+    accept_unknown_erasures: bool,
+) -> Result<()> {
+    use steward_store::Half;
+    let config = store.load()?;
+    let backend = config.backend()?;
+    let master = master_key(&config.data_dir, config.master_key_file.as_deref(), false)?;
+    let refuse = |why: String| -> anyhow::Error { steward_core::Error::BackupInvalid(why).into() };
+    // 1. Both files, in full.
+    let header = steward_core::backup::verify_file(&backend, &master, data, Half::Data)?;
+    if let Some(k) = keyring {
+        steward_core::backup::verify_file(&backend, &master, k, Half::Keyring)?;
+    }
+    // 2. The target.
+    let has_data = backend.holds(Half::Data)?;
+    let has_keyring = backend.holds(Half::Keyring)?;
+    if has_data && !replace {
+        return Err(refuse(format!(
+            "{} already holds data: restore into an empty target, or give --replace",
+            backend.describe()
+        )));
+    }
+    if keyring.is_some() && has_keyring && !replace {
+        return Err(refuse(format!(
+            "{} already holds a keyring: give --replace to replace it with the backup's, or leave out --keyring to keep it",
+            backend.describe()
+        )));
+    }
+    if keyring.is_none() && !has_keyring && !without_keyring {
+        return Err(refuse(
+            "the target has no keyring: give the keyring backup with --keyring (without one every subject is unreadable; --without-keyring restores the data so all the same)".into(),
+        ));
+    }
+    // 3. The erasures since the backup.
+    let keys = steward_crypto::Keys::derive(&master)?;
+    let journal = config.erasure_journal();
+    let (erased, unverified) = match steward_core::erasures::known_since(
+        Some(&journal),
+        &keys.public_key(),
+        header.erasure_journal.as_ref(),
+    )? {
+        Ok(subjects) => (subjects, false),
+        Err(why) if accept_unknown_erasures => {
+            tracing::warn!(why = %why, "restoring without proof of every erasure since the backup");
+            // Whatever of the journal can still be read is applied all the same.
+            let known = journal
+                .read(&keys.public_key())
+                .ok()
+                .flatten()
+                .and_then(|e| e.subjects().ok())
+                .unwrap_or_default();
+            (known, true)
+        }
+        Err(why) => {
+            return Err(refuse(format!(
+                "cannot show that every erasure since the backup is known: {why}. Give the deployment's erasure journal (erasure_journal, $STEWARD_ERASURE_JOURNAL or --erasure-journal), or --accept-unknown-erasures for a disaster that took it too"
+            )));
+        }
+    };
+    // 4. Restore beside the live store, then put it in place.
+    let stamp = steward_core::clock::Clock::now_ms(&SystemClock);
+    let staging = backend.staging(stamp)?;
+    let staged = (|| -> Result<()> {
+        if let Some(k) = keyring {
+            steward_core::backup::restore(&staging, &master, k, Half::Keyring)?;
+        }
+        steward_core::backup::restore(&staging, &master, data, Half::Data)?;
+        Ok(())
+    })();
+    if let Err(e) = staged {
+        let _ = staging.discard();
+        return Err(e);
+    }
+    let halves: &[Half] = if keyring.is_some() {
+        &[Half::Keyring, Half::Data]
+    } else {
+        &[Half::Data]
+    };
+    backend.install(&staging, halves)?;
+    // 5. Erasures again, audited.
+    let vault = open_configured(&config, Opening::MayCreate)?;
+    let r = vault.reconcile_after_restore(header, &erased, unverified)?;
+    say!(
+        "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
+        r.backup.created_at,
+        r.backup.audit_seq,
+        r.erasures_reapplied,
+        r.records_purged
+    );
+    if unverified {
+        eprintln!(
+            "warning: restored WITHOUT proof that every erasure since the backup is known; the restore's audit entry says so"
+        );
+    }
+    Ok(())
 }
 
 fn key(cmd: KeyCommand) -> Result<()> {

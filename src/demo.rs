@@ -115,6 +115,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let vault = Vault::open_sqlite(&dir, policy, &master, Arc::new(SystemClock), None)?
         .with_journal(steward_core::evidence::Journal::new(
             dir.join("journal").join("checkpoints.jsonl"),
+        ))
+        .with_erasure_journal(steward_core::erasures::ErasureJournal::new(
+            dir.join("journal").join("erasures.jsonl"),
         ));
     let p = vault.policy();
     say!(

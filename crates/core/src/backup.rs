@@ -25,6 +25,9 @@ use crate::error::Error;
 use crate::retention::DAY_MS;
 use crate::vault::{SubjectId, Vault};
 
+/// Days a keyring backup is kept unless configured otherwise.
+pub const KEYRING_RETENTION_DAYS: u32 = 30;
+
 /// The first line of every backup file.
 pub const MAGIC: &[u8] = b"steward.backup.v1\n";
 /// Plaintext bytes per sealed chunk.
@@ -47,6 +50,11 @@ pub struct Header {
     pub created_at: String,
     /// The audit log's last entry when it was taken (data backups).
     pub audit_seq: u64,
+    /// Where the erasure journal stood when it was taken: a restore requires the journal to
+    /// still hold this line, which proves it knows every erasure since (P28). Absent in
+    /// backups made before Steward kept one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_journal: Option<crate::erasures::JournalHead>,
 }
 
 fn half_name(half: Half) -> &'static str {
@@ -147,6 +155,22 @@ impl<'a, R: Read> Opener<'a, R> {
             index: 0,
             done: false,
         }
+    }
+
+    /// Reads on to the chunk marked last: a file cut short, or with anything after that
+    /// chunk, fails here. Returns how many plaintext bytes were left to read.
+    fn read_to_last(&mut self) -> Result<u64, Error> {
+        let rest = std::io::copy(self, &mut std::io::sink())
+            .map_err(|_| Error::BackupInvalid("the backup is damaged".into()))?;
+        let mut after = [0u8; 1];
+        let trailing = self
+            .input
+            .read(&mut after)
+            .map_err(|_| Error::BackupInvalid("the backup is damaged".into()))?;
+        if !self.done || trailing > 0 {
+            return Err(Error::BackupInvalid("the backup is damaged".into()));
+        }
+        Ok(rest)
     }
 }
 
@@ -317,6 +341,12 @@ impl Vault {
                 .map_err(|e| io("cannot create the backup directory", e))?;
         }
         let now = self.clock.now_ms();
+        // Before the log's head is read: an erasure after this line is in the journal's later
+        // lines, which a restore of this backup re-applies.
+        let erasure_journal = match &self.erasure_journal {
+            Some(j) => Some(j.head(self)?),
+            None => None,
+        };
         let audit_seq = self.store.audit_head()?.0;
         let header = |half: Half| Header {
             format: "steward.backup.v1".into(),
@@ -325,6 +355,7 @@ impl Vault {
             created_ms: now,
             created_at: rfc3339(now),
             audit_seq,
+            erasure_journal: erasure_journal.clone(),
         };
         let data = data_dir.join(format!("data-{now}.stwbak"));
         let keyring = keyring_dir.join(format!("keyring-{now}.stwbak"));
@@ -370,7 +401,12 @@ impl Vault {
     /// After a data backup was restored: applies again every erasure the live keyring
     /// remembers but the restored data does not show, audited as such, purges their
     /// ciphertext, and records the restore itself in the audit log.
-    pub fn reconcile_after_restore(&self, backup: Header) -> Result<RestoreReport, Error> {
+    pub fn reconcile_after_restore(
+        &self,
+        backup: Header,
+        erased: &[steward_store::SubjectKey],
+        unverified: bool,
+    ) -> Result<RestoreReport, Error> {
         // The restored log ends behind the journal's checkpoints: keep the journal aside (an
         // auditor sees the gap it shows) and start a new one from the restored chain.
         let archived = match &self.journal {
@@ -378,19 +414,32 @@ impl Vault {
             None => None,
         };
         let mut reapplied = 0;
-        for subject in self.keyring.destroyed()? {
+        // Every erasure the erasure journal holds (P28), then every one the live keyring
+        // remembers. A key a restored keyring backup brought back is destroyed again.
+        let mut subjects: Vec<steward_store::SubjectKey> = erased.to_vec();
+        subjects.extend(self.keyring.destroyed()?);
+        subjects.sort_unstable();
+        subjects.dedup();
+        let mut keys_destroyed = 0;
+        for subject in subjects {
             let Some(row) = self.store.subject(&subject)? else {
+                if self.keyring.destroy(&subject)? {
+                    keys_destroyed += 1;
+                }
                 continue;
             };
             if matches!(row.state, SubjectState::Erasing | SubjectState::Erased) {
+                if self.keyring.destroy(&subject)? {
+                    keys_destroyed += 1;
+                }
                 continue;
             }
-            // The same erasure as any other (audit entry, purge queue, certificate); the key
-            // is already gone, so destroying it again finds nothing.
+            // The same erasure as any other (audit entry, purge queue, certificate, and the
+            // key destroyed if a restored keyring brought it back).
             self.shred(
                 None,
                 SubjectId(subject),
-                "re-applied after a restore: the key was destroyed after the backup was taken",
+                "re-applied after a restore: the subject was erased after the backup was taken",
             )?;
             reapplied += 1;
         }
@@ -403,6 +452,8 @@ impl Vault {
                     "backup_created_ms": backup.created_ms,
                     "backup_audit_seq": backup.audit_seq,
                     "erasures_reapplied": reapplied,
+                    "keys_destroyed_again": keys_destroyed,
+                    "erasures_unverified": unverified,
                     "journal_archived": archived.as_ref().map(|(path, _)| {
                         path.file_name().map(|n| n.to_string_lossy().into_owned())
                     }),
@@ -410,7 +461,16 @@ impl Vault {
                 }),
             )],
         )?;
-        tracing::info!(reapplied, "restore reconciled with the keyring");
+        if unverified {
+            tracing::warn!(
+                "restored without proof that every erasure since the backup is known (--accept-unknown-erasures): an erased subject may be readable again"
+            );
+        }
+        tracing::info!(
+            reapplied,
+            keys_destroyed,
+            "restore reconciled with the erasure journal and the keyring"
+        );
         Ok(RestoreReport {
             backup,
             erasures_reapplied: reapplied,
@@ -429,6 +489,40 @@ pub fn restore(
     expect: Half,
 ) -> Result<Header, Error> {
     let keys = Keys::derive(master)?;
+    let (header, mut opener) = open_file(backend, &keys, file, expect)?;
+    backend.restore(expect, &mut opener).map_err(|e| match e {
+        steward_store::StoreError::Stream(std::io::ErrorKind::InvalidData) => Error::BackupInvalid(
+            "the backup is damaged or was made under another master key".into(),
+        ),
+        other => Error::Store(other),
+    })?;
+    // What the backend did not read is more than the dump holds: damage.
+    if opener.read_to_last()? > 0 {
+        return Err(Error::BackupInvalid("the backup is damaged".into()));
+    }
+    Ok(header)
+}
+
+/// Reads the whole of backup `file` of `expect` for `backend`, checking every chunk, without
+/// writing anything: what a restore checks before it replaces anything.
+pub fn verify_file(
+    backend: &Backend,
+    master: &MasterKey,
+    file: &Path,
+    expect: Half,
+) -> Result<Header, Error> {
+    let keys = Keys::derive(master)?;
+    let (header, mut opener) = open_file(backend, &keys, file, expect)?;
+    opener.read_to_last()?;
+    Ok(header)
+}
+
+fn open_file<'k>(
+    backend: &Backend,
+    keys: &'k Keys,
+    file: &Path,
+    expect: Half,
+) -> Result<(Header, Opener<'k, std::io::BufReader<std::fs::File>>), Error> {
     let f = std::fs::File::open(file).map_err(|e| io("cannot open the backup", e))?;
     let mut input = std::io::BufReader::new(f);
     let (header, digest) = header_of(&mut input)?;
@@ -454,20 +548,7 @@ pub fn restore(
             half_name(expect)
         )));
     }
-    let mut opener = Opener::new(input, keys.backup_key(), digest);
-    backend.restore(half, &mut opener).map_err(|e| match e {
-        steward_store::StoreError::Stream(std::io::ErrorKind::InvalidData) => Error::BackupInvalid(
-            "the backup is damaged or was made under another master key".into(),
-        ),
-        other => Error::Store(other),
-    })?;
-    // Read on to the chunk marked last: a file cut short fails here.
-    let rest = std::io::copy(&mut opener, &mut std::io::sink())
-        .map_err(|_| Error::BackupInvalid("the backup is damaged".into()))?;
-    if !opener.done || rest > 0 {
-        return Err(Error::BackupInvalid("the backup is damaged".into()));
-    }
-    Ok(header)
+    Ok((header, Opener::new(input, keys.backup_key(), digest)))
 }
 
 /// Deletes `keyring-<ms>.stwbak` files older than `days` from `dir`; returns how many.

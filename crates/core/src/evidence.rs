@@ -11,6 +11,7 @@ pub use steward_audit::{Checkpoint, Fault, Report};
 use steward_store::Store;
 
 use crate::error::Error;
+use crate::journal::{AppendFile, lines, parse_line};
 use crate::vault::{SignedDocument, Vault};
 
 /// Files `steward audit export` writes.
@@ -124,45 +125,24 @@ impl Vault {
 /// the chain is verified from the journal's newest checkpoint on.
 #[derive(Clone, Debug)]
 pub struct Journal {
-    path: std::path::PathBuf,
+    file: AppendFile,
 }
 
 impl Journal {
     /// The journal at `path`; the file and its directory are made on the first append.
     pub fn new(path: impl Into<std::path::PathBuf>) -> Journal {
-        Journal { path: path.into() }
+        Journal {
+            file: AppendFile::new(path, "the checkpoint journal"),
+        }
     }
 
     /// Where it is.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Takes the journal's lock (`<journal>.lock`), released when the file is dropped.
-    fn lock(&self) -> Result<std::fs::File, Error> {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".lock");
-        let path = std::path::PathBuf::from(name);
-        let io = |e: std::io::Error| {
-            Error::io(
-                format!(
-                    "cannot lock the checkpoint journal `{}`",
-                    self.path.display()
-                ),
-                &e,
-            )
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        f.lock().map_err(io)?;
-        Ok(f)
+    pub(crate) fn lock(&self) -> Result<std::fs::File, Error> {
+        self.file.lock()
     }
 
     /// The checkpoints in the journal, each signature checked. A journal not yet written is
@@ -171,20 +151,10 @@ impl Journal {
         &self,
         check: &dyn Fn(&[u8], &[u8; 64]) -> bool,
     ) -> Result<Result<Vec<Checkpoint>, Fault>, Error> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(Vec::new())),
-            Err(e) => {
-                return Err(Error::io(
-                    format!(
-                        "cannot read the checkpoint journal `{}`",
-                        self.path.display()
-                    ),
-                    &e,
-                ));
-            }
+        let Some(bytes) = self.file.read()? else {
+            return Ok(Ok(Vec::new()));
         };
-        let name = self.path.display().to_string();
+        let name = self.path().display().to_string();
         Ok(parse_checkpoints(&bytes, &name).and_then(|cps| {
             for c in &cps {
                 if !check(&Checkpoint::message(c.seq, &c.head, c.at_ms), &c.signature) {
@@ -203,107 +173,22 @@ impl Journal {
         &self,
         now_ms: i64,
     ) -> Result<Option<(std::path::PathBuf, Option<Checkpoint>)>, Error> {
-        let newest = match std::fs::read(&self.path) {
-            Ok(bytes) => parse_checkpoints(&bytes, &self.path.display().to_string())
-                .ok()
-                .and_then(|mut c| c.pop()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::io(
-                    format!(
-                        "cannot read the checkpoint journal `{}`",
-                        self.path.display()
-                    ),
-                    &e,
-                ));
-            }
+        let Some(bytes) = self.file.read()? else {
+            return Ok(None);
         };
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(format!(".before-restore-{now_ms}"));
-        let to = std::path::PathBuf::from(name);
-        std::fs::rename(&self.path, &to).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot move the checkpoint journal `{}` aside",
-                    self.path.display()
-                ),
-                &e,
-            )
-        })?;
+        let newest = parse_checkpoints(&bytes, &self.path().display().to_string())
+            .ok()
+            .and_then(|mut c| c.pop());
+        let to = self.file.move_aside(&format!("before-restore-{now_ms}"))?;
         Ok(Some((to, newest)))
     }
 
     /// Appends one checkpoint and makes it durable.
     pub fn append(&self, cp: &Checkpoint) -> Result<(), Error> {
-        let io = |e: std::io::Error| {
-            Error::io(
-                format!(
-                    "cannot append to the checkpoint journal `{}`",
-                    self.path.display()
-                ),
-                &e,
-            )
-        };
-        let mut line = serde_json::to_string(cp)
+        let line = serde_json::to_string(cp)
             .map_err(|_| Error::Internal("a checkpoint could not be written as JSON"))?;
-        line.push('\n');
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io)?;
-        // One write of the whole line, so a crash leaves it whole or absent.
-        f.write_all(line.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        Ok(())
+        self.file.append(&line)
     }
-}
-
-/// Splits an evidence file into its lines, each with its number from 1. A final newline ends
-/// the last line; it does not start another.
-fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let empty = body.is_empty();
-    (1u64..)
-        .zip(body.split(|b| *b == b'\n'))
-        .filter(move |_| !empty)
-}
-
-/// Reads one line of an evidence file as a `T`, or names what is wrong with it (never quoting
-/// it).
-fn parse_line<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    file: &str,
-    line: u64,
-) -> Result<T, Fault> {
-    let unreadable = |why: &'static str| Fault::Unreadable {
-        file: file.to_string(),
-        line,
-        why,
-    };
-    let text = std::str::from_utf8(bytes).map_err(|_| unreadable("not valid UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        unreadable(match e.classify() {
-            serde_json::error::Category::Data if msg.starts_with("missing field") => {
-                "a key is missing"
-            }
-            serde_json::error::Category::Data if msg.starts_with("duplicate field") => {
-                "a key is given twice"
-            }
-            serde_json::error::Category::Data if msg.starts_with("unknown field") => {
-                "a key that is not in the format"
-            }
-            serde_json::error::Category::Data if msg.contains("lowercase hex") => {
-                "a hash or signature is not lowercase hex of its length"
-            }
-            serde_json::error::Category::Data => "a value has the wrong type",
-            _ => "not a JSON object",
-        })
-    })
 }
 
 /// Reads a checkpoints file (`checkpoints.jsonl`, a journal, an auditor's copy): one

@@ -288,16 +288,41 @@ impl Vault {
         entry: &steward_audit::Entry,
     ) -> Result<SignedDocument, Error> {
         self.forget_key(subject);
+        // Recorded where no backup can roll it back, before the key goes (P28): a restore of
+        // backups taken before now re-applies it. Once the key is gone there is nothing more
+        // to record (a resumed erasure).
+        if let Some(journal) = &self.erasure_journal
+            && self.keyring.get(&subject.0)?.is_some()
+        {
+            journal.record(self, subject, entry.seq)?;
+        }
         self.keyring.destroy(&subject.0)?;
         tracing::info!(subject = %self.pseudonym(subject), "subject erased: data key destroyed");
         let erased_at = entry.at_ms;
+        let days = self.keyring_retention_days;
+        // A keyring backup taken just before the erasure is deleted by the first
+        // `backup create` more than `days` after it.
+        let gone_by =
+            erased_at.saturating_add(i64::from(days).saturating_add(1) * crate::retention::DAY_MS);
         let certificate = self.sign_document(&json!({
             "type": "steward.erasure-certificate.v1",
             "subject": subject.to_string(),
             "subject_pseudonym": self.pseudonym(subject),
             "erased_at": rfc3339(erased_at),
             "erased_at_ms": erased_at,
-            "method": "crypto-shredding: the subject's data key was destroyed; ciphertext in every copy is unreadable",
+            "method": "crypto-shredding: the subject's data key was destroyed in the live keyring; `copies` says when each other copy becomes unreadable",
+            "copies": {
+                "live_store": "unreadable from erased_at: the key is destroyed, and the ciphertext is deleted by the purge that follows",
+                "data_backups": "hold ciphertext only: unreadable wherever no keyring backup holds the key",
+                "keyring_backups": format!("keyring backups taken before erased_at hold the key until deleted: each `steward backup create` deletes keyring backups older than {days} days, so with one backup a day the last of them is gone by keyring_backups_gone_by"),
+                "keyring_backup_retention_days": days,
+                "keyring_backups_gone_by": rfc3339(gone_by),
+                "restores": if self.erasure_journal.is_some() {
+                    "every restore re-applies this erasure from the erasure journal, and refuses a backup the journal cannot be shown to cover"
+                } else {
+                    "a restore re-applies this erasure while the live keyring remembers it"
+                },
+            },
             "reason": reason,
             "policy_version": self.policy.version,
             "audit_seq": entry.seq,

@@ -1794,3 +1794,54 @@ fn p34_the_full_check_covers_structure_keyring_and_log() {
     assert!(!c.sound());
     assert_eq!(c.audit.unwrap_err().seq(), Some(2));
 }
+
+/// P28: the erasure certificate says which copies become unreadable when — the live store now,
+/// data backups wherever no keyring backup holds the key, keyring backups once the configured
+/// retention has passed — and the erasure is in the erasure journal before the key goes, so
+/// the restores it promises re-apply it.
+#[test]
+fn p28_the_certificate_says_when_each_copy_becomes_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite {
+        dir: dir.path().to_path_buf(),
+    };
+    let clock = Arc::new(ManualClock::new(1_767_225_600_000));
+    let journal = crate::erasures::ErasureJournal::new(dir.path().join("erasures.jsonl"));
+    let k = Kit {
+        vault: open_backend(&backend, clock.clone())
+            .with_erasure_journal(journal.clone())
+            .with_keyring_retention_days(7),
+        ..kit_on(tempfile::tempdir().unwrap(), backend.clone())
+    };
+    let s = k.subject_with_account();
+    let cert = k.vault.erase(&k.officer, s, "subject request").unwrap();
+    let payload = verify_document(&cert, Some(k.vault.public_key())).unwrap();
+    let copies = &payload["copies"];
+    assert_eq!(copies["keyring_backup_retention_days"], 7);
+    let erased = payload["erased_at_ms"].as_i64().unwrap();
+    assert_eq!(
+        copies["keyring_backups_gone_by"],
+        crate::clock::rfc3339(erased + 8 * DAY_MS)
+    );
+    assert!(
+        copies["keyring_backups"]
+            .as_str()
+            .unwrap()
+            .contains("older than 7 days")
+    );
+    assert!(
+        copies["restores"]
+            .as_str()
+            .unwrap()
+            .contains("erasure journal")
+    );
+    assert!(
+        !payload["method"]
+            .as_str()
+            .unwrap()
+            .contains("every copy is unreadable")
+    );
+    let read = journal.read(&k.vault.public_key()).unwrap().unwrap();
+    assert_eq!(read.subjects().unwrap(), vec![s.0]);
+    assert_eq!(read.lines[0].kind, "start");
+}

@@ -190,6 +190,10 @@ pub struct Vault {
     pub(crate) journal: Option<crate::evidence::Journal>,
     /// Held while a checkpoint is verified and signed.
     pub(crate) sealing: Mutex<()>,
+    /// Where every erasure is recorded outside the store and every backup (P28), when set.
+    pub(crate) erasure_journal: Option<crate::erasures::ErasureJournal>,
+    /// How many days a keyring backup is kept: what erasure certificates promise.
+    pub(crate) keyring_retention_days: u32,
 }
 
 /// File names inside a data directory.
@@ -256,6 +260,8 @@ impl Vault {
             api_key_cache: Mutex::new(HashMap::new()),
             journal: None,
             sealing: Mutex::new(()),
+            erasure_journal: None,
+            keyring_retention_days: crate::backup::KEYRING_RETENTION_DAYS,
         };
         vault.check_master_key()?;
         vault.check_region(region)?;
@@ -270,6 +276,29 @@ impl Vault {
     pub fn with_journal(mut self, journal: crate::evidence::Journal) -> Vault {
         self.journal = Some(journal);
         self
+    }
+
+    /// Records every erasure in `journal` too, outside the store and every backup, so that a
+    /// restore re-applies it (P28).
+    pub fn with_erasure_journal(mut self, journal: crate::erasures::ErasureJournal) -> Vault {
+        self.erasure_journal = Some(journal);
+        self
+    }
+
+    /// The erasure journal, when one is kept.
+    pub fn erasure_journal(&self) -> Option<&crate::erasures::ErasureJournal> {
+        self.erasure_journal.as_ref()
+    }
+
+    /// Keyring backups are kept `days` (what erasure certificates say of them).
+    pub fn with_keyring_retention_days(mut self, days: u32) -> Vault {
+        self.keyring_retention_days = days;
+        self
+    }
+
+    /// How many days keyring backups are kept.
+    pub fn keyring_retention_days(&self) -> u32 {
+        self.keyring_retention_days
     }
 
     /// The checkpoint journal, when one is kept.

@@ -287,6 +287,7 @@ pub struct PublishedCheckpoints {
 
 /// Where a page of checkpoints starts.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AfterQuery {
     /// Only checkpoints with a greater `seq` (default 0: from the first).
     #[param(minimum = 0)]

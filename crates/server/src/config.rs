@@ -45,6 +45,15 @@ pub struct Config {
     /// cannot write (another volume, an append-only file).
     #[serde(default)]
     pub checkpoint_journal: Option<PathBuf>,
+    /// The erasure journal (P28): every erasure is recorded here, outside the store and every
+    /// backup, and every restore re-applies it. `DATA_DIR/journal/erasures.jsonl` when
+    /// absent; keep it off the database's host and out of backups.
+    #[serde(default)]
+    pub erasure_journal: Option<PathBuf>,
+    /// Days a keyring backup is kept (`backup create` deletes older ones): what erasure
+    /// certificates promise of them.
+    #[serde(default = "default_keyring_retention")]
+    pub keyring_backup_retention_days: u32,
     /// The deployment's storage region; must be one the policy allows (P16).
     #[serde(default)]
     pub region: Option<String>,
@@ -93,6 +102,10 @@ fn default_smtp_port() -> u16 {
     25
 }
 
+fn default_keyring_retention() -> u32 {
+    steward_core::backup::KEYRING_RETENTION_DAYS
+}
+
 fn default_sweep() -> u64 {
     3600
 }
@@ -139,6 +152,8 @@ impl Default for Config {
             master_key_file: None,
             region: None,
             checkpoint_journal: None,
+            erasure_journal: None,
+            keyring_backup_retention_days: default_keyring_retention(),
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
             busy_poll_us: default_busy_poll(),
@@ -216,6 +231,12 @@ impl Config {
                 "MASTER_KEY_FILE" => config.master_key_file = Some(PathBuf::from(value)),
                 "REGION" => config.region = Some(value),
                 "CHECKPOINT_JOURNAL" => config.checkpoint_journal = Some(PathBuf::from(value)),
+                "ERASURE_JOURNAL" => config.erasure_journal = Some(PathBuf::from(value)),
+                "KEYRING_BACKUP_RETENTION_DAYS" => {
+                    config.keyring_backup_retention_days = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number of days"))?
+                }
                 "TLS_CERT" | "TLS_KEY" => {
                     let tls = config.tls.get_or_insert_with(|| TlsConfig {
                         cert: PathBuf::new(),
@@ -259,7 +280,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
@@ -273,6 +294,15 @@ impl Config {
             self.checkpoint_journal
                 .clone()
                 .unwrap_or_else(|| self.data_dir.join("journal").join("checkpoints.jsonl")),
+        )
+    }
+
+    /// Where erasures are recorded outside the store and every backup.
+    pub fn erasure_journal(&self) -> steward_core::erasures::ErasureJournal {
+        steward_core::erasures::ErasureJournal::new(
+            self.erasure_journal
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("journal").join("erasures.jsonl")),
         )
     }
 

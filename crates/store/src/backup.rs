@@ -264,6 +264,129 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Whether `half` is stored here already.
+    pub fn holds(&self, half: Half) -> Result<bool, StoreError> {
+        match self {
+            Backend::Sqlite { dir } => Ok(dir
+                .join(match half {
+                    Half::Data => files::DATA,
+                    Half::Keyring => files::KEYRING,
+                })
+                .exists()),
+            Backend::Postgres { data, keyring } => match half {
+                Half::Data => data.schema_exists(),
+                Half::Keyring => keyring.schema_exists(),
+            },
+        }
+    }
+
+    /// Where a restore is written before it replaces anything: a directory beside the data
+    /// directory's files, or schemas beside the live ones (`<schema>_r<stamp>`).
+    pub fn staging(&self, stamp: i64) -> Result<Backend, StoreError> {
+        Ok(match self {
+            Backend::Sqlite { dir } => Backend::Sqlite {
+                dir: dir.join(format!(".restoring-{stamp}")),
+            },
+            Backend::Postgres { data, keyring } => Backend::Postgres {
+                data: crate::PgTarget::new(&data.url, &staged_name(&data.schema, stamp))?,
+                keyring: crate::PgTarget::new(&keyring.url, &staged_name(&keyring.schema, stamp))?,
+            },
+        })
+    }
+
+    /// Removes a staging area made by [`Backend::staging`] (a restore that failed).
+    pub fn discard(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Sqlite { dir } => match std::fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+                _ => Ok(()),
+            },
+            Backend::Postgres { data, keyring } => {
+                data.drop_schema()?;
+                keyring.drop_schema()
+            }
+        }
+    }
+
+    /// Puts the halves restored into `staging` in place of this backend's, replacing what is
+    /// there. SQLite: the live file's write-ahead log goes (it belongs to the file being
+    /// replaced), then the restored file is renamed over it — one rename, so the name holds
+    /// the old file or the new, never neither. PostgreSQL: one transaction renames the live
+    /// schema aside and the restored one into its name, then the old one is dropped.
+    pub fn install(&self, staging: &Backend, halves: &[Half]) -> Result<(), StoreError> {
+        match (self, staging) {
+            (Backend::Sqlite { dir }, Backend::Sqlite { dir: staged }) => {
+                for half in halves {
+                    let name = match half {
+                        Half::Data => files::DATA,
+                        Half::Keyring => files::KEYRING,
+                    };
+                    for suffix in ["-wal", "-shm"] {
+                        let f = dir.join(format!("{name}{suffix}"));
+                        match std::fs::remove_file(&f) {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                                return Err(io(e));
+                            }
+                            _ => {}
+                        }
+                    }
+                    std::fs::rename(staged.join(name), dir.join(name)).map_err(io)?;
+                }
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+                staging.discard()
+            }
+            (
+                Backend::Postgres { data, keyring },
+                Backend::Postgres {
+                    data: staged_data,
+                    keyring: staged_keyring,
+                },
+            ) => {
+                for half in halves {
+                    let (live, staged) = match half {
+                        Half::Data => (data, staged_data),
+                        Half::Keyring => (keyring, staged_keyring),
+                    };
+                    let (live_name, staged_name) = (&live.schema, &staged.schema);
+                    let aside = format!("{staged_name}_old");
+                    live.with_client(async |c| {
+                        c.batch_execute(&format!(
+                            "BEGIN;
+                             DO $$ BEGIN
+                               IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '{live_name}') THEN
+                                 EXECUTE 'ALTER SCHEMA {live_name} RENAME TO {aside}';
+                               END IF;
+                             END $$;
+                             ALTER SCHEMA {staged_name} RENAME TO {live_name};
+                             COMMIT;
+                             DROP SCHEMA IF EXISTS {aside} CASCADE"
+                        ))
+                        .await
+                        .map_err(pg_error)
+                    })?;
+                }
+                staging.discard()
+            }
+            _ => Err(StoreError::Backend(
+                "a restore is staged on the backend it replaces".into(),
+            )),
+        }
+    }
+}
+
+/// A staging schema's name: the live one, `_r` and the stamp, within PostgreSQL's 63 bytes.
+fn staged_name(schema: &str, stamp: i64) -> String {
+    let suffix = format!("_r{stamp}");
+    let keep = 63usize.saturating_sub(suffix.len() + 4);
+    format!(
+        "{}{suffix}",
+        schema.get(..keep.min(schema.len())).unwrap_or(schema)
+    )
+}
+
 /// A scratch directory beside `dir` (same file system, so copies of large stores fit).
 fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, StoreError> {
     for n in 0..1000u32 {
