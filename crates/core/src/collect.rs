@@ -6,7 +6,7 @@ use steward_policy::{Basis, Capability, FeatureId, IdSet};
 use steward_store::{IndexRow, Op, Reader, RecordRow, SubjectKey, SubjectState};
 
 use crate::error::{Error, quoted};
-use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, Vault, aad, normalise_lookup};
+use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, RecordMeta, Vault, normalise_lookup};
 
 impl Vault {
     /// Collects one feature's values for one subject (P3, P5, P6, P20).
@@ -178,9 +178,16 @@ impl Vault {
         for (cat, value) in req.values {
             let id = *next_id;
             *next_id += 1;
+            let meta = RecordMeta {
+                category: cat,
+                id,
+                feature: req.feature,
+                source: &source,
+                collected_ms: now,
+            };
             let sealed = key.seal(
                 &self.nonces,
-                &aad(&req.subject.0, cat, id),
+                &self.record_aad(&req.subject.0, meta),
                 value.as_bytes(),
             )?;
             if self

@@ -17,7 +17,7 @@ struct Decided {
 }
 
 use crate::error::{Error, quoted};
-use crate::vault::{Actor, MAX_JUSTIFICATION, Read, SubjectId, Value, Vault, aad};
+use crate::vault::{Actor, MAX_JUSTIFICATION, Read, RecordMeta, SubjectId, Value, Vault};
 
 impl Vault {
     /// A purpose-checked, audited read (P9, P10, P21, P27).
@@ -258,7 +258,14 @@ impl Vault {
         let key = self.data_key(subject)?;
         rows.into_iter()
             .map(|row| {
-                let plain = key.open(&aad(&subject.0, &row.category, row.id), &row.sealed)?;
+                let meta = RecordMeta {
+                    category: &row.category,
+                    id: row.id,
+                    feature: &row.feature,
+                    source: &row.source,
+                    collected_ms: row.collected_ms,
+                };
+                let plain = key.open(&self.record_aad(&subject.0, meta), &row.sealed)?;
                 let value = String::from_utf8(plain).map_err(|_| Error::Integrity)?;
                 Ok(Value {
                     record: row.id,

@@ -1845,3 +1845,63 @@ fn p28_the_certificate_says_when_each_copy_becomes_unreadable() {
     assert_eq!(read.subjects().unwrap(), vec![s.0]);
     assert_eq!(read.lines[0].kind, "start");
 }
+
+/// P20, P33: a record's feature, source and collection time are bound into its ciphertext's
+/// associated data: changing any of them in the database makes the read fail its integrity
+/// check (the old code answered with the changed metadata). Moving the binding's start, to
+/// unbind records, makes the store refuse to open.
+#[test]
+fn p33_record_metadata_edited_in_the_database_fails_the_read() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let read = |k: &Kit| k.read(s, &["email"], "provide_service");
+    let original = read(&k).unwrap();
+    assert_eq!(original[0].feature, "account");
+    for (sqlite, postgres) in [
+        (
+            "UPDATE records SET feature = 'orders' WHERE category = 'email';",
+            "UPDATE {schema}.records SET feature = 'orders' WHERE category = 'email';",
+        ),
+        (
+            "UPDATE records SET source = 'observed' WHERE category = 'email';",
+            "UPDATE {schema}.records SET source = 'observed' WHERE category = 'email';",
+        ),
+        (
+            "UPDATE records SET collected_ms = collected_ms - 86400000 WHERE category = 'email';",
+            "UPDATE {schema}.records SET collected_ms = collected_ms - 86400000 WHERE category = 'email';",
+        ),
+    ] {
+        k.sql(sqlite, postgres);
+        assert_eq!(
+            read(&k).unwrap_err().code(),
+            "integrity_failure",
+            "{sqlite}"
+        );
+        // Put it back.
+        let (f, src, at) = (
+            &original[0].feature,
+            &original[0].source,
+            original[0].collected_ms,
+        );
+        k.sql(
+            &format!("UPDATE records SET feature = '{f}', source = '{src}', collected_ms = {at} WHERE category = 'email';"),
+            &format!("UPDATE {{schema}}.records SET feature = '{f}', source = '{src}', collected_ms = {at} WHERE category = 'email';"),
+        );
+        assert_eq!(read(&k).unwrap(), original);
+    }
+    k.sql(
+        "UPDATE meta SET value = '999999999:' || substr(value, instr(value, ':') + 1) WHERE key = 'record_binding';",
+        "UPDATE {schema}.meta SET value = '999999999:' || split_part(value, ':', 2) WHERE key = 'record_binding';",
+    );
+    let reopened = Vault::open_backend(
+        &k.backend,
+        Policy::example().unwrap(),
+        &master(),
+        k.clock.clone(),
+        None,
+    );
+    assert_eq!(
+        reopened.err().map(|e| e.code().to_string()).as_deref(),
+        Some("storage_corrupt")
+    );
+}

@@ -170,6 +170,8 @@ pub fn normalise_lookup(value: &str) -> String {
 }
 
 pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
+/// The `meta` key holding the first record id whose metadata is bound, and its tag.
+const RECORD_BINDING: &str = "record_binding";
 /// The `meta` key holding the master key's check value.
 const MASTER_KEY_CHECK: &str = "master_key_check";
 pub(crate) const MAX_JUSTIFICATION: usize = 500;
@@ -194,6 +196,9 @@ pub struct Vault {
     pub(crate) erasure_journal: Option<crate::erasures::ErasureJournal>,
     /// How many days a keyring backup is kept: what erasure certificates promise.
     pub(crate) keyring_retention_days: u32,
+    /// Records with this id or above bind their metadata (feature, source, collection time)
+    /// into their ciphertext's associated data; those below were sealed by an earlier build.
+    pub(crate) bound_records_from: std::sync::atomic::AtomicI64,
 }
 
 /// File names inside a data directory.
@@ -262,8 +267,10 @@ impl Vault {
             sealing: Mutex::new(()),
             erasure_journal: None,
             keyring_retention_days: crate::backup::KEYRING_RETENTION_DAYS,
+            bound_records_from: std::sync::atomic::AtomicI64::new(0),
         };
         vault.check_master_key()?;
+        vault.load_record_binding()?;
         vault.check_region(region)?;
         vault.activate_policy()?;
         vault.resume_erasures()?;
@@ -360,6 +367,68 @@ impl Vault {
                 Ok(())
             }
         }
+    }
+
+    /// P20, P33: from which record id the metadata is bound into the ciphertext. A store
+    /// records it once (the next id it hands out), with a tag under the state key, so that
+    /// moving it cannot unbind newer records; a store made by this build binds every record.
+    fn load_record_binding(&self) -> Result<(), Error> {
+        let from = match self.store.meta(RECORD_BINDING)? {
+            Some(text) => {
+                let (n, tag) = text.split_once(':').unwrap_or((&text, ""));
+                let tag = hex::decode(tag).unwrap_or_default();
+                match n.parse::<i64>() {
+                    Ok(n)
+                        if self
+                            .keys
+                            .state_tag_holds(RECORD_BINDING, &[&n.to_be_bytes()], &tag) =>
+                    {
+                        n
+                    }
+                    _ => {
+                        return Err(Error::Store(steward_store::StoreError::Corrupt(
+                            "the store's record binding failed its authenticity check".into(),
+                        )));
+                    }
+                }
+            }
+            None => {
+                let n = self.store.next_record_ids(1)?;
+                let tag = hex::encode(self.keys.state_tag(RECORD_BINDING, &[&n.to_be_bytes()]));
+                self.store.commit(
+                    vec![Op::SetMeta {
+                        key: RECORD_BINDING.into(),
+                        value: format!("{n}:{tag}"),
+                    }],
+                    vec![],
+                )?;
+                n
+            }
+        };
+        self.bound_records_from
+            .store(from, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The associated data a record's value is sealed under: its row (subject, category,
+    /// id) and, for records this build sealed, its metadata — so a changed feature, source or
+    /// collection time fails to open, as a moved value does.
+    pub(crate) fn record_aad(&self, subject: &SubjectKey, row: RecordMeta<'_>) -> Vec<u8> {
+        let mut v = aad(subject, row.category, row.id);
+        if row.id
+            >= self
+                .bound_records_from
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            v.extend_from_slice(b"\x01steward.record.v2");
+            for text in [row.feature, row.source] {
+                let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+                v.extend_from_slice(&len.to_be_bytes());
+                v.extend_from_slice(text.as_bytes());
+            }
+            v.extend_from_slice(&row.collected_ms.to_be_bytes());
+        }
+        v
     }
 
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {
@@ -760,6 +829,16 @@ fn detail_text(detail: serde_json::Value) -> String {
 }
 
 /// Associated data binding a ciphertext to its subject, category and record (P20).
+/// What of a record's row its associated data binds.
+#[derive(Copy, Clone)]
+pub(crate) struct RecordMeta<'a> {
+    pub(crate) category: &'a str,
+    pub(crate) id: i64,
+    pub(crate) feature: &'a str,
+    pub(crate) source: &'a str,
+    pub(crate) collected_ms: i64,
+}
+
 pub(crate) fn aad(subject: &SubjectKey, category: &str, record: i64) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + category.len() + 9);
     v.extend_from_slice(subject);

@@ -253,6 +253,7 @@ pub struct Keys {
     backup: DataKey,
     blind: hmac::Key,
     pseudonym: hmac::Key,
+    state: hmac::Key,
     signing: Ed25519KeyPair,
 }
 
@@ -280,6 +281,8 @@ impl Keys {
         derive(&prk, b"backup-encryption-key", backup.as_mut_slice())?;
         let mut check = [0u8; 16];
         derive(&prk, b"key-check-value", &mut check)?;
+        let mut state = Zeroizing::new([0u8; 32]);
+        derive(&prk, b"state-tag", state.as_mut_slice())?;
         let signing = Ed25519KeyPair::from_seed_unchecked(seed.as_slice())
             .map_err(|_| CryptoError::MasterKey("signing key derivation failed".into()))?;
         Ok(Keys {
@@ -291,6 +294,7 @@ impl Keys {
             backup: DataKey::from_bytes(backup.as_slice())?,
             blind: hmac::Key::new(hmac::HMAC_SHA256, blind.as_slice()),
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, pseudonym.as_slice()),
+            state: hmac::Key::new(hmac::HMAC_SHA256, state.as_slice()),
             signing,
         })
     }
@@ -357,6 +361,36 @@ impl Keys {
             .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| CryptoError::Open)?;
         DataKey::from_bytes(raw)
+    }
+
+    /// The authenticity tag of a row of state that decides reads (P10, P27, P33): HMAC-SHA256
+    /// under the state key (HKDF label `state-tag`) of `kind` and each part, every one length-
+    /// prefixed (u32 big-endian), first 16 bytes. Whoever can write the database but does not
+    /// hold the master key cannot make a tag for a row they changed.
+    pub fn state_tag(&self, kind: &str, parts: &[&[u8]]) -> [u8; 16] {
+        let mut ctx = hmac::Context::with_key(&self.state);
+        for part in std::iter::once(kind.as_bytes()).chain(parts.iter().copied()) {
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            ctx.update(&len.to_be_bytes());
+            ctx.update(part);
+        }
+        let tag = ctx.sign();
+        let mut out = [0u8; 16];
+        for (o, t) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *t;
+        }
+        out
+    }
+
+    /// Checks a tag made by [`Keys::state_tag`], in constant time.
+    pub fn state_tag_holds(&self, kind: &str, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let want = self.state_tag(kind, parts);
+        tag.len() == want.len()
+            && want
+                .iter()
+                .zip(tag)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
     }
 
     /// Keyed blind index of a lookup value: HMAC-SHA256(blind key, kind || 0x00 || value),
