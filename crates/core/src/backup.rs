@@ -422,7 +422,7 @@ impl Vault {
         subjects.dedup();
         let mut keys_destroyed = 0;
         for subject in subjects {
-            let Some(row) = self.store.subject(&subject)? else {
+            let Some(row) = self.subject_row(&subject)? else {
                 if self.keyring.destroy(&subject)? {
                     keys_destroyed += 1;
                 }

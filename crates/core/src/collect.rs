@@ -66,7 +66,11 @@ impl Vault {
                 categories: quoted(self.policy.category_names(&missing)),
             });
         }
-        match reader.subject_records(&req.subject.0, None, &[])? {
+        let found = reader.subject_records(&req.subject.0, None, &[])?;
+        if let Some(f) = &found {
+            self.check_state(&req.subject.0, f.state, &f.state_tag)?;
+        }
+        match found {
             None => return Err(Error::SubjectNotFound),
             Some(found) if found.state == SubjectState::Closed => return Err(Error::SubjectClosed),
             Some(found) if found.state != SubjectState::Active => return Err(Error::SubjectErased),
@@ -75,7 +79,7 @@ impl Vault {
         let sensitive = set.intersection(&feature.separate_consent);
         if feature.basis == Basis::Consent || !sensitive.is_empty() {
             let target = format!("feature:{}", feature.name);
-            let consent = reader.consent(&req.subject.0, &target)?;
+            let consent = self.checked_consent(reader.consent(&req.subject.0, &target)?)?;
             let granted = consent.as_ref().is_some_and(|c| c.granted);
             if feature.basis == Basis::Consent && !granted {
                 return Err(Error::ConsentRequired {

@@ -90,7 +90,12 @@ impl Vault {
         let states = self.store.subjects(&ids);
         for (i, change) in changes.iter().enumerate() {
             let state = match &states {
-                Ok(found) => crate::vault::active(found.get(i).cloned().flatten()),
+                Ok(found) => match found.get(i).cloned().flatten() {
+                    Some(row) => self
+                        .check_state(&row.id, row.state, &row.tag)
+                        .and_then(|()| crate::vault::active(Some(row))),
+                    None => crate::vault::active(None),
+                },
                 Err(e) => Err(Error::from(e.clone())),
             };
             match self.consent_unit(change, state) {
@@ -195,15 +200,17 @@ impl Vault {
             Some(subject),
             json!({ "target": name, "separate": separate, "channel": channel }),
         );
+        let at_ms = self.clock.now_ms();
         let row = ConsentRow {
             subject: subject.0,
-            target: name,
+            target: name.clone(),
             granted,
             separate,
             channel: channel.into(),
             policy_version: self.policy.version.clone(),
-            at_ms: self.clock.now_ms(),
+            at_ms,
             audit_seq: 0,
+            tag: self.consent_tag(&subject.0, &name, granted, separate, at_ms),
         };
         Ok((row, draft))
     }
@@ -251,11 +258,14 @@ impl Vault {
         subject: SubjectId,
     ) -> Result<Vec<crate::rights::ExportConsent>, Error> {
         self.may(actor, Capability::ConsentRecord)?;
-        Ok(self
-            .store
+        self.store
             .consents_in_force(&subject.0)?
             .into_iter()
-            .map(crate::rights::ExportConsent::from)
-            .collect())
+            .map(|c| {
+                self.checked_consent(Some(c))?
+                    .map(crate::rights::ExportConsent::from)
+                    .ok_or(Error::Internal("a consent vanished"))
+            })
+            .collect()
     }
 }

@@ -103,7 +103,7 @@ impl Vault {
                     kind: crate::NameKind::Category,
                     name: name.into(),
                 })?;
-            if self.store.subject(&subject.0)?.is_none() {
+            if self.subject_row(&subject.0)?.is_none() {
                 return Err(Error::SubjectNotFound);
             }
             Ok(())
@@ -127,6 +127,11 @@ impl Vault {
             placed_ms: now,
             until_ms,
             lifted_ms: None,
+            tag: Vec::new(),
+        };
+        let row = HoldRow {
+            tag: self.hold_tag(&row),
+            ..row
         };
         self.store.commit(
             vec![Op::PlaceHold(row.clone())],
@@ -147,17 +152,25 @@ impl Vault {
     pub fn lift_hold(&self, actor: &Actor, id: &str) -> Result<Hold, Error> {
         self.permit(actor, Capability::HoldsManage, None)?;
         let now = self.clock.now_ms();
-        let Some(mut row) = self.store.hold(id)? else {
+        let Some(mut row) = self
+            .checked_holds(self.store.hold(id)?.into_iter().collect())?
+            .pop()
+        else {
             return Err(Error::NotFound(crate::Missing::Hold));
         };
         if !row.active_at(now) {
             return Err(Error::Conflict("the hold is no longer in force".into()));
         }
+        let lifted = HoldRow {
+            lifted_ms: Some(now),
+            ..row.clone()
+        };
         self.store.commit(
             vec![Op::LiftHold {
                 subject: row.subject,
                 id: id.into(),
                 at_ms: now,
+                tag: self.hold_tag(&lifted),
             }],
             vec![self.draft(
                 actor,
@@ -189,7 +202,7 @@ impl Vault {
     pub(crate) fn held(&self, subject: SubjectId) -> Result<Held, Error> {
         let now = self.clock.now_ms();
         let mut cats: Vec<String> = Vec::new();
-        for h in self.store.holds(&subject.0)? {
+        for h in self.checked_holds(self.store.holds(&subject.0)?)? {
             if !h.active_at(now) {
                 continue;
             }

@@ -23,6 +23,7 @@ mod retention;
 mod rights;
 mod selfservice;
 mod staff;
+mod tags;
 mod vault;
 
 pub use check::Check;

@@ -185,25 +185,38 @@ impl Vault {
             categories,
             target,
         } = decided;
-        let found =
-            match reader.subject_records(&req.subject.0, target.as_deref(), req.categories)? {
-                None => return Err(Error::SubjectNotFound),
-                Some(found) if found.state == SubjectState::Active => found,
-                // P28: a closed account is kept only for what the law requires until its erasure.
-                Some(found)
-                    if found.state == SubjectState::Closed
-                        && self.policy.purpose(purpose).basis
-                            == steward_policy::Basis::LegalObligation =>
-                {
-                    found
+        let found = reader.subject_records(&req.subject.0, target.as_deref(), req.categories)?;
+        // P10, P27, P33: the state and the consent decided on are the ones Steward wrote.
+        if let Some(f) = &found {
+            self.check_state(&req.subject.0, f.state, &f.state_tag)?;
+        }
+        let found = match found {
+            None => return Err(Error::SubjectNotFound),
+            Some(found) if found.state == SubjectState::Active => found,
+            // P28: a closed account is kept only for what the law requires until its erasure.
+            Some(found)
+                if found.state == SubjectState::Closed
+                    && self.policy.purpose(purpose).basis
+                        == steward_policy::Basis::LegalObligation =>
+            {
+                found
+            }
+            Some(found) if found.state == SubjectState::Closed => {
+                return Err(Error::SubjectClosed);
+            }
+            Some(_) => return Err(Error::SubjectErased),
+        };
+        if let Some(target) = &target {
+            let granted = match &found.consent {
+                Some(c) => {
+                    self.check_held(&req.subject.0, target, c)?;
+                    c.granted
                 }
-                Some(found) if found.state == SubjectState::Closed => {
-                    return Err(Error::SubjectClosed);
-                }
-                Some(_) => return Err(Error::SubjectErased),
+                None => false,
             };
-        if target.is_some() && !found.consent_granted {
-            return Err(self.refusal(Refusal::ConsentRequired { purpose }));
+            if !granted {
+                return Err(self.refusal(Refusal::ConsentRequired { purpose }));
+            }
         }
         let rows = found.records;
         if categories.intersection(&self.policy.sensitive).is_empty() {
@@ -223,7 +236,9 @@ impl Vault {
             let ok = match held.get(row.feature.as_str()) {
                 Some(ok) => *ok,
                 None => {
-                    let c = reader.consent(&req.subject.0, &format!("feature:{}", row.feature))?;
+                    let c = self.checked_consent(
+                        reader.consent(&req.subject.0, &format!("feature:{}", row.feature))?,
+                    )?;
                     let ok = c.is_some_and(|c| c.granted && c.separate);
                     held.insert(&row.feature, ok);
                     ok
@@ -394,8 +409,7 @@ impl Vault {
         if r.cross_border {
             let target = format!("recipient:{}", r.name);
             if !self
-                .store
-                .consent(&subject.0, &target)?
+                .checked_consent(self.store.consent(&subject.0, &target)?)?
                 .is_some_and(|c| c.granted && c.separate)
             {
                 return Err(Error::ConsentRequired {

@@ -246,8 +246,7 @@ impl Vault {
             ));
         }
         if let Err(e) = self
-            .store
-            .subject(&subject.0)?
+            .subject_row(&subject.0)?
             .ok_or(Error::SubjectNotFound)
             .and_then(|s| {
                 if matches!(
@@ -459,7 +458,7 @@ impl Vault {
                     separate: false,
                     channel: "request",
                 };
-                let state = crate::vault::active(self.store.subject(&subject.0)?);
+                let state = crate::vault::active(self.subject_row(&subject.0)?);
                 let (consent, draft) = self.consent_unit(&change, state)?;
                 act.ops.push(Op::RecordConsent(consent.clone()));
                 act.audit.push(draft);

@@ -64,7 +64,7 @@ impl Vault {
             ..SweepReport::default()
         };
         let mut holds: HashMap<SubjectKey, Vec<HoldRow>> = HashMap::new();
-        for h in self.store.active_holds(now)? {
+        for h in self.checked_holds(self.store.active_holds(now)?)? {
             holds.entry(h.subject).or_default().push(h);
         }
 
@@ -219,6 +219,7 @@ impl Vault {
         let op = Op::CloseSubject {
             subject: subject.0,
             at_ms: now,
+            tag: self.subject_tag(&subject.0, steward_store::SubjectState::Closed),
         };
         let draft = self.draft(
             actor,

@@ -141,6 +141,12 @@ impl Vault {
         subject: SubjectId,
     ) -> Result<(Export, steward_audit::Draft), Error> {
         let file = self.store.subject_file(&subject.0)?;
+        if let Some(s) = &file.subject {
+            self.check_state(&s.id, s.state, &s.tag)?;
+        }
+        for c in &file.consents {
+            self.checked_consent(Some(c.clone()))?;
+        }
         let state = file.subject.as_ref().map(|s| s.state);
         let exportable = match state {
             None => Err(Error::SubjectNotFound),
@@ -221,7 +227,7 @@ impl Vault {
             ));
         }
         let erasable = self.may(actor, Capability::SubjectErase).and_then(|_| {
-            match self.store.subject(&subject.0)?.map(|s| s.state) {
+            match self.subject_row(&subject.0)?.map(|s| s.state) {
                 None => Err(Error::SubjectNotFound),
                 Some(SubjectState::Active | SubjectState::Closed) => self.check_not_held(subject),
                 Some(_) => Err(Error::SubjectErased),
@@ -269,6 +275,7 @@ impl Vault {
             Op::SetSubjectState {
                 subject: subject.0,
                 state: SubjectState::Erasing,
+                tag: self.subject_tag(&subject.0, SubjectState::Erasing),
             },
             Op::EnqueuePurge {
                 subject: subject.0,
@@ -382,6 +389,7 @@ impl Vault {
                     Op::SetSubjectState {
                         subject: key,
                         state: SubjectState::Erased,
+                        tag: self.subject_tag(&key, SubjectState::Erased),
                     },
                     Op::DequeuePurge { subject: key },
                 ],

@@ -1905,3 +1905,148 @@ fn p33_record_metadata_edited_in_the_database_fails_the_read() {
         Some("storage_corrupt")
     );
 }
+
+/// P10, P27, P33: the state that decides reads is authenticated. A withdrawn consent turned
+/// back into a grant by hand is refused as damage (`integrity_failure`), not obeyed (the old
+/// code answered 200); so is an erasing subject made active again, and a hold lifted by hand.
+/// An older consent row put back with its own valid tag passes the read path, and the full
+/// check names it, and every other row that disagrees with the log.
+#[test]
+fn p10_state_changed_in_the_database_is_refused_and_named() {
+    let k = kit();
+    let s = k.subject_with_account();
+    k.consent(s, "purpose:relevant_offers", true, false);
+    k.consent(s, "purpose:relevant_offers", false, false);
+    let offers = |k: &Kit| {
+        k.read(s, &["email"], "provide_service")
+            .and(k.read(s, &["email"], "relevant_offers"))
+    };
+    assert_eq!(offers(&k).unwrap_err().code(), "consent_required");
+    k.sql(
+        "UPDATE consent_current SET granted = 1;",
+        "UPDATE {schema}.consent_current SET granted = true;",
+    );
+    assert_eq!(offers(&k).unwrap_err().code(), "integrity_failure");
+    let c = k.vault.check(&mut |_| {}).unwrap();
+    assert!(
+        c.state
+            .iter()
+            .any(|p| p.contains("relevant_offers") && p.contains("tag")),
+        "{:?}",
+        c.state
+    );
+    // An older row, tag and all, put back in force: the read path cannot tell, the check can.
+    k.sql(
+        "UPDATE consent_current SET granted = e.granted, at_ms = e.at_ms, tag = e.tag
+         FROM (SELECT granted, at_ms, tag FROM consent_events ORDER BY id LIMIT 1) AS e;",
+        "UPDATE {schema}.consent_current c SET granted = e.granted, at_ms = e.at_ms, tag = e.tag
+         FROM (SELECT granted, at_ms, tag FROM {schema}.consent_events ORDER BY id LIMIT 1) AS e;",
+    );
+    assert_eq!(offers(&k).unwrap().len(), 1);
+    let c = k.vault.check(&mut |_| {}).unwrap();
+    assert!(
+        c.state
+            .iter()
+            .any(|p| p.contains("granted in the store, but the log's last word is withdrawn")),
+        "{:?}",
+        c.state
+    );
+    assert!(!c.sound());
+
+    // A hold lifted by hand does not let an erasure through.
+    let held = k.subject_with_account();
+    k.vault
+        .place_hold(
+            &k.officer,
+            held,
+            &[],
+            "court_order",
+            "case 9",
+            k.clock.now_ms() + 86_400_000,
+        )
+        .unwrap();
+    k.sql(
+        "UPDATE legal_holds SET lifted_ms = 1;",
+        "UPDATE {schema}.legal_holds SET lifted_ms = 1;",
+    );
+    assert_eq!(
+        k.vault
+            .erase(&k.officer, held, "subject request")
+            .unwrap_err()
+            .code(),
+        "integrity_failure"
+    );
+    // An erasing subject made active again reads nothing.
+    let gone = k.subject_with_account();
+    k.vault.erase(&k.officer, gone, "subject request").unwrap();
+    k.sql(
+        "UPDATE subjects SET state = 'active' WHERE state IN ('erasing', 'erased');",
+        "UPDATE {schema}.subjects SET state = 'active' WHERE state IN ('erasing', 'erased');",
+    );
+    assert_eq!(
+        k.read(gone, &["email"], "provide_service")
+            .unwrap_err()
+            .code(),
+        "integrity_failure"
+    );
+    let c = k.vault.check(&mut |_| {}).unwrap();
+    assert!(
+        c.state
+            .iter()
+            .any(|p| p.starts_with("subject ") && p.contains("log says Erased")),
+        "{:?}",
+        c.state
+    );
+    assert!(
+        c.state
+            .iter()
+            .any(|p| p.starts_with("hold ") && p.contains("lifted in the store")),
+        "{:?}",
+        c.state
+    );
+}
+
+/// P33: a store written before tags has its rows tagged once when a vault opens, audited;
+/// a store whose rows are tagged but whose marker was removed (to get a changed row tagged)
+/// refuses to open.
+#[test]
+fn p33_rows_from_before_tags_are_tagged_once_and_only_then() {
+    let k = kit();
+    let s = k.subject_with_account();
+    k.consent(s, "purpose:relevant_offers", true, false);
+    let reopen = |k: &Kit| {
+        Vault::open_backend(
+            &k.backend,
+            Policy::example().unwrap(),
+            &master(),
+            k.clock.clone(),
+            None,
+        )
+    };
+    // As an earlier build left it: no tags, no marker.
+    k.sql(
+        "UPDATE subjects SET tag = X''; UPDATE consent_current SET tag = X''; DELETE FROM meta WHERE key = 'state_tags';",
+        "UPDATE {schema}.subjects SET tag = ''::bytea; UPDATE {schema}.consent_current SET tag = ''::bytea; DELETE FROM {schema}.meta WHERE key = 'state_tags';",
+    );
+    assert_eq!(
+        k.read(s, &["email"], "relevant_offers").unwrap_err().code(),
+        "integrity_failure"
+    );
+    let v = reopen(&k).unwrap();
+    let entries = k.entries_from(1);
+    assert_eq!(
+        entries.iter().filter(|e| e.action == "state.tag").count(),
+        1
+    );
+    drop(v);
+    assert_eq!(k.read(s, &["email"], "relevant_offers").unwrap().len(), 1);
+    // Tagged rows and no marker: refused, nothing tagged.
+    k.sql(
+        "DELETE FROM meta WHERE key = 'state_tags';",
+        "DELETE FROM {schema}.meta WHERE key = 'state_tags';",
+    );
+    assert_eq!(
+        reopen(&k).err().map(|e| e.code().to_string()).as_deref(),
+        Some("storage_corrupt")
+    );
+}

@@ -271,6 +271,7 @@ impl Vault {
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;
+        vault.tag_untagged_state()?;
         vault.check_region(region)?;
         vault.activate_policy()?;
         vault.resume_erasures()?;
@@ -697,7 +698,7 @@ impl Vault {
     }
 
     pub(crate) fn active_subject(&self, subject: SubjectId) -> Result<SubjectRow, Error> {
-        active(self.store.subject(&subject.0)?)
+        active(self.subject_row(&subject.0)?)
     }
 
     pub(crate) fn data_key(&self, subject: SubjectId) -> Result<Arc<DataKey>, Error> {
@@ -754,6 +755,7 @@ impl Vault {
                 state: SubjectState::Active,
                 created_ms: self.clock.now_ms(),
                 closed_ms: None,
+                tag: self.subject_tag(&id, SubjectState::Active),
             })],
             vec![self.act(
                 actor,
@@ -773,7 +775,7 @@ impl Vault {
         accept: impl Fn(SubjectState) -> bool,
     ) -> Result<Option<SubjectId>, Error> {
         for s in self.store.find_by_index(digest)? {
-            if self.store.subject(&s)?.is_some_and(|row| accept(row.state)) {
+            if self.subject_row(&s)?.is_some_and(|row| accept(row.state)) {
                 return Ok(Some(SubjectId(s)));
             }
         }

@@ -211,6 +211,17 @@ impl SpaceWatch {
     }
 }
 
+/// Every row of the state that decides reads ([`Store::state_rows`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateRows {
+    /// Every subject.
+    pub subjects: Vec<SubjectRow>,
+    /// Every consent in force.
+    pub consents: Vec<ConsentRow>,
+    /// Every hold.
+    pub holds: Vec<HoldRow>,
+}
+
 /// Where a subject is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SubjectState {
@@ -257,6 +268,8 @@ pub struct SubjectRow {
     pub created_ms: i64,
     /// When the account closed, if it did.
     pub closed_ms: Option<i64>,
+    /// Authenticity tag of (id, state), from the core; empty on a row written before tags.
+    pub tag: Vec<u8>,
 }
 
 /// One encrypted PI value.
@@ -308,6 +321,22 @@ pub struct ConsentRow {
     pub at_ms: i64,
     /// The audit entry that recorded it.
     pub audit_seq: u64,
+    /// Authenticity tag of (subject, target, granted, separate, at_ms), from the core; empty
+    /// on a row written before tags.
+    pub tag: Vec<u8>,
+}
+
+/// The consent in force that a read decides on, with what its tag covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldConsent {
+    /// Granted or withdrawn.
+    pub granted: bool,
+    /// Separate, explicit consent.
+    pub separate: bool,
+    /// When.
+    pub at_ms: i64,
+    /// See [`ConsentRow::tag`].
+    pub tag: Vec<u8>,
 }
 
 /// One disclosure to a recipient (P13, P15).
@@ -349,8 +378,11 @@ pub struct SubjectFile {
 pub struct SubjectRecords {
     /// The subject's state.
     pub state: SubjectState,
-    /// Whether the consent asked about is granted (false when none was asked or none is held).
-    pub consent_granted: bool,
+    /// Its tag ([`SubjectRow::tag`]).
+    pub state_tag: Vec<u8>,
+    /// The consent in force for the target asked about (none when none was asked or none is
+    /// held).
+    pub consent: Option<HeldConsent>,
     /// The records, by id.
     pub records: Vec<RecordRow>,
 }
@@ -391,6 +423,9 @@ pub struct HoldRow {
     pub until_ms: i64,
     /// When lifted early, if it was.
     pub lifted_ms: Option<i64>,
+    /// Authenticity tag of every field above, from the core; empty on a row written before
+    /// tags.
+    pub tag: Vec<u8>,
 }
 
 impl HoldRow {
@@ -482,6 +517,8 @@ pub enum Op {
         subject: SubjectKey,
         /// New state.
         state: SubjectState,
+        /// The row's new tag.
+        tag: Vec<u8>,
     },
     /// Store encrypted values.
     InsertRecords(Vec<RecordRow>),
@@ -517,6 +554,8 @@ pub enum Op {
         subject: SubjectKey,
         /// When.
         at_ms: i64,
+        /// The row's new tag (state `closed`).
+        tag: Vec<u8>,
     },
     /// Delete individual records and their index entries (retention, partial deletion).
     DeleteRecords(Vec<RecordKey>),
@@ -530,6 +569,26 @@ pub enum Op {
         id: String,
         /// When.
         at_ms: i64,
+        /// The row's new tag (lifted at `at_ms`).
+        tag: Vec<u8>,
+    },
+    /// Tag a consent in force written before tags (its event history keeps what it had).
+    TagConsent {
+        /// Whose.
+        subject: SubjectKey,
+        /// To what.
+        target: String,
+        /// The tag.
+        tag: Vec<u8>,
+    },
+    /// Tag a hold written before tags.
+    TagHold {
+        /// Whose data it holds.
+        subject: SubjectKey,
+        /// Its id.
+        id: String,
+        /// The tag.
+        tag: Vec<u8>,
     },
     /// Create or update a rights request.
     PutRequest(RequestRow),
@@ -741,6 +800,9 @@ pub trait Store: Reader + Send + Sync {
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError>;
     /// A deployment fact.
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Every row of the state that decides reads — subjects, consents in force, holds — for
+    /// checking against the log and for tagging rows written before tags. Reads them all.
+    fn state_rows(&self) -> Result<StateRows, StoreError>;
     /// The backend's own full check of the stored structure (SQLite `integrity_check`,
     /// PostgreSQL `amcheck`): the problems found, none when sound (P34).
     fn structure_problems(&self) -> Result<Vec<String>, StoreError>;

@@ -64,6 +64,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     3 "003_holds_and_requests.sql",
     4 "004_self_service.sql",
     5 "005_staff.sql",
+    6 "006_state_tags.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -77,6 +78,7 @@ pub const SQLITE_KEYRING: &[Migration] = migrations!("sqlite-keyring":
 /// schemas in step from here on.
 pub const POSTGRES: &[Migration] = migrations!("postgres":
     1 "001_initial.sql",
+    2 "002_state_tags.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

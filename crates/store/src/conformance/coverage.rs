@@ -5,8 +5,8 @@
 use steward_audit::Checkpoint;
 
 use crate::{
-    HoldRow, IndexRow, Op, OtpRow, RecordKey, RequestRow, RequestState, StaffRow, SubjectRecords,
-    SubjectState,
+    ConsentRow, HeldConsent, HoldRow, IndexRow, Op, OtpRow, RecordKey, RequestRow, RequestState,
+    StaffRow, SubjectRecords, SubjectState,
 };
 
 use super::{Factory, draft, e, ensure, insert_subject, record, subject};
@@ -21,6 +21,7 @@ fn hold(id: &str, s: crate::SubjectKey, categories: &str, placed: i64, until: i6
         placed_ms: placed,
         until_ms: until,
         lifted_ms: None,
+        tag: vec![3; 16],
     }
 }
 
@@ -58,6 +59,7 @@ pub(super) fn holds_are_placed_listed_and_lifted(make: Factory<'_>) -> Result<()
                 subject: s,
                 id: "hold_a".into(),
                 at_ms: 60,
+                tag: vec![4; 16],
             }],
             vec![draft("hold.lift")],
         )
@@ -221,6 +223,7 @@ pub(super) fn closed_accounts_are_listed_until_erased(make: Factory<'_>) -> Resu
                 vec![Op::CloseSubject {
                     subject: s,
                     at_ms: at,
+                    tag: vec![5; 16],
                 }],
                 vec![draft("subject.close")],
             )
@@ -244,6 +247,7 @@ pub(super) fn closed_accounts_are_listed_until_erased(make: Factory<'_>) -> Resu
             vec![Op::SetSubjectState {
                 subject: a,
                 state: SubjectState::Erasing,
+                tag: vec![6; 16],
             }],
             vec![draft("subject.erase")],
         )
@@ -460,7 +464,9 @@ pub(super) fn prefetch_answers_as_the_calls_would(make: Factory<'_>) -> Result<(
     ensure(got == expected, "prefetched answers equal the calls' own")?;
     ensure(
         expected.first().and_then(|r| r.as_ref()).is_some_and(|r| {
-            r.consent_granted && r.records.len() == 2 && r.state == SubjectState::Active
+            r.consent.as_ref().is_some_and(|c| c.granted)
+                && r.records.len() == 2
+                && r.state == SubjectState::Active
         }),
         "state, consent and records joined",
     )?;
@@ -501,6 +507,7 @@ pub(super) fn subjects_are_fetched_together_in_order(make: Factory<'_>) -> Resul
             vec![Op::SetSubjectState {
                 subject: b,
                 state: SubjectState::Erasing,
+                tag: vec![6; 16],
             }],
             vec![draft("subject.erase")],
         )
@@ -623,5 +630,113 @@ pub(super) fn audit_scan_streams_from_a_seq_and_stops(make: Factory<'_>) -> Resu
     ensure(
         store.audit_head().map_err(e)? == (last.seq, last.hash),
         "the head is the last entry",
+    )
+}
+
+/// Tags written with state come back with it, from every read; tagging ops and state changes
+/// replace them; `state_rows` lists every subject, consent in force and hold.
+pub(super) fn state_rows_and_tags_are_kept(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let store = store.as_ref();
+    let (a, b) = (subject(21), subject(22));
+    for s in [a, b] {
+        insert_subject(store, s).map_err(e)?;
+    }
+    store
+        .commit(
+            vec![
+                Op::RecordConsent(ConsentRow {
+                    subject: a,
+                    target: "purpose:surveys".into(),
+                    granted: true,
+                    separate: true,
+                    channel: "web".into(),
+                    policy_version: "1".into(),
+                    at_ms: 7,
+                    audit_seq: 0,
+                    tag: vec![8; 16],
+                }),
+                Op::PlaceHold(hold("hold_t", b, "", 5, 100)),
+            ],
+            vec![draft("consent.grant")],
+        )
+        .map_err(e)?;
+    let rows = store.state_rows().map_err(e)?;
+    ensure(
+        rows.subjects.iter().map(|s| s.id).collect::<Vec<_>>() == vec![a, b]
+            && rows.subjects.iter().all(|s| s.tag == vec![1; 16]),
+        "every subject, with its tag",
+    )?;
+    ensure(
+        rows.consents.len() == 1
+            && rows
+                .consents
+                .first()
+                .is_some_and(|c| c.tag == vec![8; 16] && c.separate),
+        "the consent in force, with its tag",
+    )?;
+    ensure(
+        rows.holds.len() == 1 && rows.holds.first().is_some_and(|h| h.tag == vec![3; 16]),
+        "the hold, with its tag",
+    )?;
+    let read = store
+        .subject_records(&a, Some("purpose:surveys"), &[])
+        .map_err(e)?
+        .ok_or("missing")?;
+    ensure(
+        read.consent
+            == Some(HeldConsent {
+                granted: true,
+                separate: true,
+                at_ms: 7,
+                tag: vec![8; 16],
+            }),
+        "the read path's consent, with what its tag covers",
+    )?;
+    store
+        .commit(
+            vec![
+                Op::TagConsent {
+                    subject: a,
+                    target: "purpose:surveys".into(),
+                    tag: vec![9; 16],
+                },
+                Op::TagHold {
+                    subject: b,
+                    id: "hold_t".into(),
+                    tag: vec![10; 16],
+                },
+                Op::SetSubjectState {
+                    subject: a,
+                    state: SubjectState::Active,
+                    tag: vec![11; 16],
+                },
+            ],
+            vec![],
+        )
+        .map_err(e)?;
+    ensure(
+        store
+            .consent(&a, "purpose:surveys")
+            .map_err(e)?
+            .map(|c| c.tag)
+            == Some(vec![9; 16]),
+        "a consent retagged",
+    )?;
+    ensure(
+        store.hold("hold_t").map_err(e)?.map(|h| h.tag) == Some(vec![10; 16]),
+        "a hold retagged",
+    )?;
+    ensure(
+        store.subject(&a).map_err(e)?.map(|s| s.tag) == Some(vec![11; 16]),
+        "a subject retagged",
+    )?;
+    let read = store
+        .subject_records(&a, None, &[])
+        .map_err(e)?
+        .ok_or("missing")?;
+    ensure(
+        read.state_tag == vec![11; 16],
+        "the read path's subject tag",
     )
 }

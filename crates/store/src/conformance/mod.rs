@@ -54,6 +54,7 @@ pub(crate) fn insert_subject(store: &dyn Store, s: SubjectKey) -> Result<(), Sto
             state: SubjectState::Active,
             created_ms: 1,
             closed_ms: None,
+            tag: vec![1; 16],
         })],
         vec![draft("subject.register")],
     )?;
@@ -144,6 +145,10 @@ pub const CHECKS: &[Check] = &[
         "audit_scan_streams_from_a_seq_and_stops",
         coverage::audit_scan_streams_from_a_seq_and_stops,
     ),
+    (
+        "state_rows_and_tags_are_kept",
+        coverage::state_rows_and_tags_are_kept,
+    ),
 ];
 
 /// Runs the check `name` on backends from `scratch`.
@@ -171,7 +176,7 @@ macro_rules! conformance_tests {
             codes_attempts_and_sessions_are_kept, staff_accounts_and_sessions_are_kept,
             checkpoints_and_meta_are_kept, prefetch_answers_as_the_calls_would,
             keyring_keeps_each_subjects_key, subjects_are_fetched_together_in_order,
-            certificates_are_kept, records_are_deleted_by_key,
+            certificates_are_kept, records_are_deleted_by_key, state_rows_and_tags_are_kept,
             audit_scan_streams_from_a_seq_and_stops);
     };
     (@each $scratch:expr; $($check:ident),* $(,)?) => {

@@ -21,6 +21,7 @@ pub(super) fn unit_of_work_is_atomic(make: Factory<'_>) -> Result<(), String> {
                 state: SubjectState::Active,
                 created_ms: 2,
                 closed_ms: None,
+                tag: vec![1; 16],
             }),
         ],
         vec![draft("pi.collect")],
@@ -55,6 +56,7 @@ pub(super) fn units_committed_together_fail_alone(make: Factory<'_>) -> Result<(
         state: SubjectState::Active,
         created_ms: 2,
         closed_ms: None,
+        tag: vec![1; 16],
     });
     let answers = store.commit_each(vec![
         (vec![], vec![draft("first"), draft("second")]),
@@ -164,6 +166,7 @@ pub(super) fn subject_records_joins_state_consent_records(make: Factory<'_>) -> 
                     policy_version: "1".into(),
                     at_ms: 3,
                     audit_seq: 0,
+                    tag: vec![2; 16],
                 }),
             ],
             vec![draft("pi.collect")],
@@ -174,7 +177,14 @@ pub(super) fn subject_records_joins_state_consent_records(make: Factory<'_>) -> 
         .map_err(e)?
         .ok_or("subject not found")?;
     ensure(found.state == SubjectState::Active, "state")?;
-    ensure(found.consent_granted, "consent not seen")?;
+    ensure(
+        found
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.granted && c.tag == vec![2; 16]),
+        "consent (and its tag) not seen",
+    )?;
+    ensure(found.state_tag == vec![1; 16], "subject tag not seen")?;
     ensure(found.records.len() == 2, "email records")?;
     ensure(
         found
@@ -188,7 +198,7 @@ pub(super) fn subject_records_joins_state_consent_records(make: Factory<'_>) -> 
         .map_err(e)?
         .ok_or("missing")?;
     ensure(
-        !two.consent_granted && two.records.len() == 3,
+        two.consent.is_none() && two.records.len() == 3,
         "two categories",
     )?;
     let none = store
@@ -204,6 +214,7 @@ pub(super) fn subject_records_joins_state_consent_records(make: Factory<'_>) -> 
             vec![Op::SetSubjectState {
                 subject: s,
                 state: SubjectState::Erasing,
+                tag: vec![6; 16],
             }],
             vec![],
         )
@@ -234,6 +245,7 @@ pub(super) fn consent_in_force_is_latest_event(make: Factory<'_>) -> Result<(), 
                     policy_version: "1".into(),
                     at_ms,
                     audit_seq: 0,
+                    tag: vec![2; 16],
                 })],
                 vec![draft("consent")],
             )
@@ -440,6 +452,7 @@ pub(super) fn grant(
                 policy_version: "1".into(),
                 at_ms: 3,
                 audit_seq: 0,
+                tag: vec![2; 16],
             })],
             vec![draft("consent.grant")],
         )

@@ -63,6 +63,7 @@ pub const FAN_OUT: &[&str] = &[
     "subjects",
     "purge_queue",
     "destroyed",
+    "consent_current",
 ];
 
 /// How a statement runs on a distributed PostgreSQL.

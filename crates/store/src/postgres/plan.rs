@@ -59,12 +59,21 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
         |s: u64| -> Result<i64, StoreError> { if s == 0 { Ok(audit_seq) } else { seq_out(s) } };
     match op {
         Op::InsertSubject(s) => out.push(stmt(
-            "INSERT INTO subjects (id, state, created_ms) VALUES ($1, $2, $3)",
-            vec![bytes(&s.id), Box::new(s.state.as_str()), Box::new(s.created_ms)],
+            "INSERT INTO subjects (id, state, created_ms, tag) VALUES ($1, $2, $3, $4)",
+            vec![
+                bytes(&s.id),
+                Box::new(s.state.as_str()),
+                Box::new(s.created_ms),
+                Box::new(s.tag),
+            ],
         )),
-        Op::SetSubjectState { subject, state } => out.push(stmt(
-            "UPDATE subjects SET state = $2 WHERE id = $1",
-            vec![bytes(&subject), Box::new(state.as_str())],
+        Op::SetSubjectState {
+            subject,
+            state,
+            tag,
+        } => out.push(stmt(
+            "UPDATE subjects SET state = $2, tag = $3 WHERE id = $1",
+            vec![bytes(&subject), Box::new(state.as_str()), Box::new(tag)],
         )),
         Op::InsertRecords(rows) => {
             let mut ids = Vec::with_capacity(rows.len());
@@ -120,22 +129,23 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                     Box::new(c.policy_version.clone()),
                     Box::new(c.at_ms),
                     Box::new(seq),
+                    Box::new(c.tag.clone()),
                 ]
             };
             out.push(stmt(
                 "INSERT INTO consent_events
-                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 params(&c),
             ));
             out.push(stmt(
                 "INSERT INTO consent_current
-                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (subject, target) DO UPDATE SET granted = EXCLUDED.granted,
                  separate = EXCLUDED.separate, channel = EXCLUDED.channel,
                  policy_version = EXCLUDED.policy_version, at_ms = EXCLUDED.at_ms,
-                 audit_seq = EXCLUDED.audit_seq",
+                 audit_seq = EXCLUDED.audit_seq, tag = EXCLUDED.tag",
                 params(&c),
             ));
         }
@@ -166,9 +176,13 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
              ON CONFLICT (subject) DO UPDATE SET document = EXCLUDED.document",
             vec![bytes(&subject), Box::new(document)],
         )),
-        Op::CloseSubject { subject, at_ms } => out.push(stmt(
-            "UPDATE subjects SET state = 'closed', closed_ms = $2 WHERE id = $1",
-            vec![bytes(&subject), Box::new(at_ms)],
+        Op::CloseSubject {
+            subject,
+            at_ms,
+            tag,
+        } => out.push(stmt(
+            "UPDATE subjects SET state = 'closed', closed_ms = $2, tag = $3 WHERE id = $1",
+            vec![bytes(&subject), Box::new(at_ms), Box::new(tag)],
         )),
         Op::DeleteRecords(keys) => {
             // One pair of statements per subject, each naming it: a router query on a
@@ -192,8 +206,8 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
             }
         }
         Op::PlaceHold(h) => out.push(stmt(
-            "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms, tag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             vec![
                 Box::new(h.id),
                 bytes(&h.subject),
@@ -203,11 +217,29 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(h.placed_ms),
                 Box::new(h.until_ms),
                 Box::new(h.lifted_ms),
+                Box::new(h.tag),
             ],
         )),
-        Op::LiftHold { subject, id, at_ms } => out.push(stmt(
-            "UPDATE legal_holds SET lifted_ms = $3 WHERE subject = $1 AND id = $2",
-            vec![bytes(&subject), Box::new(id), Box::new(at_ms)],
+        Op::LiftHold {
+            subject,
+            id,
+            at_ms,
+            tag,
+        } => out.push(stmt(
+            "UPDATE legal_holds SET lifted_ms = $3, tag = $4 WHERE subject = $1 AND id = $2",
+            vec![bytes(&subject), Box::new(id), Box::new(at_ms), Box::new(tag)],
+        )),
+        Op::TagConsent {
+            subject,
+            target,
+            tag,
+        } => out.push(stmt(
+            "UPDATE consent_current SET tag = $3 WHERE subject = $1 AND target = $2",
+            vec![bytes(&subject), Box::new(target), Box::new(tag)],
+        )),
+        Op::TagHold { subject, id, tag } => out.push(stmt(
+            "UPDATE legal_holds SET tag = $3 WHERE subject = $1 AND id = $2",
+            vec![bytes(&subject), Box::new(id), Box::new(tag)],
         )),
         Op::PutRequest(r) => out.push(stmt(
             "INSERT INTO rights_requests (id, subject, kind, state, target, received_ms,
@@ -316,7 +348,7 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
 
 macro_rules! hold_columns {
     () => {
-        "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms FROM legal_holds"
+        "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms, tag FROM legal_holds"
     };
 }
 

@@ -8,7 +8,8 @@ use std::future::Future;
 use tokio_postgres::Row;
 
 use crate::{
-    ConsentRow, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectState,
+    ConsentRow, HeldConsent, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords,
+    SubjectState,
 };
 
 use super::*;
@@ -101,11 +102,11 @@ impl Reader for TxReader<'_> {
                 futures_util::future::join3(self.ensure_savepoint(), by_id, queries).await;
             sp.map(|()| (rows, answers))
         })?;
-        let mut known: HashMap<SubjectKey, SubjectState> = HashMap::new();
+        let mut known: HashMap<SubjectKey, (SubjectState, Vec<u8>)> = HashMap::new();
         for r in &state_rows? {
             let state =
                 SubjectState::parse(col(r, 1)?).ok_or_else(|| corrupt("unknown subject state"))?;
-            known.insert(key16(col(r, 0)?)?, state);
+            known.insert(key16(col(r, 0)?)?, (state, col(r, 2)?));
         }
         let mut full_answers = Vec::new();
         for answer in group_answers {
@@ -126,9 +127,10 @@ impl Reader for TxReader<'_> {
             .iter()
             .map(|(s, t, c)| {
                 if t.is_none() && c.is_empty() {
-                    Ok(known.get(*s).map(|state| SubjectRecords {
+                    Ok(known.get(*s).map(|(state, tag)| SubjectRecords {
                         state: *state,
-                        consent_granted: false,
+                        state_tag: tag.clone(),
+                        consent: None,
                         records: Vec::new(),
                     }))
                 } else {
@@ -194,7 +196,7 @@ impl Reader for TxReader<'_> {
 /// The read path's statement for a subject's state and one consent, without records: one
 /// subject, so a router query on a distributed PostgreSQL. Public so that the benchmark's raw
 /// baseline sends exactly this text.
-pub const SUBJECT_STATE: &str = "SELECT s.state, c.granted, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
+pub const SUBJECT_STATE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      WHERE s.id = $1";
@@ -202,7 +204,7 @@ pub const SUBJECT_STATE: &str = "SELECT s.state, c.granted, NULL::bigint, NULL::
 /// The read path's statement for a subject's state, one consent and the records of one
 /// category (the common read): one subject, joined on the subject key.
 pub const SUBJECT_RECORDS: &str =
-    "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+    "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      LEFT JOIN records r ON r.subject = s.id AND r.category = $3 WHERE s.id = $1 ORDER BY r.id";
@@ -217,7 +219,7 @@ pub(super) async fn subject_records(
     let target = consent_target.unwrap_or("");
     macro_rules! head {
         () => {
-            "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
              FROM subjects s
              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2"
         };
@@ -241,41 +243,23 @@ pub(super) async fn subject_records(
     for r in &rows {
         let found = match &mut out {
             Some(found) => found,
-            None => {
-                let state: &str = col(r, 0)?;
-                let granted: Option<bool> = col(r, 1)?;
-                out.insert(SubjectRecords {
-                    state: SubjectState::parse(state)
-                        .ok_or_else(|| corrupt("unknown subject state"))?,
-                    consent_granted: granted.unwrap_or(false),
-                    records: Vec::new(),
-                })
-            }
+            None => out.insert(head_of(r, 0)?),
         };
-        let id: Option<i64> = col(r, 2)?;
-        if let Some(id) = id {
-            found.records.push(RecordRow {
-                id,
-                subject: *subject,
-                category: col(r, 3)?,
-                feature: col(r, 4)?,
-                source: col(r, 5)?,
-                collected_ms: col(r, 6)?,
-                sealed: col(r, 7)?,
-            });
+        if let Some(record) = record_of(r, 6, subject)? {
+            found.records.push(record);
         }
     }
     Ok(out)
 }
 
 /// The states of many subjects (a batch of collections' checks), by the distribution column.
-pub const STATES_MANY: &str = "SELECT id, state FROM subjects WHERE id = ANY($1)";
+pub const STATES_MANY: &str = "SELECT id, state, tag FROM subjects WHERE id = ANY($1)";
 
 /// [`SUBJECT_RECORDS`] for many subjects of one shape in one statement: the tables joined on the
 /// subject key only and filtered by it (`= ANY`), so a distributed PostgreSQL runs the join on
 /// each shard holding one of them. Public so that the benchmark's raw baseline sends exactly
 /// this text.
-pub const RECORDS_MANY: &str = "SELECT s.id, s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+pub const RECORDS_MANY: &str = "SELECT s.id, s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
@@ -299,28 +283,10 @@ pub(super) async fn subject_records_many(
         let subject = key16(col(r, 0)?)?;
         let entry = match found.entry(subject) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let state: &str = col(r, 1)?;
-                let granted: Option<bool> = col(r, 2)?;
-                v.insert(SubjectRecords {
-                    state: SubjectState::parse(state)
-                        .ok_or_else(|| corrupt("unknown subject state"))?,
-                    consent_granted: granted.unwrap_or(false),
-                    records: Vec::new(),
-                })
-            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(head_of(r, 1)?),
         };
-        let id: Option<i64> = col(r, 3)?;
-        if let Some(id) = id {
-            entry.records.push(RecordRow {
-                id,
-                subject,
-                category: col(r, 4)?,
-                feature: col(r, 5)?,
-                source: col(r, 6)?,
-                collected_ms: col(r, 7)?,
-                sealed: col(r, 8)?,
-            });
+        if let Some(record) = record_of(r, 7, &subject)? {
+            entry.records.push(record);
         }
     }
     Ok(ids
@@ -330,6 +296,45 @@ pub(super) async fn subject_records_many(
             key.ok().and_then(|k| found.get(&k).cloned())
         })
         .collect())
+}
+
+/// A subject's state, its tag and the consent in force, from the read statements' columns
+/// `at..at + 6`: `s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag`.
+fn head_of(r: &Row, at: usize) -> Result<SubjectRecords, StoreError> {
+    let state: &str = col(r, at)?;
+    let granted: Option<bool> = col(r, at + 2)?;
+    let consent = match granted {
+        Some(granted) => Some(HeldConsent {
+            granted,
+            separate: col(r, at + 3)?,
+            at_ms: col(r, at + 4)?,
+            tag: col(r, at + 5)?,
+        }),
+        None => None,
+    };
+    Ok(SubjectRecords {
+        state: SubjectState::parse(state).ok_or_else(|| corrupt("unknown subject state"))?,
+        state_tag: col(r, at + 1)?,
+        consent,
+        records: Vec::new(),
+    })
+}
+
+/// The record in the read statements' columns `at..at + 6`, if the row holds one.
+fn record_of(r: &Row, at: usize, subject: &SubjectKey) -> Result<Option<RecordRow>, StoreError> {
+    let id: Option<i64> = col(r, at)?;
+    id.map(|id| {
+        Ok(RecordRow {
+            id,
+            subject: *subject,
+            category: col(r, at + 1)?,
+            feature: col(r, at + 2)?,
+            source: col(r, at + 3)?,
+            collected_ms: col(r, at + 4)?,
+            sealed: col(r, at + 5)?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn consent_row(r: &Row) -> Result<ConsentRow, StoreError> {
@@ -342,6 +347,7 @@ pub(super) fn consent_row(r: &Row) -> Result<ConsentRow, StoreError> {
         policy_version: col(r, 5)?,
         at_ms: col(r, 6)?,
         audit_seq: seq_in(col(r, 7)?)?,
+        tag: col(r, 8)?,
     })
 }
 
@@ -351,7 +357,7 @@ pub(super) async fn consent(
     target: &str,
 ) -> Result<Option<ConsentRow>, StoreError> {
     conn.opt(
-        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
          FROM consent_current WHERE subject = $1 AND target = $2",
         &[&&subject[..], &target],
     )

@@ -20,6 +20,7 @@ pub(super) fn hold_row(r: &Row) -> Result<HoldRow, StoreError> {
         placed_ms: col(r, 5)?,
         until_ms: col(r, 6)?,
         lifted_ms: col(r, 7)?,
+        tag: col(r, 8)?,
     })
 }
 
@@ -55,7 +56,7 @@ pub(super) async fn subject_row(
     id: &SubjectKey,
 ) -> Result<Option<SubjectRow>, StoreError> {
     c.opt(
-        "SELECT state, created_ms, closed_ms FROM subjects WHERE id = $1",
+        "SELECT state, created_ms, closed_ms, tag FROM subjects WHERE id = $1",
         &[&&id[..]],
     )
     .await?
@@ -66,6 +67,7 @@ pub(super) async fn subject_row(
                 .ok_or_else(|| corrupt("unknown subject state"))?,
             created_ms: col(&r, 1)?,
             closed_ms: col(&r, 2)?,
+            tag: col(&r, 3)?,
         })
     })
     .transpose()
@@ -101,7 +103,7 @@ pub(super) async fn consents_in_force(
     subject: &SubjectKey,
 ) -> Result<Vec<ConsentRow>, StoreError> {
     c.query(
-        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
          FROM consent_current WHERE subject = $1 ORDER BY target",
         &[&&subject[..]],
     )
@@ -116,7 +118,7 @@ pub(super) async fn consent_history(
     subject: &SubjectKey,
 ) -> Result<Vec<ConsentRow>, StoreError> {
     c.query(
-        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
          FROM consent_events WHERE subject = $1 ORDER BY id",
         &[&&subject[..]],
     )

@@ -422,4 +422,37 @@ impl crate::Store for PgStore {
     fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
         self.pool.structure_problems()
     }
+
+    fn state_rows(&self) -> Result<crate::StateRows, StoreError> {
+        let subjects = self.rows(
+            "SELECT id, state, created_ms, closed_ms, tag FROM subjects ORDER BY id",
+            &[],
+            |r| {
+                Ok(SubjectRow {
+                    id: key16(col(r, 0)?)?,
+                    state: crate::SubjectState::parse(col(r, 1)?)
+                        .ok_or_else(|| corrupt("unknown subject state"))?,
+                    created_ms: col(r, 2)?,
+                    closed_ms: col(r, 3)?,
+                    tag: col(r, 4)?,
+                })
+            },
+        )?;
+        let consents = self.rows(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
+             FROM consent_current ORDER BY subject, target",
+            &[],
+            consent_row,
+        )?;
+        let holds = self.rows(
+            concat!(hold_columns!(), " ORDER BY subject, id"),
+            &[],
+            hold_row,
+        )?;
+        Ok(crate::StateRows {
+            subjects,
+            consents,
+            holds,
+        })
+    }
 }

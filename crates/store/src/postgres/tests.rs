@@ -16,6 +16,7 @@ fn row(n: u8) -> SubjectRow {
         state: SubjectState::Active,
         created_ms: 1,
         closed_ms: None,
+        tag: vec![1; 16],
     }
 }
 
@@ -128,6 +129,7 @@ fn p21_sixty_four_writers_share_commits_and_keep_one_chain() {
                             state: SubjectState::Active,
                             created_ms: 1,
                             closed_ms: None,
+                            tag: vec![1; 16],
                         })],
                         vec![steward_audit::Draft {
                             at_ms: 1,

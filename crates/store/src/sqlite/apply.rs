@@ -16,12 +16,18 @@ pub(super) fn apply(
 ) -> rusqlite::Result<()> {
     match op {
         Op::InsertSubject(s) => {
-            tx.prepare_cached("INSERT INTO subjects (id, state, created_ms) VALUES (?1, ?2, ?3)")?
-                .execute(params![&s.id[..], s.state.as_str(), s.created_ms])?;
+            tx.prepare_cached(
+                "INSERT INTO subjects (id, state, created_ms, tag) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&s.id[..], s.state.as_str(), s.created_ms, s.tag])?;
         }
-        Op::SetSubjectState { subject, state } => {
-            tx.prepare_cached("UPDATE subjects SET state = ?2 WHERE id = ?1")?
-                .execute(params![&subject[..], state.as_str()])?;
+        Op::SetSubjectState {
+            subject,
+            state,
+            tag,
+        } => {
+            tx.prepare_cached("UPDATE subjects SET state = ?2, tag = ?3 WHERE id = ?1")?
+                .execute(params![&subject[..], state.as_str(), tag])?;
         }
         Op::InsertRecords(rows) => {
             let mut st = tx.prepare_cached(
@@ -56,8 +62,8 @@ pub(super) fn apply(
             };
             tx.prepare_cached(
                 "INSERT INTO consent_events
-                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 &c.subject[..],
@@ -67,12 +73,13 @@ pub(super) fn apply(
                 c.channel,
                 c.policy_version,
                 c.at_ms,
-                seq
+                seq,
+                c.tag
             ])?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO consent_current
-                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 &c.subject[..],
@@ -82,7 +89,8 @@ pub(super) fn apply(
                 c.channel,
                 c.policy_version,
                 c.at_ms,
-                seq
+                seq,
+                c.tag
             ])?;
         }
         Op::InsertDisclosure(d) => {
@@ -122,11 +130,15 @@ pub(super) fn apply(
             )?
             .execute(params![&subject[..], document])?;
         }
-        Op::CloseSubject { subject, at_ms } => {
+        Op::CloseSubject {
+            subject,
+            at_ms,
+            tag,
+        } => {
             tx.prepare_cached(
-                "UPDATE subjects SET state = 'closed', closed_ms = ?2 WHERE id = ?1",
+                "UPDATE subjects SET state = 'closed', closed_ms = ?2, tag = ?3 WHERE id = ?1",
             )?
-            .execute(params![&subject[..], at_ms])?;
+            .execute(params![&subject[..], at_ms, tag])?;
         }
         Op::DeleteRecords(keys) => {
             let mut index =
@@ -141,8 +153,8 @@ pub(super) fn apply(
         }
         Op::PlaceHold(h) => {
             tx.prepare_cached(
-                "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO legal_holds (id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms, tag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 h.id,
@@ -152,14 +164,34 @@ pub(super) fn apply(
                 h.reference,
                 h.placed_ms,
                 h.until_ms,
-                h.lifted_ms
+                h.lifted_ms,
+                h.tag
             ])?;
         }
-        Op::LiftHold { subject, id, at_ms } => {
+        Op::LiftHold {
+            subject,
+            id,
+            at_ms,
+            tag,
+        } => {
             tx.prepare_cached(
-                "UPDATE legal_holds SET lifted_ms = ?3 WHERE subject = ?1 AND id = ?2",
+                "UPDATE legal_holds SET lifted_ms = ?3, tag = ?4 WHERE subject = ?1 AND id = ?2",
             )?
-            .execute(params![&subject[..], id, at_ms])?;
+            .execute(params![&subject[..], id, at_ms, tag])?;
+        }
+        Op::TagConsent {
+            subject,
+            target,
+            tag,
+        } => {
+            tx.prepare_cached(
+                "UPDATE consent_current SET tag = ?3 WHERE subject = ?1 AND target = ?2",
+            )?
+            .execute(params![&subject[..], target, tag])?;
+        }
+        Op::TagHold { subject, id, tag } => {
+            tx.prepare_cached("UPDATE legal_holds SET tag = ?3 WHERE subject = ?1 AND id = ?2")?
+                .execute(params![&subject[..], id, tag])?;
         }
         Op::PutRequest(r) => {
             tx.prepare_cached(

@@ -4,7 +4,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
-    ConsentRow, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords, SubjectState,
+    ConsentRow, HeldConsent, Reader, RecordRow, RequestRow, StoreError, SubjectKey, SubjectRecords,
+    SubjectState,
 };
 
 use super::rows::consent_row;
@@ -19,13 +20,13 @@ pub(super) fn subject_records(
 ) -> Result<Option<SubjectRecords>, StoreError> {
     macro_rules! head {
         () => {
-            "SELECT s.state, c.granted, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
              FROM subjects s
              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2"
         };
     }
     // The two common shapes are fixed strings: no SQL is built on the read path for them.
-    const NONE: &str = "SELECT s.state, c.granted, NULL, NULL, NULL, NULL, NULL, NULL
+    const NONE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL, NULL, NULL, NULL, NULL, NULL
          FROM subjects s
          LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
          WHERE s.id = ?1";
@@ -67,25 +68,35 @@ pub(super) fn subject_records(
             Some(found) => found,
             None => {
                 let text: String = r.get(0).map_err(backend)?;
-                let granted: Option<bool> = r.get(1).map_err(backend)?;
+                let granted: Option<bool> = r.get(2).map_err(backend)?;
+                let consent = match granted {
+                    Some(granted) => Some(HeldConsent {
+                        granted,
+                        separate: r.get(3).map_err(backend)?,
+                        at_ms: r.get(4).map_err(backend)?,
+                        tag: r.get(5).map_err(backend)?,
+                    }),
+                    None => None,
+                };
                 out.insert(SubjectRecords {
                     state: SubjectState::parse(&text)
                         .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
-                    consent_granted: granted.unwrap_or(false),
+                    state_tag: r.get(1).map_err(backend)?,
+                    consent,
                     records: Vec::new(),
                 })
             }
         };
-        let id: Option<i64> = r.get(2).map_err(backend)?;
+        let id: Option<i64> = r.get(6).map_err(backend)?;
         if let Some(id) = id {
             found.records.push(RecordRow {
                 id,
                 subject: *subject,
-                category: r.get(3).map_err(backend)?,
-                feature: r.get(4).map_err(backend)?,
-                source: r.get(5).map_err(backend)?,
-                collected_ms: r.get(6).map_err(backend)?,
-                sealed: r.get(7).map_err(backend)?,
+                category: r.get(7).map_err(backend)?,
+                feature: r.get(8).map_err(backend)?,
+                source: r.get(9).map_err(backend)?,
+                collected_ms: r.get(10).map_err(backend)?,
+                sealed: r.get(11).map_err(backend)?,
             });
         }
     }
@@ -98,7 +109,7 @@ pub(super) fn consent(
     target: &str,
 ) -> Result<Option<ConsentRow>, StoreError> {
     conn.prepare_cached(
-        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
              FROM consent_current WHERE subject = ?1 AND target = ?2",
     )
     .and_then(|mut st| {

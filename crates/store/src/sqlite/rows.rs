@@ -48,10 +48,11 @@ pub(super) fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRow>
         policy_version: r.get(5)?,
         at_ms: r.get(6)?,
         audit_seq: r.get(7)?,
+        tag: r.get(8)?,
     })
 }
 
-pub(super) const HOLD_COLUMNS: &str = "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms FROM legal_holds";
+pub(super) const HOLD_COLUMNS: &str = "SELECT id, subject, categories, reason, reference, placed_ms, until_ms, lifted_ms, tag FROM legal_holds";
 
 pub(super) fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRow> {
     Ok(HoldRow {
@@ -63,6 +64,7 @@ pub(super) fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRow> {
         placed_ms: r.get(5)?,
         until_ms: r.get(6)?,
         lifted_ms: r.get(7)?,
+        tag: r.get(8)?,
     })
 }
 

@@ -7,7 +7,8 @@ use steward_audit::{Checkpoint, Entry, RawEntry};
 
 use crate::{
     ApiKeyRow, ConsentRow, DisclosureRow, HoldRow, OtpRow, Reader, RecordKey, RecordRow,
-    RequestRow, RequestState, StaffRow, StoreError, SubjectKey, SubjectRow, SubjectState, Unit,
+    RequestRow, RequestState, StaffRow, StateRows, StoreError, SubjectKey, SubjectRow,
+    SubjectState, Unit,
 };
 
 use super::apply::append;
@@ -100,23 +101,25 @@ impl crate::Store for SqliteStore {
 
     fn subject(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, StoreError> {
         let row = self.row(
-            "SELECT state, created_ms, closed_ms FROM subjects WHERE id = ?1",
+            "SELECT state, created_ms, closed_ms, tag FROM subjects WHERE id = ?1",
             params![&id[..]],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
                 ))
             },
         )?;
-        row.map(|(state, created_ms, closed_ms)| {
+        row.map(|(state, created_ms, closed_ms, tag)| {
             Ok(SubjectRow {
                 id: *id,
                 state: SubjectState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
                 created_ms,
                 closed_ms,
+                tag,
             })
         })
         .transpose()
@@ -141,7 +144,7 @@ impl crate::Store for SqliteStore {
 
     fn consents_in_force(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
         self.rows(
-            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
              FROM consent_current WHERE subject = ?1 ORDER BY target",
             params![&subject[..]],
             consent_row,
@@ -150,7 +153,7 @@ impl crate::Store for SqliteStore {
 
     fn consent_history(&self, subject: &SubjectKey) -> Result<Vec<ConsentRow>, StoreError> {
         self.rows(
-            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
              FROM consent_events WHERE subject = ?1 ORDER BY id",
             params![&subject[..]],
             consent_row,
@@ -460,5 +463,56 @@ impl crate::Store for SqliteStore {
 
     fn structure_problems(&self) -> Result<Vec<String>, StoreError> {
         super::schema::structure_problems(&self.lock().conn, true)
+    }
+
+    fn state_rows(&self) -> Result<StateRows, StoreError> {
+        let guard = self.lock();
+        let conn = &guard.conn;
+        let subjects = conn
+            .prepare("SELECT id, state, created_ms, closed_ms, tag FROM subjects ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        key16(r.get(0)?)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            })
+            .map_err(backend)?
+            .into_iter()
+            .map(|(id, state, created_ms, closed_ms, tag)| {
+                Ok(SubjectRow {
+                    id,
+                    state: SubjectState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
+                    created_ms,
+                    closed_ms,
+                    tag,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let consents = conn
+            .prepare(
+                "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
+                 FROM consent_current ORDER BY subject, target",
+            )
+            .and_then(|mut st| {
+                st.query_map([], consent_row)
+                    .and_then(|rows| rows.collect())
+            })
+            .map_err(backend)?;
+        let holds = conn
+            .prepare(&format!("{HOLD_COLUMNS} ORDER BY subject, id"))
+            .and_then(|mut st| st.query_map([], hold_row).and_then(|rows| rows.collect()))
+            .map_err(backend)?;
+        Ok(StateRows {
+            subjects,
+            consents,
+            holds,
+        })
     }
 }

@@ -1,0 +1,209 @@
+//! Authenticity tags of the state that decides reads (P10, P27, P33): a subject's life state,
+//! the consent in force, legal holds. Each row carries an HMAC under a key derived from the
+//! master key ([`steward_crypto::Keys::state_tag`]) over what it decides; the read path checks
+//! it before acting on the row, so a row changed in the database — a withdrawn consent turned
+//! back into a grant, an erased subject made active, a hold lifted — is refused as damage
+//! (`500 integrity_failure`), not obeyed. Replaying an older row with its own valid tag is
+//! not caught here; `steward check` compares every row with the audit log for that.
+//!
+//! What each tag covers (every part length-prefixed, `docs/audit-format.md` §7):
+//! `subject`: id, state; `consent`: subject, target, granted (1 byte), separate (1 byte),
+//! at_ms (i64 BE); `hold`: id, subject, categories, reason, reference, placed_ms, until_ms,
+//! lifted_ms (i64 BE, or empty when not lifted).
+
+use steward_store::{
+    ConsentRow, HeldConsent, HoldRow, Op, StoreError, SubjectKey, SubjectRow, SubjectState,
+};
+
+use crate::error::Error;
+use crate::vault::Vault;
+
+/// The `meta` key saying rows were tagged by this build, with its own tag.
+const STATE_TAGS: &str = "state_tags";
+
+fn damaged(what: &'static str) -> Error {
+    tracing::error!(
+        what,
+        "a row of state failed its authenticity check: changed outside Steward"
+    );
+    Error::Integrity
+}
+
+impl Vault {
+    pub(crate) fn subject_tag(&self, id: &SubjectKey, state: SubjectState) -> Vec<u8> {
+        self.keys
+            .state_tag("subject", &[id, state.as_str().as_bytes()])
+            .to_vec()
+    }
+
+    pub(crate) fn consent_tag(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+        granted: bool,
+        separate: bool,
+        at_ms: i64,
+    ) -> Vec<u8> {
+        self.keys
+            .state_tag(
+                "consent",
+                &[
+                    subject,
+                    target.as_bytes(),
+                    &[u8::from(granted)],
+                    &[u8::from(separate)],
+                    &at_ms.to_be_bytes(),
+                ],
+            )
+            .to_vec()
+    }
+
+    pub(crate) fn hold_tag(&self, h: &HoldRow) -> Vec<u8> {
+        let lifted = h.lifted_ms.map(i64::to_be_bytes);
+        self.keys
+            .state_tag(
+                "hold",
+                &[
+                    h.id.as_bytes(),
+                    &h.subject,
+                    h.categories.as_bytes(),
+                    h.reason.as_bytes(),
+                    h.reference.as_bytes(),
+                    &h.placed_ms.to_be_bytes(),
+                    &h.until_ms.to_be_bytes(),
+                    lifted.as_ref().map_or(&[][..], |b| &b[..]),
+                ],
+            )
+            .to_vec()
+    }
+
+    /// Checks a subject's state against its tag.
+    pub(crate) fn check_state(
+        &self,
+        id: &SubjectKey,
+        state: SubjectState,
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        if self
+            .keys
+            .state_tag_holds("subject", &[id, state.as_str().as_bytes()], tag)
+        {
+            Ok(())
+        } else {
+            Err(damaged("subject"))
+        }
+    }
+
+    /// Checks the consent in force a read decides on.
+    pub(crate) fn check_held(
+        &self,
+        subject: &SubjectKey,
+        target: &str,
+        c: &HeldConsent,
+    ) -> Result<(), Error> {
+        let want = self.consent_tag(subject, target, c.granted, c.separate, c.at_ms);
+        if want == c.tag {
+            Ok(())
+        } else {
+            Err(damaged("consent"))
+        }
+    }
+
+    /// A consent row, checked.
+    pub(crate) fn checked_consent(
+        &self,
+        row: Option<ConsentRow>,
+    ) -> Result<Option<ConsentRow>, Error> {
+        if let Some(c) = &row {
+            let held = HeldConsent {
+                granted: c.granted,
+                separate: c.separate,
+                at_ms: c.at_ms,
+                tag: c.tag.clone(),
+            };
+            self.check_held(&c.subject, &c.target, &held)?;
+        }
+        Ok(row)
+    }
+
+    /// Holds, each checked.
+    pub(crate) fn checked_holds(&self, rows: Vec<HoldRow>) -> Result<Vec<HoldRow>, Error> {
+        for h in &rows {
+            if self.hold_tag(h) != h.tag {
+                return Err(damaged("hold"));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A subject's row, its tag checked.
+    pub(crate) fn subject_row(&self, id: &SubjectKey) -> Result<Option<SubjectRow>, Error> {
+        let row = self.store.subject(id)?;
+        if let Some(r) = &row {
+            self.check_state(&r.id, r.state, &r.tag)?;
+        }
+        Ok(row)
+    }
+
+    /// Tags the rows of a store written before tags, once (P33): only a store none of whose
+    /// rows carries a tag, so that blanking a tag never gets a changed row tagged. Audited.
+    pub(crate) fn tag_untagged_state(&self) -> Result<(), Error> {
+        let marker = self.keys.state_tag(STATE_TAGS, &[b"v1"]);
+        let expected = format!("v1:{}", hex::encode(marker));
+        match self.store.meta(STATE_TAGS)? {
+            Some(m) if m == expected => return Ok(()),
+            Some(_) => {
+                return Err(Error::Store(StoreError::Corrupt(
+                    "the store's state-tag marker failed its authenticity check".into(),
+                )));
+            }
+            None => {}
+        }
+        let rows = self.store.state_rows()?;
+        let tagged = rows.subjects.iter().any(|s| !s.tag.is_empty())
+            || rows.consents.iter().any(|c| !c.tag.is_empty())
+            || rows.holds.iter().any(|h| !h.tag.is_empty());
+        if tagged {
+            return Err(Error::Store(StoreError::Corrupt(
+                "the store's state-tag marker is missing but its rows are tagged: restore the store, or check it with `steward check`".into(),
+            )));
+        }
+        let mut ops = Vec::new();
+        for s in &rows.subjects {
+            ops.push(Op::SetSubjectState {
+                subject: s.id,
+                state: s.state,
+                tag: self.subject_tag(&s.id, s.state),
+            });
+        }
+        for c in &rows.consents {
+            ops.push(Op::TagConsent {
+                subject: c.subject,
+                target: c.target.clone(),
+                tag: self.consent_tag(&c.subject, &c.target, c.granted, c.separate, c.at_ms),
+            });
+        }
+        for h in &rows.holds {
+            ops.push(Op::TagHold {
+                subject: h.subject,
+                id: h.id.clone(),
+                tag: self.hold_tag(h),
+            });
+        }
+        let count = ops.len();
+        ops.push(Op::SetMeta {
+            key: STATE_TAGS.into(),
+            value: expected,
+        });
+        let entries = if count > 0 {
+            vec![self.system_draft("state.tag", serde_json::json!({ "rows": count }))]
+        } else {
+            Vec::new()
+        };
+        self.store.commit(ops, entries)?;
+        if count > 0 {
+            tracing::info!(rows = count, "tagged the state rows written before tags");
+        }
+        Ok(())
+    }
+}
