@@ -242,6 +242,10 @@ enum AuditCommand {
         /// unchanged. A store is also checked against its own journal.
         #[arg(long, value_name = "FILE")]
         checkpoints: Option<PathBuf>,
+        /// Also recompute the state that decides reads (subjects, consents in force, holds)
+        /// from the log and name every row of the store that disagrees or fails its tag.
+        #[arg(long, conflicts_with = "export")]
+        state: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -834,8 +838,22 @@ fn audit(cmd: AuditCommand) -> Result<()> {
             export,
             public_key,
             checkpoints,
+            state,
             json,
         } => {
+            if state {
+                let vault = open_vault(&store)?;
+                let problems = vault.state_problems()?;
+                if !problems.is_empty() {
+                    return Err(CheckFailed(format!(
+                        "state verification FAILED: {} rows disagree with the log:\n{}",
+                        problems.len(),
+                        problems.join("\n")
+                    ))
+                    .into());
+                }
+                say!("state OK: every subject, consent in force and hold agrees with the log");
+            }
             let key = public_key.as_deref().map(read_key).transpose()?;
             let mut kept = match &checkpoints {
                 Some(path) => {

@@ -312,3 +312,54 @@ fn p34_a_lost_key_is_damage_not_an_erasure() {
         "{code}"
     );
 }
+
+/// P10, P27: a withdrawn consent turned back into a grant by hand in `steward.db` is a
+/// `500 integrity_failure`, where the old code answered the read `200` (and `audit verify`
+/// passed); `audit verify --state` names the row.
+#[test]
+fn p10_a_consent_flipped_in_the_database_is_refused_over_http_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // The store outlives the server: the command line reads it after.
+    let server = Server::start_on(
+        TestBackend::sqlite_at(tempfile::tempdir().unwrap(), dir.clone()),
+        None,
+    );
+    let service = server.key("service");
+    let subject = server.subject(&service);
+    for granted in [true, false] {
+        let r = server.post(
+            &format!("/v1/subjects/{subject}/consents"),
+            &service,
+            json!({"target": "purpose:relevant_offers", "granted": granted, "channel": "web"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let read = || {
+        server.post(
+            &format!("/v1/subjects/{subject}/read"),
+            &service,
+            json!({"categories": ["email"], "purpose": "relevant_offers"}),
+        )
+    };
+    assert_eq!(read().status, 403);
+    let c = rusqlite::Connection::open(dir.join("steward.db")).unwrap();
+    c.execute("UPDATE consent_current SET granted = 1", [])
+        .unwrap();
+    let r = read();
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "integrity_failure");
+    drop(server);
+    let r = crate::kit::steward_env(
+        &[
+            "audit",
+            "verify",
+            "--state",
+            "--data-dir",
+            crate::kit::s(&dir),
+        ],
+        &[("STEWARD_MASTER_KEY", &"5a".repeat(32))],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("relevant_offers"), "{}", r.stderr);
+}

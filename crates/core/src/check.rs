@@ -76,7 +76,7 @@ impl Vault {
     /// target, holds from `hold.place` and `hold.lift` — and every row is compared with it.
     /// This also finds an older row put back with its own valid tag. Rows are named by the
     /// subject's pseudonym (as the log names them) and the target or hold id.
-    pub(crate) fn state_problems(&self) -> Result<Vec<String>, Error> {
+    pub fn state_problems(&self) -> Result<Vec<String>, Error> {
         use std::collections::{BTreeMap, BTreeSet};
         #[derive(Clone, Copy, PartialEq, Eq, Debug)]
         enum Life {
