@@ -75,24 +75,10 @@ fn backup_then_erase_then_restore(t: &TestBackend) {
     };
     let (gone, kept) = {
         let vault = open(backend);
-        let app = actor(&vault, "service");
-        let mut made = Vec::new();
-        for email in ["erased.later@example.cn", "kept@example.cn"] {
-            let subject = vault.register(&app).unwrap();
-            vault
-                .collect(
-                    &app,
-                    &Collect {
-                        subject,
-                        feature: "account",
-                        values: &[("name", "Backup Subject"), ("email", email)],
-                        source: Source::Subject,
-                    },
-                )
-                .unwrap();
-            made.push(subject);
-        }
-        (made[0], made[1])
+        (
+            register(&vault, "erased.later@example.cn"),
+            register(&vault, "kept@example.cn"),
+        )
     };
 
     let (out, keys_out) = (

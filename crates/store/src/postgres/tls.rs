@@ -158,27 +158,26 @@ pub fn connector(settings: &Settings) -> Result<Option<MakeRustlsConnect>, Store
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Incompatible(format!("tls: {e}")))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match (settings.mode, &settings.root) {
+    let chain = match (settings.mode, &settings.root) {
         (Mode::Disable, _) => return Ok(None),
-        (Mode::Prefer | Mode::Require, _) => Arc::new(Unverified {
-            algorithms: provider.signature_verification_algorithms,
-        }),
-        (Mode::VerifyCa | Mode::VerifyFull, Some(root)) => {
-            let chain = WebPkiServerVerifier::builder_with_provider(
+        (Mode::Prefer | Mode::Require, _) => None,
+        (Mode::VerifyCa | Mode::VerifyFull, Some(root)) => Some(
+            WebPkiServerVerifier::builder_with_provider(
                 Arc::new(roots(root)?),
                 Arc::clone(&provider),
             )
             .build()
-            .map_err(|e| StoreError::Incompatible(format!("tls: {e}")))?;
-            Arc::new(Chain {
-                inner: chain,
-                check_name: settings.mode == Mode::VerifyFull,
-            })
-        }
+            .map_err(|e| StoreError::Incompatible(format!("tls: {e}")))?,
+        ),
         (Mode::VerifyCa | Mode::VerifyFull, None) => {
             return Err(StoreError::Incompatible("sslrootcert is missing".into()));
         }
     };
+    let verifier = Arc::new(Verifier {
+        chain,
+        check_name: settings.mode == Mode::VerifyFull,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let config = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier)
@@ -201,15 +200,18 @@ fn roots(path: &Path) -> Result<RootCertStore, StoreError> {
     Ok(store)
 }
 
-/// `verify-ca` and `verify-full`: the chain must lead to a given root; the host name is
-/// checked for `verify-full` only.
+/// How the server's certificate is checked: against the root (`verify-ca`, and the host name
+/// too for `verify-full`), or not at all (`prefer`, `require` without a root: encrypted against
+/// eavesdroppers, not against a server in the middle, as libpq). The handshake's signatures
+/// are checked either way.
 #[derive(Debug)]
-struct Chain {
-    inner: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     check_name: bool,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Chain {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -218,57 +220,15 @@ impl ServerCertVerifier for Chain {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(TlsError::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without a root: encrypted against eavesdroppers, not against a
-/// server in the middle (as libpq). The handshake's signatures are still checked.
-#[derive(Debug)]
-struct Unverified {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
