@@ -71,7 +71,7 @@ impl Vault {
             self.check_state(&req.subject.0, f.state, &f.state_tag)?;
         }
         match found {
-            None => return Err(Error::SubjectNotFound),
+            None => return Err(self.not_found(&req.subject.0)),
             Some(found) if found.state == SubjectState::Closed => return Err(Error::SubjectClosed),
             Some(found) if found.state != SubjectState::Active => return Err(Error::SubjectErased),
             Some(_) => {}

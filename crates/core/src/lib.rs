@@ -38,7 +38,7 @@ pub use selfservice::{
     SessionToken,
 };
 pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
-pub use steward_store::{Backend, PgTarget, StoreError};
+pub use steward_store::{Backend, OpenCheck, PgTarget, StoreError, set_open_check};
 pub use vault::{
     Actor, Collect, ConsentChange, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value,
     Vault, files, normalise_lookup,

@@ -191,7 +191,7 @@ impl Vault {
             self.check_state(&req.subject.0, f.state, &f.state_tag)?;
         }
         let found = match found {
-            None => return Err(Error::SubjectNotFound),
+            None => return Err(self.not_found(&req.subject.0)),
             Some(found) if found.state == SubjectState::Active => found,
             // P28: a closed account is kept only for what the law requires until its erasure.
             Some(found)
@@ -212,7 +212,10 @@ impl Vault {
                     self.check_held(&req.subject.0, target, c)?;
                     c.granted
                 }
-                None => false,
+                // None held: refused, unless the store lost it (its events are there).
+                None => self
+                    .checked_consent(reader.consent(&req.subject.0, target)?)?
+                    .is_some_and(|c| c.granted),
             };
             if !granted {
                 return Err(self.refusal(Refusal::ConsentRequired { purpose }));

@@ -149,7 +149,7 @@ impl Vault {
         }
         let state = file.subject.as_ref().map(|s| s.state);
         let exportable = match state {
-            None => Err(Error::SubjectNotFound),
+            None => Err(self.not_found(&subject.0)),
             Some(SubjectState::Active | SubjectState::Closed) => Ok(()),
             Some(_) => Err(Error::SubjectErased),
         };
@@ -228,7 +228,7 @@ impl Vault {
         }
         let erasable = self.may(actor, Capability::SubjectErase).and_then(|_| {
             match self.subject_row(&subject.0)?.map(|s| s.state) {
-                None => Err(Error::SubjectNotFound),
+                None => Err(self.not_found(&subject.0)),
                 Some(SubjectState::Active | SubjectState::Closed) => self.check_not_held(subject),
                 Some(_) => Err(Error::SubjectErased),
             }

@@ -701,7 +701,26 @@ impl Vault {
     }
 
     pub(crate) fn active_subject(&self, subject: SubjectId) -> Result<SubjectRow, Error> {
-        active(self.subject_row(&subject.0)?)
+        match self.subject_row(&subject.0)? {
+            None => Err(self.not_found(&subject.0)),
+            row => active(row),
+        }
+    }
+
+    /// No row for `id`: not found — unless the keyring holds a key for it, which it only does
+    /// for a subject that was registered and never erased: then the store lost the row, and
+    /// that is damage, never "not found" (P34).
+    pub(crate) fn not_found(&self, id: &SubjectKey) -> Error {
+        match self.keyring.get(id) {
+            Ok(None) => Error::SubjectNotFound,
+            Ok(Some(_)) => {
+                tracing::error!("the store has no row for a subject whose key the keyring holds");
+                Error::Store(steward_store::StoreError::Corrupt(
+                    "the store has no row for a subject whose key the keyring holds".into(),
+                ))
+            }
+            Err(e) => e.into(),
+        }
     }
 
     pub(crate) fn data_key(&self, subject: SubjectId) -> Result<Arc<DataKey>, Error> {

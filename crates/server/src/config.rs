@@ -54,6 +54,10 @@ pub struct Config {
     /// certificates promise of them.
     #[serde(default = "default_keyring_retention")]
     pub keyring_backup_retention_days: u32,
+    /// How much of the embedded store's files is checked at every open (P34): `full` (SQLite
+    /// `integrity_check`, the default), `quick` (`quick_check`) or `off`.
+    #[serde(default = "default_open_check")]
+    pub sqlite_open_check: String,
     /// The deployment's storage region; must be one the policy allows (P16).
     #[serde(default)]
     pub region: Option<String>,
@@ -100,6 +104,10 @@ pub struct SmtpConfig {
 
 fn default_smtp_port() -> u16 {
     25
+}
+
+fn default_open_check() -> String {
+    "full".into()
 }
 
 fn default_keyring_retention() -> u32 {
@@ -154,6 +162,7 @@ impl Default for Config {
             checkpoint_journal: None,
             erasure_journal: None,
             keyring_backup_retention_days: default_keyring_retention(),
+            sqlite_open_check: default_open_check(),
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
             busy_poll_us: default_busy_poll(),
@@ -232,6 +241,7 @@ impl Config {
                 "REGION" => config.region = Some(value),
                 "CHECKPOINT_JOURNAL" => config.checkpoint_journal = Some(PathBuf::from(value)),
                 "ERASURE_JOURNAL" => config.erasure_journal = Some(PathBuf::from(value)),
+                "SQLITE_OPEN_CHECK" => config.sqlite_open_check = value,
                 "KEYRING_BACKUP_RETENTION_DAYS" => {
                     config.keyring_backup_retention_days = value
                         .parse()
@@ -280,7 +290,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
@@ -306,8 +316,19 @@ impl Config {
         )
     }
 
-    /// The storage backend these settings name.
+    /// The storage backend these settings name (and, for the embedded store, how much its
+    /// files are checked when they open).
     pub fn backend(&self) -> Result<steward_core::Backend, steward_core::StoreError> {
+        steward_core::set_open_check(match self.sqlite_open_check.as_str() {
+            "full" => steward_core::OpenCheck::Full,
+            "quick" => steward_core::OpenCheck::Quick,
+            "off" => steward_core::OpenCheck::Off,
+            _ => {
+                return Err(steward_core::StoreError::Incompatible(
+                    "sqlite_open_check is full, quick or off".into(),
+                ));
+            }
+        });
         steward_core::Backend::choose(
             &self.data_dir,
             self.database.as_deref(),

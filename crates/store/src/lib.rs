@@ -22,7 +22,8 @@ pub use postgres::{
 };
 pub use request::{RequestEvent, RequestState};
 pub use sqlite::{
-    SETTINGS as SQLITE_SETTINGS, SqliteKeyring, SqliteStore, file_problems as sqlite_file_problems,
+    OpenCheck, SETTINGS as SQLITE_SETTINGS, SqliteKeyring, SqliteStore,
+    file_problems as sqlite_file_problems, set_open_check,
 };
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
 
@@ -220,6 +221,11 @@ pub struct StateRows {
     pub consents: Vec<ConsentRow>,
     /// Every hold.
     pub holds: Vec<HoldRow>,
+}
+
+/// A consent whose events are stored but whose state in force is not: the store lost a row.
+pub(crate) fn consent_lost() -> StoreError {
+    StoreError::Corrupt("a consent has recorded events but no state in force".into())
 }
 
 /// Where a subject is in its life.

@@ -356,12 +356,25 @@ pub(super) async fn consent(
     subject: &SubjectKey,
     target: &str,
 ) -> Result<Option<ConsentRow>, StoreError> {
-    conn.opt(
-        "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
-         FROM consent_current WHERE subject = $1 AND target = $2",
-        &[&&subject[..], &target],
-    )
-    .await?
-    .map(|r| consent_row(&r))
-    .transpose()
+    let row = conn
+        .opt(
+            "SELECT subject, target, granted, separate, channel, policy_version, at_ms, audit_seq, tag
+             FROM consent_current WHERE subject = $1 AND target = $2",
+            &[&&subject[..], &target],
+        )
+        .await?;
+    match row {
+        Some(r) => consent_row(&r).map(Some),
+        // Every consent event also sets the consent in force: events without it is damage.
+        None => match conn
+            .opt(
+                "SELECT 1 FROM consent_events WHERE subject = $1 AND target = $2 LIMIT 1",
+                &[&&subject[..], &target],
+            )
+            .await?
+        {
+            Some(_) => Err(crate::consent_lost()),
+            None => Ok(None),
+        },
+    }
 }

@@ -24,8 +24,8 @@ use crate::StoreError;
 use apply::*;
 pub use keyring::SqliteKeyring;
 use rows::*;
-pub use schema::SETTINGS;
 use schema::*;
+pub use schema::{OpenCheck, SETTINGS, set_open_check};
 
 fn backend(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
@@ -52,7 +52,8 @@ fn backend(e: rusqlite::Error) -> StoreError {
             // A column of another type than this build reads: the row is not in our shape.
             rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::InvalidColumnType(..)
-            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(text),
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..) => StoreError::Corrupt(text),
             _ => StoreError::Backend(text),
         },
     }

@@ -117,6 +117,23 @@ pub(super) fn consent(
             .optional()
     })
     .map_err(backend)
+    .and_then(|row| match row {
+        Some(row) => Ok(Some(row)),
+        // Every consent event also sets the consent in force: events without it is damage.
+        None => {
+            let events = conn
+                .prepare_cached(
+                    "SELECT 1 FROM consent_events WHERE subject = ?1 AND target = ?2 LIMIT 1",
+                )
+                .and_then(|mut st| st.exists(params![&subject[..], target]))
+                .map_err(backend)?;
+            if events {
+                Err(crate::consent_lost())
+            } else {
+                Ok(None)
+            }
+        }
+    })
 }
 
 /// Reads inside a unit of work's transaction.

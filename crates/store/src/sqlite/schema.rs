@@ -45,13 +45,47 @@ pub(super) fn structure_problems(conn: &Connection, deep: bool) -> Result<Vec<St
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
+/// How much of a file's structure is checked when it opens.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// `PRAGMA integrity_check`: every b-tree, and every index against its table — what finds
+    /// a row whose key bytes changed (the default).
+    Full,
+    /// `PRAGMA quick_check`: the b-trees' structure, not index content against tables.
+    Quick,
+    /// Nothing (for a file too large to read at every open; `steward check` still does).
+    Off,
+}
+
+static OPEN_CHECK: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets how much every later open of an embedded store checks (setting `sqlite_open_check`).
+pub fn set_open_check(check: OpenCheck) {
+    let v = match check {
+        OpenCheck::Full => 0,
+        OpenCheck::Quick => 1,
+        OpenCheck::Off => 2,
+    };
+    OPEN_CHECK.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Refuses a file whose structure is damaged (P34): damage is an error, never an answer.
 pub(super) fn refuse_damaged(conn: &Connection, what: &str) -> Result<(), StoreError> {
-    let problems = structure_problems(conn, false)?;
+    let deep = match OPEN_CHECK.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => true,
+        1 => false,
+        _ => return Ok(()),
+    };
+    let problems = structure_problems(conn, deep)?;
     match problems.first() {
         None => Ok(()),
         Some(first) => Err(StoreError::Corrupt(format!(
-            "{what} failed SQLite's quick_check ({} problems, the first: {first}); restore it from a backup, and run `steward check` for the full report",
+            "{what} failed SQLite's {} ({} problems, the first: {first}); restore it from a backup, and run `steward check` for the full report",
+            if deep {
+                "integrity_check"
+            } else {
+                "quick_check"
+            },
             problems.len()
         ))),
     }
