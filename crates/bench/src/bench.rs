@@ -105,11 +105,8 @@ struct Figures {
     /// PostgreSQL only: raw tokio-postgres sending Steward's own statements.
     #[serde(skip_serializing_if = "Option::is_none")]
     read_same_statements_ratio: Option<f64>,
-    /// What one read's integrity checks cost (state tag, consent tag, record binding), on
-    /// rows not checked before (the first read of a subject).
+    /// What one read's integrity checks cost (state tag, consent tag, record binding).
     integrity_check_ns: f64,
-    /// The same on rows already checked (a subject read again: no HMAC computed).
-    integrity_check_warm_ns: f64,
     /// `integrity_check_ns` as a share of one purpose-checked read (1 / `read_per_s`).
     integrity_share: f64,
     erase_1_record_ms: f64,
@@ -445,13 +442,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .collect();
     // What the read path's integrity checks cost on their own (state and consent tags, the
     // record binding), against the whole read measured below.
-    let integrity = |cold: bool| -> Result<f64> {
-        let runs: Vec<f64> = (0..ROUNDS)
-            .map(|_| b.vault.integrity_check_ns(first_subject, 20_000, cold))
-            .collect::<Result<_, _>>()?;
-        Ok(median(runs))
-    };
-    let (integrity_ns, integrity_warm_ns) = (integrity(true)?, integrity(false)?);
+    let integrity_ns = median(
+        (0..ROUNDS)
+            .map(|_| b.vault.integrity_check_ns(first_subject, 20_000))
+            .collect::<Result<_, _>>()?,
+    );
     // The raw baseline: primary-key lookups of the very rows Steward read, in the same store,
     // through a second connection with the same settings (see `raw_lookups`).
     let (mut read_rates, mut raw_read_rates, mut read_ratios) = (vec![], vec![], vec![]);
@@ -584,7 +579,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         read_ratio,
         read_same_statements_ratio: (!read_same.is_empty()).then(|| median(read_same.clone())),
         integrity_check_ns: integrity_ns,
-        integrity_check_warm_ns: integrity_warm_ns,
         integrity_share,
         erase_1_record_ms: erase_1,
         erase_10000_records_ms: erase_10k,
@@ -656,8 +650,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         );
         println!(
-            "integrity checks per read   {:>10.0} ns       ({:.0} ns on rows already checked); share of a read {:.3} (target <= 0.1)",
-            f.integrity_check_ns, f.integrity_check_warm_ns, f.integrity_share
+            "integrity checks per read   {:>10.0} ns       share of a read {:.3} (target <= 0.1)",
+            f.integrity_check_ns, f.integrity_share
         );
         println!(
             "purpose-checked read        {:>10.0} reads/s  raw {:>10.0} lookups/s ratio {:.2} ({})",

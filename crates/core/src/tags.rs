@@ -21,54 +21,6 @@ use crate::vault::Vault;
 /// The `meta` key saying rows were tagged by this build, with its own tag.
 const STATE_TAGS: &str = "state_tags";
 
-/// Rows whose tags were checked, by tag, with exactly what each tag covered: a row read again
-/// with the same tag and the same values is the row already checked, so its HMAC is not
-/// computed again. Any changed value, or another tag, misses and is checked in full.
-#[derive(Default)]
-pub(crate) struct CheckedTags(std::sync::Mutex<std::collections::HashMap<[u8; 16], Covered>>);
-
-/// What a checked tag covered.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) enum Covered {
-    Subject(SubjectKey, SubjectState),
-    Consent {
-        subject: SubjectKey,
-        target: String,
-        granted: bool,
-        separate: bool,
-        at_ms: i64,
-    },
-}
-
-/// Entries kept before the cache starts again (about 10 MB).
-const CHECKED_LIMIT: usize = 100_000;
-
-impl CheckedTags {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 16], Covered>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether `tag` was checked over exactly what `same` says it covers.
-    fn seen(&self, tag: &[u8], same: impl FnOnce(&Covered) -> bool) -> bool {
-        let Ok(tag) = <[u8; 16]>::try_from(tag) else {
-            return false;
-        };
-        self.lock().get(&tag).is_some_and(same)
-    }
-
-    fn remember(&self, tag: &[u8], covered: Covered) {
-        if let Ok(tag) = <[u8; 16]>::try_from(tag) {
-            let mut map = self.lock();
-            if map.len() >= CHECKED_LIMIT {
-                map.clear();
-            }
-            map.insert(tag, covered);
-        }
-    }
-}
-
 fn damaged(what: &'static str) -> Error {
     tracing::error!(
         what,
@@ -133,17 +85,9 @@ impl Vault {
         tag: &[u8],
     ) -> Result<(), Error> {
         if self
-            .checked_tags
-            .seen(tag, |c| *c == Covered::Subject(*id, state))
-        {
-            return Ok(());
-        }
-        if self
             .keys
             .state_tag_holds("subject", &[id, state.as_str().as_bytes()], tag)
         {
-            self.checked_tags
-                .remember(tag, Covered::Subject(*id, state));
             Ok(())
         } else {
             Err(damaged("subject"))
@@ -157,26 +101,14 @@ impl Vault {
         target: &str,
         c: &HeldConsent,
     ) -> Result<(), Error> {
-        let same = |k: &Covered| {
-            matches!(k, Covered::Consent { subject: s, target: t, granted, separate, at_ms }
-                if s == subject && t == target && *granted == c.granted
-                    && *separate == c.separate && *at_ms == c.at_ms)
-        };
-        if self.checked_tags.seen(&c.tag, same) {
-            return Ok(());
-        }
-        let want = self.consent_tag(subject, target, c.granted, c.separate, c.at_ms);
-        if want == c.tag {
-            self.checked_tags.remember(
-                &c.tag,
-                Covered::Consent {
-                    subject: *subject,
-                    target: target.to_string(),
-                    granted: c.granted,
-                    separate: c.separate,
-                    at_ms: c.at_ms,
-                },
-            );
+        let parts: [&[u8]; 5] = [
+            subject,
+            target.as_bytes(),
+            &[u8::from(c.granted)],
+            &[u8::from(c.separate)],
+            &c.at_ms.to_be_bytes(),
+        ];
+        if self.keys.state_tag_holds("consent", &parts, &c.tag) {
             Ok(())
         } else {
             Err(damaged("consent"))
@@ -220,17 +152,11 @@ impl Vault {
     }
 
     /// What the integrity checks of one purpose-checked read of a consent-based purpose cost,
-    /// timed over `n` rounds of exactly those checks on one of `subject`'s rows: its state's
-    /// tag, the consent's tag, and the longer associated data its record is opened with. With
-    /// `cold`, every round meets rows not checked before (the first read of a subject: both
-    /// HMACs computed and remembered); otherwise rows already checked (a subject read again).
-    /// For `steward bench` (`integrity_check_ns`); nanoseconds per read.
-    pub fn integrity_check_ns(
-        &self,
-        subject: crate::SubjectId,
-        n: u32,
-        cold: bool,
-    ) -> Result<f64, Error> {
+    /// timed over `n` rounds of exactly those checks on `subject`'s rows: its state's tag, the
+    /// consent's tag (two HMAC-SHA256; nothing is remembered between reads) and the longer
+    /// associated data its record is opened with. For `steward bench`
+    /// (`integrity_check_ns`); nanoseconds per read.
+    pub fn integrity_check_ns(&self, subject: crate::SubjectId, n: u32) -> Result<f64, Error> {
         let row = self
             .subject_row(&subject.0)?
             .ok_or(Error::SubjectNotFound)?;
@@ -239,30 +165,26 @@ impl Vault {
             granted: true,
             separate: false,
             at_ms: 1,
-            tag: self.consent_tag(&subject.0, target, true, false, 1),
-        };
-        let meta = crate::vault::RecordMeta {
-            category: "email",
-            id: i64::MAX,
-            feature: "account",
-            source: "subject",
-            collected_ms: 1,
+            tag: self.consent_tag(&row.id, target, true, false, 1),
         };
         let started = std::time::Instant::now();
         let mut aad_bytes = 0usize;
-        for _ in 0..n {
-            if cold {
-                self.checked_tags.lock().clear();
-            }
+        for i in 0..n.max(1) {
             self.check_state(&row.id, std::hint::black_box(row.state), &row.tag)?;
-            self.check_held(&subject.0, target, std::hint::black_box(&held))?;
+            self.check_held(&row.id, target, std::hint::black_box(&held))?;
             // The binding's part of the associated data (the rest was there before).
-            aad_bytes += self
-                .record_aad(&subject.0, std::hint::black_box(meta))
-                .len();
+            let meta = crate::vault::RecordMeta {
+                category: "email",
+                id: i64::MAX - i64::from(i),
+                feature: "account",
+                source: "subject",
+                collected_ms: 1,
+            };
+            aad_bytes += self.record_aad(&row.id, std::hint::black_box(meta)).len();
         }
+        let elapsed = started.elapsed();
         std::hint::black_box(aad_bytes);
-        Ok(started.elapsed().as_nanos() as f64 / f64::from(n.max(1)))
+        Ok(elapsed.as_nanos() as f64 / f64::from(n.max(1)))
     }
 
     /// Tags the rows of a store written before tags, once (P33): only a store none of whose

@@ -199,8 +199,6 @@ pub struct Vault {
     /// Records with this id or above bind their metadata (feature, source, collection time)
     /// into their ciphertext's associated data; those below were sealed by an earlier build.
     pub(crate) bound_records_from: std::sync::atomic::AtomicI64,
-    /// State tags already checked (see [`crate::tags::CheckedTags`]).
-    pub(crate) checked_tags: crate::tags::CheckedTags,
 }
 
 /// File names inside a data directory.
@@ -270,7 +268,6 @@ impl Vault {
             erasure_journal: None,
             keyring_retention_days: crate::backup::KEYRING_RETENTION_DAYS,
             bound_records_from: std::sync::atomic::AtomicI64::new(0),
-            checked_tags: crate::tags::CheckedTags::default(),
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;

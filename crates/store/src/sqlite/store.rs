@@ -206,7 +206,11 @@ impl crate::Store for SqliteStore {
             .map_err(backend)?;
         let mut rows = st.query(params![from_seq]).map_err(backend)?;
         while let Some(r) = rows.next().map_err(backend)? {
-            let seq: u64 = r.get(0).map_err(backend)?;
+            // A seq that is not a positive integer is passed as 0: the verifier names it.
+            let seq = match r.get_ref(0) {
+                Ok(ValueRef::Integer(n)) => u64::try_from(n).unwrap_or(0),
+                _ => 0,
+            };
             let blob = |i: usize| match r.get_ref(i) {
                 Ok(ValueRef::Blob(b)) => b,
                 _ => &[],
