@@ -283,7 +283,7 @@ impl Vault {
                     source: &row.source,
                     collected_ms: row.collected_ms,
                 };
-                let plain = key.open(&self.record_aad(&subject.0, meta), &row.sealed)?;
+                let plain = self.open_record(&key, &subject.0, meta, &row.sealed)?;
                 let value = String::from_utf8(plain).map_err(|_| Error::Integrity)?;
                 Ok(Value {
                     record: row.id,

@@ -205,6 +205,10 @@ impl Vault {
         let tagged = rows.subjects.iter().any(|s| !s.tag.is_empty())
             || rows.consents.iter().any(|c| !c.tag.is_empty())
             || rows.holds.iter().any(|h| !h.tag.is_empty());
+        // Another process opening this store at the same moment may have tagged it since.
+        if tagged && self.store.meta(STATE_TAGS)?.as_deref() == Some(expected.as_str()) {
+            return Ok(());
+        }
         if tagged {
             return Err(Error::Store(StoreError::Corrupt(
                 "the store's state-tag marker is missing but its rows are tagged: restore the store, or check it with `steward check`".into(),

@@ -2050,3 +2050,58 @@ fn p33_rows_from_before_tags_are_tagged_once_and_only_then() {
         Some("storage_corrupt")
     );
 }
+
+/// P20, P33: a record sealed by an earlier build (its row alone as associated data) still
+/// opens when its id is below the store's tagged binding start, and only then: the same
+/// record above it fails its integrity check, so the shorter form cannot be used to unbind
+/// a record this build sealed.
+#[test]
+fn p33_records_from_before_the_binding_open_and_only_those() {
+    let k = sqlite_kit();
+    let s = k.subject_with_account();
+    let original = k.read(s, &["email"], "provide_service").unwrap();
+    let id = original[0].record;
+    let key = k.vault.data_key(s).unwrap();
+    let legacy = key
+        .seal(
+            &k.vault.nonces,
+            &crate::vault::aad(&s.0, "email", id),
+            original[0].value.as_bytes(),
+        )
+        .unwrap();
+    let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
+    conn.execute(
+        "UPDATE records SET sealed = ?1 WHERE id = ?2",
+        rusqlite::params![legacy, id],
+    )
+    .unwrap();
+    assert_eq!(
+        k.read(s, &["email"], "provide_service").unwrap_err().code(),
+        "integrity_failure"
+    );
+    // As a store upgraded after this record was written would say.
+    let from = id + 1;
+    let tag = hex::encode(
+        k.vault
+            .keys
+            .state_tag("record_binding", &[&from.to_be_bytes()]),
+    );
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'record_binding'",
+        [format!("{from}:{tag}")],
+    )
+    .unwrap();
+    let vault = open_backend(&k.backend, k.clock.clone());
+    let read = vault
+        .read(
+            &k.service,
+            &Read {
+                subject: s,
+                categories: &["email"],
+                purpose: "provide_service",
+                justification: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(read, original);
+}

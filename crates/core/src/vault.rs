@@ -412,24 +412,41 @@ impl Vault {
     }
 
     /// The associated data a record's value is sealed under: its row (subject, category,
-    /// id) and, for records this build sealed, its metadata — so a changed feature, source or
-    /// collection time fails to open, as a moved value does.
+    /// id) and its metadata — so a changed feature, source or collection time fails to open,
+    /// as a moved value does. Every record this build seals uses it.
     pub(crate) fn record_aad(&self, subject: &SubjectKey, row: RecordMeta<'_>) -> Vec<u8> {
         let mut v = aad(subject, row.category, row.id);
-        if row.id
-            >= self
-                .bound_records_from
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            v.extend_from_slice(b"\x01steward.record.v2");
-            for text in [row.feature, row.source] {
-                let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-                v.extend_from_slice(&len.to_be_bytes());
-                v.extend_from_slice(text.as_bytes());
-            }
-            v.extend_from_slice(&row.collected_ms.to_be_bytes());
+        v.extend_from_slice(b"\x01steward.record.v2");
+        for text in [row.feature, row.source] {
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(text.as_bytes());
         }
+        v.extend_from_slice(&row.collected_ms.to_be_bytes());
         v
+    }
+
+    /// Opens a record's value: under [`Vault::record_aad`], or — only for a record below the
+    /// store's binding start, sealed by an earlier build — under the row alone.
+    pub(crate) fn open_record(
+        &self,
+        key: &steward_crypto::DataKey,
+        subject: &SubjectKey,
+        row: RecordMeta<'_>,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        match key.open(&self.record_aad(subject, row), sealed) {
+            Ok(plain) => Ok(plain),
+            Err(_)
+                if row.id
+                    < self
+                        .bound_records_from
+                        .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                Ok(key.open(&aad(subject, row.category, row.id), sealed)?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {
