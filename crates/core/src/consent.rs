@@ -90,12 +90,7 @@ impl Vault {
         let states = self.store.subjects(&ids);
         for (i, change) in changes.iter().enumerate() {
             let state = match &states {
-                Ok(found) => match found.get(i).cloned().flatten() {
-                    Some(row) => self
-                        .check_state(&row.id, row.state, &row.tag)
-                        .and_then(|()| crate::vault::active(Some(row))),
-                    None => crate::vault::active(None),
-                },
+                Ok(found) => self.active(&change.subject.0, found.get(i).cloned().flatten()),
                 Err(e) => Err(Error::from(e.clone())),
             };
             match self.consent_unit(change, state) {

@@ -458,7 +458,7 @@ impl Vault {
                     separate: false,
                     channel: "request",
                 };
-                let state = crate::vault::active(self.subject_row(&subject.0)?);
+                let state = self.active_subject(subject);
                 let (consent, draft) = self.consent_unit(&change, state)?;
                 act.ops.push(Op::RecordConsent(consent.clone()));
                 act.audit.push(draft);

@@ -97,6 +97,10 @@ impl Vault {
         let grace = i64::from(self.policy.deadlines.erasure_days) * DAY_MS;
         for (key, closed_ms) in self.store.closed_before(now)? {
             let subject = SubjectId(key);
+            // The state acted on is the one Steward wrote (its tag).
+            if let Some(row) = self.store.subject(&key)? {
+                self.check_state(&row.id, row.state, &row.tag)?;
+            }
             if closed_ms.saturating_add(grace) <= now {
                 if self.held(subject)? != Held::Nothing {
                     report.subjects_held += 1;

@@ -715,9 +715,27 @@ impl Vault {
     }
 
     pub(crate) fn active_subject(&self, subject: SubjectId) -> Result<SubjectRow, Error> {
-        match self.subject_row(&subject.0)? {
-            None => Err(self.not_found(&subject.0)),
-            row => active(row),
+        let row = self.subject_row(&subject.0)?;
+        self.active(&subject.0, row)
+    }
+
+    /// The subject `id` may be acted on as active: its row, checked, says so. No row is
+    /// [`Vault::not_found`]; a closed or erased subject is refused as such.
+    pub(crate) fn active(
+        &self,
+        id: &SubjectKey,
+        row: Option<SubjectRow>,
+    ) -> Result<SubjectRow, Error> {
+        match row {
+            None => Err(self.not_found(id)),
+            Some(s) => {
+                self.check_state(&s.id, s.state, &s.tag)?;
+                match s.state {
+                    SubjectState::Active => Ok(s),
+                    SubjectState::Closed => Err(Error::SubjectClosed),
+                    SubjectState::Erasing | SubjectState::Erased => Err(Error::SubjectErased),
+                }
+            }
         }
     }
 
@@ -884,14 +902,4 @@ pub(crate) fn aad(subject: &SubjectKey, category: &str, record: i64) -> Vec<u8> 
     v.push(0);
     v.extend_from_slice(&record.to_be_bytes());
     v
-}
-
-/// The subject, if it is there and active.
-pub(crate) fn active(row: Option<SubjectRow>) -> Result<SubjectRow, Error> {
-    match row {
-        None => Err(Error::SubjectNotFound),
-        Some(s) if s.state == SubjectState::Active => Ok(s),
-        Some(s) if s.state == SubjectState::Closed => Err(Error::SubjectClosed),
-        Some(_) => Err(Error::SubjectErased),
-    }
 }
