@@ -168,7 +168,7 @@ impl Vault {
         let mut seen = BTreeSet::new();
         for c in &rows.consents {
             let p = self.pseudonym(crate::SubjectId(c.subject));
-            if self.checked_consent(Some(c.clone())).is_err() {
+            if self.check_consent(c).is_err() {
                 problems.push(format!(
                     "consent of {p} for `{}`: its tag does not match (changed outside Steward)",
                     c.target
@@ -198,7 +198,7 @@ impl Vault {
         }
         let mut seen = BTreeSet::new();
         for h in &rows.holds {
-            if self.checked_holds(vec![h.clone()]).is_err() {
+            if self.check_hold(h).is_err() {
                 problems.push(format!(
                     "hold {}: its tag does not match (changed outside Steward)",
                     h.id

@@ -257,9 +257,8 @@ impl Vault {
             .consents_in_force(&subject.0)?
             .into_iter()
             .map(|c| {
-                self.checked_consent(Some(c))?
-                    .map(crate::rights::ExportConsent::from)
-                    .ok_or(Error::Internal("a consent vanished"))
+                self.check_consent(&c)?;
+                Ok(crate::rights::ExportConsent::from(c))
             })
             .collect()
     }

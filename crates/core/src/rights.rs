@@ -145,7 +145,7 @@ impl Vault {
             self.check_state(&s.id, s.state, &s.tag)?;
         }
         for c in &file.consents {
-            self.checked_consent(Some(c.clone()))?;
+            self.check_consent(c)?;
         }
         let state = file.subject.as_ref().map(|s| s.state);
         let exportable = match state {

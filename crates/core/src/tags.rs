@@ -29,11 +29,85 @@ fn damaged(what: &'static str) -> Error {
     Error::Integrity
 }
 
+/// What a tag covers, one kind of row each: the one statement of the parts, which both
+/// making and checking a tag use.
+#[derive(Copy, Clone)]
+enum Covered<'a> {
+    Subject(&'a SubjectKey, SubjectState),
+    Consent {
+        subject: &'a SubjectKey,
+        target: &'a str,
+        granted: bool,
+        separate: bool,
+        at_ms: i64,
+    },
+    Hold(&'a HoldRow),
+}
+
+impl Covered<'_> {
+    /// Calls `f` with the kind and the parts the tag is computed over.
+    fn parts<R>(self, f: impl FnOnce(&str, &[&[u8]]) -> R) -> R {
+        match self {
+            Covered::Subject(id, state) => f("subject", &[id, state.as_str().as_bytes()]),
+            Covered::Consent {
+                subject,
+                target,
+                granted,
+                separate,
+                at_ms,
+            } => f(
+                "consent",
+                &[
+                    subject,
+                    target.as_bytes(),
+                    &[u8::from(granted)],
+                    &[u8::from(separate)],
+                    &at_ms.to_be_bytes(),
+                ],
+            ),
+            Covered::Hold(h) => {
+                let lifted = h.lifted_ms.map(i64::to_be_bytes);
+                f(
+                    "hold",
+                    &[
+                        h.id.as_bytes(),
+                        &h.subject,
+                        h.categories.as_bytes(),
+                        h.reason.as_bytes(),
+                        h.reference.as_bytes(),
+                        &h.placed_ms.to_be_bytes(),
+                        &h.until_ms.to_be_bytes(),
+                        lifted.as_ref().map_or(&[][..], |b| &b[..]),
+                    ],
+                )
+            }
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Covered::Subject(..) => "subject",
+            Covered::Consent { .. } => "consent",
+            Covered::Hold(_) => "hold",
+        }
+    }
+}
+
 impl Vault {
+    fn tag(&self, row: Covered<'_>) -> Vec<u8> {
+        row.parts(|kind, parts| self.keys.state_tag(kind, parts).to_vec())
+    }
+
+    fn check_tag(&self, row: Covered<'_>, tag: &[u8]) -> Result<(), Error> {
+        if row.parts(|kind, parts| self.keys.state_tag_holds(kind, parts, tag)) {
+            Ok(())
+        } else {
+            Err(damaged(row.kind()))
+        }
+    }
+
     pub(crate) fn subject_tag(&self, id: &SubjectKey, state: SubjectState) -> Vec<u8> {
-        self.keys
-            .state_tag("subject", &[id, state.as_str().as_bytes()])
-            .to_vec()
+        self.tag(Covered::Subject(id, state))
     }
 
     pub(crate) fn consent_tag(
@@ -44,37 +118,17 @@ impl Vault {
         separate: bool,
         at_ms: i64,
     ) -> Vec<u8> {
-        self.keys
-            .state_tag(
-                "consent",
-                &[
-                    subject,
-                    target.as_bytes(),
-                    &[u8::from(granted)],
-                    &[u8::from(separate)],
-                    &at_ms.to_be_bytes(),
-                ],
-            )
-            .to_vec()
+        self.tag(Covered::Consent {
+            subject,
+            target,
+            granted,
+            separate,
+            at_ms,
+        })
     }
 
     pub(crate) fn hold_tag(&self, h: &HoldRow) -> Vec<u8> {
-        let lifted = h.lifted_ms.map(i64::to_be_bytes);
-        self.keys
-            .state_tag(
-                "hold",
-                &[
-                    h.id.as_bytes(),
-                    &h.subject,
-                    h.categories.as_bytes(),
-                    h.reason.as_bytes(),
-                    h.reference.as_bytes(),
-                    &h.placed_ms.to_be_bytes(),
-                    &h.until_ms.to_be_bytes(),
-                    lifted.as_ref().map_or(&[][..], |b| &b[..]),
-                ],
-            )
-            .to_vec()
+        self.tag(Covered::Hold(h))
     }
 
     /// Checks a subject's state against its tag.
@@ -84,14 +138,7 @@ impl Vault {
         state: SubjectState,
         tag: &[u8],
     ) -> Result<(), Error> {
-        if self
-            .keys
-            .state_tag_holds("subject", &[id, state.as_str().as_bytes()], tag)
-        {
-            Ok(())
-        } else {
-            Err(damaged("subject"))
-        }
+        self.check_tag(Covered::Subject(id, state), tag)
     }
 
     /// Checks the consent in force a read decides on.
@@ -101,43 +148,52 @@ impl Vault {
         target: &str,
         c: &HeldConsent,
     ) -> Result<(), Error> {
-        let parts: [&[u8]; 5] = [
-            subject,
-            target.as_bytes(),
-            &[u8::from(c.granted)],
-            &[u8::from(c.separate)],
-            &c.at_ms.to_be_bytes(),
-        ];
-        if self.keys.state_tag_holds("consent", &parts, &c.tag) {
-            Ok(())
-        } else {
-            Err(damaged("consent"))
-        }
+        self.check_tag(
+            Covered::Consent {
+                subject,
+                target,
+                granted: c.granted,
+                separate: c.separate,
+                at_ms: c.at_ms,
+            },
+            &c.tag,
+        )
     }
 
-    /// A consent row, checked.
+    /// Checks a consent row.
+    pub(crate) fn check_consent(&self, c: &ConsentRow) -> Result<(), Error> {
+        self.check_tag(
+            Covered::Consent {
+                subject: &c.subject,
+                target: &c.target,
+                granted: c.granted,
+                separate: c.separate,
+                at_ms: c.at_ms,
+            },
+            &c.tag,
+        )
+    }
+
+    /// A consent row, if any, checked.
     pub(crate) fn checked_consent(
         &self,
         row: Option<ConsentRow>,
     ) -> Result<Option<ConsentRow>, Error> {
         if let Some(c) = &row {
-            let held = HeldConsent {
-                granted: c.granted,
-                separate: c.separate,
-                at_ms: c.at_ms,
-                tag: c.tag.clone(),
-            };
-            self.check_held(&c.subject, &c.target, &held)?;
+            self.check_consent(c)?;
         }
         Ok(row)
+    }
+
+    /// Checks a hold.
+    pub(crate) fn check_hold(&self, h: &HoldRow) -> Result<(), Error> {
+        self.check_tag(Covered::Hold(h), &h.tag)
     }
 
     /// Holds, each checked.
     pub(crate) fn checked_holds(&self, rows: Vec<HoldRow>) -> Result<Vec<HoldRow>, Error> {
         for h in &rows {
-            if self.hold_tag(h) != h.tag {
-                return Err(damaged("hold"));
-            }
+            self.check_hold(h)?;
         }
         Ok(rows)
     }
