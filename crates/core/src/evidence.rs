@@ -426,13 +426,12 @@ pub fn verify_export(
     };
     let entries = read(export_files::ENTRIES)?;
     for (n, line) in lines(&entries) {
-        // The marker of an entry whose stored bytes no longer decoded: altered at that place.
-        if let Ok(marker) = parse_line::<MalformedMarker>(line, export_files::ENTRIES, n) {
-            let _ = marker.malformed;
-            return Ok((Err(Fault::Altered { seq: n }), trust));
-        }
         let entry: Entry = match parse_line(line, export_files::ENTRIES, n) {
             Ok(e) => e,
+            // The marker of an entry whose stored bytes no longer decoded: altered there.
+            Err(_) if parse_line::<MalformedMarker>(line, export_files::ENTRIES, n).is_ok() => {
+                return Ok((Err(Fault::Altered { seq: n }), trust));
+            }
             Err(f) => return Ok((Err(f), trust)),
         };
         let bytes = entry.encode();
@@ -451,11 +450,11 @@ pub fn verify_export(
 /// `{"seq":N,"malformed":true}`, as [`export_log`] writes an entry it could not decode.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "parsed only to recognise the marker; the line number names the entry"
+)]
 struct MalformedMarker {
-    #[expect(
-        dead_code,
-        reason = "read to recognise the marker; the line number names it"
-    )]
     seq: u64,
     malformed: bool,
 }
