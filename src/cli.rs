@@ -1061,85 +1061,26 @@ fn restore(
     without_keyring: bool,
     accept_unknown_erasures: bool,
 ) -> Result<()> {
-    use steward_store::Half;
     let config = store.load()?;
     let backend = config.backend()?;
     let master = master_key(&config.data_dir, config.master_key_file.as_deref(), false)?;
-    let refuse = |why: String| -> anyhow::Error { steward_core::Error::BackupInvalid(why).into() };
-    // 1. Both files, in full.
-    let header = steward_core::backup::verify_file(&backend, &master, data, Half::Data)?;
-    if let Some(k) = keyring {
-        steward_core::backup::verify_file(&backend, &master, k, Half::Keyring)?;
-    }
-    // 2. The target.
-    let has_data = backend.holds(Half::Data)?;
-    let has_keyring = backend.holds(Half::Keyring)?;
-    if has_data && !replace {
-        return Err(refuse(format!(
-            "{} already holds data: restore into an empty target, or give --replace",
-            backend.describe()
-        )));
-    }
-    if keyring.is_some() && has_keyring && !replace {
-        return Err(refuse(format!(
-            "{} already holds a keyring: give --replace to replace it with the backup's, or leave out --keyring to keep it",
-            backend.describe()
-        )));
-    }
-    if keyring.is_none() && !has_keyring && !without_keyring {
-        return Err(refuse(
-            "the target has no keyring: give the keyring backup with --keyring (without one every subject is unreadable; --without-keyring restores the data so all the same)".into(),
-        ));
-    }
-    // 3. The erasures since the backup.
-    let keys = steward_crypto::Keys::derive(&master)?;
-    let journal = config.erasure_journal();
-    let (erased, unverified) = match steward_core::erasures::known_since(
-        Some(&journal),
-        &keys.public_key(),
-        header.erasure_journal.as_ref(),
-    )? {
-        Ok(subjects) => (subjects, false),
-        Err(why) if accept_unknown_erasures => {
-            tracing::warn!(why = %why, "restoring without proof of every erasure since the backup");
-            // Whatever of the journal can still be read is applied all the same.
-            let known = journal
-                .read(&keys.public_key())
-                .ok()
-                .flatten()
-                .and_then(|e| e.subjects().ok())
-                .unwrap_or_default();
-            (known, true)
-        }
-        Err(why) => {
-            return Err(refuse(format!(
-                "cannot show that every erasure since the backup is known: {why}. Give the deployment's erasure journal (erasure_journal, $STEWARD_ERASURE_JOURNAL or --erasure-journal), or --accept-unknown-erasures for a disaster that took it too"
-            )));
-        }
-    };
-    // 4. Restore beside the live store, then put it in place.
-    let stamp = steward_core::clock::Clock::now_ms(&SystemClock);
-    let staging = backend.staging(stamp)?;
-    let staged = (|| -> Result<()> {
-        if let Some(k) = keyring {
-            steward_core::backup::restore(&staging, &master, k, Half::Keyring)?;
-        }
-        steward_core::backup::restore(&staging, &master, data, Half::Data)?;
-        Ok(())
-    })();
-    if let Err(e) = staged {
-        let _ = staging.discard();
-        return Err(e);
-    }
-    let halves: &[Half] = if keyring.is_some() {
-        &[Half::Keyring, Half::Data]
-    } else {
-        &[Half::Data]
-    };
-    backend.install(&staging, halves)?;
+    let restored = steward_core::backup::restore_checked(
+        &backend,
+        &master,
+        &steward_core::backup::RestorePlan {
+            data,
+            keyring,
+            replace,
+            without_keyring,
+            accept_unknown_erasures,
+        },
+        &config.erasure_journal(),
+        steward_core::clock::Clock::now_ms(&SystemClock),
+    )?;
+    let unverified = restored.unverified;
     // 5. Erasures again, audited.
     let vault = open_configured(&config, Opening::MayCreate)?;
-    let r = vault.reconcile_after_restore(header, &erased, unverified)?;
+    let r = vault.reconcile_after_restore(restored.header, &restored.erased, unverified)?;
     say!(
         "restored the data backup of {} (audit log to entry {}); {} erasures made since re-applied, {} records purged",
         r.backup.created_at,

@@ -479,6 +479,118 @@ impl Vault {
     }
 }
 
+/// What `backup restore` is asked to do.
+pub struct RestorePlan<'a> {
+    /// The data backup.
+    pub data: &'a Path,
+    /// A keyring backup, when the keyring is restored too.
+    pub keyring: Option<&'a Path>,
+    /// Replace what the target holds.
+    pub replace: bool,
+    /// Restore data into a target without a keyring, all the same.
+    pub without_keyring: bool,
+    /// Restore although the erasure journal cannot show it covers the backup.
+    pub accept_unknown_erasures: bool,
+}
+
+/// What [`restore_checked`] put in place: the data backup's header, and the erasures to apply
+/// again (`unverified` when the journal could not show it knows every one since the backup).
+pub struct Restored {
+    /// The data backup's header.
+    pub header: Header,
+    /// Every subject the erasure journal names.
+    pub erased: Vec<steward_store::SubjectKey>,
+    /// Restored under `accept_unknown_erasures` without that proof.
+    pub unverified: bool,
+}
+
+/// Restores as `docs/backup.md` says, checking everything before anything is replaced (P20,
+/// P28): both files in full, the target, and that `journal` knows every erasure since the
+/// backup; then the backups are restored beside the live store (`Backend::staging`) and put
+/// in its place in one step. Open a vault and call [`Vault::reconcile_after_restore`] with
+/// the result next.
+pub fn restore_checked(
+    backend: &Backend,
+    master: &MasterKey,
+    plan: &RestorePlan<'_>,
+    journal: &crate::erasures::ErasureJournal,
+    now_ms: i64,
+) -> Result<Restored, Error> {
+    // 1. Both files, in full.
+    let header = verify_file(backend, master, plan.data, Half::Data)?;
+    if let Some(k) = plan.keyring {
+        verify_file(backend, master, k, Half::Keyring)?;
+    }
+    // 2. The target.
+    let refuse = |why: String| Err(Error::BackupInvalid(why));
+    let has_keyring = backend.holds(Half::Keyring)?;
+    if backend.holds(Half::Data)? && !plan.replace {
+        return refuse(format!(
+            "{} already holds data: restore into an empty target, or give --replace",
+            backend.describe()
+        ));
+    }
+    if plan.keyring.is_some() && has_keyring && !plan.replace {
+        return refuse(format!(
+            "{} already holds a keyring: give --replace to replace it with the backup's, or leave out --keyring to keep it",
+            backend.describe()
+        ));
+    }
+    if plan.keyring.is_none() && !has_keyring && !plan.without_keyring {
+        return refuse(
+            "the target has no keyring: give the keyring backup with --keyring (without one every subject is unreadable; --without-keyring restores the data so all the same)".into(),
+        );
+    }
+    // 3. The erasures since the backup.
+    let public_key = Keys::derive(master)?.public_key();
+    let (erased, unverified) = match crate::erasures::known_since(
+        journal,
+        &public_key,
+        header.erasure_journal.as_ref(),
+    )? {
+        Ok(subjects) => (subjects, false),
+        Err(why) if plan.accept_unknown_erasures => {
+            tracing::warn!(why = %why, "restoring without proof of every erasure since the backup");
+            // Whatever of the journal can still be read is applied all the same.
+            let known = journal
+                .read(&public_key)
+                .ok()
+                .flatten()
+                .and_then(|e| e.subjects().ok())
+                .unwrap_or_default();
+            (known, true)
+        }
+        Err(why) => {
+            return refuse(format!(
+                "cannot show that every erasure since the backup is known: {why}. Give the deployment's erasure journal (erasure_journal, $STEWARD_ERASURE_JOURNAL or --erasure-journal), or --accept-unknown-erasures for a disaster that took it too"
+            ));
+        }
+    };
+    // 4. Restore beside the live store, then put it in place.
+    let staging = backend.staging(now_ms)?;
+    let staged = (|| -> Result<(), Error> {
+        if let Some(k) = plan.keyring {
+            restore(&staging, master, k, Half::Keyring)?;
+        }
+        restore(&staging, master, plan.data, Half::Data).map(|_| ())
+    })();
+    if let Err(e) = staged {
+        let _ = staging.discard();
+        return Err(e);
+    }
+    let halves: &[Half] = if plan.keyring.is_some() {
+        &[Half::Keyring, Half::Data]
+    } else {
+        &[Half::Data]
+    };
+    backend.install(&staging, halves)?;
+    Ok(Restored {
+        header,
+        erased,
+        unverified,
+    })
+}
+
 /// Restores the backup `file` of `expect` (data or keyring) into `backend`, which must not
 /// hold that half yet. Returns the header. Open a vault and call
 /// [`Vault::reconcile_after_restore`] next for a data backup.

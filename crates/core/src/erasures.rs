@@ -235,13 +235,10 @@ impl ErasureJournal {
 /// verifies with `public_key` and still holds that line. The erased subjects when it does,
 /// or why not.
 pub fn known_since(
-    journal: Option<&ErasureJournal>,
+    journal: &ErasureJournal,
     public_key: &[u8; 32],
     head: Option<&JournalHead>,
 ) -> Result<Result<Vec<SubjectKey>, String>, Error> {
-    let Some(journal) = journal else {
-        return Ok(Err("no erasure journal is configured".into()));
-    };
     let Some(erasures) = journal.read(public_key)? else {
         return Ok(Err(format!(
             "the erasure journal `{}` does not exist",
