@@ -148,7 +148,7 @@ catalogue! {
     /// Storage failed otherwise.
     StorageFailed = "storage_failed", 500, "the storage backend failed";
     /// A ciphertext failed its check.
-    IntegrityFailure = "integrity_failure", 500, "a stored value failed its integrity check (altered, or moved to another row)";
+    IntegrityFailure = "integrity_failure", 500, "a stored value, or a row of state a decision rests on (subject, consent, hold), failed its integrity check: changed outside Steward, or moved to another row (docs/audit-format.md §7)";
     /// Key handling failed.
     KeyFailure = "key_failure", 500, "a key could not be derived, wrapped or unwrapped";
     /// A file could not be read or written.
