@@ -102,6 +102,17 @@ fn journal_path(dir: &Path) -> std::path::PathBuf {
 }
 
 impl Kit {
+    /// Another vault on the kit's store, as a restart opens it.
+    fn reopen(&self) -> Result<Vault, Error> {
+        Vault::open_backend(
+            &self.backend,
+            Policy::example().unwrap(),
+            &master(),
+            self.clock.clone(),
+            None,
+        )
+    }
+
     /// Runs SQL on the store behind the vault's back, as someone with write access to the
     /// database would: `sqlite` on the embedded store, `postgres` (where `{schema}` names the
     /// data schema) on PostgreSQL.
@@ -1605,9 +1616,8 @@ fn p20_a_store_refuses_another_master_key_before_writing_anything() {
 /// key, can do.
 fn forge_from(k: &Kit, seq: u64) {
     let mut entries = k.entries_from(1);
-    let mut sqlite = String::new();
-    let mut postgres = String::new();
-    for i in (seq as usize - 1)..entries.len() {
+    let from = seq as usize - 1;
+    for i in from..entries.len() {
         if i + 1 == seq as usize {
             entries[i].outcome = if entries[i].outcome == "granted" {
                 "refused".into()
@@ -1618,13 +1628,17 @@ fn forge_from(k: &Kit, seq: u64) {
         if i > 0 {
             entries[i].prev_hash = entries[i - 1].hash;
         }
-        let bytes = entries[i].encode();
-        entries[i].hash = steward_audit::sha256(&bytes);
-        let (b, h, n) = (
-            hex::encode(&bytes),
-            hex::encode(entries[i].hash),
-            entries[i].seq,
-        );
+        entries[i].hash = steward_audit::sha256(&entries[i].encode());
+    }
+    store_entries(k, &entries[from..]);
+}
+
+/// Writes `entries` over the stored rows of their seqs, behind the vault's back.
+fn store_entries(k: &Kit, entries: &[steward_audit::Entry]) {
+    let mut sqlite = String::new();
+    let mut postgres = String::new();
+    for e in entries {
+        let (b, h, n) = (hex::encode(e.encode()), hex::encode(e.hash), e.seq);
         sqlite.push_str(&format!(
             "UPDATE audit SET entry = X'{b}', hash = X'{h}' WHERE seq = {n};"
         ));
@@ -1716,18 +1730,7 @@ fn p33_a_forged_history_is_never_sealed() {
     restore_checkpoints(&k);
 
     // The log cut back behind the checkpoint.
-    let mut sqlite = String::new();
-    let mut postgres = String::new();
-    for e in &before {
-        let (b, h, n) = (hex::encode(e.encode()), hex::encode(e.hash), e.seq);
-        sqlite.push_str(&format!(
-            "UPDATE audit SET entry = X'{b}', hash = X'{h}' WHERE seq = {n};"
-        ));
-        postgres.push_str(&format!(
-            "UPDATE {{schema}}.audit SET entry = decode('{b}', 'hex'), hash = decode('{h}', 'hex') WHERE seq = {n};"
-        ));
-    }
-    k.sql(&sqlite, &postgres);
+    store_entries(&k, &before);
     let cut = sealed.seq - 1;
     k.sql(
         &format!("DELETE FROM audit WHERE seq > {cut}; DELETE FROM checkpoints;"),
@@ -1893,13 +1896,7 @@ fn p33_record_metadata_edited_in_the_database_fails_the_read() {
         "UPDATE meta SET value = '999999999:' || substr(value, instr(value, ':') + 1) WHERE key = 'record_binding';",
         "UPDATE {schema}.meta SET value = '999999999:' || split_part(value, ':', 2) WHERE key = 'record_binding';",
     );
-    let reopened = Vault::open_backend(
-        &k.backend,
-        Policy::example().unwrap(),
-        &master(),
-        k.clock.clone(),
-        None,
-    );
+    let reopened = k.reopen();
     assert_eq!(
         reopened.err().map(|e| e.code().to_string()).as_deref(),
         Some("storage_corrupt")
@@ -2014,15 +2011,6 @@ fn p33_rows_from_before_tags_are_tagged_once_and_only_then() {
     let k = kit();
     let s = k.subject_with_account();
     k.consent(s, "purpose:relevant_offers", true, false);
-    let reopen = |k: &Kit| {
-        Vault::open_backend(
-            &k.backend,
-            Policy::example().unwrap(),
-            &master(),
-            k.clock.clone(),
-            None,
-        )
-    };
     // As an earlier build left it: no tags, no marker.
     k.sql(
         "UPDATE subjects SET tag = X''; UPDATE consent_current SET tag = X''; DELETE FROM meta WHERE key = 'state_tags';",
@@ -2032,7 +2020,7 @@ fn p33_rows_from_before_tags_are_tagged_once_and_only_then() {
         k.read(s, &["email"], "relevant_offers").unwrap_err().code(),
         "integrity_failure"
     );
-    let v = reopen(&k).unwrap();
+    let v = k.reopen().unwrap();
     let entries = k.entries_from(1);
     assert_eq!(
         entries.iter().filter(|e| e.action == "state.tag").count(),
@@ -2046,7 +2034,7 @@ fn p33_rows_from_before_tags_are_tagged_once_and_only_then() {
         "DELETE FROM {schema}.meta WHERE key = 'state_tags';",
     );
     assert_eq!(
-        reopen(&k).err().map(|e| e.code().to_string()).as_deref(),
+        k.reopen().err().map(|e| e.code().to_string()).as_deref(),
         Some("storage_corrupt")
     );
 }
