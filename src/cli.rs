@@ -209,13 +209,14 @@ enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
-    /// List every change between two versions, each classified material or not (P29).
+    /// List every change between two versions: material, needs review, or not material (P29).
     Diff {
         /// The version in force.
         old: PathBuf,
         /// The proposed version.
         new: PathBuf,
-        /// Exit with status 3 when any change is material.
+        /// Exit with status 3 when a material or needs-review change is not acknowledged by
+        /// the new file's `[review]` table.
         #[arg(long)]
         fail_on_material: bool,
         /// Print JSON instead of text.
@@ -734,33 +735,58 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
         } => {
             let (a, b) = (load_policy(Some(&old))?, load_policy(Some(&new))?);
             let changes = steward_policy::diff(&a, &b);
-            let material = changes.iter().filter(|c| c.material).count();
+            let material = changes.iter().filter(|c| c.material()).count();
+            let review = changes
+                .iter()
+                .filter(|c| c.class == steward_policy::Class::NeedsReview)
+                .count();
+            let blocking = changes.iter().filter(|c| c.blocks()).count();
             if json {
                 let list: Vec<_> = changes
                     .iter()
-                    .map(|c| serde_json::json!({ "path": c.path, "summary": c.summary, "material": c.material }))
+                    .map(|c| {
+                        serde_json::json!({
+                            "path": c.path,
+                            "summary": c.summary,
+                            "class": c.class.as_str(),
+                            "material": c.material(),
+                            "acknowledged": c.acknowledged,
+                        })
+                    })
                     .collect();
                 say!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
-                        "from": a.version, "to": b.version, "material": material > 0, "changes": list
+                        "from": a.version,
+                        "to": b.version,
+                        "material": material > 0,
+                        "needs_review": review > 0,
+                        "unacknowledged": blocking,
+                        "changes": list
                     }))?
                 );
             } else {
                 say!(
-                    "{} -> {}: {} changes, {} material",
+                    "{} -> {}: {} changes, {} material, {} needing review, {} of them not acknowledged",
                     a.version,
                     b.version,
                     changes.len(),
-                    material
+                    material,
+                    review,
+                    blocking
                 );
                 for c in &changes {
-                    say!(
-                        "  {} {}: {}",
-                        if c.material { "MATERIAL " } else { "minor    " },
-                        c.path,
-                        c.summary
-                    );
+                    let class = match c.class {
+                        steward_policy::Class::Material => "MATERIAL",
+                        steward_policy::Class::NeedsReview => "REVIEW  ",
+                        steward_policy::Class::NotMaterial => "minor   ",
+                    };
+                    let ack = if c.acknowledged {
+                        " (acknowledged)"
+                    } else {
+                        ""
+                    };
+                    say!("  {class} {}: {}{ack}", c.path, c.summary);
                 }
                 if material > 0 {
                     say!(
@@ -769,8 +795,11 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                     );
                 }
             }
-            if fail_on_material && material > 0 {
-                return Err(CheckFailed(format!("{material} material change(s)")).into());
+            if fail_on_material && blocking > 0 {
+                return Err(CheckFailed(format!(
+                    "{blocking} material or needs-review change(s) not acknowledged in `[review]`"
+                ))
+                .into());
             }
             Ok(())
         }

@@ -49,7 +49,7 @@ fn p29_diff_reports_added_purpose_as_material() {
     std::fs::write(&new, text).unwrap();
     let r = steward(&["policy", "diff", s(&example_policy()), s(&new)]).ok();
     assert!(
-        r.stdout.contains("MATERIAL  purposes.credit_scoring"),
+        r.stdout.contains("MATERIAL purposes.credit_scoring"),
         "{}",
         r.stdout
     );
@@ -74,6 +74,46 @@ fn p29_diff_reports_added_purpose_as_material() {
     ])
     .ok();
     assert!(same.stdout.contains("0 changes"));
+}
+
+#[test]
+fn p29_gate_stops_on_rewording_until_the_new_file_acknowledges_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.toml");
+    let reworded = example_text().replace(
+        "description = \"Answering your questions and complaints\"",
+        "description = \"Answering questions, and offers from partners\"",
+    );
+    std::fs::write(&new, &reworded).unwrap();
+    let gate = |new: &std::path::Path| {
+        steward(&[
+            "policy",
+            "diff",
+            s(&example_policy()),
+            s(new),
+            "--fail-on-material",
+            "--json",
+        ])
+    };
+    let r = gate(&new);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["material"], false);
+    assert_eq!(v["needs_review"], true);
+    assert_eq!(v["changes"][0]["path"], "purposes.support.description");
+    assert_eq!(v["changes"][0]["class"], "needs_review");
+    assert_eq!(v["changes"][0]["acknowledged"], false);
+    std::fs::write(
+        &new,
+        format!(
+            "{reworded}\n[review]\nfrom = \"2026.1\"\nacknowledged = [\"purposes.support.description\"]\n"
+        ),
+    )
+    .unwrap();
+    let r = gate(&new).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["changes"][0]["acknowledged"], true);
+    assert_eq!(v["unacknowledged"], 0);
 }
 
 #[test]

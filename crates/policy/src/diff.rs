@@ -1,445 +1,781 @@
-//! Differences between two policy versions, each classified material or not (P29).
+//! Differences between two policy versions, each classified (P29).
 //!
-//! Material: anything that lets the provider collect, use, share or keep more than before, or
-//! store it somewhere new — new categories, purposes, recipients, features or cookies, wider
-//! scopes, longer retention, new regions, weaker consent, slower deadlines. Narrowing changes and
-//! wording are not material.
-
-use std::collections::HashMap;
+//! Material: anything that lets the provider collect, use, share or keep more than before, store
+//! it somewhere new, or hand it to someone else — new categories, purposes, recipients, features
+//! or cookies, wider scopes or relations, longer retention, new regions, weaker consent, slower
+//! deadlines, a recipient that is another company, kind or place. Needs review: the wording that
+//! says what a category, feature, purpose or cookie is, and the taxonomy keys that classify them —
+//! a program cannot judge whether the meaning changed. Not material: narrowing, removals, labels,
+//! roles (internal to the provider), agreement references.
+//!
+//! Completeness holds by construction: every model struct is destructured without `..`, so a
+//! field added to the model does not compile until it has a rule here.
 
 use crate::ids::IdSet;
-use crate::model::{Basis, Policy};
+use crate::model::{
+    Basis, Category, Cookie, Deadlines, Feature, Policy, Purpose, Recipient, Retention, Review,
+    Role,
+};
+
+/// How a change must be handled before it takes effect.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Users must be told before it takes effect (P30).
+    Material,
+    /// Wording or classification whose meaning a program cannot judge: a person must decide.
+    NeedsReview,
+    /// Neither.
+    NotMaterial,
+}
+
+impl Class {
+    /// The word used in JSON output and in the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Material => "material",
+            Class::NeedsReview => "needs_review",
+            Class::NotMaterial => "not_material",
+        }
+    }
+}
 
 /// One difference between two versions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    /// What changed, as a path into the policy file (`purposes.marketing`).
+    /// What changed, as a path into the policy file (`purposes.marketing.reads`).
     pub path: String,
     /// What happened, in plain words.
     pub summary: String,
-    /// Whether users must be told before it takes effect (P30).
-    pub material: bool,
+    /// How it must be handled.
+    pub class: Class,
+    /// The new version's `[review]` table names this path for the old version.
+    pub acknowledged: bool,
 }
 
-/// Every difference from `old` to `new`, in a stable order.
-pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut push = |path: String, summary: String, material: bool| {
-        out.push(Change {
+impl Change {
+    /// Whether users must be told before it takes effect (P30).
+    pub fn material(&self) -> bool {
+        self.class == Class::Material
+    }
+
+    /// Material or needing review, and not acknowledged by the new version: what a release
+    /// gate (`policy diff --fail-on-material`) stops on.
+    pub fn blocks(&self) -> bool {
+        self.class != Class::NotMaterial && !self.acknowledged
+    }
+}
+
+struct Diff<'a> {
+    out: Vec<Change>,
+    old: &'a Policy,
+    new: &'a Policy,
+    acknowledged: &'a [String],
+}
+
+fn quoted(v: &[String]) -> String {
+    v.iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn missing_from(a: &[String], b: &[String]) -> Vec<String> {
+    b.iter().filter(|x| !a.contains(x)).cloned().collect()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+impl Diff<'_> {
+    fn push(&mut self, path: String, summary: String, class: Class) {
+        let acknowledged = self.acknowledged.contains(&path);
+        self.out.push(Change {
             path,
             summary,
-            material,
-        })
-    };
-
-    if old.name != new.name {
-        push(
-            "policy.name".into(),
-            format!("title changed from `{}` to `{}`", old.name, new.name),
-            false,
-        );
-    }
-    if old.version != new.version {
-        push(
-            "policy.version".into(),
-            format!("version `{}` -> `{}`", old.version, new.version),
-            false,
-        );
-    }
-    if old.effective != new.effective {
-        push(
-            "policy.effective".into(),
-            format!("effective date {} -> {}", old.effective, new.effective),
-            false,
-        );
-    }
-    for r in &new.regions {
-        if !old.regions.contains(r) {
-            push(
-                "policy.regions".into(),
-                format!("new storage region `{r}`"),
-                true,
-            );
-        }
-    }
-    for r in &old.regions {
-        if !new.regions.contains(r) {
-            push(
-                "policy.regions".into(),
-                format!("storage region `{r}` removed"),
-                false,
-            );
-        }
+            class,
+            acknowledged,
+        });
     }
 
-    let d = (&old.deadlines, &new.deadlines);
-    let deadline_pairs = [
-        ("request_days", d.0.request_days, d.1.request_days),
-        ("inquiry_days", d.0.inquiry_days, d.1.inquiry_days),
-        (
-            "incident_report_hours",
-            d.0.incident_report_hours,
-            d.1.incident_report_hours,
-        ),
-        ("erasure_days", d.0.erasure_days, d.1.erasure_days),
-    ];
-    for (key, a, b) in deadline_pairs {
-        if a != b {
-            push(
-                format!("deadlines.{key}"),
-                format!("{key} {a} -> {b}"),
-                b > a,
-            );
-        }
-    }
-    if d.0.change_notice_days != d.1.change_notice_days {
-        let (a, b) = (d.0.change_notice_days, d.1.change_notice_days);
-        // A shorter notice period gives users less warning.
-        push(
-            "deadlines.change_notice_days".into(),
-            format!("change_notice_days {a} -> {b}"),
-            b < a,
-        );
-    }
-
-    let names = |p: &Policy, set: &IdSet| -> Vec<String> {
+    fn category_names(p: &Policy, set: &IdSet) -> Vec<String> {
         p.category_names(set)
             .iter()
             .map(|s| s.to_string())
             .collect()
-    };
-    let purpose_names = |p: &Policy, set: &IdSet| -> Vec<String> {
+    }
+
+    fn purpose_names(p: &Policy, set: &IdSet) -> Vec<String> {
         set.iter()
             .filter_map(|i| p.purposes.get(i).map(|x| x.name.clone()))
             .collect()
-    };
-    let added = |a: &[String], b: &[String]| -> Vec<String> {
-        b.iter().filter(|x| !a.contains(x)).cloned().collect()
-    };
-    let quoted = |v: &[String]| -> String {
-        v.iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    }
 
-    // Categories.
-    let old_c: HashMap<&str, _> = old
-        .categories
-        .iter()
-        .map(|c| (c.name.as_str(), c))
-        .collect();
-    for c in &new.categories {
-        let path = format!("categories.{}", c.name);
-        match old_c.get(c.name.as_str()) {
-            None => push(path, format!("new category `{}`", c.name), true),
-            Some(o) => {
-                if o.retention != c.retention {
-                    let longer = c.retention.longer_than(&o.retention);
-                    push(
-                        format!("{path}.retention"),
+    /// A set of names that may grow (`wider`) or shrink (`narrower`).
+    fn names(
+        &mut self,
+        path: String,
+        old: &[String],
+        new: &[String],
+        wider: (&str, Class),
+        narrower: (&str, Class),
+    ) {
+        let more = missing_from(old, new);
+        if !more.is_empty() {
+            self.push(
+                path.clone(),
+                format!("{} {}", wider.0, quoted(&more)),
+                wider.1,
+            );
+        }
+        let fewer = missing_from(new, old);
+        if !fewer.is_empty() {
+            self.push(
+                path,
+                format!("{} {}", narrower.0, quoted(&fewer)),
+                narrower.1,
+            );
+        }
+    }
+
+    /// A set of categories; widening is `wider.1`, narrowing not material.
+    fn categories(
+        &mut self,
+        path: String,
+        old: &IdSet,
+        new: &IdSet,
+        wider: (&str, Class),
+        narrower: &str,
+    ) {
+        let (a, b) = (
+            Self::category_names(self.old, old),
+            Self::category_names(self.new, new),
+        );
+        self.names(path, &a, &b, wider, (narrower, Class::NotMaterial));
+    }
+
+    /// A set of purposes; widening is `wider.1`, narrowing not material.
+    fn purposes(
+        &mut self,
+        path: String,
+        old: &IdSet,
+        new: &IdSet,
+        wider: (&str, Class),
+        narrower: &str,
+    ) {
+        let (a, b) = (
+            Self::purpose_names(self.old, old),
+            Self::purpose_names(self.new, new),
+        );
+        self.names(path, &a, &b, wider, (narrower, Class::NotMaterial));
+    }
+
+    fn wording(&mut self, path: String, old: &str, new: &str, class: Class) {
+        if old != new {
+            self.push(path, "reworded".into(), class);
+        }
+    }
+
+    fn text(&mut self, path: String, what: &str, old: &str, new: &str, class: Class) {
+        if old != new {
+            self.push(path, format!("{what} `{old}` -> `{new}`"), class);
+        }
+    }
+
+    fn basis(&mut self, path: String, old: Basis, new: Basis) {
+        if old != new {
+            // Moving away from consent takes the subject's choice away.
+            let class = if old == Basis::Consent {
+                Class::Material
+            } else {
+                Class::NotMaterial
+            };
+            self.push(
+                path,
+                format!("basis {} -> {}", old.as_str(), new.as_str()),
+                class,
+            );
+        }
+    }
+
+    fn policy(&mut self) {
+        let Policy {
+            schema,
+            name,
+            version,
+            effective,
+            regions,
+            deadlines,
+            categories,
+            features,
+            purposes,
+            roles,
+            recipients,
+            cookies,
+            // Derived from the categories, compared there.
+            sensitive: _,
+            // Describes this diff, not the statement.
+            review: _,
+            // Lookup tables over the lists above.
+            names: _,
+        } = self.new;
+        let o = self.old;
+        if o.schema != *schema {
+            self.push(
+                "schema".into(),
+                format!("file format {} -> {schema}", o.schema),
+                Class::NotMaterial,
+            );
+        }
+        self.text(
+            "policy.name".into(),
+            "title",
+            &o.name,
+            name,
+            Class::NotMaterial,
+        );
+        self.text(
+            "policy.version".into(),
+            "version",
+            &o.version,
+            version,
+            Class::NotMaterial,
+        );
+        if o.effective != *effective {
+            self.push(
+                "policy.effective".into(),
+                format!("effective date {} -> {effective}", o.effective),
+                Class::NotMaterial,
+            );
+        }
+        self.names(
+            "policy.regions".into(),
+            &o.regions,
+            regions,
+            ("new storage region", Class::Material),
+            ("storage region removed:", Class::NotMaterial),
+        );
+        self.deadlines(&o.deadlines, deadlines);
+
+        for c in categories {
+            match o.category_id(&c.name).map(|id| o.category(id)) {
+                None => self.push(
+                    format!("categories.{}", c.name),
+                    format!("new category `{}`", c.name),
+                    Class::Material,
+                ),
+                Some(old) => self.category(old, c),
+            }
+        }
+        for c in &o.categories {
+            if self.new.category_id(&c.name).is_none() {
+                self.removed("categories", "category", &c.name);
+            }
+        }
+
+        for f in features {
+            match o.feature_id(&f.name).map(|id| o.feature(id)) {
+                None => {
+                    let collects = Self::category_names(self.new, &f.collects());
+                    self.push(
+                        format!("features.{}", f.name),
+                        format!("new feature `{}` collecting {}", f.name, quoted(&collects)),
+                        Class::Material,
+                    );
+                }
+                Some(old) => self.feature(old, f),
+            }
+        }
+        for f in &o.features {
+            if self.new.feature_id(&f.name).is_none() {
+                self.removed("features", "feature", &f.name);
+            }
+        }
+
+        for p in purposes {
+            match o.purpose_id(&p.name).map(|id| o.purpose(id)) {
+                None => {
+                    let reads = Self::category_names(self.new, &p.reads);
+                    self.push(
+                        format!("purposes.{}", p.name),
                         format!(
-                            "retention {} -> {}",
-                            o.retention.describe(),
-                            c.retention.describe()
+                            "new purpose `{}` ({}) reading {}",
+                            p.name,
+                            p.basis.as_str(),
+                            quoted(&reads)
                         ),
-                        longer,
+                        Class::Material,
                     );
                 }
-                if o.sensitive != c.sensitive {
-                    push(
-                        format!("{path}.sensitive"),
-                        if c.sensitive {
-                            "now marked sensitive".to_string()
-                        } else {
-                            "no longer marked sensitive".to_string()
-                        },
-                        !c.sensitive,
-                    );
-                }
-                if o.taxonomy != c.taxonomy {
-                    push(
-                        format!("{path}.taxonomy"),
-                        format!("taxonomy `{}` -> `{}`", o.taxonomy, c.taxonomy),
-                        false,
-                    );
-                }
-                if o.description != c.description {
-                    push(
-                        format!("{path}.description"),
-                        "description reworded".into(),
-                        false,
-                    );
-                }
+                Some(old) => self.purpose(old, p),
             }
         }
-    }
-    for c in &old.categories {
-        if new.category_id(&c.name).is_none() {
-            push(
-                format!("categories.{}", c.name),
-                format!("category `{}` removed", c.name),
-                false,
-            );
+        for p in &o.purposes {
+            if self.new.purpose_id(&p.name).is_none() {
+                self.removed("purposes", "purpose", &p.name);
+            }
         }
-    }
 
-    // Features.
-    for f in &new.features {
-        let path = format!("features.{}", f.name);
-        match old.feature_id(&f.name).map(|id| old.feature(id)) {
-            None => push(
-                path,
-                format!(
-                    "new feature `{}` collecting {}",
-                    f.name,
-                    quoted(&names(new, &f.collects()))
+        for r in roles {
+            match o.role_id(&r.name).and_then(|id| o.role(id)) {
+                None => self.push(
+                    format!("roles.{}", r.name),
+                    format!("new role `{}`", r.name),
+                    Class::NotMaterial,
                 ),
-                true,
-            ),
-            Some(o) => {
-                let more = added(&names(old, &o.collects()), &names(new, &f.collects()));
-                if !more.is_empty() {
-                    push(
-                        path.clone(),
-                        format!("now also collects {}", quoted(&more)),
-                        true,
-                    );
-                }
-                let newly_required = added(&names(old, &o.required), &names(new, &f.required));
-                let newly_required: Vec<String> = newly_required
-                    .into_iter()
-                    .filter(|n| !more.contains(n))
-                    .collect();
-                if !newly_required.is_empty() {
-                    push(
-                        format!("{path}.required"),
-                        format!("now requires {}", quoted(&newly_required)),
-                        true,
-                    );
-                }
-                let dropped = added(&names(new, &f.collects()), &names(old, &o.collects()));
-                if !dropped.is_empty() {
-                    push(
-                        path.clone(),
-                        format!("no longer collects {}", quoted(&dropped)),
-                        false,
-                    );
-                }
-                if o.basis != f.basis {
-                    push(
-                        format!("{path}.basis"),
-                        format!("basis {} -> {}", o.basis.as_str(), f.basis.as_str()),
-                        o.basis == Basis::Consent,
-                    );
-                }
-                let less_consent = added(
-                    &names(new, &f.separate_consent),
-                    &names(old, &o.separate_consent),
-                );
-                if !less_consent.is_empty() {
-                    push(
-                        format!("{path}.separate_consent"),
+                Some(old) => self.role(old, r),
+            }
+        }
+        for r in &o.roles {
+            if self.new.role_id(&r.name).is_none() {
+                self.removed("roles", "role", &r.name);
+            }
+        }
+
+        for r in recipients {
+            match o.recipient_id(&r.name).map(|id| o.recipient(id)) {
+                None => {
+                    let receives = Self::category_names(self.new, &r.categories);
+                    self.push(
+                        format!("recipients.{}", r.name),
                         format!(
-                            "no longer asks separate consent for {}",
-                            quoted(&less_consent)
+                            "new recipient `{}` ({}, {}, {}) receiving {}",
+                            r.name,
+                            r.legal_name,
+                            r.kind.as_str(),
+                            r.region,
+                            quoted(&receives)
                         ),
-                        true,
+                        Class::Material,
                     );
                 }
+                Some(old) => self.recipient(old, r),
+            }
+        }
+        for r in &o.recipients {
+            if self.new.recipient_id(&r.name).is_none() {
+                self.removed("recipients", "recipient", &r.name);
+            }
+        }
+
+        for c in cookies {
+            match o.cookies.iter().find(|x| x.name == c.name) {
+                None => self.push(
+                    format!("cookies.{}", c.name),
+                    format!("new cookie `{}`", c.name),
+                    Class::Material,
+                ),
+                Some(old) => self.cookie(old, c),
+            }
+        }
+        for c in &o.cookies {
+            if !self.new.cookies.iter().any(|n| n.name == c.name) {
+                self.removed("cookies", "cookie", &c.name);
             }
         }
     }
-    for f in &old.features {
-        if new.feature_id(&f.name).is_none() {
-            push(
-                format!("features.{}", f.name),
-                format!("feature `{}` removed", f.name),
-                false,
-            );
-        }
+
+    fn removed(&mut self, table: &str, kind: &str, name: &str) {
+        self.push(
+            format!("{table}.{name}"),
+            format!("{kind} `{name}` removed"),
+            Class::NotMaterial,
+        );
     }
 
-    // Purposes.
-    for p in &new.purposes {
-        let path = format!("purposes.{}", p.name);
-        match old.purpose_id(&p.name).map(|id| old.purpose(id)) {
-            None => push(
-                path,
-                format!(
-                    "new purpose `{}` ({}) reading {}",
-                    p.name,
-                    p.basis.as_str(),
-                    quoted(&names(new, &p.reads))
-                ),
-                true,
+    fn deadlines(&mut self, old: &Deadlines, new: &Deadlines) {
+        let Deadlines {
+            request_days,
+            inquiry_days,
+            incident_report_hours,
+            change_notice_days,
+            erasure_days,
+        } = *new;
+        // More time to answer, erase or report is slower for users: material.
+        let slower = [
+            ("request_days", old.request_days, request_days),
+            ("inquiry_days", old.inquiry_days, inquiry_days),
+            (
+                "incident_report_hours",
+                old.incident_report_hours,
+                incident_report_hours,
             ),
-            Some(o) => {
-                let more = added(&names(old, &o.reads), &names(new, &p.reads));
-                if !more.is_empty() {
-                    push(
-                        format!("{path}.reads"),
-                        format!("may now also read {}", quoted(&more)),
-                        true,
-                    );
-                }
-                let fewer = added(&names(new, &p.reads), &names(old, &o.reads));
-                if !fewer.is_empty() {
-                    push(
-                        format!("{path}.reads"),
-                        format!("no longer reads {}", quoted(&fewer)),
-                        false,
-                    );
-                }
-                if o.basis != p.basis {
-                    push(
-                        format!("{path}.basis"),
-                        format!("basis {} -> {}", o.basis.as_str(), p.basis.as_str()),
-                        o.basis == Basis::Consent,
-                    );
-                }
-            }
-        }
-    }
-    for p in &old.purposes {
-        if new.purpose_id(&p.name).is_none() {
-            push(
-                format!("purposes.{}", p.name),
-                format!("purpose `{}` removed", p.name),
-                false,
-            );
-        }
-    }
-
-    // Recipients.
-    for r in &new.recipients {
-        let path = format!("recipients.{}", r.name);
-        match old.recipient_id(&r.name).map(|id| old.recipient(id)) {
-            None => push(
-                path,
-                format!(
-                    "new recipient `{}` ({}, {}) receiving {}",
-                    r.name,
-                    r.kind.as_str(),
-                    r.region,
-                    quoted(&names(new, &r.categories))
-                ),
-                true,
-            ),
-            Some(o) => {
-                let more = added(&names(old, &o.categories), &names(new, &r.categories));
-                if !more.is_empty() {
-                    push(
-                        format!("{path}.categories"),
-                        format!("may now also receive {}", quoted(&more)),
-                        true,
-                    );
-                }
-                let more_p = added(
-                    &purpose_names(old, &o.purposes),
-                    &purpose_names(new, &r.purposes),
+            ("erasure_days", old.erasure_days, erasure_days),
+        ];
+        for (key, a, b) in slower {
+            if a != b {
+                let class = if b > a {
+                    Class::Material
+                } else {
+                    Class::NotMaterial
+                };
+                self.push(
+                    format!("deadlines.{key}"),
+                    format!("{key} {a} -> {b}"),
+                    class,
                 );
-                if !more_p.is_empty() {
-                    push(
-                        format!("{path}.purposes"),
-                        format!("may now also receive data for {}", quoted(&more_p)),
-                        true,
-                    );
-                }
-                if o.region != r.region {
-                    push(
-                        format!("{path}.region"),
-                        format!("region `{}` -> `{}`", o.region, r.region),
-                        r.cross_border || !new.regions.contains(&r.region),
-                    );
-                }
-                if o.kind != r.kind {
-                    push(
-                        format!("{path}.kind"),
-                        format!("kind {} -> {}", o.kind.as_str(), r.kind.as_str()),
-                        true,
-                    );
-                }
-                if o.agreement != r.agreement {
-                    push(
-                        format!("{path}.agreement"),
-                        format!("agreement `{}` -> `{}`", o.agreement, r.agreement),
-                        false,
-                    );
-                }
             }
         }
-    }
-    for r in &old.recipients {
-        if new.recipient_id(&r.name).is_none() {
-            push(
-                format!("recipients.{}", r.name),
-                format!("recipient `{}` removed", r.name),
-                false,
+        let (a, b) = (old.change_notice_days, change_notice_days);
+        if a != b {
+            // A shorter notice period gives users less warning.
+            let class = if b < a {
+                Class::Material
+            } else {
+                Class::NotMaterial
+            };
+            self.push(
+                "deadlines.change_notice_days".into(),
+                format!("change_notice_days {a} -> {b}"),
+                class,
             );
         }
     }
 
-    // Roles are internal to the provider: never material, always listed.
-    for r in &new.roles {
-        let path = format!("roles.{}", r.name);
-        match old.role_id(&r.name).and_then(|id| old.role(id)) {
-            None => push(path, format!("new role `{}`", r.name), false),
-            Some(o) => {
-                let a = purpose_names(old, &o.purposes);
-                let b = purpose_names(new, &r.purposes);
-                if a != b || o.justification != r.justification || o.may != r.may {
-                    push(
-                        path,
-                        "purposes, operations or justification changed".into(),
-                        false,
-                    );
-                }
-            }
+    fn category(&mut self, o: &Category, c: &Category) {
+        let Category {
+            id: _,
+            name,
+            taxonomy,
+            description,
+            sensitive,
+            lookup,
+            retention,
+        } = c;
+        let path = format!("categories.{name}");
+        self.text(
+            format!("{path}.taxonomy"),
+            "taxonomy",
+            &o.taxonomy,
+            taxonomy,
+            Class::NeedsReview,
+        );
+        self.wording(
+            format!("{path}.description"),
+            &o.description,
+            description,
+            Class::NeedsReview,
+        );
+        if o.sensitive != *sensitive {
+            let (summary, class) = if *sensitive {
+                ("now marked sensitive", Class::NotMaterial)
+            } else {
+                ("no longer marked sensitive", Class::Material)
+            };
+            self.push(format!("{path}.sensitive"), summary.into(), class);
         }
+        if o.lookup != *lookup {
+            // A blind index lets the provider find a subject by the value: a new use.
+            let (summary, class) = if *lookup {
+                ("now kept searchable (blind index)", Class::Material)
+            } else {
+                ("no longer kept searchable", Class::NotMaterial)
+            };
+            self.push(format!("{path}.lookup"), summary.into(), class);
+        }
+        self.retention(format!("{path}.retention"), &o.retention, retention);
     }
-    for r in &old.roles {
-        if new.role_id(&r.name).is_none() {
-            push(
-                format!("roles.{}", r.name),
-                format!("role `{}` removed", r.name),
-                false,
+
+    fn retention(&mut self, path: String, old: &Retention, new: &Retention) {
+        let Retention { from, days } = *new;
+        if old.from != from || old.days != days {
+            let class = if new.longer_than(old) {
+                Class::Material
+            } else {
+                Class::NotMaterial
+            };
+            self.push(
+                path,
+                format!("retention {} -> {}", old.describe(), new.describe()),
+                class,
             );
         }
     }
 
-    // Cookies.
-    for c in &new.cookies {
-        let path = format!("cookies.{}", c.name);
-        match old.cookies.iter().find(|o| o.name == c.name) {
-            None => push(path, format!("new cookie `{}`", c.name), true),
-            Some(o) => {
-                if o.lifetime_days != c.lifetime_days {
-                    push(
-                        format!("{path}.lifetime_days"),
-                        format!("lifetime {} -> {} days", o.lifetime_days, c.lifetime_days),
-                        c.lifetime_days > o.lifetime_days,
-                    );
-                }
-                let (op, np) = (old.purpose(o.purpose), new.purpose(c.purpose));
-                if op.name != np.name {
-                    push(
-                        format!("{path}.purpose"),
-                        format!("purpose `{}` -> `{}`", op.name, np.name),
-                        true,
-                    );
-                }
-            }
+    fn feature(&mut self, o: &Feature, f: &Feature) {
+        let Feature {
+            id: _,
+            name,
+            description,
+            basis,
+            required,
+            optional,
+            separate_consent,
+        } = f;
+        let path = format!("features.{name}");
+        self.wording(
+            format!("{path}.description"),
+            &o.description,
+            description,
+            Class::NeedsReview,
+        );
+        self.basis(format!("{path}.basis"), o.basis, *basis);
+        self.categories(
+            format!("{path}.required"),
+            &o.required,
+            required,
+            ("now requires", Class::Material),
+            "no longer requires",
+        );
+        // A category newly optional is a new collection unless it was required before.
+        let (old_optional, new_optional, old_required) = (
+            Self::category_names(self.old, &o.optional),
+            Self::category_names(self.new, optional),
+            Self::category_names(self.old, &o.required),
+        );
+        let (was_required, new): (Vec<String>, Vec<String>) =
+            missing_from(&old_optional, &new_optional)
+                .into_iter()
+                .partition(|n| old_required.contains(n));
+        if !new.is_empty() {
+            self.push(
+                format!("{path}.optional"),
+                format!("may now also collect {}", quoted(&new)),
+                Class::Material,
+            );
         }
+        if !was_required.is_empty() {
+            self.push(
+                format!("{path}.optional"),
+                format!("now optional: {}", quoted(&was_required)),
+                Class::NotMaterial,
+            );
+        }
+        let fewer = missing_from(&new_optional, &old_optional);
+        if !fewer.is_empty() {
+            self.push(
+                format!("{path}.optional"),
+                format!("no longer optional: {}", quoted(&fewer)),
+                Class::NotMaterial,
+            );
+        }
+        // Less separate consent is the material direction.
+        let (a, b) = (
+            Self::category_names(self.old, &o.separate_consent),
+            Self::category_names(self.new, separate_consent),
+        );
+        self.names(
+            format!("{path}.separate_consent"),
+            &a,
+            &b,
+            ("now asks separate consent for", Class::NotMaterial),
+            ("no longer asks separate consent for", Class::Material),
+        );
     }
-    for c in &old.cookies {
-        if !new.cookies.iter().any(|n| n.name == c.name) {
-            push(
-                format!("cookies.{}", c.name),
-                format!("cookie `{}` removed", c.name),
-                false,
+
+    fn purpose(&mut self, o: &Purpose, p: &Purpose) {
+        let Purpose {
+            id: _,
+            name,
+            taxonomy,
+            description,
+            basis,
+            reads,
+            related,
+        } = p;
+        let path = format!("purposes.{name}");
+        self.text(
+            format!("{path}.taxonomy"),
+            "taxonomy",
+            &o.taxonomy,
+            taxonomy,
+            Class::NeedsReview,
+        );
+        self.wording(
+            format!("{path}.description"),
+            &o.description,
+            description,
+            Class::NeedsReview,
+        );
+        self.basis(format!("{path}.basis"), o.basis, *basis);
+        self.categories(
+            format!("{path}.reads"),
+            &o.reads,
+            reads,
+            ("may now also read", Class::Material),
+            "no longer reads",
+        );
+        // A related purpose may use what this one collected without new consent (P11).
+        let old_related: Vec<String> = o
+            .related
+            .iter()
+            .map(|id| self.old.purpose(*id).name.clone())
+            .collect();
+        let new_related: Vec<String> = related
+            .iter()
+            .map(|id| self.new.purpose(*id).name.clone())
+            .collect();
+        self.names(
+            format!("{path}.related"),
+            &old_related,
+            &new_related,
+            ("now also related to", Class::Material),
+            ("no longer related to", Class::NotMaterial),
+        );
+    }
+
+    fn role(&mut self, o: &Role, r: &Role) {
+        let Role {
+            id: _,
+            name,
+            description,
+            purposes,
+            justification,
+            may,
+        } = r;
+        // Roles are internal to the provider: never material, always listed.
+        let path = format!("roles.{name}");
+        self.wording(
+            format!("{path}.description"),
+            &o.description,
+            description,
+            Class::NotMaterial,
+        );
+        self.purposes(
+            format!("{path}.purposes"),
+            &o.purposes,
+            purposes,
+            ("may now act for", Class::NotMaterial),
+            "may no longer act for",
+        );
+        if o.justification != *justification {
+            self.push(
+                format!("{path}.justification"),
+                format!(
+                    "justification required: {} -> {}",
+                    yes_no(o.justification),
+                    yes_no(*justification)
+                ),
+                Class::NotMaterial,
+            );
+        }
+        let words = |c: &crate::model::Capabilities| -> Vec<String> {
+            c.iter().map(|x| x.as_str().to_string()).collect()
+        };
+        self.names(
+            format!("{path}.may"),
+            &words(&o.may),
+            &words(may),
+            ("may now", Class::NotMaterial),
+            ("may no longer", Class::NotMaterial),
+        );
+    }
+
+    fn recipient(&mut self, o: &Recipient, r: &Recipient) {
+        let Recipient {
+            id: _,
+            name,
+            legal_name,
+            kind,
+            purposes,
+            categories,
+            agreement,
+            region,
+            // Derived from the region and the policy's regions; reported with the region.
+            cross_border: _,
+        } = r;
+        let path = format!("recipients.{name}");
+        // Another legal name is another company receiving the data.
+        self.text(
+            format!("{path}.legal_name"),
+            "legal name",
+            &o.legal_name,
+            legal_name,
+            Class::Material,
+        );
+        if o.kind != *kind {
+            self.push(
+                format!("{path}.kind"),
+                format!("kind {} -> {}", o.kind.as_str(), kind.as_str()),
+                Class::Material,
+            );
+        }
+        self.purposes(
+            format!("{path}.purposes"),
+            &o.purposes,
+            purposes,
+            ("may now also receive data for", Class::Material),
+            "no longer receives data for",
+        );
+        self.categories(
+            format!("{path}.categories"),
+            &o.categories,
+            categories,
+            ("may now also receive", Class::Material),
+            "no longer receives",
+        );
+        self.text(
+            format!("{path}.agreement"),
+            "agreement",
+            &o.agreement,
+            agreement,
+            Class::NotMaterial,
+        );
+        if o.region != *region || o.cross_border != r.cross_border {
+            let abroad = if r.cross_border {
+                " (abroad)"
+            } else {
+                " (within the storage regions)"
+            };
+            self.push(
+                format!("{path}.region"),
+                format!("region `{}` -> `{region}`{abroad}", o.region),
+                Class::Material,
             );
         }
     }
-    out
+
+    fn cookie(&mut self, o: &Cookie, c: &Cookie) {
+        let Cookie {
+            name,
+            description,
+            purpose,
+            lifetime_days,
+        } = c;
+        let path = format!("cookies.{name}");
+        self.wording(
+            format!("{path}.description"),
+            &o.description,
+            description,
+            Class::NeedsReview,
+        );
+        let (op, np) = (self.old.purpose(o.purpose), self.new.purpose(*purpose));
+        if op.name != np.name {
+            self.push(
+                format!("{path}.purpose"),
+                format!("purpose `{}` -> `{}`", op.name, np.name),
+                Class::Material,
+            );
+        }
+        if o.lifetime_days != *lifetime_days {
+            let class = if *lifetime_days > o.lifetime_days {
+                Class::Material
+            } else {
+                Class::NotMaterial
+            };
+            self.push(
+                format!("{path}.lifetime_days"),
+                format!("lifetime {} -> {lifetime_days} days", o.lifetime_days),
+                class,
+            );
+        }
+    }
+}
+
+/// Every difference from `old` to `new`, in a stable order (the new file's order, then what it
+/// removed). A change is acknowledged when `new`'s `[review]` table was written against `old`'s
+/// version and names the change's path.
+pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
+    let acknowledged: &[String] = match &new.review {
+        Some(Review { from, acknowledged }) if *from == old.version => acknowledged,
+        _ => &[],
+    };
+    let mut d = Diff {
+        out: Vec::new(),
+        old,
+        new,
+        acknowledged,
+    };
+    d.policy();
+    d.out
 }

@@ -14,12 +14,12 @@ mod parse;
 
 pub use decide::{ConsentState, Grant, Refusal, Request};
 pub use diag::{Diagnostic, Diagnostics};
-pub use diff::{Change, diff};
+pub use diff::{Change, Class, diff};
 pub use explain::explain;
 pub use ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 pub use model::{
     Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Policy, Purpose,
-    Recipient, RecipientKind, Retention, RetentionFrom, Role,
+    Recipient, RecipientKind, Retention, RetentionFrom, Review, Role,
 };
 pub use parse::SCHEMA_VERSION;
 

@@ -359,6 +359,16 @@ pub struct Deadlines {
     pub erasure_days: u32,
 }
 
+/// The `[review]` table: changes from the version `from` that a person reviewed and accepted,
+/// so that `policy diff --fail-on-material` lets them through (P29).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// The version label these acknowledgements were written against.
+    pub from: String,
+    /// Change paths, as `policy diff` prints them (`purposes.support.description`).
+    pub acknowledged: Vec<String>,
+}
+
 /// A validated, compiled privacy policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -388,6 +398,8 @@ pub struct Policy {
     pub cookies: Vec<Cookie>,
     /// Sensitive categories as a set.
     pub sensitive: IdSet,
+    /// The changes from an earlier version that a person reviewed and accepted (P29).
+    pub review: Option<Review>,
     pub(crate) names: Names,
 }
 

@@ -14,7 +14,7 @@ use crate::diag::{Diagnostics, Sink};
 use crate::ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 use crate::model::{
     Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Names, Policy, Purpose,
-    Recipient, RecipientKind, Retention, RetentionFrom, Role,
+    Recipient, RecipientKind, Retention, RetentionFrom, Review, Role,
 };
 
 /// The schema version this build reads.
@@ -773,11 +773,26 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         t.finish(&mut sink, &["description", "purpose", "lifetime_days"]);
     }
 
+    let review = root.table(&mut sink, "review", false).map(|t| {
+        let from = t
+            .string(&mut sink, "from", true)
+            .map(|n| n.text)
+            .unwrap_or_default();
+        let acknowledged = t
+            .names(&mut sink, "acknowledged", true)
+            .into_iter()
+            .map(|n| n.text)
+            .collect();
+        t.finish(&mut sink, &["from", "acknowledged"]);
+        Review { from, acknowledged }
+    });
+
     root.finish(
         &mut sink,
         &[
             "schema",
             "policy",
+            "review",
             "deadlines",
             "categories",
             "features",
@@ -1086,6 +1101,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         recipients,
         cookies,
         sensitive,
+        review,
         names: Names {
             categories: cat_map,
             features: feat_map,
