@@ -683,6 +683,7 @@ fn ensure_store(backend: &steward_core::Backend) -> Result<()> {
 
 fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
+    Vault::check_effective(&policy, steward_core::clock::Clock::now_ms(&SystemClock))?;
     let backend = config.backend()?;
     if opening == Opening::Existing {
         ensure_store(&backend)?;

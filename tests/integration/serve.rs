@@ -118,3 +118,31 @@ fn p34_serve_refuses_an_unknown_setting() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("STEWARD_LISTN"), "{}", r.stderr);
 }
+
+#[test]
+fn p29_serve_refuses_a_policy_before_its_effective_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("next.toml");
+    let text =
+        crate::kit::example_text().replace("effective = 2026-01-01", "effective = 2999-06-01");
+    std::fs::write(&future, text).unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let r = crate::kit::steward(&[
+        "serve",
+        "--policy",
+        s(&future),
+        "--data-dir",
+        s(&data),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("[policy_not_effective]"), "{}", r.stderr);
+    assert!(r.stderr.contains("2999-06-01"), "{}", r.stderr);
+    // Refused before anything was made.
+    assert!(!data.join("steward.db").exists());
+    // The version in force starts.
+    let r = crate::kit::steward(&["migrate", "--data-dir", s(&data)]).ok();
+    assert!(r.code == 0);
+}

@@ -135,6 +135,8 @@ catalogue! {
     MailUnavailable = "mail_unavailable", 503, "email cannot be sent now (no SMTP server configured, or it is down)";
     /// The store's region is not allowed.
     RegionNotAllowed = "region_not_allowed", 503, "the store's region is not one the policy allows (P16)";
+    /// The policy's effective date has not come (P29).
+    PolicyNotEffective = "policy_not_effective", 503, "the policy given takes effect at a later date and is not enforced before it; give the version in force (P29, P30)";
     /// No store where the settings point.
     StoreNotFound = "store_not_found", 404, "no store is where the settings point; only `serve`, `migrate`, `demo` and `backup restore` make one";
     /// The master key is not the store's.

@@ -192,6 +192,16 @@ pub enum Error {
         /// The policy's regions.
         allowed: String,
     },
+    /// P29, P30: the policy's effective date is still to come.
+    #[error(
+        "policy `{version}` takes effect on {effective}, not before: until then give the version in force (--policy or `policy` in the config)"
+    )]
+    PolicyNotEffective {
+        /// The policy's version label.
+        version: String,
+        /// Its effective date.
+        effective: String,
+    },
     /// No store where the settings point: only commands that exist to make one may.
     #[error("{0}")]
     NoStore(String),
@@ -282,6 +292,7 @@ impl Error {
             Error::RegionNotAllowed { .. } => Code::RegionNotAllowed,
             Error::WrongMasterKey => Code::MasterKeyMismatch,
             Error::NoStore(_) => Code::StoreNotFound,
+            Error::PolicyNotEffective { .. } => Code::PolicyNotEffective,
             Error::Invalid(_) => Code::InvalidInput,
             Error::Io { .. } => Code::IoFailed,
             Error::BackupInvalid(_) => Code::BackupInvalid,

@@ -255,24 +255,117 @@ pub fn verify_store(
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let mut fault = None;
-    let mut n = 0u64;
-    store.audit_scan(1, &mut |e| {
-        if let Err(f) = verifier.push(&e) {
-            fault = Some(f);
-            return false;
+    // Two stages on two threads: this one steps the store through the log and copies entries
+    // into chunks; the other checks each chunk's sequence, links and hashes. The store's
+    // stepping and the hashing cost about the same per entry, so the pipeline runs the whole
+    // check in about the time of the slower stage.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Chunk>();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (scanned, checked) = std::thread::scope(|s| {
+        let checker = s.spawn(|| {
+            let mut n = 0u64;
+            let mut fault = None;
+            for chunk in full_rx {
+                if fault.is_none() {
+                    for e in chunk.entries() {
+                        if let Err(f) = verifier.push(&e) {
+                            fault = Some(f);
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                        n += 1;
+                    }
+                }
+                // The scanner may have stopped: its buffers are then dropped here.
+                let _ = empty_tx.send(chunk);
+            }
+            (n, fault)
+        });
+        let mut chunk = Chunk::default();
+        let mut n = 0u64;
+        let scanned = store.audit_scan(1, &mut |e| {
+            chunk.push(&e);
+            n += 1;
+            if n.is_multiple_of(65_536) {
+                progress(n);
+            }
+            if chunk.is_full() {
+                let next = empty_rx.try_recv().map(Chunk::cleared).unwrap_or_default();
+                if full_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                    return false;
+                }
+            }
+            !failed.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        if !chunk.is_empty() {
+            let _ = full_tx.send(chunk);
         }
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            progress(n);
-        }
-        true
-    })?;
+        drop(full_tx);
+        // The checker only ends by draining the channel, so a panic there is a bug to surface.
+        let checked = checker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (scanned, checked)
+    });
+    scanned?;
+    let (n, fault) = checked;
     progress(n);
     Ok(match fault {
         Some(f) => Err(f),
         None => verifier.finish(),
     })
+}
+
+/// Chunks queued between the scanning and the checking thread of [`verify_store`].
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Entries copied out of the store for the checking thread: their bytes and stored hashes
+/// back to back in one buffer.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    /// Per entry: seq, end of its bytes in `data`, end of its stored hash.
+    index: Vec<(u64, usize, usize)>,
+}
+
+impl Chunk {
+    /// Bytes per chunk before it is handed over: a few hundred entries, well inside the cache.
+    const BYTES: usize = 128 * 1024;
+
+    fn push(&mut self, e: &RawEntry<'_>) {
+        self.data.extend_from_slice(e.bytes);
+        let bytes_end = self.data.len();
+        self.data.extend_from_slice(e.hash);
+        self.index.push((e.seq, bytes_end, self.data.len()));
+    }
+
+    fn is_full(&self) -> bool {
+        self.data.len() >= Self::BYTES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn cleared(mut self) -> Chunk {
+        self.data.clear();
+        self.index.clear();
+        self
+    }
+
+    fn entries(&self) -> impl Iterator<Item = RawEntry<'_>> {
+        let mut start = 0;
+        self.index.iter().map(move |&(seq, bytes_end, hash_end)| {
+            let e = RawEntry {
+                seq,
+                bytes: self.data.get(start..bytes_end).unwrap_or_default(),
+                hash: self.data.get(bytes_end..hash_end).unwrap_or_default(),
+            };
+            start = hash_end;
+            e
+        })
+    }
 }
 
 /// Writes the log, its checkpoints and the public key as files in `dir` (created if needed).

@@ -651,6 +651,59 @@ fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
     );
 }
 
+/// P33: verification hands the log to its checking thread in chunks; a fault deep in a long
+/// log, many chunks in, is named, and so is the one right after a chunk boundary.
+#[test]
+fn p33_a_fault_many_chunks_into_a_long_log_is_named() {
+    let k = sqlite_kit();
+    let s = k.subject_with_account();
+    for _ in 0..3000 {
+        let _ = k.read(s, &["email"], "provide_service");
+    }
+    k.vault.checkpoint().unwrap();
+    let report = k.verify().unwrap();
+    let bytes: usize = k.entries_from(1).iter().map(|e| e.encode().len()).sum();
+    assert!(
+        bytes > 4 * 128 * 1024,
+        "the log spans several chunks: {bytes} bytes"
+    );
+    let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
+    for seq in [report.entries - 3, 1700, 2] {
+        let original: Vec<u8> = conn
+            .query_row("SELECT entry FROM audit WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut changed = original.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        conn.execute(
+            "UPDATE audit SET entry = ?1 WHERE seq = ?2",
+            rusqlite::params![changed, seq],
+        )
+        .unwrap();
+        assert_eq!(
+            k.verify().unwrap_err(),
+            steward_audit::Fault::Altered { seq }
+        );
+        conn.execute(
+            "UPDATE audit SET entry = ?1 WHERE seq = ?2",
+            rusqlite::params![original, seq],
+        )
+        .unwrap();
+    }
+    assert_eq!(k.verify().unwrap().entries, report.entries);
+    // A deleted entry in the middle: the sequence jumps there.
+    conn.execute("DELETE FROM audit WHERE seq = 2000", [])
+        .unwrap();
+    assert_eq!(
+        k.verify().unwrap_err(),
+        steward_audit::Fault::Sequence {
+            expected: 2000,
+            found: 2001
+        }
+    );
+}
+
 #[test]
 fn p33_store_log_verifies_and_tampering_is_named() {
     let k = sqlite_kit();

@@ -449,6 +449,21 @@ impl Vault {
         }
     }
 
+    /// P29, P30: refuses to enforce a policy before its effective date (until policy versions
+    /// exist, a version announced ahead is not served early).
+    pub fn check_effective(policy: &Policy, now_ms: i64) -> Result<(), Error> {
+        let today = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
+            .map(|t| t.date())
+            .unwrap_or(time::Date::MIN);
+        if policy.effective > today {
+            return Err(Error::PolicyNotEffective {
+                version: policy.version.clone(),
+                effective: policy.effective.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     fn check_region(&self, wanted: Option<&str>) -> Result<(), Error> {
         let stored = self.store.meta("region")?;
         let region = match (&stored, wanted) {
