@@ -570,17 +570,27 @@ fn run(cli: Cli) -> Result<()> {
         }) => {
             let vault = open_vault(&store)?;
             let bar = indicatif::ProgressBar::new_spinner();
+            // A dry run deletes nothing: it says what a sweep would do.
+            let (deleted, erased) = if dry_run {
+                ("would be deleted", "would be erased")
+            } else {
+                ("deleted", "erased")
+            };
             let report = vault.retention_sweep(dry_run, batch, &mut |r| {
                 bar.set_message(format!(
-                    "{} values deleted, {} held, {} accounts erased",
+                    "{} values {deleted}, {} held, {} accounts {erased}",
                     r.records_deleted, r.records_held, r.subjects_erased
                 ));
                 bar.tick();
             })?;
             bar.finish_and_clear();
             say!(
-                "{}{} values past retention deleted, {} kept under legal hold; {} closed accounts erased, {} held",
-                if dry_run { "dry run: " } else { "" },
+                "{}{} values past retention {deleted}, {} kept under legal hold; {} closed accounts {erased}, {} held",
+                if dry_run {
+                    "dry run, nothing changed: "
+                } else {
+                    ""
+                },
                 report.records_deleted,
                 report.records_held,
                 report.subjects_erased,
@@ -791,8 +801,8 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                 }
                 if material > 0 {
                     say!(
-                        "material changes must be announced {} days before they take effect (P30)",
-                        b.deadlines.change_notice_days
+                        "material changes must be announced {} before they take effect (P30)",
+                        steward_policy::days(b.deadlines.change_notice_days)
                     );
                 }
             }
@@ -1053,11 +1063,11 @@ fn backup(cmd: BackupCommand) -> Result<()> {
                 r.audit_seq
             );
             say!(
-                "keyring backup {} ({} bytes); {} keyring backups older than {} days deleted",
+                "keyring backup {} ({} bytes); {} keyring backups older than {} deleted",
                 r.keyring.display(),
                 r.keyring_bytes,
                 r.keyring_backups_pruned,
-                keyring_retention_days
+                steward_policy::days(keyring_retention_days)
             );
             Ok(())
         }

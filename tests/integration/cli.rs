@@ -287,3 +287,23 @@ fn p34_a_mistyped_data_dir_is_an_error_not_a_new_store() {
     steward_in(tmp.path(), &["migrate", "--data-dir", s(&typo)], &env).ok();
     steward_in(tmp.path(), &["key", "list", "--data-dir", s(&typo)], &env).ok();
 }
+
+/// Counts read as people write them, and a dry run says what would happen, not what did.
+#[test]
+fn p34_cli_messages_say_one_day_and_would_for_a_dry_run() {
+    let r = steward(&["policy", "explain", s(&example_policy())]).ok();
+    assert!(!r.stdout.contains(" 1 days"), "{}", r.stdout);
+    assert!(r.stdout.contains("kept 1 day,"), "{}", r.stdout);
+    let dir = tempfile::tempdir().unwrap();
+    steward(&["migrate", "--data-dir", s(dir.path())]).ok();
+    let r = steward(&[
+        "retention",
+        "sweep",
+        "--dry-run",
+        "--data-dir",
+        s(dir.path()),
+    ])
+    .ok();
+    assert!(r.stdout.contains("would be deleted"), "{}", r.stdout);
+    assert!(!r.stdout.contains("retention deleted"), "{}", r.stdout);
+}

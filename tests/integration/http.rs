@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use steward_core::Vault;
-use steward_core::clock::ManualClock;
+use steward_core::clock::{Clock, ManualClock};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
@@ -114,6 +114,20 @@ impl Server {
 
     /// A server on `backend`.
     pub fn start_on(backend: TestBackend, mailer: Option<Arc<dyn steward_core::Mailer>>) -> Server {
+        Server::start_tuned(
+            backend,
+            mailer,
+            steward_server::Options::default().read_timeout,
+        )
+    }
+
+    /// A server on `backend` that gives clients `read_timeout` to send a request's head and
+    /// then its body.
+    pub fn start_tuned(
+        backend: TestBackend,
+        mailer: Option<Arc<dyn steward_core::Mailer>>,
+        read_timeout: std::time::Duration,
+    ) -> Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let vault = Arc::new(backend.open(clock.clone()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -121,6 +135,7 @@ impl Server {
         let options = steward_server::Options {
             max_body_bytes: 1 << 20,
             retention_sweep: None,
+            read_timeout,
             ..Default::default()
         };
         let running =
@@ -138,6 +153,14 @@ impl Server {
             agent,
             running: Some(running),
         }
+    }
+
+    /// Another vault over the same store, as another process (`steward key revoke`) opens it.
+    pub fn other_process(&self) -> Vault {
+        self.backend
+            .as_ref()
+            .unwrap()
+            .open(Arc::new(ManualClock::new(self.clock.now_ms())))
     }
 
     /// A fresh API key for `role`.

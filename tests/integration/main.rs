@@ -20,5 +20,6 @@ mod damage;
 mod demo;
 mod docs;
 mod evidence;
+mod hygiene;
 mod selfservice;
 mod serve;

@@ -49,6 +49,8 @@ catalogue! {
     InvalidPath = "invalid_path", 400, "a path segment cannot be decoded";
     /// The body is larger than allowed.
     BodyTooLarge = "body_too_large", 413, "the request body is larger than `max_body_bytes`";
+    /// The body did not arrive in time.
+    BodyTimeout = "body_timeout", 408, "the request body did not arrive within 10 s of its head; the connection is closed";
     /// The body is not `application/json`.
     UnsupportedMediaType = "unsupported_media_type", 415, "the request body is not sent as `Content-Type: application/json`";
     /// The request line is too long.
@@ -98,7 +100,7 @@ catalogue! {
     /// Separate consent is not in force.
     SeparateConsentRequired = "separate_consent_required", 403, "the act needs the subject's separate, explicit consent, which is not in force";
     /// The account is closed.
-    SubjectClosed = "subject_closed", 403, "the subject's account is closed; only purposes resting on a legal obligation may read it";
+    SubjectClosed = "subject_closed", 403, "the subject's account is closed: nothing more is collected for it, and only purposes resting on a legal obligation may read it";
     /// Outside the recipient's scope.
     DisclosureOutOfScope = "disclosure_out_of_scope", 403, "the disclosure is outside the recipient's registered purposes or categories";
     /// The feature does not collect the category.

@@ -6,7 +6,7 @@ use steward_policy::{Basis, Capability, FeatureId, IdSet};
 use steward_store::{IndexRow, Op, Reader, RecordRow, SubjectKey, SubjectState};
 
 use crate::error::{Error, quoted};
-use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, RecordMeta, Vault, normalise_lookup};
+use crate::vault::{Actor, Collect, MAX_VALUE_BYTES, RecordMeta, Source, Vault, normalise_lookup};
 
 impl Vault {
     /// Collects one feature's values for one subject (P3, P5, P6, P20).
@@ -29,6 +29,9 @@ impl Vault {
                 name: req.feature.into(),
             })?;
         let feature = self.policy.feature(fid);
+        if let Source::ThirdParty(party) = &req.source {
+            check_party(party)?;
+        }
         if req.values.is_empty() {
             return Err(Error::Invalid(
                 "a collection needs at least one value".into(),
@@ -37,11 +40,6 @@ impl Vault {
         let mut set = IdSet::EMPTY;
         let mut undeclared = Vec::new();
         for (cat, value) in req.values {
-            if value.len() > MAX_VALUE_BYTES {
-                return Err(Error::Invalid(format!(
-                    "a value of `{cat}` is longer than {MAX_VALUE_BYTES} bytes"
-                )));
-            }
             match self.policy.category_id(cat) {
                 Some(id) if feature.collects().contains(id.index()) => set.insert(id.index()),
                 Some(_) => undeclared.push(*cat),
@@ -51,6 +49,12 @@ impl Vault {
                         name: (*cat).into(),
                     });
                 }
+            }
+            // The category is the policy's now: naming it repeats nothing the caller made up.
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(Error::Invalid(format!(
+                    "a value of `{cat}` is longer than {MAX_VALUE_BYTES} bytes"
+                )));
             }
         }
         if !undeclared.is_empty() {
@@ -72,7 +76,9 @@ impl Vault {
         }
         match found {
             None => return Err(self.not_found(&req.subject.0)),
-            Some(found) if found.state == SubjectState::Closed => return Err(Error::SubjectClosed),
+            Some(found) if found.state == SubjectState::Closed => {
+                return Err(Error::ClosedToCollection);
+            }
             Some(found) if found.state != SubjectState::Active => return Err(Error::SubjectErased),
             Some(_) => {}
         }
@@ -218,4 +224,23 @@ impl Vault {
         }
         Ok(ids)
     }
+}
+
+/// Longest third-party name a record's source may carry, in characters.
+pub const MAX_PARTY_CHARS: usize = 200;
+
+/// P6: a third-party source names the party — not empty, not only spaces, no control
+/// characters, at most [`MAX_PARTY_CHARS`].
+fn check_party(party: &str) -> Result<(), Error> {
+    if party.trim().is_empty() {
+        return Err(Error::Invalid(
+            "`source.party` must name the third party the values came from".into(),
+        ));
+    }
+    if party.chars().count() > MAX_PARTY_CHARS || party.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "`source.party` must be at most {MAX_PARTY_CHARS} characters, none of them control characters"
+        )));
+    }
+    Ok(())
 }

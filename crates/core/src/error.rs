@@ -55,9 +55,10 @@ pub enum Missing {
 /// Everything an operation on the vault can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A name the policy does not declare. A name that could not be a policy name at all is
-    /// not repeated back: it may be a value sent in the wrong field.
-    #[error("unknown {kind} {}", shown_name(.name))]
+    /// A name the policy does not declare. It is never repeated back, in a message or the
+    /// audit log: a name the policy does not have may be anything — a value sent in the wrong
+    /// field, an email address.
+    #[error("unknown {kind}: the policy declares no {kind} of the name given")]
     Unknown {
         /// What kind of name.
         kind: NameKind,
@@ -86,6 +87,17 @@ pub enum Error {
         /// What was attempted.
         what: String,
         /// The consent target (`feature:face_recognition`, ...).
+        target: String,
+    },
+    /// P16: a consent is in force but not the separate one the act needs (a transfer abroad,
+    /// PIPL art. 39).
+    #[error(
+        "{what} needs the subject's separate consent to `{target}`; the consent given is not separate"
+    )]
+    NotSeparate {
+        /// What was attempted.
+        what: String,
+        /// The consent target.
         target: String,
     },
     /// P5: sensitive categories need the subject's separate consent to the feature.
@@ -138,6 +150,9 @@ pub enum Error {
         /// What is held.
         categories: String,
     },
+    /// The subject's account is closed: nothing more is collected for it (P28).
+    #[error("the subject's account is closed; nothing more is collected for it")]
+    ClosedToCollection,
     /// The subject's account is closed; only legal obligations may still read it (P28).
     #[error(
         "the subject's account is closed; only purposes resting on a legal obligation may read it"
@@ -268,13 +283,15 @@ impl Error {
             Error::CategoryNotDeclared { .. } => Code::CategoryNotDeclared,
             Error::RequiredMissing { .. } => Code::RequiredCategoryMissing,
             Error::ConsentRequired { .. } => Code::ConsentRequired,
-            Error::SeparateConsentRequired { .. } => Code::SeparateConsentRequired,
+            Error::SeparateConsentRequired { .. } | Error::NotSeparate { .. } => {
+                Code::SeparateConsentRequired
+            }
             Error::Refused { refusal, .. } => refusal_code(refusal),
             Error::NotPermitted { .. } => Code::OperationNotPermitted,
             Error::DisclosureOutOfScope { .. } => Code::DisclosureOutOfScope,
             Error::ConsentNotApplicable { .. } => Code::ConsentNotApplicable,
             Error::LegalHold { .. } => Code::LegalHold,
-            Error::SubjectClosed => Code::SubjectClosed,
+            Error::SubjectClosed | Error::ClosedToCollection => Code::SubjectClosed,
             Error::RequestState { .. } => Code::RequestState,
             Error::TooManyAttempts => Code::TooManyAttempts,
             Error::CodeInvalid => Code::CodeInvalid,
@@ -353,19 +370,6 @@ fn missing_name(m: Missing) -> &'static str {
 }
 
 /// A caller-supplied name as a message may show it: only if it has the shape of a policy name.
-fn shown_name(name: &str) -> String {
-    let is_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if is_name {
-        format!("`{name}`")
-    } else {
-        "(the name given is not a policy name)".to_string()
-    }
-}
-
 /// Quotes names for messages: `a`, `b`.
 pub(crate) fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names

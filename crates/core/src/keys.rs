@@ -39,7 +39,9 @@ impl From<ApiKeyRow> for ApiKeyInfo {
 }
 
 /// How long an API key lookup is trusted before the store is asked again.
-pub const KEY_CACHE_MS: i64 = 5_000;
+/// A key revoked by another process (`steward key revoke`) stops working on a running server
+/// within this long; on the process that revoked it, at once.
+pub const KEY_CACHE_MS: i64 = 2_000;
 
 impl Vault {
     /// Creates an API key for `role`; returns its listing and the key itself, shown once.
@@ -126,7 +128,6 @@ impl Vault {
 
     /// Revokes a key; it authenticates nothing from then on.
     pub fn revoke_api_key(&self, id: &str) -> Result<(), Error> {
-        self.key_cache().remove(id);
         if self.store.api_key(id)?.is_none() {
             return Err(Error::NotFound(crate::Missing::ApiKey));
         }
@@ -134,6 +135,9 @@ impl Vault {
             vec![Op::RevokeApiKey { id: id.into() }],
             vec![self.system_draft("apikey.revoke", json!({ "id": id }))],
         )?;
+        // After the commit: a request between a removal and the commit would cache the row
+        // as it was.
+        self.key_cache().remove(id);
         Ok(())
     }
 

@@ -29,7 +29,7 @@ mod vault;
 pub use check::Check;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
-pub use keys::ApiKeyInfo;
+pub use keys::{ApiKeyInfo, KEY_CACHE_MS};
 pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};

@@ -411,14 +411,12 @@ impl Vault {
         }
         if r.cross_border {
             let target = format!("recipient:{}", r.name);
-            if !self
-                .checked_consent(self.store.consent(&subject.0, &target)?)?
-                .is_some_and(|c| c.granted && c.separate)
-            {
-                return Err(Error::ConsentRequired {
-                    what: format!("a transfer abroad to `{}` ({})", r.name, r.region),
-                    target,
-                });
+            let consent = self.checked_consent(self.store.consent(&subject.0, &target)?)?;
+            let what = format!("a transfer abroad to `{}` ({})", r.name, r.region);
+            match consent {
+                Some(c) if c.granted && c.separate => {}
+                Some(c) if c.granted => return Err(Error::NotSeparate { what, target }),
+                _ => return Err(Error::ConsentRequired { what, target }),
             }
         }
         Ok(())

@@ -63,6 +63,7 @@ impl Vault {
 
     /// Counts one attempt against `key`; false when the hourly `limit` is already reached.
     pub(crate) fn count_attempt(&self, key: &str, limit: u32) -> Result<bool, Error> {
+        let key = &self.attempt_key(key);
         let now = self.clock.now_ms();
         let (window, count) = match self.store.attempts(key)? {
             Some((w, c)) if now - w < HOUR_MS => (w, c),
@@ -83,8 +84,16 @@ impl Vault {
     }
 
     pub(crate) fn over_limit(&self, key: &str, limit: u32) -> Result<bool, Error> {
+        let key = &self.attempt_key(key);
         let now = self.clock.now_ms();
         Ok(matches!(self.store.attempts(key)?, Some((w, c)) if now - w < HOUR_MS && c >= limit))
+    }
+
+    /// What an attempt counter is stored under: a keyed digest of what it counts (a typed
+    /// username, an address, a client), never the text — a password typed into the username
+    /// box must not land in the `attempts` table (P34).
+    fn attempt_key(&self, what: &str) -> String {
+        hex::encode(self.keys.state_tag("attempts", &[what.as_bytes()]))
     }
 
     /// The blind index of an email address, under the policy's email lookup category.

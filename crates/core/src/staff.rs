@@ -75,13 +75,12 @@ impl Vault {
         password: &str,
         client: &str,
     ) -> Result<SessionToken, Error> {
-        let account_key = format!("staff-fail:{}", username.escape_default());
+        let account_key = format!("staff-fail:{username}");
         let client_key = format!("staff-fail:client:{client}");
-        let shown = if valid_username(username) {
-            username
-        } else {
-            "?"
-        };
+        let account = self.store.staff(username)?;
+        // Only a name that is an account's goes in the log: what else is typed there may be a
+        // password in the wrong box.
+        let shown = if account.is_some() { username } else { "?" };
         let refuse = |code: &str| -> Result<(), Error> {
             let mut d =
                 self.system_draft("staff.sign_in", json!({ "username": shown, "code": code }));
@@ -95,7 +94,6 @@ impl Vault {
             refuse("too_many_attempts")?;
             return Err(Error::TooManyAttempts);
         }
-        let account = self.store.staff(username)?;
         // Verify against something even for unknown names, so timing does not tell.
         let stored = match (&account, DUMMY_HASH.as_ref()) {
             (Some(a), _) => a.password_hash.clone(),

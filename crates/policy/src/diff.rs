@@ -755,7 +755,11 @@ impl Diff<'_> {
             };
             self.push(
                 format!("{path}.lifetime_days"),
-                format!("lifetime {} -> {lifetime_days} days", o.lifetime_days),
+                format!(
+                    "lifetime {} -> {}",
+                    crate::model::days(o.lifetime_days),
+                    crate::model::days(*lifetime_days)
+                ),
                 class,
             );
         }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Basis, Policy};
+use crate::model::{Basis, Policy, days, hours};
 
 fn list(items: &[&str]) -> String {
     match items {
@@ -115,11 +115,11 @@ pub fn explain(p: &Policy) -> String {
             let purpose = p.purpose(c.purpose);
             let _ = writeln!(
                 s,
-                "- {} ({}): {}, kept {} days, {}.",
+                "- {} ({}): {}, kept {}, {}.",
                 c.name,
                 c.description,
                 purpose.name,
-                c.lifetime_days,
+                days(c.lifetime_days),
                 if purpose.needs_consent() {
                     "off until you agree"
                 } else {
@@ -132,28 +132,28 @@ pub fn explain(p: &Policy) -> String {
     let _ = writeln!(s, "\nOur deadlines");
     let _ = writeln!(
         s,
-        "- we answer requests about your data within {} days",
-        d.request_days
+        "- we answer requests about your data within {}",
+        days(d.request_days)
     );
     let _ = writeln!(
         s,
-        "- we answer questions and complaints within {} days",
-        d.inquiry_days
+        "- we answer questions and complaints within {}",
+        days(d.inquiry_days)
     );
     let _ = writeln!(
         s,
-        "- after you close your account, we erase your data within {} days",
-        d.erasure_days
+        "- after you close your account, we erase your data within {}",
+        days(d.erasure_days)
     );
     let _ = writeln!(
         s,
-        "- we announce material changes {} days before they take effect",
-        d.change_notice_days
+        "- we announce material changes {} before they take effect",
+        days(d.change_notice_days)
     );
     let _ = writeln!(
         s,
-        "- we report security incidents to the authority within {} hours",
-        d.incident_report_hours
+        "- we report security incidents to the authority within {}",
+        hours(d.incident_report_hours)
     );
     s
 }

@@ -38,6 +38,24 @@ impl Basis {
     }
 }
 
+/// `1 day`, `30 days`: a count of days as a message says it.
+pub fn days(n: u32) -> String {
+    if n == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// `1 hour`, `72 hours`.
+pub fn hours(n: u32) -> String {
+    if n == 1 {
+        "1 hour".to_string()
+    } else {
+        format!("{n} hours")
+    }
+}
+
 /// When the retention clock of a category starts.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RetentionFrom {
@@ -83,9 +101,9 @@ impl Retention {
                 "while the account exists".to_string()
             }
             RetentionFrom::AccountClosed => {
-                format!("while the account exists, then {} days", self.days)
+                format!("while the account exists, then {}", days(self.days))
             }
-            RetentionFrom::Collected => format!("{} days after collection", self.days),
+            RetentionFrom::Collected => format!("{} after collection", days(self.days)),
         }
     }
 }

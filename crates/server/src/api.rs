@@ -13,7 +13,7 @@ use steward_core::{Actor, Collect, Error, SignedDocument, Source, SubjectId, Val
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Bearer, Body, PathId, Query};
+use crate::extract::{Body, Caller, PathId, Query, SessionSubject};
 use crate::openapi::ErrorResponses;
 
 /// What every handler shares.
@@ -48,17 +48,12 @@ fn subject(id: &str) -> Result<SubjectId, ApiError> {
 /// Authenticates the caller and runs `op`. The vault's calls are synchronous and short (one
 /// transaction on a local store), so they run on the request's own worker: a hand-off to the
 /// blocking pool would cost more than most of them take.
-async fn call<T, F>(state: &AppState, token: Bearer, op: F) -> Result<T, ApiError>
+async fn call<T, F>(state: &AppState, caller: Caller, op: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Vault, &Actor) -> Result<T, Error>,
 {
-    let token = token.required()?;
     let vault = &state.vault;
-    blocking(vault, || {
-        let actor = vault.authenticate(&token)?;
-        op(vault, &actor)
-    })
-    .map_err(ApiError::from)
+    blocking(vault, || op(vault, &caller.0)).map_err(ApiError::from)
 }
 
 /// Runs vault work from an async handler. On the embedded store it runs in place: its calls
@@ -93,7 +88,7 @@ pub struct CategoryValue {
 
 /// Where collected values came from (P6).
 #[derive(Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "kind", try_from = "RawSource")]
 pub enum SourceBody {
     /// Given by the subject.
     Subject,
@@ -101,9 +96,45 @@ pub enum SourceBody {
     Observed,
     /// Received from a named third party.
     ThirdParty {
-        /// Who.
+        /// Who: 1 to 200 characters, not only spaces, no control characters.
+        #[schema(min_length = 1, max_length = 200)]
         party: String,
     },
+}
+
+/// A source as sent: read as a plain object first, so that an unknown key or a misplaced
+/// `party` is refused with its path (`source`), which serde's tagged enums lose.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: SourceKind,
+    #[serde(default)]
+    party: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SourceKind {
+    Subject,
+    Observed,
+    ThirdParty,
+}
+
+impl TryFrom<RawSource> for SourceBody {
+    type Error = String;
+
+    fn try_from(raw: RawSource) -> Result<Self, Self::Error> {
+        // Worded so that the body's error names the field (`extract::field_problem`).
+        match (raw.kind, raw.party) {
+            (SourceKind::ThirdParty, Some(party)) => Ok(SourceBody::ThirdParty { party }),
+            (SourceKind::ThirdParty, None) => Err("missing field `party`".into()),
+            (_, Some(_)) => Err(crate::extract::own_message(
+                "takes `party` only when `kind` is `third_party`",
+            )),
+            (SourceKind::Subject, None) => Ok(SourceBody::Subject),
+            (SourceKind::Observed, None) => Ok(SourceBody::Observed),
+        }
+    }
 }
 
 /// A collection: one feature's values for one subject.
@@ -368,11 +399,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     responses((status = 201, body = SubjectCreated, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn register(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     // Read (and ignore) any body, so the connection stays usable for the next request.
     _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<SubjectCreated>), ApiError> {
-    let id = call(&state, token, |v, a| v.register(a)).await?;
+    let id = call(&state, caller, |v, a| v.register(a)).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SubjectCreated {
@@ -388,10 +419,10 @@ pub async fn register(
     responses((status = 200, body = LookupResult, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn lookup(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     Body(body): Body<LookupBody>,
 ) -> Result<axum::Json<LookupResult>, ApiError> {
-    let found = call(&state, token, move |v, a| {
+    let found = call(&state, caller, move |v, a| {
         v.find(a, &body.category, &body.value)
     })
     .await?;
@@ -406,12 +437,12 @@ pub async fn lookup(
     responses((status = 201, body = Collected, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn collect(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<CollectBody>,
 ) -> Result<(StatusCode, axum::Json<Collected>), ApiError> {
     let s = subject(&id)?;
-    let records = call(&state, token, move |v, a| {
+    let records = call(&state, caller, move |v, a| {
         let pairs: Vec<(&str, &str)> = body
             .values
             .iter()
@@ -442,13 +473,12 @@ pub async fn collect(
     responses((status = 200, body = Values, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn read(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<ReadBody>,
 ) -> Result<axum::Json<Values>, ApiError> {
     let s = subject(&id)?;
-    let token = token.required()?;
-    let actor = blocking(&state.vault, || state.vault.authenticate(&token))?;
+    let actor = caller.0;
     let values = state
         .reads
         .submit(crate::batch::ReadJob {
@@ -470,19 +500,14 @@ pub async fn read(
     responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 422, body = ErrorBody, description = "Not processable")))]
 pub async fn consent(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<ConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
-    let token = token.required()?;
     let vault = &state.vault;
-    let (actor, target) = blocking(vault, || {
-        Ok::<_, Error>((
-            vault.authenticate(&token)?,
-            vault.consent_target(&body.target)?,
-        ))
-    })?;
+    let actor = caller.0;
+    let target = blocking(vault, || vault.consent_target(&body.target))?;
     let receipt = state
         .consents
         .submit(crate::batch::ConsentJob {
@@ -504,12 +529,12 @@ pub async fn consent(
     responses((status = 200, body = Vec<steward_core::ExportConsent>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn consents_in_force(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
-        call(&state, token, move |v, a| v.consents_in_force(a, s)).await?,
+        call(&state, caller, move |v, a| v.consents_in_force(a, s)).await?,
     ))
 }
 
@@ -519,12 +544,12 @@ pub async fn consents_in_force(
     responses((status = 201, body = Values, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn disclose(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<DisclosureBody>,
 ) -> Result<(StatusCode, axum::Json<Values>), ApiError> {
     let s = subject(&id)?;
-    let values = call(&state, token, move |v, a| {
+    let values = call(&state, caller, move |v, a| {
         let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
         v.disclose(
             a,
@@ -550,11 +575,11 @@ pub async fn disclose(
     responses((status = 200, body = steward_core::Export, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub async fn export(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
-    let export = call(&state, token, move |v, a| v.export(a, s)).await?;
+    let export = call(&state, caller, move |v, a| v.export(a, s)).await?;
     Ok(axum::Json(export).into_response())
 }
 
@@ -564,12 +589,12 @@ pub async fn export(
     responses((status = 201, body = DocumentBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 409, body = ErrorBody, description = "Conflict"), (status = 410, body = ErrorBody, description = "Gone: the subject was erased")))]
 pub async fn erase(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<EraseBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
-    let cert = call(&state, token, move |v, a| v.erase(a, s, &body.reason)).await?;
+    let cert = call(&state, caller, move |v, a| v.erase(a, s, &body.reason)).await?;
     Ok((StatusCode::CREATED, axum::Json(cert.into())))
 }
 
@@ -578,9 +603,9 @@ pub async fn erase(
     responses((status = 200, body = Vec<CheckpointBody>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn checkpoints(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
 ) -> Result<axum::Json<Vec<CheckpointBody>>, ApiError> {
-    let list = call(&state, token, |v, a| {
+    let list = call(&state, caller, |v, a| {
         v.audit_access(a, "checkpoints")?;
         Ok(v.store().checkpoints()?)
     })
@@ -626,10 +651,10 @@ pub async fn published_checkpoints(
     responses((status = 201, body = CheckpointBody, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn sign_checkpoint(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     _body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<CheckpointBody>), ApiError> {
-    let cp = call(&state, token, |v, a| {
+    let cp = call(&state, caller, |v, a| {
         v.audit_access(a, "checkpoint")?;
         v.checkpoint()
     })
@@ -730,12 +755,12 @@ fn json_of<T: Serialize>(v: T) -> Response {
     responses((status = 201, body = steward_core::Hold, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn place_hold(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<HoldBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
-    let hold = call(&state, token, move |v, a| {
+    let hold = call(&state, caller, move |v, a| {
         let cats: Vec<&str> = body.categories.iter().map(String::as_str).collect();
         v.place_hold(a, s, &cats, &body.reason, &body.reference, body.until_ms)
     })
@@ -748,12 +773,12 @@ pub async fn place_hold(
     params(SubjectPath), responses((status = 200, body = Vec<steward_core::Hold>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn list_holds(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
     Ok(json_of(
-        call(&state, token, move |v, a| v.holds(a, s)).await?,
+        call(&state, caller, move |v, a| v.holds(a, s)).await?,
     ))
 }
 
@@ -769,12 +794,12 @@ pub struct HoldPath {
     params(HoldPath), responses((status = 200, body = steward_core::Hold, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict")))]
 pub async fn lift_hold(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(hold): PathId,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| v.lift_hold(a, &hold)).await?,
+        call(&state, caller, move |v, a| v.lift_hold(a, &hold)).await?,
     ))
 }
 
@@ -784,12 +809,12 @@ pub async fn lift_hold(
     responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn open_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(id): PathId,
     Body(body): Body<RequestBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
     let s = subject(&id)?;
-    let r = call(&state, token, move |v, a| {
+    let r = call(&state, caller, move |v, a| {
         v.open_request(
             a,
             s,
@@ -807,7 +832,7 @@ pub async fn open_request(
     params(DueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn due_requests(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     Query(q): Query<DueQuery>,
 ) -> Result<Response, ApiError> {
     let days = i64::from(q.due_within_days.unwrap_or(7));
@@ -818,7 +843,7 @@ pub async fn due_requests(
         ));
     }
     Ok(json_of(
-        call(&state, token, move |v, a| {
+        call(&state, caller, move |v, a| {
             v.requests_due(a, days * steward_core::DAY_MS)
         })
         .await?,
@@ -837,11 +862,11 @@ pub struct RequestPath {
     params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn get_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(rid): PathId,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| v.request(a, &rid)).await?,
+        call(&state, caller, move |v, a| v.request(a, &rid)).await?,
     ))
 }
 
@@ -851,12 +876,12 @@ pub async fn get_request(
     responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn verify_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(rid): PathId,
     Body(body): Body<VerifyBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| {
+        call(&state, caller, move |v, a| {
             v.verify_request(a, &rid, &body.method)
         })
         .await?,
@@ -868,12 +893,12 @@ pub async fn verify_request(
     params(RequestPath), responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn start_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(rid): PathId,
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| v.start_request(a, &rid)).await?,
+        call(&state, caller, move |v, a| v.start_request(a, &rid)).await?,
     ))
 }
 
@@ -884,12 +909,12 @@ pub async fn start_request(
     responses((status = 200, body = steward_core::Completion, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn complete_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(rid): PathId,
     Body(body): Body<NoteBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| {
+        call(&state, caller, move |v, a| {
             v.complete_request(a, &rid, &body.note)
         })
         .await?,
@@ -902,12 +927,12 @@ pub async fn complete_request(
     responses((status = 200, body = steward_core::RightsRequest, description = "OK"), (status = 400, body = ErrorBody, description = "Bad input"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
 pub async fn refuse_request(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     PathId(rid): PathId,
     Body(body): Body<RefuseBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| {
+        call(&state, caller, move |v, a| {
             v.refuse_request(a, &rid, &body.reason, &body.note)
         })
         .await?,
@@ -919,11 +944,11 @@ pub async fn refuse_request(
     request_body = SweepBody, responses((status = 200, body = steward_core::SweepReport, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
 pub async fn sweep(
     State(state): State<AppState>,
-    token: Bearer,
+    caller: Caller,
     Body(body): Body<SweepBody>,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, token, move |v, a| v.run_retention(a, body.dry_run)).await?,
+        call(&state, caller, move |v, a| v.run_retention(a, body.dry_run)).await?,
     ))
 }
 
@@ -1014,16 +1039,11 @@ fn client(addr: crate::tls::ClientAddr) -> String {
 }
 
 /// Runs `op` for the subject a session token stands for: self-service reaches only their data.
-async fn call_self<T, F>(state: &AppState, token: Bearer, op: F) -> Result<T, ApiError>
+async fn call_self<T, F>(state: &AppState, session: SessionSubject, op: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Vault, SubjectId) -> Result<T, Error>,
 {
-    let token = token.required()?;
-    blocking(&state.vault, || {
-        let subject = state.vault.session_subject(&token)?;
-        op(&state.vault, subject)
-    })
-    .map_err(ApiError::from)
+    blocking(&state.vault, || op(&state.vault, session.0)).map_err(ApiError::from)
 }
 
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
@@ -1083,10 +1103,10 @@ pub async fn sign_in(
     responses((status = 200, body = steward_core::Export, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_export(
     State(state): State<AppState>,
-    token: Bearer,
+    session: SessionSubject,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call_self(&state, token, |v, s| v.self_export(s)).await?,
+        call_self(&state, session, |v, s| v.self_export(s)).await?,
     ))
 }
 
@@ -1095,10 +1115,10 @@ pub async fn self_export(
     request_body = SelfConsentBody, responses((status = 201, body = DocumentBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_consent(
     State(state): State<AppState>,
-    token: Bearer,
+    session: SessionSubject,
     Body(body): Body<SelfConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
-    let receipt = call_self(&state, token, move |v, s| {
+    let receipt = call_self(&state, session, move |v, s| {
         let target = v.consent_target(&body.target)?;
         v.self_consent(s, target, body.granted, body.separate)
     })
@@ -1111,10 +1131,10 @@ pub async fn self_consent(
     request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
 pub async fn self_request(
     State(state): State<AppState>,
-    token: Bearer,
+    session: SessionSubject,
     Body(body): Body<RequestBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
-    let r = call_self(&state, token, move |v, s| {
+    let r = call_self(&state, session, move |v, s| {
         v.self_request(s, &body.kind, body.target.as_deref(), body.text.as_deref())
     })
     .await?;

@@ -10,6 +10,16 @@ use steward_core::{Code, Error};
 
 use crate::error::ApiError;
 
+/// How long the body may take to arrive once the head did, and how large it may be; put on
+/// each request by the edge.
+#[derive(Copy, Clone, Debug)]
+pub struct BodyLimits {
+    /// The read timeout.
+    pub within: std::time::Duration,
+    /// The largest body taken, in bytes.
+    pub max_bytes: usize,
+}
+
 /// A JSON object body. Refused: another content type (415), a body over the limit (413),
 /// text that is not JSON (`invalid_json`), JSON that is not an object or lacks, adds or
 /// mistypes a field (`invalid_body`, naming the field).
@@ -25,8 +35,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "send the body as `Content-Type: application/json`",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        // A client that sends a head and then stalls would hold the connection open for ever.
+        let within = req
+            .extensions()
+            .get::<BodyLimits>()
+            .map_or(crate::http::READ_TIMEOUT, |t| t.within);
+        let bytes = tokio::time::timeout(within, axum::body::Bytes::from_request(req, state))
             .await
+            .map_err(|_| {
+                ApiError::new(Code::BodyTimeout, "the request body did not arrive in time")
+            })?
             .map_err(|_| {
                 ApiError::new(
                     Code::BodyTooLarge,
@@ -54,10 +72,45 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Whether a JSON text holds a list directly inside a list. No body this API takes does, so
+/// such a list is an object sent as an array (`"values": [["email", "…"]]`), which serde would
+/// take field by field, in order: refused like an array for the whole body.
+fn list_in_list(bytes: &[u8]) -> bool {
+    let mut open: Vec<u8> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' => {
+                if open.last() == Some(&b'[') {
+                    return true;
+                }
+                open.push(b);
+            }
+            b'{' => open.push(b),
+            b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses a JSON object into `T`, with errors that name the field.
 pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some() && first != Some(&b'{') {
+    if (first.is_some() && first != Some(&b'{')) || list_in_list(bytes) {
         // serde would take an array for a struct, field by field in order: refuse it.
         return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
             Ok(_) => Err(ApiError::new(
@@ -112,6 +165,14 @@ fn schema_path(path: &serde_path_to_error::Path, drop_last_key: bool) -> String 
     out
 }
 
+/// Marks a message a body type's own validation gives (a `TryFrom` behind
+/// `#[serde(try_from)]`): [`field_problem`] passes it on after the field's path.
+pub(crate) fn own_message(text: &str) -> String {
+    format!("{OWN}{text}")
+}
+
+const OWN: &str = "steward:";
+
 /// What is wrong with a field, from serde's message, keeping only what the schema itself
 /// names (a missing field's name) and never what was sent (an unknown field's name, a value).
 fn field_problem(path: &str, serde_message: &str) -> String {
@@ -130,6 +191,9 @@ fn field_problem(path: &str, serde_message: &str) -> String {
             format!("{path}.{name}")
         };
         return format!("the request body lacks the field `{full}`; see /openapi.json");
+    }
+    if let Some(own) = serde_message.strip_prefix(OWN) {
+        return format!("the field{} {own}; see /openapi.json", at(path));
     }
     if serde_message.starts_with("unknown field") {
         return if path.is_empty() || path == "." {
@@ -193,30 +257,103 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// The `Authorization: Bearer` token, if the request has one. Read from the request's headers
-/// in place (taking the whole `HeaderMap` would copy every header); whether it is required is
-/// the handler's to say.
-pub struct Bearer(pub(crate) Option<String>);
+/// The caller, authenticated by API key or staff session (`Authorization: Bearer`) before any
+/// other part of the request is read (the [`authenticate`] layer on every route that needs a
+/// key): a caller without a valid key learns nothing about ids, paths or bodies, only
+/// `401 unauthenticated`.
+#[derive(Clone)]
+pub struct Caller(pub(crate) steward_core::Actor);
 
-impl<S: Send + Sync> FromRequestParts<S> for Bearer {
-    type Rejection = std::convert::Infallible;
+/// The subject a self-service session (`sts_…`) stands for, authenticated first, as [`Caller`]
+/// (the [`authenticate_session`] layer).
+#[derive(Clone, Copy)]
+pub struct SessionSubject(pub(crate) steward_core::SubjectId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Bearer(
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|t| t.trim().to_string()),
-        ))
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::from(Error::Unauthenticated))
     }
 }
 
-impl Bearer {
-    /// The token, or `unauthenticated`.
-    pub(crate) fn required(self) -> Result<String, ApiError> {
-        self.0.ok_or_else(|| ApiError::from(Error::Unauthenticated))
+impl<S: Send + Sync> FromRequestParts<S> for SessionSubject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SessionSubject>()
+            .copied()
+            .ok_or_else(|| ApiError::from(Error::Unauthenticated))
+    }
+}
+
+/// The `Authorization: Bearer` token, if the request has one.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+}
+
+/// Authenticates an API key or staff session before the route's handler reads anything.
+pub(crate) async fn authenticate(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let vault = &state.vault;
+    let who = bearer(req.headers()).map_or(Err(Error::Unauthenticated), |token| {
+        crate::api::blocking(vault, || vault.authenticate(&token))
+    });
+    admit(who.map(Caller), req, next).await
+}
+
+/// Authenticates a subject's session before the route's handler reads anything.
+pub(crate) async fn authenticate_session(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let vault = &state.vault;
+    let who = bearer(req.headers()).map_or(Err(Error::Unauthenticated), |token| {
+        crate::api::blocking(vault, || vault.session_subject(&token))
+    });
+    admit(who.map(SessionSubject), req, next).await
+}
+
+/// Runs the request with who it is from, or answers the refusal — after reading what the
+/// client sends of its body (up to the limits), so that the connection stays usable: closing
+/// it with the body unread would cut off a client still sending, and one that keeps
+/// connections alive would find this one gone on its next request.
+async fn admit<W: Clone + Send + Sync + 'static>(
+    who: Result<W, Error>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match who {
+        Ok(w) => {
+            req.extensions_mut().insert(w);
+            next.run(req).await
+        }
+        Err(e) => {
+            let limits = req.extensions().get::<BodyLimits>().copied();
+            if let Some(limits) = limits {
+                let _ = tokio::time::timeout(
+                    limits.within,
+                    axum::body::to_bytes(req.into_body(), limits.max_bytes),
+                )
+                .await;
+            }
+            ApiError::from(e).into_response()
+        }
     }
 }
 

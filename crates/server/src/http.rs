@@ -41,9 +41,10 @@ pub const LIMITS: Limits = Limits {
 const HYPER_MAX_HEADERS: usize = 256;
 const HYPER_MAX_BUF: usize = 512 * 1024;
 
-/// How long a client may take to send a request's head once it starts one (or, on a kept-alive
-/// connection, once the previous answer went out).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's head once it connects (or, on a kept-alive
+/// connection, once the previous answer went out), and then its body once the head arrived:
+/// past it the connection closes (a body late gets `408 body_timeout` first).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where connections come from.
 pub enum Incoming {
@@ -58,6 +59,7 @@ pub enum Incoming {
 pub async fn serve(
     incoming: Incoming,
     app: Router,
+    read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -68,8 +70,8 @@ pub async fn serve(
             biased;
             () = &mut shutdown => break,
             next = accept(&mut incoming) => match next {
-                Accepted::Tcp(stream, addr) => connection(stream, addr, &app, &graceful),
-                Accepted::Tls(stream, addr) => connection(*stream, addr, &app, &graceful),
+                Accepted::Tcp(stream, addr) => connection(stream, addr, &app, read_timeout, &graceful),
+                Accepted::Tls(stream, addr) => connection(*stream, addr, &app, read_timeout, &graceful),
                 Accepted::Failed => {}
             },
         }
@@ -114,6 +116,7 @@ fn connection<S>(
     stream: S,
     addr: SocketAddr,
     app: &Router,
+    read_timeout: Duration,
     graceful: &hyper_util::server::graceful::GracefulShutdown,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -128,7 +131,7 @@ fn connection<S>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(read_timeout)
         .max_headers(HYPER_MAX_HEADERS)
         .max_buf_size(HYPER_MAX_BUF)
         .keep_alive(true);

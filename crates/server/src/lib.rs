@@ -87,6 +87,9 @@ pub struct Options {
     pub busy_poll: std::time::Duration,
     /// How often the background retention sweep runs (P17); never when `None`.
     pub retention_sweep: Option<std::time::Duration>,
+    /// How long a client may take to send a request's head, and then its body
+    /// ([`http::READ_TIMEOUT`] unless a test shortens it).
+    pub read_timeout: std::time::Duration,
 }
 
 impl Options {
@@ -97,6 +100,7 @@ impl Options {
             busy_poll: std::time::Duration::from_micros(config.busy_poll_us),
             retention_sweep: (config.retention_sweep_secs > 0)
                 .then(|| std::time::Duration::from_secs(config.retention_sweep_secs)),
+            read_timeout: http::READ_TIMEOUT,
         }
     }
 }
@@ -192,14 +196,19 @@ impl Default for Options {
 /// What every request passes through first: the busy poller is told it started; a head over
 /// Steward's limits ([`http::LIMITS`]) is refused in JSON (414, 431); a body whose
 /// announced length is over the limit is refused before any of it is read (the body-limit
-/// layer alone only notices once it has read that far); and the request is logged by its
-/// route template, never its raw path or body: those may hold ids and values.
+/// layer alone only notices once it has read that far); every answer gets
+/// `X-Content-Type-Options: nosniff`, and every one but the public documents
+/// `Cache-Control: no-store`; and the request is logged by its route template, never its raw
+/// path or body: those may hold ids and values.
 struct Edge {
     max_body_bytes: usize,
+    /// Handed to the body extractor with each request.
+    body: extract::BodyLimits,
     poll: Option<Arc<busy_poll::BusyPoll>>,
 }
 
-async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
+async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(edge.body);
     if let Some(poll) = &edge.poll {
         poll.started();
     }
@@ -217,7 +226,12 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let max = edge.max_body_bytes;
-    let response = if let Some(refusal) = head_over_limits(&req) {
+    // What may be cached: only what is public and holds no PI or token.
+    let cacheable = matches!(
+        req.uri().path(),
+        "/openapi.json" | "/v1/evidence/checkpoints"
+    );
+    let mut response = if let Some(refusal) = head_over_limits(&req) {
         refusal.into_response()
     } else if announced.is_some_and(|n| n > max as u64) {
         ApiError::new(
@@ -228,6 +242,18 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
     } else {
         next.run(req).await
     };
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    if !cacheable {
+        // Reads, disclosures, exports and sessions carry PI or tokens: no cache keeps them.
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
     if let Some((method, route, started)) = logged {
         tracing::info!(
             %method,
@@ -244,26 +270,20 @@ async fn edge(edge: Arc<Edge>, req: Request, next: Next) -> Response {
 pub fn router(
     state: AppState,
     max_body_bytes: usize,
+    read_timeout: std::time::Duration,
     poll: Option<Arc<busy_poll::BusyPoll>>,
 ) -> Router {
     let first = Arc::new(Edge {
         max_body_bytes,
+        body: extract::BodyLimits {
+            within: read_timeout,
+            max_bytes: max_body_bytes,
+        },
         poll,
     });
-    Router::new()
-        .route("/health/live", get(api::live))
-        .route("/health/ready", get(api::ready))
-        .route(
-            "/openapi.json",
-            get(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    openapi_json(),
-                )
-                    .into_response()
-            }),
-        )
-        .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
+    // Routes that take an API key or staff session, and those that take a subject's session:
+    // each authenticated before anything else in the request is read.
+    let keyed = Router::new()
         .route("/v1/subjects", post(api::register))
         .route("/v1/subjects/lookup", post(api::lookup))
         .route("/v1/subjects/{id}/collect", post(api::collect))
@@ -295,12 +315,37 @@ pub fn router(
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
         .route("/v1/retention/sweep", post(api::sweep))
-        .route("/v1/staff/session", post(api::staff_sign_in))
-        .route("/v1/self/code", post(api::send_code))
-        .route("/v1/self/session", post(api::sign_in))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            extract::authenticate,
+        ));
+    let session = Router::new()
         .route("/v1/self/export", get(api::self_export))
         .route("/v1/self/consents", post(api::self_consent))
         .route("/v1/self/requests", post(api::self_request))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            extract::authenticate_session,
+        ));
+    Router::new()
+        .route("/health/live", get(api::live))
+        .route("/health/ready", get(api::ready))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi_json(),
+                )
+                    .into_response()
+            }),
+        )
+        .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
+        .route("/v1/staff/session", post(api::staff_sign_in))
+        .route("/v1/self/code", post(api::send_code))
+        .route("/v1/self/session", post(api::sign_in))
+        .merge(keyed)
+        .merge(session)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -381,10 +426,10 @@ async fn serve(
         tokio::spawn(async move { poller.run().await });
         poll
     });
-    let app = router(state, options.max_body_bytes, poll);
+    let app = router(state, options.max_body_bytes, options.read_timeout, poll);
     let incoming = match tls {
         None => http::Incoming::Tcp(listener),
         Some(config) => http::Incoming::Tls(tls::TlsListener::new(listener, config)?),
     };
-    http::serve(incoming, app, shutdown).await
+    http::serve(incoming, app, options.read_timeout, shutdown).await
 }
