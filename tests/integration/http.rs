@@ -215,6 +215,9 @@ impl Server {
         use std::io::{Read, Write};
         let addr = self.base.trim_start_matches("http://");
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        // A server that never answers fails the test instead of hanging it.
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
         let (line, rest) = head.split_once("\r\n").unwrap_or((head, ""));
         write!(
             conn,

@@ -170,3 +170,81 @@ fn p25_sign_in_code_arrives_by_smtp_and_brute_force_is_stopped() {
         202
     );
 }
+
+/// A mailer that holds every message until the test lets it go: an answer that waited for
+/// its mail would never come.
+struct HeldMailer {
+    sent: Mutex<Vec<String>>,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl steward_core::Mailer for HeldMailer {
+    fn send(&self, to: &str, _subject: &str, body: &str) -> Result<(), String> {
+        let _ = self.gate.lock().unwrap().recv();
+        assert!(body.contains("Your sign-in code is") && body.contains("登录验证码"));
+        self.sent.lock().unwrap().push(to.to_string());
+        Ok(())
+    }
+}
+
+/// Registered and unknown addresses get the same answers — status, body, limits, Retry-After
+/// — and none waits for its mail; the code goes to the address the record holds, not to a
+/// look-alike typed (P25).
+#[test]
+fn p25_known_and_unknown_addresses_are_indistinguishable() {
+    let (release, gate) = std::sync::mpsc::channel();
+    let mailer = Arc::new(HeldMailer {
+        sent: Mutex::new(Vec::new()),
+        gate: Mutex::new(gate),
+    });
+    let srv = Server::start_with_mail(Some(mailer.clone()));
+    let key = srv.key("service");
+    let s = srv.post("/v1/subjects", &key, serde_json::Value::Null).body["subject"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = srv.post(
+        &format!("/v1/subjects/{s}/collect"),
+        &key,
+        json!({"feature": "account", "values": [{"category": "name", "value": "Kai"}, {"category": "email", "value": "Kai.Li@Example.cn"}], "source": {"kind": "subject"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let answers = |email: &str| -> Vec<(u16, String)> {
+        (0..8)
+            .map(|_| {
+                let (reply, headers) = srv.raw(&format!(
+                    "POST /v1/self/code HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"email\":\"{email}\"}}",
+                    email.len() + 12
+                ));
+                let retry = headers.contains("retry-after:");
+                assert_eq!(retry, reply.status == 429, "{headers}");
+                (reply.status, reply.body.to_string())
+            })
+            .collect()
+    };
+    // The look-alike: U+212A KELVIN SIGN for the K, other case.
+    let known = answers("\u{212A}ai.li@example.CN");
+    let unknown = answers("nobody.here@example.cn");
+    assert_eq!(known, unknown);
+    let statuses: Vec<u16> = known.iter().map(|k| k.0).collect();
+    assert_eq!(statuses, [202, 202, 202, 202, 202, 429, 429, 429]);
+    // Every answer came while the mail was still held; now let it go.
+    for _ in 0..5 {
+        release.send(()).unwrap();
+    }
+    crate::kit::wait_for(
+        "the codes were not mailed",
+        std::time::Duration::from_secs(20),
+        || mailer.sent.lock().unwrap().len() == 5,
+    );
+    assert!(
+        mailer
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|to| to == "Kai.Li@Example.cn"),
+        "{:?}",
+        mailer.sent.lock().unwrap()
+    );
+}

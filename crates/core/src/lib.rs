@@ -34,8 +34,8 @@ pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
 pub use selfservice::{
-    CODE_ATTEMPTS, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_CLIENT_HOUR, SENDS_PER_SUBJECT_HOUR,
-    SessionToken,
+    CODE_ATTEMPTS, CodeMail, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_ADDRESS_HOUR,
+    SENDS_PER_CLIENT_HOUR, SessionToken,
 };
 pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
 pub use steward_store::{Backend, OpenCheck, PgTarget, StoreError, set_open_check};

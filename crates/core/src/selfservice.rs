@@ -23,12 +23,23 @@ pub trait Mailer: Send + Sync {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String>;
 }
 
+/// A sign-in code's mail: to the address the subject's record holds.
+pub struct CodeMail {
+    /// The stored address.
+    pub to: String,
+    /// The subject line, in Chinese and English.
+    pub subject: String,
+    /// The text, in Chinese and English.
+    pub body: String,
+}
+
 /// How long a code works.
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Wrong guesses after which a code is void.
 pub const CODE_ATTEMPTS: u32 = 5;
-/// Codes sent to one subject per hour.
-pub const SENDS_PER_SUBJECT_HOUR: u32 = 5;
+/// Codes asked for one address per hour (normalised, as typed), whether or not a subject
+/// has it.
+pub const SENDS_PER_ADDRESS_HOUR: u32 = 5;
 /// Codes requested from one client address per hour.
 pub const SENDS_PER_CLIENT_HOUR: u32 = 20;
 /// Wrong guesses from one client address per hour.
@@ -138,9 +149,24 @@ impl Vault {
         Ok(())
     }
 
-    /// Sends a sign-in code to `email` if it belongs to a subject. Answers the same whether it
-    /// does or not; refuses only when the client address or the subject asked too often.
+    /// Sends a sign-in code to `email` if it belongs to a subject, at once: [`Vault::prepare_code`]
+    /// and the mail in one call (the CLI's and the tests' way; the server mails in the
+    /// background, so that answers take the same time for every address).
     pub fn send_code(&self, mailer: &dyn Mailer, email: &str, client: &str) -> Result<(), Error> {
+        match self.prepare_code(email, client)? {
+            Some(mail) => mailer
+                .send(&mail.to, &mail.subject, &mail.body)
+                .map_err(|_| Error::MailUnavailable),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes a sign-in code for `email` if it belongs to a subject, and returns the mail to
+    /// send. What the caller sees is the same whether it does or not (P25): the same limits
+    /// count against the address as typed (normalised, keyed) and the client, whether or not
+    /// a subject has it; the mail goes to the address the subject's record holds, never to the
+    /// one typed (a look-alike that normalises the same is not where the code goes).
+    pub fn prepare_code(&self, email: &str, client: &str) -> Result<Option<CodeMail>, Error> {
         let plausible = email.len() <= 254
             && email.split_once('@').is_some_and(|(user, host)| {
                 !user.is_empty() && host.contains('.') && !host.starts_with('.')
@@ -148,40 +174,45 @@ impl Vault {
         if !plausible {
             return Err(Error::Invalid("that is not an email address".into()));
         }
-        if !self.count_attempt(&format!("otp-send:client:{client}"), SENDS_PER_CLIENT_HOUR)? {
-            self.audit_subject(
-                "otp.send",
-                Outcome::Refused,
-                None,
-                json!({ "code": "too_many_attempts", "limit": "client" }),
-            )?;
-            return Err(Error::TooManyAttempts);
-        }
         let digest = self.email_index(email)?;
+        for (key, limit, which) in [
+            (
+                format!("otp-send:client:{client}"),
+                SENDS_PER_CLIENT_HOUR,
+                "client",
+            ),
+            (
+                format!("otp-send:address:{}", hex::encode(digest)),
+                SENDS_PER_ADDRESS_HOUR,
+                "address",
+            ),
+        ] {
+            if !self.count_attempt(&key, limit)? {
+                self.audit_subject(
+                    "otp.send",
+                    Outcome::Refused,
+                    None,
+                    json!({ "code": "too_many_attempts", "limit": which }),
+                )?;
+                return Err(Error::TooManyAttempts);
+            }
+        }
         let subject = self.indexed_subject(&digest, |state| {
             state == steward_store::SubjectState::Active
         })?;
-        let Some(subject) = subject else {
+        let address = match subject {
+            Some(s) => self.stored_address(s, &digest)?.map(|a| (s, a)),
+            None => None,
+        };
+        let Some((subject, address)) = address else {
             self.audit_subject(
                 "otp.send",
                 Outcome::Refused,
                 None,
                 json!({ "code": "no_such_subject" }),
             )?;
-            return Ok(());
+            return Ok(None);
         };
-        if !self.count_attempt(
-            &format!("otp-send:{}", hex::encode(subject.0)),
-            SENDS_PER_SUBJECT_HOUR,
-        )? {
-            self.audit_subject(
-                "otp.send",
-                Outcome::Refused,
-                Some(subject),
-                json!({ "code": "too_many_attempts", "limit": "subject" }),
-            )?;
-            return Err(Error::TooManyAttempts);
-        }
         let code = format!("{:06}", self.random_u32()? % 1_000_000);
         let now = self.clock.now_ms();
         self.store.commit(
@@ -198,12 +229,45 @@ impl Vault {
                 json!({ "expires_ms": now + CODE_TTL_MS }),
             )],
         )?;
-        let body = format!(
-            "Your sign-in code is {code}.\n\nIt works for 10 minutes. If you did not ask for it, ignore this message.\n"
-        );
-        mailer
-            .send(email, "Your sign-in code", &body)
-            .map_err(|_| Error::MailUnavailable)
+        Ok(Some(CodeMail {
+            to: address,
+            subject: "Your sign-in code / 您的登录验证码".into(),
+            body: format!(
+                "您的登录验证码是 {code}，10 分钟内有效。如果不是您本人操作，请忽略本邮件。\n\nYour sign-in code is {code}.\nIt works for 10 minutes. If you did not ask for it, ignore this message.\n"
+            ),
+        }))
+    }
+
+    /// The address a subject's email record holds that has this blind index: the newest.
+    fn stored_address(
+        &self,
+        subject: SubjectId,
+        digest: &[u8; 16],
+    ) -> Result<Option<String>, Error> {
+        let Some(category) = self
+            .policy
+            .categories
+            .iter()
+            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
+        else {
+            return Ok(None);
+        };
+        let Some(found) =
+            self.store
+                .subject_records(&subject.0, None, &[category.name.as_str()])?
+        else {
+            return Ok(None);
+        };
+        let values = self.open_rows(subject, found.records)?;
+        Ok(values
+            .into_iter()
+            .filter(|v| {
+                self.keys
+                    .blind_index(&category.name, &normalise_lookup(&v.value))
+                    == *digest
+            })
+            .max_by_key(|v| (v.collected_ms, v.record))
+            .map(|v| v.value))
     }
 
     /// Exchanges a code for a session. Wrong codes count against the code (void after

@@ -1364,7 +1364,7 @@ fn p25_code_brute_force_is_stopped() {
         }
         sends += 1;
     }
-    assert!(sends <= SENDS_PER_SUBJECT_HOUR as usize);
+    assert!(sends <= SENDS_PER_ADDRESS_HOUR as usize);
     // An hour later the client may try again.
     k.clock.advance(3_600_001);
     k.vault

@@ -1047,7 +1047,9 @@ where
 }
 
 /// Sends a sign-in code to the email, if it belongs to a subject (P25). The answer is the same
-/// either way; asking too often is refused.
+/// either way — status, body, limits and time: the mail is sent after the answer, to the
+/// address the subject's record holds; asking too often for one address or from one client is
+/// refused, whether or not the address is known.
 #[utoipa::path(post, path = "/v1/self/code", tag = "self-service", request_body = CodeBody,
     responses((status = 202, body = StatusBody, description = "sent, if the address is known"), (status = 429, body = ErrorBody, description = "Too many attempts"), (status = 503, body = ErrorBody, description = "Unavailable")))]
 pub async fn send_code(
@@ -1059,16 +1061,18 @@ pub async fn send_code(
         return Err(ApiError::from(Error::MailUnavailable));
     };
     let client = client(addr);
-    let vault = Arc::clone(&state.vault);
-    tokio::task::spawn_blocking(move || vault.send_code(mailer.as_ref(), &body.email, &client))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                steward_core::Code::Internal,
-                "the request could not be completed",
-            )
-        })?
-        .map_err(ApiError::from)?;
+    let mail = blocking(&state.vault, || {
+        state.vault.prepare_code(&body.email, &client)
+    })?;
+    // The mail goes out after the answer, so that the answer takes the same time for an
+    // address that belongs to an account and one that does not (P25).
+    if let Some(mail) = mail {
+        tokio::task::spawn_blocking(move || {
+            if mailer.send(&mail.to, &mail.subject, &mail.body).is_err() {
+                tracing::warn!("a sign-in code could not be mailed");
+            }
+        });
+    }
     Ok((
         StatusCode::ACCEPTED,
         json_of(StatusBody {

@@ -36,7 +36,14 @@ impl Mailer for SmtpMailer {
             .from(self.from.clone())
             .to(to)
             .subject(subject)
-            .body(body.to_string())
+            // UTF-8 text (the Chinese half), quoted-printable: the ASCII lines stay readable
+            // as they are, and no relay has to carry 8-bit data.
+            .singlepart(
+                lettre::message::SinglePart::builder()
+                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                    .header(lettre::message::header::ContentTransferEncoding::QuotedPrintable)
+                    .body(body.to_string()),
+            )
             .map_err(|_| "the message could not be built".to_string())?;
         self.transport.send(&message).map(|_| ()).map_err(|e| {
             // The SMTP error names the server's reply, not the message.
