@@ -607,7 +607,8 @@ fn p21_concurrent_reads_are_each_audited_in_one_chain() {
                         json!({"categories": ["email"], "purpose": "provide_service"}),
                     );
                     assert_eq!(r.status, 200, "{}", r.body);
-                    assert_eq!(r.body["values"][0]["value"], "wang.fang@example.cn");
+                    let n = ids.iter().position(|i| i == id).unwrap();
+                    assert_eq!(r.body["values"][0]["value"], Server::email_of(n).as_str());
                 }
             });
         }
@@ -694,4 +695,112 @@ fn p21_staff_sign_in_over_http_and_read_with_a_justification() {
         json!({"reason": "x"}),
     );
     assert_eq!(r.body["error"]["code"], "operation_not_permitted");
+}
+
+/// A correction replaces what it corrects: after it, reads, the export and lookups know only
+/// the new value, the old record is gone from the store, and the act is audited as
+/// `pi.correct` (P24). A corrected value that is another subject's sign-in address is refused.
+#[test]
+fn p24_a_correction_replaces_the_value_it_corrects() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+    let other = srv.subject(&service);
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/requests"),
+        &officer,
+        json!({"kind": "correction", "text": "my email address is wrong"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rid = r.body["id"].as_str().unwrap().to_string();
+    let r = srv.post(
+        &format!("/v1/requests/{rid}/verify"),
+        &officer,
+        json!({"method": "otp"}),
+    );
+    assert_eq!(r.body["state"], "verified", "{}", r.body);
+    let complete = |value: &str| {
+        srv.post(
+            &format!("/v1/requests/{rid}/complete"),
+            &officer,
+            json!({"note": "corrected", "corrections": [{"category": "email", "value": value}]}),
+        )
+    };
+    // Another subject's address: refused, nothing changed.
+    let r = complete(&Server::email_of(1));
+    assert_eq!(r.body["error"]["code"], "identity_in_use", "{}", r.body);
+    let _ = other;
+    let r = complete("wang.fang@new.example.cn");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["request"]["state"], "completed");
+    assert_eq!(r.body["request"]["outcome"]["corrected"]["email"], 1);
+
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/read"),
+        &service,
+        json!({"categories": ["email"], "purpose": "provide_service"}),
+    );
+    let values = r.body["values"].as_array().unwrap();
+    assert_eq!(values.len(), 1, "{}", r.body);
+    assert_eq!(values[0]["value"], "wang.fang@new.example.cn");
+    let export = srv.get(&format!("/v1/subjects/{id}/export"), &officer);
+    let emails: Vec<&Value> = export.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["category"] == "email")
+        .map(|r| &r["value"])
+        .collect();
+    assert_eq!(emails, [&json!("wang.fang@new.example.cn")]);
+    let found = |email: &str| {
+        srv.post(
+            "/v1/subjects/lookup",
+            &service,
+            json!({"category": "email", "value": email}),
+        )
+        .body["subject"]
+            .clone()
+    };
+    assert_eq!(found("wang.fang@new.example.cn"), json!(id));
+    assert_ne!(found("wang.fang@example.cn"), json!(id));
+    // The old record is deleted from the store, not hidden.
+    let key: steward_core::SubjectId = id.parse().unwrap();
+    let stored = srv.vault.store().records(&key.0).unwrap();
+    assert_eq!(stored.iter().filter(|r| r.category == "email").count(), 1);
+    let mut log = String::new();
+    srv.vault
+        .store()
+        .audit_scan(1, &mut |e| {
+            log.push_str(&String::from_utf8_lossy(e.bytes));
+            true
+        })
+        .unwrap();
+    assert!(
+        log.contains("pi.correct"),
+        "no pi.correct entry: {}",
+        &log[log.len().saturating_sub(600)..]
+    );
+    assert!(
+        !log.contains("wang.fang@new.example.cn"),
+        "a value in the log"
+    );
+    // Only a correction request takes corrected values.
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/requests"),
+        &officer,
+        json!({"kind": "access"}),
+    );
+    let access = r.body["id"].as_str().unwrap().to_string();
+    srv.post(
+        &format!("/v1/requests/{access}/verify"),
+        &officer,
+        json!({"method": "otp"}),
+    );
+    let r = srv.post(
+        &format!("/v1/requests/{access}/complete"),
+        &officer,
+        json!({"corrections": [{"category": "email", "value": "x@example.cn"}]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
 }

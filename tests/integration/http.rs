@@ -92,6 +92,8 @@ pub struct Server {
     pub vault: Arc<Vault>,
     pub clock: Arc<ManualClock>,
     agent: ureq::Agent,
+    /// Subjects made by [`Server::subject`]: each gets a sign-in address of its own.
+    subjects: std::sync::atomic::AtomicUsize,
     running: Option<steward_server::Running>,
     /// Dropped last: the schemas go once the server has stopped.
     backend: Option<TestBackend>,
@@ -151,6 +153,7 @@ impl Server {
             clock,
             backend: Some(backend),
             agent,
+            subjects: std::sync::atomic::AtomicUsize::new(0),
             running: Some(running),
         }
     }
@@ -212,16 +215,23 @@ impl Server {
     /// `Connection: close` are added) as bytes, so that requests no client library would
     /// form can be sent. The reply and its raw header block.
     pub fn raw(&self, head: &str) -> (Reply, String) {
+        self.raw_request(&format!("{head}\r\n"))
+    }
+
+    /// Sends a whole request — request line, headers, blank line and any body — with `Host`
+    /// and `Connection: close` added after the request line. The reply and its raw header
+    /// block, lowercased.
+    pub fn raw_request(&self, request: &str) -> (Reply, String) {
         use std::io::{Read, Write};
         let addr = self.base.trim_start_matches("http://");
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
         // A server that never answers fails the test instead of hanging it.
         conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .unwrap();
-        let (line, rest) = head.split_once("\r\n").unwrap_or((head, ""));
+        let (line, rest) = request.split_once("\r\n").unwrap_or((request, ""));
         write!(
             conn,
-            "{line}\r\nHost: {addr}\r\nConnection: close\r\n{rest}\r\n"
+            "{line}\r\nHost: {addr}\r\nConnection: close\r\n{rest}"
         )
         .unwrap();
         let mut raw = Vec::new();
@@ -306,8 +316,22 @@ impl Server {
         report.unwrap_or_else(|fault| panic!("the audit log does not verify: {fault:?}"))
     }
 
-    /// Registers a subject with an account (name, email, phone) and returns its id.
+    /// The email of the `n`th subject [`Server::subject`] made on this server (from 0): the
+    /// first is `wang.fang@example.cn`. A sign-in address belongs to one subject (P25).
+    pub fn email_of(n: usize) -> String {
+        if n == 0 {
+            "wang.fang@example.cn".into()
+        } else {
+            format!("wang.fang+{n}@example.cn")
+        }
+    }
+
+    /// Registers a subject with an account (name, email, phone) and returns its id; see
+    /// [`Server::email_of`].
     pub fn subject(&self, key: &str) -> String {
+        let n = self
+            .subjects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = self.post("/v1/subjects", key, Value::Null);
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.body["subject"].as_str().unwrap().to_string();
@@ -318,8 +342,8 @@ impl Server {
                 "feature": "account",
                 "values": [
                     {"category": "name", "value": "Wang Fang"},
-                    {"category": "email", "value": "wang.fang@example.cn"},
-                    {"category": "phone", "value": "+86 135 0000 1111"}
+                    {"category": "email", "value": Server::email_of(n)},
+                    {"category": "phone", "value": format!("+86 135 {:08}", 1111 + n)}
                 ],
                 "source": {"kind": "subject"}
             }),

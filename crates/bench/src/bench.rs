@@ -192,15 +192,14 @@ impl Bench {
     fn subject(&self, profile: bool) -> Result<SubjectId> {
         let s = self.vault.register(&self.app)?;
         if profile {
+            // A lookup value belongs to one subject: each gets an address of its own.
+            let email = unique_value("bench.", s, "@example.cn");
             self.vault.collect(
                 &self.app,
                 &Collect {
                     subject: s,
                     feature: "account",
-                    values: &[
-                        ("name", "Bench Subject"),
-                        ("email", "bench.subject@example.cn"),
-                    ],
+                    values: &[("name", "Bench Subject"), ("email", &email)],
                     source: Source::Subject,
                 },
             )?;
@@ -227,16 +226,24 @@ impl Bench {
     }
 }
 
+/// A lookup value of one subject's own, about as long as a real one: `prefix`, the first 12
+/// hex digits of the subject's id, `suffix` (a lookup value belongs to one subject, P25).
+pub fn unique_value(prefix: &str, s: SubjectId, suffix: &str) -> String {
+    let id = s.to_string().replace('-', "");
+    format!("{prefix}{}{suffix}", id.get(..12).unwrap_or(&id))
+}
+
 /// The reference subject: 1 profile value (a phone number), 10 orders and 100 usage
 /// values — 111 records. Shared by `bench` and `loadtest`.
 pub fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
     let s = vault.register(app)?;
+    let phone = unique_value("+86 ", s, "");
     vault.collect(
         app,
         &Collect {
             subject: s,
             feature: "sms",
-            values: &[("phone", "+86 138 0000 0000")],
+            values: &[("phone", &phone)],
             source: Source::Subject,
         },
     )?;

@@ -269,15 +269,13 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let subjects: Vec<String> = (0..256)
         .map(|_| -> Result<String> {
             let s = vault.register(&app)?;
+            let email = crate::bench::unique_value("load.", s, "@example.cn");
             vault.collect(
                 &app,
                 &Collect {
                     subject: s,
                     feature: "account",
-                    values: &[
-                        ("name", "Load Subject"),
-                        ("email", "load.subject@example.cn"),
-                    ],
+                    values: &[("name", "Load Subject"), ("email", &email)],
                     source: Source::Subject,
                 },
             )?;

@@ -127,6 +127,8 @@ catalogue! {
     LegalHold = "legal_hold", 409, "a legal hold pauses deletion of this data (P18)";
     /// The request cannot move that way.
     RequestState = "request_state", 409, "the rights request is in a state from which it cannot move that way";
+    /// A lookup value belongs to another subject (P25).
+    IdentityInUse = "identity_in_use", 409, "a lookup value sent (an email, a phone number, a linked account) already belongs to another subject; each belongs to one (P25)";
     /// The act conflicts with what is stored.
     Conflict = "conflict", 409, "the act conflicts with what is stored (a name already taken, a hold no longer in force)";
     /// The audit log is empty.

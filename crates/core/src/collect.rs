@@ -20,6 +20,7 @@ impl Vault {
         &self,
         req: &Collect<'_>,
         reader: &dyn Reader,
+        claimed: &mut Vec<([u8; 16], SubjectKey)>,
     ) -> Result<(FeatureId, IdSet), Error> {
         let fid = self
             .policy
@@ -70,6 +71,7 @@ impl Vault {
                 categories: quoted(self.policy.category_names(&missing)),
             });
         }
+        self.check_identities(req, reader, claimed)?;
         let found = reader.subject_records(&req.subject.0, None, &[])?;
         if let Some(f) = &found {
             self.check_state(&req.subject.0, f.state, &f.state_tag)?;
@@ -103,6 +105,51 @@ impl Vault {
         Ok((fid, set))
     }
 
+    /// P25: a lookup value (an email, a phone number, a linked account — what a subject is
+    /// found and signs in by) belongs to one subject. A collection that would give it to a
+    /// second subject, whose account is open or closed but not erased, is refused; so is one
+    /// giving it to two subjects in one batch (`claimed`).
+    pub(crate) fn check_identities(
+        &self,
+        req: &Collect<'_>,
+        reader: &dyn Reader,
+        claimed: &mut Vec<([u8; 16], SubjectKey)>,
+    ) -> Result<(), Error> {
+        for (cat, value) in req.values {
+            let Some(id) = self.policy.category_id(cat) else {
+                continue;
+            };
+            if !self.policy.category(id).lookup {
+                continue;
+            }
+            let digest = self.keys.blind_index(cat, &normalise_lookup(value));
+            let taken = || Error::IdentityInUse {
+                category: (*cat).to_string(),
+            };
+            if claimed
+                .iter()
+                .any(|(d, s)| *d == digest && *s != req.subject.0)
+            {
+                return Err(taken());
+            }
+            for holder in reader.index_holders(&digest)? {
+                if holder == req.subject.0 {
+                    continue;
+                }
+                let live = reader
+                    .subject_records(&holder, None, &[])?
+                    .is_some_and(|h| {
+                        matches!(h.state, SubjectState::Active | SubjectState::Closed)
+                    });
+                if live {
+                    return Err(taken());
+                }
+            }
+            claimed.push((digest, req.subject.0));
+        }
+        Ok(())
+    }
+
     /// Collects several features' values in one transaction; all or nothing. The first
     /// refused collection is audited and returned, and nothing is stored.
     pub fn collect_many(
@@ -126,16 +173,23 @@ impl Vault {
             let mut records = Vec::with_capacity(total);
             let mut index = Vec::new();
             let mut audit = Vec::with_capacity(reqs.len());
+            let mut claimed = Vec::new();
             // Every subject's state, fetched together.
             let wanted: Vec<(&SubjectKey, Option<&str>, &[&str])> =
                 reqs.iter().map(|r| (&r.subject.0, None, &[][..])).collect();
             reader.prefetch(&wanted)?;
             for req in reqs {
-                let (fid, set) = match self.check_collect(req, reader) {
+                let (fid, set) = match self.check_collect(req, reader, &mut claimed) {
                     Ok(ok) => ok,
                     Err(Error::Store(e)) => return Err(e),
                     Err(e) => {
-                        let names: Vec<&str> = req.values.iter().map(|(c, _)| *c).collect();
+                        // Only names the policy has: anything else may be anything (P34).
+                        let names: Vec<&str> = req
+                            .values
+                            .iter()
+                            .map(|(c, _)| *c)
+                            .filter(|c| self.policy.category_id(c).is_some())
+                            .collect();
                         let draft = self.refusal_draft(actor, "pi.collect", Some(req.subject), "", names.join(","), &e);
                         failure = Some(e);
                         return Ok((Vec::new(), vec![draft]));
@@ -174,7 +228,7 @@ impl Vault {
     }
 
     /// Encrypts one collection's values under the subject's key, binding each to its row.
-    fn seal_collection(
+    pub(crate) fn seal_collection(
         &self,
         req: &Collect<'_>,
         next_id: &mut i64,

@@ -89,6 +89,14 @@ pub enum Error {
         /// The consent target (`feature:face_recognition`, ...).
         target: String,
     },
+    /// P25: a lookup value already belongs to another subject.
+    #[error(
+        "this `{category}` value already belongs to another subject: a value subjects are found and sign in by belongs to one subject"
+    )]
+    IdentityInUse {
+        /// The lookup category.
+        category: String,
+    },
     /// P16: a consent is in force but not the separate one the act needs (a transfer abroad,
     /// PIPL art. 39).
     #[error(
@@ -281,6 +289,7 @@ impl Error {
                 NameKind::Recipient => Code::UnknownRecipient,
             },
             Error::CategoryNotDeclared { .. } => Code::CategoryNotDeclared,
+            Error::IdentityInUse { .. } => Code::IdentityInUse,
             Error::RequiredMissing { .. } => Code::RequiredCategoryMissing,
             Error::ConsentRequired { .. } => Code::ConsentRequired,
             Error::SeparateConsentRequired { .. } | Error::NotSeparate { .. } => {

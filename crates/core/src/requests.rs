@@ -390,7 +390,27 @@ impl Vault {
         id: &str,
         note: &str,
     ) -> Result<Completion, Error> {
+        self.complete_request_with(actor, id, note, &[])
+    }
+
+    /// [`Vault::complete_request`], for a correction request with the corrected values
+    /// (category, new value): each replaces every value the subject has of its category —
+    /// reads and exports return only the new one, the old records (and their lookup entries)
+    /// are deleted in the same unit of work, and the act is audited as `pi.correct` (P24).
+    /// Other kinds take no corrections.
+    pub fn complete_request_with(
+        &self,
+        actor: &Actor,
+        id: &str,
+        note: &str,
+        corrections: &[(&str, &str)],
+    ) -> Result<Completion, Error> {
         let row = self.open_request_row(actor, id)?;
+        if !corrections.is_empty() && row.kind != "correction" {
+            return Err(Error::Invalid(
+                "corrected values are taken only by a `correction` request".into(),
+            ));
+        }
         // Refused early, before any act is prepared; checked again inside the unit.
         if row.state.on(RequestEvent::Complete).is_none() {
             return Err(Error::RequestState {
@@ -471,6 +491,11 @@ impl Vault {
                 act.audit.push(draft);
                 json!({ "closed": true, "erase_by": rfc3339(erase_by) })
             }
+            "correction" if !corrections.is_empty() => {
+                let replaced =
+                    self.correction_unit(actor, subject, &row.id, corrections, &mut act)?;
+                json!({ "corrected": replaced })
+            }
             _ => json!({ "answered": true }),
         };
         let mut outcome = outcome;
@@ -502,6 +527,75 @@ impl Vault {
             export,
             certificate,
         })
+    }
+
+    /// The ops and audit entry that replace a subject's values of each corrected category
+    /// with the new value. Returns, per category, how many values were replaced.
+    fn correction_unit(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        request: &str,
+        corrections: &[(&str, &str)],
+        act: &mut Act,
+    ) -> Result<serde_json::Value, Error> {
+        let held = self.store.records(&subject.0)?;
+        let mut next_id = self.store.next_record_ids(corrections.len())?;
+        let now = self.clock.now_ms();
+        let (mut records, mut index, mut doomed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut replaced = serde_json::Map::new();
+        for (category, value) in corrections {
+            if self.policy.category_id(category).is_none() {
+                return Err(Error::Unknown {
+                    kind: crate::NameKind::Category,
+                    name: (*category).into(),
+                });
+            }
+            let old: Vec<&steward_store::RecordRow> =
+                held.iter().filter(|r| r.category == *category).collect();
+            // The newest value's feature collected it; the corrected value stands in its place.
+            let Some(newest) = old.iter().max_by_key(|r| (r.collected_ms, r.id)) else {
+                return Err(Error::Invalid(format!(
+                    "the subject has no `{category}` value to correct"
+                )));
+            };
+            let values = [(*category, *value)];
+            let req = crate::vault::Collect {
+                subject,
+                feature: &newest.feature,
+                values: &values,
+                source: crate::vault::Source::Subject,
+            };
+            if value.len() > crate::vault::MAX_VALUE_BYTES {
+                return Err(Error::Invalid(format!(
+                    "a value of `{category}` is longer than {} bytes",
+                    crate::vault::MAX_VALUE_BYTES
+                )));
+            }
+            self.check_identities(&req, self.store.as_ref(), &mut Vec::new())?;
+            self.seal_collection(&req, &mut next_id, now, &mut records, &mut index)?;
+            doomed.extend(old.iter().map(|r| steward_store::RecordKey {
+                subject: subject.0,
+                category: r.category.clone(),
+                id: r.id,
+            }));
+            replaced.insert((*category).to_string(), json!(old.len()));
+        }
+        let categories: Vec<&str> = corrections.iter().map(|(c, _)| *c).collect();
+        let mut draft = self.act(
+            actor,
+            "pi.correct",
+            Some(subject),
+            json!({ "request": request, "replaced": replaced, "records": records.iter().map(|r| r.id).collect::<Vec<_>>() }),
+        );
+        draft.categories = categories.join(",");
+        act.ops.push(Op::InsertRecords(records));
+        if !index.is_empty() {
+            act.ops.push(Op::InsertIndex(index));
+        }
+        act.ops.push(Op::DeleteRecords(doomed));
+        act.audit.push(draft);
+        Ok(serde_json::Value::Object(replaced))
     }
 
     /// One request.

@@ -15,6 +15,8 @@ struct Kit {
     officer: Actor,
     dir: tempfile::TempDir,
     backend: Backend,
+    /// Subjects [`Kit::subject_with_account`] made: each gets sign-in values of its own.
+    accounts: std::sync::atomic::AtomicUsize,
     /// Dropped after the vault: PostgreSQL schemas go once nothing uses them.
     _schemas: Schemas,
 }
@@ -89,6 +91,7 @@ fn kit_on(dir: tempfile::TempDir, backend: Backend) -> Kit {
         service,
         officer,
         dir,
+        accounts: std::sync::atomic::AtomicUsize::new(0),
         _schemas: Schemas(match &backend {
             Backend::Postgres { data, keyring } => Some((data.clone(), keyring.clone())),
             Backend::Sqlite { .. } => None,
@@ -137,7 +140,21 @@ impl Kit {
         }
     }
 
+    /// A subject with an account; the first of a kit has `li.lei@example.cn` and
+    /// `+86 138 0000 0000`, each later one values of its own (a lookup value belongs to one
+    /// subject, P25).
     fn subject_with_account(&self) -> SubjectId {
+        let n = self
+            .accounts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (email, phone) = if n == 0 {
+            (
+                "li.lei@example.cn".to_string(),
+                "+86 138 0000 0000".to_string(),
+            )
+        } else {
+            (format!("li.lei+{n}@example.cn"), format!("+86 138 {n:08}"))
+        };
         let s = self.vault.register(&self.service).unwrap();
         self.vault
             .collect(
@@ -145,11 +162,7 @@ impl Kit {
                 &Collect {
                     subject: s,
                     feature: "account",
-                    values: &[
-                        ("name", "Li Lei"),
-                        ("email", "li.lei@example.cn"),
-                        ("phone", "+86 138 0000 0000"),
-                    ],
+                    values: &[("name", "Li Lei"), ("email", &email), ("phone", &phone)],
                     source: Source::Subject,
                 },
             )
@@ -601,7 +614,7 @@ fn p28_erasure_shreds_key_and_a_copy_taken_before_stays_unreadable() {
         )
     };
     assert_eq!(read(s).unwrap_err().code(), "data_key_destroyed");
-    assert_eq!(read(other).unwrap()[0].value, "li.lei@example.cn");
+    assert_eq!(read(other).unwrap()[0].value, "li.lei+1@example.cn");
 }
 
 #[test]

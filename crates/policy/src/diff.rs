@@ -257,130 +257,104 @@ impl Diff<'_> {
         );
         self.deadlines(&o.deadlines, deadlines);
 
-        for c in categories {
-            match o.category_id(&c.name).map(|id| o.category(id)) {
-                None => self.push(
-                    format!("categories.{}", c.name),
-                    format!("new category `{}`", c.name),
-                    Class::Material,
-                ),
-                Some(old) => self.category(old, c),
-            }
-        }
-        for c in &o.categories {
-            if self.new.category_id(&c.name).is_none() {
-                self.removed("categories", "category", &c.name);
-            }
-        }
-
-        for f in features {
-            match o.feature_id(&f.name).map(|id| o.feature(id)) {
-                None => {
-                    let collects = Self::category_names(self.new, &f.collects());
-                    self.push(
-                        format!("features.{}", f.name),
-                        format!("new feature `{}` collecting {}", f.name, quoted(&collects)),
-                        Class::Material,
-                    );
-                }
-                Some(old) => self.feature(old, f),
-            }
-        }
-        for f in &o.features {
-            if self.new.feature_id(&f.name).is_none() {
-                self.removed("features", "feature", &f.name);
-            }
-        }
-
-        for p in purposes {
-            match o.purpose_id(&p.name).map(|id| o.purpose(id)) {
-                None => {
-                    let reads = Self::category_names(self.new, &p.reads);
-                    self.push(
-                        format!("purposes.{}", p.name),
-                        format!(
-                            "new purpose `{}` ({}) reading {}",
-                            p.name,
-                            p.basis.as_str(),
-                            quoted(&reads)
-                        ),
-                        Class::Material,
-                    );
-                }
-                Some(old) => self.purpose(old, p),
-            }
-        }
-        for p in &o.purposes {
-            if self.new.purpose_id(&p.name).is_none() {
-                self.removed("purposes", "purpose", &p.name);
-            }
-        }
-
-        for r in roles {
-            match o.role_id(&r.name).and_then(|id| o.role(id)) {
-                None => self.push(
-                    format!("roles.{}", r.name),
-                    format!("new role `{}`", r.name),
-                    Class::NotMaterial,
-                ),
-                Some(old) => self.role(old, r),
-            }
-        }
-        for r in &o.roles {
-            if self.new.role_id(&r.name).is_none() {
-                self.removed("roles", "role", &r.name);
-            }
-        }
-
-        for r in recipients {
-            match o.recipient_id(&r.name).map(|id| o.recipient(id)) {
-                None => {
-                    let receives = Self::category_names(self.new, &r.categories);
-                    self.push(
-                        format!("recipients.{}", r.name),
-                        format!(
-                            "new recipient `{}` ({}, {}, {}) receiving {}",
-                            r.name,
-                            r.legal_name,
-                            r.kind.as_str(),
-                            r.region,
-                            quoted(&receives)
-                        ),
-                        Class::Material,
-                    );
-                }
-                Some(old) => self.recipient(old, r),
-            }
-        }
-        for r in &o.recipients {
-            if self.new.recipient_id(&r.name).is_none() {
-                self.removed("recipients", "recipient", &r.name);
-            }
-        }
-
-        for c in cookies {
-            match o.cookies.iter().find(|x| x.name == c.name) {
-                None => self.push(
-                    format!("cookies.{}", c.name),
-                    format!("new cookie `{}`", c.name),
-                    Class::Material,
-                ),
-                Some(old) => self.cookie(old, c),
-            }
-        }
-        for c in &o.cookies {
-            if !self.new.cookies.iter().any(|n| n.name == c.name) {
-                self.removed("cookies", "cookie", &c.name);
-            }
-        }
+        let n = self.new;
+        self.items(
+            ("categories", "category"),
+            (&o.categories, categories),
+            |c| &c.name,
+            |c| (format!("new category `{}`", c.name), Class::Material),
+            Self::category,
+        );
+        self.items(
+            ("features", "feature"),
+            (&o.features, features),
+            |f| &f.name,
+            |f| {
+                let collects = Self::category_names(n, &f.collects());
+                let summary = format!("new feature `{}` collecting {}", f.name, quoted(&collects));
+                (summary, Class::Material)
+            },
+            Self::feature,
+        );
+        self.items(
+            ("purposes", "purpose"),
+            (&o.purposes, purposes),
+            |p| &p.name,
+            |p| {
+                let reads = Self::category_names(n, &p.reads);
+                let summary = format!(
+                    "new purpose `{}` ({}) reading {}",
+                    p.name,
+                    p.basis.as_str(),
+                    quoted(&reads)
+                );
+                (summary, Class::Material)
+            },
+            Self::purpose,
+        );
+        self.items(
+            ("roles", "role"),
+            (&o.roles, roles),
+            |r| &r.name,
+            |r| (format!("new role `{}`", r.name), Class::NotMaterial),
+            Self::role,
+        );
+        self.items(
+            ("recipients", "recipient"),
+            (&o.recipients, recipients),
+            |r| &r.name,
+            |r| {
+                let receives = Self::category_names(n, &r.categories);
+                let summary = format!(
+                    "new recipient `{}` ({}, {}, {}) receiving {}",
+                    r.name,
+                    r.legal_name,
+                    r.kind.as_str(),
+                    r.region,
+                    quoted(&receives)
+                );
+                (summary, Class::Material)
+            },
+            Self::recipient,
+        );
+        self.items(
+            ("cookies", "cookie"),
+            (&o.cookies, cookies),
+            |c| &c.name,
+            |c| (format!("new cookie `{}`", c.name), Class::Material),
+            Self::cookie,
+        );
     }
 
-    fn removed(&mut self, table: &str, kind: &str, name: &str) {
-        self.push(
-            format!("{table}.{name}"),
-            format!("{kind} `{name}` removed"),
-            Class::NotMaterial,
-        );
+    /// One table of named items: each new one (`added` says how), each kept one compared field
+    /// by field (`changed`), then each removed one.
+    fn items<T>(
+        &mut self,
+        (table, kind): (&str, &str),
+        (old, new): (&[T], &[T]),
+        name: fn(&T) -> &String,
+        added: impl Fn(&T) -> (String, Class),
+        changed: fn(&mut Self, &T, &T),
+    ) {
+        for item in new {
+            match old.iter().find(|o| name(o) == name(item)) {
+                None => {
+                    let (summary, class) = added(item);
+                    self.push(format!("{table}.{}", name(item)), summary, class);
+                }
+                Some(before) => changed(self, before, item),
+            }
+        }
+        for item in old {
+            if !new.iter().any(|n| name(n) == name(item)) {
+                let gone = name(item);
+                self.push(
+                    format!("{table}.{gone}"),
+                    format!("{kind} `{gone}` removed"),
+                    Class::NotMaterial,
+                );
+            }
+        }
     }
 
     fn deadlines(&mut self, old: &Deadlines, new: &Deadlines) {

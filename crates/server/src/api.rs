@@ -713,6 +713,10 @@ pub struct NoteBody {
     /// What was done; no PI.
     #[serde(default)]
     pub note: String,
+    /// For a `correction` request: the corrected values. Each replaces every value the
+    /// subject has of its category; the old ones are deleted (P24).
+    #[serde(default)]
+    pub corrections: Vec<CategoryValue>,
 }
 
 /// A refusal (P26).
@@ -915,7 +919,12 @@ pub async fn complete_request(
 ) -> Result<Response, ApiError> {
     Ok(json_of(
         call(&state, caller, move |v, a| {
-            v.complete_request(a, &rid, &body.note)
+            let corrections: Vec<(&str, &str)> = body
+                .corrections
+                .iter()
+                .map(|c| (c.category.as_str(), c.value.as_str()))
+                .collect();
+            v.complete_request_with(a, &rid, &body.note, &corrections)
         })
         .await?,
     ))

@@ -304,28 +304,26 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
 
 /// Authenticates an API key or staff session before the route's handler reads anything.
 pub(crate) async fn authenticate(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    state: axum::extract::State<crate::AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let vault = &state.vault;
-    let who = bearer(req.headers()).map_or(Err(Error::Unauthenticated), |token| {
-        crate::api::blocking(vault, || vault.authenticate(&token))
-    });
-    admit(who.map(Caller), req, next).await
+    admit(state, req, next, |v, token| {
+        v.authenticate(token).map(Caller)
+    })
+    .await
 }
 
 /// Authenticates a subject's session before the route's handler reads anything.
 pub(crate) async fn authenticate_session(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    state: axum::extract::State<crate::AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let vault = &state.vault;
-    let who = bearer(req.headers()).map_or(Err(Error::Unauthenticated), |token| {
-        crate::api::blocking(vault, || vault.session_subject(&token))
-    });
-    admit(who.map(SessionSubject), req, next).await
+    admit(state, req, next, |v, token| {
+        v.session_subject(token).map(SessionSubject)
+    })
+    .await
 }
 
 /// Runs the request with who it is from, or answers the refusal — after reading what the
@@ -333,11 +331,16 @@ pub(crate) async fn authenticate_session(
 /// it with the body unread would cut off a client still sending, and one that keeps
 /// connections alive would find this one gone on its next request.
 async fn admit<W: Clone + Send + Sync + 'static>(
-    who: Result<W, Error>,
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
     mut req: Request,
     next: axum::middleware::Next,
+    who: impl FnOnce(&steward_core::Vault, &str) -> Result<W, Error>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let vault = &state.vault;
+    let who = bearer(req.headers()).map_or(Err(Error::Unauthenticated), |token| {
+        crate::api::blocking(vault, || who(vault, &token))
+    });
     match who {
         Ok(w) => {
             req.extensions_mut().insert(w);

@@ -667,6 +667,10 @@ pub trait Reader {
     /// Whether the consent in force for `target` is granted, and whether it was separate.
     fn consent(&self, subject: &SubjectKey, target: &str)
     -> Result<Option<ConsentRow>, StoreError>;
+    /// The subjects holding a blind index digest (a lookup value), inside the unit's
+    /// transaction: what a collection checks so that a sign-in identity belongs to one
+    /// subject. On a distributed store it asks every shard, as [`Store::find_by_index`] does.
+    fn index_holders(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError>;
     /// One rights request by id, as it stands inside the unit's transaction (the writer's
     /// view: a state checked here is the state the unit's changes are written against).
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;

@@ -55,6 +55,18 @@ impl TxReader<'_> {
 }
 
 impl Reader for TxReader<'_> {
+    fn index_holders(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        block(async {
+            let (sp, rows) = futures_util::future::join(
+                self.ensure_savepoint(),
+                super::rows::index_holders(self.conn, digest),
+            )
+            .await;
+            sp?;
+            rows
+        })
+    }
+
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
         block(async {
             let (sp, row) =

@@ -189,7 +189,26 @@ pub(super) async fn request_by_id(c: &Conn, id: &str) -> Result<Option<RequestRo
         .transpose()
 }
 
+/// The subjects holding a lookup digest (every shard is asked: see `citus::FAN_OUT`).
+pub(super) async fn index_holders(
+    c: &Conn,
+    digest: &[u8; 16],
+) -> Result<Vec<SubjectKey>, StoreError> {
+    c.query(
+        "SELECT DISTINCT subject FROM lookup WHERE digest = $1 ORDER BY subject",
+        &[&&digest[..]],
+    )
+    .await?
+    .iter()
+    .map(|r| key16(col(r, 0)?))
+    .collect()
+}
+
 impl Reader for PgStore {
+    fn index_holders(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        self.pool.run(async |c| index_holders(c, digest).await)
+    }
+
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
         self.pool.run(async |c| request_by_id(c, id).await)
     }

@@ -139,6 +139,17 @@ pub(super) fn consent(
 /// Reads inside a unit of work's transaction.
 pub(super) struct TxReader<'a>(pub(super) &'a Connection);
 
+/// The subjects holding a lookup digest, on `conn`.
+fn index_holders(conn: &Connection, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+    let mut st = conn
+        .prepare_cached("SELECT DISTINCT subject FROM lookup WHERE digest = ?1 ORDER BY subject")
+        .map_err(backend)?;
+    let rows = st
+        .query_map(params![&digest[..]], |r| super::key16(r.get(0)?))
+        .map_err(backend)?;
+    rows.map(|r| r.map_err(backend)).collect()
+}
+
 /// One request by id, on `conn`.
 fn request(conn: &Connection, id: &str) -> Result<Option<RequestRow>, StoreError> {
     conn.prepare_cached(&format!("{REQUEST_COLUMNS} WHERE id = ?1"))
@@ -147,6 +158,10 @@ fn request(conn: &Connection, id: &str) -> Result<Option<RequestRow>, StoreError
 }
 
 impl Reader for TxReader<'_> {
+    fn index_holders(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        index_holders(self.0, digest)
+    }
+
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
         request(self.0, id)
     }
@@ -170,6 +185,10 @@ impl Reader for TxReader<'_> {
 }
 
 impl Reader for SqliteStore {
+    fn index_holders(&self, digest: &[u8; 16]) -> Result<Vec<SubjectKey>, StoreError> {
+        index_holders(&self.lock().conn, digest)
+    }
+
     fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
         request(&self.lock().conn, id)
     }
