@@ -248,3 +248,125 @@ fn p25_known_and_unknown_addresses_are_indistinguishable() {
         mailer.sent.lock().unwrap()
     );
 }
+
+/// A mailer that keeps what it is given.
+#[derive(Default)]
+struct KeptMail(Mutex<Vec<String>>);
+
+impl steward_core::Mailer for KeptMail {
+    fn send(&self, _to: &str, _subject: &str, body: &str) -> Result<(), String> {
+        self.0.lock().unwrap().push(body.to_string());
+        Ok(())
+    }
+}
+
+/// A subject sees their own requests and inquiries — state, deadline, refusal reason — and
+/// their export holds them with their text; so does the export staff make (P23, P26, P31).
+#[test]
+fn p31_a_subject_sees_their_requests_and_their_export_holds_them() {
+    let mail = Arc::new(KeptMail::default());
+    let srv = Server::start_with_mail(Some(mail.clone()));
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+    assert_eq!(
+        srv.post("/v1/self/code", "", json!({"email": Server::email_of(0)}))
+            .status,
+        202
+    );
+    crate::kit::wait_for(
+        "no code was mailed",
+        std::time::Duration::from_secs(20),
+        || !mail.0.lock().unwrap().is_empty(),
+    );
+    let body = mail.0.lock().unwrap()[0].clone();
+    let code: String = body
+        .split("Your sign-in code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let r = srv.post(
+        "/v1/self/session",
+        "",
+        json!({"email": Server::email_of(0), "code": code}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let session = r.body["token"].as_str().unwrap().to_string();
+    let r = srv.post(
+        "/v1/self/requests",
+        &session,
+        json!({"kind": "inquiry", "text": "为什么保留我的 IP 地址？"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Staff take in another request and refuse it.
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/requests"),
+        &officer,
+        json!({"kind": "deletion"}),
+    );
+    let refused = r.body["id"].as_str().unwrap().to_string();
+    let r = srv.post(
+        &format!("/v1/requests/{refused}/refuse"),
+        &officer,
+        json!({"reason": "legal_obligation", "note": "tax records are kept 10 years"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let mine = srv.get("/v1/self/requests", &session);
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    let list = mine.body.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", mine.body);
+    assert_eq!(list[0]["kind"], "inquiry");
+    assert_eq!(list[0]["state"], "verified");
+    assert!(list[0]["due_at"].as_str().is_some());
+    assert_eq!(list[1]["state"], "refused");
+    assert_eq!(
+        list[1]["outcome"]["refused"], "legal_obligation",
+        "{}",
+        list[1]
+    );
+    // Another subject's session sees none of them.
+    assert_eq!(srv.get("/v1/self/requests", "sts_nope").status, 401);
+
+    // Staff read the inquiry's text to answer it: with a justification, audited without it.
+    let inquiry = list[0]["id"].as_str().unwrap();
+    let r = srv.post(&format!("/v1/requests/{inquiry}/text"), &officer, json!({}));
+    assert_eq!(
+        r.body["error"]["code"], "justification_required",
+        "{}",
+        r.body
+    );
+    let r = srv.post(
+        &format!("/v1/requests/{inquiry}/text"),
+        &officer,
+        json!({"justification": "answering inquiry 42 for Han Meimei"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["text"], "为什么保留我的 IP 地址？");
+    let mut log = String::new();
+    srv.vault
+        .store()
+        .audit_scan(1, &mut |e| {
+            log.push_str(&String::from_utf8_lossy(e.bytes));
+            true
+        })
+        .unwrap();
+    assert!(log.contains("request.read_text"));
+    assert!(
+        !log.contains("Han Meimei") && !log.contains("IP 地址"),
+        "free text in the log"
+    );
+
+    for export in [
+        srv.get("/v1/self/export", &session),
+        srv.get(&format!("/v1/subjects/{id}/export"), &officer),
+    ] {
+        assert_eq!(export.status, 200, "{}", export.body);
+        let requests = export.body["requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 2, "{}", export.body);
+        assert_eq!(requests[0]["text"], "为什么保留我的 IP 地址？");
+        assert_eq!(requests[1]["state"], "refused");
+    }
+}

@@ -32,7 +32,9 @@ pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::{ApiKeyInfo, KEY_CACHE_MS};
 pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
-pub use rights::{Export, ExportConsent, ExportDisclosure, ExportRecord, PurgeProgress};
+pub use rights::{
+    Export, ExportConsent, ExportDisclosure, ExportRecord, ExportRequest, PurgeProgress,
+};
 pub use selfservice::{
     CODE_ATTEMPTS, CodeMail, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_ADDRESS_HOUR,
     SENDS_PER_CLIENT_HOUR, SessionToken,

@@ -99,7 +99,7 @@ fn aborted() -> StoreError {
 
 impl Vault {
     /// A request as callers see it. A stored outcome that is not JSON is damage, not "none".
-    fn request_view(&self, r: &RequestRow) -> Result<RightsRequest, Error> {
+    pub(crate) fn request_view(&self, r: &RequestRow) -> Result<RightsRequest, Error> {
         let now = self.clock.now_ms();
         let outcome = if r.outcome.is_empty() {
             None
@@ -607,6 +607,67 @@ impl Vault {
     /// The text a subject sent with a request (an inquiry), for staff to answer.
     pub fn request_text(&self, actor: &Actor, id: &str) -> Result<String, Error> {
         let row = self.open_request_row(actor, id)?;
+        self.sealed_request_text(&row)
+    }
+
+    /// A request's text for staff to answer it (P31): under a role that must state why, only
+    /// with a justification. Audited as `request.read_text` (the request's id and a keyed digest
+    /// of the justification; neither the text nor the justification itself).
+    pub fn read_request_text(
+        &self,
+        actor: &Actor,
+        id: &str,
+        justification: Option<&str>,
+    ) -> Result<String, Error> {
+        let row = self.open_request_row(actor, id)?;
+        let subject = SubjectId(row.subject);
+        let justified = justification.is_some_and(|j| !j.trim().is_empty());
+        if self
+            .policy
+            .role(actor.role)
+            .is_some_and(|r| r.justification)
+            && !justified
+        {
+            let e =
+                self.refusal(steward_policy::Refusal::JustificationRequired { role: actor.role });
+            return Err(self.refuse(
+                actor,
+                "request.read_text",
+                Some(subject),
+                "",
+                String::new(),
+                e,
+            ));
+        }
+        let text = self.sealed_request_text(&row)?;
+        // Keyed: a justification may name a person, and a plain hash of a short text is a guess
+        // away from it.
+        let digest = justification
+            .map(|j| hex::encode(self.keys.state_tag("justification", &[j.as_bytes()])));
+        self.store.commit(
+            vec![],
+            vec![self.act(
+                actor,
+                "request.read_text",
+                Some(subject),
+                json!({ "request": row.id, "justification_digest": digest }),
+            )],
+        )?;
+        Ok(text)
+    }
+
+    /// The subject's own requests and inquiries, oldest first, with state, deadline and any
+    /// refusal reason (P23, P26, P31).
+    pub fn self_requests(&self, subject: SubjectId) -> Result<Vec<RightsRequest>, Error> {
+        self.store
+            .requests_of(&subject.0)?
+            .iter()
+            .map(|r| self.request_view(r))
+            .collect()
+    }
+
+    /// A request's text, opened under its subject's key; empty when it has none.
+    pub(crate) fn sealed_request_text(&self, row: &RequestRow) -> Result<String, Error> {
         if row.sealed_text.is_empty() {
             return Ok(String::new());
         }

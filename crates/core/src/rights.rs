@@ -31,6 +31,20 @@ pub struct Export {
     pub consent_history: Vec<ExportConsent>,
     /// Every disclosure, oldest first.
     pub disclosures: Vec<ExportDisclosure>,
+    /// Every rights request and inquiry the subject made, oldest first, with its text
+    /// (P23, P31).
+    pub requests: Vec<ExportRequest>,
+}
+
+/// One rights request or inquiry in an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportRequest {
+    /// The request as staff and the subject see it: state, deadline, outcome.
+    #[serde(flatten)]
+    pub request: crate::RightsRequest,
+    /// What the subject wrote with it, if anything.
+    pub text: String,
 }
 
 /// One value in an export.
@@ -197,6 +211,17 @@ impl Vault {
                     at: rfc3339(d.at_ms),
                 })
                 .collect(),
+            requests: self
+                .store
+                .requests_of(&subject.0)?
+                .iter()
+                .map(|r| {
+                    Ok(ExportRequest {
+                        request: self.request_view(r)?,
+                        text: self.sealed_request_text(r)?,
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
         };
         let draft = self.act(
             actor,

@@ -930,6 +930,40 @@ pub async fn complete_request(
     ))
 }
 
+/// Why a member of staff reads a request's text.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    /// Why; required for roles that must state one.
+    #[serde(default)]
+    pub justification: Option<String>,
+}
+
+/// A request's text.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RequestText {
+    /// What the subject wrote; empty when nothing.
+    pub text: String,
+}
+
+/// What the subject wrote with a request or inquiry, for staff to answer it (P31); audited,
+/// and under a role that must state why, only with a justification.
+#[utoipa::path(post, path = "/v1/requests/{request}/text", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), request_body = TextBody,
+    responses((status = 200, body = RequestText, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn request_text(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(rid): PathId,
+    Body(body): Body<TextBody>,
+) -> Result<axum::Json<RequestText>, ApiError> {
+    let text = call(&state, caller, move |v, a| {
+        v.read_request_text(a, &rid, body.justification.as_deref())
+    })
+    .await?;
+    Ok(axum::Json(RequestText { text }))
+}
+
 /// Refuses a request with a reason from the fixed list (P26).
 #[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = RefuseBody,
@@ -1139,6 +1173,19 @@ pub async fn self_consent(
     Ok((StatusCode::CREATED, axum::Json(receipt.into())))
 }
 
+/// The signed-in subject's own requests and inquiries, oldest first: state, deadline and any
+/// refusal reason (P23, P26, P31).
+#[utoipa::path(get, path = "/v1/self/requests", tag = "self-service", security(("session" = [])),
+    responses((status = 200, body = Vec<steward_core::RightsRequest>, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
+pub async fn self_requests(
+    State(state): State<AppState>,
+    session: SessionSubject,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call_self(&state, session, |v, s| v.self_requests(s)).await?,
+    ))
+}
+
 /// The signed-in subject opens a rights request; identity counts as verified (P25).
 #[utoipa::path(post, path = "/v1/self/requests", tag = "self-service", security(("session" = [])),
     request_body = RequestBody, responses((status = 201, body = steward_core::RightsRequest, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
@@ -1191,7 +1238,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_request),
+        complete_request, refuse_request, request_text, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

@@ -314,6 +314,7 @@ pub fn router(
             post(api::complete_request),
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
+        .route("/v1/requests/{request}/text", post(api::request_text))
         .route("/v1/retention/sweep", post(api::sweep))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -322,7 +323,10 @@ pub fn router(
     let session = Router::new()
         .route("/v1/self/export", get(api::self_export))
         .route("/v1/self/consents", post(api::self_consent))
-        .route("/v1/self/requests", post(api::self_request))
+        .route(
+            "/v1/self/requests",
+            get(api::self_requests).post(api::self_request),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             extract::authenticate_session,

@@ -779,6 +779,8 @@ pub trait Store: Reader + Send + Sync {
     fn hold(&self, id: &str) -> Result<Option<HoldRow>, StoreError>;
     /// Open requests (not completed or refused) due by `before_ms`, soonest first.
     fn requests_due(&self, before_ms: i64) -> Result<Vec<RequestRow>, StoreError>;
+    /// Every rights request of one subject, open or closed, oldest first.
+    fn requests_of(&self, subject: &SubjectKey) -> Result<Vec<RequestRow>, StoreError>;
     /// Records of `category` collected before `before_ms`, after `after` in
     /// (collected_ms, subject, id) order, at most `limit`: the retention sweep's pages.
     fn records_collected_before(

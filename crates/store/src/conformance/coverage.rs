@@ -139,6 +139,21 @@ pub(super) fn requests_are_read_in_the_unit_and_listed_when_due(
         "open and due, soonest first",
     )?;
     ensure(due(1000)? == ["req_2", "req_1", "req_4"], "every open one")?;
+    // One subject's, open or closed, oldest first; none of another's.
+    let of = |who| -> Result<Vec<String>, String> {
+        Ok(store
+            .requests_of(&who)
+            .map_err(e)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    };
+    ensure(
+        of(s)? == ["req_1", "req_2", "req_3"],
+        "a subject's requests, oldest first",
+    )?;
+    ensure(of(other)? == ["req_4"], "another subject's")?;
+    ensure(of(subject(3))?.is_empty(), "a subject with none")?;
     // Read inside a unit of work, then changed by it: the unit sees the stored row.
     let mut seen = None;
     store

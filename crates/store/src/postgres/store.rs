@@ -294,6 +294,17 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn requests_of(&self, subject: &SubjectKey) -> Result<Vec<RequestRow>, StoreError> {
+        self.rows(
+            concat!(
+                request_columns!(),
+                " WHERE subject = $1 ORDER BY received_ms, id"
+            ),
+            &[&&subject[..]],
+            request_row,
+        )
+    }
+
     fn records_collected_before(
         &self,
         category: &str,

@@ -338,6 +338,14 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn requests_of(&self, subject: &SubjectKey) -> Result<Vec<RequestRow>, StoreError> {
+        self.rows(
+            &format!("{REQUEST_COLUMNS} WHERE subject = ?1 ORDER BY received_ms, id"),
+            params![&subject[..]],
+            request_row,
+        )
+    }
+
     fn records_collected_before(
         &self,
         category: &str,
