@@ -768,14 +768,7 @@ fn p24_a_correction_replaces_the_value_it_corrects() {
     let key: steward_core::SubjectId = id.parse().unwrap();
     let stored = srv.vault.store().records(&key.0).unwrap();
     assert_eq!(stored.iter().filter(|r| r.category == "email").count(), 1);
-    let mut log = String::new();
-    srv.vault
-        .store()
-        .audit_scan(1, &mut |e| {
-            log.push_str(&String::from_utf8_lossy(e.bytes));
-            true
-        })
-        .unwrap();
+    let log = srv.audit_text();
     assert!(
         log.contains("pi.correct"),
         "no pi.correct entry: {}",

@@ -304,6 +304,20 @@ impl Server {
         self.verified();
     }
 
+    /// Every audit entry's stored bytes, as text: what tests search for values that must not
+    /// be in the log.
+    pub fn audit_text(&self) -> String {
+        let mut log = String::new();
+        self.vault
+            .store()
+            .audit_scan(1, &mut |e| {
+                log.push_str(&String::from_utf8_lossy(e.bytes));
+                true
+            })
+            .unwrap();
+        log
+    }
+
     /// The audit log verifies; its report.
     pub fn verified(&self) -> steward_core::evidence::Report {
         let report = steward_core::evidence::verify_store(

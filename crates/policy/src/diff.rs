@@ -176,6 +176,25 @@ impl Diff<'_> {
         }
     }
 
+    /// What says what an item is — its taxonomy key and its description: a person decides
+    /// whether a change there changes its meaning.
+    fn meaning(&mut self, path: &str, taxonomy: (&str, &str), description: (&str, &str)) {
+        let review = Class::NeedsReview;
+        self.text(
+            format!("{path}.taxonomy"),
+            "taxonomy",
+            taxonomy.0,
+            taxonomy.1,
+            review,
+        );
+        self.wording(
+            format!("{path}.description"),
+            description.0,
+            description.1,
+            review,
+        );
+    }
+
     fn text(&mut self, path: String, what: &str, old: &str, new: &str, class: Class) {
         if old != new {
             self.push(path, format!("{what} `{old}` -> `{new}`"), class);
@@ -417,18 +436,10 @@ impl Diff<'_> {
             retention,
         } = c;
         let path = format!("categories.{name}");
-        self.text(
-            format!("{path}.taxonomy"),
-            "taxonomy",
-            &o.taxonomy,
-            taxonomy,
-            Class::NeedsReview,
-        );
-        self.wording(
-            format!("{path}.description"),
-            &o.description,
-            description,
-            Class::NeedsReview,
+        self.meaning(
+            &path,
+            (&o.taxonomy, taxonomy),
+            (&o.description, description),
         );
         if o.sensitive != *sensitive {
             let (summary, class) = if *sensitive {
@@ -548,18 +559,10 @@ impl Diff<'_> {
             related,
         } = p;
         let path = format!("purposes.{name}");
-        self.text(
-            format!("{path}.taxonomy"),
-            "taxonomy",
-            &o.taxonomy,
-            taxonomy,
-            Class::NeedsReview,
-        );
-        self.wording(
-            format!("{path}.description"),
-            &o.description,
-            description,
-            Class::NeedsReview,
+        self.meaning(
+            &path,
+            (&o.taxonomy, taxonomy),
+            (&o.description, description),
         );
         self.basis(format!("{path}.basis"), o.basis, *basis);
         self.categories(
