@@ -22,13 +22,9 @@ impl Vault {
         reader: &dyn Reader,
         claimed: &mut Vec<([u8; 16], SubjectKey)>,
     ) -> Result<(FeatureId, IdSet), Error> {
-        let fid = self
-            .policy
-            .feature_id(req.feature)
-            .ok_or_else(|| Error::Unknown {
-                kind: crate::NameKind::Feature,
-                name: req.feature.into(),
-            })?;
+        let fid = self.policy.feature_id(req.feature).ok_or(Error::Unknown {
+            kind: crate::NameKind::Feature,
+        })?;
         let feature = self.policy.feature(fid);
         if let Source::ThirdParty(party) = &req.source {
             check_party(party)?;
@@ -47,7 +43,6 @@ impl Vault {
                 None => {
                     return Err(Error::Unknown {
                         kind: crate::NameKind::Category,
-                        name: (*cat).into(),
                     });
                 }
             }

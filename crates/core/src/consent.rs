@@ -24,10 +24,7 @@ impl Vault {
                     .into(),
             )
         })?;
-        let unknown = |kind: crate::NameKind| Error::Unknown {
-            kind,
-            name: name.into(),
-        };
+        let unknown = |kind: crate::NameKind| Error::Unknown { kind };
         match kind {
             "purpose" => self
                 .policy

@@ -62,8 +62,6 @@ pub enum Error {
     Unknown {
         /// What kind of name.
         kind: NameKind,
-        /// The name given.
-        name: String,
     },
     /// P3: the feature does not declare these categories.
     #[error("feature `{feature}` does not collect {categories}")]

@@ -99,9 +99,8 @@ impl Vault {
             }
             self.policy
                 .category_set(categories.iter().copied())
-                .map_err(|name| Error::Unknown {
+                .map_err(|_| Error::Unknown {
                     kind: crate::NameKind::Category,
-                    name: name.into(),
                 })?;
             if self.subject_row(&subject.0)?.is_none() {
                 return Err(Error::SubjectNotFound);

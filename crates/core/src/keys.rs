@@ -59,7 +59,6 @@ impl Vault {
         if self.policy.role_id(role).is_none() {
             return Err(Error::Unknown {
                 kind: crate::NameKind::Role,
-                name: role.into(),
             });
         }
         let mut id = [0u8; 8];

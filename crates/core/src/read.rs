@@ -129,19 +129,14 @@ impl Vault {
     /// The policy's side of a read: who, why, what; no storage touched.
     fn decide_read(&self, actor: &Actor, req: &Read<'_>) -> Result<Decided, Error> {
         self.may(actor, Capability::PiRead)?;
-        let purpose = self
-            .policy
-            .purpose_id(req.purpose)
-            .ok_or_else(|| Error::Unknown {
-                kind: crate::NameKind::Purpose,
-                name: req.purpose.into(),
-            })?;
+        let purpose = self.policy.purpose_id(req.purpose).ok_or(Error::Unknown {
+            kind: crate::NameKind::Purpose,
+        })?;
         let categories = self
             .policy
             .category_set(req.categories.iter().copied())
-            .map_err(|name| Error::Unknown {
+            .map_err(|_| Error::Unknown {
                 kind: crate::NameKind::Category,
-                name: name.into(),
             })?;
         if categories.is_empty() {
             return Err(Error::Invalid("a read names at least one category".into()));
@@ -371,21 +366,13 @@ impl Vault {
         categories: &[&str],
         purpose: &str,
     ) -> Result<(), Error> {
-        let rid = self
-            .policy
-            .recipient_id(recipient)
-            .ok_or_else(|| Error::Unknown {
-                kind: crate::NameKind::Recipient,
-                name: recipient.into(),
-            })?;
+        let rid = self.policy.recipient_id(recipient).ok_or(Error::Unknown {
+            kind: crate::NameKind::Recipient,
+        })?;
         let r = self.policy.recipient(rid);
-        let pid = self
-            .policy
-            .purpose_id(purpose)
-            .ok_or_else(|| Error::Unknown {
-                kind: crate::NameKind::Purpose,
-                name: purpose.into(),
-            })?;
+        let pid = self.policy.purpose_id(purpose).ok_or(Error::Unknown {
+            kind: crate::NameKind::Purpose,
+        })?;
         if !r.purposes.contains(pid.index()) {
             return Err(Error::DisclosureOutOfScope {
                 recipient: recipient.into(),
@@ -395,9 +382,8 @@ impl Vault {
         let set = self
             .policy
             .category_set(categories.iter().copied())
-            .map_err(|name| Error::Unknown {
+            .map_err(|_| Error::Unknown {
                 kind: crate::NameKind::Category,
-                name: name.into(),
             })?;
         let outside = set.difference(&r.categories);
         if !outside.is_empty() {

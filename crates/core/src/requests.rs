@@ -548,7 +548,6 @@ impl Vault {
             if self.policy.category_id(category).is_none() {
                 return Err(Error::Unknown {
                     kind: crate::NameKind::Category,
-                    name: (*category).into(),
                 });
             }
             let old: Vec<&steward_store::RecordRow> =

@@ -2,8 +2,8 @@
 //! verified email, then export, consent and requests on their own data only.
 //!
 //! Codes are six digits, valid ten minutes, stored only as a keyed digest, and spent after
-//! five wrong guesses. Sending is limited per subject and per client address, and so are wrong
-//! guesses per client address: brute force stops long before it can succeed. Every issue,
+//! five wrong guesses. Sending is limited per address asked for (known or not) and per client
+//! address, and so are wrong guesses per client address: brute force stops long before it can succeed. Every issue,
 //! guess and sign-in is audited. Whether an email belongs to a subject is never revealed.
 
 use serde::Serialize;

@@ -40,7 +40,6 @@ impl Vault {
         if self.policy.role_id(role).is_none() {
             return Err(Error::Unknown {
                 kind: crate::NameKind::Role,
-                name: role.into(),
             });
         }
         if password.chars().count() < MIN_PASSWORD {

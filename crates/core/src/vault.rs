@@ -859,13 +859,9 @@ impl Vault {
         value: &str,
     ) -> Result<Option<SubjectId>, Error> {
         self.permit(actor, Capability::SubjectsRegister, None)?;
-        let cat = self
-            .policy
-            .category_id(category)
-            .ok_or_else(|| Error::Unknown {
-                kind: crate::NameKind::Category,
-                name: category.into(),
-            })?;
+        let cat = self.policy.category_id(category).ok_or(Error::Unknown {
+            kind: crate::NameKind::Category,
+        })?;
         if !self.policy.category(cat).lookup {
             return Err(Error::NotLookup(category.into()));
         }

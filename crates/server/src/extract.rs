@@ -275,8 +275,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Caller>()
-            .cloned()
+            .remove::<Caller>()
             .ok_or_else(|| ApiError::from(Error::Unauthenticated))
     }
 }
@@ -287,8 +286,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionSubject {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<SessionSubject>()
-            .copied()
+            .remove::<SessionSubject>()
             .ok_or_else(|| ApiError::from(Error::Unauthenticated))
     }
 }
