@@ -406,13 +406,23 @@ pub struct Report {
     pub unsealed: u64,
 }
 
+/// What a tail verifier saw of its first entry: its seq, and its link once its header held.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tail {
+    first: Option<u64>,
+    link: Option<[u8; 32]>,
+}
+
 /// Verifies a log streamed in seq order against its checkpoints.
 pub struct ChainVerifier {
     checkpoints: BTreeMap<u64, Checkpoint>,
     last_seq: u64,
     last_hash: [u8; 32],
-    /// Resuming: the first entry's link is vouched for by the checkpoint it must match.
+    /// Resuming: the first entry's link is vouched for by the checkpoint it must match; or a
+    /// tail: it is checked by [`ChainVerifier::join`].
     trust_first_link: bool,
+    /// For a tail ([`ChainVerifier::tail_from`]): what [`ChainVerifier::join`] checks.
+    tail: Option<Tail>,
     /// The seq of the next checkpoint to meet (`u64::MAX` for none): the map is looked up only
     /// there, not at every entry.
     next_checkpoint: u64,
@@ -447,6 +457,7 @@ impl ChainVerifier {
             last_seq: 0,
             last_hash: GENESIS,
             trust_first_link: false,
+            tail: None,
             next_checkpoint,
             entries: 0,
             matched: 0,
@@ -474,6 +485,57 @@ impl ChainVerifier {
         Ok(v)
     }
 
+    /// A verifier for the entries from `start` on (`start` > 1), pushed on another thread
+    /// while this one takes those before it: the same checkpoints; the first entry's seq and
+    /// link are kept for [`ChainVerifier::join`] to check against the entries before it.
+    pub fn tail_from(&self, start: u64) -> ChainVerifier {
+        ChainVerifier {
+            checkpoints: self.checkpoints.clone(),
+            last_seq: start.saturating_sub(1),
+            last_hash: GENESIS,
+            trust_first_link: true,
+            tail: Some(Tail::default()),
+            next_checkpoint: self
+                .checkpoints
+                .range(start..)
+                .next()
+                .map_or(u64::MAX, |(s, _)| *s),
+            entries: 0,
+            matched: 0,
+        }
+    }
+
+    /// Joins a tail made by [`ChainVerifier::tail_from`] to this verifier, which took the
+    /// entries before it without a fault, checking what one pass would have checked at the
+    /// tail's first entry: its seq follows this one's last, and it links to this one's last
+    /// hash. A fault the tail found is the caller's to report after a join that succeeds:
+    /// one pass would have met the join's faults first. An empty tail leaves this as it is.
+    pub fn join(self, tail: ChainVerifier) -> Result<ChainVerifier, Fault> {
+        let Some(Tail {
+            first: Some(first),
+            link,
+        }) = tail.tail
+        else {
+            return Ok(self);
+        };
+        let expected = self.last_seq + 1;
+        if first != expected {
+            return Err(Fault::Sequence {
+                expected,
+                found: first,
+            });
+        }
+        if link.is_some_and(|l| l != self.last_hash) {
+            return Err(Fault::BrokenLink { seq: first });
+        }
+        Ok(ChainVerifier {
+            tail: None,
+            entries: self.entries + tail.entries,
+            matched: self.matched + tail.matched,
+            ..tail
+        })
+    }
+
     /// The checkpoints this verifier holds, in seq order.
     pub fn checkpoints(&self) -> impl Iterator<Item = &Checkpoint> {
         self.checkpoints.values()
@@ -482,6 +544,9 @@ impl ChainVerifier {
     /// Checks the next entry as stored.
     #[inline]
     pub fn push(&mut self, e: &RawEntry<'_>) -> Result<(), Fault> {
+        if let Some(t @ Tail { first: None, .. }) = &mut self.tail {
+            t.first = Some(e.seq);
+        }
         let expected = self.last_seq + 1;
         if e.seq != expected {
             return Err(Fault::Sequence {
@@ -501,6 +566,9 @@ impl ChainVerifier {
         }
         if prev != self.last_hash && !self.trust_first_link {
             return Err(Fault::BrokenLink { seq: expected });
+        }
+        if let Some(t @ Tail { link: None, .. }) = &mut self.tail {
+            t.link = prev.try_into().ok();
         }
         self.trust_first_link = false;
         let h = sha256(e.bytes);
@@ -728,6 +796,73 @@ mod tests {
             resume(&l[..5], &l[5], vec![]),
             Err(Fault::Truncated { checkpoint: 6, .. })
         ));
+    }
+
+    /// Verifies `entries` on two verifiers split before `at`, as `verify_store` does for a
+    /// long log: faults in the head first, then the join's, then the tail's.
+    fn check_split(entries: &[Entry], cps: Vec<Checkpoint>, at: u64) -> Result<Report, Fault> {
+        let verify = |m: &[u8], s: &[u8; 64]| sign(m) == *s;
+        let mut head = ChainVerifier::new(cps, &verify)?;
+        let mut tail = head.tail_from(at);
+        let push = |v: &mut ChainVerifier, e: &Entry| {
+            let bytes = e.encode();
+            v.push(&RawEntry {
+                seq: e.seq,
+                bytes: &bytes,
+                hash: &e.hash,
+            })
+        };
+        let (first, rest): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|e| e.seq < at);
+        for e in first {
+            push(&mut head, e)?;
+        }
+        let mut tail_fault = None;
+        for e in rest {
+            if let Err(f) = push(&mut tail, e) {
+                tail_fault = Some(f);
+                break;
+            }
+        }
+        let joined = head.join(tail)?;
+        if let Some(f) = tail_fault {
+            return Err(f);
+        }
+        joined.finish()
+    }
+
+    #[test]
+    fn p33_a_log_checked_in_two_parts_finds_what_one_pass_finds() {
+        let l = log(12);
+        let cps = || vec![checkpoint(&l[3]), checkpoint(&l[8])];
+        let mut altered = l.clone();
+        altered[6].detail = "changed".into();
+        let mut relinked = l.clone();
+        relinked[6].prev_hash = [7; 32];
+        relinked[6].hash = sha256(&relinked[6].encode());
+        let mut gapped = l.clone();
+        gapped.remove(6);
+        let mut stale_link = l.clone();
+        stale_link[6].prev_hash = [7; 32];
+        let mut jumped = l.clone();
+        if let Some(last) = jumped.last_mut() {
+            last.seq = 1000;
+            last.hash = sha256(&last.encode());
+        }
+        let cut: Vec<Entry> = l[..7].to_vec();
+        for damaged in [&l, &altered, &relinked, &stale_link, &gapped, &jumped, &cut] {
+            let whole = check(damaged, cps());
+            for at in 2..=14 {
+                assert_eq!(
+                    check_split(damaged, cps(), at),
+                    whole.clone(),
+                    "split before {at}"
+                );
+            }
+        }
+        assert_eq!(
+            check_split(&l, cps(), 7).unwrap(),
+            check(&l, cps()).unwrap()
+        );
     }
 
     #[test]

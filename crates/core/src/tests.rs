@@ -666,55 +666,77 @@ fn p28_erasure_cost_is_key_destruction_and_purge_is_resumable() {
 
 /// P33: verification hands the log to its checking thread in chunks; a fault deep in a long
 /// log, many chunks in, is named, and so is the one right after a chunk boundary.
+/// P33: a long log is verified in two halves at once (`verify_store`); a fault in either
+/// half, at the join between them or in a checkpoint of the second half is named by its seq
+/// exactly as one pass would name it.
 #[test]
-fn p33_a_fault_many_chunks_into_a_long_log_is_named() {
-    let k = sqlite_kit();
+fn p33_a_fault_anywhere_in_a_long_log_is_named() {
+    let k = kit();
     let s = k.subject_with_account();
-    for _ in 0..3000 {
-        let _ = k.read(s, &["email"], "provide_service");
-    }
+    let _ = k.read(s, &["email"], "provide_service");
+    // Enough entries to be verified in two halves; a checkpoint in each.
+    let act = |i: usize| steward_audit::Draft {
+        at_ms: 1_800_000_000_000,
+        actor: "service:app".into(),
+        role: "service".into(),
+        action: "pi.read".into(),
+        outcome: steward_audit::Outcome::Granted,
+        subject: String::new(),
+        purpose: "provide_service".into(),
+        categories: "email".into(),
+        detail: format!("{{\"records\":{i}}}"),
+        policy_version: "2026.1".into(),
+    };
+    let store = k.vault.store();
+    store.commit(vec![], (0..10_000).map(act).collect()).unwrap();
     k.vault.checkpoint().unwrap();
+    store.commit(vec![], (0..15_000).map(act).collect()).unwrap();
+    k.vault.checkpoint().unwrap();
+    store.commit(vec![], (0..100).map(act).collect()).unwrap();
     let report = k.verify().unwrap();
-    let bytes: usize = k.entries_from(1).iter().map(|e| e.encode().len()).sum();
-    assert!(
-        bytes > 4 * 128 * 1024,
-        "the log spans several chunks: {bytes} bytes"
-    );
-    let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
-    for seq in [report.entries - 3, 1700, 2] {
-        let original: Vec<u8> = conn
-            .query_row("SELECT entry FROM audit WHERE seq = ?1", [seq], |r| {
-                r.get(0)
-            })
-            .unwrap();
+    let last = report.head_seq;
+    assert!(last > 25_000 && report.checkpoints == 2 && report.unsealed == 100);
+    let join = last / 2 + 1;
+    for seq in [2, join - 1, join, join + 1, 20_000, last - 50, last] {
+        let original = k.entries_from(seq).swap_remove(0);
         let mut changed = original.clone();
-        *changed.last_mut().unwrap() ^= 1;
-        conn.execute(
-            "UPDATE audit SET entry = ?1 WHERE seq = ?2",
-            rusqlite::params![changed, seq],
-        )
-        .unwrap();
+        changed.detail.push(' ');
+        store_entries(&k, std::slice::from_ref(&changed));
         assert_eq!(
             k.verify().unwrap_err(),
-            steward_audit::Fault::Altered { seq }
+            steward_audit::Fault::Altered { seq },
+            "an entry altered at {seq}"
         );
-        conn.execute(
-            "UPDATE audit SET entry = ?1 WHERE seq = ?2",
-            rusqlite::params![original, seq],
-        )
-        .unwrap();
+        // Re-hashed: then the next entry's link breaks (the last, unsealed, has none).
+        changed.hash = steward_audit::sha256(&changed.encode());
+        store_entries(&k, std::slice::from_ref(&changed));
+        if seq == last {
+            assert!(k.verify().is_ok());
+        } else {
+            assert_eq!(
+                k.verify().unwrap_err(),
+                steward_audit::Fault::BrokenLink { seq: seq + 1 },
+                "an entry rewritten at {seq}"
+            );
+        }
+        store_entries(&k, std::slice::from_ref(&original));
     }
     assert_eq!(k.verify().unwrap().entries, report.entries);
-    // A deleted entry in the middle: the sequence jumps there.
-    conn.execute("DELETE FROM audit WHERE seq = 2000", [])
-        .unwrap();
-    assert_eq!(
-        k.verify().unwrap_err(),
-        steward_audit::Fault::Sequence {
-            expected: 2000,
-            found: 2001
-        }
-    );
+    // Entries deleted: in the first half, at the join, in the second half.
+    for seq in [20_000, join, 700] {
+        k.sql(
+            &format!("DELETE FROM audit WHERE seq = {seq}"),
+            &format!("DELETE FROM {{schema}}.audit WHERE seq = {seq}"),
+        );
+        assert_eq!(
+            k.verify().unwrap_err(),
+            steward_audit::Fault::Sequence {
+                expected: seq,
+                found: seq + 1
+            },
+            "entry {seq} deleted"
+        );
+    }
 }
 
 #[test]

@@ -641,6 +641,34 @@ pub(super) fn audit_scan_streams_from_a_seq_and_stops(make: Factory<'_>) -> Resu
         })
         .map_err(e)?;
     ensure(seqs == [2, 3, 4], "from the seq asked, stopping when told")?;
+    // Ranges, two at once from two threads (as the verifier scans a long log).
+    let range = |from, to| {
+        let mut seqs = Vec::new();
+        store
+            .audit_scan_range(from, to, &mut |entry| {
+                seqs.push(entry.seq);
+                true
+            })
+            .map(|()| seqs)
+    };
+    let (low, high) = std::thread::scope(|s| {
+        let low = s.spawn(|| range(1, 3));
+        let high = range(4, 9);
+        (low.join(), high)
+    });
+    let low = low.map_err(|_| "a range scan panicked")?.map_err(e)?;
+    ensure(
+        low == [1, 2, 3] && high.map_err(e)? == [4, 5],
+        "two ranges scanned at once, each from its first seq to its last",
+    )?;
+    let mut stopped = Vec::new();
+    store
+        .audit_scan_range(2, 5, &mut |entry| {
+            stopped.push(entry.seq);
+            entry.seq < 3
+        })
+        .map_err(e)?;
+    ensure(stopped == [2, 3], "a range scan stops when told")?;
     let last = entries.last().ok_or("no entries")?;
     ensure(
         store.audit_head().map_err(e)? == (last.seq, last.hash),

@@ -83,6 +83,8 @@ const RESTART_FRAMES: i64 = 4096;
 /// The SQLite data store.
 pub struct SqliteStore {
     inner: Mutex<Inner>,
+    /// The data file, for the read-only connections of [`SqliteStore::reader`].
+    path: std::path::PathBuf,
     /// A checkpointer pass has ended since the writer last caught up: see [`checkpointer`].
     behind: Arc<AtomicBool>,
     /// Asks the checkpointer thread to fold the write-ahead log into the database file; it
@@ -171,6 +173,7 @@ impl SqliteStore {
             .map_err(backend)?;
         let behind = Arc::new(AtomicBool::new(false));
         Ok(SqliteStore {
+            path: path.to_path_buf(),
             checkpoints: checkpointer(path, Arc::clone(&behind))?,
             space: crate::SpaceWatch::default(),
             behind,
@@ -211,6 +214,21 @@ impl SqliteStore {
     #[cfg(test)]
     pub(crate) fn checkpointed(&self) -> bool {
         self.behind.load(Ordering::Acquire)
+    }
+
+    /// A read-only connection of its own to the data file, for a long read beside the writer.
+    /// It reads through a memory map (up to 1 GiB of the file): a scan then costs no system
+    /// call per page (verification ran about a quarter faster). The store never shrinks its
+    /// file (no `VACUUM`), which is what a reader's map must not meet.
+    fn reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824;")
+            .map_err(backend)?;
+        Ok(conn)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -204,26 +204,27 @@ impl crate::Store for SqliteStore {
             .conn
             .prepare_cached("SELECT seq, entry, hash FROM audit WHERE seq >= ?1 ORDER BY seq")
             .map_err(backend)?;
-        let mut rows = st.query(params![from_seq]).map_err(backend)?;
-        while let Some(r) = rows.next().map_err(backend)? {
-            // A seq that is not a positive integer is passed as 0: the verifier names it.
-            let seq = match r.get_ref(0) {
-                Ok(ValueRef::Integer(n)) => u64::try_from(n).unwrap_or(0),
-                _ => 0,
-            };
-            let blob = |i: usize| match r.get_ref(i) {
-                Ok(ValueRef::Blob(b)) => b,
-                _ => &[],
-            };
-            if !visit(RawEntry {
-                seq,
-                bytes: blob(1),
-                hash: blob(2),
-            }) {
-                break;
-            }
-        }
-        Ok(())
+        let rows = st.query(params![from_seq]).map_err(backend)?;
+        scan_rows(rows, visit)
+    }
+
+    /// On a read-only connection opened for the scan: it reads a snapshot of its own beside
+    /// the writer (WAL), so neither the writer nor another scan waits on it.
+    fn audit_scan_range(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let conn = self.reader()?;
+        let mut st = conn
+            .prepare(
+                "SELECT seq, entry, hash FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let to = i64::try_from(to_seq).unwrap_or(i64::MAX);
+        let rows = st.query(params![from_seq, to]).map_err(backend)?;
+        scan_rows(rows, visit)
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
@@ -527,4 +528,30 @@ impl crate::Store for SqliteStore {
             holds,
         })
     }
+}
+
+/// Hands each `(seq, entry, hash)` row to `visit` until it returns false.
+fn scan_rows(
+    mut rows: rusqlite::Rows<'_>,
+    visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
+) -> Result<(), StoreError> {
+    while let Some(r) = rows.next().map_err(backend)? {
+        // A seq that is not a positive integer is passed as 0: the verifier names it.
+        let seq = match r.get_ref(0) {
+            Ok(ValueRef::Integer(n)) => u64::try_from(n).unwrap_or(0),
+            _ => 0,
+        };
+        let blob = |i: usize| match r.get_ref(i) {
+            Ok(ValueRef::Blob(b)) => b,
+            _ => &[],
+        };
+        if !visit(RawEntry {
+            seq,
+            bytes: blob(1),
+            hash: blob(2),
+        }) {
+            break;
+        }
+    }
+    Ok(())
 }
