@@ -382,7 +382,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
 
     say!("\n6. Subject A exports everything held about them (P23)");
-    let export = v.export(&officer, li)?;
+    let export = v.export(
+        &officer,
+        li,
+        Some("the subject asked for a copy of their data"),
+    )?;
     let export_path = dir.join(format!("export-{li}.json"));
     std::fs::write(&export_path, serde_json::to_vec_pretty(&export)?)?;
     say!(

@@ -183,7 +183,11 @@ fn p23_p28_a_subject_lives_collected_read_exported_and_erased_over_http() {
     );
     assert_eq!(r.body["subject"], id.as_str());
 
-    let r = srv.get(&format!("/v1/subjects/{id}/export"), &officer);
+    let r = srv.post(
+        &format!("/v1/subjects/{id}/export"),
+        &officer,
+        json!({"justification": "the subject asked"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["type"], "steward.subject-export.v1");
     assert_eq!(r.body["records"].as_array().unwrap().len(), 3);
@@ -504,7 +508,7 @@ fn p26_p32_rights_requests_over_the_api() {
     let r = srv.post(
         &format!("/v1/requests/{access}/complete"),
         &officer,
-        json!({"note": "sent to the verified email"}),
+        json!({"note": "sent to the verified email", "justification": "the subject's request"}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["request"]["state"], "completed");
@@ -724,7 +728,7 @@ fn p24_a_correction_replaces_the_value_it_corrects() {
         srv.post(
             &format!("/v1/requests/{rid}/complete"),
             &officer,
-            json!({"note": "corrected", "corrections": [{"category": "email", "value": value}]}),
+            json!({"note": "corrected", "justification": "the subject's request", "corrections": [{"category": "email", "value": value}]}),
         )
     };
     // Another subject's address: refused, nothing changed.
@@ -744,7 +748,11 @@ fn p24_a_correction_replaces_the_value_it_corrects() {
     let values = r.body["values"].as_array().unwrap();
     assert_eq!(values.len(), 1, "{}", r.body);
     assert_eq!(values[0]["value"], "wang.fang@new.example.cn");
-    let export = srv.get(&format!("/v1/subjects/{id}/export"), &officer);
+    let export = srv.post(
+        &format!("/v1/subjects/{id}/export"),
+        &officer,
+        json!({"justification": "checking the correction"}),
+    );
     let emails: Vec<&Value> = export.body["records"]
         .as_array()
         .unwrap()
@@ -793,7 +801,7 @@ fn p24_a_correction_replaces_the_value_it_corrects() {
     let r = srv.post(
         &format!("/v1/requests/{access}/complete"),
         &officer,
-        json!({"corrections": [{"category": "email", "value": "x@example.cn"}]}),
+        json!({"justification": "the subject's request", "corrections": [{"category": "email", "value": "x@example.cn"}]}),
     );
     assert_eq!(r.status, 400, "{}", r.body);
 }

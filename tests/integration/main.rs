@@ -21,5 +21,6 @@ mod demo;
 mod docs;
 mod evidence;
 mod hygiene;
+mod justify;
 mod selfservice;
 mod serve;

@@ -355,7 +355,11 @@ fn p31_a_subject_sees_their_requests_and_their_export_holds_them() {
 
     for export in [
         srv.get("/v1/self/export", &session),
-        srv.get(&format!("/v1/subjects/{id}/export"), &officer),
+        srv.post(
+            &format!("/v1/subjects/{id}/export"),
+            &officer,
+            json!({"justification": "answering inquiry 42"}),
+        ),
     ] {
         assert_eq!(export.status, 200, "{}", export.body);
         let requests = export.body["requests"].as_array().unwrap();

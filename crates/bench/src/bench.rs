@@ -514,7 +514,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for _ in 0..20 {
         let s = subject_111(&b.vault, &b.app)?;
         let t = Instant::now();
-        let e = b.vault.export(&b.officer, s)?;
+        let e = b.vault.export(&b.officer, s, Some("the subject asked"))?;
         exports.push(secs(t) * 1e3);
         if e.records.len() != 111 {
             return Err(anyhow!(

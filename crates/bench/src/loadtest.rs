@@ -397,7 +397,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
                     "POST",
                     &format!("/v1/requests/{id}/complete"),
                     &officer_key,
-                    Some(&json!({})),
+                    Some(&json!({"justification": "the subject's request"})),
                 )
                 .await?;
             if status != 200 {

@@ -439,7 +439,9 @@ impl Vault {
             self.shred(
                 None,
                 SubjectId(subject),
-                "re-applied after a restore: the subject was erased after the backup was taken",
+                crate::rights::Why::Steward(
+                    "re-applied after a restore: the subject was erased after the backup was taken",
+                ),
             )?;
             reapplied += 1;
         }

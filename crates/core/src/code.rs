@@ -119,6 +119,8 @@ catalogue! {
     HoldNotFound = "hold_not_found", 404, "no legal hold has this id";
     /// No such API key.
     KeyNotFound = "key_not_found", 404, "no API key has this id";
+    /// No audit entry of this subject has this seq.
+    EntryNotFound = "entry_not_found", 404, "no audit entry has this seq, or it names another subject";
     /// The subject was erased.
     SubjectErased = "subject_erased", 410, "the subject has been erased";
     /// The data key is gone.

@@ -50,6 +50,8 @@ pub enum Missing {
     Hold,
     /// An API key.
     ApiKey,
+    /// An audit entry of a subject.
+    AuditEntry,
 }
 
 /// Everything an operation on the vault can fail with.
@@ -308,6 +310,7 @@ impl Error {
             Error::NotFound(Missing::Request) => Code::RequestNotFound,
             Error::NotFound(Missing::Hold) => Code::HoldNotFound,
             Error::NotFound(Missing::ApiKey) => Code::KeyNotFound,
+            Error::NotFound(Missing::AuditEntry) => Code::EntryNotFound,
             Error::Conflict(_) => Code::Conflict,
             Error::SubjectNotFound => Code::SubjectNotFound,
             Error::SubjectErased => Code::SubjectErased,
@@ -373,6 +376,7 @@ fn missing_name(m: Missing) -> &'static str {
         Missing::Request => "rights request",
         Missing::Hold => "legal hold",
         Missing::ApiKey => "API key",
+        Missing::AuditEntry => "audit entry of this subject",
     }
 }
 

@@ -27,8 +27,9 @@ pub struct Hold {
     pub categories: Vec<String>,
     /// One of [`HOLD_REASONS`].
     pub reason: String,
-    /// Case number or letter reference.
-    pub reference: String,
+    /// Case number or letter reference, as staff typed it; stored sealed under the subject's
+    /// key, so it is gone (null) once the subject is erased.
+    pub reference: Option<String>,
     /// When placed.
     pub placed_at: String,
     /// When it ends by itself.
@@ -51,8 +52,10 @@ pub enum Held {
 }
 
 impl Vault {
-    fn hold_view(&self, h: HoldRow, now: i64) -> Hold {
-        Hold {
+    fn hold_view(&self, h: HoldRow, now: i64) -> Result<Hold, Error> {
+        let reference =
+            self.open_text(SubjectId(h.subject), "hold-reference", &h.id, &h.reference)?;
+        Ok(Hold {
             active: h.active_at(now),
             id: h.id,
             subject: SubjectId(h.subject).to_string(),
@@ -63,11 +66,11 @@ impl Vault {
                 .map(String::from)
                 .collect(),
             reason: h.reason,
-            reference: h.reference,
+            reference,
             placed_at: rfc3339(h.placed_ms),
             until: rfc3339(h.until_ms),
             lifted_at: h.lifted_ms.map(rfc3339),
-        }
+        })
     }
 
     /// Places a hold on a subject's data, or on some categories of it, until `until_ms`.
@@ -117,12 +120,26 @@ impl Vault {
                 e,
             ));
         }
+        let id = self.new_id("hold")?;
+        // P34: the reference may name people; it is kept only sealed under the subject's key.
+        let reference = self
+            .seal_text(subject, "hold-reference", &id, reference)
+            .map_err(|e| {
+                self.refuse(
+                    actor,
+                    "hold.place",
+                    Some(subject),
+                    "",
+                    categories.join(","),
+                    e,
+                )
+            })?;
         let row = HoldRow {
-            id: self.new_id("hold")?,
+            id,
             subject: subject.0,
             categories: categories.join(","),
             reason: reason.into(),
-            reference: reference.into(),
+            reference,
             placed_ms: now,
             until_ms,
             lifted_ms: None,
@@ -144,7 +161,7 @@ impl Vault {
                 json!({ "hold": row.id, "reason": reason, "until_ms": until_ms }),
             )],
         )?;
-        Ok(self.hold_view(row, now))
+        self.hold_view(row, now)
     }
 
     /// Lifts a hold early.
@@ -182,19 +199,18 @@ impl Vault {
             )],
         )?;
         row.lifted_ms = Some(now);
-        Ok(self.hold_view(row, now))
+        self.hold_view(row, now)
     }
 
     /// Every hold on a subject, in force or not.
     pub fn holds(&self, actor: &Actor, subject: SubjectId) -> Result<Vec<Hold>, Error> {
         self.permit(actor, Capability::HoldsManage, Some(subject))?;
         let now = self.clock.now_ms();
-        Ok(self
-            .store
+        self.store
             .holds(&subject.0)?
             .into_iter()
             .map(|h| self.hold_view(h, now))
-            .collect())
+            .collect()
     }
 
     /// What the holds in force cover for a subject.

@@ -17,6 +17,7 @@ pub mod evidence;
 mod holds;
 mod journal;
 mod keys;
+mod notes;
 mod read;
 mod requests;
 mod retention;
@@ -30,7 +31,7 @@ pub use check::Check;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::{ApiKeyInfo, KEY_CACHE_MS};
-pub use requests::{Completion, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
+pub use requests::{Closing, Completion, MAX_NOTE, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{
     Export, ExportConsent, ExportDisclosure, ExportRecord, ExportRequest, PurgeProgress,

@@ -58,21 +58,16 @@ impl Vault {
             reader.prefetch(&wanted)?;
             for ((actor, req), decided) in batch.iter().zip(decided) {
                 let (actor, req) = (*actor, req);
-                let read = decided.and_then(|d| self.fetch_read(req, d, reader));
+                let read = decided
+                    .and_then(|d| self.fetch_read(req, d, reader))
+                    .and_then(|values| {
+                        let detail = self.read_detail(req, values.len())?;
+                        Ok((values, detail))
+                    });
                 let (outcome, detail, result) = match read {
                     // A storage failure aborts the whole unit: nothing is returned unaudited.
                     Err(Error::Store(e)) => return Err(e),
-                    Ok(values) => {
-                        let detail = match req.justification {
-                            Some(j) => json!({ "records": values.len(), "justification": j }),
-                            // The common case, written without building a JSON map.
-                            None => serde_json::Value::String(format!(
-                                "{{\"records\":{}}}",
-                                values.len()
-                            )),
-                        };
-                        (Outcome::Granted, detail, Ok(values))
-                    }
+                    Ok((values, detail)) => (Outcome::Granted, detail, Ok(values)),
                     Err(e) => {
                         let mut detail = json!({ "code": e.code(), "reason": e.to_string() });
                         if let (Error::Refused { rule, .. }, Some(map)) =
@@ -114,6 +109,21 @@ impl Vault {
             // (503 `storage_unavailable`), as it is for writes.
             Err(e) => batch.iter().map(|_| Err(Error::Store(e.clone()))).collect(),
         }
+    }
+
+    /// A granted read's audit detail: how many records, and its justification as a keyed
+    /// digest and sealed under the subject's key (P21, P34), never as typed.
+    fn read_detail(&self, req: &Read<'_>, records: usize) -> Result<serde_json::Value, Error> {
+        if req.justification.is_none_or(|j| j.trim().is_empty()) {
+            // The common case, written without building a JSON map.
+            return Ok(serde_json::Value::String(format!(
+                "{{\"records\":{records}}}"
+            )));
+        }
+        let mut map = serde_json::Map::new();
+        map.insert("records".into(), json!(records));
+        self.note_justification(&mut map, req.subject, "pi.read", req.justification)?;
+        Ok(serde_json::Value::Object(map))
     }
 
     fn read_one(
@@ -336,6 +346,10 @@ impl Vault {
             }
         };
         let now = self.clock.now_ms();
+        let mut detail = serde_json::Map::new();
+        detail.insert("recipient".into(), json!(recipient));
+        detail.insert("records".into(), json!(values.len()));
+        self.note_justification(&mut detail, subject, "disclosure.record", justification)?;
         self.store.commit(
             vec![Op::InsertDisclosure(DisclosureRow {
                 subject: subject.0,
@@ -353,7 +367,7 @@ impl Vault {
                 Some(subject),
                 purpose,
                 cats,
-                json!({ "recipient": recipient, "records": values.len() }),
+                serde_json::Value::Object(detail),
             )],
         )?;
         Ok(values)

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::holds::Held;
 use crate::retention::DAY_MS;
 use crate::rights::Export;
+use crate::rights::Why;
 use crate::vault::{Actor, SignedDocument, SubjectId, Vault, aad};
 
 /// The kinds of request.
@@ -76,6 +77,20 @@ pub struct Completion {
     pub certificate: Option<SignedDocument>,
 }
 
+/// The longest note staff may write on a request, in bytes.
+pub const MAX_NOTE: usize = 2_000;
+
+/// How staff close a request ([`Vault::complete_request`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Closing<'a> {
+    /// A note to the subject (how the answer was sent, say); sealed under their key.
+    pub note: &'a str,
+    /// Why, where the caller's role must state it (P21).
+    pub justification: Option<&'a str>,
+    /// For a correction request: (category, new value) pairs.
+    pub corrections: &'a [(&'a str, &'a str)],
+}
+
 /// What an act contributes to the unit of work that moves its request: changes and their
 /// audit entries, committed with the request's new state or not at all.
 #[derive(Default)]
@@ -104,11 +119,23 @@ impl Vault {
         let outcome = if r.outcome.is_empty() {
             None
         } else {
-            Some(serde_json::from_str(&r.outcome).map_err(|_| {
+            let mut o: serde_json::Value = serde_json::from_str(&r.outcome).map_err(|_| {
                 Error::Store(StoreError::Corrupt(
                     "a request's outcome is not JSON".into(),
                 ))
-            })?)
+            })?;
+            // The note, sealed under the subject's key, opened; gone once they are erased.
+            if let Some(map) = o.as_object_mut()
+                && let Some(stored) = map.remove("note")
+            {
+                let stored = stored.as_str().ok_or(Error::Integrity)?;
+                if let Some(note) =
+                    self.open_text(SubjectId(r.subject), "request-note", &r.id, stored)?
+                {
+                    map.insert("note".into(), json!(note));
+                }
+            }
+            Some(o)
         };
         Ok(RightsRequest {
             id: r.id.clone(),
@@ -123,6 +150,26 @@ impl Vault {
             verification: r.verification.clone(),
             outcome,
         })
+    }
+
+    /// Adds a request's note, sealed under its subject's key, to its outcome (nothing for
+    /// an empty note).
+    fn seal_note(
+        &self,
+        outcome: &mut serde_json::Map<String, serde_json::Value>,
+        row: &RequestRow,
+        note: &str,
+    ) -> Result<(), Error> {
+        if note.len() > MAX_NOTE {
+            return Err(Error::Invalid(format!(
+                "a note is at most {MAX_NOTE} bytes"
+            )));
+        }
+        if !note.is_empty() {
+            let sealed = self.seal_text(SubjectId(row.subject), "request-note", &row.id, note)?;
+            outcome.insert("note".into(), json!(sealed));
+        }
+        Ok(())
     }
 
     /// Records a new request (state `received`).
@@ -273,7 +320,7 @@ impl Vault {
                 let key = self.data_key(subject)?;
                 key.seal(
                     &self.nonces,
-                    &aad(&subject.0, "request", request_tag(&id)),
+                    &aad(&subject.0, "request", crate::notes::id_tag(&id)),
                     t.as_bytes(),
                 )?
             }
@@ -349,7 +396,8 @@ impl Vault {
     }
 
     /// Refuses a request, in whole, for a reason from the fixed list (P26); the subject is
-    /// told the reason.
+    /// told the reason. The note, if any, is sealed under the subject's key ([`crate::notes`]):
+    /// the subject and staff read it with the request; the log never holds it.
     pub fn refuse_request(
         &self,
         actor: &Actor,
@@ -357,16 +405,19 @@ impl Vault {
         reason: &str,
         note: &str,
     ) -> Result<RightsRequest, Error> {
-        self.open_request_row(actor, id)?;
+        let row = self.open_request_row(actor, id)?;
         if !REFUSAL_REASONS.contains(&reason) {
             return Err(Error::Invalid(format!(
                 "a refusal's reason is one of: {}",
                 REFUSAL_REASONS.join(", ")
             )));
         }
+        let mut outcome = serde_json::Map::new();
+        outcome.insert("refused".into(), json!(reason));
+        self.seal_note(&mut outcome, &row, note)?;
         let fields = Fields {
             verification: None,
-            outcome: Some(json!({ "refused": reason, "note": note }).to_string()),
+            outcome: Some(serde_json::Value::Object(outcome).to_string()),
         };
         self.transition(
             actor,
@@ -382,30 +433,26 @@ impl Vault {
     /// Carries a verified request out and completes it: access exports; deletion erases (or,
     /// under a legal hold, deletes what is not held and refuses the rest in part); consent
     /// withdrawal withdraws; cancellation closes the account and schedules erasure;
-    /// correction and inquiry are answered by staff and closed with a note. The act and the
-    /// request's completion are one unit of work ([`Vault::transition`]).
+    /// correction replaces the values `closing.corrections` names (each replaces every value
+    /// the subject has of its category — reads and exports return only the new one, the old
+    /// records and their lookup entries are deleted in the same unit of work, and the act is
+    /// audited as `pi.correct`, P24); inquiries are answered by staff and closed with a note.
+    /// The act and the request's completion are one unit of work ([`Vault::transition`]).
+    /// Completing acts on PI, so under a role that must state why, it needs a justification
+    /// (P21), kept by the `request.complete` entry as a keyed digest and sealed.
     pub fn complete_request(
         &self,
         actor: &Actor,
         id: &str,
-        note: &str,
+        closing: &Closing<'_>,
     ) -> Result<Completion, Error> {
-        self.complete_request_with(actor, id, note, &[])
-    }
-
-    /// [`Vault::complete_request`], for a correction request with the corrected values
-    /// (category, new value): each replaces every value the subject has of its category —
-    /// reads and exports return only the new one, the old records (and their lookup entries)
-    /// are deleted in the same unit of work, and the act is audited as `pi.correct` (P24).
-    /// Other kinds take no corrections.
-    pub fn complete_request_with(
-        &self,
-        actor: &Actor,
-        id: &str,
-        note: &str,
-        corrections: &[(&str, &str)],
-    ) -> Result<Completion, Error> {
+        let Closing {
+            note,
+            justification,
+            corrections,
+        } = *closing;
         let row = self.open_request_row(actor, id)?;
+        let subject = SubjectId(row.subject);
         if !corrections.is_empty() && row.kind != "correction" {
             return Err(Error::Invalid(
                 "corrected values are taken only by a `correction` request".into(),
@@ -418,14 +465,14 @@ impl Vault {
                 event: RequestEvent::Complete,
             });
         }
-        let subject = SubjectId(row.subject);
+        self.check_justification(actor, "request.complete", subject, justification)?;
         let mut act = Act::default();
         let mut export = None;
         let mut erased = None;
         let mut withdrawn = None;
         let outcome = match row.kind.as_str() {
             "access" => {
-                let (e, draft) = self.prepare_export(actor, subject)?;
+                let (e, draft) = self.prepare_export(actor, subject, justification)?;
                 let n = e.records.len();
                 act.audit.push(draft);
                 export = Some(e);
@@ -434,7 +481,8 @@ impl Vault {
             "deletion" | "deletion_unlawful" => match self.held(subject)? {
                 Held::Nothing => {
                     let reason = format!("rights request {}", row.id);
-                    let (ops, draft) = self.erasure_unit(Some(actor), subject, &reason);
+                    let (ops, draft) =
+                        self.erasure_unit(Some(actor), subject, Why::Steward(&reason));
                     act.ops = ops;
                     act.audit.push(draft);
                     erased = Some(reason);
@@ -499,21 +547,27 @@ impl Vault {
             _ => json!({ "answered": true }),
         };
         let mut outcome = outcome;
-        if let Some(map) = outcome.as_object_mut()
-            && !note.is_empty()
-        {
-            map.insert("note".into(), json!(note));
+        if let Some(map) = outcome.as_object_mut() {
+            self.seal_note(map, &row, note)?;
         }
         let fields = Fields {
             verification: None,
             outcome: Some(outcome.to_string()),
         };
-        let (mut request, entries) =
-            self.transition(actor, id, RequestEvent::Complete, act, fields, json!({}))?;
+        let mut detail = serde_json::Map::new();
+        self.note_justification(&mut detail, subject, "request.complete", justification)?;
+        let (mut request, entries) = self.transition(
+            actor,
+            id,
+            RequestEvent::Complete,
+            act,
+            fields,
+            serde_json::Value::Object(detail),
+        )?;
         // What follows the commit: the act's own entry is the unit's first.
         let first = entries.first().ok_or(Error::Internal("no audit entry"))?;
         let certificate = match erased {
-            Some(reason) => Some(self.finish_erasure(subject, &reason, first)?),
+            Some(reason) => Some(self.finish_erasure(subject, Why::Steward(&reason), first)?),
             None => None,
         };
         if let Some(consent) = withdrawn {
@@ -610,8 +664,9 @@ impl Vault {
     }
 
     /// A request's text for staff to answer it (P31): under a role that must state why, only
-    /// with a justification. Audited as `request.read_text` (the request's id and a keyed digest
-    /// of the justification; neither the text nor the justification itself).
+    /// with a justification. Audited as `request.read_text`: the request's id and the
+    /// justification as a keyed digest and sealed under the subject's key, never the text or
+    /// the justification as typed.
     pub fn read_request_text(
         &self,
         actor: &Actor,
@@ -620,36 +675,18 @@ impl Vault {
     ) -> Result<String, Error> {
         let row = self.open_request_row(actor, id)?;
         let subject = SubjectId(row.subject);
-        let justified = justification.is_some_and(|j| !j.trim().is_empty());
-        if self
-            .policy
-            .role(actor.role)
-            .is_some_and(|r| r.justification)
-            && !justified
-        {
-            let e =
-                self.refusal(steward_policy::Refusal::JustificationRequired { role: actor.role });
-            return Err(self.refuse(
-                actor,
-                "request.read_text",
-                Some(subject),
-                "",
-                String::new(),
-                e,
-            ));
-        }
+        self.check_justification(actor, "request.read_text", subject, justification)?;
         let text = self.sealed_request_text(&row)?;
-        // Keyed: a justification may name a person, and a plain hash of a short text is a guess
-        // away from it.
-        let digest = justification
-            .map(|j| hex::encode(self.keys.state_tag("justification", &[j.as_bytes()])));
+        let mut detail = serde_json::Map::new();
+        detail.insert("request".into(), json!(row.id));
+        self.note_justification(&mut detail, subject, "request.read_text", justification)?;
         self.store.commit(
             vec![],
             vec![self.act(
                 actor,
                 "request.read_text",
                 Some(subject),
-                json!({ "request": row.id, "justification_digest": digest }),
+                serde_json::Value::Object(detail),
             )],
         )?;
         Ok(text)
@@ -673,7 +710,7 @@ impl Vault {
         let subject = SubjectId(row.subject);
         let key = self.data_key(subject)?;
         let plain = key.open(
-            &aad(&subject.0, "request", request_tag(&row.id)),
+            &aad(&subject.0, "request", crate::notes::id_tag(&row.id)),
             &row.sealed_text,
         )?;
         String::from_utf8(plain).map_err(|_| Error::Integrity)
@@ -689,14 +726,4 @@ impl Vault {
             .map(|r| self.request_view(r))
             .collect()
     }
-}
-
-/// A request's text is bound to the request: its id's hash stands in for a record id.
-fn request_tag(id: &str) -> i64 {
-    let d = steward_audit::sha256(id.as_bytes());
-    let mut b = [0u8; 8];
-    for (o, x) in b.iter_mut().zip(d) {
-        *o = x;
-    }
-    i64::from_be_bytes(b)
 }

@@ -106,7 +106,11 @@ impl Vault {
                     report.subjects_held += 1;
                 } else {
                     if !dry_run {
-                        self.shred(None, subject, "account closed; grace period over")?;
+                        self.shred(
+                            None,
+                            subject,
+                            crate::rights::Why::Steward("account closed; grace period over"),
+                        )?;
                     }
                     report.subjects_erased += 1;
                 }

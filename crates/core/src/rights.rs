@@ -127,12 +127,20 @@ pub struct PurgeProgress {
 }
 
 impl Vault {
-    /// Everything held about a subject, decrypted, as machine-readable JSON (P23).
-    pub fn export(&self, actor: &Actor, subject: SubjectId) -> Result<Export, Error> {
+    /// Everything held about a subject, decrypted, as machine-readable JSON (P23). Under a
+    /// role that must state why it reveals PI, only with a justification (P21), which the
+    /// `subject.export` entry keeps as a keyed digest and sealed under the subject's key.
+    pub fn export(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        justification: Option<&str>,
+    ) -> Result<Export, Error> {
         if let Err(e) = self.may(actor, Capability::SubjectExport) {
             return Err(self.refuse(actor, "subject.export", Some(subject), "", String::new(), e));
         }
-        self.export_unchecked(actor, subject)
+        self.check_justification(actor, "subject.export", subject, justification)?;
+        self.export_unchecked(actor, subject, justification)
     }
 
     /// [`Vault::export`] once permission is settled (an access request carries its own).
@@ -141,8 +149,9 @@ impl Vault {
         &self,
         actor: &Actor,
         subject: SubjectId,
+        justification: Option<&str>,
     ) -> Result<Export, Error> {
-        let (export, draft) = self.prepare_export(actor, subject)?;
+        let (export, draft) = self.prepare_export(actor, subject, justification)?;
         self.store.commit(vec![], vec![draft])?;
         Ok(export)
     }
@@ -153,6 +162,7 @@ impl Vault {
         &self,
         actor: &Actor,
         subject: SubjectId,
+        justification: Option<&str>,
     ) -> Result<(Export, steward_audit::Draft), Error> {
         let file = self.store.subject_file(&subject.0)?;
         if let Some(s) = &file.subject {
@@ -223,11 +233,14 @@ impl Vault {
                 })
                 .collect::<Result<_, Error>>()?,
         };
+        let mut detail = serde_json::Map::new();
+        detail.insert("records".into(), json!(export.records.len()));
+        self.note_justification(&mut detail, subject, "subject.export", justification)?;
         let draft = self.act(
             actor,
             "subject.export",
             Some(subject),
-            json!({ "records": export.records.len() }),
+            serde_json::Value::Object(detail),
         );
         Ok((export, draft))
     }
@@ -261,7 +274,7 @@ impl Vault {
         if let Err(e) = erasable {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
-        self.shred(Some(actor), subject, reason)
+        self.shred(Some(actor), subject, Why::Typed(reason))
     }
 
     /// The erasure itself, once it is allowed: mark, queue, audit, destroy the key, certify.
@@ -270,7 +283,7 @@ impl Vault {
         &self,
         actor: Option<&Actor>,
         subject: SubjectId,
-        reason: &str,
+        reason: Why<'_>,
     ) -> Result<SignedDocument, Error> {
         let (ops, draft) = self.erasure_unit(actor, subject, reason);
         let entries = self.store.commit(ops, vec![draft])?;
@@ -285,9 +298,12 @@ impl Vault {
         &self,
         actor: Option<&Actor>,
         subject: SubjectId,
-        reason: &str,
+        reason: Why<'_>,
     ) -> (Vec<Op>, steward_audit::Draft) {
-        let detail = json!({ "method": "crypto-shredding", "reason": reason });
+        let mut detail = serde_json::Map::new();
+        detail.insert("method".into(), json!("crypto-shredding"));
+        reason.record(self, &mut detail);
+        let detail = serde_json::Value::Object(detail);
         let draft = match actor {
             Some(actor) => self.act(actor, "subject.erase", Some(subject), detail),
             None => {
@@ -316,7 +332,7 @@ impl Vault {
     pub(crate) fn finish_erasure(
         &self,
         subject: SubjectId,
-        reason: &str,
+        reason: Why<'_>,
         entry: &steward_audit::Entry,
     ) -> Result<SignedDocument, Error> {
         self.forget_key(subject);
@@ -336,7 +352,7 @@ impl Vault {
         // `backup create` more than `days` after it.
         let gone_by =
             erased_at.saturating_add(i64::from(days).saturating_add(1) * crate::retention::DAY_MS);
-        let certificate = self.sign_document(&json!({
+        let mut certificate = json!({
             "type": "steward.erasure-certificate.v1",
             "subject": subject.to_string(),
             "subject_pseudonym": self.pseudonym(subject),
@@ -355,11 +371,14 @@ impl Vault {
                     "a restore re-applies this erasure while the live keyring remembers it"
                 },
             },
-            "reason": reason,
             "policy_version": self.policy.version,
             "audit_seq": entry.seq,
             "audit_hash": hex::encode(entry.hash),
-        }));
+        });
+        if let Some(map) = certificate.as_object_mut() {
+            reason.record(self, map);
+        }
+        let certificate = self.sign_document(&certificate);
         let document = serde_json::to_string(&certificate)
             .map_err(|_| Error::Internal("certificate encoding failed"))?;
         self.store.commit(
@@ -431,5 +450,32 @@ impl Vault {
         let mut d = self.system_draft(action, serde_json::Value::Null);
         d.subject = self.pseudonym(subject);
         d
+    }
+}
+
+/// Why a subject is erased, as its `subject.erase` entry and its certificate keep it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Why<'a> {
+    /// Typed by a person (the erasure API's `reason`): it may name anyone, and the subject's
+    /// key goes with the erasure, so only a keyed digest is kept (`reason_digest`, P34).
+    Typed(&'a str),
+    /// Said by Steward itself (a rights request's id, a grace period's end): kept as
+    /// `reason`.
+    Steward(&'a str),
+}
+
+impl Why<'_> {
+    fn record(self, vault: &Vault, into: &mut serde_json::Map<String, serde_json::Value>) {
+        match self {
+            Why::Typed(text) => {
+                into.insert(
+                    "reason_digest".into(),
+                    json!(vault.text_digest("erasure-reason", text)),
+                );
+            }
+            Why::Steward(text) => {
+                into.insert("reason".into(), json!(text));
+            }
+        }
     }
 }

@@ -362,7 +362,7 @@ impl Vault {
 
     /// A subject's own export (P23).
     pub fn self_export(&self, subject: SubjectId) -> Result<Export, Error> {
-        self.export_unchecked(&subject_actor(), subject)
+        self.export_unchecked(&subject_actor(), subject, None)
     }
 
     /// A subject's own consent choice (P27).

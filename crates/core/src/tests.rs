@@ -561,7 +561,10 @@ fn p23_export_has_values_consent_history_and_disclosures() {
             None,
         )
         .unwrap();
-    let e = k.vault.export(&k.officer, s).unwrap();
+    let e = k
+        .vault
+        .export(&k.officer, s, Some("the subject asked"))
+        .unwrap();
     assert_eq!(e.records.len(), 3);
     assert_eq!(e.records[1].taxonomy, "user.contact.email");
     assert_eq!(e.consent_history.len(), 1);
@@ -688,9 +691,13 @@ fn p33_a_fault_anywhere_in_a_long_log_is_named() {
         policy_version: "2026.1".into(),
     };
     let store = k.vault.store();
-    store.commit(vec![], (0..10_000).map(act).collect()).unwrap();
+    store
+        .commit(vec![], (0..10_000).map(act).collect())
+        .unwrap();
     k.vault.checkpoint().unwrap();
-    store.commit(vec![], (0..15_000).map(act).collect()).unwrap();
+    store
+        .commit(vec![], (0..15_000).map(act).collect())
+        .unwrap();
     k.vault.checkpoint().unwrap();
     store.commit(vec![], (0..100).map(act).collect()).unwrap();
     let report = k.verify().unwrap();
@@ -860,7 +867,7 @@ fn p21_roles_without_an_operation_are_refused_and_audited() {
         "operation_not_permitted"
     );
     assert_eq!(
-        k.vault.export(&k.service, s).unwrap_err().code(),
+        k.vault.export(&k.service, s, None).unwrap_err().code(),
         "operation_not_permitted"
     );
     assert_eq!(
@@ -1092,7 +1099,7 @@ fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
     // Not before identity is verified (P25).
     assert_eq!(
         k.vault
-            .complete_request(&k.officer, &req.id, "")
+            .complete_request(&k.officer, &req.id, &justified(""))
             .unwrap_err()
             .code(),
         "request_state"
@@ -1109,7 +1116,7 @@ fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
     assert!(k.vault.requests_due(&k.officer, 0).unwrap()[0].overdue);
     let done = k
         .vault
-        .complete_request(&k.officer, &req.id, "sent by email")
+        .complete_request(&k.officer, &req.id, &justified("sent by email"))
         .unwrap();
     assert_eq!(done.request.state, "completed");
     assert_eq!(done.export.unwrap().records.len(), 3);
@@ -1144,7 +1151,10 @@ fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_re
         )
         .unwrap();
     let req = k.verified_request(s, "deletion_unlawful", "documents");
-    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, &justified(""))
+        .unwrap();
     assert!(done.certificate.is_none());
     assert_eq!(
         done.request.outcome.clone().unwrap_or_default()["refused_in_part"],
@@ -1194,7 +1204,10 @@ fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_re
     k.vault
         .verify_request(&k.officer, &req.id, "session")
         .unwrap();
-    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, &justified(""))
+        .unwrap();
     let cert = done.certificate.unwrap();
     assert_eq!(
         verify_document(&cert, None).unwrap()["subject"],
@@ -1220,7 +1233,9 @@ fn p27_p31_withdrawal_cancellation_and_inquiry_requests() {
     k.vault
         .verify_request(&k.officer, &w.id, "session")
         .unwrap();
-    k.vault.complete_request(&k.officer, &w.id, "").unwrap();
+    k.vault
+        .complete_request(&k.officer, &w.id, &justified(""))
+        .unwrap();
     assert_eq!(
         k.read(s, &["email"], "surveys").unwrap_err().code(),
         "consent_required"
@@ -1249,7 +1264,10 @@ fn p27_p31_withdrawal_cancellation_and_inquiry_requests() {
         .open_request(&k.officer, s, "account_cancellation", None, None)
         .unwrap();
     k.vault.verify_request(&k.officer, &c.id, "otp").unwrap();
-    let done = k.vault.complete_request(&k.officer, &c.id, "").unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &c.id, &justified(""))
+        .unwrap();
     assert_eq!(
         done.request.outcome.clone().unwrap_or_default()["closed"],
         true
@@ -1532,7 +1550,11 @@ fn p26_a_request_and_its_act_commit_together_or_not_at_all() {
 
     // Saving the completed request fails: the erasure must not have happened either.
     fail_request_completion(&k, true);
-    assert!(k.vault.complete_request(&k.officer, &req.id, "").is_err());
+    assert!(
+        k.vault
+            .complete_request(&k.officer, &req.id, &justified(""))
+            .is_err()
+    );
     assert_eq!(
         k.vault.store().subject(&s.0).unwrap().unwrap().state,
         steward_store::SubjectState::Active
@@ -1552,7 +1574,10 @@ fn p26_a_request_and_its_act_commit_together_or_not_at_all() {
 
     // Once saving works, the same request completes, act and all.
     fail_request_completion(&k, false);
-    let done = k.vault.complete_request(&k.officer, &req.id, "").unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, &justified(""))
+        .unwrap();
     assert_eq!(done.request.state, "completed");
     assert!(done.certificate.is_some());
     assert_eq!(
@@ -1574,11 +1599,12 @@ fn p26_two_servers_on_one_store_cannot_both_complete_one_request() {
         let (a, b) = std::thread::scope(|scope| {
             let a = scope.spawn(|| {
                 start.wait();
-                k.vault.complete_request(&k.officer, &req.id, "")
+                k.vault
+                    .complete_request(&k.officer, &req.id, &justified(""))
             });
             let b = scope.spawn(|| {
                 start.wait();
-                other.complete_request(&k.officer, &req.id, "")
+                other.complete_request(&k.officer, &req.id, &justified(""))
             });
             (a.join().unwrap(), b.join().unwrap())
         });
@@ -1616,7 +1642,10 @@ fn p01_every_record_belongs_to_exactly_one_subject() {
         // What a subject's read and export return is theirs alone.
         let read = k.read(s, &["email", "phone"], "provide_service").unwrap();
         assert!(read.iter().all(|v| rows.iter().any(|r| r.id == v.record)));
-        let export = k.vault.export(&k.officer, s).unwrap();
+        let export = k
+            .vault
+            .export(&k.officer, s, Some("the subject asked"))
+            .unwrap();
         assert_eq!(export.subject, s.to_string());
         assert!(
             export
@@ -1719,6 +1748,15 @@ fn forge_from(k: &Kit, seq: u64) {
         entries[i].hash = steward_audit::sha256(&entries[i].encode());
     }
     store_entries(k, &entries[from..]);
+}
+
+/// Closing a request as the privacy officer, whose role states why it acts on PI.
+fn justified(note: &str) -> crate::Closing<'_> {
+    crate::Closing {
+        note,
+        justification: Some("the subject's request"),
+        corrections: &[],
+    }
 }
 
 /// Writes `entries` over the stored rows of their seqs, behind the vault's back.

@@ -579,7 +579,26 @@ pub async fn export(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let s = subject(&id)?;
-    let export = call(&state, caller, move |v, a| v.export(a, s)).await?;
+    let export = call(&state, caller, move |v, a| v.export(a, s, None)).await?;
+    Ok(axum::Json(export).into_response())
+}
+
+/// The same export, with the justification a role that must state why gives (P21): kept by
+/// the `subject.export` entry as a keyed digest and sealed under the subject's key.
+#[utoipa::path(post, path = "/v1/subjects/{id}/export", tag = "rights", security(("api_key" = [])),
+    params(SubjectPath), request_body = JustificationBody,
+    responses((status = 200, body = steward_core::Export, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn export_justified(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Body(body): Body<JustificationBody>,
+) -> Result<Response, ApiError> {
+    let s = subject(&id)?;
+    let export = call(&state, caller, move |v, a| {
+        v.export(a, s, body.justification.as_deref())
+    })
+    .await?;
     Ok(axum::Json(export).into_response())
 }
 
@@ -677,7 +696,8 @@ pub struct HoldBody {
     pub categories: Vec<String>,
     /// `statute`, `court_order`, `authority_request` or `dispute`.
     pub reason: String,
-    /// Case number or letter reference; no PI.
+    /// Case number or letter reference, 1 to 200 characters; stored sealed under the
+    /// subject's key and never written to the audit log.
     pub reference: String,
     /// When the hold ends by itself, Unix ms.
     pub until_ms: i64,
@@ -710,9 +730,14 @@ pub struct VerifyBody {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    /// What was done; no PI.
+    /// What was done, for the subject; at most 2,000 bytes, stored sealed under the subject's
+    /// key and never written to the audit log.
     #[serde(default)]
     pub note: String,
+    /// Why; required for roles that must state one (completing acts on PI). The audit log
+    /// keeps a keyed digest of it, and the text sealed under the subject's key.
+    #[serde(default)]
+    pub justification: Option<String>,
     /// For a `correction` request: the corrected values. Each replaces every value the
     /// subject has of its category; the old ones are deleted (P24).
     #[serde(default)]
@@ -726,7 +751,8 @@ pub struct RefuseBody {
     /// `legal_obligation`, `legal_hold`, `security`, `rights_of_others` or
     /// `technically_infeasible`.
     pub reason: String,
-    /// Explanation for the subject; no PI.
+    /// Explanation for the subject; at most 2,000 bytes, stored sealed under the subject's
+    /// key and never written to the audit log.
     #[serde(default)]
     pub note: String,
 }
@@ -924,17 +950,23 @@ pub async fn complete_request(
                 .iter()
                 .map(|c| (c.category.as_str(), c.value.as_str()))
                 .collect();
-            v.complete_request_with(a, &rid, &body.note, &corrections)
+            let closing = steward_core::Closing {
+                note: &body.note,
+                justification: body.justification.as_deref(),
+                corrections: &corrections,
+            };
+            v.complete_request(a, &rid, &closing)
         })
         .await?,
     ))
 }
 
-/// Why a member of staff reads a request's text.
+/// Why a member of staff reveals PI (a request's text, an export).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TextBody {
-    /// Why; required for roles that must state one.
+pub struct JustificationBody {
+    /// Why; required for roles that must state one. The audit log keeps a keyed digest of
+    /// it, and the text sealed under the subject's key.
     #[serde(default)]
     pub justification: Option<String>,
 }
@@ -949,19 +981,65 @@ pub struct RequestText {
 /// What the subject wrote with a request or inquiry, for staff to answer it (P31); audited,
 /// and under a role that must state why, only with a justification.
 #[utoipa::path(post, path = "/v1/requests/{request}/text", tag = "rights", security(("api_key" = [])),
-    params(RequestPath), request_body = TextBody,
+    params(RequestPath), request_body = JustificationBody,
     responses((status = 200, body = RequestText, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub async fn request_text(
     State(state): State<AppState>,
     caller: Caller,
     PathId(rid): PathId,
-    Body(body): Body<TextBody>,
+    Body(body): Body<JustificationBody>,
 ) -> Result<axum::Json<RequestText>, ApiError> {
     let text = call(&state, caller, move |v, a| {
         v.read_request_text(a, &rid, body.justification.as_deref())
     })
     .await?;
     Ok(axum::Json(RequestText { text }))
+}
+
+/// Whose audit entry.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntrySubjectBody {
+    /// The subject the entry names (by its pseudonym).
+    #[schema(format = Uuid)]
+    pub subject: String,
+}
+
+/// A justification, opened.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JustificationText {
+    /// As stated; null when the entry keeps none, or once the subject is erased.
+    pub justification: Option<String>,
+}
+
+/// The audit entry's seq.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EntryPath {
+    /// The entry's seq.
+    #[param(minimum = 1)]
+    pub seq: u64,
+}
+
+/// The justification an audit entry keeps sealed (`justification_sealed`), opened for the
+/// privacy officer or an auditor asking why PI was revealed (P21); audited as `audit.read`.
+#[utoipa::path(post, path = "/v1/audit/entries/{seq}/justification", tag = "audit", security(("api_key" = [])),
+    params(EntryPath), request_body = EntrySubjectBody,
+    responses((status = 200, body = JustificationText, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn entry_justification(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(seq): PathId,
+    Body(body): Body<EntrySubjectBody>,
+) -> Result<axum::Json<JustificationText>, ApiError> {
+    let seq: u64 = seq.parse().ok().filter(|s| *s >= 1).ok_or_else(|| {
+        ApiError::from(Error::Invalid(
+            "an entry's seq is a whole number from 1".into(),
+        ))
+    })?;
+    let s = subject(&body.subject)?;
+    let justification = call(&state, caller, move |v, a| v.justification_of(a, seq, s)).await?;
+    Ok(axum::Json(JustificationText { justification }))
 }
 
 /// Refuses a request with a reason from the fixed list (P26).
@@ -1238,7 +1316,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
+        complete_request, refuse_request, request_text, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

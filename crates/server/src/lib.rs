@@ -293,7 +293,10 @@ pub fn router(
             get(api::consents_in_force).post(api::consent),
         )
         .route("/v1/subjects/{id}/disclosures", post(api::disclose))
-        .route("/v1/subjects/{id}/export", get(api::export))
+        .route(
+            "/v1/subjects/{id}/export",
+            get(api::export).post(api::export_justified),
+        )
         .route("/v1/subjects/{id}/erasure", post(api::erase))
         .route(
             "/v1/audit/checkpoints",
@@ -315,6 +318,10 @@ pub fn router(
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
         .route("/v1/requests/{request}/text", post(api::request_text))
+        .route(
+            "/v1/audit/entries/{seq}/justification",
+            post(api::entry_justification),
+        )
         .route("/v1/retention/sweep", post(api::sweep))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

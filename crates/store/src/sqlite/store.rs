@@ -216,6 +216,10 @@ impl crate::Store for SqliteStore {
         to_seq: u64,
         visit: &mut dyn FnMut(RawEntry<'_>) -> bool,
     ) -> Result<(), StoreError> {
+        // Seqs are positive i64s: a range past them holds nothing.
+        let Ok(from) = i64::try_from(from_seq) else {
+            return Ok(());
+        };
         let conn = self.reader()?;
         let mut st = conn
             .prepare(
@@ -223,7 +227,7 @@ impl crate::Store for SqliteStore {
             )
             .map_err(backend)?;
         let to = i64::try_from(to_seq).unwrap_or(i64::MAX);
-        let rows = st.query(params![from_seq, to]).map_err(backend)?;
+        let rows = st.query(params![from, to]).map_err(backend)?;
         scan_rows(rows, visit)
     }
 
@@ -445,11 +449,27 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    /// Folds the whole write-ahead log into the data file. SQLite answers "busy" without
+    /// waiting while the checkpointer thread is in a pass of its own, so this tries again
+    /// until a pass of its own went through (for at most 5 seconds).
     fn settle(&self) -> Result<(), StoreError> {
-        self.lock()
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(backend)
+        let inner = self.lock();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let busy: i64 = inner
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(backend)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= until {
+                return Err(StoreError::Unavailable(
+                    "the write-ahead log could not be folded into the data file: still busy after 5 s".into(),
+                ));
+            }
+            std::thread::yield_now();
+        }
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
