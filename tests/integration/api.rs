@@ -805,3 +805,77 @@ fn p24_a_correction_replaces_the_value_it_corrects() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+/// P31, P32: requests and inquiries past their deadline are listed apart from those merely due,
+/// the longest overdue first, and leave the list once answered.
+#[test]
+fn p31_overdue_inquiries_are_listed_apart_from_those_merely_due() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let id = srv.subject(&service);
+    let open = |kind: &str| {
+        let r = srv.post(
+            &format!("/v1/subjects/{id}/requests"),
+            &officer,
+            json!({"kind": kind, "text": "为什么保留我的 IP 地址？"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let ids = |r: crate::http::Reply| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let inquiry = open("inquiry");
+    srv.clock.advance(steward_core::DAY_MS);
+    let access = open("access");
+    assert!(ids(srv.get("/v1/requests/overdue", &officer)).is_empty());
+    srv.clock.advance(10 * steward_core::DAY_MS);
+    let later = open("inquiry");
+    // Day 31 after the first: the first two are overdue, the third merely due.
+    srv.clock.advance(20 * steward_core::DAY_MS + 1);
+    assert_eq!(
+        ids(srv.get("/v1/requests/overdue", &officer)),
+        [inquiry.clone(), access.clone()]
+    );
+    assert_eq!(
+        ids(srv.get("/v1/requests/overdue?kind=inquiry", &officer)),
+        [inquiry.clone()]
+    );
+    let due = srv.get("/v1/requests?due_within_days=30", &officer);
+    let later_one = due
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == later.as_str())
+        .unwrap();
+    assert_eq!(later_one["overdue"], false);
+    // Answered: off the list.
+    srv.post(
+        &format!("/v1/requests/{inquiry}/verify"),
+        &officer,
+        json!({"method": "documents"}),
+    );
+    let r = srv.post(
+        &format!("/v1/requests/{inquiry}/complete"),
+        &officer,
+        json!({"note": "answered by phone", "justification": "answering the inquiry"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        ids(srv.get("/v1/requests/overdue", &officer)),
+        [access.clone()]
+    );
+    let r = srv.get("/v1/requests/overdue?kind=nonsense", &officer);
+    assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.body);
+    // Only roles that work requests see them.
+    let r = srv.get("/v1/requests/overdue", &srv.key("marketing"));
+    assert_eq!(r.body["error"]["code"], "operation_not_permitted");
+}

@@ -716,6 +716,32 @@ impl Vault {
         String::from_utf8(plain).map_err(|_| Error::Integrity)
     }
 
+    /// Open requests and inquiries already past their deadline, the longest overdue first,
+    /// apart from those merely due (P31, P32): what the privacy officer must answer for
+    /// now. `kind` narrows them to one kind (`inquiry`, say).
+    pub fn requests_overdue(
+        &self,
+        actor: &Actor,
+        kind: Option<&str>,
+    ) -> Result<Vec<RightsRequest>, Error> {
+        self.permit(actor, Capability::RequestsManage, None)?;
+        if let Some(k) = kind
+            && !REQUEST_KINDS.contains(&k)
+        {
+            return Err(Error::Invalid(format!(
+                "a request's kind is one of: {}",
+                REQUEST_KINDS.join(", ")
+            )));
+        }
+        let now = self.clock.now_ms();
+        self.store
+            .requests_due(now.saturating_sub(1))?
+            .iter()
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .map(|r| self.request_view(r))
+            .collect()
+    }
+
     /// Open requests due within `within_ms` from now, overdue ones first (P32).
     pub fn requests_due(&self, actor: &Actor, within_ms: i64) -> Result<Vec<RightsRequest>, Error> {
         self.permit(actor, Capability::RequestsManage, None)?;

@@ -880,6 +880,31 @@ pub async fn due_requests(
     ))
 }
 
+/// Which overdue requests.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OverdueQuery {
+    /// Only this kind (`inquiry`, say).
+    pub kind: Option<String>,
+}
+
+/// Open requests and inquiries already past their deadline, the longest overdue first, apart
+/// from those merely due (P31, P32).
+#[utoipa::path(get, path = "/v1/requests/overdue", tag = "rights", security(("api_key" = [])),
+    params(OverdueQuery), responses((status = 200, body = Vec<steward_core::RightsRequest>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn overdue_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<OverdueQuery>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| {
+            v.requests_overdue(a, q.kind.as_deref())
+        })
+        .await?,
+    ))
+}
+
 /// Request id in the path.
 #[derive(Deserialize, IntoParams)]
 pub struct RequestPath {
@@ -1316,7 +1341,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
+        complete_request, refuse_request, request_text, overdue_requests, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

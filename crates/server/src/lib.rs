@@ -309,6 +309,7 @@ pub fn router(
         .route("/v1/holds/{hold}/lift", post(api::lift_hold))
         .route("/v1/subjects/{id}/requests", post(api::open_request))
         .route("/v1/requests", get(api::due_requests))
+        .route("/v1/requests/overdue", get(api::overdue_requests))
         .route("/v1/requests/{request}", get(api::get_request))
         .route("/v1/requests/{request}/verify", post(api::verify_request))
         .route("/v1/requests/{request}/start", post(api::start_request))
