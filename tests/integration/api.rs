@@ -846,7 +846,7 @@ fn p31_overdue_inquiries_are_listed_apart_from_those_merely_due() {
     );
     assert_eq!(
         ids(srv.get("/v1/requests/overdue?kind=inquiry", &officer)),
-        [inquiry.clone()]
+        std::slice::from_ref(&inquiry)
     );
     let due = srv.get("/v1/requests?due_within_days=30", &officer);
     let later_one = due
@@ -871,7 +871,7 @@ fn p31_overdue_inquiries_are_listed_apart_from_those_merely_due() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         ids(srv.get("/v1/requests/overdue", &officer)),
-        [access.clone()]
+        std::slice::from_ref(&access)
     );
     let r = srv.get("/v1/requests/overdue?kind=nonsense", &officer);
     assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.body);
