@@ -238,6 +238,15 @@ fn p34_bad_input_gets_a_4xx_with_a_stable_code_and_never_echoes_values() {
             "invalid_body",
         ),
         (
+            srv.post(
+                &format!("/v1/subjects/{id}/consents"),
+                &key,
+                json!({"target": "purpose:surveys", "granted": true, "channel": secret}),
+            ),
+            400,
+            "invalid_input",
+        ),
+        (
             srv.post_raw(&format!("/v1/subjects/{id}/read"), &key, "text/plain", secret),
             415,
             "unsupported_media_type",

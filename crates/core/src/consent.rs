@@ -177,9 +177,15 @@ impl Vault {
             }
             _ => Ok(()),
         };
-        if channel.is_empty() || channel.len() > 32 {
+        // A name, not free text: it is written to the log and the receipt as it is (P34).
+        if channel.is_empty()
+            || channel.len() > 32
+            || !channel
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        {
             return Err(Error::Invalid(
-                "a consent channel is 1 to 32 characters".into(),
+                "a consent channel is a name of 1 to 32 lowercase letters, digits, `_` or `-` (`web`, `app`)".into(),
             ));
         }
         if let Err(e) = applicable.and_then(|_| subject_state.map(|_| ())) {

@@ -219,7 +219,9 @@ pub struct ConsentBody {
     /// Separate, explicit consent (P5, PIPL art. 29).
     #[serde(default)]
     pub separate: bool,
-    /// How it was given: `web`, `app`, `email`, ...
+    /// How it was given, as a name: `web`, `app`, `email`, ... (1 to 32 lowercase letters,
+    /// digits, `_` or `-`; it is written to the audit log and the receipt as it is).
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub channel: String,
 }
 
