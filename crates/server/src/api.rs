@@ -884,7 +884,7 @@ pub async fn due_requests(
 
 /// Which overdue requests.
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OverdueQuery {
     /// Only this kind (`inquiry`, say).
     pub kind: Option<String>,
