@@ -296,3 +296,66 @@ fn p34_messages_say_what_happened_and_repeat_nothing_sent() {
         "the audit log repeats a name sent"
     );
 }
+
+/// One answer read off a kept-alive connection: its status and lowercased header block.
+fn answer_on(conn: &mut std::net::TcpStream) -> (u16, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            conn.read(&mut byte).unwrap(),
+            1,
+            "the connection closed mid-answer"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    conn.read_exact(&mut body).unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+/// P34: an answer given without reading the request's body (a bad path, a refused head) says
+/// `Connection: close`, so a client keeping connections alive never sends its next request
+/// into the unread bytes and finds the connection gone; an answer that read the body keeps
+/// the connection open for the next request.
+#[test]
+fn p34_a_body_left_unread_closes_the_connection_openly() {
+    let srv = Server::start();
+    let key = srv.key("service");
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let typed = |path: &str, content_type: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let request = |path: &str, body: &str| typed(path, "application/json", body);
+    // Refused by its content type, before the body is read.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(typed("/v1/subjects/lookup", "text/plain", "li.lei@example.cn").as_bytes())
+        .unwrap();
+    let (status, head) = answer_on(&mut conn);
+    assert_eq!(status, 415);
+    assert!(head.contains("connection: close"), "{head}");
+    // A body read to its end, even a wrong one: the connection stays for the next request.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(request("/v1/subjects/lookup", "{not json").as_bytes())
+        .unwrap();
+    let (status, head) = answer_on(&mut conn);
+    assert_eq!(status, 400, "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    conn.write_all(request("/v1/subjects", "").as_bytes())
+        .unwrap();
+    let (status, _) = answer_on(&mut conn);
+    assert_eq!(status, 201);
+}

@@ -11,6 +11,7 @@ pub mod http;
 pub mod mail;
 pub mod openapi;
 pub mod tls;
+mod unread;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -231,6 +232,8 @@ async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
         req.uri().path(),
         "/openapi.json" | "/v1/evidence/checkpoints"
     );
+    // Whether the body was read to its end; `None` when there is none to read.
+    let mut read = None;
     let mut response = if let Some(refusal) = head_over_limits(&req) {
         refusal.into_response()
     } else if announced.is_some_and(|n| n > max as u64) {
@@ -240,9 +243,23 @@ async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
         )
         .into_response()
     } else {
+        if unread::has_body(req.headers()) {
+            let (parts, body) = req.into_parts();
+            let (body, ended) = unread::Tracked::new(body);
+            read = Some(ended);
+            req = Request::from_parts(parts, body);
+        }
         next.run(req).await
     };
+    let unread_body = match &read {
+        Some(ended) => !ended.load(std::sync::atomic::Ordering::Acquire),
+        // Refused before it ran: a body announced was not read.
+        None => announced.is_some_and(|n| n > 0),
+    };
     let headers = response.headers_mut();
+    if unread_body {
+        unread::close(headers);
+    }
     headers.insert(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
         axum::http::HeaderValue::from_static("nosniff"),
