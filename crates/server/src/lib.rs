@@ -245,7 +245,7 @@ async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
     } else {
         if unread::has_body(req.headers()) {
             let (parts, body) = req.into_parts();
-            let (body, ended) = unread::Tracked::new(body);
+            let (body, ended) = unread::Tracked::wrap(body);
             read = Some(ended);
             req = Request::from_parts(parts, body);
         }

@@ -21,7 +21,7 @@ pub(crate) struct Tracked {
 
 impl Tracked {
     /// Wraps `inner`; the flag is raised once its last frame has been read.
-    pub(crate) fn new(inner: Body) -> (Body, Arc<AtomicBool>) {
+    pub(crate) fn wrap(inner: Body) -> (Body, Arc<AtomicBool>) {
         let ended = Arc::new(AtomicBool::new(inner.is_end_stream()));
         let tracked = Tracked {
             inner,
