@@ -10,11 +10,13 @@
 mod backup;
 pub mod conformance;
 pub mod migrations;
+mod outbox;
 mod postgres;
 mod request;
 mod sqlite;
 
 pub use backup::Half;
+pub use outbox::{Delivery, EndpointRow, OutboxRow, OutboxState};
 pub use postgres::citus;
 pub use postgres::{
     DATA_TABLES, PgKeyring, PgStore, PgTarget, RECORDS_MANY, STATES_MANY, SUBJECT_RECORDS,
@@ -641,6 +643,23 @@ pub enum Op {
         /// Its id.
         id: String,
     },
+    /// Write messages to the outbox, to be delivered once the unit commits.
+    Enqueue(Vec<OutboxRow>),
+    /// Put a dead (or pending) message back to be tried at `at_ms`, its attempts counted
+    /// afresh.
+    RetryMessage {
+        /// Its id.
+        id: String,
+        /// When.
+        at_ms: i64,
+    },
+    /// Register a webhook endpoint.
+    PutEndpoint(EndpointRow),
+    /// Stop sending to a webhook endpoint.
+    DisableEndpoint {
+        /// Its id.
+        id: String,
+    },
     /// Set a deployment fact.
     SetMeta {
         /// Key.
@@ -774,6 +793,27 @@ pub trait Store: Reader + Send + Sync {
     ) -> Result<(), StoreError> {
         self.audit_scan(from_seq, &mut |e| e.seq <= to_seq && visit(e))
     }
+    /// Claims up to `limit` pending messages due at `now_ms` and not claimed by another
+    /// dispatcher (or whose claim ran out), oldest due first, until `lease_until_ms`. Several
+    /// dispatchers on one store never claim a message at once.
+    fn claim_outbox(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records what an attempt at message `id` came to, and releases its claim.
+    fn settle_outbox(&self, id: &str, outcome: &Delivery) -> Result<(), StoreError>;
+    /// Messages in `state` (all when `None`), newest first, at most `limit`.
+    fn outbox(
+        &self,
+        state: Option<OutboxState>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// One message.
+    fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
+    /// Every webhook endpoint, oldest first.
+    fn endpoints(&self) -> Result<Vec<EndpointRow>, StoreError>;
     /// Every checkpoint, by seq.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     /// Stores a checkpoint.

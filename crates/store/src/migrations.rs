@@ -65,6 +65,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     4 "004_self_service.sql",
     5 "005_staff.sql",
     6 "006_state_tags.sql",
+    7 "007_outbox.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -79,6 +80,7 @@ pub const SQLITE_KEYRING: &[Migration] = migrations!("sqlite-keyring":
 pub const POSTGRES: &[Migration] = migrations!("postgres":
     1 "001_initial.sql",
     2 "002_state_tags.sql",
+    3 "003_outbox.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -4,6 +4,7 @@
 //! which makes one `#[test]` per check; a check missing from that list fails a test too.
 
 mod coverage;
+mod outbox;
 mod units;
 
 use steward_audit::{Draft, Outcome};
@@ -149,6 +150,14 @@ pub const CHECKS: &[Check] = &[
         "state_rows_and_tags_are_kept",
         coverage::state_rows_and_tags_are_kept,
     ),
+    (
+        "outbox_claims_each_message_once_per_lease",
+        outbox::outbox_claims_each_message_once_per_lease,
+    ),
+    (
+        "webhook_endpoints_are_kept",
+        outbox::webhook_endpoints_are_kept,
+    ),
 ];
 
 /// Runs the check `name` on backends from `scratch`.
@@ -177,7 +186,8 @@ macro_rules! conformance_tests {
             checkpoints_and_meta_are_kept, prefetch_answers_as_the_calls_would,
             keyring_keeps_each_subjects_key, subjects_are_fetched_together_in_order,
             certificates_are_kept, records_are_deleted_by_key, state_rows_and_tags_are_kept,
-            audit_scan_streams_from_a_seq_and_stops);
+            audit_scan_streams_from_a_seq_and_stops, outbox_claims_each_message_once_per_lease,
+            webhook_endpoints_are_kept);
     };
     (@each $scratch:expr; $($check:ident),* $(,)?) => {
         $(

@@ -48,10 +48,12 @@ pub const REFERENCE: &[&str] = &[
     "staff",
     "staff_sessions",
     "attempts",
+    "webhook_endpoints",
 ];
 
-/// Tables kept on the coordinator alone: the deployment's one audit chain.
-pub const COORDINATOR: &[&str] = &["audit", "checkpoints"];
+/// Tables kept on the coordinator alone: the deployment's one audit chain, and the outbox
+/// written beside it.
+pub const COORDINATOR: &[&str] = &["audit", "checkpoints", "outbox"];
 
 /// The distributed tables whose fan-out reads `docs/scaling.md` lists.
 pub const FAN_OUT: &[&str] = &[
@@ -186,8 +188,8 @@ pub fn check(sql: &str) -> Result<Shape, String> {
         if !matches!(w.as_str(), "from" | "join" | "into" | "update" | "using") {
             continue;
         }
-        // `ON CONFLICT ... DO UPDATE` names no relation.
-        if w == "update" && word(at(i.wrapping_sub(1))) == Some("do") {
+        // `ON CONFLICT ... DO UPDATE` and a locking clause (`FOR UPDATE`) name no relation.
+        if w == "update" && matches!(word(at(i.wrapping_sub(1))), Some("do" | "for")) {
             continue;
         }
         match (at(i + 1), at(i + 2)) {
@@ -403,6 +405,13 @@ mod tests {
         assert!(check("SELECT s.id FROM subjects s LEFT JOIN records r ON r.category = s.state WHERE s.id = ANY($1)").is_err());
         assert!(check("DELETE FROM lookup l USING UNNEST($1::bytea[], $2::bigint[]) AS k(subject, id) WHERE l.subject = k.subject AND l.record = k.id").is_err());
         assert!(check("UPDATE legal_holds SET lifted_ms = $2 WHERE id = $1").is_err());
+        // A locking clause names no table.
+        assert_eq!(
+            check(
+                "UPDATE outbox SET lease_ms = $2 WHERE id IN (SELECT id FROM outbox LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            ),
+            Ok(Shape::Local)
+        );
         assert!(check("SELECT s.state FROM subjects s JOIN records r ON r.category = s.state WHERE s.id = $1").is_err());
         assert!(check("SELECT a.seq FROM audit a JOIN subjects s ON s.id = $1").is_err());
         assert!(check("SELECT x FROM mystery WHERE subject = $1").is_err());

@@ -342,6 +342,81 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             vec![Box::new(key), Box::new(value)],
         )),
+        Op::Enqueue(rows) => {
+            // One statement for the batch, however many messages (a notice campaign's).
+            let mut cols: (
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<&'static str>,
+                Vec<i32>,
+                Vec<i64>,
+                Vec<i64>,
+                Vec<i64>,
+                Vec<i64>,
+                Vec<String>,
+            ) = Default::default();
+            for m in rows {
+                cols.0.push(m.id);
+                cols.1.push(m.channel);
+                cols.2.push(m.destination);
+                cols.3.push(m.event);
+                cols.4.push(m.payload);
+                cols.5.push(m.state.as_str());
+                cols.6.push(i32::try_from(m.attempts).unwrap_or(i32::MAX));
+                cols.7.push(m.next_ms);
+                cols.8.push(m.lease_ms);
+                cols.9.push(m.created_ms);
+                cols.10.push(m.updated_ms);
+                cols.11.push(m.last_error);
+            }
+            out.push(stmt(
+                "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,
+                 next_ms, lease_ms, created_ms, updated_ms, last_error)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                 $12::text[])",
+                vec![
+                    Box::new(cols.0),
+                    Box::new(cols.1),
+                    Box::new(cols.2),
+                    Box::new(cols.3),
+                    Box::new(cols.4),
+                    Box::new(cols.5),
+                    Box::new(cols.6),
+                    Box::new(cols.7),
+                    Box::new(cols.8),
+                    Box::new(cols.9),
+                    Box::new(cols.10),
+                    Box::new(cols.11),
+                ],
+            ));
+        }
+        Op::RetryMessage { id, at_ms } => out.push(stmt(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_ms = $2, lease_ms = 0,
+             updated_ms = $2 WHERE id = $1",
+            vec![Box::new(id), Box::new(at_ms)],
+        )),
+        Op::PutEndpoint(e) => out.push(stmt(
+            "INSERT INTO webhook_endpoints (id, url, events, secret, created_ms, disabled)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,
+             secret = EXCLUDED.secret, disabled = EXCLUDED.disabled",
+            vec![
+                Box::new(e.id),
+                Box::new(e.url),
+                Box::new(e.events),
+                Box::new(e.secret),
+                Box::new(e.created_ms),
+                Box::new(e.disabled),
+            ],
+        )),
+        Op::DisableEndpoint { id } => out.push(stmt(
+            "UPDATE webhook_endpoints SET disabled = TRUE WHERE id = $1",
+            vec![Box::new(id)],
+        )),
     }
     Ok(())
 }

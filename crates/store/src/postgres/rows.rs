@@ -231,3 +231,41 @@ impl Reader for PgStore {
         self.pool.run(async |c| consent(c, subject, target).await)
     }
 }
+
+/// The columns of `outbox`, in the order [`outbox_row`] reads them.
+macro_rules! outbox_columns {
+    () => {
+        "id, channel, destination, event, payload, state, attempts, next_ms, lease_ms, created_ms, updated_ms, last_error"
+    };
+}
+pub(super) use outbox_columns;
+
+pub(super) fn outbox_row(r: &Row) -> Result<crate::OutboxRow, StoreError> {
+    Ok(crate::OutboxRow {
+        id: col(r, 0)?,
+        channel: col(r, 1)?,
+        destination: col(r, 2)?,
+        event: col(r, 3)?,
+        payload: col(r, 4)?,
+        state: crate::OutboxState::parse(col(r, 5)?)
+            .ok_or_else(|| corrupt("unknown outbox state"))?,
+        attempts: u32::try_from(col::<i32>(r, 6)?)
+            .map_err(|_| corrupt("an outbox row's attempts are negative"))?,
+        next_ms: col(r, 7)?,
+        lease_ms: col(r, 8)?,
+        created_ms: col(r, 9)?,
+        updated_ms: col(r, 10)?,
+        last_error: col(r, 11)?,
+    })
+}
+
+pub(super) fn endpoint_row(r: &Row) -> Result<crate::EndpointRow, StoreError> {
+    Ok(crate::EndpointRow {
+        id: col(r, 0)?,
+        url: col(r, 1)?,
+        events: col(r, 2)?,
+        secret: col(r, 3)?,
+        created_ms: col(r, 4)?,
+        disabled: col(r, 5)?,
+    })
+}

@@ -200,6 +200,107 @@ impl crate::Store for PgStore {
         })
     }
 
+    fn claim_outbox(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: dispatchers on several servers take different messages, never waiting
+        // on one another; the lease keeps a message claimed once this statement commits.
+        let mut rows = self.rows(
+            concat!(
+                "UPDATE outbox SET lease_ms = $2 WHERE id IN (
+                   SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= $1 AND lease_ms <= $1
+                   ORDER BY next_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 RETURNING ",
+                super::rows::outbox_columns!()
+            ),
+            &[&now_ms, &lease_until_ms, &limit],
+            super::rows::outbox_row,
+        )?;
+        rows.sort_by(|a, b| (a.next_ms, &a.id).cmp(&(b.next_ms, &b.id)));
+        Ok(rows)
+    }
+
+    fn settle_outbox(&self, id: &str, outcome: &crate::Delivery) -> Result<(), StoreError> {
+        self.pool.run(async |c| match outcome {
+            crate::Delivery::Delivered { at_ms } => c
+                .execute(
+                    "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, lease_ms = 0,
+                     updated_ms = $2, last_error = '' WHERE id = $1",
+                    &[&id, at_ms],
+                )
+                .await
+                .map(|_| ()),
+            crate::Delivery::Failed {
+                at_ms,
+                next_ms,
+                dead,
+                error,
+            } => {
+                let state = if *dead { "dead" } else { "pending" };
+                c.execute(
+                    "UPDATE outbox SET state = $3, attempts = attempts + 1, next_ms = $4,
+                     lease_ms = 0, updated_ms = $2, last_error = $5 WHERE id = $1",
+                    &[&id, at_ms, &state, next_ms, error],
+                )
+                .await
+                .map(|_| ())
+            }
+        })
+    }
+
+    fn outbox(
+        &self,
+        state: Option<crate::OutboxState>,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match state {
+            Some(s) => self.rows(
+                concat!(
+                    "SELECT ",
+                    super::rows::outbox_columns!(),
+                    " FROM outbox WHERE state = $1 ORDER BY created_ms DESC, id DESC LIMIT $2"
+                ),
+                &[&s.as_str(), &limit],
+                super::rows::outbox_row,
+            ),
+            None => self.rows(
+                concat!(
+                    "SELECT ",
+                    super::rows::outbox_columns!(),
+                    " FROM outbox ORDER BY created_ms DESC, id DESC LIMIT $1"
+                ),
+                &[&limit],
+                super::rows::outbox_row,
+            ),
+        }
+    }
+
+    fn message(&self, id: &str) -> Result<Option<crate::OutboxRow>, StoreError> {
+        self.row(
+            concat!(
+                "SELECT ",
+                super::rows::outbox_columns!(),
+                " FROM outbox WHERE id = $1"
+            ),
+            &[&id],
+            super::rows::outbox_row,
+        )
+    }
+
+    fn endpoints(&self) -> Result<Vec<crate::EndpointRow>, StoreError> {
+        self.rows(
+            "SELECT id, url, events, secret, created_ms, disabled FROM webhook_endpoints
+             ORDER BY created_ms, id",
+            &[],
+            super::rows::endpoint_row,
+        )
+    }
+
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         self.rows(
             "SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq",

@@ -288,6 +288,47 @@ pub(super) fn apply(
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
                 .execute(params![key, value])?;
         }
+        Op::Enqueue(rows) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,
+                 next_ms, lease_ms, created_ms, updated_ms, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for m in rows {
+                st.execute(params![
+                    m.id,
+                    m.channel,
+                    m.destination,
+                    m.event,
+                    m.payload,
+                    m.state.as_str(),
+                    m.attempts,
+                    m.next_ms,
+                    m.lease_ms,
+                    m.created_ms,
+                    m.updated_ms,
+                    m.last_error
+                ])?;
+            }
+        }
+        Op::RetryMessage { id, at_ms } => {
+            tx.prepare_cached(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_ms = ?2, lease_ms = 0,
+                 updated_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, at_ms])?;
+        }
+        Op::PutEndpoint(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO webhook_endpoints (id, url, events, secret, created_ms, disabled)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![e.id, e.url, e.events, e.secret, e.created_ms, e.disabled])?;
+        }
+        Op::DisableEndpoint { id } => {
+            tx.prepare_cached("UPDATE webhook_endpoints SET disabled = 1 WHERE id = ?1")?
+                .execute(params![id])?;
+        }
     }
     Ok(())
 }

@@ -124,3 +124,43 @@ pub(super) fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
         sealed: r.get(6)?,
     })
 }
+
+/// The columns of `outbox`, in the order [`outbox_row`] reads them.
+pub(super) const OUTBOX_COLUMNS: &str = "id, channel, destination, event, payload, state, attempts, next_ms, lease_ms, created_ms, updated_ms, last_error";
+
+pub(super) fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::OutboxRow> {
+    Ok(crate::OutboxRow {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        destination: r.get(2)?,
+        event: r.get(3)?,
+        payload: r.get(4)?,
+        state: {
+            let word: String = r.get(5)?;
+            crate::OutboxState::parse(&word).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    5,
+                    rusqlite::types::Type::Text,
+                    "unknown outbox state".into(),
+                )
+            })?
+        },
+        attempts: r.get(6)?,
+        next_ms: r.get(7)?,
+        lease_ms: r.get(8)?,
+        created_ms: r.get(9)?,
+        updated_ms: r.get(10)?,
+        last_error: r.get(11)?,
+    })
+}
+
+pub(super) fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::EndpointRow> {
+    Ok(crate::EndpointRow {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        events: r.get(2)?,
+        secret: r.get(3)?,
+        created_ms: r.get(4)?,
+        disabled: r.get(5)?,
+    })
+}

@@ -231,6 +231,99 @@ impl crate::Store for SqliteStore {
         scan_rows(rows, visit)
     }
 
+    fn claim_outbox(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        // One statement, so one writer at a time claims: no message is claimed twice.
+        let rows = self.rows(
+            &format!(
+                "UPDATE outbox SET lease_ms = ?2 WHERE id IN (
+                   SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?1 AND lease_ms <= ?1
+                   ORDER BY next_ms, id LIMIT ?3)
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            params![now_ms, lease_until_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+            outbox_row,
+        )?;
+        let mut rows = rows;
+        rows.sort_by(|a, b| (a.next_ms, &a.id).cmp(&(b.next_ms, &b.id)));
+        Ok(rows)
+    }
+
+    fn settle_outbox(&self, id: &str, outcome: &crate::Delivery) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let done = match outcome {
+            crate::Delivery::Delivered { at_ms } => inner
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, lease_ms = 0,
+                     updated_ms = ?2, last_error = '' WHERE id = ?1",
+                )
+                .and_then(|mut st| st.execute(params![id, at_ms])),
+            crate::Delivery::Failed {
+                at_ms,
+                next_ms,
+                dead,
+                error,
+            } => inner
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET state = ?3, attempts = attempts + 1, next_ms = ?4,
+                     lease_ms = 0, updated_ms = ?2, last_error = ?5 WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    let state = if *dead { "dead" } else { "pending" };
+                    st.execute(params![id, at_ms, state, next_ms, error])
+                }),
+        };
+        done.map(|_| ()).map_err(backend)
+    }
+
+    fn outbox(
+        &self,
+        state: Option<crate::OutboxState>,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match state {
+            Some(s) => self.rows(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = ?1
+                     ORDER BY created_ms DESC, id DESC LIMIT ?2"
+                ),
+                params![s.as_str(), limit],
+                outbox_row,
+            ),
+            None => self.rows(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_ms DESC, id DESC LIMIT ?1"
+                ),
+                params![limit],
+                outbox_row,
+            ),
+        }
+    }
+
+    fn message(&self, id: &str) -> Result<Option<crate::OutboxRow>, StoreError> {
+        self.row(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"),
+            params![id],
+            outbox_row,
+        )
+    }
+
+    fn endpoints(&self) -> Result<Vec<crate::EndpointRow>, StoreError> {
+        self.rows(
+            "SELECT id, url, events, secret, created_ms, disabled FROM webhook_endpoints
+             ORDER BY created_ms, id",
+            [],
+            endpoint_row,
+        )
+    }
+
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = self.rows(
             "SELECT seq, head, at_ms, signature FROM checkpoints ORDER BY seq",

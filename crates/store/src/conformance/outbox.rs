@@ -1,0 +1,193 @@
+//! Conformance of the outbox and webhook endpoints.
+
+use super::{draft, ensure};
+use crate::{Delivery, EndpointRow, Op, OutboxRow, OutboxState, Store};
+
+fn message(id: &str, next_ms: i64) -> OutboxRow {
+    OutboxRow {
+        id: id.into(),
+        channel: "webhook".into(),
+        destination: "whe_1".into(),
+        event: "request.received".into(),
+        payload: "{\"request\":\"req_1\"}".into(),
+        state: OutboxState::Pending,
+        attempts: 0,
+        next_ms,
+        lease_ms: 0,
+        created_ms: next_ms,
+        updated_ms: next_ms,
+        last_error: String::new(),
+    }
+}
+
+fn e(err: crate::StoreError) -> String {
+    err.to_string()
+}
+
+/// Messages are written with a unit (or not at all), claimed once per lease, oldest due
+/// first, settled as delivered or failed (then again, or dead), retried and listed.
+pub(super) fn outbox_claims_each_message_once_per_lease(
+    make: super::Factory<'_>,
+) -> Result<(), String> {
+    let (store, _) = make();
+    let store: &dyn Store = store.as_ref();
+    // A unit that fails writes no message.
+    let failed = store.commit(
+        vec![
+            Op::Enqueue(vec![message("msg_x", 1)]),
+            Op::Enqueue(vec![message("msg_x", 1)]),
+        ],
+        vec![draft("act")],
+    );
+    ensure(failed.is_err(), "a unit writing one id twice fails")?;
+    ensure(
+        store.outbox(None, 10).map_err(e)?.is_empty(),
+        "nothing from a failed unit",
+    )?;
+    store
+        .commit(
+            vec![Op::Enqueue(vec![
+                message("msg_b", 20),
+                message("msg_a", 10),
+                message("msg_c", 500),
+            ])],
+            vec![draft("act")],
+        )
+        .map_err(e)?;
+    let claimed = store.claim_outbox(100, 1_000, 10).map_err(e)?;
+    let ids: Vec<&str> = claimed.iter().map(|m| m.id.as_str()).collect();
+    ensure(ids == ["msg_a", "msg_b"], "the due ones, oldest first")?;
+    ensure(
+        claimed.iter().all(|m| m.lease_ms == 1_000),
+        "claimed until the lease's end",
+    )?;
+    // Another dispatcher, before the lease ends: nothing; after it: the same message again.
+    ensure(
+        store.claim_outbox(200, 1_100, 10).map_err(e)?.is_empty(),
+        "a claimed message is not claimed again during its lease",
+    )?;
+    store
+        .settle_outbox("msg_a", &Delivery::Delivered { at_ms: 150 })
+        .map_err(e)?;
+    let again = store.claim_outbox(1_000, 2_000, 10).map_err(e)?;
+    ensure(
+        again.iter().map(|m| m.id.as_str()).collect::<Vec<_>>() == ["msg_b", "msg_c"],
+        "a lease run out is claimed again; a delivered one never",
+    )?;
+    store
+        .settle_outbox(
+            "msg_b",
+            &Delivery::Failed {
+                at_ms: 1_001,
+                next_ms: 5_000,
+                dead: false,
+                error: "HTTP 500".into(),
+            },
+        )
+        .map_err(e)?;
+    store
+        .settle_outbox(
+            "msg_c",
+            &Delivery::Failed {
+                at_ms: 1_001,
+                next_ms: 5_000,
+                dead: true,
+                error: "HTTP 410".into(),
+            },
+        )
+        .map_err(e)?;
+    ensure(
+        store.claim_outbox(4_999, 6_000, 10).map_err(e)?.is_empty(),
+        "a failed message waits for its next attempt",
+    )?;
+    let b = store.message("msg_b").map_err(e)?.ok_or("msg_b is gone")?;
+    ensure(
+        (
+            b.state,
+            b.attempts,
+            b.next_ms,
+            b.lease_ms,
+            b.last_error.as_str(),
+        ) == (OutboxState::Pending, 1, 5_000, 0, "HTTP 500"),
+        "a failure is counted, its reason kept and its claim released",
+    )?;
+    let dead = store.outbox(Some(OutboxState::Dead), 10).map_err(e)?;
+    ensure(
+        dead.len() == 1 && dead.first().is_some_and(|m| m.id == "msg_c"),
+        "the dead are listed by state",
+    )?;
+    let delivered = store.message("msg_a").map_err(e)?.ok_or("msg_a is gone")?;
+    ensure(
+        (delivered.state, delivered.attempts, delivered.updated_ms)
+            == (OutboxState::Delivered, 1, 150),
+        "a delivery is recorded",
+    )?;
+    store
+        .commit(
+            vec![Op::RetryMessage {
+                id: "msg_c".into(),
+                at_ms: 6_000,
+            }],
+            vec![draft("outbox.retry")],
+        )
+        .map_err(e)?;
+    let claimed = store.claim_outbox(6_000, 7_000, 10).map_err(e)?;
+    ensure(
+        claimed
+            .iter()
+            .map(|m| (m.id.as_str(), m.attempts))
+            .collect::<Vec<_>>()
+            == [("msg_b", 1), ("msg_c", 0)],
+        "a retried message is due again, its attempts counted afresh",
+    )?;
+    ensure(
+        store.claim_outbox(6_000, 7_000, 1).map_err(e)?.is_empty()
+            && store.claim_outbox(7_000, 8_000, 1).map_err(e)?.len() == 1,
+        "at most `limit` at a time",
+    )?;
+    ensure(
+        store.outbox(None, 2).map_err(e)?.len() == 2,
+        "a listing's limit",
+    )?;
+    Ok(())
+}
+
+/// Endpoints are registered, listed in order and disabled.
+pub(super) fn webhook_endpoints_are_kept(make: super::Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let store: &dyn Store = store.as_ref();
+    let endpoint = |id: &str, at: i64| EndpointRow {
+        id: id.into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: "request.received,subject.erased".into(),
+        secret: vec![7; 44],
+        created_ms: at,
+        disabled: false,
+    };
+    store
+        .commit(
+            vec![
+                Op::PutEndpoint(endpoint("whe_b", 2)),
+                Op::PutEndpoint(endpoint("whe_a", 1)),
+            ],
+            vec![draft("webhook.create")],
+        )
+        .map_err(e)?;
+    store
+        .commit(
+            vec![Op::DisableEndpoint { id: "whe_b".into() }],
+            vec![draft("webhook.disable")],
+        )
+        .map_err(e)?;
+    let all = store.endpoints().map_err(e)?;
+    ensure(
+        all == [
+            endpoint("whe_a", 1),
+            EndpointRow {
+                disabled: true,
+                ..endpoint("whe_b", 2)
+            },
+        ],
+        "endpoints as written, oldest first, the disabled one marked",
+    )
+}
