@@ -344,34 +344,16 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
         )),
         Op::Enqueue(rows) => {
             // One statement for the batch, however many messages (a notice campaign's).
-            let mut cols: (
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<&'static str>,
-                Vec<i32>,
-                Vec<i64>,
-                Vec<i64>,
-                Vec<i64>,
-                Vec<i64>,
-                Vec<String>,
-            ) = Default::default();
-            for m in rows {
-                cols.0.push(m.id);
-                cols.1.push(m.channel);
-                cols.2.push(m.destination);
-                cols.3.push(m.event);
-                cols.4.push(m.payload);
-                cols.5.push(m.state.as_str());
-                cols.6.push(i32::try_from(m.attempts).unwrap_or(i32::MAX));
-                cols.7.push(m.next_ms);
-                cols.8.push(m.lease_ms);
-                cols.9.push(m.created_ms);
-                cols.10.push(m.updated_ms);
-                cols.11.push(m.last_error);
-            }
+            let text = |f: fn(&crate::OutboxRow) -> &str| -> Param {
+                Box::new(rows.iter().map(|m| f(m).to_string()).collect::<Vec<String>>())
+            };
+            let time = |f: fn(&crate::OutboxRow) -> i64| -> Param {
+                Box::new(rows.iter().map(f).collect::<Vec<i64>>())
+            };
+            let attempts: Vec<i32> = rows
+                .iter()
+                .map(|m| i32::try_from(m.attempts).unwrap_or(i32::MAX))
+                .collect();
             out.push(stmt(
                 "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,
                  next_ms, lease_ms, created_ms, updated_ms, last_error)
@@ -379,18 +361,18 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                  $6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
                  $12::text[])",
                 vec![
-                    Box::new(cols.0),
-                    Box::new(cols.1),
-                    Box::new(cols.2),
-                    Box::new(cols.3),
-                    Box::new(cols.4),
-                    Box::new(cols.5),
-                    Box::new(cols.6),
-                    Box::new(cols.7),
-                    Box::new(cols.8),
-                    Box::new(cols.9),
-                    Box::new(cols.10),
-                    Box::new(cols.11),
+                    text(|m| &m.id),
+                    text(|m| &m.channel),
+                    text(|m| &m.destination),
+                    text(|m| &m.event),
+                    text(|m| &m.payload),
+                    text(|m| m.state.as_str()),
+                    Box::new(attempts),
+                    time(|m| m.next_ms),
+                    time(|m| m.lease_ms),
+                    time(|m| m.created_ms),
+                    time(|m| m.updated_ms),
+                    text(|m| &m.last_error),
                 ],
             ));
         }
