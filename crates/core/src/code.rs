@@ -121,6 +121,10 @@ catalogue! {
     KeyNotFound = "key_not_found", 404, "no API key has this id";
     /// No audit entry of this subject has this seq.
     EntryNotFound = "entry_not_found", 404, "no audit entry has this seq, or it names another subject";
+    /// No webhook endpoint has this id.
+    EndpointNotFound = "endpoint_not_found", 404, "no webhook endpoint has this id";
+    /// No message in the outbox has this id.
+    MessageNotFound = "message_not_found", 404, "no message in the outbox has this id";
     /// The subject was erased.
     SubjectErased = "subject_erased", 410, "the subject has been erased";
     /// The data key is gone.

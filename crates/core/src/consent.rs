@@ -91,10 +91,19 @@ impl Vault {
                 Err(e) => Err(Error::from(e.clone())),
             };
             match self.consent_unit(change, state) {
-                Ok((row, draft)) => {
-                    units.push((vec![Op::RecordConsent(row.clone())], vec![draft]));
-                    recorded.push((i, change.subject, row));
-                }
+                Ok((row, draft)) => match self.consent_messages(&row) {
+                    Ok(messages) => {
+                        let mut ops = vec![Op::RecordConsent(row.clone())];
+                        Vault::enqueue(&mut ops, messages);
+                        units.push((ops, vec![draft]));
+                        recorded.push((i, change.subject, row));
+                    }
+                    Err(e) => {
+                        if let Some(a) = answers.get_mut(i) {
+                            *a = Some(Err(e));
+                        }
+                    }
+                },
                 Err(e) => {
                     if let Some(a) = answers.get_mut(i) {
                         *a = Some(Err(e));

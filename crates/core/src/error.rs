@@ -52,6 +52,10 @@ pub enum Missing {
     ApiKey,
     /// An audit entry of a subject.
     AuditEntry,
+    /// A webhook endpoint.
+    Endpoint,
+    /// A message in the outbox.
+    Message,
 }
 
 /// Everything an operation on the vault can fail with.
@@ -311,6 +315,8 @@ impl Error {
             Error::NotFound(Missing::Hold) => Code::HoldNotFound,
             Error::NotFound(Missing::ApiKey) => Code::KeyNotFound,
             Error::NotFound(Missing::AuditEntry) => Code::EntryNotFound,
+            Error::NotFound(Missing::Endpoint) => Code::EndpointNotFound,
+            Error::NotFound(Missing::Message) => Code::MessageNotFound,
             Error::Conflict(_) => Code::Conflict,
             Error::SubjectNotFound => Code::SubjectNotFound,
             Error::SubjectErased => Code::SubjectErased,
@@ -377,6 +383,8 @@ fn missing_name(m: Missing) -> &'static str {
         Missing::Hold => "legal hold",
         Missing::ApiKey => "API key",
         Missing::AuditEntry => "audit entry of this subject",
+        Missing::Endpoint => "webhook endpoint",
+        Missing::Message => "message",
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Closing<'a> {
 struct Act {
     ops: Vec<Op>,
     audit: Vec<steward_audit::Draft>,
+    /// The act erases the subject: no one is left to write to.
+    erases: bool,
 }
 
 /// The fields an event sets besides the state.
@@ -176,8 +178,13 @@ impl Vault {
     fn save_new_request(&self, actor: &Actor, row: RequestRow) -> Result<RightsRequest, Error> {
         let view = self.request_view(&row)?;
         let detail = json!({ "request": row.id, "kind": row.kind, "state": row.state.as_str() });
+        let mut ops = vec![Op::PutRequest(row.clone())];
+        Vault::enqueue(
+            &mut ops,
+            self.request_messages(&self.cached_endpoints()?, "request.received", &row, true)?,
+        );
         self.store.commit(
-            vec![Op::PutRequest(row.clone())],
+            ops,
             vec![self.act(actor, "request.open", Some(SubjectId(row.subject)), detail)],
         )?;
         Ok(view)
@@ -205,6 +212,8 @@ impl Vault {
             RequestEvent::Refuse => "request.refuse",
         };
         let now = self.clock.now_ms();
+        // Read before the unit: it must not call the store while it holds the transaction.
+        let endpoints = self.cached_endpoints()?;
         let mut refused: Option<Error> = None;
         let mut moved: Option<RequestRow> = None;
         let committed = self.store.read_commit(&mut |reader| {
@@ -235,6 +244,21 @@ impl Vault {
             }
             let mut ops = act.ops.clone();
             ops.push(Op::PutRequest(row.clone()));
+            let event = match event {
+                RequestEvent::Verify => Some("request.verified"),
+                RequestEvent::Start => None,
+                RequestEvent::Complete => Some("request.completed"),
+                RequestEvent::Refuse => Some("request.refused"),
+            };
+            if let Some(event) = event {
+                let messages = self
+                    .request_messages(&endpoints, event, &row, !act.erases)
+                    .map_err(|e| match e {
+                        Error::Store(s) => s,
+                        _ => StoreError::Backend("an outbox message could not be made".into()),
+                    })?;
+                Vault::enqueue(&mut ops, messages);
+            }
             let mut audit = act.audit.clone();
             audit.push(self.act(actor, action, Some(SubjectId(row.subject)), detail));
             moved = Some(row);
@@ -485,6 +509,7 @@ impl Vault {
                         self.erasure_unit(Some(actor), subject, Why::Steward(&reason));
                     act.ops = ops;
                     act.audit.push(draft);
+                    act.erases = true;
                     erased = Some(reason);
                     json!({ "erased": true })
                 }
@@ -529,6 +554,7 @@ impl Vault {
                 let state = self.active_subject(subject);
                 let (consent, draft) = self.consent_unit(&change, state)?;
                 act.ops.push(Op::RecordConsent(consent.clone()));
+                Vault::enqueue(&mut act.ops, self.consent_messages(&consent)?);
                 act.audit.push(draft);
                 withdrawn = Some(consent);
                 json!({ "withdrawn": row.target })

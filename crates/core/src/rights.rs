@@ -312,7 +312,7 @@ impl Vault {
                 d
             }
         };
-        let ops = vec![
+        let mut ops = vec![
             Op::SetSubjectState {
                 subject: subject.0,
                 state: SubjectState::Erasing,
@@ -323,6 +323,18 @@ impl Vault {
                 at_ms: self.clock.now_ms(),
             },
         ];
+        // The endpoints are told by pseudonym; a failure to make the message (storage) leaves
+        // the erasure itself alone: it is what matters.
+        match self.event_messages(
+            "subject.erased",
+            json!({ "subject": self.pseudonym(subject) }),
+        ) {
+            Ok(messages) => Vault::enqueue(&mut ops, messages),
+            Err(e) => tracing::warn!(
+                code = e.code().as_str(),
+                "the subject.erased webhook could not be queued"
+            ),
+        }
         (ops, draft)
     }
 

@@ -65,7 +65,7 @@ fn subject_actor() -> Actor {
 }
 
 impl Vault {
-    fn random_u32(&self) -> Result<u32, Error> {
+    pub(crate) fn random_u32(&self) -> Result<u32, Error> {
         let mut b = [0u8; 4];
         ring::rand::SecureRandom::fill(&self.rng, &mut b)
             .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
@@ -236,6 +236,40 @@ impl Vault {
                 "您的登录验证码是 {code}，10 分钟内有效。如果不是您本人操作，请忽略本邮件。\n\nYour sign-in code is {code}.\nIt works for 10 minutes. If you did not ask for it, ignore this message.\n"
             ),
         }))
+    }
+
+    /// The newest address a subject's email record holds, if any: where the outbox's mail to
+    /// them goes (P26, P30). `None` too once they are erased (the key is gone).
+    pub(crate) fn subject_address(&self, subject: SubjectId) -> Result<Option<String>, Error> {
+        let Some(category) = self
+            .policy
+            .categories
+            .iter()
+            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
+        else {
+            return Ok(None);
+        };
+        let Some(found) =
+            self.store
+                .subject_records(&subject.0, None, &[category.name.as_str()])?
+        else {
+            return Ok(None);
+        };
+        if !matches!(
+            found.state,
+            steward_store::SubjectState::Active | steward_store::SubjectState::Closed
+        ) {
+            return Ok(None);
+        }
+        let values = match self.open_rows(subject, found.records) {
+            Ok(v) => v,
+            Err(Error::KeyDestroyed) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(values
+            .into_iter()
+            .max_by_key(|v| (v.collected_ms, v.record))
+            .map(|v| v.value))
     }
 
     /// The address a subject's email record holds that has this blind index: the newest.

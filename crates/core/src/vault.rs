@@ -199,6 +199,12 @@ pub struct Vault {
     /// Records with this id or above bind their metadata (feature, source, collection time)
     /// into their ciphertext's associated data; those below were sealed by an earlier build.
     pub(crate) bound_records_from: std::sync::atomic::AtomicI64,
+    /// What subjects are written, in Chinese and English.
+    pub(crate) catalogue: crate::i18n::Catalogue,
+    /// Webhook endpoints as last read.
+    pub(crate) endpoint_cache: crate::outbox::EndpointCache,
+    /// Webhook endpoints may be on loopback or private addresses (tests, a sidecar).
+    pub(crate) webhooks_allow_local: bool,
 }
 
 /// File names inside a data directory.
@@ -268,6 +274,9 @@ impl Vault {
             erasure_journal: None,
             keyring_retention_days: crate::backup::KEYRING_RETENTION_DAYS,
             bound_records_from: std::sync::atomic::AtomicI64::new(0),
+            catalogue: crate::i18n::Catalogue::new()?,
+            endpoint_cache: crate::outbox::EndpointCache::default(),
+            webhooks_allow_local: false,
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;
@@ -296,6 +305,14 @@ impl Vault {
     /// The erasure journal, when one is kept.
     pub fn erasure_journal(&self) -> Option<&crate::erasures::ErasureJournal> {
         self.erasure_journal.as_ref()
+    }
+
+    /// Lets webhook endpoints be on loopback or private addresses (`webhooks_allow_local`):
+    /// for tests, or a receiver beside the server. Off by default, so that an API key cannot
+    /// make Steward call into the provider's own network.
+    pub fn with_local_webhooks(mut self, allow: bool) -> Vault {
+        self.webhooks_allow_local = allow;
+        self
     }
 
     /// Keyring backups are kept `days` (what erasure certificates say of them).

@@ -251,6 +251,7 @@ pub struct Keys {
     check: [u8; 16],
     kek: LessSafeKey,
     backup: DataKey,
+    secrets: DataKey,
     blind: hmac::Key,
     pseudonym: hmac::Key,
     state: hmac::Key,
@@ -279,6 +280,8 @@ impl Keys {
         derive(&prk, b"ed25519-signing-seed", seed.as_mut_slice())?;
         let mut backup = Zeroizing::new([0u8; 32]);
         derive(&prk, b"backup-encryption-key", backup.as_mut_slice())?;
+        let mut secrets = Zeroizing::new([0u8; 32]);
+        derive(&prk, b"stored-secrets", secrets.as_mut_slice())?;
         let mut check = [0u8; 16];
         derive(&prk, b"key-check-value", &mut check)?;
         let mut state = Zeroizing::new([0u8; 32]);
@@ -292,6 +295,7 @@ impl Keys {
                     .map_err(|_| CryptoError::MasterKey("bad key length".into()))?,
             ),
             backup: DataKey::from_bytes(backup.as_slice())?,
+            secrets: DataKey::from_bytes(secrets.as_slice())?,
             blind: hmac::Key::new(hmac::HMAC_SHA256, blind.as_slice()),
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, pseudonym.as_slice()),
             state: hmac::Key::new(hmac::HMAC_SHA256, state.as_slice()),
@@ -309,6 +313,12 @@ impl Keys {
     /// The key backups are sealed with (AES-256-GCM, derived from the master key).
     pub fn backup_key(&self) -> &DataKey {
         &self.backup
+    }
+
+    /// The key secrets Steward must use again are sealed with (a webhook endpoint's signing
+    /// secret): AES-256-GCM, derived from the master key under a label of its own.
+    pub fn secrets_key(&self) -> &DataKey {
+        &self.secrets
     }
 
     /// Makes a fresh data key for `subject`, returning it and its wrapped form for the keyring.

@@ -224,6 +224,7 @@ impl Diff<'_> {
             version,
             effective,
             regions,
+            language,
             deadlines,
             categories,
             features,
@@ -273,6 +274,13 @@ impl Diff<'_> {
             regions,
             ("new storage region", Class::Material),
             ("storage region removed:", Class::NotMaterial),
+        );
+        self.text(
+            "policy.language".into(),
+            "language subjects are written to by default",
+            &o.language,
+            language,
+            Class::NotMaterial,
         );
         self.deadlines(&o.deadlines, deadlines);
 

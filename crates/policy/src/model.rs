@@ -222,11 +222,13 @@ pub enum Capability {
     RequestsManage,
     /// Run retention sweeps (P17).
     RetentionRun,
+    /// Register webhook endpoints, see the outbox and retry what was not delivered.
+    OutboxManage,
 }
 
 impl Capability {
     /// Every capability, in a fixed order.
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Capability::SubjectsRegister,
         Capability::PiCollect,
         Capability::PiRead,
@@ -238,6 +240,7 @@ impl Capability {
         Capability::HoldsManage,
         Capability::RequestsManage,
         Capability::RetentionRun,
+        Capability::OutboxManage,
     ];
 
     /// The word used in the policy file.
@@ -254,6 +257,7 @@ impl Capability {
             Capability::HoldsManage => "holds.manage",
             Capability::RequestsManage => "requests.manage",
             Capability::RetentionRun => "retention.run",
+            Capability::OutboxManage => "outbox.manage",
         }
     }
 
@@ -387,6 +391,10 @@ pub struct Review {
     pub acknowledged: Vec<String>,
 }
 
+/// The languages Steward writes to subjects in (P30): what `policy.language` and a subject's
+/// recorded language may name.
+pub const LANGUAGES: [&str; 2] = ["zh-CN", "en"];
+
 /// A validated, compiled privacy policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -400,6 +408,8 @@ pub struct Policy {
     pub effective: time::Date,
     /// Regions where PI may be stored (P16).
     pub regions: Vec<String>,
+    /// The language subjects are written to when theirs is not known: one of [`LANGUAGES`].
+    pub language: String,
     /// Deadlines.
     pub deadlines: Deadlines,
     /// Categories, indexed by `CategoryId`.

@@ -498,6 +498,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     let mut version = String::new();
     let mut effective = None;
     let mut regions: Vec<Name> = Vec::new();
+    let mut language = crate::model::LANGUAGES[0].to_string();
     if let Some(header) = root.table(&mut sink, "policy", true) {
         name = header
             .string(&mut sink, "name", true)
@@ -516,7 +517,24 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                 "`policy.regions` must name at least one storage region".to_string(),
             );
         }
-        header.finish(&mut sink, &["name", "version", "effective", "regions"]);
+        if let Some(l) = header.string(&mut sink, "language", false) {
+            if crate::model::LANGUAGES.contains(&l.text.as_str()) {
+                language = l.text;
+            } else {
+                sink.error(
+                    l.span.clone(),
+                    "invalid_value",
+                    format!(
+                        "`policy.language` is one of: {}",
+                        crate::model::LANGUAGES.join(", ")
+                    ),
+                );
+            }
+        }
+        header.finish(
+            &mut sink,
+            &["name", "version", "effective", "regions", "language"],
+        );
     }
 
     let mut deadlines = Deadlines {
@@ -1093,6 +1111,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         version,
         effective,
         regions: regions.into_iter().map(|r| r.text).collect(),
+        language,
         deadlines,
         categories,
         features,

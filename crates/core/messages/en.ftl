@@ -1,0 +1,50 @@
+## Messages to subjects, in English. Every message here has its twin in zh-CN.ftl, with the
+## same attributes and arguments (a test fails otherwise). Plain text: they go into emails.
+
+signature = { $provider }, privacy team
+
+request-kind-access = a copy of your personal information
+request-kind-correction = a correction of your personal information
+request-kind-deletion = the deletion of your personal information
+request-kind-deletion_unlawful = the deletion of personal information processed unlawfully
+request-kind-consent_withdrawal = the withdrawal of a consent
+request-kind-account_cancellation = the cancellation of your account
+request-kind-inquiry = a question or complaint about your personal information
+
+refusal-reason-legal_obligation = the law requires us to keep or process this information
+refusal-reason-legal_hold = a legal hold (a court, an authority or a dispute) requires us to keep this information
+refusal-reason-security = acting on it would put the security of our service or of others at risk
+refusal-reason-rights_of_others = acting on it would affect the rights of other people
+refusal-reason-technically_infeasible = it is not technically possible
+
+request-received = We received your request ({ $request })
+    .body =
+        We received your request for { $kind }.
+        Reference: { $request }
+        We will answer by { $due }.
+
+        If you did not make this request, reply to this email.
+
+request-verified = We confirmed it is you ({ $request })
+    .body =
+        We confirmed your identity for your request for { $kind } and are now working on it.
+        Reference: { $request }
+        We will answer by { $due }.
+
+request-completed = Your request is done ({ $request })
+    .body =
+        We have completed your request for { $kind }.
+        Reference: { $request }
+        { $note }
+
+request-refused = We cannot carry out your request ({ $request })
+    .body =
+        We cannot carry out your request for { $kind }, in whole or in part, because { $reason }.
+        Reference: { $request }
+        { $note }
+
+        What you can do: reply to this email to ask us to reconsider, open a new request in
+        the privacy centre, or complain to the authority that protects personal information.
+
+note-none = {""}
+note-some = Our note: { $note }

@@ -1,0 +1,49 @@
+## 发给个人信息主体的消息（简体中文）。每条消息在 en.ftl 中都有对应的一条，属性与参数相同（否则测试失败）。
+## 纯文本：用于电子邮件。
+
+signature = { $provider } 隐私团队
+
+request-kind-access = 获取您的个人信息副本
+request-kind-correction = 更正您的个人信息
+request-kind-deletion = 删除您的个人信息
+request-kind-deletion_unlawful = 删除被违法处理的个人信息
+request-kind-consent_withdrawal = 撤回同意
+request-kind-account_cancellation = 注销您的账号
+request-kind-inquiry = 关于您个人信息的咨询或投诉
+
+refusal-reason-legal_obligation = 法律要求我们保存或处理这些信息
+refusal-reason-legal_hold = 法律保全（法院、主管部门或争议）要求我们保存这些信息
+refusal-reason-security = 执行该请求会危及我们的服务或他人的安全
+refusal-reason-rights_of_others = 执行该请求会影响他人的权利
+refusal-reason-technically_infeasible = 技术上无法实现
+
+request-received = 我们已收到您的请求（{ $request }）
+    .body =
+        我们已收到您关于「{ $kind }」的请求。
+        编号：{ $request }
+        我们将于 { $due } 前答复。
+
+        如果这不是您本人提出的请求，请回复本邮件。
+
+request-verified = 我们已核实您的身份（{ $request }）
+    .body =
+        我们已核实您的身份，正在处理您关于「{ $kind }」的请求。
+        编号：{ $request }
+        我们将于 { $due } 前答复。
+
+request-completed = 您的请求已处理完毕（{ $request }）
+    .body =
+        我们已处理完毕您关于「{ $kind }」的请求。
+        编号：{ $request }
+        { $note }
+
+request-refused = 我们无法执行您的请求（{ $request }）
+    .body =
+        我们无法全部或部分执行您关于「{ $kind }」的请求，原因是：{ $reason }。
+        编号：{ $request }
+        { $note }
+
+        您可以：回复本邮件请我们重新考虑；在隐私中心提出新的请求；或向个人信息保护主管部门投诉。
+
+note-none = {""}
+note-some = 我们的说明：{ $note }
