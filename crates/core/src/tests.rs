@@ -2219,3 +2219,195 @@ fn p33_records_from_before_the_binding_open_and_only_those() {
         .unwrap();
     assert_eq!(read, original);
 }
+
+/// Webhook calls as a receiver saw them; the first `fail` of them answered 500.
+#[derive(Default)]
+struct Receiver {
+    fail: std::sync::atomic::AtomicUsize,
+    calls: std::sync::Mutex<Vec<(String, Vec<(String, String)>, String, bool)>>,
+}
+
+impl crate::dispatch::WebhookClient for Receiver {
+    fn post(&self, url: &str, headers: &[(&str, String)], body: &str) -> Result<u16, String> {
+        let failing = self
+            .fail
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        self.calls.lock().unwrap().push((
+            url.to_string(),
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+            body.to_string(),
+            failing,
+        ));
+        Ok(if failing { 500 } else { 204 })
+    }
+}
+
+/// Issue 12 (P26): the messages an act causes are written in its own unit — webhook calls to
+/// the endpoints that take the event and the subject's emails — and delivered at least once:
+/// failures are tried again after a backoff under the same id, signed each time, until the last
+/// attempt allowed; a dead message is retried by hand; an erased subject is written nothing.
+#[test]
+fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
+    let k = kit();
+    let v = Arc::new(k.reopen().unwrap().with_local_webhooks(true));
+    let officer = &k.officer;
+    // Endpoints: on loopback only where allowed; events from the catalogue only.
+    assert_eq!(
+        k.vault
+            .create_endpoint(officer, "http://127.0.0.1:9/hook", &[])
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    assert!(
+        v.create_endpoint(officer, "http://127.0.0.1:9/x", &["no.such.event"])
+            .is_err()
+    );
+    assert_eq!(
+        v.create_endpoint(&k.service, "https://hooks.example.com/x", &[])
+            .unwrap_err()
+            .code(),
+        "operation_not_permitted"
+    );
+    let hook = v
+        .create_endpoint(
+            officer,
+            "http://127.0.0.1:9/hook",
+            &["request.received", "request.refused"],
+        )
+        .unwrap();
+    assert!(hook.secret.starts_with("whsec_"));
+    let s = k.subject_with_account();
+    let req = v.open_request(officer, s, "deletion", None, None).unwrap();
+    v.verify_request(officer, &req.id, "documents").unwrap();
+    v.refuse_request(officer, &req.id, "legal_obligation", "see our letter")
+        .unwrap();
+    let pending = v.outbox(officer, Some("pending"), 100).unwrap();
+    let kinds: Vec<(&str, &str)> = pending
+        .iter()
+        .map(|m| (m.channel.as_str(), m.event.as_str()))
+        .collect();
+    assert_eq!(pending.len(), 5, "{kinds:?}");
+    assert!(kinds.contains(&("webhook", "request.received")));
+    assert!(kinds.contains(&("webhook", "request.refused")));
+    assert!(
+        !kinds.contains(&("webhook", "request.verified")),
+        "not taken"
+    );
+    assert_eq!(kinds.iter().filter(|(c, _)| *c == "email").count(), 3);
+
+    let mailer = Arc::new(Outbox::default());
+    let receiver = Arc::new(Receiver::default());
+    receiver.fail.store(2, std::sync::atomic::Ordering::SeqCst);
+    let d = crate::dispatch::Dispatcher::new(
+        Arc::clone(&v),
+        Some(mailer.clone() as Arc<dyn Mailer>),
+        Some(receiver.clone() as Arc<dyn crate::dispatch::WebhookClient>),
+    );
+    let r = d.run_once().unwrap();
+    assert_eq!((r.claimed, r.delivered, r.failed, r.dead), (5, 3, 2, 0));
+    // Not due again yet; then, after the backoff (5 s, ±20%), delivered.
+    assert_eq!(d.run_once().unwrap().claimed, 0);
+    k.clock.advance(6_001);
+    let r = d.run_once().unwrap();
+    assert_eq!((r.claimed, r.delivered), (2, 2));
+    let calls = receiver.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4);
+    let secret = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        hook.secret.trim_start_matches("whsec_"),
+    )
+    .unwrap();
+    for (url, headers, body, _) in &calls {
+        assert_eq!(url, "http://127.0.0.1:9/hook");
+        let h = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let expected =
+            crate::dispatch::sign(&secret, &h("webhook-id"), &h("webhook-timestamp"), body);
+        assert_eq!(h("webhook-signature"), format!("v1,{expected}"));
+        assert!(!body.contains("li.lei"), "no PI in a webhook: {body}");
+        let payload: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(payload["data"]["request"], req.id.as_str());
+    }
+    // A repeat carries the id of the attempt that failed.
+    let ids = |failed: bool| -> Vec<String> {
+        let mut ids: Vec<String> = calls
+            .iter()
+            .filter(|c| c.3 == failed)
+            .map(|c| {
+                c.1.iter()
+                    .find(|(k, _)| k == "webhook-id")
+                    .unwrap()
+                    .1
+                    .clone()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(true), ids(false));
+    // The subject's mail, in the policy's language (Chinese), to the stored address, with the
+    // refusal's reason from the fixed list and the note.
+    let sent = mailer.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|(to, _)| to == "li.lei@example.cn"));
+    let refusal = &sent.iter().find(|(_, b)| b.contains("无法")).unwrap().1;
+    assert!(
+        refusal.contains("法律要求") && refusal.contains("see our letter"),
+        "{refusal}"
+    );
+    assert!(refusal.contains(&req.id), "{refusal}");
+
+    // An endpoint that always fails: dead after the last attempt allowed; retried by hand.
+    receiver
+        .fail
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let mut d = d;
+    d.schedule.max_attempts = 3;
+    let other = v
+        .open_request(officer, k.subject_with_account(), "access", None, None)
+        .unwrap();
+    for _ in 0..3 {
+        d.run_once().unwrap();
+        k.clock.advance(3_600_000);
+    }
+    let dead = v.outbox(officer, Some("dead"), 10).unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(
+        (dead[0].attempts, dead[0].last_error.as_str()),
+        (3, "HTTP 500")
+    );
+    let back = v.retry_message(officer, &dead[0].id).unwrap();
+    assert_eq!((back.state.as_str(), back.attempts), ("pending", 0));
+    receiver.fail.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(d.run_once().unwrap().delivered, 1);
+    let _ = other;
+
+    // An erased subject is written nothing: their mail goes dead, naming why.
+    let gone = k.subject_with_account();
+    let r = v
+        .open_request(officer, gone, "inquiry", None, None)
+        .unwrap();
+    v.erase(officer, gone, "the subject asked").unwrap();
+    d.run_once().unwrap();
+    let dead = v.outbox(officer, Some("dead"), 10).unwrap();
+    assert!(
+        dead.iter()
+            .any(|m| m.channel == "email" && m.last_error.contains("erased")),
+        "{dead:?}"
+    );
+    let _ = r;
+}
