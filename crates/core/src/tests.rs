@@ -2220,11 +2220,14 @@ fn p33_records_from_before_the_binding_open_and_only_those() {
     assert_eq!(read, original);
 }
 
+/// One webhook call: url, headers, body, and whether it was answered 500.
+type Call = (String, Vec<(String, String)>, String, bool);
+
 /// Webhook calls as a receiver saw them; the first `fail` of them answered 500.
 #[derive(Default)]
 struct Receiver {
     fail: std::sync::atomic::AtomicUsize,
-    calls: std::sync::Mutex<Vec<(String, Vec<(String, String)>, String, bool)>>,
+    calls: std::sync::Mutex<Vec<Call>>,
 }
 
 impl crate::dispatch::WebhookClient for Receiver {
