@@ -713,7 +713,8 @@ fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<
     )?
     .with_journal(config.journal())
     .with_erasure_journal(config.erasure_journal())
-    .with_keyring_retention_days(config.keyring_backup_retention_days))
+    .with_keyring_retention_days(config.keyring_backup_retention_days)
+    .with_local_webhooks(config.webhooks_allow_local))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {

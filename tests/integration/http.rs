@@ -75,6 +75,8 @@ impl TestBackend {
             None,
         )
         .unwrap()
+        // Test receivers listen on loopback.
+        .with_local_webhooks(true)
     }
 }
 
@@ -138,6 +140,8 @@ impl Server {
             max_body_bytes: 1 << 20,
             retention_sweep: None,
             read_timeout,
+            // Tests deliver the outbox themselves, when they have moved the clock.
+            outbox_poll: None,
             ..Default::default()
         };
         let running =

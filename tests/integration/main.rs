@@ -22,5 +22,6 @@ mod docs;
 mod evidence;
 mod hygiene;
 mod justify;
+mod outbox;
 mod selfservice;
 mod serve;

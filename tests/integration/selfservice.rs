@@ -9,14 +9,14 @@ use serde_json::json;
 use crate::http::Server;
 
 /// `python3 -m aiosmtpd` on a free loopback port, printing what it receives.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     received: Arc<Mutex<String>>,
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub(crate) fn start() -> SmtpSink {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -67,6 +67,51 @@ impl SmtpSink {
             || codes().len() > codes_before,
         );
         codes().last().unwrap().clone()
+    }
+
+    /// Everything received so far, quoted-printable decoded (so that UTF-8 text reads as
+    /// written).
+    pub(crate) fn text(&self) -> String {
+        let raw = self.received.lock().unwrap().clone();
+        let mut bytes = Vec::new();
+        let mut it = raw.as_bytes().iter().copied().peekable();
+        while let Some(b) = it.next() {
+            if b != b'=' {
+                bytes.push(b);
+                continue;
+            }
+            let hi = it.next();
+            if hi == Some(b'\n') {
+                continue; // a soft line break
+            }
+            let lo = it.next();
+            match (hi, lo) {
+                (Some(h), Some(l)) => {
+                    match u8::from_str_radix(&format!("{}{}", h as char, l as char), 16) {
+                        Ok(v) => bytes.push(v),
+                        Err(_) => bytes.extend([b'=', h, l]),
+                    }
+                }
+                _ => bytes.push(b'='),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Waits until `n` mails have arrived.
+    pub(crate) fn wait_for_mails(&self, n: usize) {
+        crate::kit::wait_for(
+            "the mail did not arrive",
+            std::time::Duration::from_secs(20),
+            || {
+                self.received
+                    .lock()
+                    .unwrap()
+                    .matches("MESSAGE FOLLOWS")
+                    .count()
+                    >= n
+            },
+        );
     }
 
     fn codes(&self) -> usize {

@@ -1069,6 +1069,111 @@ pub async fn entry_justification(
     Ok(axum::Json(JustificationText { justification }))
 }
 
+/// A webhook endpoint to register.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointBody {
+    /// Where events are POSTed: `https://…` (or `http://` to a local address where
+    /// `webhooks_allow_local` is set).
+    pub url: String,
+    /// The events it takes (see `steward_core::EVENTS`); all of them when empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// Registers a webhook endpoint; the answer holds its signing secret, shown this once
+/// (Standard Webhooks, `whsec_…`).
+#[utoipa::path(post, path = "/v1/webhooks", tag = "outbox", security(("api_key" = [])),
+    request_body = EndpointBody,
+    responses((status = 201, body = steward_core::NewEndpoint, description = "Created"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<EndpointBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let made = call(&state, caller, move |v, a| {
+        let events: Vec<&str> = body.events.iter().map(String::as_str).collect();
+        v.create_endpoint(a, &body.url, &events)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, json_of(made)))
+}
+
+/// The webhook endpoints.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "outbox", security(("api_key" = [])),
+    responses((status = 200, body = Vec<steward_core::Endpoint>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(json_of(call(&state, caller, |v, a| v.endpoints(a)).await?))
+}
+
+/// Stops sending to a webhook endpoint.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/disable", tag = "outbox", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, body = steward_core::Endpoint, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn disable_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    _body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| v.disable_endpoint(a, &id)).await?,
+    ))
+}
+
+/// Which messages.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxQuery {
+    /// `pending`, `delivered` or `dead`; all when absent.
+    pub state: Option<String>,
+    /// At most this many, newest first (default 100, at most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Messages in the outbox, newest first: what was sent, what waits, what failed for good.
+#[utoipa::path(get, path = "/v1/outbox", tag = "outbox", security(("api_key" = [])),
+    params(OutboxQuery),
+    responses((status = 200, body = Vec<steward_core::Message>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<OutboxQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            steward_core::Code::InvalidQuery,
+            "the query parameter `limit` is 1 to 1000",
+        ));
+    }
+    Ok(json_of(
+        call(&state, caller, move |v, a| {
+            v.outbox(a, q.state.as_deref(), limit as usize)
+        })
+        .await?,
+    ))
+}
+
+/// Puts a message back to be tried now, its attempts counted afresh.
+#[utoipa::path(post, path = "/v1/outbox/{id}/retry", tag = "outbox", security(("api_key" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, body = steward_core::Message, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn retry_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    _body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| v.retry_message(a, &id)).await?,
+    ))
+}
+
 /// Refuses a request with a reason from the fixed list (P26).
 #[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = RefuseBody,
@@ -1343,7 +1448,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
+        complete_request, refuse_request, request_text, overdue_requests, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

@@ -77,6 +77,26 @@ pub struct Config {
     /// request before it sleeps; 0 turns busy polling off. Not used with PostgreSQL.
     #[serde(default = "default_busy_poll")]
     pub busy_poll_us: u64,
+    /// Webhook endpoints may be on loopback or private addresses (a receiver beside the
+    /// server, tests). Off: an API key cannot make Steward call into the provider's network.
+    #[serde(default)]
+    pub webhooks_allow_local: bool,
+    /// Attempts at delivering a message before it is dead (`steward outbox retry` puts it
+    /// back).
+    #[serde(default = "default_outbox_attempts")]
+    pub outbox_max_attempts: u32,
+    /// Milliseconds between the dispatcher's looks at the outbox when it is idle; 0 turns the
+    /// dispatcher off (another server, or `steward outbox dispatch`, delivers).
+    #[serde(default = "default_outbox_poll")]
+    pub outbox_poll_ms: u64,
+}
+
+fn default_outbox_attempts() -> u32 {
+    12
+}
+
+fn default_outbox_poll() -> u64 {
+    500
 }
 
 /// Where the TLS certificate and key are.
@@ -165,6 +185,9 @@ impl Default for Config {
             sqlite_open_check: default_open_check(),
             max_body_bytes: default_body_limit(),
             retention_sweep_secs: default_sweep(),
+            webhooks_allow_local: false,
+            outbox_max_attempts: default_outbox_attempts(),
+            outbox_poll_ms: default_outbox_poll(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
             tls: None,
@@ -282,6 +305,25 @@ impl Config {
                         .parse()
                         .map_err(|_| bad("must be a whole number of microseconds"))?
                 }
+                "WEBHOOKS_ALLOW_LOCAL" => {
+                    config.webhooks_allow_local = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("must be true or false")),
+                    }
+                }
+                "OUTBOX_MAX_ATTEMPTS" => {
+                    config.outbox_max_attempts = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad("must be a whole number from 1"))?
+                }
+                "OUTBOX_POLL_MS" => {
+                    config.outbox_poll_ms = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number of milliseconds"))?
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -290,7 +332,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod openapi;
 pub mod tls;
 mod unread;
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -91,6 +92,11 @@ pub struct Options {
     /// How long a client may take to send a request's head, and then its body
     /// ([`http::READ_TIMEOUT`] unless a test shortens it).
     pub read_timeout: std::time::Duration,
+    /// How long the outbox dispatcher waits between looks when it found nothing to send;
+    /// no dispatcher runs when `None`.
+    pub outbox_poll: Option<std::time::Duration>,
+    /// Attempts at a message before it is dead.
+    pub outbox_max_attempts: u32,
 }
 
 impl Options {
@@ -102,6 +108,9 @@ impl Options {
             retention_sweep: (config.retention_sweep_secs > 0)
                 .then(|| std::time::Duration::from_secs(config.retention_sweep_secs)),
             read_timeout: http::READ_TIMEOUT,
+            outbox_poll: (config.outbox_poll_ms > 0)
+                .then(|| std::time::Duration::from_millis(config.outbox_poll_ms)),
+            outbox_max_attempts: config.outbox_max_attempts,
         }
     }
 }
@@ -171,6 +180,15 @@ pub fn start(
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 if let Some(every) = options.retention_sweep {
                     tokio::spawn(sweep_periodically(Arc::clone(&state.vault), every));
+                }
+                if let Some(every) = options.outbox_poll {
+                    let mut dispatcher = steward_core::dispatch::Dispatcher::new(
+                        Arc::clone(&state.vault),
+                        state.mailer.clone(),
+                        Some(Arc::new(webhook::HttpWebhooks::default())),
+                    );
+                    dispatcher.schedule.max_attempts = options.outbox_max_attempts;
+                    tokio::spawn(dispatch_periodically(Arc::new(dispatcher), every));
                 }
                 let until = async move {
                     tokio::select! {
@@ -340,6 +358,13 @@ pub fn router(
             "/v1/audit/entries/{seq}/justification",
             post(api::entry_justification),
         )
+        .route(
+            "/v1/webhooks",
+            get(api::list_endpoints).post(api::create_endpoint),
+        )
+        .route("/v1/webhooks/{id}/disable", post(api::disable_endpoint))
+        .route("/v1/outbox", get(api::outbox))
+        .route("/v1/outbox/{id}/retry", post(api::retry_message))
         .route("/v1/retention/sweep", post(api::sweep))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -405,6 +430,33 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
                 tracing::warn!(code = e.code().as_str(), error = %e, "retention sweep failed; will retry")
             }
             Err(_) => tracing::warn!("retention sweep task failed; will retry"),
+        }
+    }
+}
+
+/// Delivers the outbox until the process stops: a pass, and another at once while passes
+/// find full batches; otherwise a pause of `every` (issue 12). A pass that fails (the store
+/// is down) is tried again after the pause; messages stay in the outbox meanwhile.
+pub async fn dispatch_periodically(
+    dispatcher: Arc<steward_core::dispatch::Dispatcher>,
+    every: std::time::Duration,
+) {
+    loop {
+        let d = Arc::clone(&dispatcher);
+        let outcome = tokio::task::spawn_blocking(move || d.run_once()).await;
+        let full = match outcome {
+            Ok(Ok(r)) => r.claimed >= dispatcher.batch,
+            Ok(Err(e)) => {
+                tracing::warn!(code = e.code().as_str(), error = %e, "outbox pass failed; will retry");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("outbox task failed; will retry");
+                false
+            }
+        };
+        if !full {
+            tokio::time::sleep(every).await;
         }
     }
 }
