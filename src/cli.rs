@@ -84,6 +84,12 @@ enum Command {
     /// Create, list and revoke service API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// See the outbox, retry what was not delivered, and deliver it from here.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Register, list and disable webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Delete what the policy's retention rules no longer allow to be kept (P17, P28).
@@ -193,6 +199,62 @@ enum KeyCommand {
         #[command(flatten)]
         store: Settings,
         /// The key's id (the part after `stw_`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Messages, newest first: their channel, event, state, attempts and last error.
+    List {
+        #[command(flatten)]
+        store: Settings,
+        /// Only `pending`, `delivered` or `dead` ones.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a message back to be tried now, its attempts counted afresh.
+    Retry {
+        #[command(flatten)]
+        store: Settings,
+        /// The message's id (`msg_…`).
+        id: String,
+    },
+    /// Deliver what is due now (as a running server does on its own), until nothing is.
+    Dispatch {
+        #[command(flatten)]
+        store: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Register an endpoint; its signing secret (`whsec_…`) is printed once.
+    Add {
+        #[command(flatten)]
+        store: Settings,
+        /// Where events are POSTed (`https://…`).
+        url: String,
+        /// An event it takes (repeat for more); every event when none is named.
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+    },
+    /// List endpoints (never their secrets).
+    List {
+        #[command(flatten)]
+        store: Settings,
+    },
+    /// Stop sending to an endpoint.
+    Disable {
+        #[command(flatten)]
+        store: Settings,
+        /// The endpoint's id (`whe_…`).
         id: String,
     },
 }
@@ -543,6 +605,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key(cmd) => key(cmd),
+        Command::Outbox(cmd) => outbox(cmd),
+        Command::Webhook(cmd) => webhook(cmd),
         Command::Staff(StaffCommand::Create {
             store,
             username,
@@ -1166,6 +1230,125 @@ fn key(cmd: KeyCommand) -> Result<()> {
             let vault = open_vault(&store)?;
             vault.revoke_api_key(&id)?;
             say!("revoked key `{id}`");
+            Ok(())
+        }
+    }
+}
+
+fn outbox(cmd: OutboxCommand) -> Result<()> {
+    match cmd {
+        OutboxCommand::List {
+            store,
+            state,
+            limit,
+            json,
+        } => {
+            let vault = open_vault(&store)?;
+            let messages = vault.outbox(None, state.as_deref(), limit)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&messages)?);
+            } else {
+                for m in &messages {
+                    say!(
+                        "{}  {:<7} {:<18} {:<9} attempts {:<2} next {}  {}",
+                        m.id,
+                        m.channel,
+                        m.event,
+                        m.state,
+                        m.attempts,
+                        m.next_at,
+                        m.last_error
+                    );
+                }
+                eprintln!("{} message(s)", messages.len());
+            }
+            Ok(())
+        }
+        OutboxCommand::Retry { store, id } => {
+            let vault = open_vault(&store)?;
+            let m = vault.retry_message(None, &id)?;
+            say!("message `{}` is due again ({})", m.id, m.next_at);
+            Ok(())
+        }
+        OutboxCommand::Dispatch { store } => {
+            let config = store.load()?;
+            let vault = Arc::new(open_configured(&config, Opening::Existing)?);
+            let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
+                Some(smtp) => Some(Arc::new(
+                    steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
+                        .map_err(|e| anyhow!("smtp: {e}"))?,
+                )),
+                None => None,
+            };
+            let mut d = steward_core::dispatch::Dispatcher::new(
+                vault,
+                mailer,
+                Some(Arc::new(steward_server::webhook::HttpWebhooks::default())),
+            );
+            d.schedule.max_attempts = config.outbox_max_attempts;
+            let bar = indicatif::ProgressBar::new_spinner();
+            let mut total = steward_core::dispatch::DispatchReport::default();
+            loop {
+                let r = d.run_once()?;
+                total.claimed += r.claimed;
+                total.delivered += r.delivered;
+                total.failed += r.failed;
+                total.dead += r.dead;
+                bar.set_message(format!(
+                    "{} delivered, {} to retry, {} dead",
+                    total.delivered, total.failed, total.dead
+                ));
+                bar.tick();
+                if r.claimed < d.batch {
+                    break;
+                }
+            }
+            bar.finish_and_clear();
+            say!(
+                "{} delivered, {} failed and to be tried again, {} dead",
+                total.delivered,
+                total.failed,
+                total.dead
+            );
+            Ok(())
+        }
+    }
+}
+
+fn webhook(cmd: WebhookCommand) -> Result<()> {
+    match cmd {
+        WebhookCommand::Add { store, url, events } => {
+            let vault = open_vault(&store)?;
+            let events: Vec<&str> = events.iter().map(String::as_str).collect();
+            let made = vault.create_endpoint(None, &url, &events)?;
+            eprintln!(
+                "registered endpoint `{}`; its signing secret is shown once, store it now:",
+                made.endpoint.id
+            );
+            say!("{}", made.secret);
+            Ok(())
+        }
+        WebhookCommand::List { store } => {
+            let vault = open_vault(&store)?;
+            for e in vault.endpoints(None)? {
+                say!(
+                    "{}  {}  {}  {}",
+                    e.id,
+                    if e.disabled { "disabled" } else { "active  " },
+                    e.url,
+                    if e.events.is_empty() {
+                        "every event".to_string()
+                    } else {
+                        e.events.join(",")
+                    }
+                );
+            }
+            Ok(())
+        }
+        WebhookCommand::Disable { store, id } => {
+            let vault = open_vault(&store)?;
+            vault.disable_endpoint(None, &id)?;
+            say!("endpoint `{id}` disabled");
             Ok(())
         }
     }

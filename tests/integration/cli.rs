@@ -307,3 +307,77 @@ fn p34_cli_messages_say_one_day_and_would_for_a_dry_run() {
     assert!(r.stdout.contains("would be deleted"), "{}", r.stdout);
     assert!(!r.stdout.contains("retention deleted"), "{}", r.stdout);
 }
+
+/// Issue 12: webhook endpoints and the outbox from the command line: an endpoint on a local
+/// address only where the deployment allows it, its secret printed once, listed without it,
+/// disabled; the outbox listed, retried by id, delivered from here.
+#[test]
+fn p26_webhooks_and_the_outbox_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = "5a".repeat(32);
+    let env = [("STEWARD_MASTER_KEY", key.as_str())];
+    steward_in(tmp.path(), &["migrate", "--data-dir", s(&data)], &env).ok();
+    let add = [
+        "webhook",
+        "add",
+        "http://127.0.0.1:9/hooks",
+        "--event",
+        "subject.erased",
+        "--data-dir",
+        s(&data),
+    ];
+    let r = steward_in(tmp.path(), &add, &env);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("webhooks_allow_local"), "{}", r.stderr);
+    let local = [
+        ("STEWARD_MASTER_KEY", key.as_str()),
+        ("STEWARD_WEBHOOKS_ALLOW_LOCAL", "true"),
+    ];
+    let r = steward_in(tmp.path(), &add, &local).ok();
+    let secret = r.stdout.trim();
+    assert!(secret.starts_with("whsec_"), "{}", r.stdout);
+    let r = steward_in(
+        tmp.path(),
+        &["webhook", "list", "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    assert!(r.stdout.contains("http://127.0.0.1:9/hooks") && r.stdout.contains("subject.erased"));
+    assert!(!r.stdout.contains(secret), "the secret is shown once");
+    let id = r.stdout.split_whitespace().next().unwrap().to_string();
+    steward_in(
+        tmp.path(),
+        &["webhook", "disable", &id, "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    let r = steward_in(
+        tmp.path(),
+        &["webhook", "list", "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    assert!(r.stdout.contains("disabled"), "{}", r.stdout);
+    let r = steward_in(
+        tmp.path(),
+        &["outbox", "list", "--json", "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "[]");
+    let r = steward_in(
+        tmp.path(),
+        &["outbox", "retry", "msg_nope", "--data-dir", s(&data)],
+        &env,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("message_not_found"), "{}", r.stderr);
+    let r = steward_in(
+        tmp.path(),
+        &["outbox", "dispatch", "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    assert!(r.stdout.contains("0 delivered"), "{}", r.stdout);
+}

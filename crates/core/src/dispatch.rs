@@ -36,7 +36,8 @@ pub struct RetrySchedule {
 }
 
 impl Default for RetrySchedule {
-    /// 12 attempts: 5 s, 10 s, 20 s, … up to an hour between them (about 5 hours in all).
+    /// 12 attempts: 5 s, 10 s, 20 s, … up to an hour between them (the last about 2 h 25 min
+    /// after the first).
     fn default() -> RetrySchedule {
         RetrySchedule {
             max_attempts: 12,

@@ -2265,24 +2265,24 @@ fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
     // Endpoints: on loopback only where allowed; events from the catalogue only.
     assert_eq!(
         k.vault
-            .create_endpoint(officer, "http://127.0.0.1:9/hook", &[])
+            .create_endpoint(Some(officer), "http://127.0.0.1:9/hook", &[])
             .unwrap_err()
             .code(),
         "invalid_input"
     );
     assert!(
-        v.create_endpoint(officer, "http://127.0.0.1:9/x", &["no.such.event"])
+        v.create_endpoint(Some(officer), "http://127.0.0.1:9/x", &["no.such.event"])
             .is_err()
     );
     assert_eq!(
-        v.create_endpoint(&k.service, "https://hooks.example.com/x", &[])
+        v.create_endpoint(Some(&k.service), "https://hooks.example.com/x", &[])
             .unwrap_err()
             .code(),
         "operation_not_permitted"
     );
     let hook = v
         .create_endpoint(
-            officer,
+            Some(officer),
             "http://127.0.0.1:9/hook",
             &["request.received", "request.refused"],
         )
@@ -2293,7 +2293,7 @@ fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
     v.verify_request(officer, &req.id, "documents").unwrap();
     v.refuse_request(officer, &req.id, "legal_obligation", "see our letter")
         .unwrap();
-    let pending = v.outbox(officer, Some("pending"), 100).unwrap();
+    let pending = v.outbox(Some(officer), Some("pending"), 100).unwrap();
     let kinds: Vec<(&str, &str)> = pending
         .iter()
         .map(|m| (m.channel.as_str(), m.event.as_str()))
@@ -2387,13 +2387,13 @@ fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
         d.run_once().unwrap();
         k.clock.advance(3_600_000);
     }
-    let dead = v.outbox(officer, Some("dead"), 10).unwrap();
+    let dead = v.outbox(Some(officer), Some("dead"), 10).unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(
         (dead[0].attempts, dead[0].last_error.as_str()),
         (3, "HTTP 500")
     );
-    let back = v.retry_message(officer, &dead[0].id).unwrap();
+    let back = v.retry_message(Some(officer), &dead[0].id).unwrap();
     assert_eq!((back.state.as_str(), back.attempts), ("pending", 0));
     receiver.fail.store(0, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(d.run_once().unwrap().delivered, 1);
@@ -2406,7 +2406,7 @@ fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
         .unwrap();
     v.erase(officer, gone, "the subject asked").unwrap();
     d.run_once().unwrap();
-    let dead = v.outbox(officer, Some("dead"), 10).unwrap();
+    let dead = v.outbox(Some(officer), Some("dead"), 10).unwrap();
     assert!(
         dead.iter()
             .any(|m| m.channel == "email" && m.last_error.contains("erased")),

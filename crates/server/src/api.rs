@@ -1093,7 +1093,7 @@ pub async fn create_endpoint(
 ) -> Result<(StatusCode, Response), ApiError> {
     let made = call(&state, caller, move |v, a| {
         let events: Vec<&str> = body.events.iter().map(String::as_str).collect();
-        v.create_endpoint(a, &body.url, &events)
+        v.create_endpoint(Some(a), &body.url, &events)
     })
     .await?;
     Ok((StatusCode::CREATED, json_of(made)))
@@ -1106,7 +1106,9 @@ pub async fn list_endpoints(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    Ok(json_of(call(&state, caller, |v, a| v.endpoints(a)).await?))
+    Ok(json_of(
+        call(&state, caller, |v, a| v.endpoints(Some(a))).await?,
+    ))
 }
 
 /// Stops sending to a webhook endpoint.
@@ -1120,7 +1122,7 @@ pub async fn disable_endpoint(
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, caller, move |v, a| v.disable_endpoint(a, &id)).await?,
+        call(&state, caller, move |v, a| v.disable_endpoint(Some(a), &id)).await?,
     ))
 }
 
@@ -1153,7 +1155,7 @@ pub async fn outbox(
     }
     Ok(json_of(
         call(&state, caller, move |v, a| {
-            v.outbox(a, q.state.as_deref(), limit as usize)
+            v.outbox(Some(a), q.state.as_deref(), limit as usize)
         })
         .await?,
     ))
@@ -1170,7 +1172,7 @@ pub async fn retry_message(
     _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(json_of(
-        call(&state, caller, move |v, a| v.retry_message(a, &id)).await?,
+        call(&state, caller, move |v, a| v.retry_message(Some(a), &id)).await?,
     ))
 }
 
