@@ -84,6 +84,18 @@ enum Command {
     /// Create, list and revoke service API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Every clock Steward keeps, soonest first: requests, inquiries, holds' ends, erasures
+    /// after account closure, retention (P32).
+    Deadlines {
+        #[command(flatten)]
+        store: Settings,
+        /// Clocks due within this many days, and every one already overdue.
+        #[arg(long, default_value_t = 30)]
+        within_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// See the outbox, retry what was not delivered, and deliver it from here.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -606,6 +618,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Key(cmd) => key(cmd),
         Command::Outbox(cmd) => outbox(cmd),
+        Command::Deadlines {
+            store,
+            within_days,
+            json,
+        } => {
+            let vault = open_vault(&store)?;
+            let board = vault.deadlines(None, i64::from(within_days) * steward_core::DAY_MS)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&board)?);
+            } else {
+                say!("{}", deadline_chart(&board, within_days));
+            }
+            Ok(())
+        }
         Command::Webhook(cmd) => webhook(cmd),
         Command::Staff(StaffCommand::Create {
             store,
@@ -778,7 +804,8 @@ fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<
     .with_journal(config.journal())
     .with_erasure_journal(config.erasure_journal())
     .with_keyring_retention_days(config.keyring_backup_retention_days)
-    .with_local_webhooks(config.webhooks_allow_local))
+    .with_local_webhooks(config.webhooks_allow_local)
+    .with_contacts(config.contacts.contacts()))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {
@@ -1233,6 +1260,48 @@ fn key(cmd: KeyCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The board as a picture: one line per clock, a bar as long as the days left (`!` for each
+/// day overdue, up to 30), and what it is.
+fn deadline_chart(board: &[steward_core::deadlines::Deadline], within_days: u32) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let (overdue, soon) = board
+        .iter()
+        .fold((0, 0), |(o, s), d| match d.status.as_str() {
+            "overdue" => (o + 1, s),
+            "due_soon" => (o, s + 1),
+            _ => (o, s),
+        });
+    let _ = writeln!(
+        out,
+        "{} clock(s) due within {within_days} days: {overdue} overdue, {soon} due within 7 days",
+        board.len()
+    );
+    for d in board {
+        let bar = if d.days_left < 0 {
+            "!".repeat(usize::try_from(-d.days_left).unwrap_or(0).min(30))
+        } else {
+            "#".repeat(usize::try_from(d.days_left).unwrap_or(0).min(30))
+        };
+        let left = if d.days_left < 0 {
+            format!("{} day(s) overdue", -d.days_left)
+        } else {
+            format!("{} day(s) left", d.days_left)
+        };
+        let _ = writeln!(
+            out,
+            "{:<10} {:<30} {:<18} {}  {} ({})",
+            d.status,
+            bar,
+            left,
+            d.due_at.get(..10).unwrap_or(&d.due_at),
+            d.what,
+            d.id
+        );
+    }
+    out.trim_end().to_string()
 }
 
 fn outbox(cmd: OutboxCommand) -> Result<()> {

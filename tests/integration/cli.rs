@@ -380,4 +380,17 @@ fn p26_webhooks_and_the_outbox_from_the_command_line() {
     )
     .ok();
     assert!(r.stdout.contains("0 delivered"), "{}", r.stdout);
+    let r = steward_in(tmp.path(), &["deadlines", "--data-dir", s(&data)], &env).ok();
+    assert!(
+        r.stdout.starts_with("0 clock(s) due within 30 days"),
+        "{}",
+        r.stdout
+    );
+    let r = steward_in(
+        tmp.path(),
+        &["deadlines", "--json", "--data-dir", s(&data)],
+        &env,
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "[]");
 }

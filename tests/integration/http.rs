@@ -77,6 +77,11 @@ impl TestBackend {
         .unwrap()
         // Test receivers listen on loopback.
         .with_local_webhooks(true)
+        .with_contacts(steward_core::deadlines::Contacts {
+            requests: vec!["support@example.com".into()],
+            escalation: vec!["dpo@example.com".into()],
+            reminder_days: vec![7, 1],
+        })
     }
 }
 

@@ -200,3 +200,144 @@ fn p26_a_refusal_reaches_the_subject_by_email_and_endpoints_by_signed_webhook() 
     assert_eq!(log.matches("message.sent").count(), 3);
     assert!(!log.contains("wang.fang"));
 }
+
+/// Keeps what would have been mailed: (to, subject line, text).
+#[derive(Default)]
+struct Kept(Mutex<Vec<(String, String, String)>>);
+
+impl steward_core::Mailer for Kept {
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((to.into(), subject.into(), body.into()));
+        Ok(())
+    }
+}
+
+/// P32: one board shows every kind of clock Steward keeps; reminders before a request's
+/// deadline go to the request contacts at each lead time, and an escalation to the privacy
+/// officer's once it has passed — each once, when the clock is moved.
+#[test]
+fn p32_the_deadline_board_shows_every_clock_and_reminders_go_when_the_clock_moves() {
+    let srv = Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let day = steward_core::DAY_MS;
+    let a = srv.subject(&service);
+    let b = srv.subject(&service);
+    let r = srv.post(
+        &format!("/v1/subjects/{a}/collect"),
+        &service,
+        json!({"feature": "usage_logging", "values": [{"category": "ip_address", "value": "192.0.2.7"}, {"category": "access_time", "value": "2026-01-01T08:00:00+08:00"}], "source": {"kind": "observed"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let open = |who: &str, kind: &str| {
+        let r = srv.post(
+            &format!("/v1/subjects/{who}/requests"),
+            &officer,
+            json!({"kind": kind}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let access = open(&a, "access");
+    let inquiry = open(&a, "inquiry");
+    let r = srv.post(
+        &format!("/v1/subjects/{a}/holds"),
+        &officer,
+        json!({"categories": ["ip_address"], "reason": "dispute", "reference": "case 7", "until_ms": steward_core::clock::Clock::now_ms(&*srv.clock) + 10 * day}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    // b cancels the account: erasure is due after the grace period.
+    let cancel = open(&b, "account_cancellation");
+    srv.post(
+        &format!("/v1/requests/{cancel}/verify"),
+        &officer,
+        json!({"method": "documents"}),
+    );
+    let r = srv.post(
+        &format!("/v1/requests/{cancel}/complete"),
+        &officer,
+        json!({"justification": "the subject's request"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let board = |days: u32| {
+        let r = srv.get(&format!("/v1/deadlines?within_days={days}"), &officer);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body.as_array().unwrap().clone()
+    };
+    let all = board(400);
+    let mut kinds: Vec<&str> = all.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        ["erasure", "hold_end", "inquiry", "request", "retention"],
+        "{all:?}"
+    );
+    assert!(
+        all.windows(2)
+            .all(|w| w[0]["due_ms"].as_i64() <= w[1]["due_ms"].as_i64())
+    );
+    let hold = all.iter().find(|d| d["kind"] == "hold_end").unwrap();
+    assert_eq!(
+        (hold["days_left"].as_i64(), hold["status"].as_str()),
+        (Some(10), Some("later"))
+    );
+    assert!(
+        board(20).iter().all(|d| d["kind"] == "hold_end"),
+        "only what is due within 20 days"
+    );
+    assert!(
+        !serde_json::to_string(&all).unwrap().contains(&a),
+        "subjects by pseudonym"
+    );
+
+    // Reminders: none a month out; at 7 days and at 1 day before, one each to the request
+    // contacts; once overdue, one escalation; never twice.
+    let remind = || srv.vault.send_reminders().unwrap();
+    assert_eq!(remind(), steward_core::deadlines::Reminders::default());
+    srv.clock.advance(23 * day + 1);
+    assert_eq!((remind().due_soon, remind().due_soon), (2, 0));
+    srv.clock.advance(6 * day);
+    assert_eq!(remind().due_soon, 2);
+    srv.clock.advance(2 * day);
+    let r = remind();
+    assert_eq!((r.overdue, r.due_soon), (2, 0));
+    assert_eq!(remind().overdue, 0);
+    let overdue: Vec<Value> = board(0)
+        .into_iter()
+        .filter(|d| d["status"] == "overdue")
+        .collect();
+    // The two requests, and the closed account's erasure (no sweep has run).
+    let mut kinds: Vec<&str> = overdue
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["erasure", "inquiry", "request"], "{overdue:?}");
+    assert!(
+        overdue.iter().all(|d| d["days_left"].as_i64() == Some(-1)),
+        "{overdue:?}"
+    );
+
+    let kept = Arc::new(Kept::default());
+    let d =
+        steward_core::dispatch::Dispatcher::new(Arc::clone(&srv.vault), Some(kept.clone()), None);
+    while d.run_once().unwrap().claimed > 0 {}
+    let mails = kept.0.lock().unwrap().clone();
+    let to = |who: &str| mails.iter().filter(|m| m.0 == who).count();
+    assert_eq!((to("support@example.com"), to("dpo@example.com")), (4, 2));
+    let escalation = mails.iter().find(|m| m.0 == "dpo@example.com").unwrap();
+    assert!(escalation.1.contains("逾期"), "{escalation:?}");
+    assert!(
+        escalation.2.contains(&access) || escalation.2.contains(&inquiry),
+        "{escalation:?}"
+    );
+    // The log holds each reminder, without an address.
+    let log = srv.audit_text();
+    assert_eq!(log.matches("deadline.remind").count(), 6);
+    assert!(!log.contains("support@example.com"));
+}

@@ -48,3 +48,15 @@ request-refused = We cannot carry out your request ({ $request })
 
 note-none = {""}
 note-some = Our note: { $note }
+
+## To staff contacts (configured), about a request's deadline.
+
+reminder-due-soon = Due by { $due }: { $request }
+    .body =
+        A request for { $kind } ({ $request }) must be answered by { $due }.
+        Work it in the console, or with GET /v1/requests/{ $request }.
+
+reminder-overdue = Overdue since { $due }: { $request }
+    .body =
+        A request for { $kind } ({ $request }) was due on { $due } and has not been answered.
+        This is an escalation to the privacy officer: answer it now, or record why it cannot be.

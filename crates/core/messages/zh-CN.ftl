@@ -47,3 +47,15 @@ request-refused = 我们无法执行您的请求（{ $request }）
 
 note-none = {""}
 note-some = 我们的说明：{ $note }
+
+## 发给（配置中的）工作人员联系人：请求的期限。
+
+reminder-due-soon = 请于 { $due } 前答复：{ $request }
+    .body =
+        关于「{ $kind }」的请求（{ $request }）须于 { $due } 前答复。
+        请在控制台处理，或使用 GET /v1/requests/{ $request }。
+
+reminder-overdue = 已于 { $due } 逾期：{ $request }
+    .body =
+        关于「{ $kind }」的请求（{ $request }）应于 { $due } 前答复，至今尚未答复。
+        此邮件已上报隐私负责人：请立即答复，或记录无法答复的原因。

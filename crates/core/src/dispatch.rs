@@ -91,6 +91,11 @@ impl Dispatcher {
         }
     }
 
+    /// The vault it delivers for.
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
     /// One pass: claims up to a batch of due messages, delivers each and records how it went.
     pub fn run_once(&self) -> Result<DispatchReport, Error> {
         let v = &self.vault;
@@ -218,8 +223,10 @@ impl Dispatcher {
         mailer
             .send(&mail.to, &mail.subject, &mail.body)
             .map_err(|_| Failure::again("sending failed"))?;
-        // P21: the address was read and used; the log says so, without it.
-        let _ = v.note_mail_sent(m, mail.subject_id);
+        // P21: a subject's address was read and used; the log says so, without it.
+        if let Some(subject) = mail.subject_id {
+            let _ = v.note_mail_sent(m, subject);
+        }
         Ok(())
     }
 }
@@ -259,28 +266,32 @@ pub(crate) struct Mail {
     pub(crate) to: String,
     pub(crate) subject: String,
     pub(crate) body: String,
-    pub(crate) subject_id: SubjectId,
+    pub(crate) subject_id: Option<SubjectId>,
 }
 
 impl Vault {
     /// The email an outbox row stands for, made now: to the subject's stored address, in the
     /// language the row names. `None` when the subject has no address or was erased.
     pub(crate) fn render_mail(&self, m: &OutboxRow) -> Result<Option<Mail>, Error> {
-        let Some(subject) = m
-            .destination
-            .strip_prefix("subject:")
-            .and_then(|s| s.parse::<SubjectId>().ok())
-        else {
-            return Err(Error::Internal("an email's destination is not a subject"));
-        };
         let payload: Json = serde_json::from_str(&m.payload)
             .map_err(|_| Error::Internal("an outbox payload is not JSON"))?;
         let lang = payload
             .get("language")
             .and_then(Json::as_str)
             .unwrap_or("zh-CN");
-        let Some(to) = self.subject_address(subject)? else {
-            return Ok(None);
+        let (to, subject) = match m.destination.split_once(':') {
+            Some(("subject", id)) => {
+                let subject = id
+                    .parse::<SubjectId>()
+                    .map_err(|_| Error::Internal("an email's subject is not a subject id"))?;
+                match self.subject_address(subject)? {
+                    Some(to) => (to, Some(subject)),
+                    None => return Ok(None),
+                }
+            }
+            // A staff contact from the configuration: a reminder or an escalation.
+            Some(("contact", address)) => (address.to_string(), None),
+            _ => return Err(Error::Internal("an email's destination is unknown")),
         };
         let (title, body) =
             self.mail_text(&m.event, lang, payload.get("data").unwrap_or(&Json::Null))?;
@@ -327,6 +338,8 @@ impl Vault {
             ("request.received", _) => "request-received",
             ("request.verified", _) => "request-verified",
             ("request.completed", None) => "request-completed",
+            ("request.due_soon", _) => "reminder-due-soon",
+            ("request.overdue", _) => "reminder-overdue",
             _ => return Err(Error::Internal("no email is written for this event")),
         };
         let reason = match refused {

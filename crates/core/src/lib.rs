@@ -11,6 +11,7 @@ pub mod clock;
 mod code;
 mod collect;
 mod consent;
+pub mod deadlines;
 pub mod dispatch;
 pub mod erasures;
 mod error;

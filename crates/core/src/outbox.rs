@@ -213,8 +213,19 @@ impl Vault {
         subject: SubjectId,
         data: Json,
     ) -> Result<OutboxRow, Error> {
+        self.mail(event, format!("subject:{subject}"), data)
+    }
+
+    /// An email about `event` to `destination` (`subject:<id>`, or `contact:<address>` for a
+    /// staff contact), in the policy's language.
+    pub(crate) fn mail(
+        &self,
+        event: &str,
+        destination: String,
+        data: Json,
+    ) -> Result<OutboxRow, Error> {
         let payload = json!({ "language": self.policy.language, "data": data }).to_string();
-        self.outbox_row("email", format!("subject:{subject}"), event, payload)
+        self.outbox_row("email", destination, event, payload)
     }
 
     fn outbox_row(

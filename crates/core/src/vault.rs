@@ -205,6 +205,8 @@ pub struct Vault {
     pub(crate) endpoint_cache: crate::outbox::EndpointCache,
     /// Webhook endpoints may be on loopback or private addresses (tests, a sidecar).
     pub(crate) webhooks_allow_local: bool,
+    /// Who is reminded of deadlines, and when.
+    pub(crate) contacts: crate::deadlines::Contacts,
 }
 
 /// File names inside a data directory.
@@ -277,6 +279,10 @@ impl Vault {
             catalogue: crate::i18n::Catalogue::new()?,
             endpoint_cache: crate::outbox::EndpointCache::default(),
             webhooks_allow_local: false,
+            contacts: crate::deadlines::Contacts {
+                reminder_days: vec![7, 1],
+                ..Default::default()
+            },
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;
@@ -312,6 +318,12 @@ impl Vault {
     /// make Steward call into the provider's own network.
     pub fn with_local_webhooks(mut self, allow: bool) -> Vault {
         self.webhooks_allow_local = allow;
+        self
+    }
+
+    /// Reminds `contacts` of deadlines (P32).
+    pub fn with_contacts(mut self, contacts: crate::deadlines::Contacts) -> Vault {
+        self.contacts = contacts;
         self
     }
 

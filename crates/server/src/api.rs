@@ -1176,6 +1176,41 @@ pub async fn retry_message(
     ))
 }
 
+/// How far ahead the deadline board looks.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BoardQuery {
+    /// Clocks due within this many days, and every one already overdue (default 30).
+    #[param(minimum = 0, maximum = 3650)]
+    pub within_days: Option<u32>,
+}
+
+/// One deadline board (P32): every clock Steward keeps — requests and inquiries, legal holds'
+/// ends, erasures after account closure, retention — soonest first, each overdue, due soon
+/// (within 7 days) or later.
+#[utoipa::path(get, path = "/v1/deadlines", tag = "rights", security(("api_key" = [])),
+    params(BoardQuery),
+    responses((status = 200, body = Vec<steward_core::deadlines::Deadline>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn deadlines(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, ApiError> {
+    let days = i64::from(q.within_days.unwrap_or(30));
+    if days > 3650 {
+        return Err(ApiError::new(
+            steward_core::Code::InvalidQuery,
+            "the query parameter `within_days` is at most 3650",
+        ));
+    }
+    Ok(json_of(
+        call(&state, caller, move |v, a| {
+            v.deadlines(Some(a), days * steward_core::DAY_MS)
+        })
+        .await?,
+    ))
+}
+
 /// Refuses a request with a reason from the fixed list (P26).
 #[utoipa::path(post, path = "/v1/requests/{request}/refuse", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = RefuseBody,
@@ -1450,7 +1485,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
+        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

@@ -89,6 +89,49 @@ pub struct Config {
     /// dispatcher off (another server, or `steward outbox dispatch`, delivers).
     #[serde(default = "default_outbox_poll")]
     pub outbox_poll_ms: u64,
+    /// Who is reminded of deadlines, and when (P32).
+    #[serde(default)]
+    pub contacts: ContactsConfig,
+}
+
+/// Staff contacts for deadline reminders and escalations (email addresses).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContactsConfig {
+    /// Reminded before a request's deadline.
+    #[serde(default)]
+    pub requests: Vec<String>,
+    /// Told when a deadline has passed: the privacy officer.
+    #[serde(default)]
+    pub escalation: Vec<String>,
+    /// Days before a deadline at which reminders go.
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days: Vec<u32>,
+}
+
+impl Default for ContactsConfig {
+    fn default() -> ContactsConfig {
+        ContactsConfig {
+            requests: Vec::new(),
+            escalation: Vec::new(),
+            reminder_days: default_reminder_days(),
+        }
+    }
+}
+
+impl ContactsConfig {
+    /// As the vault takes them.
+    pub fn contacts(&self) -> steward_core::deadlines::Contacts {
+        steward_core::deadlines::Contacts {
+            requests: self.requests.clone(),
+            escalation: self.escalation.clone(),
+            reminder_days: self.reminder_days.clone(),
+        }
+    }
+}
+
+fn default_reminder_days() -> Vec<u32> {
+    vec![7, 1]
 }
 
 fn default_outbox_attempts() -> u32 {
@@ -188,6 +231,7 @@ impl Default for Config {
             webhooks_allow_local: false,
             outbox_max_attempts: default_outbox_attempts(),
             outbox_poll_ms: default_outbox_poll(),
+            contacts: ContactsConfig::default(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
             tls: None,
@@ -324,6 +368,18 @@ impl Config {
                         .parse()
                         .map_err(|_| bad("must be a whole number of milliseconds"))?
                 }
+                "CONTACTS_REQUESTS" | "CONTACTS_ESCALATION" => {
+                    let list: Vec<String> = value
+                        .split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                    if name == "CONTACTS_REQUESTS" {
+                        config.contacts.requests = list;
+                    } else {
+                        config.contacts.escalation = list;
+                    }
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -332,7 +388,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

@@ -364,6 +364,7 @@ pub fn router(
         )
         .route("/v1/webhooks/{id}/disable", post(api::disable_endpoint))
         .route("/v1/outbox", get(api::outbox))
+        .route("/v1/deadlines", get(api::deadlines))
         .route("/v1/outbox/{id}/retry", post(api::retry_message))
         .route("/v1/retention/sweep", post(api::sweep))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -435,13 +436,27 @@ pub async fn sweep_periodically(vault: Arc<Vault>, every: std::time::Duration) {
 }
 
 /// Delivers the outbox until the process stops: a pass, and another at once while passes
-/// find full batches; otherwise a pause of `every` (issue 12). A pass that fails (the store
+/// find full batches; otherwise a pause of `every` (issue 12). Once a minute it also queues
+/// the deadline reminders now due. A pass that fails (the store
 /// is down) is tried again after the pause; messages stay in the outbox meanwhile.
 pub async fn dispatch_periodically(
     dispatcher: Arc<steward_core::dispatch::Dispatcher>,
     every: std::time::Duration,
 ) {
+    let mut reminded: Option<std::time::Instant> = None;
     loop {
+        // Deadline reminders are looked for once a minute (P32); they go out through the outbox.
+        if reminded.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+            reminded = Some(std::time::Instant::now());
+            let v = Arc::clone(dispatcher.vault());
+            match tokio::task::spawn_blocking(move || v.send_reminders()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(code = e.code().as_str(), error = %e, "reminders failed; will retry")
+                }
+                Err(_) => tracing::warn!("reminder task failed; will retry"),
+            }
+        }
         let d = Arc::clone(&dispatcher);
         let outcome = tokio::task::spawn_blocking(move || d.run_once()).await;
         let full = match outcome {
