@@ -1355,6 +1355,7 @@ fn outbox(cmd: OutboxCommand) -> Result<()> {
                 Some(Arc::new(steward_server::webhook::HttpWebhooks::default())),
             );
             d.schedule.max_attempts = config.outbox_max_attempts;
+            d.lease_ms = i64::try_from(config.outbox_lease_ms).unwrap_or(i64::MAX);
             let bar = indicatif::ProgressBar::new_spinner();
             let mut total = steward_core::dispatch::DispatchReport::default();
             loop {

@@ -341,3 +341,141 @@ fn p32_the_deadline_board_shows_every_clock_and_reminders_go_when_the_clock_move
     assert_eq!(log.matches("deadline.remind").count(), 6);
     assert!(!log.contains("support@example.com"));
 }
+
+/// Issue 12: `steward serve` killed with SIGKILL while its dispatcher is sending loses no
+/// acknowledged message: after a restart every request acknowledged before the kill has its
+/// mail delivered at least once, and a repeat carries the same `Message-ID`.
+#[test]
+fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
+    use crate::kit::s;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backend = crate::http::TestBackend::new();
+    let mut env: Vec<(&str, String)> = vec![
+        ("STEWARD_DATA_DIR", s(&data).to_string()),
+        ("STEWARD_MASTER_KEY", "3c".repeat(32)),
+    ];
+    if let steward_core::Backend::Postgres { data, keyring } = &backend.backend {
+        env.extend([
+            ("STEWARD_DATABASE", data.url.clone()),
+            ("STEWARD_DATABASE_SCHEMA", data.schema.clone()),
+            ("STEWARD_KEYRING_SCHEMA", keyring.schema.clone()),
+        ]);
+    }
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["migrate"]);
+    let service = cli(&["key", "create", "--name", "app", "--role", "service"]);
+    let officer = cli(&[
+        "key",
+        "create",
+        "--name",
+        "dpo",
+        "--role",
+        "privacy_officer",
+    ]);
+    let sink = SmtpSink::start();
+    let port = free_port();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_steward"))
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("STEWARD_SMTP_HOST", "127.0.0.1")
+            .env("STEWARD_SMTP_PORT", sink.port.to_string())
+            .env("STEWARD_SMTP_FROM", "Privacy <privacy@example.com>")
+            .env("STEWARD_OUTBOX_POLL_MS", "20")
+            .env("STEWARD_OUTBOX_LEASE_MS", "1000")
+            .env("STEWARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut server = start();
+    crate::kit::wait_for(
+        "steward serve did not start",
+        std::time::Duration::from_secs(30),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |key: &str, path: &str, body: Value| -> (u16, Value) {
+        let r = agent
+            .post(&format!("http://127.0.0.1:{port}{path}"))
+            .header("Authorization", &format!("Bearer {key}"))
+            .send_json(&body);
+        match r {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_json().unwrap_or(Value::Null),
+            ),
+            Err(_) => (0, Value::Null),
+        }
+    };
+    let (status, made) = post(&service, "/v1/subjects", json!({}));
+    assert_eq!(status, 201, "{made}");
+    let id = made["subject"].as_str().unwrap().to_string();
+    let (status, _) = post(
+        &service,
+        &format!("/v1/subjects/{id}/collect"),
+        json!({"feature": "account", "values": [{"category": "name", "value": "Kill Nine"}, {"category": "email", "value": "kill.nine@example.cn"}, {"category": "phone", "value": "+86 135 0000 9999"}], "source": {"kind": "subject"}}),
+    );
+    assert_eq!(status, 201);
+    // Requests acknowledged while the dispatcher sends; the kill comes mid-stream.
+    let mut acknowledged = Vec::new();
+    for _ in 0..=40 {
+        let (status, r) = post(
+            &officer,
+            &format!("/v1/subjects/{id}/requests"),
+            json!({"kind": "inquiry"}),
+        );
+        if status == 201 {
+            acknowledged.push(r["id"].as_str().unwrap().to_string());
+        }
+    }
+    let _ = server.kill(); // SIGKILL
+    let _ = server.wait();
+    assert!(acknowledged.len() >= 40, "{}", acknowledged.len());
+    let mut server = start();
+    let delivered = |req: &str| sink.text().contains(req);
+    crate::kit::wait_for(
+        "not every acknowledged request's mail arrived after the restart",
+        std::time::Duration::from_secs(60),
+        || acknowledged.iter().all(|r| delivered(r)),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    // A mail sent twice (claimed before the kill, sent again after its lease) keeps its id.
+    let text = sink.text();
+    let mut by_id: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for mail in text.split("MESSAGE FOLLOWS").skip(1) {
+        let message_id = mail
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or_default()
+            .to_string();
+        assert!(message_id.starts_with("<msg_"), "{mail}");
+        let request = acknowledged
+            .iter()
+            .find(|r| mail.contains(r.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(seen) = by_id.insert(message_id.clone(), request.clone()) {
+            assert_eq!(seen, request, "one Message-ID, one message");
+        }
+    }
+}

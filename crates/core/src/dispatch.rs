@@ -221,7 +221,7 @@ impl Dispatcher {
             Err(_) => return Err(Failure::last("the message could not be written")),
         };
         mailer
-            .send(&mail.to, &mail.subject, &mail.body)
+            .send_message(&m.id, &mail.to, &mail.subject, &mail.body)
             .map_err(|_| Failure::again("sending failed"))?;
         // P21: a subject's address was read and used; the log says so, without it.
         if let Some(subject) = mail.subject_id {

@@ -21,6 +21,13 @@ use crate::vault::{Actor, ConsentTarget, SignedDocument, SubjectId, Vault, norma
 pub trait Mailer: Send + Sync {
     /// Sends one plain-text message.
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String>;
+
+    /// Sends one plain-text message from the outbox, carrying its stable `id` (as the mail's
+    /// `Message-ID`), so that a repeat after a crash can be told for one.
+    fn send_message(&self, id: &str, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        let _ = id;
+        self.send(to, subject, body)
+    }
 }
 
 /// A sign-in code's mail: to the address the subject's record holds.

@@ -89,6 +89,10 @@ pub struct Config {
     /// dispatcher off (another server, or `steward outbox dispatch`, delivers).
     #[serde(default = "default_outbox_poll")]
     pub outbox_poll_ms: u64,
+    /// Milliseconds a dispatcher holds the messages it claimed: another takes them only
+    /// after, so a dispatcher that died mid-batch delays its messages by at most this.
+    #[serde(default = "default_outbox_lease")]
+    pub outbox_lease_ms: u64,
     /// Who is reminded of deadlines, and when (P32).
     #[serde(default)]
     pub contacts: ContactsConfig,
@@ -140,6 +144,10 @@ fn default_outbox_attempts() -> u32 {
 
 fn default_outbox_poll() -> u64 {
     500
+}
+
+fn default_outbox_lease() -> u64 {
+    120_000
 }
 
 /// Where the TLS certificate and key are.
@@ -231,6 +239,7 @@ impl Default for Config {
             webhooks_allow_local: false,
             outbox_max_attempts: default_outbox_attempts(),
             outbox_poll_ms: default_outbox_poll(),
+            outbox_lease_ms: default_outbox_lease(),
             contacts: ContactsConfig::default(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
@@ -363,6 +372,13 @@ impl Config {
                         .filter(|n| *n >= 1)
                         .ok_or_else(|| bad("must be a whole number from 1"))?
                 }
+                "OUTBOX_LEASE_MS" => {
+                    config.outbox_lease_ms = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad("must be a whole number of milliseconds from 1"))?
+                }
                 "OUTBOX_POLL_MS" => {
                     config.outbox_poll_ms = value
                         .parse()
@@ -388,7 +404,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

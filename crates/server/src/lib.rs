@@ -97,6 +97,8 @@ pub struct Options {
     pub outbox_poll: Option<std::time::Duration>,
     /// Attempts at a message before it is dead.
     pub outbox_max_attempts: u32,
+    /// How long a dispatcher holds what it claimed, ms.
+    pub outbox_lease_ms: i64,
 }
 
 impl Options {
@@ -111,6 +113,7 @@ impl Options {
             outbox_poll: (config.outbox_poll_ms > 0)
                 .then(|| std::time::Duration::from_millis(config.outbox_poll_ms)),
             outbox_max_attempts: config.outbox_max_attempts,
+            outbox_lease_ms: i64::try_from(config.outbox_lease_ms).unwrap_or(i64::MAX),
         }
     }
 }
@@ -188,6 +191,7 @@ pub fn start(
                         Some(Arc::new(webhook::HttpWebhooks::default())),
                     );
                     dispatcher.schedule.max_attempts = options.outbox_max_attempts;
+                    dispatcher.lease_ms = options.outbox_lease_ms;
                     tokio::spawn(dispatch_periodically(Arc::new(dispatcher), every));
                 }
                 let until = async move {

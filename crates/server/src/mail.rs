@@ -29,10 +29,23 @@ impl SmtpMailer {
 
 impl Mailer for SmtpMailer {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.deliver(None, to, subject, body)
+    }
+
+    fn send_message(&self, id: &str, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.deliver(Some(id), to, subject, body)
+    }
+}
+
+impl SmtpMailer {
+    /// Sends, with `Message-ID: <id@sender's domain>` when the outbox gave an id.
+    fn deliver(&self, id: Option<&str>, to: &str, subject: &str, body: &str) -> Result<(), String> {
         let to: Mailbox = to
             .parse()
             .map_err(|_| "the recipient address is not a valid mailbox".to_string())?;
+        let message_id = id.map(|id| format!("<{id}@{}>", self.from.email.domain()));
         let message = Message::builder()
+            .message_id(message_id)
             .from(self.from.clone())
             .to(to)
             .subject(subject)
