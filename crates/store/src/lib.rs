@@ -643,6 +643,15 @@ pub enum Op {
         /// Its id.
         id: String,
     },
+    /// Record the language a subject is written to in; `None` forgets it (erasure).
+    SetLanguage {
+        /// Whose.
+        subject: SubjectKey,
+        /// `zh-CN` or `en`, or none.
+        language: Option<String>,
+        /// When.
+        at_ms: i64,
+    },
     /// Write messages to the outbox, to be delivered once the unit commits.
     Enqueue(Vec<OutboxRow>),
     /// Put a dead (or pending) message back to be tried at `at_ms`, its attempts counted
@@ -812,6 +821,8 @@ pub trait Store: Reader + Send + Sync {
     ) -> Result<Vec<OutboxRow>, StoreError>;
     /// One message.
     fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
+    /// The language a subject is written to in, if one was recorded.
+    fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
     /// Every webhook endpoint, oldest first.
     fn endpoints(&self) -> Result<Vec<EndpointRow>, StoreError>;
     /// Every checkpoint, by seq.

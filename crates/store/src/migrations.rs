@@ -66,6 +66,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     5 "005_staff.sql",
     6 "006_state_tags.sql",
     7 "007_outbox.sql",
+    8 "008_subject_languages.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -75,12 +76,13 @@ pub const SQLITE_KEYRING: &[Migration] = migrations!("sqlite-keyring":
 );
 
 /// The PostgreSQL data schema's migrations. Its history starts from one baseline holding what
-/// SQLite reached in five steps; `tests::both_backends_hold_the_same_tables` keeps the two
+/// SQLite reached in five steps; `postgres::tests::backups_name_every_table_of_the_schema` keeps the two
 /// schemas in step from here on.
 pub const POSTGRES: &[Migration] = migrations!("postgres":
     1 "001_initial.sql",
     2 "002_state_tags.sql",
     3 "003_outbox.sql",
+    4 "004_subject_languages.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

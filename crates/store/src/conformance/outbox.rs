@@ -191,3 +191,37 @@ pub(super) fn webhook_endpoints_are_kept(make: super::Factory<'_>) -> Result<(),
         "endpoints as written, oldest first, the disabled one marked",
     )
 }
+
+/// A subject's language is recorded, replaced and forgotten.
+pub(super) fn subject_languages_are_kept(make: super::Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let store: &dyn Store = store.as_ref();
+    let (a, b) = (super::subject(31), super::subject(32));
+    let set = |s, l: Option<&str>| {
+        store.commit(
+            vec![Op::SetLanguage {
+                subject: s,
+                language: l.map(String::from),
+                at_ms: 1,
+            }],
+            vec![draft("subject.language")],
+        )
+    };
+    ensure(
+        store.subject_language(&a).map_err(e)?.is_none(),
+        "none at first",
+    )?;
+    set(a, Some("en")).map_err(e)?;
+    set(b, Some("zh-CN")).map_err(e)?;
+    set(a, Some("zh-CN")).map_err(e)?;
+    ensure(
+        store.subject_language(&a).map_err(e)?.as_deref() == Some("zh-CN"),
+        "the newest replaces",
+    )?;
+    set(b, None).map_err(e)?;
+    ensure(
+        store.subject_language(&b).map_err(e)?.is_none()
+            && store.subject_language(&a).map_err(e)?.is_some(),
+        "forgotten for one subject only",
+    )
+}

@@ -38,6 +38,7 @@ pub const DISTRIBUTED: &[(&str, &str)] = &[
     ("sessions", "subject"),
     ("data_keys", "subject"),
     ("destroyed", "subject"),
+    ("subject_languages", "subject"),
 ];
 
 /// Reference tables: a copy on every node.

@@ -342,6 +342,24 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             vec![Box::new(key), Box::new(value)],
         )),
+        Op::SetLanguage {
+            subject,
+            language: Some(language),
+            at_ms,
+        } => out.push(stmt(
+            "INSERT INTO subject_languages (subject, language, set_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (subject) DO UPDATE SET language = EXCLUDED.language,
+             set_ms = EXCLUDED.set_ms",
+            vec![bytes(&subject), Box::new(language), Box::new(at_ms)],
+        )),
+        Op::SetLanguage {
+            subject,
+            language: None,
+            ..
+        } => out.push(stmt(
+            "DELETE FROM subject_languages WHERE subject = $1",
+            vec![bytes(&subject)],
+        )),
         Op::Enqueue(rows) => {
             // One statement for the batch, however many messages (a notice campaign's).
             let text = |f: fn(&crate::OutboxRow) -> &str| -> Param {

@@ -27,6 +27,9 @@ pub const DATA_TABLES: &[&str] = &[
     "api_keys",
     "staff",
     "staff_sessions",
+    "outbox",
+    "webhook_endpoints",
+    "subject_languages",
 ];
 
 /// Every table of the keyring schema, as backups write them.

@@ -288,6 +288,24 @@ pub(super) fn apply(
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
                 .execute(params![key, value])?;
         }
+        Op::SetLanguage {
+            subject,
+            language: Some(language),
+            at_ms,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO subject_languages (subject, language, set_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![&subject[..], language, at_ms])?;
+        }
+        Op::SetLanguage {
+            subject,
+            language: None,
+            ..
+        } => {
+            tx.prepare_cached("DELETE FROM subject_languages WHERE subject = ?1")?
+                .execute(params![&subject[..]])?;
+        }
         Op::Enqueue(rows) => {
             let mut st = tx.prepare_cached(
                 "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,

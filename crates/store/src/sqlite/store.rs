@@ -315,6 +315,14 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError> {
+        self.row(
+            "SELECT language FROM subject_languages WHERE subject = ?1",
+            params![&subject[..]],
+            |r| r.get(0),
+        )
+    }
+
     fn endpoints(&self) -> Result<Vec<crate::EndpointRow>, StoreError> {
         self.rows(
             "SELECT id, url, events, secret, created_ms, disabled FROM webhook_endpoints
