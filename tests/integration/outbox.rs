@@ -199,6 +199,57 @@ fn p26_a_refusal_reaches_the_subject_by_email_and_endpoints_by_signed_webhook() 
     let log = srv.audit_text();
     assert_eq!(log.matches("message.sent").count(), 3);
     assert!(!log.contains("wang.fang"));
+
+    // A second subject who reads English is written in English.
+    let b = srv.subject(&service);
+    let r = srv.post(
+        &format!("/v1/subjects/{b}/language"),
+        &service,
+        json!({"language": "fr"}),
+    );
+    assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.body);
+    let r = srv.post(
+        &format!("/v1/subjects/{b}/language"),
+        &service,
+        json!({"language": "en"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = srv.post(
+        &format!("/v1/subjects/{b}/requests"),
+        &officer,
+        json!({"kind": "access"}),
+    );
+    let rb = r.body["id"].as_str().unwrap().to_string();
+    srv.post(
+        &format!("/v1/requests/{rb}/refuse"),
+        &officer,
+        json!({"reason": "security", "note": "we could not confirm the request"}),
+    );
+    while d.run_once().unwrap().claimed > 0 {}
+    sink.wait_for_mails(5);
+    let mail = sink.text();
+    let english = mail
+        .split("MESSAGE FOLLOWS")
+        .find(|m| {
+            m.contains("wang.fang+1@example.cn")
+                && m.contains(&rb)
+                && m.contains("cannot carry out")
+        })
+        .unwrap_or_else(|| panic!("no English refusal: {mail}"));
+    assert!(
+        english.contains("would put the security of our service")
+            && english.contains("we could not confirm the request")
+            && english.contains("complain to the authority"),
+        "{english}"
+    );
+    assert!(!english.contains("我们"), "{english}");
+    // The export holds the language recorded.
+    let r = srv.post(
+        &format!("/v1/subjects/{b}/export"),
+        &officer,
+        json!({"justification": "checking the language"}),
+    );
+    assert_eq!(r.body["language"], "en");
 }
 
 /// Keeps what would have been mailed: (to, subject line, text).

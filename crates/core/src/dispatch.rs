@@ -275,24 +275,30 @@ impl Vault {
     pub(crate) fn render_mail(&self, m: &OutboxRow) -> Result<Option<Mail>, Error> {
         let payload: Json = serde_json::from_str(&m.payload)
             .map_err(|_| Error::Internal("an outbox payload is not JSON"))?;
-        let lang = payload
-            .get("language")
-            .and_then(Json::as_str)
-            .unwrap_or("zh-CN");
-        let (to, subject) = match m.destination.split_once(':') {
+        let (to, subject, lang) = match m.destination.split_once(':') {
             Some(("subject", id)) => {
                 let subject = id
                     .parse::<SubjectId>()
                     .map_err(|_| Error::Internal("an email's subject is not a subject id"))?;
                 match self.subject_address(subject)? {
-                    Some(to) => (to, Some(subject)),
+                    Some(to) => (to, Some(subject), self.language_of(subject)?),
                     None => return Ok(None),
                 }
             }
-            // A staff contact from the configuration: a reminder or an escalation.
-            Some(("contact", address)) => (address.to_string(), None),
+            // A staff contact from the configuration: a reminder or an escalation, in the
+            // language the row names (the policy's).
+            Some(("contact", address)) => (
+                address.to_string(),
+                None,
+                payload
+                    .get("language")
+                    .and_then(Json::as_str)
+                    .unwrap_or(&self.policy.language)
+                    .to_string(),
+            ),
             _ => return Err(Error::Internal("an email's destination is unknown")),
         };
+        let lang = lang.as_str();
         let (title, body) =
             self.mail_text(&m.event, lang, payload.get("data").unwrap_or(&Json::Null))?;
         let signature = self.catalogue.text(

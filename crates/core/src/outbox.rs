@@ -213,7 +213,57 @@ impl Vault {
         subject: SubjectId,
         data: Json,
     ) -> Result<OutboxRow, Error> {
-        self.mail(event, format!("subject:{subject}"), data)
+        // The language is the subject's, looked up when the mail is written.
+        let payload = json!({ "data": data }).to_string();
+        self.outbox_row("email", format!("subject:{subject}"), event, payload)
+    }
+
+    /// Records the language a subject is written to in (`zh-CN` or `en`, P30): by a caller whose
+    /// role registers subjects, or by the subject (`None`: the privacy centre). Audited as
+    /// `subject.language`.
+    pub fn set_language(
+        &self,
+        actor: Option<&Actor>,
+        subject: SubjectId,
+        language: &str,
+    ) -> Result<(), Error> {
+        let by_subject = crate::selfservice::subject_actor();
+        let actor = match actor {
+            Some(a) => {
+                self.permit(a, Capability::SubjectsRegister, Some(subject))?;
+                a
+            }
+            None => &by_subject,
+        };
+        if !steward_policy::LANGUAGES.contains(&language) {
+            return Err(Error::Invalid(format!(
+                "a language is one of: {}",
+                steward_policy::LANGUAGES.join(", ")
+            )));
+        }
+        self.active_subject(subject)?;
+        self.store.commit(
+            vec![Op::SetLanguage {
+                subject: subject.0,
+                language: Some(language.into()),
+                at_ms: self.clock.now_ms(),
+            }],
+            vec![self.act(
+                actor,
+                "subject.language",
+                Some(subject),
+                json!({ "language": language }),
+            )],
+        )?;
+        Ok(())
+    }
+
+    /// The language a subject is written to in: theirs if recorded, else the policy's.
+    pub(crate) fn language_of(&self, subject: SubjectId) -> Result<String, Error> {
+        Ok(self
+            .store
+            .subject_language(&subject.0)?
+            .unwrap_or_else(|| self.policy.language.clone()))
     }
 
     /// An email about `event` to `destination` (`subject:<id>`, or `contact:<address>` for a

@@ -34,6 +34,8 @@ pub struct Export {
     /// Every rights request and inquiry the subject made, oldest first, with its text
     /// (P23, P31).
     pub requests: Vec<ExportRequest>,
+    /// The language they are written to in, if they or the provider recorded one.
+    pub language: Option<String>,
 }
 
 /// One rights request or inquiry in an export.
@@ -232,6 +234,7 @@ impl Vault {
                     })
                 })
                 .collect::<Result<_, Error>>()?,
+            language: self.store.subject_language(&subject.0)?,
         };
         let mut detail = serde_json::Map::new();
         detail.insert("records".into(), json!(export.records.len()));
@@ -320,6 +323,11 @@ impl Vault {
             },
             Op::EnqueuePurge {
                 subject: subject.0,
+                at_ms: self.clock.now_ms(),
+            },
+            Op::SetLanguage {
+                subject: subject.0,
+                language: None,
                 at_ms: self.clock.now_ms(),
             },
         ];

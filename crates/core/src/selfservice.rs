@@ -64,7 +64,7 @@ pub struct SessionToken {
     pub expires_ms: i64,
 }
 
-fn subject_actor() -> Actor {
+pub(crate) fn subject_actor() -> Actor {
     Actor {
         id: "subject".into(),
         role: RoleId::SUBJECT,

@@ -1404,6 +1404,50 @@ pub async fn self_export(
     ))
 }
 
+/// The language a subject is written to in.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageBody {
+    /// `zh-CN` or `en`.
+    pub language: String,
+}
+
+/// Records the language a subject is written to in (emails, notices); the policy's
+/// `policy.language` until one is recorded.
+#[utoipa::path(post, path = "/v1/subjects/{id}/language", tag = "subjects", security(("api_key" = [])),
+    params(SubjectPath), request_body = LanguageBody,
+    responses((status = 200, body = LanguageBody, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn set_language(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Body(body): Body<LanguageBody>,
+) -> Result<axum::Json<LanguageBody>, ApiError> {
+    let s = subject(&id)?;
+    let language = body.language.clone();
+    call(&state, caller, move |v, a| {
+        v.set_language(Some(a), s, &body.language)
+    })
+    .await?;
+    Ok(axum::Json(LanguageBody { language }))
+}
+
+/// The signed-in subject chooses the language they are written to in.
+#[utoipa::path(post, path = "/v1/self/language", tag = "self-service", security(("session" = [])),
+    request_body = LanguageBody, responses((status = 200, body = LanguageBody, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
+pub async fn self_language(
+    State(state): State<AppState>,
+    session: SessionSubject,
+    Body(body): Body<LanguageBody>,
+) -> Result<axum::Json<LanguageBody>, ApiError> {
+    let language = body.language.clone();
+    call_self(&state, session, move |v, s| {
+        v.set_language(None, s, &body.language)
+    })
+    .await?;
+    Ok(axum::Json(LanguageBody { language }))
+}
+
 /// The signed-in subject grants or withdraws consent (P27).
 #[utoipa::path(post, path = "/v1/self/consents", tag = "self-service", security(("session" = [])),
     request_body = SelfConsentBody, responses((status = 201, body = DocumentBody, description = "Created"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
@@ -1485,7 +1529,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request),
+        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

@@ -337,6 +337,7 @@ pub fn router(
             get(api::export).post(api::export_justified),
         )
         .route("/v1/subjects/{id}/erasure", post(api::erase))
+        .route("/v1/subjects/{id}/language", post(api::set_language))
         .route(
             "/v1/audit/checkpoints",
             get(api::checkpoints).post(api::sign_checkpoint),
@@ -378,6 +379,7 @@ pub fn router(
     let session = Router::new()
         .route("/v1/self/export", get(api::self_export))
         .route("/v1/self/consents", post(api::self_consent))
+        .route("/v1/self/language", post(api::self_language))
         .route(
             "/v1/self/requests",
             get(api::self_requests).post(api::self_request),
