@@ -118,6 +118,8 @@ struct Figures {
     verify_entries_per_s: f64,
     verify_raw_hash_entries_per_s: f64,
     verify_ratio: f64,
+    #[serde(flatten)]
+    outbox: crate::outbox::OutboxFigures,
     targets: Targets,
     targets_met: bool,
 }
@@ -137,6 +139,10 @@ struct Targets {
     erase_ratio_at_most_3: bool,
     export_111_records_ms_at_most_5: bool,
     verify_ratio_at_least_0_5: bool,
+    /// Issue 12: the dispatcher's rate to a local SMTP sink.
+    outbox_email_per_s_at_least_500: bool,
+    /// Issue 12: and to a local webhook receiver.
+    outbox_webhook_per_s_at_least_2000: bool,
 }
 
 const BATCH: usize = 100;
@@ -558,6 +564,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         verify_ratios.push(hash_s / verify_s);
     }
 
+    // --- the outbox: emails and webhook calls delivered to local receivers.
+    say("outbox delivery to a local SMTP sink and HTTP receiver...");
+    let (outbox_backend, _outbox_scratch) = Scratch::backend(
+        args.database.as_deref(),
+        &dir.path().join("outbox"),
+        "bench_outbox",
+    )?;
+    let outbox = crate::outbox::measure(&outbox_backend, n(1_000), n(4_000))?;
+
     let erase_1 = median(small);
     let erase_10k = median(large);
     let export_ms = median(exports);
@@ -596,6 +611,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         verify_entries_per_s: median(verify_rates),
         verify_raw_hash_entries_per_s: median(hash_rates),
         verify_ratio,
+        outbox,
         targets: Targets {
             collect_same_statements_ratio_at_least_0_5: collect_same
                 .first()
@@ -610,6 +626,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             erase_ratio_at_most_3: erase_10k / erase_1 <= 3.0,
             export_111_records_ms_at_most_5: export_ms <= 5.0,
             verify_ratio_at_least_0_5: verify_ratio >= 0.5,
+            outbox_email_per_s_at_least_500: outbox.outbox_email_per_s >= 500.0,
+            outbox_webhook_per_s_at_least_2000: outbox.outbox_webhook_per_s >= 2_000.0,
         },
         targets_met: false,
     };
@@ -620,6 +638,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let met = t.decision_ns_at_most_100
         && t.erase_ratio_at_most_3
         && t.integrity_share_at_most_0_1
+        && t.outbox_email_per_s_at_least_500
+        && t.outbox_webhook_per_s_at_least_2000
         && match (
             t.collect_same_statements_ratio_at_least_0_5,
             t.read_same_statements_ratio_at_least_0_5,
@@ -702,6 +722,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             } else {
                 ">= 0.5"
             }
+        );
+        let o = &f.outbox;
+        println!(
+            "outbox: {} emails           {:>10.0} /s       raw send {:>10.0}/s ratio {:.2} (target >= 500/s)",
+            o.outbox_emails, o.outbox_email_per_s, o.outbox_email_raw_per_s, o.outbox_email_ratio
+        );
+        println!(
+            "outbox: {} webhook calls    {:>10.0} /s       raw post {:>10.0}/s ratio {:.2} (target >= 2,000/s)",
+            o.outbox_webhooks,
+            o.outbox_webhook_per_s,
+            o.outbox_webhook_raw_per_s,
+            o.outbox_webhook_ratio
         );
         println!("all targets met             {}", f.targets_met);
     }

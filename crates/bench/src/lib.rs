@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod loadtest;
+mod outbox;
 mod raw;
 
 pub use bench::{BenchArgs, run as run_bench};
