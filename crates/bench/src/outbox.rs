@@ -243,7 +243,7 @@ pub(crate) fn measure(
                 .map(|s| steward_core::ConsentChange {
                     actor: &app,
                     subject: *s,
-                    target: target,
+                    target,
                     granted: i % 2 == 0,
                     separate: false,
                     channel: "web",
