@@ -14,6 +14,7 @@ mod outbox;
 mod postgres;
 mod request;
 mod sqlite;
+mod versions;
 
 pub use backup::Half;
 pub use outbox::{Delivery, EndpointRow, OutboxRow, OutboxState};
@@ -28,6 +29,7 @@ pub use sqlite::{
     file_problems as sqlite_file_problems, set_open_check,
 };
 pub use steward_audit::{Checkpoint, Draft, Entry, RawEntry};
+pub use versions::{PolicyEventRow, PolicyVersionRow};
 
 /// Which backend a deployment runs on, and where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,6 +390,8 @@ pub struct SubjectRecords {
     pub state: SubjectState,
     /// Its tag ([`SubjectRow::tag`]).
     pub state_tag: Vec<u8>,
+    /// When the subject was registered: whether their data predates a policy version (P11).
+    pub created_ms: i64,
     /// The consent in force for the target asked about (none when none was asked or none is
     /// held).
     pub consent: Option<HeldConsent>,
@@ -654,6 +658,16 @@ pub enum Op {
     },
     /// Write messages to the outbox, to be delivered once the unit commits.
     Enqueue(Vec<OutboxRow>),
+    /// Store a published policy version; its version string must be new.
+    PublishPolicy(PolicyVersionRow),
+    /// Record what subjects were told or accepted; a row already there is kept as it is (the
+    /// first time counts).
+    PolicyEvents(Vec<PolicyEventRow>),
+    /// Forget what a subject was told and accepted (erasure).
+    ForgetPolicyEvents {
+        /// Whose.
+        subject: SubjectKey,
+    },
     /// Put a dead (or pending) message back to be tried at `at_ms`, its attempts counted
     /// afresh.
     RetryMessage {
@@ -823,6 +837,20 @@ pub trait Store: Reader + Send + Sync {
     fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
     /// The language a subject is written to in, if one was recorded.
     fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
+    /// Every published policy version, in publication order.
+    fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError>;
+    /// What one subject was told of each version and accepted.
+    fn policy_events(&self, subject: &SubjectKey) -> Result<Vec<PolicyEventRow>, StoreError>;
+    /// How many subjects each (event, how) counts for one version (every shard is asked).
+    fn policy_event_counts(&self, version: &str) -> Result<Vec<(String, String, u64)>, StoreError>;
+    /// Up to `limit` subjects holding a record of `category`, in key order after `after`
+    /// (every shard is asked): a notice campaign's pages.
+    fn subjects_with_category(
+        &self,
+        category: &str,
+        after: Option<&SubjectKey>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKey>, StoreError>;
     /// Every webhook endpoint, oldest first.
     fn endpoints(&self) -> Result<Vec<EndpointRow>, StoreError>;
     /// Every checkpoint, by seq.

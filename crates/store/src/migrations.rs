@@ -67,6 +67,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     6 "006_state_tags.sql",
     7 "007_outbox.sql",
     8 "008_subject_languages.sql",
+    9 "009_policy_versions.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -83,6 +84,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     2 "002_state_tags.sql",
     3 "003_outbox.sql",
     4 "004_subject_languages.sql",
+    5 "005_policy_versions.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

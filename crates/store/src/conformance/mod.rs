@@ -162,6 +162,10 @@ pub const CHECKS: &[Check] = &[
         "subject_languages_are_kept",
         outbox::subject_languages_are_kept,
     ),
+    (
+        "policy_versions_and_events_are_kept",
+        outbox::policy_versions_and_events_are_kept,
+    ),
 ];
 
 /// Runs the check `name` on backends from `scratch`.
@@ -191,7 +195,8 @@ macro_rules! conformance_tests {
             keyring_keeps_each_subjects_key, subjects_are_fetched_together_in_order,
             certificates_are_kept, records_are_deleted_by_key, state_rows_and_tags_are_kept,
             audit_scan_streams_from_a_seq_and_stops, outbox_claims_each_message_once_per_lease,
-            webhook_endpoints_are_kept, subject_languages_are_kept);
+            webhook_endpoints_are_kept, subject_languages_are_kept,
+            policy_versions_and_events_are_kept);
     };
     (@each $scratch:expr; $($check:ident),* $(,)?) => {
         $(

@@ -225,3 +225,120 @@ pub(super) fn subject_languages_are_kept(make: super::Factory<'_>) -> Result<(),
         "forgotten for one subject only",
     )
 }
+
+/// Published versions come back in publication order; a version string is taken once; what
+/// subjects were told and accepted keeps its first time, is counted per version and is
+/// forgotten for an erased subject; a campaign's pages list subjects holding a category once,
+/// in key order.
+pub(super) fn policy_versions_and_events_are_kept(make: super::Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let store: &dyn Store = store.as_ref();
+    let version = |v: &str, serial: i64| crate::PolicyVersionRow {
+        version: v.into(),
+        serial,
+        digest: format!("{serial:064x}"),
+        text: format!("[policy]\nversion = \"{v}\"\n"),
+        effective_ms: serial * 1_000,
+        published_ms: serial * 10,
+        published_by: "staff:alice".into(),
+        changes: "[]".into(),
+    };
+    for (v, n) in [("2026.2", 2), ("2026.1", 1)] {
+        store
+            .commit(
+                vec![Op::PublishPolicy(version(v, n))],
+                vec![draft("policy.publish")],
+            )
+            .map_err(e)?;
+    }
+    ensure(
+        store.policy_versions().map_err(e)? == [version("2026.1", 1), version("2026.2", 2)],
+        "versions as published, in serial order",
+    )?;
+    ensure(
+        store
+            .commit(
+                vec![Op::PublishPolicy(version("2026.1", 3))],
+                vec![draft("policy.publish")],
+            )
+            .is_err(),
+        "a version string is published once",
+    )?;
+    let (a, b) = (super::subject(41), super::subject(42));
+    let event = |s, v: &str, event: &str, how: &str, at_ms| crate::PolicyEventRow {
+        subject: s,
+        version: v.into(),
+        event: event.into(),
+        how: how.into(),
+        at_ms,
+    };
+    store
+        .commit(
+            vec![Op::PolicyEvents(vec![
+                event(a, "2026.2", "notified", "email", 5),
+                event(b, "2026.2", "notified", "email", 6),
+                event(a, "2026.2", "accepted", "explicit", 7),
+            ])],
+            vec![draft("notice.sent")],
+        )
+        .map_err(e)?;
+    store
+        .commit(
+            vec![Op::PolicyEvents(vec![event(
+                a,
+                "2026.2",
+                "accepted",
+                "continued_use",
+                9,
+            )])],
+            vec![draft("policy.accept")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.policy_events(&a).map_err(e)?
+            == [
+                event(a, "2026.2", "notified", "email", 5),
+                event(a, "2026.2", "accepted", "explicit", 7),
+            ],
+        "the first time is kept",
+    )?;
+    ensure(
+        store.policy_event_counts("2026.2").map_err(e)?
+            == [
+                ("accepted".to_string(), "explicit".to_string(), 1),
+                ("notified".to_string(), "email".to_string(), 2),
+            ],
+        "counted per event and how",
+    )?;
+    store
+        .commit(
+            vec![Op::ForgetPolicyEvents { subject: a }],
+            vec![draft("subject.erase")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.policy_events(&a).map_err(e)?.is_empty()
+            && store.policy_events(&b).map_err(e)?.len() == 1,
+        "forgotten for one subject only",
+    )?;
+    let holders = [super::subject(45), super::subject(43), super::subject(44)];
+    let mut rows = Vec::new();
+    for s in holders {
+        super::insert_subject(store, s).map_err(e)?;
+        rows.push(super::record(store, s, "email"));
+        rows.push(super::record(store, s, "email"));
+    }
+    rows.push(super::record(store, super::subject(46), "name"));
+    super::insert_subject(store, super::subject(46)).map_err(e)?;
+    store
+        .commit(vec![Op::InsertRecords(rows)], vec![draft("pi.collect")])
+        .map_err(e)?;
+    let first = store.subjects_with_category("email", None, 2).map_err(e)?;
+    let rest = store
+        .subjects_with_category("email", first.last(), 2)
+        .map_err(e)?;
+    ensure(
+        first == [super::subject(43), super::subject(44)] && rest == [super::subject(45)],
+        "pages of holders, each once, in key order",
+    )
+}

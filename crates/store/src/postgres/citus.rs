@@ -39,6 +39,7 @@ pub const DISTRIBUTED: &[(&str, &str)] = &[
     ("data_keys", "subject"),
     ("destroyed", "subject"),
     ("subject_languages", "subject"),
+    ("policy_events", "subject"),
 ];
 
 /// Reference tables: a copy on every node.
@@ -50,6 +51,7 @@ pub const REFERENCE: &[&str] = &[
     "staff_sessions",
     "attempts",
     "webhook_endpoints",
+    "policy_versions",
 ];
 
 /// Tables kept on the coordinator alone: the deployment's one audit chain, and the outbox
@@ -67,6 +69,7 @@ pub const FAN_OUT: &[&str] = &[
     "purge_queue",
     "destroyed",
     "consent_current",
+    "policy_events",
 ];
 
 /// How a statement runs on a distributed PostgreSQL.

@@ -394,6 +394,41 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 ],
             ));
         }
+        Op::PublishPolicy(v) => out.push(stmt(
+            "INSERT INTO policy_versions (version, serial, digest, text, effective_ms,
+             published_ms, published_by, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            vec![
+                Box::new(v.version),
+                Box::new(v.serial),
+                Box::new(v.digest),
+                Box::new(v.text),
+                Box::new(v.effective_ms),
+                Box::new(v.published_ms),
+                Box::new(v.published_by),
+                Box::new(v.changes),
+            ],
+        )),
+        Op::PolicyEvents(rows) => {
+            let text = |f: fn(&crate::PolicyEventRow) -> &str| -> Param {
+                Box::new(rows.iter().map(|e| f(e).to_string()).collect::<Vec<String>>())
+            };
+            out.push(stmt(
+                "INSERT INTO policy_events (subject, version, event, how, at_ms)
+                 SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                 ON CONFLICT DO NOTHING",
+                vec![
+                    Box::new(rows.iter().map(|e| e.subject.to_vec()).collect::<Vec<Vec<u8>>>()),
+                    text(|e| &e.version),
+                    text(|e| &e.event),
+                    text(|e| &e.how),
+                    Box::new(rows.iter().map(|e| e.at_ms).collect::<Vec<i64>>()),
+                ],
+            ));
+        }
+        Op::ForgetPolicyEvents { subject } => out.push(stmt(
+            "DELETE FROM policy_events WHERE subject = $1",
+            vec![bytes(&subject)],
+        )),
         Op::RetryMessage { id, at_ms } => out.push(stmt(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_ms = $2, lease_ms = 0,
              updated_ms = $2 WHERE id = $1",

@@ -114,11 +114,11 @@ impl Reader for TxReader<'_> {
                 futures_util::future::join3(self.ensure_savepoint(), by_id, queries).await;
             sp.map(|()| (rows, answers))
         })?;
-        let mut known: HashMap<SubjectKey, (SubjectState, Vec<u8>)> = HashMap::new();
+        let mut known: HashMap<SubjectKey, (SubjectState, Vec<u8>, i64)> = HashMap::new();
         for r in &state_rows? {
             let state =
                 SubjectState::parse(col(r, 1)?).ok_or_else(|| corrupt("unknown subject state"))?;
-            known.insert(key16(col(r, 0)?)?, (state, col(r, 2)?));
+            known.insert(key16(col(r, 0)?)?, (state, col(r, 2)?, col(r, 3)?));
         }
         let mut full_answers = Vec::new();
         for answer in group_answers {
@@ -139,9 +139,10 @@ impl Reader for TxReader<'_> {
             .iter()
             .map(|(s, t, c)| {
                 if t.is_none() && c.is_empty() {
-                    Ok(known.get(*s).map(|(state, tag)| SubjectRecords {
+                    Ok(known.get(*s).map(|(state, tag, created)| SubjectRecords {
                         state: *state,
                         state_tag: tag.clone(),
+                        created_ms: *created,
                         consent: None,
                         records: Vec::new(),
                     }))
@@ -208,7 +209,7 @@ impl Reader for TxReader<'_> {
 /// The read path's statement for a subject's state and one consent, without records: one
 /// subject, so a router query on a distributed PostgreSQL. Public so that the benchmark's raw
 /// baseline sends exactly this text.
-pub const SUBJECT_STATE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea
+pub const SUBJECT_STATE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bytea, s.created_ms
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      WHERE s.id = $1";
@@ -216,7 +217,7 @@ pub const SUBJECT_STATE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c
 /// The read path's statement for a subject's state, one consent and the records of one
 /// category (the common read): one subject, joined on the subject key.
 pub const SUBJECT_RECORDS: &str =
-    "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+    "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed, s.created_ms
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      LEFT JOIN records r ON r.subject = s.id AND r.category = $3 WHERE s.id = $1 ORDER BY r.id";
@@ -231,7 +232,7 @@ pub(super) async fn subject_records(
     let target = consent_target.unwrap_or("");
     macro_rules! head {
         () => {
-            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed, s.created_ms
              FROM subjects s
              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2"
         };
@@ -255,7 +256,7 @@ pub(super) async fn subject_records(
     for r in &rows {
         let found = match &mut out {
             Some(found) => found,
-            None => out.insert(head_of(r, 0)?),
+            None => out.insert(head_of(r, 0, 12)?),
         };
         if let Some(record) = record_of(r, 6, subject)? {
             found.records.push(record);
@@ -265,13 +266,13 @@ pub(super) async fn subject_records(
 }
 
 /// The states of many subjects (a batch of collections' checks), by the distribution column.
-pub const STATES_MANY: &str = "SELECT id, state, tag FROM subjects WHERE id = ANY($1)";
+pub const STATES_MANY: &str = "SELECT id, state, tag, created_ms FROM subjects WHERE id = ANY($1)";
 
 /// [`SUBJECT_RECORDS`] for many subjects of one shape in one statement: the tables joined on the
 /// subject key only and filtered by it (`= ANY`), so a distributed PostgreSQL runs the join on
 /// each shard holding one of them. Public so that the benchmark's raw baseline sends exactly
 /// this text.
-pub const RECORDS_MANY: &str = "SELECT s.id, s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+pub const RECORDS_MANY: &str = "SELECT s.id, s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed, s.created_ms
      FROM subjects s
      LEFT JOIN consent_current c ON c.subject = s.id AND c.target = $2
      LEFT JOIN records r ON r.subject = s.id AND r.category = ANY($3)
@@ -295,7 +296,7 @@ pub(super) async fn subject_records_many(
         let subject = key16(col(r, 0)?)?;
         let entry = match found.entry(subject) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(head_of(r, 1)?),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(head_of(r, 1, 13)?),
         };
         if let Some(record) = record_of(r, 7, &subject)? {
             entry.records.push(record);
@@ -311,8 +312,9 @@ pub(super) async fn subject_records_many(
 }
 
 /// A subject's state, its tag and the consent in force, from the read statements' columns
-/// `at..at + 6`: `s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag`.
-fn head_of(r: &Row, at: usize) -> Result<SubjectRecords, StoreError> {
+/// `at..at + 6`: `s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag`, and `s.created_ms`
+/// from column `created`.
+fn head_of(r: &Row, at: usize, created: usize) -> Result<SubjectRecords, StoreError> {
     let state: &str = col(r, at)?;
     let granted: Option<bool> = col(r, at + 2)?;
     let consent = match granted {
@@ -327,6 +329,7 @@ fn head_of(r: &Row, at: usize) -> Result<SubjectRecords, StoreError> {
     Ok(SubjectRecords {
         state: SubjectState::parse(state).ok_or_else(|| corrupt("unknown subject state"))?,
         state_tag: col(r, at + 1)?,
+        created_ms: col(r, created)?,
         consent,
         records: Vec::new(),
     })

@@ -30,6 +30,8 @@ pub const DATA_TABLES: &[&str] = &[
     "outbox",
     "webhook_endpoints",
     "subject_languages",
+    "policy_versions",
+    "policy_events",
 ];
 
 /// Every table of the keyring schema, as backups write them.

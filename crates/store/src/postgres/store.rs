@@ -300,6 +300,72 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn policy_versions(&self) -> Result<Vec<crate::PolicyVersionRow>, StoreError> {
+        self.rows(
+            "SELECT version, serial, digest, text, effective_ms, published_ms, published_by, changes
+             FROM policy_versions ORDER BY serial",
+            &[],
+            |r| {
+                Ok(crate::PolicyVersionRow {
+                    version: col(r, 0)?,
+                    serial: col(r, 1)?,
+                    digest: col(r, 2)?,
+                    text: col(r, 3)?,
+                    effective_ms: col(r, 4)?,
+                    published_ms: col(r, 5)?,
+                    published_by: col(r, 6)?,
+                    changes: col(r, 7)?,
+                })
+            },
+        )
+    }
+
+    fn policy_events(
+        &self,
+        subject: &SubjectKey,
+    ) -> Result<Vec<crate::PolicyEventRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT version, event, how, at_ms FROM policy_events WHERE subject = $1
+             ORDER BY at_ms, version, event",
+            &[&&subject[..]],
+            move |r| {
+                Ok(crate::PolicyEventRow {
+                    subject,
+                    version: col(r, 0)?,
+                    event: col(r, 1)?,
+                    how: col(r, 2)?,
+                    at_ms: col(r, 3)?,
+                })
+            },
+        )
+    }
+
+    fn policy_event_counts(&self, version: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.rows(
+            "SELECT event, how, COUNT(*) FROM policy_events WHERE version = $1
+             GROUP BY event, how ORDER BY event, how",
+            &[&version],
+            |r| Ok((col(r, 0)?, col(r, 1)?, col::<i64>(r, 2)?.max(0) as u64)),
+        )
+    }
+
+    fn subjects_with_category(
+        &self,
+        category: &str,
+        after: Option<&SubjectKey>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKey>, StoreError> {
+        let after: &[u8] = after.map(|k| &k[..]).unwrap_or(&[]);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.rows(
+            "SELECT DISTINCT subject FROM records WHERE subject > $1 AND category = $2
+             ORDER BY subject LIMIT $3",
+            &[&after, &category, &limit],
+            |r| key16(col(r, 0)?),
+        )
+    }
+
     fn endpoints(&self) -> Result<Vec<crate::EndpointRow>, StoreError> {
         self.rows(
             "SELECT id, url, events, secret, created_ms, disabled FROM webhook_endpoints

@@ -306,6 +306,35 @@ pub(super) fn apply(
             tx.prepare_cached("DELETE FROM subject_languages WHERE subject = ?1")?
                 .execute(params![&subject[..]])?;
         }
+        Op::PublishPolicy(v) => {
+            tx.prepare_cached(
+                "INSERT INTO policy_versions (version, serial, digest, text, effective_ms,
+                 published_ms, published_by, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                v.version,
+                v.serial,
+                v.digest,
+                v.text,
+                v.effective_ms,
+                v.published_ms,
+                v.published_by,
+                v.changes
+            ])?;
+        }
+        Op::PolicyEvents(rows) => {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO policy_events (subject, version, event, how, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in rows {
+                st.execute(params![&e.subject[..], e.version, e.event, e.how, e.at_ms])?;
+            }
+        }
+        Op::ForgetPolicyEvents { subject } => {
+            tx.prepare_cached("DELETE FROM policy_events WHERE subject = ?1")?
+                .execute(params![&subject[..]])?;
+        }
         Op::Enqueue(rows) => {
             let mut st = tx.prepare_cached(
                 "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,

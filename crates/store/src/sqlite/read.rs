@@ -20,13 +20,13 @@ pub(super) fn subject_records(
 ) -> Result<Option<SubjectRecords>, StoreError> {
     macro_rules! head {
         () => {
-            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed
+            "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, r.id, r.category, r.feature, r.source, r.collected_ms, r.sealed, s.created_ms
              FROM subjects s
              LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2"
         };
     }
     // The two common shapes are fixed strings: no SQL is built on the read path for them.
-    const NONE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL, NULL, NULL, NULL, NULL, NULL
+    const NONE: &str = "SELECT s.state, s.tag, c.granted, c.separate, c.at_ms, c.tag, NULL, NULL, NULL, NULL, NULL, NULL, s.created_ms
          FROM subjects s
          LEFT JOIN consent_current c ON c.subject = s.id AND c.target = ?2
          WHERE s.id = ?1";
@@ -82,6 +82,7 @@ pub(super) fn subject_records(
                     state: SubjectState::parse(&text)
                         .ok_or_else(|| StoreError::Corrupt("unknown subject state".into()))?,
                     state_tag: r.get(1).map_err(backend)?,
+                    created_ms: r.get(12).map_err(backend)?,
                     consent,
                     records: Vec::new(),
                 })

@@ -323,6 +323,78 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn policy_versions(&self) -> Result<Vec<crate::PolicyVersionRow>, StoreError> {
+        self.rows(
+            "SELECT version, serial, digest, text, effective_ms, published_ms, published_by, changes
+             FROM policy_versions ORDER BY serial",
+            [],
+            |r| {
+                Ok(crate::PolicyVersionRow {
+                    version: r.get(0)?,
+                    serial: r.get(1)?,
+                    digest: r.get(2)?,
+                    text: r.get(3)?,
+                    effective_ms: r.get(4)?,
+                    published_ms: r.get(5)?,
+                    published_by: r.get(6)?,
+                    changes: r.get(7)?,
+                })
+            },
+        )
+    }
+
+    fn policy_events(
+        &self,
+        subject: &SubjectKey,
+    ) -> Result<Vec<crate::PolicyEventRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT version, event, how, at_ms FROM policy_events WHERE subject = ?1
+             ORDER BY at_ms, version, event",
+            params![&subject[..]],
+            move |r| {
+                Ok(crate::PolicyEventRow {
+                    subject,
+                    version: r.get(0)?,
+                    event: r.get(1)?,
+                    how: r.get(2)?,
+                    at_ms: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn policy_event_counts(&self, version: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.rows(
+            "SELECT event, how, COUNT(*) FROM policy_events WHERE version = ?1
+             GROUP BY event, how ORDER BY event, how",
+            params![version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64)),
+        )
+    }
+
+    fn subjects_with_category(
+        &self,
+        category: &str,
+        after: Option<&SubjectKey>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKey>, StoreError> {
+        let after: &[u8] = after.map(|k| &k[..]).unwrap_or(&[]);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let keys: Vec<Vec<u8>> = self.rows(
+            "SELECT DISTINCT subject FROM records WHERE subject > ?1 AND category = ?2
+             ORDER BY subject LIMIT ?3",
+            params![after, category, limit],
+            |r| r.get(0),
+        )?;
+        keys.into_iter()
+            .map(|k| {
+                k.try_into()
+                    .map_err(|_| StoreError::Corrupt("a subject key is not 16 bytes".into()))
+            })
+            .collect()
+    }
+
     fn endpoints(&self) -> Result<Vec<crate::EndpointRow>, StoreError> {
         self.rows(
             "SELECT id, url, events, secret, created_ms, disabled FROM webhook_endpoints
