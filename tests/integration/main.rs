@@ -23,5 +23,6 @@ mod evidence;
 mod hygiene;
 mod justify;
 mod outbox;
+mod policy;
 mod selfservice;
 mod serve;

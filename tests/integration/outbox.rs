@@ -12,13 +12,13 @@ use crate::http::Server;
 use crate::selfservice::SmtpSink;
 
 /// `tools/webhook-receiver.py` on a free loopback port.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     calls: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
-    fn start(port: u16, secret: &str, fail_first: usize) -> Receiver {
+    pub(crate) fn start(port: u16, secret: &str, fail_first: usize) -> Receiver {
         let script =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/webhook-receiver.py");
         let mut child = Command::new("python3")
@@ -46,7 +46,7 @@ impl Receiver {
         Receiver { child, calls }
     }
 
-    fn calls(&self, n: usize) -> Vec<Value> {
+    pub(crate) fn calls(&self, n: usize) -> Vec<Value> {
         crate::kit::wait_for(
             "the webhook calls did not arrive",
             std::time::Duration::from_secs(20),
@@ -63,7 +63,7 @@ impl Drop for Receiver {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -60,3 +60,52 @@ reminder-overdue = Overdue since { $due }: { $request }
     .body =
         A request for { $kind } ({ $request }) was due on { $due } and has not been answered.
         This is an escalation to the privacy officer: answer it now, or record why it cannot be.
+
+## A new version of the policy (P30): the notice, and each change in plain words.
+
+policy-notice = { $provider }: our privacy statement changes on { $effective } (version { $version })
+    .body =
+        We are changing our privacy statement. Version { $version } takes effect on { $effective } (UTC).
+
+        What changes:
+        { $changes }
+
+        Where a purpose is marked as asking for your consent again, we will not use your
+        information for it until you agree. You can read the whole statement, see every
+        version and accept or refuse in the privacy centre. If you keep using our services
+        after { $effective }, the changes that rest on our contract with you apply to you.
+
+change-added = New { $table } `{ $name }`
+change-removed = { $table } `{ $name }` removed
+change-widened = { $table } `{ $name }`: { $field } widened
+change-narrowed = { $table } `{ $name }`: { $field } narrowed
+change-changed = { $table } `{ $name }`: { $field } changed
+change-reconsent = {" "}(we will ask for your consent again)
+
+change-table-categories = category of information
+change-table-features = feature
+change-table-purposes = purpose
+change-table-roles = role
+change-table-recipients = recipient
+change-table-cookies = cookie
+change-table-policy = statement
+change-table-deadlines = deadline
+
+change-field-reads = information it uses
+change-field-related = related purposes
+change-field-basis = legal basis
+change-field-description = description
+change-field-taxonomy = classification
+change-field-categories = information
+change-field-purposes = purposes
+change-field-retention = how long it is kept
+change-field-region = where it is kept
+change-field-legal_name = company
+change-field-kind = kind of recipient
+change-field-lookup = searchability
+change-field-sensitive = sensitivity
+change-field-separate_consent = separate consent
+change-field-required = required information
+change-field-optional = optional information
+change-field-lifetime_days = lifetime
+change-field-purpose = purpose

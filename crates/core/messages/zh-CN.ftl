@@ -59,3 +59,51 @@ reminder-overdue = 已于 { $due } 逾期：{ $request }
     .body =
         关于「{ $kind }」的请求（{ $request }）应于 { $due } 前答复，至今尚未答复。
         此邮件已上报隐私负责人：请立即答复，或记录无法答复的原因。
+
+## 政策新版本（P30）：通知，以及每项变化的通俗说明。
+
+policy-notice = { $provider }：我们的隐私政策将于 { $effective } 更新（版本 { $version }）
+    .body =
+        我们将更新隐私政策。版本 { $version } 将于 { $effective }（UTC）生效。
+
+        主要变化：
+        { $changes }
+
+        对标注为需要重新征求同意的目的，在您同意之前，我们不会将您的信息用于该目的。
+        您可以在隐私中心阅读完整政策、查看所有版本，并选择接受或拒绝。如果您在 { $effective }
+        之后继续使用我们的服务，基于我们与您之间合同的变更将适用于您。
+
+change-added = 新增{ $table }「{ $name }」
+change-removed = 删除{ $table }「{ $name }」
+change-widened = { $table }「{ $name }」的{ $field }范围扩大
+change-narrowed = { $table }「{ $name }」的{ $field }范围缩小
+change-changed = { $table }「{ $name }」的{ $field }发生变化
+change-reconsent = （我们将重新征求您的同意）
+
+change-table-categories = 个人信息类别
+change-table-features = 功能
+change-table-purposes = 处理目的
+change-table-roles = 角色
+change-table-recipients = 接收方
+change-table-cookies = Cookie
+change-table-policy = 政策
+change-table-deadlines = 期限
+
+change-field-reads = 使用的信息
+change-field-related = 相关目的
+change-field-basis = 法律依据
+change-field-description = 说明
+change-field-taxonomy = 分类
+change-field-categories = 信息
+change-field-purposes = 目的
+change-field-retention = 保存期限
+change-field-region = 存储地点
+change-field-legal_name = 公司
+change-field-kind = 接收方类型
+change-field-lookup = 可检索性
+change-field-sensitive = 敏感程度
+change-field-separate_consent = 单独同意
+change-field-required = 必需信息
+change-field-optional = 可选信息
+change-field-lifetime_days = 有效期
+change-field-purpose = 目的

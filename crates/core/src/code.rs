@@ -107,6 +107,8 @@ catalogue! {
     CategoryNotDeclared = "category_not_declared", 422, "the feature does not declare some of the categories sent (P3)";
     /// A required category is missing.
     RequiredCategoryMissing = "required_category_missing", 422, "the feature requires a category that was not sent (P3)";
+    /// Fresh consent is needed (P11).
+    ReconsentRequired = "reconsent_required", 403, "the purpose is new or wider in a policy version later than the subject's data, and the subject has not consented since that version took effect (P11)";
     /// Consent does not apply.
     ConsentNotApplicable = "consent_not_applicable", 422, "the target does not rest on consent, so consent cannot be given or withdrawn for it";
 
@@ -123,6 +125,8 @@ catalogue! {
     EntryNotFound = "entry_not_found", 404, "no audit entry has this seq, or it names another subject";
     /// No webhook endpoint has this id.
     EndpointNotFound = "endpoint_not_found", 404, "no webhook endpoint has this id";
+    /// No such policy version.
+    VersionNotFound = "version_not_found", 404, "no published policy version has this name";
     /// No message in the outbox has this id.
     MessageNotFound = "message_not_found", 404, "no message in the outbox has this id";
     /// The subject was erased.
@@ -137,6 +141,10 @@ catalogue! {
     IdentityInUse = "identity_in_use", 409, "a lookup value sent (an email, a phone number, a linked account) already belongs to another subject; each belongs to one (P25)";
     /// The act conflicts with what is stored.
     Conflict = "conflict", 409, "the act conflicts with what is stored (a name already taken, a hold no longer in force)";
+    /// Too soon for a material change (P29, P30).
+    NoticePeriod = "notice_period", 409, "the version makes material changes and takes effect sooner than the policy's notice period allows; the message names the earliest date";
+    /// A policy text that does not validate.
+    PolicyInvalid = "policy_invalid", 422, "the policy text does not validate, or renumbers what the version before it declared";
     /// The audit log is empty.
     AuditLogEmpty = "audit_log_empty", 409, "the audit log is empty, so there is no head to sign";
 

@@ -158,7 +158,11 @@ impl Vault {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
         let applicable = match target {
-            ConsentTarget::Purpose(p) if !self.policy.purpose(p).needs_consent() => {
+            // A purpose that a later version made new or wider takes consent even when it
+            // rests on the contract: the fresh consent P11 asks for.
+            ConsentTarget::Purpose(p)
+                if !self.policy.purpose(p).needs_consent() && self.policy.gate(p).is_none() =>
+            {
                 Err(Error::ConsentNotApplicable {
                     target: name.clone(),
                     reason: format!("it rests on {}", self.policy.purpose(p).basis.as_str()),

@@ -299,8 +299,16 @@ impl Vault {
             _ => return Err(Error::Internal("an email's destination is unknown")),
         };
         let lang = lang.as_str();
-        let (title, body) =
-            self.mail_text(&m.event, lang, payload.get("data").unwrap_or(&Json::Null))?;
+        let data = payload.get("data").unwrap_or(&Json::Null);
+        let (title, body) = if m.event == "policy.notice" {
+            let version = data
+                .get("version")
+                .and_then(Json::as_str)
+                .ok_or(Error::Internal("a notice names no version"))?;
+            self.notice_mail(version, lang)?
+        } else {
+            self.mail_text(&m.event, lang, data)?
+        };
         let signature = self.catalogue.text(
             lang,
             "signature",
@@ -373,7 +381,16 @@ impl Vault {
             json!({ "message": m.id, "event": m.event, "channel": "email" }),
         );
         draft.subject = self.pseudonym(subject);
-        self.store.commit(vec![], vec![draft])?;
+        // P30: which notice each subject was sent, and when.
+        let told = match (m.event.as_str(), serde_json::from_str::<Json>(&m.payload)) {
+            ("policy.notice", Ok(p)) => p
+                .pointer("/data/version")
+                .and_then(Json::as_str)
+                .map(|v| vec![self.told(subject, v, "notified", "email")])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.store.commit(told, vec![draft])?;
         Ok(())
     }
 }

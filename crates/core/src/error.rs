@@ -56,6 +56,8 @@ pub enum Missing {
     Endpoint,
     /// A message in the outbox.
     Message,
+    /// A published policy version.
+    Version,
 }
 
 /// Everything an operation on the vault can fail with.
@@ -219,6 +221,32 @@ pub enum Error {
         /// The policy's regions.
         allowed: String,
     },
+    /// P11: the purpose is new or wider in a later version than the subject's data, and the
+    /// subject has not consented since it took effect.
+    #[error(
+        "purpose `{purpose}` changed in policy version `{version}`, after this subject's data was collected: it needs the subject's fresh consent, given after that version took effect"
+    )]
+    ReconsentRequired {
+        /// The purpose.
+        purpose: String,
+        /// The version that changed it.
+        version: String,
+    },
+    /// P29, P30: a material change would take effect inside the notice period.
+    #[error(
+        "version `{version}` makes changes users must be told of {days} days ahead: it can take effect on {earliest} at the earliest"
+    )]
+    NoticePeriod {
+        /// The version published.
+        version: String,
+        /// The notice period, days.
+        days: u32,
+        /// The earliest effective date allowed (UTC).
+        earliest: String,
+    },
+    /// P29: a policy text that does not validate or does not follow the version before it.
+    #[error("{0}")]
+    PolicyInvalid(String),
     /// P29, P30: the policy's effective date is still to come.
     #[error(
         "policy `{version}` takes effect on {effective}, not before: until then give the version in force (--policy or `policy` in the config)"
@@ -317,6 +345,7 @@ impl Error {
             Error::NotFound(Missing::AuditEntry) => Code::EntryNotFound,
             Error::NotFound(Missing::Endpoint) => Code::EndpointNotFound,
             Error::NotFound(Missing::Message) => Code::MessageNotFound,
+            Error::NotFound(Missing::Version) => Code::VersionNotFound,
             Error::Conflict(_) => Code::Conflict,
             Error::SubjectNotFound => Code::SubjectNotFound,
             Error::SubjectErased => Code::SubjectErased,
@@ -326,6 +355,9 @@ impl Error {
             Error::WrongMasterKey => Code::MasterKeyMismatch,
             Error::NoStore(_) => Code::StoreNotFound,
             Error::PolicyNotEffective { .. } => Code::PolicyNotEffective,
+            Error::ReconsentRequired { .. } => Code::ReconsentRequired,
+            Error::NoticePeriod { .. } => Code::NoticePeriod,
+            Error::PolicyInvalid(_) => Code::PolicyInvalid,
             Error::Invalid(_) => Code::InvalidInput,
             Error::Io { .. } => Code::IoFailed,
             Error::BackupInvalid(_) => Code::BackupInvalid,
@@ -385,6 +417,7 @@ fn missing_name(m: Missing) -> &'static str {
         Missing::AuditEntry => "audit entry of this subject",
         Missing::Endpoint => "webhook endpoint",
         Missing::Message => "message",
+        Missing::Version => "policy version",
     }
 }
 

@@ -30,6 +30,7 @@ mod selfservice;
 mod staff;
 mod tags;
 mod vault;
+pub mod versions;
 
 pub use check::Check;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};

@@ -12,8 +12,12 @@ use steward_store::{DisclosureRow, Op, Reader, RecordRow, SubjectKey, SubjectSta
 struct Decided {
     purpose: PurposeId,
     categories: IdSet,
-    /// The consent the purpose needs, if it needs one.
+    /// The consent target fetched: the purpose's, when it needs consent or fresh consent.
     target: Option<String>,
+    /// The purpose rests on consent (P10).
+    needs_consent: bool,
+    /// The purpose needs consent given since a later version took effect (P11).
+    gate: Option<crate::versions::Gate>,
 }
 
 use crate::error::{Error, quoted};
@@ -167,13 +171,15 @@ impl Vault {
             justified,
         };
         let grant = self.policy.check(&request).map_err(|r| self.refusal(r))?;
-        let target = grant
-            .needs_consent
+        let gate = self.policy.gate(purpose);
+        let target = (grant.needs_consent || gate.is_some())
             .then(|| format!("purpose:{}", self.policy.purpose(purpose).name));
         Ok(Decided {
             purpose,
             categories,
             target,
+            needs_consent: grant.needs_consent,
+            gate,
         })
     }
 
@@ -189,6 +195,8 @@ impl Vault {
             purpose,
             categories,
             target,
+            needs_consent,
+            gate,
         } = decided;
         let found = reader.subject_records(&req.subject.0, target.as_deref(), req.categories)?;
         // P10, P27, P33: the state and the consent decided on are the ones Steward wrote.
@@ -212,17 +220,28 @@ impl Vault {
             Some(_) => return Err(Error::SubjectErased),
         };
         if let Some(target) = &target {
-            let granted = match &found.consent {
+            let held = match &found.consent {
                 Some(c) => {
                     self.check_held(&req.subject.0, target, c)?;
-                    c.granted
+                    Some((c.granted, c.at_ms))
                 }
                 // None held: refused, unless the store lost it (its events are there).
                 None => self
                     .checked_consent(reader.consent(&req.subject.0, target)?)?
-                    .is_some_and(|c| c.granted),
+                    .map(|c| (c.granted, c.at_ms)),
             };
-            if !granted {
+            // P11: data collected before the version that made this purpose new or wider is
+            // used for it only with consent given since that version took effect.
+            if let Some(g) = &gate
+                && found.created_ms < g.since_ms
+                && !held.is_some_and(|(granted, at)| granted && at >= g.since_ms)
+            {
+                return Err(Error::ReconsentRequired {
+                    purpose: self.policy.purpose(purpose).name.clone(),
+                    version: g.version.to_string(),
+                });
+            }
+            if needs_consent && !held.is_some_and(|(granted, _)| granted) {
                 return Err(self.refusal(Refusal::ConsentRequired { purpose }));
             }
         }
@@ -408,6 +427,25 @@ impl Vault {
                     quoted(self.policy.category_names(&outside))
                 ),
             });
+        }
+        // P11: a purpose new or wider than the subject's data needs fresh consent.
+        if let Some(g) = self.policy.gate(pid)
+            && self
+                .subject_row(&subject.0)?
+                .is_some_and(|row| row.created_ms < g.since_ms)
+        {
+            let fresh = self
+                .checked_consent(
+                    self.store
+                        .consent(&subject.0, &format!("purpose:{purpose}"))?,
+                )?
+                .is_some_and(|c| c.granted && c.at_ms >= g.since_ms);
+            if !fresh {
+                return Err(Error::ReconsentRequired {
+                    purpose: purpose.into(),
+                    version: g.version.to_string(),
+                });
+            }
         }
         if r.cross_border {
             let target = format!("recipient:{}", r.name);

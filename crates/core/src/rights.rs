@@ -330,6 +330,7 @@ impl Vault {
                 language: None,
                 at_ms: self.clock.now_ms(),
             },
+            Op::ForgetPolicyEvents { subject: subject.0 },
         ];
         // The endpoints are told by pseudonym; a failure to make the message (storage) leaves
         // the erasure itself alone: it is what matters.

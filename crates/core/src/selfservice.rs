@@ -350,15 +350,18 @@ impl Vault {
                 .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
             let token = format!("sts_{}", hex::encode(raw));
             let expires_ms = now + SESSION_TTL_MS;
+            let mut ops = vec![
+                Op::DeleteOtp { subject: subject.0 },
+                Op::PutSession {
+                    digest: sha256(token.as_bytes()),
+                    subject: subject.0,
+                    expires_ms,
+                },
+            ];
+            // P30: signing in after a version took effect is continued use of the service.
+            ops.extend(self.continued_use(subject));
             self.store.commit(
-                vec![
-                    Op::DeleteOtp { subject: subject.0 },
-                    Op::PutSession {
-                        digest: sha256(token.as_bytes()),
-                        subject: subject.0,
-                        expires_ms,
-                    },
-                ],
+                ops,
                 vec![self.act(
                     &subject_actor(),
                     "otp.verify",

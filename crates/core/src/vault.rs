@@ -179,7 +179,8 @@ const KEY_CACHE_LIMIT: usize = 100_000;
 
 /// The vault of personal information.
 pub struct Vault {
-    pub(crate) policy: Arc<Policy>,
+    /// Every published version; derefs to the one in force now (P29).
+    pub(crate) policy: crate::versions::Versions,
     pub(crate) store: Box<dyn Store>,
     pub(crate) keyring: Box<dyn Keyring>,
     pub(crate) keys: Keys,
@@ -262,7 +263,7 @@ impl Vault {
     ) -> Result<Vault, Error> {
         let keys = Keys::derive(master)?;
         let vault = Vault {
-            policy: Arc::new(policy),
+            policy: crate::versions::Versions::provisional(policy, Arc::clone(&clock)),
             store,
             keyring,
             keys,
@@ -288,7 +289,8 @@ impl Vault {
         vault.load_record_binding()?;
         vault.tag_untagged_state()?;
         vault.check_region(region)?;
-        vault.activate_policy()?;
+        vault.load_versions()?;
+        vault.note_activation()?;
         vault.resume_erasures()?;
         tracing::info!(policy = %vault.policy.version, "vault opened");
         Ok(vault)
@@ -520,24 +522,6 @@ impl Vault {
                     value: region.clone(),
                 }],
                 vec![self.system_draft("store.create", json!({ "region": region }))],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Records, once per version, which policy is in force (P29).
-    fn activate_policy(&self) -> Result<(), Error> {
-        let version = self.policy.version.clone();
-        if self.store.meta("policy_version")?.as_deref() != Some(version.as_str()) {
-            self.store.commit(
-                vec![Op::SetMeta {
-                    key: "policy_version".into(),
-                    value: version.clone(),
-                }],
-                vec![self.system_draft(
-                    "policy.activate",
-                    json!({ "version": version, "effective": self.policy.effective.to_string() }),
-                )],
             )?;
         }
         Ok(())

@@ -39,6 +39,34 @@ impl Class {
     }
 }
 
+/// What happened to the thing a change names, for explaining it in plain language.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// A new item.
+    Added,
+    /// An item taken away.
+    Removed,
+    /// A set that grew (more categories read, more regions, ...).
+    Widened,
+    /// A set that shrank.
+    Narrowed,
+    /// Anything else: a value or a wording.
+    Changed,
+}
+
+impl Verb {
+    /// The word used in JSON output and in message ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Added => "added",
+            Verb::Removed => "removed",
+            Verb::Widened => "widened",
+            Verb::Narrowed => "narrowed",
+            Verb::Changed => "changed",
+        }
+    }
+}
+
 /// One difference between two versions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -50,6 +78,12 @@ pub struct Change {
     pub class: Class,
     /// The new version's `[review]` table names this path for the old version.
     pub acknowledged: bool,
+    /// What happened to the item at `path`.
+    pub verb: Verb,
+    /// Subjects whose data predates the new version must consent afresh before the purpose
+    /// it names is used for them (P11): a new purpose related to no purpose of the old
+    /// version, a purpose that reads more, or a purpose moved onto consent.
+    pub reconsent: bool,
 }
 
 impl Change {
@@ -89,13 +123,43 @@ fn yes_no(b: bool) -> &'static str {
 
 impl Diff<'_> {
     fn push(&mut self, path: String, summary: String, class: Class) {
+        self.push_verb(path, summary, class, Verb::Changed);
+    }
+
+    fn push_verb(&mut self, path: String, summary: String, class: Class, verb: Verb) {
         let acknowledged = self.acknowledged.contains(&path);
         self.out.push(Change {
             path,
             summary,
             class,
             acknowledged,
+            verb,
+            reconsent: false,
         });
+    }
+
+    /// Marks the changes that need fresh consent (P11): a new purpose related to none of the
+    /// old version's purposes, a purpose reading more, a purpose moved onto consent.
+    fn mark_reconsent(&mut self) {
+        let (old, new) = (self.old, self.new);
+        for c in &mut self.out {
+            let mut parts = c.path.splitn(3, '.');
+            let (Some("purposes"), Some(name)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Some(p) = new.purpose_id(name).map(|id| new.purpose(id)) else {
+                continue;
+            };
+            c.reconsent = match (parts.next(), c.verb) {
+                (None, Verb::Added) => !p
+                    .related
+                    .iter()
+                    .any(|r| old.purpose_id(&new.purpose(*r).name).is_some()),
+                (Some("reads"), Verb::Widened) => true,
+                (Some("basis"), Verb::Changed) => p.basis == Basis::Consent,
+                _ => false,
+            };
+        }
     }
 
     fn category_names(p: &Policy, set: &IdSet) -> Vec<String> {
@@ -122,18 +186,20 @@ impl Diff<'_> {
     ) {
         let more = missing_from(old, new);
         if !more.is_empty() {
-            self.push(
+            self.push_verb(
                 path.clone(),
                 format!("{} {}", wider.0, quoted(&more)),
                 wider.1,
+                Verb::Widened,
             );
         }
         let fewer = missing_from(new, old);
         if !fewer.is_empty() {
-            self.push(
+            self.push_verb(
                 path,
                 format!("{} {}", narrower.0, quoted(&fewer)),
                 narrower.1,
+                Verb::Narrowed,
             );
         }
     }
@@ -238,6 +304,8 @@ impl Diff<'_> {
             review: _,
             // Lookup tables over the lists above.
             names: _,
+            // The text: its every difference is one of the fields above.
+            source: _,
         } = self.new;
         let o = self.old;
         if o.schema != *schema {
@@ -367,7 +435,12 @@ impl Diff<'_> {
             match old.iter().find(|o| name(o) == name(item)) {
                 None => {
                     let (summary, class) = added(item);
-                    self.push(format!("{table}.{}", name(item)), summary, class);
+                    self.push_verb(
+                        format!("{table}.{}", name(item)),
+                        summary,
+                        class,
+                        Verb::Added,
+                    );
                 }
                 Some(before) => changed(self, before, item),
             }
@@ -375,10 +448,11 @@ impl Diff<'_> {
         for item in old {
             if !new.iter().any(|n| name(n) == name(item)) {
                 let gone = name(item);
-                self.push(
+                self.push_verb(
                     format!("{table}.{gone}"),
                     format!("{kind} `{gone}` removed"),
                     Class::NotMaterial,
+                    Verb::Removed,
                 );
             }
         }
@@ -766,5 +840,6 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
         acknowledged,
     };
     d.policy();
+    d.mark_reconsent();
     d.out
 }

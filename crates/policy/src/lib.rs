@@ -14,7 +14,7 @@ mod parse;
 
 pub use decide::{ConsentState, Grant, Refusal, Request};
 pub use diag::{Diagnostic, Diagnostics};
-pub use diff::{Change, Class, diff};
+pub use diff::{Change, Class, Verb, diff};
 pub use explain::explain;
 pub use ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 pub use model::{

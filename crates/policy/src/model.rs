@@ -224,11 +224,13 @@ pub enum Capability {
     RetentionRun,
     /// Register webhook endpoints, see the outbox and retry what was not delivered.
     OutboxManage,
+    /// Publish a new version of the policy, and accept one on a subject's behalf (P29, P30).
+    PolicyPublish,
 }
 
 impl Capability {
     /// Every capability, in a fixed order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::SubjectsRegister,
         Capability::PiCollect,
         Capability::PiRead,
@@ -241,6 +243,7 @@ impl Capability {
         Capability::RequestsManage,
         Capability::RetentionRun,
         Capability::OutboxManage,
+        Capability::PolicyPublish,
     ];
 
     /// The word used in the policy file.
@@ -258,6 +261,7 @@ impl Capability {
             Capability::RequestsManage => "requests.manage",
             Capability::RetentionRun => "retention.run",
             Capability::OutboxManage => "outbox.manage",
+            Capability::PolicyPublish => "policy.publish",
         }
     }
 
@@ -428,6 +432,8 @@ pub struct Policy {
     pub sensitive: IdSet,
     /// The changes from an earlier version that a person reviewed and accepted (P29).
     pub review: Option<Review>,
+    /// The text it was parsed from, as published (P29).
+    pub source: String,
     pub(crate) names: Names,
 }
 

@@ -1121,6 +1121,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         cookies,
         sensitive,
         review,
+        source: src.to_string(),
         names: Names {
             categories: cat_map,
             features: feat_map,

@@ -595,3 +595,61 @@ fn p21_refusals_name_their_rule_for_a_subject_and_a_foreign_role() {
     }
     assert_eq!(p.role_name(RoleId::SUBJECT), "subject");
 }
+
+/// The example policy with a purpose appended after the last one, granted to the service role.
+pub(crate) fn with_new_purpose(name: &str, basis: &str, related: &str) -> String {
+    let anchor = "reads = [\"name\", \"email\", \"phone\", \"government_id\", \"ip_address\", \"access_time\", \"user_identifier\"]\n";
+    assert_eq!(EXAMPLE_POLICY.matches(anchor).count(), 1);
+    let purpose = format!(
+        "{anchor}\n[purposes.{name}]\ntaxonomy = \"marketing.advertising.third_party\"\ndescription = \"Training advertising models\"\nbasis = \"{basis}\"\nreads = [\"name\", \"email\"]\nrelated = [{related}]\n"
+    );
+    EXAMPLE_POLICY.replacen(anchor, &purpose, 1).replacen(
+        "\"partner_settlement\"]\n",
+        &format!("\"partner_settlement\", \"{name}\"]\n"),
+        1,
+    )
+}
+
+#[test]
+fn p11_the_diff_says_which_changes_need_fresh_consent() {
+    let flagged = |text: &str| -> Vec<(String, bool)> {
+        diff(&example(), &Policy::parse(text, "new.toml").unwrap())
+            .into_iter()
+            .filter(|c| c.path.starts_with("purposes."))
+            .map(|c| (c.path, c.reconsent))
+            .collect()
+    };
+    // A new purpose related to nothing the subject's data was collected under: fresh consent.
+    let unrelated = flagged(&with_new_purpose("ad_models", "contract", ""));
+    assert_eq!(unrelated, [("purposes.ad_models".to_string(), true)]);
+    // Related to an existing purpose: compatible, no fresh consent.
+    let related = flagged(&with_new_purpose(
+        "ad_models",
+        "contract",
+        "\"provide_service\"",
+    ));
+    assert_eq!(related, [("purposes.ad_models".to_string(), false)]);
+    // A purpose reading more, and one moved onto consent.
+    let wider = flagged(&EXAMPLE_POLICY.replacen(
+        "reads = [\"name\", \"email\"]\n",
+        "reads = [\"name\", \"email\", \"phone\"]\n",
+        1,
+    ));
+    assert_eq!(wider, [("purposes.surveys.reads".to_string(), true)]);
+    let onto_consent = edited(
+        "description = \"Answering your questions and complaints\"\nbasis = \"contract\"",
+        "description = \"Answering your questions and complaints\"\nbasis = \"consent\"",
+    );
+    let c = only_change(&onto_consent);
+    assert_eq!(
+        (c.path.as_str(), c.reconsent),
+        ("purposes.support.basis", true)
+    );
+    // Narrowing never asks again.
+    let narrower = flagged(&EXAMPLE_POLICY.replacen(
+        "reads = [\"name\", \"email\"]\n",
+        "reads = [\"name\"]\n",
+        1,
+    ));
+    assert_eq!(narrower, [("purposes.surveys.reads".to_string(), false)]);
+}

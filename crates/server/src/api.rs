@@ -1523,13 +1523,180 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// A policy version to publish.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// The policy file's text (TOML), as `steward policy check` takes it.
+    pub text: String,
+    /// When it takes effect (`YYYY-MM-DD`, UTC midnight); the file's `effective` if absent.
+    #[serde(default)]
+    pub effective: Option<String>,
+}
+
+/// Which language to explain in.
+#[derive(Deserialize, IntoParams)]
+pub struct LangQuery {
+    /// `zh-CN` or `en`; the policy's language if absent or another.
+    pub lang: Option<String>,
+}
+
+/// Which version a subject accepts, and why when staff accept for them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBody {
+    /// The version; the one in force if absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Staff accepting on the subject's behalf say why (kept sealed, P21).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A recorded acceptance.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AcceptedBody {
+    /// The version accepted.
+    pub version: String,
+}
+
+/// Publishes a new version of the policy (P29): refused inside the notice period for a
+/// material change (`notice_period`, naming the earliest date); a material version is
+/// announced (`GET /v1/notices`), mailed to every subject with an address and signalled by
+/// `policy.published` and `notice.sent` webhooks.
+#[utoipa::path(post, path = "/v1/policy/versions", tag = "policy", security(("api_key" = [])),
+    request_body = PublishBody,
+    responses((status = 201, body = steward_core::versions::VersionView, description = "Published"), (status = 409, body = ErrorBody, description = "Inside the notice period, or the version exists"), (status = 422, body = ErrorBody, description = "The text does not validate")))]
+pub async fn publish_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<PublishBody>,
+) -> Result<(StatusCode, Response), ApiError> {
+    let effective = body
+        .effective
+        .as_deref()
+        .map(steward_core::versions::parse_day)
+        .transpose()
+        .map_err(ApiError::from)?;
+    let published = call(&state, caller, move |v, a| {
+        v.publish_policy(Some(a), &body.text, effective)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, json_of(published)))
+}
+
+/// Every published version of the policy, oldest first: public.
+#[utoipa::path(get, path = "/v1/policy/versions", tag = "policy",
+    responses((status = 200, body = Vec<steward_core::versions::VersionView>, description = "OK")))]
+pub async fn policy_versions(State(state): State<AppState>) -> Response {
+    json_of(state.vault.versions())
+}
+
+/// One version: the statement in plain language, its text, and its classified diff to the
+/// version before, explained in `lang`: public.
+#[utoipa::path(get, path = "/v1/policy/versions/{version}", tag = "policy",
+    params(("version" = String, Path, description = "The version label"), LangQuery),
+    responses((status = 200, body = steward_core::versions::VersionDetail, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn policy_version(
+    State(state): State<AppState>,
+    PathId(version): PathId,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        state
+            .vault
+            .version_detail(&version, q.lang.as_deref())
+            .map_err(ApiError::from)?,
+    ))
+}
+
+/// How many subjects were notified of a version, shown it, and accepted it (and how).
+#[utoipa::path(get, path = "/v1/policy/versions/{version}/acceptance", tag = "policy", security(("api_key" = [])),
+    params(("version" = String, Path, description = "The version label")),
+    responses((status = 200, body = steward_core::versions::Acceptance, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn policy_acceptance(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(version): PathId,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| {
+            v.permit_policy(a)?;
+            v.acceptance(&version)
+        })
+        .await?,
+    ))
+}
+
+/// The notices of material changes, for the provider's home page and the privacy centre:
+/// public, in `lang`.
+#[utoipa::path(get, path = "/v1/notices", tag = "policy", params(LangQuery),
+    responses((status = 200, body = Vec<steward_core::versions::Notice>, description = "OK")))]
+pub async fn notices(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        state
+            .vault
+            .notices(q.lang.as_deref())
+            .map_err(ApiError::from)?,
+    ))
+}
+
+/// Staff accept a version on a subject's behalf, with a reason (P30).
+#[utoipa::path(post, path = "/v1/subjects/{id}/policy/accept", tag = "policy", security(("api_key" = [])),
+    params(SubjectPath), request_body = AcceptBody,
+    responses((status = 200, body = AcceptedBody, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub async fn accept_for_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Body(body): Body<AcceptBody>,
+) -> Result<axum::Json<AcceptedBody>, ApiError> {
+    let s = subject(&id)?;
+    let version = call(&state, caller, move |v, a| {
+        v.accept_policy(Some(a), s, body.version.as_deref(), body.reason.as_deref())
+    })
+    .await?;
+    Ok(axum::Json(AcceptedBody { version }))
+}
+
+/// The signed-in subject accepts a version (the one in force if none is named).
+#[utoipa::path(post, path = "/v1/self/policy/accept", tag = "self-service", security(("session" = [])),
+    request_body = AcceptBody, responses((status = 200, body = AcceptedBody, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
+pub async fn self_accept(
+    State(state): State<AppState>,
+    session: SessionSubject,
+    Body(body): Body<AcceptBody>,
+) -> Result<axum::Json<AcceptedBody>, ApiError> {
+    let version = call_self(&state, session, move |v, s| {
+        v.accept_policy(None, s, body.version.as_deref(), None)
+    })
+    .await?;
+    Ok(axum::Json(AcceptedBody { version }))
+}
+
+/// The notices, in the signed-in subject's language; recorded as shown to them (P30).
+#[utoipa::path(get, path = "/v1/self/notices", tag = "self-service", security(("session" = [])),
+    responses((status = 200, body = Vec<steward_core::versions::Notice>, description = "OK"), (status = 401, body = ErrorBody, description = "Not authenticated")))]
+pub async fn self_notices(
+    State(state): State<AppState>,
+    session: SessionSubject,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call_self(&state, session, |v, s| v.self_notices(s)).await?,
+    ))
+}
+
 /// The OpenAPI 3.1 document of this API, generated from the handlers above.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language),
+        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
+        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

@@ -372,6 +372,15 @@ pub fn router(
         .route("/v1/deadlines", get(api::deadlines))
         .route("/v1/outbox/{id}/retry", post(api::retry_message))
         .route("/v1/retention/sweep", post(api::sweep))
+        .route("/v1/policy/versions", post(api::publish_policy))
+        .route(
+            "/v1/policy/versions/{id}/acceptance",
+            get(api::policy_acceptance),
+        )
+        .route(
+            "/v1/subjects/{id}/policy/accept",
+            post(api::accept_for_subject),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             extract::authenticate,
@@ -380,6 +389,8 @@ pub fn router(
         .route("/v1/self/export", get(api::self_export))
         .route("/v1/self/consents", post(api::self_consent))
         .route("/v1/self/language", post(api::self_language))
+        .route("/v1/self/policy/accept", post(api::self_accept))
+        .route("/v1/self/notices", get(api::self_notices))
         .route(
             "/v1/self/requests",
             get(api::self_requests).post(api::self_request),
@@ -402,6 +413,9 @@ pub fn router(
             }),
         )
         .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
+        .route("/v1/policy/versions", get(api::policy_versions))
+        .route("/v1/policy/versions/{id}", get(api::policy_version))
+        .route("/v1/notices", get(api::notices))
         .route("/v1/staff/session", post(api::staff_sign_in))
         .route("/v1/self/code", post(api::send_code))
         .route("/v1/self/session", post(api::sign_in))
@@ -462,6 +476,17 @@ pub async fn dispatch_periodically(
                 }
                 Err(_) => tracing::warn!("reminder task failed; will retry"),
             }
+        }
+        // Versions published by another server, the one in force, notice campaigns (P29, P30).
+        let v = Arc::clone(dispatcher.vault());
+        match tokio::task::spawn_blocking(move || v.policy_tick(std::time::Duration::from_secs(2)))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(code = e.code().as_str(), error = %e, "policy pass failed; will retry")
+            }
+            Err(_) => tracing::warn!("policy task failed; will retry"),
         }
         let d = Arc::clone(&dispatcher);
         let outcome = tokio::task::spawn_blocking(move || d.run_once()).await;
