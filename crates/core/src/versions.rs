@@ -141,8 +141,17 @@ impl Versions {
                 continue;
             }
             reusing = false;
+            // The text is what was published: its digest matches and it still validates.
+            let damaged = || {
+                Error::Store(steward_store::StoreError::Corrupt(
+                    "a stored policy version does not match its digest".into(),
+                ))
+            };
+            if digest(&row.text) != row.digest {
+                return Err(damaged());
+            }
             let policy = Policy::parse(&row.text, &format!("policy version {}", row.version))
-                .map_err(|_| Error::Integrity)?;
+                .map_err(|_| damaged())?;
             out.push(Arc::new(compile(
                 out.last().map(Arc::as_ref),
                 row.clone(),

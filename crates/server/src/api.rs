@@ -1536,6 +1536,7 @@ pub struct PublishBody {
 
 /// Which language to explain in.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
     /// `zh-CN` or `en`; the policy's language if absent or another.
     pub lang: Option<String>,
