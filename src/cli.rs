@@ -297,6 +297,46 @@ enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Publish a new version into the store (P29): refused inside the notice period when it
+    /// makes a material change; a material version opens a notice campaign (P30).
+    Publish {
+        #[command(flatten)]
+        store: Settings,
+        /// The policy file to publish.
+        file: PathBuf,
+        /// When it takes effect, `YYYY-MM-DD` (UTC); the file's `effective` if absent.
+        #[arg(long, value_name = "DATE")]
+        effective: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The published versions, which is in force, and what each changed.
+    Versions {
+        #[command(flatten)]
+        store: Settings,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How many subjects were notified of a version, shown it, and accepted it.
+    Acceptance {
+        #[command(flatten)]
+        store: Settings,
+        /// The version.
+        version: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a material version's notice mails now, with progress (the server does it in the
+    /// background too); resumes where an interrupted run stopped.
+    Notify {
+        #[command(flatten)]
+        store: Settings,
+        /// The version.
+        version: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -825,6 +865,117 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                 p.cookies.len()
             );
             Ok(())
+        }
+        PolicyCommand::Publish {
+            store,
+            file,
+            effective,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let effective = effective
+                .as_deref()
+                .map(steward_core::versions::parse_day)
+                .transpose()?;
+            let vault = open_configured(&store.load()?, Opening::Existing)?;
+            let v = vault.publish_policy(None, &text, effective)?;
+            if json {
+                say_raw!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                say_raw!(
+                    "published {} (serial {}), in force from {}; {} changes{}{}",
+                    v.version,
+                    v.serial,
+                    v.effective_at,
+                    v.changes.len(),
+                    if v.material {
+                        "; material: subjects will be told before then"
+                    } else {
+                        ""
+                    },
+                    if v.reconsent.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; fresh consent needed for {}", v.reconsent.join(", "))
+                    }
+                );
+            }
+            Ok(())
+        }
+        PolicyCommand::Versions { store, json } => {
+            let vault = open_configured(&store.load()?, Opening::Existing)?;
+            let versions = vault.versions();
+            if json {
+                say_raw!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                for v in &versions {
+                    say_raw!(
+                        "{:<12} {:<10} from {}  {} changes{}",
+                        v.version,
+                        v.status,
+                        &v.effective_at[..10.min(v.effective_at.len())],
+                        v.changes.len(),
+                        if v.material { ", material" } else { "" }
+                    );
+                    for c in v.changes.iter().filter(|c| c.class != "not_material" || c.reconsent) {
+                        say_raw!(
+                            "    {:<13} {}: {}{}",
+                            c.class,
+                            c.path,
+                            c.summary,
+                            if c.reconsent { " [fresh consent]" } else { "" }
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        PolicyCommand::Acceptance {
+            store,
+            version,
+            json,
+        } => {
+            let vault = open_configured(&store.load()?, Opening::Existing)?;
+            let a = vault.acceptance(&version)?;
+            if json {
+                say_raw!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                say_raw!(
+                    "version {}: notified {}, shown {}, accepted {} (explicitly {}, by staff {}, by continued use {})",
+                    a.version,
+                    a.notified,
+                    a.shown,
+                    a.accepted_explicit + a.accepted_staff + a.accepted_continued_use,
+                    a.accepted_explicit,
+                    a.accepted_staff,
+                    a.accepted_continued_use
+                );
+            }
+            Ok(())
+        }
+        PolicyCommand::Notify { store, version } => {
+            let vault = open_configured(&store.load()?, Opening::Existing)?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            loop {
+                match vault.campaign_step(&version, steward_core::versions::CAMPAIGN_BATCH)? {
+                    None => {
+                        bar.finish_and_clear();
+                        return Err(anyhow!(
+                            "version `{version}` has no notice campaign (it is not material, or not published)"
+                        ));
+                    }
+                    Some(c) => {
+                        bar.set_message(format!("{} notice mails queued", c.enqueued));
+                        bar.tick();
+                        if c.done {
+                            bar.finish_and_clear();
+                            say_raw!("{} notice mails queued for version {version}; the outbox delivers them", c.enqueued);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
         }
         PolicyCommand::Explain { file } => {
             say_raw!("{}", steward_policy::explain(&load_policy(Some(&file))?));

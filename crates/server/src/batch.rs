@@ -223,7 +223,7 @@ mod tests {
                 dir,
                 steward_policy::Policy::example().unwrap(),
                 &master,
-                Arc::new(steward_core::clock::ManualClock::new(0)),
+                Arc::new(steward_core::clock::ManualClock::new(1_767_225_600_000)),
                 None,
             )
             .unwrap(),
