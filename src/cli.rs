@@ -845,7 +845,8 @@ fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<
     .with_erasure_journal(config.erasure_journal())
     .with_keyring_retention_days(config.keyring_backup_retention_days)
     .with_local_webhooks(config.webhooks_allow_local)
-    .with_contacts(config.contacts.contacts()))
+    .with_contacts(config.contacts.contacts())
+    .with_notice_batch(config.notice_batch))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {
@@ -918,7 +919,11 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                         v.changes.len(),
                         if v.material { ", material" } else { "" }
                     );
-                    for c in v.changes.iter().filter(|c| c.class != "not_material" || c.reconsent) {
+                    for c in v
+                        .changes
+                        .iter()
+                        .filter(|c| c.class != "not_material" || c.reconsent)
+                    {
                         say_raw!(
                             "    {:<13} {}: {}{}",
                             c.class,
@@ -958,7 +963,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             let vault = open_configured(&store.load()?, Opening::Existing)?;
             let bar = indicatif::ProgressBar::new_spinner();
             loop {
-                match vault.campaign_step(&version, steward_core::versions::CAMPAIGN_BATCH)? {
+                match vault.campaign_step(&version, vault.notice_batch())? {
                     None => {
                         bar.finish_and_clear();
                         return Err(anyhow!(
@@ -970,7 +975,10 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                         bar.tick();
                         if c.done {
                             bar.finish_and_clear();
-                            say_raw!("{} notice mails queued for version {version}; the outbox delivers them", c.enqueued);
+                            say_raw!(
+                                "{} notice mails queued for version {version}; the outbox delivers them",
+                                c.enqueued
+                            );
                             return Ok(());
                         }
                     }

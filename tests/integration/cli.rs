@@ -404,7 +404,10 @@ fn p29_policy_versions_from_the_command_line() {
     let (tmp, data) = crate::kit::demo_store();
     let file = tmp.path().join("next.toml");
     std::fs::write(&file, crate::policy::next_version("2026.9")).unwrap();
-    #[expect(clippy::disallowed_methods, reason = "the command line runs on the real clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the command line runs on the real clock"
+    )]
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -413,30 +416,84 @@ fn p29_policy_versions_from_the_command_line() {
     let soon = day(now + 5 * 86_400_000);
     let publish = |effective: &str| {
         steward(&[
-            "policy", "publish", s(&file), "--effective", effective, "--data-dir", s(&data),
+            "policy",
+            "publish",
+            s(&file),
+            "--effective",
+            effective,
+            "--data-dir",
+            s(&data),
         ])
     };
     let r = publish(&soon);
     assert_ne!(r.code, 0, "{}", r.stdout);
-    assert!(r.stderr.contains("notice_period") || r.stderr.contains("at the earliest"), "{}", r.stderr);
-    assert!(r.stderr.contains(&day(now + 31 * 86_400_000)), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("notice_period") || r.stderr.contains("at the earliest"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&day(now + 31 * 86_400_000)),
+        "{}",
+        r.stderr
+    );
     let later = day(now + 60 * 86_400_000);
     let r = publish(&later).ok();
-    assert!(r.stdout.contains("published 2026.9") && r.stdout.contains("ad_models"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("published 2026.9") && r.stdout.contains("ad_models"),
+        "{}",
+        r.stdout
+    );
     let r = steward(&["policy", "versions", "--data-dir", s(&data)]).ok();
-    assert!(r.stdout.contains("2026.1") && r.stdout.contains("in_force"), "{}", r.stdout);
-    assert!(r.stdout.contains("2026.9") && r.stdout.contains("scheduled") && r.stdout.contains("[fresh consent]"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2026.1") && r.stdout.contains("in_force"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2026.9")
+            && r.stdout.contains("scheduled")
+            && r.stdout.contains("[fresh consent]"),
+        "{}",
+        r.stdout
+    );
     let r = steward(&["policy", "notify", "2026.9", "--data-dir", s(&data)]).ok();
     let queued: u64 = r.stdout.split_whitespace().next().unwrap().parse().unwrap();
     assert!(queued > 0, "{}", r.stdout);
     // Resumable and idempotent: a second run queues nothing more.
     let again = steward(&["policy", "notify", "2026.9", "--data-dir", s(&data)]).ok();
-    assert!(again.stdout.starts_with(&format!("{queued} ")), "{}", again.stdout);
-    let r = steward(&["outbox", "list", "--state", "pending", "--data-dir", s(&data), "--json"]).ok();
+    assert!(
+        again.stdout.starts_with(&format!("{queued} ")),
+        "{}",
+        again.stdout
+    );
+    let r = steward(&[
+        "outbox",
+        "list",
+        "--state",
+        "pending",
+        "--data-dir",
+        s(&data),
+        "--json",
+    ])
+    .ok();
     let pending: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let notices = pending.as_array().unwrap().iter().filter(|m| m["event"] == "policy.notice").count();
+    let notices = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["event"] == "policy.notice")
+        .count();
     assert_eq!(notices as u64, queued);
-    let r = steward(&["policy", "acceptance", "2026.9", "--data-dir", s(&data), "--json"]).ok();
+    let r = steward(&[
+        "policy",
+        "acceptance",
+        "2026.9",
+        "--data-dir",
+        s(&data),
+        "--json",
+    ])
+    .ok();
     let a: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(a["notified"], 0, "nothing is delivered yet: {a}");
     let r = steward(&["policy", "acceptance", "1999.1", "--data-dir", s(&data)]);

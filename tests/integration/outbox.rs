@@ -393,30 +393,53 @@ fn p32_the_deadline_board_shows_every_clock_and_reminders_go_when_the_clock_move
     assert!(!log.contains("support@example.com"));
 }
 
-/// Issue 12: `steward serve` killed with SIGKILL while its dispatcher is sending loses no
-/// acknowledged message: after a restart every request acknowledged before the kill has its
-/// mail delivered at least once, and a repeat carries the same `Message-ID`.
-#[test]
-fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
-    use crate::kit::s;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let backend = crate::http::TestBackend::new();
-    let mut env: Vec<(&str, String)> = vec![
-        ("STEWARD_DATA_DIR", s(&data).to_string()),
-        ("STEWARD_MASTER_KEY", "3c".repeat(32)),
-    ];
-    if let steward_core::Backend::Postgres { data, keyring } = &backend.backend {
-        env.extend([
-            ("STEWARD_DATABASE", data.url.clone()),
-            ("STEWARD_DATABASE_SCHEMA", data.schema.clone()),
-            ("STEWARD_KEYRING_SCHEMA", keyring.schema.clone()),
-        ]);
+/// A `steward serve` of its own, on a fresh store of the test backend, mailing to `sink`: for
+/// the tests that kill it.
+pub(crate) struct Deployment {
+    _dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+    pub(crate) port: u16,
+    smtp_port: u16,
+    agent: ureq::Agent,
+    _backend: crate::http::TestBackend,
+}
+
+impl Deployment {
+    pub(crate) fn new(sink: &SmtpSink, extra: &[(&'static str, &str)]) -> Deployment {
+        use crate::kit::s;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let backend = crate::http::TestBackend::new();
+        let mut env: Vec<(&'static str, String)> = vec![
+            ("STEWARD_DATA_DIR", s(&data).to_string()),
+            ("STEWARD_MASTER_KEY", "3c".repeat(32)),
+        ];
+        if let steward_core::Backend::Postgres { data, keyring } = &backend.backend {
+            env.extend([
+                ("STEWARD_DATABASE", data.url.clone()),
+                ("STEWARD_DATABASE_SCHEMA", data.schema.clone()),
+                ("STEWARD_KEYRING_SCHEMA", keyring.schema.clone()),
+            ]);
+        }
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        Deployment {
+            _dir: dir,
+            env,
+            port: free_port(),
+            smtp_port: sink.port,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            _backend: backend,
+        }
     }
-    let cli = |args: &[&str]| {
+
+    /// Runs a `steward` command on the store; its output, which must be a success.
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_steward"))
             .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap();
         assert!(
@@ -425,26 +448,16 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    cli(&["migrate"]);
-    let service = cli(&["key", "create", "--name", "app", "--role", "service"]);
-    let officer = cli(&[
-        "key",
-        "create",
-        "--name",
-        "dpo",
-        "--role",
-        "privacy_officer",
-    ]);
-    let sink = SmtpSink::start();
-    let port = free_port();
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_steward"))
+    }
+
+    /// Starts `steward serve`, dispatching every 20 ms, and waits until it listens.
+    pub(crate) fn start(&self) -> Child {
+        let child = Command::new(env!("CARGO_BIN_EXE_steward"))
             .arg("serve")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("STEWARD_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("STEWARD_SMTP_HOST", "127.0.0.1")
-            .env("STEWARD_SMTP_PORT", sink.port.to_string())
+            .env("STEWARD_SMTP_PORT", self.smtp_port.to_string())
             .env("STEWARD_SMTP_FROM", "Privacy <privacy@example.com>")
             .env("STEWARD_OUTBOX_POLL_MS", "20")
             .env("STEWARD_OUTBOX_LEASE_MS", "1000")
@@ -452,21 +465,20 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap()
-    };
-    let mut server = start();
-    crate::kit::wait_for(
-        "steward serve did not start",
-        std::time::Duration::from_secs(30),
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-    );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let post = |key: &str, path: &str, body: Value| -> (u16, Value) {
-        let r = agent
-            .post(&format!("http://127.0.0.1:{port}{path}"))
+            .unwrap();
+        crate::kit::wait_for(
+            "steward serve did not start",
+            std::time::Duration::from_secs(30),
+            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+        );
+        child
+    }
+
+    /// POSTs JSON with an API key: the status (0 when the server is gone) and the body.
+    pub(crate) fn post(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .agent
+            .post(&format!("http://127.0.0.1:{}{path}", self.port))
             .header("Authorization", &format!("Bearer {key}"))
             .send_json(&body);
         match r {
@@ -476,11 +488,48 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
             ),
             Err(_) => (0, Value::Null),
         }
-    };
-    let (status, made) = post(&service, "/v1/subjects", json!({}));
+    }
+}
+
+/// The Message-ID of each mail the sink took, with the mail.
+pub(crate) fn mails_by_id(sink: &SmtpSink) -> Vec<(String, String)> {
+    sink.text()
+        .split("MESSAGE FOLLOWS")
+        .skip(1)
+        .map(|mail| {
+            let id = mail
+                .lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .unwrap_or_default()
+                .to_string();
+            assert!(id.starts_with("<msg_"), "{mail}");
+            (id, mail.to_string())
+        })
+        .collect()
+}
+
+/// Issue 12: `steward serve` killed with SIGKILL while its dispatcher is sending loses no
+/// acknowledged message: after a restart every request acknowledged before the kill has its
+/// mail delivered at least once, and a repeat carries the same `Message-ID`.
+#[test]
+fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
+    let sink = SmtpSink::start();
+    let d = Deployment::new(&sink, &[]);
+    d.cli(&["migrate"]);
+    let service = d.cli(&["key", "create", "--name", "app", "--role", "service"]);
+    let officer = d.cli(&[
+        "key",
+        "create",
+        "--name",
+        "dpo",
+        "--role",
+        "privacy_officer",
+    ]);
+    let mut server = d.start();
+    let (status, made) = d.post(&service, "/v1/subjects", json!({}));
     assert_eq!(status, 201, "{made}");
     let id = made["subject"].as_str().unwrap().to_string();
-    let (status, _) = post(
+    let (status, _) = d.post(
         &service,
         &format!("/v1/subjects/{id}/collect"),
         json!({"feature": "account", "values": [{"category": "name", "value": "Kill Nine"}, {"category": "email", "value": "kill.nine@example.cn"}, {"category": "phone", "value": "+86 135 0000 9999"}], "source": {"kind": "subject"}}),
@@ -489,7 +538,7 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
     // Requests acknowledged while the dispatcher sends; the kill comes mid-stream.
     let mut acknowledged = Vec::new();
     for _ in 0..=40 {
-        let (status, r) = post(
+        let (status, r) = d.post(
             &officer,
             &format!("/v1/subjects/{id}/requests"),
             json!({"kind": "inquiry"}),
@@ -501,7 +550,7 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
     let _ = server.kill(); // SIGKILL
     let _ = server.wait();
     assert!(acknowledged.len() >= 40, "{}", acknowledged.len());
-    let mut server = start();
+    let mut server = d.start();
     let delivered = |req: &str| sink.text().contains(req);
     crate::kit::wait_for(
         "not every acknowledged request's mail arrived after the restart",
@@ -511,15 +560,8 @@ fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
     let _ = server.kill();
     let _ = server.wait();
     // A mail sent twice (claimed before the kill, sent again after its lease) keeps its id.
-    let text = sink.text();
     let mut by_id: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    for mail in text.split("MESSAGE FOLLOWS").skip(1) {
-        let message_id = mail
-            .lines()
-            .find_map(|l| l.strip_prefix("Message-ID: "))
-            .unwrap_or_default()
-            .to_string();
-        assert!(message_id.starts_with("<msg_"), "{mail}");
+    for (message_id, mail) in mails_by_id(&sink) {
         let request = acknowledged
             .iter()
             .find(|r| mail.contains(r.as_str()))

@@ -317,3 +317,87 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
         "{calls:?}"
     );
 }
+
+/// Issue 12: `steward serve` killed with SIGKILL in the middle of a notice campaign (batches
+/// of 25): after a restart the campaign resumes where its last batch committed — every
+/// subject with an address gets exactly one notice message (a mail sent twice carries the
+/// same `Message-ID`), and none is lost.
+#[test]
+fn p30_kill_9_during_a_notice_campaign_loses_and_repeats_no_notice() {
+    let sink = SmtpSink::start();
+    let d = crate::outbox::Deployment::new(&sink, &[("STEWARD_NOTICE_BATCH", "25")]);
+    d.cli(&["migrate"]);
+    let service = d.cli(&["key", "create", "--name", "app", "--role", "service"]);
+    let officer = d.cli(&[
+        "key",
+        "create",
+        "--name",
+        "dpo",
+        "--role",
+        "privacy_officer",
+    ]);
+    let mut server = d.start();
+    let subjects = 300;
+    for n in 0..subjects {
+        let (status, made) = d.post(&service, "/v1/subjects", json!({}));
+        assert_eq!(status, 201, "{made}");
+        let id = made["subject"].as_str().unwrap().to_string();
+        let (status, r) = d.post(
+            &service,
+            &format!("/v1/subjects/{id}/collect"),
+            json!({"feature": "account", "values": [{"category": "name", "value": "Notice Reader"}, {"category": "email", "value": format!("reader.{n}@example.cn")}, {"category": "phone", "value": format!("+86 136 {n:08}")}], "source": {"kind": "subject"}}),
+        );
+        assert_eq!(status, 201, "{r}");
+    }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "steward serve runs on the real clock"
+    )]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let effective = steward_core::clock::rfc3339(now + 60 * DAY)[..10].to_string();
+    let (status, r) = d.post(
+        &officer,
+        "/v1/policy/versions",
+        json!({"text": next_version("2026.5"), "effective": effective}),
+    );
+    assert_eq!(status, 201, "{r}");
+    // The kill comes once the campaign is under way and mails are going out.
+    crate::kit::wait_for(
+        "the campaign's first mails did not arrive",
+        std::time::Duration::from_secs(60),
+        || sink.text().matches("MESSAGE FOLLOWS").count() >= 20,
+    );
+    let _ = server.kill(); // SIGKILL
+    let _ = server.wait();
+    let before = sink.text().matches("MESSAGE FOLLOWS").count();
+    let mut server = d.start();
+    let reached = |n: usize| sink.text().contains(&format!("reader.{n}@example.cn"));
+    crate::kit::wait_for(
+        "not every subject's notice arrived after the restart",
+        std::time::Duration::from_secs(120),
+        || (0..subjects).all(reached),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        before < subjects,
+        "the kill came after the campaign ended ({before} mails)"
+    );
+    // One notice message per subject: repeats carry the id of the message they repeat.
+    let mut ids_of: std::collections::HashMap<usize, std::collections::BTreeSet<String>> =
+        std::collections::HashMap::new();
+    for (id, mail) in crate::outbox::mails_by_id(&sink) {
+        let n = (0..subjects)
+            .find(|n| mail.contains(&format!("reader.{n}@example.cn")))
+            .unwrap_or_else(|| panic!("a notice to nobody: {mail}"));
+        ids_of.entry(n).or_default().insert(id);
+    }
+    assert_eq!(ids_of.len(), subjects);
+    assert!(
+        ids_of.values().all(|ids| ids.len() == 1),
+        "a subject was queued twice: {ids_of:?}"
+    );
+}

@@ -208,6 +208,8 @@ pub struct Vault {
     pub(crate) webhooks_allow_local: bool,
     /// Who is reminded of deadlines, and when.
     pub(crate) contacts: crate::deadlines::Contacts,
+    /// Subjects a notice campaign takes per unit of work.
+    pub(crate) notice_batch: usize,
 }
 
 /// File names inside a data directory.
@@ -284,6 +286,7 @@ impl Vault {
                 reminder_days: vec![7, 1],
                 ..Default::default()
             },
+            notice_batch: crate::versions::CAMPAIGN_BATCH,
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;
@@ -321,6 +324,17 @@ impl Vault {
     pub fn with_local_webhooks(mut self, allow: bool) -> Vault {
         self.webhooks_allow_local = allow;
         self
+    }
+
+    /// Notice campaigns take `batch` subjects per unit of work (P30).
+    pub fn with_notice_batch(mut self, batch: usize) -> Vault {
+        self.notice_batch = batch.max(1);
+        self
+    }
+
+    /// Subjects a notice campaign takes per unit of work.
+    pub fn notice_batch(&self) -> usize {
+        self.notice_batch
     }
 
     /// Reminds `contacts` of deadlines (P32).

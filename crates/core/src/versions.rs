@@ -472,7 +472,7 @@ impl Vault {
         let started = std::time::Instant::now();
         for v in self.policy.all().iter().filter(|v| v.material) {
             while started.elapsed() < budget {
-                match self.campaign_step(&v.row.version, CAMPAIGN_BATCH)? {
+                match self.campaign_step(&v.row.version, self.notice_batch)? {
                     Some(c) if !c.done => continue,
                     _ => break,
                 }

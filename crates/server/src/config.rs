@@ -93,6 +93,10 @@ pub struct Config {
     /// after, so a dispatcher that died mid-batch delays its messages by at most this.
     #[serde(default = "default_outbox_lease")]
     pub outbox_lease_ms: u64,
+    /// Subjects a notice campaign takes per unit of work (P30): each batch's mails and the
+    /// campaign's cursor commit together, so a crash resumes after the last batch.
+    #[serde(default = "default_notice_batch")]
+    pub notice_batch: usize,
     /// Who is reminded of deadlines, and when (P32).
     #[serde(default)]
     pub contacts: ContactsConfig,
@@ -148,6 +152,10 @@ fn default_outbox_poll() -> u64 {
 
 fn default_outbox_lease() -> u64 {
     120_000
+}
+
+fn default_notice_batch() -> usize {
+    steward_core::versions::CAMPAIGN_BATCH
 }
 
 /// Where the TLS certificate and key are.
@@ -240,6 +248,7 @@ impl Default for Config {
             outbox_max_attempts: default_outbox_attempts(),
             outbox_poll_ms: default_outbox_poll(),
             outbox_lease_ms: default_outbox_lease(),
+            notice_batch: default_notice_batch(),
             contacts: ContactsConfig::default(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
@@ -372,6 +381,14 @@ impl Config {
                         .filter(|n| *n >= 1)
                         .ok_or_else(|| bad("must be a whole number from 1"))?
                 }
+                "NOTICE_BATCH" => {
+                    config.notice_batch =
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=100_000).contains(n))
+                            .ok_or_else(|| bad("must be a whole number from 1 to 100000"))?
+                }
                 "OUTBOX_LEASE_MS" => {
                     config.outbox_lease_ms = value
                         .parse()
@@ -404,7 +421,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
