@@ -35,7 +35,7 @@ pub struct Contacts {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Deadline {
-    /// `request`, `inquiry`, `hold_end`, `erasure` or `retention`.
+    /// `request`, `inquiry`, `hold_end`, `erasure`, `retention` or `notice_period`.
     pub kind: String,
     /// What it is about: a request's or hold's id, a category's name.
     pub id: String,
@@ -125,6 +125,24 @@ impl Vault {
                     None,
                     format!("`{}` values past their retention deleted", c.name),
                     collected.saturating_add(days),
+                    now,
+                ));
+            }
+        }
+        // P29, P30: a published version's notice period runs until it takes effect.
+        for v in self.policy.all().iter() {
+            if v.row.effective_ms > now && v.row.effective_ms <= until {
+                let what = if v.material {
+                    format!("policy {} takes effect (notice period ends)", v.row.version)
+                } else {
+                    format!("policy {} takes effect", v.row.version)
+                };
+                out.push(self.deadline(
+                    "notice_period",
+                    v.row.version.clone(),
+                    None,
+                    what,
+                    v.row.effective_ms,
                     now,
                 ));
             }
