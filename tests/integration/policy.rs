@@ -173,7 +173,12 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
     // The notice period is on the deadline board.
     let board = srv.get("/v1/deadlines?within_days=60", &officer);
     assert!(
-        board.body.as_array().unwrap().iter().any(|d| d["kind"] == "notice_period" && d["id"] == "2026.2"),
+        board
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "notice_period" && d["id"] == "2026.2"),
         "{}",
         board.body
     );

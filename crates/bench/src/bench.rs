@@ -120,6 +120,14 @@ struct Figures {
     verify_ratio: f64,
     #[serde(flatten)]
     outbox: crate::outbox::OutboxFigures,
+    #[serde(flatten)]
+    campaign: crate::campaign::CampaignFigures,
+    /// Looks at the policy version in force per purpose-checked read.
+    version_checks_per_read: f64,
+    /// What one look costs, ns.
+    version_check_ns: f64,
+    /// Their share of one purpose-checked read.
+    version_check_share: f64,
     targets: Targets,
     targets_met: bool,
 }
@@ -143,6 +151,12 @@ struct Targets {
     outbox_email_per_s_at_least_500: bool,
     /// Issue 12: and to a local webhook receiver.
     outbox_webhook_per_s_at_least_2000: bool,
+    /// Issue 12: a campaign to 100,000 subjects queued within 10 s (the embedded store).
+    notice_enqueue_s_at_most_10: bool,
+    /// Issue 12: against raw inserts of the same rows.
+    notice_enqueue_ratio_at_least_0_5: bool,
+    /// Issue 12: the version check's share of a purpose-checked read.
+    version_check_share_at_most_0_05: bool,
 }
 
 const BATCH: usize = 100;
@@ -464,6 +478,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // through a second connection with the same settings (see `raw_lookups`).
     let (mut read_rates, mut raw_read_rates, mut read_ratios) = (vec![], vec![], vec![]);
     let mut read_same = Vec::new();
+    let (lookups_before, mut reads_done) =
+        (steward_core::versions::lookups_on_this_thread(), 0usize);
     for round in read_reqs.chunks((reads / ROUNDS).max(1)).take(ROUNDS) {
         let t = Instant::now();
         let mut read_ids = Vec::with_capacity(round.len());
@@ -473,6 +489,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
         let steward_s = secs(t);
+        reads_done += round.len();
         if read_ids.len() != round.len() {
             return Err(anyhow!(
                 "bench reads returned {} values, expected {}",
@@ -492,6 +509,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         read_ratios.push(raw_s / steward_s);
     }
     drop(raw);
+    let version_checks_per_read = (steward_core::versions::lookups_on_this_thread()
+        - lookups_before) as f64
+        / reads_done.max(1) as f64;
+    let version_check_ns = median(
+        (0..ROUNDS)
+            .map(|_| b.vault.version_check_ns(200_000))
+            .collect(),
+    );
 
     // --- erasure: its cost must not grow with the subject's data.
     say("erasure of 1 and of 10,000 records...");
@@ -573,6 +598,98 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )?;
     let outbox = crate::outbox::measure(&outbox_backend, n(1_000), n(4_000))?;
 
+    // --- a notice campaign queued, against raw inserts of the same outbox rows.
+    say("a notice campaign queued vs raw inserts of the same rows...");
+    let (notice_backend, mut notice_scratch) = Scratch::backend(
+        args.database.as_deref(),
+        &dir.path().join("notice"),
+        "bench_notice",
+    )?;
+    let campaign = match &notice_backend {
+        steward_core::Backend::Sqlite { .. } => {
+            let raw_path = dir.path().join("notice-raw.db");
+            drop(SqliteStore::open(&raw_path)?);
+            let mut c = rusqlite::Connection::open(&raw_path)?;
+            c.execute_batch(steward_store::SQLITE_SETTINGS)?;
+            crate::campaign::measure(&notice_backend, n(100_000), &mut |rows| {
+                let tx = c.transaction()?;
+                {
+                    let mut st = tx.prepare_cached(
+                        "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,
+                         next_ms, lease_ms, created_ms, updated_ms, last_error)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    )?;
+                    for m in rows {
+                        st.execute(rusqlite::params![
+                            m.id,
+                            m.channel,
+                            m.destination,
+                            m.event,
+                            m.payload,
+                            m.state.as_str(),
+                            m.attempts,
+                            m.next_ms,
+                            m.lease_ms,
+                            m.created_ms,
+                            m.updated_ms,
+                            m.last_error
+                        ])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })?
+        }
+        steward_core::Backend::Postgres { data, .. } => {
+            let raw = steward_core::PgTarget::new(&data.url, &format!("{}_raw", data.schema))?;
+            notice_scratch.0.push(raw.clone());
+            steward_store::PgStore::migrate(&raw)?;
+            let pg = RawPg::connect(&raw.url, &raw.schema)?;
+            // A tenth of the subjects: setting up 100,000 one by one over the network would
+            // take the bench minutes. The figure is a ratio here, not a target.
+            crate::campaign::measure(&notice_backend, n(10_000), &mut |rows| {
+                let col = |f: fn(&steward_store::OutboxRow) -> String| -> Vec<String> {
+                    rows.iter().map(f).collect()
+                };
+                let (id, channel, destination, event, payload, state, error) = (
+                    col(|m| m.id.clone()),
+                    col(|m| m.channel.clone()),
+                    col(|m| m.destination.clone()),
+                    col(|m| m.event.clone()),
+                    col(|m| m.payload.clone()),
+                    col(|m| m.state.as_str().to_string()),
+                    col(|m| m.last_error.clone()),
+                );
+                let attempts: Vec<i32> = rows
+                    .iter()
+                    .map(|m| i32::try_from(m.attempts).unwrap_or(0))
+                    .collect();
+                let times = |f: fn(&steward_store::OutboxRow) -> i64| -> Vec<i64> {
+                    rows.iter().map(f).collect()
+                };
+                let (next, lease, created, updated) = (
+                    times(|m| m.next_ms),
+                    times(|m| m.lease_ms),
+                    times(|m| m.created_ms),
+                    times(|m| m.updated_ms),
+                );
+                pg.run(async |c| {
+                    c.execute(
+                        "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,
+                         next_ms, lease_ms, created_ms, updated_ms, last_error)
+                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                         $12::text[])",
+                        &[&id, &channel, &destination, &event, &payload, &state, &attempts, &next, &lease, &created, &updated, &error],
+                    )
+                    .await
+                    .map(|_| ())
+                })
+            })?
+        }
+    };
+    drop(notice_scratch);
+
     let erase_1 = median(small);
     let erase_10k = median(large);
     let export_ms = median(exports);
@@ -612,6 +729,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         verify_raw_hash_entries_per_s: median(hash_rates),
         verify_ratio,
         outbox,
+        campaign,
+        version_checks_per_read,
+        version_check_ns,
+        version_check_share: version_checks_per_read * version_check_ns * read_per_s / 1e9,
         targets: Targets {
             collect_same_statements_ratio_at_least_0_5: collect_same
                 .first()
@@ -628,6 +749,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             verify_ratio_at_least_0_5: verify_ratio >= 0.5,
             outbox_email_per_s_at_least_500: outbox.outbox_email_per_s >= 500.0,
             outbox_webhook_per_s_at_least_2000: outbox.outbox_webhook_per_s >= 2_000.0,
+            notice_enqueue_s_at_most_10: campaign.notice_enqueue_s
+                * (100_000.0 / campaign.notice_subjects.max(1) as f64)
+                <= 10.0,
+            notice_enqueue_ratio_at_least_0_5: campaign.notice_enqueue_ratio >= 0.5,
+            version_check_share_at_most_0_05: version_checks_per_read
+                * version_check_ns
+                * read_per_s
+                / 1e9
+                <= 0.05,
         },
         targets_met: false,
     };
@@ -640,6 +770,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         && t.integrity_share_at_most_0_1
         && t.outbox_email_per_s_at_least_500
         && t.outbox_webhook_per_s_at_least_2000
+        && t.version_check_share_at_most_0_05
         && match (
             t.collect_same_statements_ratio_at_least_0_5,
             t.read_same_statements_ratio_at_least_0_5,
@@ -647,6 +778,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             (Some(collect), Some(read)) => collect && read,
             _ => {
                 t.collect_ratio_at_least_0_5
+                    && t.notice_enqueue_s_at_most_10
+                    && t.notice_enqueue_ratio_at_least_0_5
                     && t.read_ratio_at_least_0_25
                     && t.export_111_records_ms_at_most_5
                     && t.verify_ratio_at_least_0_5
@@ -734,6 +867,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             o.outbox_webhook_per_s,
             o.outbox_webhook_raw_per_s,
             o.outbox_webhook_ratio
+        );
+        let c = &f.campaign;
+        println!(
+            "notice campaign: {} subjects {:>7.2} s        raw insert {:.2} s ratio {:.2} ({})",
+            c.notice_subjects,
+            c.notice_enqueue_s,
+            c.notice_raw_insert_s,
+            c.notice_enqueue_ratio,
+            if pg {
+                "not a target on PostgreSQL"
+            } else {
+                "target <= 10 s for 100,000, ratio >= 0.5"
+            }
+        );
+        println!(
+            "version check               {:>10.1} ns × {:.1} per read   share of a read {:.3} (target <= 0.05)",
+            f.version_check_ns, f.version_checks_per_read, f.version_check_share
         );
         println!("all targets met             {}", f.targets_met);
     }

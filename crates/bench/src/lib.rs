@@ -5,6 +5,7 @@
 //! in tests.
 
 pub mod bench;
+mod campaign;
 pub mod loadtest;
 mod outbox;
 mod raw;

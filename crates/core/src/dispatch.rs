@@ -107,8 +107,10 @@ impl Dispatcher {
             claimed: claimed.len(),
             ..DispatchReport::default()
         };
+        let mut settled = Vec::with_capacity(claimed.len());
+        let mut sent = Vec::new();
         for m in claimed {
-            let outcome = match self.deliver(&m) {
+            let outcome = match self.deliver(&m, &mut sent) {
                 Ok(()) => {
                     report.delivered += 1;
                     Delivery::Delivered {
@@ -133,8 +135,16 @@ impl Dispatcher {
                     }
                 }
             };
-            v.store.settle_outbox(&m.id, &outcome)?;
+            settled.push((m.id, outcome));
         }
+        // P21: each subject's address that was read and used, in the log (one unit for the
+        // pass); then every outcome at once.
+        if !sent.is_empty()
+            && let Err(e) = v.note_mails_sent(&sent)
+        {
+            tracing::warn!(code = e.code().as_str(), "recording sent mails failed");
+        }
+        v.store.settle_outbox_many(&settled)?;
         if report.claimed > 0 {
             tracing::info!(
                 claimed = report.claimed,
@@ -164,10 +174,14 @@ impl Dispatcher {
         base.saturating_add(jitter).max(1)
     }
 
-    fn deliver(&self, m: &OutboxRow) -> Result<(), Failure> {
+    fn deliver(
+        &self,
+        m: &OutboxRow,
+        sent: &mut Vec<(OutboxRow, SubjectId)>,
+    ) -> Result<(), Failure> {
         match m.channel.as_str() {
             "webhook" => self.deliver_webhook(m),
-            "email" => self.deliver_email(m),
+            "email" => self.deliver_email(m, sent),
             _ => Err(Failure::last("unknown channel")),
         }
     }
@@ -178,8 +192,7 @@ impl Dispatcher {
             return Err(Failure::again("no webhook client is configured"));
         };
         let endpoints = v
-            .store
-            .endpoints()
+            .cached_endpoints()
             .map_err(|_| Failure::again("storage failed"))?;
         let Some(endpoint) = endpoints.iter().find(|e| e.id == m.destination) else {
             return Err(Failure::last("the endpoint no longer exists"));
@@ -205,7 +218,11 @@ impl Dispatcher {
         }
     }
 
-    fn deliver_email(&self, m: &OutboxRow) -> Result<(), Failure> {
+    fn deliver_email(
+        &self,
+        m: &OutboxRow,
+        sent: &mut Vec<(OutboxRow, SubjectId)>,
+    ) -> Result<(), Failure> {
         let v = &self.vault;
         let Some(mailer) = &self.mailer else {
             return Err(Failure::again("no mail server is configured"));
@@ -223,9 +240,9 @@ impl Dispatcher {
         mailer
             .send_message(&m.id, &mail.to, &mail.subject, &mail.body)
             .map_err(|_| Failure::again("sending failed"))?;
-        // P21: a subject's address was read and used; the log says so, without it.
+        // P21: a subject's address was read and used; the log will say so, without it.
         if let Some(subject) = mail.subject_id {
-            let _ = v.note_mail_sent(m, subject);
+            sent.push((m.clone(), subject));
         }
         Ok(())
     }
@@ -373,24 +390,30 @@ impl Vault {
         ))
     }
 
-    /// Records that a subject was mailed (P21): `message.sent`, with the message's id and
-    /// event, never the address or the text.
-    fn note_mail_sent(&self, m: &OutboxRow, subject: SubjectId) -> Result<(), Error> {
-        let mut draft = self.system_draft(
-            "message.sent",
-            json!({ "message": m.id, "event": m.event, "channel": "email" }),
-        );
-        draft.subject = self.pseudonym(subject);
-        // P30: which notice each subject was sent, and when.
-        let told = match (m.event.as_str(), serde_json::from_str::<Json>(&m.payload)) {
-            ("policy.notice", Ok(p)) => p
-                .pointer("/data/version")
-                .and_then(Json::as_str)
-                .map(|v| vec![self.told(subject, v, "notified", "email")])
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        self.store.commit(told, vec![draft])?;
+    /// Records that subjects were mailed (P21): a `message.sent` entry each, with the
+    /// message's id and event, never the address or the text; and which notice each was sent
+    /// (P30).
+    fn note_mails_sent(&self, sent: &[(OutboxRow, SubjectId)]) -> Result<(), Error> {
+        let mut ops = Vec::new();
+        let mut drafts = Vec::with_capacity(sent.len());
+        for (m, subject) in sent {
+            let mut draft = self.system_draft(
+                "message.sent",
+                json!({ "message": m.id, "event": m.event, "channel": "email" }),
+            );
+            draft.subject = self.pseudonym(*subject);
+            drafts.push(draft);
+            if m.event == "policy.notice"
+                && let Some(v) = serde_json::from_str::<Json>(&m.payload)
+                    .ok()
+                    .as_ref()
+                    .and_then(|p| p.pointer("/data/version"))
+                    .and_then(Json::as_str)
+            {
+                ops.push(self.told(*subject, v, "notified", "email"));
+            }
+        }
+        self.store.commit(ops, drafts)?;
         Ok(())
     }
 }

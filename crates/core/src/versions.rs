@@ -21,6 +21,22 @@ use crate::error::{Error, Missing};
 use crate::vault::{Actor, SubjectId, Vault};
 
 const DAY_MS: i64 = 86_400_000;
+
+thread_local! {
+    /// How many times this thread asked which version is in force (the benchmark's count of
+    /// version checks per read).
+    static LOOKUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn counted() {
+    LOOKUPS.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+/// How many times this thread has asked which policy version is in force.
+pub fn lookups_on_this_thread() -> u64 {
+    LOOKUPS.with(std::cell::Cell::get)
+}
 /// Subjects a campaign takes per unit of work.
 pub const CAMPAIGN_BATCH: usize = 1_000;
 
@@ -60,9 +76,46 @@ impl Version {
     }
 }
 
+/// Every version known, in publication order; once the newest has been seen in force, no
+/// clock is read to pick it again (a version that took effect stays in force: a clock set
+/// back does not bring the one before it back).
+pub(crate) struct List {
+    versions: Vec<Arc<Version>>,
+    settled: std::sync::atomic::AtomicBool,
+}
+
+impl List {
+    fn new(versions: Vec<Arc<Version>>) -> List {
+        List {
+            versions,
+            settled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The version in force: the newest once it has been seen in force, else by the clock.
+    #[inline]
+    fn in_force(&self, clock: &dyn Clock) -> &Arc<Version> {
+        use std::sync::atomic::Ordering;
+        if self.settled.load(Ordering::Acquire)
+            && let Some(last) = self.versions.last()
+        {
+            return last;
+        }
+        let v = pick(&self.versions, clock.now_ms());
+        if self
+            .versions
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, v) && v.row.effective_ms <= clock.now_ms())
+        {
+            self.settled.store(true, Ordering::Release);
+        }
+        v
+    }
+}
+
 /// Every version known, in publication order, and the clock that picks the one in force.
 pub(crate) struct Versions {
-    list: ArcSwap<Vec<Arc<Version>>>,
+    list: ArcSwap<List>,
     clock: Arc<dyn Clock>,
 }
 
@@ -89,27 +142,28 @@ impl Versions {
             gated: IdSet::EMPTY,
         };
         Versions {
-            list: ArcSwap::from_pointee(vec![Arc::new(first)]),
+            list: ArcSwap::from_pointee(List::new(vec![Arc::new(first)])),
             clock,
         }
     }
 
     /// Every version, in publication order.
-    pub(crate) fn all(&self) -> Arc<Vec<Arc<Version>>> {
-        self.list.load_full()
+    pub(crate) fn all(&self) -> Vec<Arc<Version>> {
+        self.list.load().versions.clone()
     }
 
     /// The version in force now.
     pub(crate) fn current(&self) -> Arc<Version> {
-        let list = self.list.load();
-        Arc::clone(pick(&list, self.clock.now_ms()))
+        counted();
+        Arc::clone(self.list.load().in_force(self.clock.as_ref()))
     }
 
     /// Whether `purpose` needs fresh consent under the version in force, and since when.
     #[inline]
     pub(crate) fn gate(&self, purpose: PurposeId) -> Option<Gate> {
+        counted();
         let list = self.list.load();
-        let v = pick(&list, self.clock.now_ms());
+        let v = list.in_force(self.clock.as_ref());
         if !v.gated.contains(purpose.index()) {
             return None;
         }
@@ -158,7 +212,7 @@ impl Versions {
                 policy,
             )));
         }
-        self.list.store(Arc::new(out));
+        self.list.store(Arc::new(List::new(out)));
         Ok(())
     }
 }
@@ -169,8 +223,8 @@ impl Deref for Versions {
     /// The policy in force now.
     #[inline]
     fn deref(&self) -> &Policy {
-        let list = self.list.load();
-        pick(&list, self.clock.now_ms()).policy
+        counted();
+        self.list.load().in_force(self.clock.as_ref()).policy
     }
 }
 
@@ -605,6 +659,20 @@ impl Vault {
         self.policy.update(&self.store.policy_versions()?)?;
         tracing::info!(version = %row.version, material = version.material, "policy version published");
         self.version_view(&row.version)
+    }
+
+    /// What one look at the version in force costs, ns: the clock, the list, the choice, and
+    /// the purpose's re-consent gate (the benchmark multiplies it by the looks per read).
+    pub fn version_check_ns(&self, n: u32) -> f64 {
+        let purpose = self.policy.purpose_id("provide_service");
+        let started = std::time::Instant::now();
+        for _ in 0..n.max(1) {
+            std::hint::black_box(self.policy.version.len());
+            if let Some(p) = purpose {
+                std::hint::black_box(self.policy.gate(std::hint::black_box(p)));
+            }
+        }
+        started.elapsed().as_nanos() as f64 / (2.0 * f64::from(n.max(1)))
     }
 
     /// Checks that `actor` may publish versions and read their acceptance (`policy.publish`).

@@ -827,6 +827,14 @@ pub trait Store: Reader + Send + Sync {
     ) -> Result<Vec<OutboxRow>, StoreError>;
     /// Records what an attempt at message `id` came to, and releases its claim.
     fn settle_outbox(&self, id: &str, outcome: &Delivery) -> Result<(), StoreError>;
+    /// Records how several deliveries went (a dispatcher's pass), at once where the backend
+    /// can.
+    fn settle_outbox_many(&self, outcomes: &[(String, Delivery)]) -> Result<(), StoreError> {
+        for (id, outcome) in outcomes {
+            self.settle_outbox(id, outcome)?;
+        }
+        Ok(())
+    }
     /// Messages in `state` (all when `None`), newest first, at most `limit`.
     fn outbox(
         &self,

@@ -252,6 +252,33 @@ impl crate::Store for PgStore {
         })
     }
 
+    fn settle_outbox_many(&self, outcomes: &[(String, crate::Delivery)]) -> Result<(), StoreError> {
+        // The deliveries in one statement; failures (rarer) one by one.
+        let (mut ids, mut times) = (Vec::new(), Vec::new());
+        for (id, outcome) in outcomes {
+            match outcome {
+                crate::Delivery::Delivered { at_ms } => {
+                    ids.push(id.as_str());
+                    times.push(*at_ms);
+                }
+                failed => self.settle_outbox(id, failed)?,
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.pool.run(async |c| {
+            c.execute(
+                "UPDATE outbox AS o SET state = 'delivered', attempts = o.attempts + 1,
+                 lease_ms = 0, updated_ms = u.at_ms, last_error = ''
+                 FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at_ms) WHERE o.id = u.id",
+                &[&ids, &times],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
     fn outbox(
         &self,
         state: Option<crate::OutboxState>,
