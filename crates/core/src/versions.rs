@@ -516,6 +516,11 @@ impl Vault {
         }
     }
 
+    /// Re-reads the versions another server may have published.
+    pub fn refresh_versions(&self) -> Result<(), Error> {
+        self.policy.update(&self.store.policy_versions()?)
+    }
+
     /// Re-reads the versions another server may have published, records the one in force
     /// when it changes (`policy.activate`, and a `policy.effective` webhook), and advances
     /// open notice campaigns for up to `budget`. The server calls it on every dispatcher

@@ -193,6 +193,9 @@ pub fn start(
                     dispatcher.schedule.max_attempts = options.outbox_max_attempts;
                     dispatcher.lease_ms = options.outbox_lease_ms;
                     tokio::spawn(dispatch_periodically(Arc::new(dispatcher), every));
+                } else {
+                    // No dispatcher here: still read the versions other servers publish (P29).
+                    tokio::spawn(refresh_versions_periodically(Arc::clone(&state.vault)));
                 }
                 let until = async move {
                     tokio::select! {
@@ -503,6 +506,22 @@ pub async fn dispatch_periodically(
         };
         if !full {
             tokio::time::sleep(every).await;
+        }
+    }
+}
+
+/// Reads newly published policy versions every second, for a server that runs no dispatcher
+/// (whose passes do it otherwise).
+pub async fn refresh_versions_periodically(vault: Arc<Vault>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let v = Arc::clone(&vault);
+        match tokio::task::spawn_blocking(move || v.refresh_versions()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(code = e.code().as_str(), error = %e, "reading policy versions failed; will retry")
+            }
+            Err(_) => tracing::warn!("policy version task failed; will retry"),
         }
     }
 }
