@@ -158,6 +158,16 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
         .unwrap();
     assert_eq!(stats["reconsent"], false);
     assert!(r.body["statement"].as_str().unwrap().contains("ad_models"));
+    let r = srv.get("/v1/policy/versions/2026.2?lang=zh-CN", "");
+    let statement = r.body["statement"].as_str().unwrap();
+    assert!(
+        statement.contains("我们收集哪些信息") && statement.contains("ad_models"),
+        "{statement}"
+    );
+    // Another server on the same store sees the version once it reads the store.
+    let other = srv.other_process();
+    other.refresh_versions().unwrap();
+    assert_eq!(other.versions().len(), 2);
     let zh = srv.get("/v1/notices?lang=zh-CN", "");
     assert_eq!(zh.body.as_array().unwrap().len(), 1, "{}", zh.body);
     let lines = zh.body[0]["changes"].to_string();

@@ -80,6 +80,9 @@ change-removed = { $table } `{ $name }` removed
 change-widened = { $table } `{ $name }`: { $field } widened
 change-narrowed = { $table } `{ $name }`: { $field } narrowed
 change-changed = { $table } `{ $name }`: { $field } changed
+change-widened-item = { $table } `{ $name }` widened
+change-narrowed-item = { $table } `{ $name }` narrowed
+change-changed-item = { $table } `{ $name }` changed
 change-reconsent = {" "}(we will ask for your consent again)
 
 change-table-categories = category of information
@@ -109,3 +112,51 @@ change-field-required = required information
 change-field-optional = optional information
 change-field-lifetime_days = lifetime
 change-field-purpose = purpose
+
+## The statement in plain language (GET /v1/policy/versions/{v}).
+
+statement-title = { $name } (version { $version }, effective { $effective })
+statement-regions = Personal information is stored only in: { $regions }.
+statement-collect = What we collect, and why
+statement-feature = - { $description } ({ $name }): { $basis }.
+statement-feature-required = always collects: { $list }
+statement-feature-optional = may collect, if you provide it: { $list }
+statement-feature-separate = sensitive, collected only with your separate consent: { $list }
+statement-use = How we use it
+statement-purpose = - { $description } ({ $name }): { $basis }; uses { $list }.
+statement-share = Who we share it with
+statement-share-none = - no one
+statement-recipient = - { $legal_name } ({ $kind }, { $region }), bound by { $agreement }: may receive { $categories } for { $purposes }.
+statement-abroad = {" "}This is a transfer abroad and needs your separate consent.
+statement-keep = How long we keep it
+statement-category = - { $description }{ $sensitive }: { $retention }.
+statement-sensitive = {" "}(sensitive)
+statement-cookies = Cookies
+statement-cookie = - { $name } ({ $description }): { $purpose }, kept { $days }, { $when }.
+statement-cookie-consent = off until you agree
+statement-cookie-essential = essential
+statement-deadlines = Our deadlines
+statement-deadline-request = - we answer requests about your data within { $days }
+statement-deadline-inquiry = - we answer questions and complaints within { $days }
+statement-deadline-erasure = - after you close your account, we erase your data within { $days }
+statement-deadline-notice = - we announce material changes { $days } before they take effect
+statement-deadline-incident = - we report security incidents to the authority within { $hours } hours
+
+basis-contract = needed to provide the service you signed up for
+basis-consent = only with your consent
+basis-legal_obligation = required by law
+
+recipient-kind-affiliate = a company of our group
+recipient-kind-processor = a processor acting for us
+recipient-kind-contractor = a contractor
+recipient-kind-agent = an agent
+
+retention-collected = { $days } after collection
+retention-account = while the account exists
+retention-account-then = while the account exists, then { $days }
+
+days = { $n } days
+days-one = 1 day
+list-none = nothing
+list-separator = {", "}
+list-and = { $init } and { $last }

@@ -78,6 +78,9 @@ change-removed = 删除{ $table }「{ $name }」
 change-widened = { $table }「{ $name }」的{ $field }范围扩大
 change-narrowed = { $table }「{ $name }」的{ $field }范围缩小
 change-changed = { $table }「{ $name }」的{ $field }发生变化
+change-widened-item = { $table }「{ $name }」范围扩大
+change-narrowed-item = { $table }「{ $name }」范围缩小
+change-changed-item = { $table }「{ $name }」发生变化
 change-reconsent = （我们将重新征求您的同意）
 
 change-table-categories = 个人信息类别
@@ -107,3 +110,51 @@ change-field-required = 必需信息
 change-field-optional = 可选信息
 change-field-lifetime_days = 有效期
 change-field-purpose = 目的
+
+## 通俗易懂的政策说明（GET /v1/policy/versions/{v}）。
+
+statement-title = { $name }（版本 { $version }，自 { $effective } 起生效）
+statement-regions = 个人信息仅存储于：{ $regions }。
+statement-collect = 我们收集哪些信息，以及为什么
+statement-feature = - { $description }（{ $name }）：{ $basis }。
+statement-feature-required = 始终收集：{ $list }
+statement-feature-optional = 在您提供时收集：{ $list }
+statement-feature-separate = 敏感个人信息，仅在取得您的单独同意后收集：{ $list }
+statement-use = 我们如何使用这些信息
+statement-purpose = - { $description }（{ $name }）：{ $basis }；使用 { $list }。
+statement-share = 我们与谁共享
+statement-share-none = - 不与任何人共享
+statement-recipient = - { $legal_name }（{ $kind }，{ $region }），受 { $agreement } 约束：可因 { $purposes } 接收 { $categories }。
+statement-abroad = 这属于向境外提供个人信息，需要取得您的单独同意。
+statement-keep = 我们保存多久
+statement-category = - { $description }{ $sensitive }：{ $retention }。
+statement-sensitive = （敏感个人信息）
+statement-cookies = Cookie
+statement-cookie = - { $name }（{ $description }）：{ $purpose }，保存 { $days }，{ $when }。
+statement-cookie-consent = 在您同意前不启用
+statement-cookie-essential = 必要
+statement-deadlines = 我们的期限
+statement-deadline-request = - 我们在 { $days }内答复关于您个人信息的请求
+statement-deadline-inquiry = - 我们在 { $days }内答复咨询和投诉
+statement-deadline-erasure = - 您注销账号后，我们在 { $days }内删除您的个人信息
+statement-deadline-notice = - 重大变更在生效前 { $days }公告
+statement-deadline-incident = - 发生安全事件时，我们在 { $hours } 小时内向主管部门报告
+
+basis-contract = 为提供您所订购的服务所必需
+basis-consent = 仅在取得您的同意后
+basis-legal_obligation = 法律要求
+
+recipient-kind-affiliate = 我们集团内的公司
+recipient-kind-processor = 受托处理者
+recipient-kind-contractor = 承包方
+recipient-kind-agent = 代理方
+
+retention-collected = 收集后保存 { $days }
+retention-account = 在账号存续期间保存
+retention-account-then = 在账号存续期间保存，之后再保存 { $days }
+
+days = { $n } 天
+days-one = 1 天
+list-none = 无
+list-separator = 、
+list-and = { $init }和{ $last }

@@ -28,6 +28,7 @@ mod retention;
 mod rights;
 mod selfservice;
 mod staff;
+mod statement;
 mod tags;
 mod vault;
 pub mod versions;

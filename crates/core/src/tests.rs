@@ -2414,3 +2414,30 @@ fn p26_messages_are_written_with_their_act_and_delivered_at_least_once() {
     );
     let _ = r;
 }
+
+/// P30: the statement in plain language reads in Chinese and in English — every line of the
+/// frame from the catalogue, the same lines in both, no English left in the Chinese one but the
+/// provider's own words and names.
+#[test]
+fn p30_the_statement_reads_in_chinese_and_english() {
+    let k = sqlite_kit();
+    let p = k.vault.policy();
+    let en = k.vault.statement(p, "en").unwrap();
+    let zh = k.vault.statement(p, "zh-CN").unwrap();
+    assert_eq!(en.lines().count(), zh.lines().count());
+    assert_eq!(
+        en.lines().count(),
+        steward_policy::explain(p).lines().count(),
+        "the same lines as `steward policy explain`"
+    );
+    assert!(en.contains("What we collect, and why") && en.contains("only with your consent"));
+    assert!(zh.contains("我们收集哪些信息") && zh.contains("仅在取得您的同意后"));
+    for phrase in [
+        "What we collect",
+        "with your consent",
+        "after collection",
+        " days",
+    ] {
+        assert!(!zh.contains(phrase), "`{phrase}` in the Chinese statement");
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use steward_policy::{Capability, Change, Class, IdSet, Policy, PurposeId, diff};
+use steward_policy::{Capability, Change, Class, IdSet, Policy, PurposeId, Verb, diff};
 use steward_store::{Op, PolicyEventRow, PolicyVersionRow, SubjectState};
 
 use crate::clock::{Clock, rfc3339};
@@ -418,7 +418,7 @@ pub struct VersionDetail {
     /// The version.
     #[serde(flatten)]
     pub view: VersionView,
-    /// The statement in plain language (`steward policy explain`).
+    /// The statement in plain language, in the language asked for.
     pub statement: String,
     /// Its changes explained, in the language asked for.
     pub explained: Vec<String>,
@@ -737,7 +737,7 @@ impl Vault {
         let lang = self.language_or_default(lang);
         Ok(VersionDetail {
             view: self.view_of(&all, v),
-            statement: steward_policy::explain(v.policy),
+            statement: self.statement(v.policy, &lang)?,
             explained: self.explain_changes(v, &lang)?,
             text: v.row.text.clone(),
         })
@@ -770,9 +770,16 @@ impl Vault {
                     c.text(lang, &format!("change-field-{field}"), None, &[])
                         .unwrap_or_else(|_| field.to_string())
                 };
+                // `policy.regions`, `deadlines.request_days`: the second part is the thing.
+                let id = match (ch.verb, field.is_empty()) {
+                    (Verb::Added | Verb::Removed, _) | (_, false) => {
+                        format!("change-{}", ch.verb.as_str())
+                    }
+                    (_, true) => format!("change-{}-item", ch.verb.as_str()),
+                };
                 let mut line = c.text(
                     lang,
-                    &format!("change-{}", ch.verb.as_str()),
+                    &id,
                     None,
                     &[
                         ("table", table_text.as_str()),
