@@ -404,14 +404,7 @@ fn p29_policy_versions_from_the_command_line() {
     let (tmp, data) = crate::kit::demo_store();
     let file = tmp.path().join("next.toml");
     std::fs::write(&file, crate::policy::next_version("2026.9")).unwrap();
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the command line runs on the real clock"
-    )]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = crate::kit::real_now_ms();
     let day = |ms: i64| steward_core::clock::rfc3339(ms)[..10].to_string();
     let soon = day(now + 5 * 86_400_000);
     let publish = |effective: &str| {

@@ -167,6 +167,31 @@ impl Server {
         }
     }
 
+    /// Moves the test clock to the real time (what the independent webhook verifier checks
+    /// timestamps against), and returns it.
+    pub fn to_real_time(&self) -> i64 {
+        let real = crate::kit::real_now_ms();
+        self.clock
+            .advance(real - steward_core::clock::Clock::now_ms(&*self.clock));
+        real
+    }
+
+    /// A dispatcher for this server's outbox: mail to the SMTP sink on `smtp_port`, webhooks
+    /// over HTTP.
+    pub fn dispatcher(&self, smtp_port: u16) -> steward_core::dispatch::Dispatcher {
+        let mailer = steward_server::mail::SmtpMailer::new(
+            "127.0.0.1",
+            smtp_port,
+            "Privacy <privacy@example.com>",
+        )
+        .unwrap();
+        steward_core::dispatch::Dispatcher::new(
+            Arc::clone(&self.vault),
+            Some(Arc::new(mailer)),
+            Some(Arc::new(steward_server::webhook::HttpWebhooks::default())),
+        )
+    }
+
     /// Another vault over the same store, as another process (`steward key revoke`) opens it.
     pub fn other_process(&self) -> Vault {
         self.backend

@@ -66,6 +66,19 @@ pub fn demo_store() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// The machine's time, Unix ms: for what runs on the real clock (a `steward` process, the
+/// independent webhook verifier, which checks timestamps against it).
+pub fn real_now_ms() -> i64 {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "what the test talks to runs on the real clock"
+    )]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }

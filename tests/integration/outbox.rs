@@ -74,17 +74,8 @@ pub(crate) fn free_port() -> u16 {
 #[test]
 fn p26_a_refusal_reaches_the_subject_by_email_and_endpoints_by_signed_webhook() {
     let srv = Server::start();
-    // The independent verifier checks a call's timestamp against the real time.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the receiver checks against real time"
-    )]
-    let real_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    srv.clock
-        .advance(real_ms - steward_core::clock::Clock::now_ms(&*srv.clock));
+    // The independent verifier checks each call's timestamp against the real time.
+    srv.to_real_time();
     let service = srv.key("service");
     let officer = srv.key("privacy_officer");
     let id = srv.subject(&service);
@@ -141,17 +132,7 @@ fn p26_a_refusal_reaches_the_subject_by_email_and_endpoints_by_signed_webhook() 
         pending.body
     );
 
-    let mailer = steward_server::mail::SmtpMailer::new(
-        "127.0.0.1",
-        sink.port,
-        "Privacy <privacy@example.com>",
-    )
-    .unwrap();
-    let d = steward_core::dispatch::Dispatcher::new(
-        Arc::clone(&srv.vault),
-        Some(Arc::new(mailer)),
-        Some(Arc::new(steward_server::webhook::HttpWebhooks::default())),
-    );
+    let d = srv.dispatcher(sink.port);
     let r = d.run_once().unwrap();
     assert_eq!((r.claimed, r.delivered, r.failed), (5, 3, 2), "{r:?}");
     srv.clock.advance(6_001);
@@ -450,6 +431,21 @@ impl Deployment {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Makes the store, and API keys for the service and the privacy officer.
+    pub(crate) fn keys(&self) -> (String, String) {
+        self.cli(&["migrate"]);
+        let service = self.cli(&["key", "create", "--name", "app", "--role", "service"]);
+        let officer = self.cli(&[
+            "key",
+            "create",
+            "--name",
+            "dpo",
+            "--role",
+            "privacy_officer",
+        ]);
+        (service, officer)
+    }
+
     /// Starts `steward serve`, dispatching every 20 ms, and waits until it listens.
     pub(crate) fn start(&self) -> Child {
         let child = Command::new(env!("CARGO_BIN_EXE_steward"))
@@ -515,16 +511,7 @@ pub(crate) fn mails_by_id(sink: &SmtpSink) -> Vec<(String, String)> {
 fn p26_kill_9_during_dispatch_loses_no_acknowledged_message() {
     let sink = SmtpSink::start();
     let d = Deployment::new(&sink, &[]);
-    d.cli(&["migrate"]);
-    let service = d.cli(&["key", "create", "--name", "app", "--role", "service"]);
-    let officer = d.cli(&[
-        "key",
-        "create",
-        "--name",
-        "dpo",
-        "--role",
-        "privacy_officer",
-    ]);
+    let (service, officer) = d.keys();
     let mut server = d.start();
     let (status, made) = d.post(&service, "/v1/subjects", json!({}));
     assert_eq!(status, 201, "{made}");

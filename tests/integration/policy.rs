@@ -4,8 +4,6 @@
 //! from the effective date when the clock moves there, not before; re-consent for a purpose
 //! the new version adds unrelated to what the data was collected under.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use crate::http::Server;
@@ -54,17 +52,7 @@ related = [\"provide_service\"]
 fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_date_only() {
     let srv = Server::start();
     // The independent verifier checks each call's timestamp against the real time.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the receiver checks against real time"
-    )]
-    let real_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    srv.clock
-        .advance(real_ms - steward_core::clock::Clock::now_ms(&*srv.clock));
-    let now = steward_core::clock::Clock::now_ms(&*srv.clock);
+    let now = srv.to_real_time();
     let day = |ms: i64| steward_core::clock::rfc3339(ms)[..10].to_string();
     let service = srv.key("service");
     let officer = srv.key("privacy_officer");
@@ -212,17 +200,7 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
         .unwrap();
     let campaign = srv.vault.campaign("2026.2").unwrap().unwrap();
     assert!(campaign.done && campaign.enqueued == 2, "{campaign:?}");
-    let mailer = steward_server::mail::SmtpMailer::new(
-        "127.0.0.1",
-        sink.port,
-        "Privacy <privacy@example.com>",
-    )
-    .unwrap();
-    let d = steward_core::dispatch::Dispatcher::new(
-        Arc::clone(&srv.vault),
-        Some(Arc::new(mailer)),
-        Some(Arc::new(steward_server::webhook::HttpWebhooks::default())),
-    );
+    let d = srv.dispatcher(sink.port);
     d.run_once().unwrap();
     srv.clock.advance(6_001);
     while d.run_once().unwrap().claimed > 0 {}
@@ -348,16 +326,7 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
 fn p30_kill_9_during_a_notice_campaign_loses_and_repeats_no_notice() {
     let sink = SmtpSink::start();
     let d = crate::outbox::Deployment::new(&sink, &[("STEWARD_NOTICE_BATCH", "25")]);
-    d.cli(&["migrate"]);
-    let service = d.cli(&["key", "create", "--name", "app", "--role", "service"]);
-    let officer = d.cli(&[
-        "key",
-        "create",
-        "--name",
-        "dpo",
-        "--role",
-        "privacy_officer",
-    ]);
+    let (service, officer) = d.keys();
     let mut server = d.start();
     let subjects = 300;
     for n in 0..subjects {
@@ -371,14 +340,7 @@ fn p30_kill_9_during_a_notice_campaign_loses_and_repeats_no_notice() {
         );
         assert_eq!(status, 201, "{r}");
     }
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "steward serve runs on the real clock"
-    )]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = crate::kit::real_now_ms();
     let effective = steward_core::clock::rfc3339(now + 60 * DAY)[..10].to_string();
     let (status, r) = d.post(
         &officer,

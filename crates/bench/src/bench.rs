@@ -188,20 +188,8 @@ impl Bench {
             Arc::new(SystemClock),
             None,
         )?;
-        let app = Actor {
-            id: "service:bench".into(),
-            role: vault
-                .policy()
-                .role_id("service")
-                .ok_or_else(|| anyhow!("example policy lacks role `service`"))?,
-        };
-        let officer = Actor {
-            id: "staff:bench-officer".into(),
-            role: vault
-                .policy()
-                .role_id("privacy_officer")
-                .ok_or_else(|| anyhow!("example policy lacks role `privacy_officer`"))?,
-        };
+        let app = actor(&vault, "service:bench", "service")?;
+        let officer = actor(&vault, "staff:bench-officer", "privacy_officer")?;
         Ok(Bench {
             vault,
             app,
@@ -244,6 +232,17 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// `id` acting under the example policy's role `role`.
+pub(crate) fn actor(vault: &Vault, id: &str, role: &str) -> Result<Actor> {
+    Ok(Actor {
+        id: id.into(),
+        role: vault
+            .policy()
+            .role_id(role)
+            .ok_or_else(|| anyhow!("example policy lacks role `{role}`"))?,
+    })
 }
 
 /// A lookup value of one subject's own, about as long as a real one: `prefix`, the first 12

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use steward_core::clock::SystemClock;
-use steward_core::{Actor, Collect, Source, Vault};
+use steward_core::{Collect, Source, Vault};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
@@ -53,13 +53,7 @@ pub(crate) fn measure(
         Arc::new(SystemClock),
         None,
     )?);
-    let app = Actor {
-        id: "service:bench".into(),
-        role: vault
-            .policy()
-            .role_id("service")
-            .ok_or_else(|| anyhow!("example policy lacks role `service`"))?,
-    };
+    let app = crate::bench::actor(&vault, "service:bench", "service")?;
     let ids: Vec<_> = (0..subjects)
         .map(|_| vault.register(&app))
         .collect::<Result<_, _>>()?;

@@ -15,7 +15,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 use steward_core::clock::SystemClock;
 use steward_core::dispatch::{Dispatcher, WebhookClient};
-use steward_core::{Actor, Collect, Mailer, Source, Vault};
+use steward_core::{Collect, Mailer, Source, Vault};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
@@ -32,8 +32,11 @@ pub(crate) struct OutboxFigures {
     pub outbox_webhook_ratio: f64,
 }
 
-/// A minimal SMTP server on loopback that takes every message and counts it.
-fn smtp_sink() -> Result<(u16, Arc<AtomicUsize>)> {
+/// A server on a loopback port that runs `session` on a thread per connection; what the
+/// sessions count (messages taken) is shared.
+fn on_loopback(
+    session: fn(TcpStream, &AtomicUsize) -> std::io::Result<()>,
+) -> Result<(u16, Arc<AtomicUsize>)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let taken = Arc::new(AtomicUsize::new(0));
@@ -42,13 +45,14 @@ fn smtp_sink() -> Result<(u16, Arc<AtomicUsize>)> {
         for stream in listener.incoming().map_while(Result::ok) {
             let count = Arc::clone(&count);
             std::thread::spawn(move || {
-                let _ = smtp_session(stream, &count);
+                let _ = session(stream, &count);
             });
         }
     });
     Ok((port, taken))
 }
 
+/// A minimal SMTP server's session: takes every message and counts it.
 fn smtp_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut lines = BufReader::new(stream);
@@ -85,23 +89,7 @@ fn smtp_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     }
 }
 
-/// A minimal HTTP/1.1 receiver on loopback that answers every request `204` and counts it.
-fn http_receiver() -> Result<(u16, Arc<AtomicUsize>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let taken = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&taken);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let count = Arc::clone(&count);
-            std::thread::spawn(move || {
-                let _ = http_session(stream, &count);
-            });
-        }
-    });
-    Ok((port, taken))
-}
-
+/// A minimal HTTP/1.1 receiver's session: answers every request `204` and counts it.
 fn http_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut lines = BufReader::new(stream);
@@ -126,6 +114,19 @@ fn http_session(stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
         lines.read_exact(&mut body)?;
         count.fetch_add(1, Ordering::Relaxed);
         out.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")?;
+    }
+}
+
+/// Runs the dispatcher until the outbox has nothing due: what it delivered, and the seconds.
+fn drain(dispatcher: &Dispatcher) -> Result<(usize, f64)> {
+    let t = Instant::now();
+    let mut delivered = 0;
+    loop {
+        let r = dispatcher.run_once()?;
+        delivered += r.delivered;
+        if r.claimed == 0 {
+            return Ok((delivered, t.elapsed().as_secs_f64()));
+        }
     }
 }
 
@@ -158,23 +159,11 @@ pub(crate) fn measure(
         )?
         .with_local_webhooks(true),
     );
-    let role = |name: &str| {
-        vault
-            .policy()
-            .role_id(name)
-            .ok_or_else(|| anyhow!("example policy lacks role `{name}`"))
-    };
-    let app = Actor {
-        id: "service:bench".into(),
-        role: role("service")?,
-    };
-    let officer = Actor {
-        id: "staff:bench-officer".into(),
-        role: role("privacy_officer")?,
-    };
+    let app = crate::bench::actor(&vault, "service:bench", "service")?;
+    let officer = crate::bench::actor(&vault, "staff:bench-officer", "privacy_officer")?;
 
     // Emails: one `request.received` mail for each of `emails` requests, a subject each.
-    let (smtp_port, mails) = smtp_sink()?;
+    let (smtp_port, mails) = on_loopback(smtp_session)?;
     let mailer = Arc::new(
         steward_server::mail::SmtpMailer::new("127.0.0.1", smtp_port, "Bench <bench@example.com>")
             .map_err(|e| anyhow!(e))?,
@@ -198,16 +187,7 @@ pub(crate) fn measure(
         Some(mailer.clone() as Arc<dyn Mailer>),
         None,
     );
-    let t = Instant::now();
-    let mut delivered = 0;
-    loop {
-        let r = dispatcher.run_once()?;
-        delivered += r.delivered;
-        if r.claimed == 0 {
-            break;
-        }
-    }
-    let email_s = t.elapsed().as_secs_f64();
+    let (delivered, email_s) = drain(&dispatcher)?;
     if delivered != emails {
         return Err(anyhow!("{delivered} of {emails} emails delivered"));
     }
@@ -229,7 +209,7 @@ pub(crate) fn measure(
     wait_for(&mails, 2 * emails)?;
 
     // Webhooks: one `consent.changed` call for each of `webhooks` consent changes.
-    let (http_port, calls) = http_receiver()?;
+    let (http_port, calls) = on_loopback(http_session)?;
     let url = format!("http://127.0.0.1:{http_port}/hooks");
     vault.create_endpoint(None, &url, &["consent.changed"])?;
     let subjects: Vec<_> = (0..64)
@@ -262,16 +242,7 @@ pub(crate) fn measure(
         None,
         Some(client.clone() as Arc<dyn WebhookClient>),
     );
-    let t = Instant::now();
-    let mut delivered = 0;
-    loop {
-        let r = dispatcher.run_once()?;
-        delivered += r.delivered;
-        if r.claimed == 0 {
-            break;
-        }
-    }
-    let hook_s = t.elapsed().as_secs_f64();
+    let (delivered, hook_s) = drain(&dispatcher)?;
     if delivered != webhooks {
         return Err(anyhow!("{delivered} of {webhooks} webhook calls delivered"));
     }
