@@ -1013,6 +1013,8 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                             "class": c.class.as_str(),
                             "material": c.material(),
                             "acknowledged": c.acknowledged,
+                            "what": c.verb.as_str(),
+                            "reconsent": c.reconsent,
                         })
                     })
                     .collect();
@@ -1048,7 +1050,12 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                     } else {
                         ""
                     };
-                    say!("  {class} {}: {}{ack}", c.path, c.summary);
+                    let fresh = if c.reconsent {
+                        " [fresh consent: existing subjects are asked again]"
+                    } else {
+                        ""
+                    };
+                    say!("  {class} {}: {}{ack}{fresh}", c.path, c.summary);
                 }
                 if material > 0 {
                     say!(

@@ -65,6 +65,18 @@ fn p29_diff_reports_added_purpose_as_material() {
     let json = steward(&["policy", "diff", s(&example_policy()), s(&new), "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["material"], true);
+    // P11: a purpose related to none of the old ones asks existing subjects again.
+    let added = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "purposes.credit_scoring")
+        .unwrap();
+    assert_eq!(
+        (&added["what"], &added["reconsent"]),
+        (&serde_json::json!("added"), &serde_json::json!(true))
+    );
+    assert!(r.stdout.contains("[fresh consent"), "{}", r.stdout);
     let same = steward(&[
         "policy",
         "diff",
