@@ -483,6 +483,14 @@ impl Vault {
     /// have is published like any other (`steward policy publish`): its changes are
     /// classified and a material one must respect the notice period.
     pub(crate) fn load_versions(&self) -> Result<(), Error> {
+        match self.load_versions_once() {
+            // Another process starting on the same store published the same version first.
+            Err(Error::Store(steward_store::StoreError::Conflict(_))) => self.load_versions_once(),
+            done => done,
+        }
+    }
+
+    fn load_versions_once(&self) -> Result<(), Error> {
         let given = self.policy.current();
         let rows = self.store.policy_versions()?;
         if rows.is_empty() {
