@@ -303,6 +303,23 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
     assert_eq!(r.body["version"], "2026.2", "{}", r.body);
     let r = srv.get("/v1/policy/versions/2026.2/acceptance", &officer);
     assert_eq!(r.body["accepted_staff"], 1, "{}", r.body);
+    // The subject's export says what they were told and what they accepted (P23, P30).
+    let r = srv.post(
+        &format!("/v1/subjects/{b}/export"),
+        &officer,
+        json!({"justification": "checking what the subject accepted"}),
+    );
+    let events = r.body["policy_events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "notified" && e["how"] == "email")
+            && events.iter().any(|e| e["event"] == "accepted"
+                && e["how"] == "staff"
+                && e["version"] == "2026.2"),
+        "{}",
+        r.body
+    );
     assert!(!srv.audit_text().contains("call 4411"));
     // The effective webhook went out too (stamped with the moved clock, 40 days ahead of the
     // real time the verifier holds it to, so only its delivery is checked here).

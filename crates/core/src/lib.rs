@@ -41,7 +41,8 @@ pub use outbox::{EVENTS, Endpoint, Message, NewEndpoint};
 pub use requests::{Closing, Completion, MAX_NOTE, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{
-    Export, ExportConsent, ExportDisclosure, ExportRecord, ExportRequest, PurgeProgress,
+    Export, ExportConsent, ExportDisclosure, ExportPolicyEvent, ExportRecord, ExportRequest,
+    PurgeProgress,
 };
 pub use selfservice::{
     CODE_ATTEMPTS, CodeMail, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_ADDRESS_HOUR,

@@ -36,6 +36,22 @@ pub struct Export {
     pub requests: Vec<ExportRequest>,
     /// The language they are written to in, if they or the provider recorded one.
     pub language: Option<String>,
+    /// Which policy versions they were notified of, shown and accepted, and how (P30).
+    pub policy_events: Vec<ExportPolicyEvent>,
+}
+
+/// One thing that happened between the subject and a policy version, in an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportPolicyEvent {
+    /// The version.
+    pub version: String,
+    /// `notified`, `shown` or `accepted`.
+    pub event: String,
+    /// `email`, `page`, `explicit`, `staff` or `continued_use`.
+    pub how: String,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// One rights request or inquiry in an export.
@@ -235,6 +251,17 @@ impl Vault {
                 })
                 .collect::<Result<_, Error>>()?,
             language: self.store.subject_language(&subject.0)?,
+            policy_events: self
+                .store
+                .policy_events(&subject.0)?
+                .into_iter()
+                .map(|e| ExportPolicyEvent {
+                    version: e.version,
+                    event: e.event,
+                    how: e.how,
+                    at: crate::clock::rfc3339(e.at_ms),
+                })
+                .collect(),
         };
         let mut detail = serde_json::Map::new();
         detail.insert("records".into(), json!(export.records.len()));

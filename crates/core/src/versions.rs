@@ -1095,16 +1095,6 @@ impl Vault {
         Ok(version)
     }
 
-    /// What a subject was told of each version and accepted.
-    pub fn policy_history(&self, subject: SubjectId) -> Result<Vec<Json>, Error> {
-        Ok(self
-            .store
-            .policy_events(&subject.0)?
-            .into_iter()
-            .map(|e| json!({ "version": e.version, "event": e.event, "how": e.how, "at": rfc3339(e.at_ms) }))
-            .collect())
-    }
-
     /// Acceptance counts per version (`steward policy acceptance`).
     pub fn acceptance(&self, version: &str) -> Result<Acceptance, Error> {
         if !self.policy.all().iter().any(|v| v.row.version == version) {
