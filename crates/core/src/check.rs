@@ -73,7 +73,8 @@ impl Vault {
     /// audit log recorded (P10, P27, P33): the state is recomputed from the log — subjects from
     /// `subject.register`, `subject.close`, `subject.erase` and `subject.purge`, the consent
     /// in force from the last granted `consent.grant` / `consent.withdraw` per subject and
-    /// target, holds from `hold.place` and `hold.lift` — and every row is compared with it.
+    /// target, holds from `hold.place` and `hold.lift`, published policy versions from
+    /// `policy.publish` — and every row is compared with it.
     /// This also finds an older row put back with its own valid tag. Rows are named by the
     /// subject's pseudonym (as the log names them) and the target or hold id.
     pub fn state_problems(&self) -> Result<Vec<String>, Error> {
@@ -87,6 +88,8 @@ impl Vault {
         let mut lives: BTreeMap<String, Life> = BTreeMap::new();
         let mut consents: BTreeMap<(String, String), bool> = BTreeMap::new();
         let mut holds: BTreeMap<String, bool> = BTreeMap::new();
+        // version -> (digest, effective date), from `policy.publish`.
+        let mut published: BTreeMap<String, (String, String)> = BTreeMap::new();
         let mut unreadable = 0u64;
         self.store.audit_scan(1, &mut |raw| {
             let Some(entry) = raw
@@ -127,6 +130,13 @@ impl Vault {
                 "hold.lift" => {
                     if let Some(id) = text("hold") {
                         holds.insert(id, true);
+                    }
+                }
+                "policy.publish" => {
+                    if let (Some(v), Some(d), Some(e)) =
+                        (text("version"), text("digest"), text("effective"))
+                    {
+                        published.insert(v, (d, e));
                     }
                 }
                 _ => {}
@@ -222,6 +232,35 @@ impl Vault {
         }
         for id in holds.keys().filter(|id| !seen.contains(*id)) {
             problems.push(format!("hold {id}: in the log, but missing from the store"));
+        }
+        // P29: each stored policy version is the one the log says was published — its text
+        // (by digest) and the midnight it takes effect.
+        let mut seen = BTreeSet::new();
+        for v in self.store.policy_versions()? {
+            let effective = crate::versions::ms_date(v.effective_ms);
+            match published.get(&v.version) {
+                None => problems.push(format!(
+                    "policy version {}: in the store, but the log never published it",
+                    v.version
+                )),
+                Some((digest, date))
+                    if *digest != v.digest
+                        || *date != effective
+                        || v.effective_ms.rem_euclid(crate::DAY_MS) != 0 =>
+                {
+                    problems.push(format!(
+                        "policy version {}: stored with another text or effective time than the log published ({date})",
+                        v.version
+                    ))
+                }
+                Some(_) => {}
+            }
+            seen.insert(v.version);
+        }
+        for v in published.keys().filter(|v| !seen.contains(*v)) {
+            problems.push(format!(
+                "policy version {v}: in the log, but missing from the store"
+            ));
         }
         Ok(problems)
     }

@@ -2441,3 +2441,39 @@ fn p30_the_statement_reads_in_chinese_and_english() {
         assert!(!zh.contains(phrase), "`{phrase}` in the Chinese statement");
     }
 }
+
+/// P29, P33: a published version's effective time moved in the store (so that it would take
+/// effect sooner) is named by the state check, as is a version the log never published.
+#[test]
+fn p29_a_stored_version_moved_behind_steward_is_named() {
+    let k = sqlite_kit();
+    assert!(k.vault.state_problems().unwrap().is_empty());
+    let text = steward_policy::EXAMPLE_POLICY
+        .replacen("version = \"2026.1\"", "version = \"2026.3\"", 1)
+        .replacen(
+            "description = \"Answering your questions and complaints\"",
+            "description = \"Answering your questions\"",
+            1,
+        );
+    let later = steward_core_day(k.clock.now_ms() + 45 * crate::DAY_MS);
+    k.vault.publish_policy(None, &text, Some(later)).unwrap();
+    assert!(k.vault.state_problems().unwrap().is_empty());
+    let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
+    conn.execute(
+        "UPDATE policy_versions SET effective_ms = effective_ms - 40 * 86400000 WHERE version = '2026.3'",
+        [],
+    )
+    .unwrap();
+    let problems = k.vault.state_problems().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("policy version 2026.3") && p.contains("effective")),
+        "{problems:?}"
+    );
+}
+
+fn steward_core_day(ms: i64) -> time::Date {
+    let day = crate::clock::rfc3339(ms);
+    crate::versions::parse_day(&day[..10]).unwrap()
+}

@@ -307,7 +307,7 @@ fn date_ms(date: time::Date) -> i64 {
 }
 
 /// The date of `ms`, UTC.
-fn ms_date(ms: i64) -> String {
+pub(crate) fn ms_date(ms: i64) -> String {
     rfc3339(ms).get(..10).unwrap_or("").to_string()
 }
 
