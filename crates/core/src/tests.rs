@@ -2477,3 +2477,37 @@ fn steward_core_day(ms: i64) -> time::Date {
     let day = crate::clock::rfc3339(ms);
     crate::versions::parse_day(&day[..10]).unwrap()
 }
+
+/// P29, P34: versions deleted from the store behind Steward leave the ones already known in
+/// force — no crash, no policy-less answer — and the state check names what is missing.
+#[test]
+fn p29_versions_deleted_behind_steward_leave_the_known_ones_in_force() {
+    let k = sqlite_kit();
+    let conn = rusqlite::Connection::open(k.dir.path().join(files::DATA)).unwrap();
+    conn.execute("DELETE FROM policy_versions", []).unwrap();
+    k.vault.refresh_versions().unwrap();
+    k.vault
+        .policy_tick(std::time::Duration::from_millis(10))
+        .unwrap();
+    assert_eq!(k.vault.policy().version, "2026.1");
+    assert_eq!(k.vault.versions().len(), 1);
+    let s = k.subject_with_account();
+    k.vault
+        .read(
+            &k.service,
+            &Read {
+                subject: s,
+                categories: &["email"],
+                purpose: "provide_service",
+                justification: None,
+            },
+        )
+        .unwrap();
+    let problems = k.vault.state_problems().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("policy version 2026.1") && p.contains("missing from the store")),
+        "{problems:?}"
+    );
+}

@@ -81,15 +81,19 @@ impl Version {
 /// back does not bring the one before it back).
 pub(crate) struct List {
     versions: Vec<Arc<Version>>,
+    /// The oldest: in force until another is (a list is never empty).
+    first: Arc<Version>,
     settled: std::sync::atomic::AtomicBool,
 }
 
 impl List {
-    fn new(versions: Vec<Arc<Version>>) -> List {
-        List {
+    /// `None` for no versions: a list always has one in force.
+    fn new(versions: Vec<Arc<Version>>) -> Option<List> {
+        Some(List {
+            first: Arc::clone(versions.first()?),
             versions,
             settled: std::sync::atomic::AtomicBool::new(false),
-        }
+        })
     }
 
     /// The version in force: the newest once it has been seen in force, else by the clock.
@@ -101,7 +105,7 @@ impl List {
         {
             return last;
         }
-        let v = pick(&self.versions, clock.now_ms());
+        let v = pick(&self.versions, clock.now_ms()).unwrap_or(&self.first);
         if self
             .versions
             .last()
@@ -133,16 +137,20 @@ impl Versions {
             published_by: "system".into(),
             changes: "[]".into(),
         };
-        let first = Version {
+        let first = Arc::new(Version {
             row,
             policy,
             changes: Vec::new(),
             material: false,
             gates: Vec::new(),
             gated: IdSet::EMPTY,
-        };
+        });
         Versions {
-            list: ArcSwap::from_pointee(List::new(vec![Arc::new(first)])),
+            list: ArcSwap::from_pointee(List {
+                first: Arc::clone(&first),
+                versions: vec![first],
+                settled: std::sync::atomic::AtomicBool::new(false),
+            }),
             clock,
         }
     }
@@ -212,7 +220,10 @@ impl Versions {
                 policy,
             )));
         }
-        self.list.store(Arc::new(List::new(out)));
+        // A store without versions (emptied behind Steward) leaves the known ones in force.
+        if let Some(list) = List::new(out) {
+            self.list.store(Arc::new(list));
+        }
         Ok(())
     }
 }
@@ -228,25 +239,12 @@ impl Deref for Versions {
     }
 }
 
-/// The newest version in force at `now`; the first if none is yet.
-fn pick(list: &[Arc<Version>], now: i64) -> &Arc<Version> {
-    let mut chosen = None;
-    for v in list.iter().rev() {
-        if v.row.effective_ms <= now {
-            chosen = Some(v);
-            break;
-        }
-    }
-    match (chosen, list.first()) {
-        (Some(v), _) | (None, Some(v)) => v,
-        // Never empty: built with one version and only ever replaced by longer lists.
-        (None, None) => unreachable_version(),
-    }
-}
-
-#[cold]
-fn unreachable_version() -> ! {
-    std::process::abort()
+/// The newest version in force at `now`; the first if none is yet (`None` for no versions).
+fn pick(list: &[Arc<Version>], now: i64) -> Option<&Arc<Version>> {
+    list.iter()
+        .rev()
+        .find(|v| v.row.effective_ms <= now)
+        .or_else(|| list.first())
 }
 
 /// Compiles one version on top of the one before it.
@@ -701,7 +699,7 @@ impl Vault {
 
     fn view_of(&self, all: &[Arc<Version>], v: &Version) -> VersionView {
         let now = self.clock.now_ms();
-        let current = pick(all, now).row.serial;
+        let current = pick(all, now).map_or(v.row.serial, |c| c.row.serial);
         let status = if v.row.serial == current {
             "in_force"
         } else if v.row.effective_ms > now {
