@@ -98,7 +98,8 @@ impl SmtpSink {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// Waits until `n` mails have arrived.
+    /// Waits until `n` mails have arrived whole: the sink prints each line by line, and a mail
+    /// is only all there once its end marker has been read.
     pub(crate) fn wait_for_mails(&self, n: usize) {
         crate::kit::wait_for(
             "the mail did not arrive",
@@ -107,7 +108,7 @@ impl SmtpSink {
                 self.received
                     .lock()
                     .unwrap()
-                    .matches("MESSAGE FOLLOWS")
+                    .matches("------------ END MESSAGE ------------")
                     .count()
                     >= n
             },
