@@ -798,9 +798,10 @@ enum Opening {
     MayCreate,
 }
 
-/// Refuses a store that is not there, naming the place and how to make one.
-fn ensure_store(backend: &steward_core::Backend) -> Result<()> {
-    let missing = match backend {
+/// Why there is no store where `backend` points, if there is none: the place, and how to make
+/// one.
+fn missing_store(backend: &steward_core::Backend) -> Result<Option<String>> {
+    Ok(match backend {
         steward_core::Backend::Sqlite { dir } => (!dir.join(files::DATA).exists()).then(|| {
             format!(
                 "no store in `{}`: make one with `steward migrate --data-dir {}` (or start `steward serve` there), or name the right --data-dir",
@@ -814,19 +815,20 @@ fn ensure_store(backend: &steward_core::Backend) -> Result<()> {
                 data.schema
             )
         }),
-    };
-    match missing {
-        Some(why) => Err(steward_core::Error::NoStore(why).into()),
-        None => Ok(()),
-    }
+    })
 }
 
 fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
-    Vault::check_effective(&policy, steward_core::clock::Clock::now_ms(&SystemClock))?;
     let backend = config.backend()?;
-    if opening == Opening::Existing {
-        ensure_store(&backend)?;
+    match (opening, missing_store(&backend)?) {
+        (Opening::Existing, Some(why)) => return Err(steward_core::Error::NoStore(why).into()),
+        // A new store's first version must be in force: refused before anything is made. On a
+        // store with versions, a file dated ahead is published as scheduled (P29).
+        (Opening::MayCreate, Some(_)) => {
+            Vault::check_effective(&policy, steward_core::clock::Clock::now_ms(&SystemClock))?
+        }
+        _ => {}
     }
     // P20: a PostgreSQL store's master key is given, never made up in the working directory.
     let master = master_key(

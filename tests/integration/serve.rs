@@ -145,4 +145,34 @@ fn p29_serve_refuses_a_policy_before_its_effective_date() {
     // The version in force starts.
     let r = crate::kit::steward(&["migrate", "--data-dir", s(&data)]).ok();
     assert!(r.code == 0);
+    // On a store with a version in force, a file dated ahead under a new label is published
+    // and waits for its date (docs/policy.md, *Versions*).
+    let next = dir.path().join("next-label.toml");
+    let text = crate::kit::example_text()
+        .replace("effective = 2026-01-01", "effective = 2999-06-01")
+        .replace("version = \"2026.1\"", "version = \"2999.1\"");
+    std::fs::write(&next, text).unwrap();
+    // (`migrate` makes the tables; the first open records the version in force.)
+    crate::kit::steward(&["policy", "versions", "--data-dir", s(&data)]).ok();
+    let r = crate::kit::steward(&[
+        "policy",
+        "versions",
+        "--policy",
+        s(&next),
+        "--data-dir",
+        s(&data),
+    ])
+    .ok();
+    assert!(
+        r.stdout.contains("2026.1") && r.stdout.contains("in_force"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2999.1")
+            && r.stdout.contains("scheduled")
+            && r.stdout.contains("2999-06-01"),
+        "{}",
+        r.stdout
+    );
 }

@@ -494,8 +494,8 @@ impl Vault {
         }
     }
 
-    /// P29, P30: refuses to enforce a policy before its effective date (until policy versions
-    /// exist, a version announced ahead is not served early).
+    /// P29, P30: refuses a policy before its effective date as a store's first version (a
+    /// later version dated ahead is published and waits for its date).
     pub fn check_effective(policy: &Policy, now_ms: i64) -> Result<(), Error> {
         let today = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
             .map(|t| t.date())
