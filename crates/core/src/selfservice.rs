@@ -248,17 +248,12 @@ impl Vault {
     /// The newest address a subject's email record holds, if any: where the outbox's mail to
     /// them goes (P26, P30). `None` too once they are erased (the key is gone).
     pub(crate) fn subject_address(&self, subject: SubjectId) -> Result<Option<String>, Error> {
-        let Some(category) = self
-            .policy
-            .categories
-            .iter()
-            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
-        else {
+        let Some(category) = self.address_category() else {
             return Ok(None);
         };
-        let Some(found) =
-            self.store
-                .subject_records(&subject.0, None, &[category.name.as_str()])?
+        let Some(found) = self
+            .store
+            .subject_records(&subject.0, None, &[category.as_str()])?
         else {
             return Ok(None);
         };
@@ -285,17 +280,12 @@ impl Vault {
         subject: SubjectId,
         digest: &[u8; 16],
     ) -> Result<Option<String>, Error> {
-        let Some(category) = self
-            .policy
-            .categories
-            .iter()
-            .find(|c| c.lookup && c.taxonomy == "user.contact.email")
-        else {
+        let Some(category) = self.address_category() else {
             return Ok(None);
         };
-        let Some(found) =
-            self.store
-                .subject_records(&subject.0, None, &[category.name.as_str()])?
+        let Some(found) = self
+            .store
+            .subject_records(&subject.0, None, &[category.as_str()])?
         else {
             return Ok(None);
         };
@@ -304,7 +294,7 @@ impl Vault {
             .into_iter()
             .filter(|v| {
                 self.keys
-                    .blind_index(&category.name, &normalise_lookup(&v.value))
+                    .blind_index(&category, &normalise_lookup(&v.value))
                     == *digest
             })
             .max_by_key(|v| (v.collected_ms, v.record))
