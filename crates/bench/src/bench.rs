@@ -198,21 +198,10 @@ impl Bench {
     }
 
     fn subject(&self, profile: bool) -> Result<SubjectId> {
-        let s = self.vault.register(&self.app)?;
         if profile {
-            // A lookup value belongs to one subject: each gets an address of its own.
-            let email = unique_value("bench.", s, "@example.cn");
-            self.vault.collect(
-                &self.app,
-                &Collect {
-                    subject: s,
-                    feature: "account",
-                    values: &[("name", "Bench Subject"), ("email", &email)],
-                    source: Source::Subject,
-                },
-            )?;
+            return subject_with_email(&self.vault, &self.app, "bench.");
         }
-        Ok(s)
+        Ok(self.vault.register(&self.app)?)
     }
 
     fn usage(&self, s: SubjectId, n: usize) -> Result<()> {
@@ -232,6 +221,23 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// A new subject with a name and an email address of its own (`prefix`…`@example.cn`: a
+/// lookup value belongs to one subject).
+pub(crate) fn subject_with_email(vault: &Vault, app: &Actor, prefix: &str) -> Result<SubjectId> {
+    let s = vault.register(app)?;
+    let email = unique_value(prefix, s, "@example.cn");
+    vault.collect(
+        app,
+        &Collect {
+            subject: s,
+            feature: "account",
+            values: &[("name", "Bench Subject"), ("email", &email)],
+            source: Source::Subject,
+        },
+    )?;
+    Ok(s)
 }
 
 /// `id` acting under the example policy's role `role`.

@@ -15,7 +15,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 use steward_core::clock::SystemClock;
 use steward_core::dispatch::{Dispatcher, WebhookClient};
-use steward_core::{Collect, Mailer, Source, Vault};
+use steward_core::{Mailer, Vault};
 use steward_crypto::MasterKey;
 use steward_policy::Policy;
 
@@ -169,17 +169,7 @@ pub(crate) fn measure(
             .map_err(|e| anyhow!(e))?,
     );
     for _ in 0..emails {
-        let s = vault.register(&app)?;
-        let email = crate::bench::unique_value("mail.", s, "@example.cn");
-        vault.collect(
-            &app,
-            &Collect {
-                subject: s,
-                feature: "account",
-                values: &[("name", "Bench Subject"), ("email", &email)],
-                source: Source::Subject,
-            },
-        )?;
+        let s = crate::bench::subject_with_email(&vault, &app, "mail.")?;
         vault.open_request(&officer, s, "inquiry", None, None)?;
     }
     let dispatcher = Dispatcher::new(
