@@ -178,17 +178,19 @@ impl Versions {
         v.gates.get(purpose.index()).cloned().flatten()
     }
 
+    /// Whether the store's versions (serial and digest, in order) are the ones known.
+    fn known(&self, heads: &[(i64, String)]) -> bool {
+        let list = self.list.load();
+        heads.len() == list.versions.len()
+            && heads
+                .iter()
+                .zip(list.versions.iter())
+                .all(|((serial, digest), k)| *serial == k.row.serial && *digest == k.row.digest)
+    }
+
     /// Rebuilds from the store's rows, keeping what is already compiled.
     fn update(&self, rows: &[PolicyVersionRow]) -> Result<(), Error> {
         let known = self.all();
-        if rows.len() == known.len()
-            && rows
-                .iter()
-                .zip(known.iter())
-                .all(|(r, k)| r.serial == k.row.serial && r.digest == k.row.digest)
-        {
-            return Ok(());
-        }
         // What is compiled already is kept while it matches, in order (each version's gates
         // build on the one before it).
         let mut out: Vec<Arc<Version>> = Vec::with_capacity(rows.len());
@@ -523,7 +525,11 @@ impl Vault {
     }
 
     /// Re-reads the versions another server may have published.
+    /// Only each version's serial and digest are read unless something changed.
     pub fn refresh_versions(&self) -> Result<(), Error> {
+        if self.policy.known(&self.store.policy_version_heads()?) {
+            return Ok(());
+        }
         self.policy.update(&self.store.policy_versions()?)
     }
 
@@ -532,7 +538,7 @@ impl Vault {
     /// open notice campaigns for up to `budget`. The server calls it on every dispatcher
     /// pass; tests call it after moving the clock.
     pub fn policy_tick(&self, budget: std::time::Duration) -> Result<(), Error> {
-        self.policy.update(&self.store.policy_versions()?)?;
+        self.refresh_versions()?;
         self.note_activation()?;
         let started = std::time::Instant::now();
         for v in self.policy.all().iter().filter(|v| v.material) {

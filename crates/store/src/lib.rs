@@ -847,6 +847,15 @@ pub trait Store: Reader + Send + Sync {
     fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
     /// Every published policy version, in publication order.
     fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError>;
+    /// Each published version's serial and digest, in publication order: what a process
+    /// compares with the versions it knows, without reading their texts.
+    fn policy_version_heads(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(self
+            .policy_versions()?
+            .into_iter()
+            .map(|v| (v.serial, v.digest))
+            .collect())
+    }
     /// What one subject was told of each version and accepted.
     fn policy_events(&self, subject: &SubjectKey) -> Result<Vec<PolicyEventRow>, StoreError>;
     /// How many subjects each (event, how) counts for one version (every shard is asked).

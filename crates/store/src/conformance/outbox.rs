@@ -256,6 +256,11 @@ pub(super) fn policy_versions_and_events_are_kept(make: super::Factory<'_>) -> R
         "versions as published, in serial order",
     )?;
     ensure(
+        store.policy_version_heads().map_err(e)?
+            == [(1, format!("{:064x}", 1)), (2, format!("{:064x}", 2))],
+        "the heads of the versions, in serial order",
+    )?;
+    ensure(
         store
             .commit(
                 vec![Op::PublishPolicy(version("2026.1", 3))],

@@ -347,6 +347,14 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn policy_version_heads(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        self.rows(
+            "SELECT serial, digest FROM policy_versions ORDER BY serial",
+            &[],
+            |r| Ok((col(r, 0)?, col(r, 1)?)),
+        )
+    }
+
     fn policy_events(
         &self,
         subject: &SubjectKey,

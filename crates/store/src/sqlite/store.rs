@@ -343,6 +343,14 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn policy_version_heads(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        self.rows(
+            "SELECT serial, digest FROM policy_versions ORDER BY serial",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     fn policy_events(
         &self,
         subject: &SubjectKey,
