@@ -13,8 +13,8 @@
 
 use crate::ids::IdSet;
 use crate::model::{
-    Basis, Category, Cookie, Deadlines, Feature, Policy, Purpose, Recipient, Retention, Review,
-    Role,
+    Basis, Category, Cookie, Deadlines, Feature, Incidents, Policy, Purpose, Recipient, Retention,
+    Review, Role,
 };
 
 /// How a change must be handled before it takes effect.
@@ -292,6 +292,7 @@ impl Diff<'_> {
             regions,
             language,
             deadlines,
+            incidents,
             categories,
             features,
             purposes,
@@ -351,6 +352,7 @@ impl Diff<'_> {
             Class::NotMaterial,
         );
         self.deadlines(&o.deadlines, deadlines);
+        self.incidents(&o.incidents, incidents);
 
         let n = self.new;
         self.items(
@@ -503,6 +505,62 @@ impl Diff<'_> {
                 "deadlines.change_notice_days".into(),
                 format!("change_notice_days {a} -> {b}"),
                 class,
+            );
+        }
+    }
+
+    /// Reporting incidents later, or to fewer authorities, is worse for users: material.
+    fn incidents(&mut self, old: &Incidents, new: &Incidents) {
+        if old.cii != new.cii {
+            self.push(
+                "incidents.cii".into(),
+                format!(
+                    "critical information infrastructure {} -> {}",
+                    old.cii, new.cii
+                ),
+                Class::NotMaterial,
+            );
+        }
+        self.text(
+            "incidents.contact".into(),
+            "incident contact",
+            &old.contact,
+            &new.contact,
+            Class::NotMaterial,
+        );
+        for o in &old.reports {
+            let path = format!("incidents.reports.{}", o.name);
+            let Some(n) = new.reports.iter().find(|n| n.name == o.name) else {
+                self.push(
+                    path,
+                    format!("report to {} removed", o.authority),
+                    Class::Material,
+                );
+                continue;
+            };
+            if n == o {
+                continue;
+            }
+            let later = n.hours > o.hours
+                || n.cii_hours.unwrap_or(n.hours) > o.cii_hours.unwrap_or(o.hours)
+                || n.final_days.unwrap_or(u32::MAX) > o.final_days.unwrap_or(u32::MAX)
+                || n.min_grade > o.min_grade;
+            let class = if later {
+                Class::Material
+            } else {
+                Class::NotMaterial
+            };
+            self.push(path, format!("report to {} changed", n.authority), class);
+        }
+        for n in new
+            .reports
+            .iter()
+            .filter(|n| !old.reports.iter().any(|o| o.name == n.name))
+        {
+            self.push(
+                format!("incidents.reports.{}", n.name),
+                format!("new report to {}", n.authority),
+                Class::NotMaterial,
             );
         }
     }

@@ -18,8 +18,9 @@ pub use diff::{Change, Class, Verb, diff};
 pub use explain::explain;
 pub use ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 pub use model::{
-    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, LANGUAGES, Policy,
-    Purpose, Recipient, RecipientKind, Retention, RetentionFrom, Review, Role, days, hours,
+    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Grade, Incidents,
+    LANGUAGES, Policy, Purpose, Recipient, RecipientKind, ReportRule, Retention, RetentionFrom,
+    Review, Role, days, hours,
 };
 pub use parse::SCHEMA_VERSION;
 

@@ -226,11 +226,17 @@ pub enum Capability {
     OutboxManage,
     /// Publish a new version of the policy, and accept one on a subject's behalf (P29, P30).
     PolicyPublish,
+    /// Open and run incidents: affected sets, reports to the authority, notices (P22).
+    IncidentsManage,
+    /// Disclose PI on a legal basis rather than a recipient's registered scope (P15).
+    DisclosuresLegal,
+    /// Plan and run a transfer of PI to a successor in a merger or sale (P14).
+    TransfersManage,
 }
 
 impl Capability {
     /// Every capability, in a fixed order.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 16] = [
         Capability::SubjectsRegister,
         Capability::PiCollect,
         Capability::PiRead,
@@ -244,6 +250,9 @@ impl Capability {
         Capability::RetentionRun,
         Capability::OutboxManage,
         Capability::PolicyPublish,
+        Capability::IncidentsManage,
+        Capability::DisclosuresLegal,
+        Capability::TransfersManage,
     ];
 
     /// The word used in the policy file.
@@ -262,6 +271,9 @@ impl Capability {
             Capability::RetentionRun => "retention.run",
             Capability::OutboxManage => "outbox.manage",
             Capability::PolicyPublish => "policy.publish",
+            Capability::IncidentsManage => "incidents.manage",
+            Capability::DisclosuresLegal => "disclosures.legal",
+            Capability::TransfersManage => "transfers.manage",
         }
     }
 
@@ -270,14 +282,14 @@ impl Capability {
         Capability::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
 /// A set of capabilities.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Capabilities(u16);
+pub struct Capabilities(u32);
 
 impl Capabilities {
     /// Adds one.
@@ -310,6 +322,8 @@ pub enum RecipientKind {
     Contractor,
     /// An agent.
     Agent,
+    /// A successor taking over the business in a merger, division or sale (P14).
+    Successor,
 }
 
 impl RecipientKind {
@@ -320,6 +334,7 @@ impl RecipientKind {
             RecipientKind::Processor => "processor",
             RecipientKind::Contractor => "contractor",
             RecipientKind::Agent => "agent",
+            RecipientKind::Successor => "successor",
         }
     }
 
@@ -329,6 +344,7 @@ impl RecipientKind {
             "processor" => Some(RecipientKind::Processor),
             "contractor" => Some(RecipientKind::Contractor),
             "agent" => Some(RecipientKind::Agent),
+            "successor" => Some(RecipientKind::Successor),
             _ => None,
         }
     }
@@ -385,6 +401,80 @@ pub struct Deadlines {
     pub erasure_days: u32,
 }
 
+/// How grave an incident is, in the four grades of China's incident-reporting measures
+/// (一般, 较大, 重大, 特别重大), least first.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grade {
+    /// 一般: general.
+    General,
+    /// 较大: relatively major.
+    RelativelyMajor,
+    /// 重大: major.
+    Major,
+    /// 特别重大: especially major.
+    EspeciallyMajor,
+}
+
+impl Grade {
+    /// Every grade, least first.
+    pub const ALL: [Grade; 4] = [
+        Grade::General,
+        Grade::RelativelyMajor,
+        Grade::Major,
+        Grade::EspeciallyMajor,
+    ];
+
+    /// The word used in files and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::General => "general",
+            Grade::RelativelyMajor => "relatively_major",
+            Grade::Major => "major",
+            Grade::EspeciallyMajor => "especially_major",
+        }
+    }
+
+    /// Reads the word.
+    pub fn parse(s: &str) -> Option<Grade> {
+        Grade::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// One report an incident owes an authority (P22): `[incidents.reports.<name>]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRule {
+    /// Its name in the file (`cn`, `gdpr`).
+    pub name: String,
+    /// Whom it goes to.
+    pub authority: String,
+    /// The rule that asks for it, in words.
+    pub basis: String,
+    /// The clock starts when the incident was detected (`true`: China's measures count from
+    /// discovery) or when the provider became aware of it (`false`, the default: GDPR art. 33).
+    pub from_detection: bool,
+    /// Hours from the clock's start to the first report.
+    pub hours: u32,
+    /// Hours instead of `hours` when the provider operates critical information
+    /// infrastructure (`incidents.cii`).
+    pub cii_hours: Option<u32>,
+    /// Days from when the incident was handled to the final report, if one is owed.
+    pub final_days: Option<u32>,
+    /// The least grade it applies to.
+    pub min_grade: Grade,
+}
+
+/// The `[incidents]` table: how incidents are reported (P22).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incidents {
+    /// The provider operates critical information infrastructure (the shorter clocks apply).
+    pub cii: bool,
+    /// Whom people and authorities contact about an incident (an address or number).
+    pub contact: String,
+    /// The reports owed, by name. Without an `[incidents]` table: one, `authority`, due
+    /// `deadlines.incident_report_hours` after an incident of any grade becomes known.
+    pub reports: Vec<ReportRule>,
+}
+
 /// The `[review]` table: changes from the version `from` that a person reviewed and accepted,
 /// so that `policy diff --fail-on-material` lets them through (P29).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -416,6 +506,8 @@ pub struct Policy {
     pub language: String,
     /// Deadlines.
     pub deadlines: Deadlines,
+    /// How incidents are reported (P22).
+    pub incidents: Incidents,
     /// Categories, indexed by `CategoryId`.
     pub categories: Vec<Category>,
     /// Features, indexed by `FeatureId`.

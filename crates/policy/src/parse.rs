@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use crate::diag::{Diagnostics, Sink};
 use crate::ids::{CategoryId, FeatureId, IdSet, MAX_IDS, PurposeId, RecipientId, RoleId};
 use crate::model::{
-    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Names, Policy, Purpose,
-    Recipient, RecipientKind, Retention, RetentionFrom, Review, Role,
+    Basis, Capabilities, Capability, Category, Cookie, Deadlines, Feature, Grade, Incidents, Names,
+    Policy, Purpose, Recipient, RecipientKind, ReportRule, Retention, RetentionFrom, Review, Role,
 };
 
 /// The schema version this build reads.
@@ -577,6 +577,96 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         );
     }
 
+    let mut incidents = Incidents {
+        cii: false,
+        contact: String::new(),
+        reports: Vec::new(),
+    };
+    let incidents_table = root.table(&mut sink, "incidents", false);
+    if let Some(t) = &incidents_table {
+        incidents.cii = t.boolean(&mut sink, "cii", false);
+        incidents.contact = t.text(&mut sink, "contact");
+        for (rname, r) in t.items(&mut sink, "reports") {
+            let hours = r.count(&mut sink, "hours", None).unwrap_or(0);
+            if hours == 0 {
+                sink.error(
+                    r.span.clone(),
+                    "invalid_value",
+                    format!("{} must be at least 1", r.here("hours")),
+                );
+            }
+            let min_grade = match r.string(&mut sink, "min_grade", false) {
+                None => Grade::General,
+                Some(g) => Grade::parse(&g.text).unwrap_or_else(|| {
+                    sink.error(
+                        g.span.clone(),
+                        "invalid_value",
+                        format!(
+                            "{} must be one of: {}",
+                            r.here("min_grade"),
+                            Grade::ALL.map(Grade::as_str).join(", ")
+                        ),
+                    );
+                    Grade::General
+                }),
+            };
+            let from_detection = match r.string(&mut sink, "from", false) {
+                None => false,
+                Some(f) if f.text == "detected" => true,
+                Some(f) if f.text == "known" => false,
+                Some(f) => {
+                    sink.error(
+                        f.span.clone(),
+                        "invalid_value",
+                        format!("{} must be `detected` or `known`", r.here("from")),
+                    );
+                    false
+                }
+            };
+            let authority = r.string(&mut sink, "authority", true).map(|n| n.text);
+            let rule = ReportRule {
+                name: rname.text.clone(),
+                authority: authority.unwrap_or_default(),
+                basis: r.text(&mut sink, "basis"),
+                from_detection,
+                hours,
+                cii_hours: r
+                    .get("cii_hours")
+                    .and(r.count(&mut sink, "cii_hours", Some(0))),
+                final_days: r
+                    .get("final_days")
+                    .and(r.count(&mut sink, "final_days", Some(0))),
+                min_grade,
+            };
+            r.finish(
+                &mut sink,
+                &[
+                    "authority",
+                    "basis",
+                    "from",
+                    "hours",
+                    "cii_hours",
+                    "final_days",
+                    "min_grade",
+                ],
+            );
+            incidents.reports.push(rule);
+        }
+        t.finish(&mut sink, &["cii", "contact", "reports"]);
+    }
+    if incidents_table.is_none() {
+        incidents.reports.push(ReportRule {
+            name: "authority".into(),
+            authority: "the supervisory authority".into(),
+            basis: "deadlines.incident_report_hours".into(),
+            from_detection: false,
+            hours: deadlines.incident_report_hours,
+            cii_hours: None,
+            final_days: None,
+            min_grade: Grade::General,
+        });
+    }
+
     // --- categories ---
     let mut raw_categories = Vec::new();
     for (cname, t) in root.items(&mut sink, "categories") {
@@ -730,7 +820,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                     k.span,
                     "invalid_value",
                     format!(
-                        "{} must be one of: affiliate, processor, contractor, agent",
+                        "{} must be one of: affiliate, processor, contractor, agent, successor",
                         t.here("kind")
                     ),
                 );
@@ -812,6 +902,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             "policy",
             "review",
             "deadlines",
+            "incidents",
             "categories",
             "features",
             "purposes",
@@ -1113,6 +1204,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         regions: regions.into_iter().map(|r| r.text).collect(),
         language,
         deadlines,
+        incidents,
         categories,
         features,
         purposes,

@@ -380,7 +380,7 @@ fn enforced(p: &Policy) -> String {
             &p.version,
             p.effective,
             &p.regions,
-            &p.deadlines,
+            (&p.deadlines, &p.incidents),
             &p.categories,
             &p.features,
             &p.purposes,
@@ -475,7 +475,20 @@ fn p29_every_single_field_mutation_that_changes_the_policy_is_reported() {
     kinds.push(words(&["sg", "cn-mainland"]));
     kinds.push(words(&["contract", "consent", "legal_obligation"]));
     kinds.push(words(&["collected", "account_closed"]));
-    kinds.push(words(&["affiliate", "processor", "contractor", "agent"]));
+    kinds.push(words(&[
+        "affiliate",
+        "processor",
+        "contractor",
+        "agent",
+        "successor",
+    ]));
+    kinds.push(words(&[
+        "general",
+        "relatively_major",
+        "major",
+        "detected",
+        "known",
+    ]));
 
     let mut paths = Vec::new();
     leaves(&doc, &mut Vec::new(), &mut paths);
