@@ -683,6 +683,18 @@ pub enum Op {
         /// Its id.
         id: String,
     },
+    /// Write a case's next revision; `(id, revision)` must be new (a second writer of the same
+    /// revision gets [`StoreError::Conflict`]).
+    PutCase(CaseRow),
+    /// Store one computation of the subjects a case concerns, as packed chunks.
+    PutCaseSet {
+        /// The case.
+        id: String,
+        /// Which computation (from 1).
+        version: i64,
+        /// Sorted 16-byte subject keys, packed, a chunk each.
+        chunks: Vec<Vec<u8>>,
+    },
     /// Set a deployment fact.
     SetMeta {
         /// Key.
@@ -691,6 +703,24 @@ pub enum Op {
         value: String,
     },
 }
+
+/// One revision of a case: an incident (P22) or a transfer plan (P14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseRow {
+    /// Id (`inc_…`, `trf_…`).
+    pub id: String,
+    /// From 1; each change writes the next.
+    pub revision: i64,
+    /// `incident` or `transfer`.
+    pub kind: String,
+    /// When this revision was written, Unix ms.
+    pub at_ms: i64,
+    /// The case as JSON, without PI values.
+    pub doc: String,
+}
+
+/// Subject keys per chunk of a case's set ([`Op::PutCaseSet`]).
+pub const CASE_CHUNK: usize = 65_536;
 
 /// What a unit of work asks to apply: data changes and the audit entries that record them.
 pub type Unit = (Vec<Op>, Vec<Draft>);
@@ -868,6 +898,28 @@ pub trait Store: Reader + Send + Sync {
         after: Option<&SubjectKey>,
         limit: usize,
     ) -> Result<Vec<SubjectKey>, StoreError>;
+    /// Each subject holding a record of one of `categories` (all of them when empty) collected
+    /// through one of `features` (any when empty) between `from_ms` and `to_ms` (both
+    /// included), with that category: distinct pairs in no set order, read from the record
+    /// index alone — nothing decrypted (every shard is asked). What an incident's affected set
+    /// and a transfer's subjects are computed from.
+    fn matching_records(
+        &self,
+        categories: &[&str],
+        features: &[&str],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(SubjectKey, String)>, StoreError>;
+    /// The latest revision of each case of `kind`, by id.
+    fn cases(&self, kind: &str) -> Result<Vec<CaseRow>, StoreError>;
+    /// The latest revision of one case.
+    fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError>;
+    /// One chunk of a case's set, if stored.
+    fn case_chunk(&self, id: &str, version: i64, chunk: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How many outbox messages whose id starts with `prefix` stand in each state.
+    fn message_counts(&self, prefix: &str) -> Result<Vec<(OutboxState, u64)>, StoreError>;
+    /// The pending messages of `event`, soonest due first.
+    fn pending_messages(&self, event: &str) -> Result<Vec<OutboxRow>, StoreError>;
     /// Every webhook endpoint, oldest first.
     fn endpoints(&self) -> Result<Vec<EndpointRow>, StoreError>;
     /// Every checkpoint, by seq.

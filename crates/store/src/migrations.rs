@@ -68,6 +68,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     7 "007_outbox.sql",
     8 "008_subject_languages.sql",
     9 "009_policy_versions.sql",
+    10 "010_cases.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -85,6 +86,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     3 "003_outbox.sql",
     4 "004_subject_languages.sql",
     5 "005_policy_versions.sql",
+    6 "006_cases.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -347,3 +347,138 @@ pub(super) fn policy_versions_and_events_are_kept(make: super::Factory<'_>) -> R
         "pages of holders, each once, in key order",
     )
 }
+
+pub(super) fn cases_their_sets_and_matching_records_are_kept(
+    make: super::Factory<'_>,
+) -> Result<(), String> {
+    let (store, _) = make();
+    let store = store.as_ref();
+    let case = |id: &str, revision, kind: &str| crate::CaseRow {
+        id: id.into(),
+        revision,
+        kind: kind.into(),
+        at_ms: revision * 10,
+        doc: format!("{{\"r\":{revision}}}"),
+    };
+    for c in [
+        case("inc_b", 1, "incident"),
+        case("inc_a", 1, "incident"),
+        case("inc_a", 2, "incident"),
+        case("trf_a", 1, "transfer"),
+    ] {
+        store
+            .commit(vec![Op::PutCase(c)], vec![draft("incident.open")])
+            .map_err(e)?;
+    }
+    ensure(
+        store
+            .commit(
+                vec![Op::PutCase(case("inc_a", 2, "incident"))],
+                vec![draft("incident.update")],
+            )
+            .is_err_and(|x| matches!(x, crate::StoreError::Conflict(_))),
+        "a revision already written refuses a second writer",
+    )?;
+    ensure(
+        store.cases("incident").map_err(e)?
+            == [case("inc_a", 2, "incident"), case("inc_b", 1, "incident")],
+        "the latest revision of each case of a kind, by id",
+    )?;
+    ensure(
+        store.case("inc_a").map_err(e)? == Some(case("inc_a", 2, "incident"))
+            && store.case("inc_c").map_err(e)?.is_none(),
+        "one case, at its latest revision",
+    )?;
+    let chunks = vec![[1u8; 32].to_vec(), [2u8; 16].to_vec()];
+    store
+        .commit(
+            vec![Op::PutCaseSet {
+                id: "inc_a".into(),
+                version: 1,
+                chunks: chunks.clone(),
+            }],
+            vec![draft("incident.affected")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.case_chunk("inc_a", 1, 1).map_err(e)? == Some(chunks[1].clone())
+            && store.case_chunk("inc_a", 1, 0).map_err(e)? == Some(chunks[0].clone())
+            && store.case_chunk("inc_a", 1, 2).map_err(e)?.is_none()
+            && store.case_chunk("inc_a", 2, 0).map_err(e)?.is_none(),
+        "a set's chunks by version and number",
+    )?;
+
+    let (a, b, c) = (super::subject(51), super::subject(52), super::subject(53));
+    let mut rows = Vec::new();
+    for (s, category, feature, at) in [
+        (a, "email", "account", 100),
+        (a, "email", "account", 300),
+        (a, "phone", "account", 100),
+        (b, "email", "support", 200),
+        (c, "email", "account", 900),
+        (c, "name", "account", 100),
+    ] {
+        let mut r = super::record(store, s, category);
+        r.feature = feature.into();
+        r.collected_ms = at;
+        rows.push(r);
+    }
+    for s in [a, b, c] {
+        super::insert_subject(store, s).map_err(e)?;
+    }
+    store
+        .commit(vec![Op::InsertRecords(rows)], vec![draft("pi.collect")])
+        .map_err(e)?;
+    let sorted = |mut v: Vec<(crate::SubjectKey, String)>| {
+        v.sort();
+        v
+    };
+    ensure(
+        sorted(store.matching_records(&["email", "phone"], &[], 0, 500).map_err(e)?)
+            == [(a, "email".into()), (a, "phone".into()), (b, "email".into())],
+        "each (subject, category) once, inside the window",
+    )?;
+    ensure(
+        sorted(store.matching_records(&["email"], &["support"], 0, 1000).map_err(e)?)
+            == [(b, "email".into())],
+        "narrowed to the features named",
+    )?;
+    ensure(
+        sorted(store.matching_records(&["email"], &[], 200, 300).map_err(e)?)
+            == [(a, "email".into()), (b, "email".into())],
+        "both ends of the window included",
+    )?;
+
+    let mut m1 = message("inm_inc_a_1", 5);
+    let mut m2 = message("inm_inc_a_2", 9);
+    m2.event = "disclosure.legal".into();
+    m1.event = "disclosure.legal".into();
+    let m3 = message("inm_inc_b_1", 1);
+    store
+        .commit(
+            vec![Op::Enqueue(vec![m2.clone(), m1.clone(), m3])],
+            vec![draft("incident.notify")],
+        )
+        .map_err(e)?;
+    store
+        .settle_outbox("inm_inc_a_2", &crate::Delivery::Delivered { at_ms: 10 })
+        .map_err(e)?;
+    ensure(
+        store.message_counts("inm_inc_a_").map_err(e)?
+            == [
+                (crate::OutboxState::Delivered, 1),
+                (crate::OutboxState::Pending, 1),
+            ],
+        "messages counted by state under an id prefix",
+    )?;
+    ensure(
+        store
+            .pending_messages("disclosure.legal")
+            .map_err(e)?
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            == ["inm_inc_a_1"],
+        "the pending messages of one event",
+    )
+}

@@ -52,6 +52,8 @@ pub const REFERENCE: &[&str] = &[
     "attempts",
     "webhook_endpoints",
     "policy_versions",
+    "cases",
+    "case_sets",
 ];
 
 /// Tables kept on the coordinator alone: the deployment's one audit chain, and the outbox

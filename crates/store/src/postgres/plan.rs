@@ -408,6 +408,33 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(v.changes),
             ],
         )),
+        Op::PutCase(c) => out.push(stmt(
+            "INSERT INTO cases (id, revision, kind, at_ms, doc) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Box::new(c.id),
+                Box::new(c.revision),
+                Box::new(c.kind),
+                Box::new(c.at_ms),
+                Box::new(c.doc),
+            ],
+        )),
+        Op::PutCaseSet {
+            id,
+            version,
+            chunks,
+        } => {
+            let n = chunks.len();
+            out.push(stmt(
+                "INSERT INTO case_sets (id, version, chunk, subjects)
+                 SELECT $1, $2, * FROM UNNEST($3::bigint[], $4::bytea[])",
+                vec![
+                    Box::new(id),
+                    Box::new(version),
+                    Box::new((0..n as i64).collect::<Vec<i64>>()),
+                    Box::new(chunks),
+                ],
+            ));
+        }
         Op::PolicyEvents(rows) => {
             let text = |f: fn(&crate::PolicyEventRow) -> &str| -> Param {
                 Box::new(rows.iter().map(|e| f(e).to_string()).collect::<Vec<String>>())

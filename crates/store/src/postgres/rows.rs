@@ -269,3 +269,14 @@ pub(super) fn endpoint_row(r: &Row) -> Result<crate::EndpointRow, StoreError> {
         disabled: col(r, 5)?,
     })
 }
+
+/// A case revision from `SELECT id, revision, kind, at_ms, doc`.
+pub(super) fn case_row(r: &Row) -> Result<crate::CaseRow, StoreError> {
+    Ok(crate::CaseRow {
+        id: col(r, 0)?,
+        revision: col(r, 1)?,
+        kind: col(r, 2)?,
+        at_ms: col(r, 3)?,
+        doc: col(r, 4)?,
+    })
+}

@@ -32,6 +32,8 @@ pub const DATA_TABLES: &[&str] = &[
     "subject_languages",
     "policy_versions",
     "policy_events",
+    "cases",
+    "case_sets",
 ];
 
 /// Every table of the keyring schema, as backups write them.

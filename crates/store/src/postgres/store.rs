@@ -385,6 +385,77 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn matching_records(
+        &self,
+        categories: &[&str],
+        features: &[&str],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(SubjectKey, String)>, StoreError> {
+        let categories: Vec<&str> = categories.to_vec();
+        let features: Vec<&str> = features.to_vec();
+        self.rows(
+            "SELECT DISTINCT subject, category FROM records
+             WHERE category = ANY($1) AND collected_ms BETWEEN $3 AND $4
+               AND (cardinality($2::text[]) = 0 OR feature = ANY($2))",
+            &[&categories, &features, &from_ms, &to_ms],
+            |r| Ok((key16(col(r, 0)?)?, col(r, 1)?)),
+        )
+    }
+
+    fn cases(&self, kind: &str) -> Result<Vec<crate::CaseRow>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT ON (id) id, revision, kind, at_ms, doc FROM cases
+             WHERE kind = $1 ORDER BY id, revision DESC",
+            &[&kind],
+            case_row,
+        )
+    }
+
+    fn case(&self, id: &str) -> Result<Option<crate::CaseRow>, StoreError> {
+        self.row(
+            "SELECT id, revision, kind, at_ms, doc FROM cases WHERE id = $1
+             ORDER BY revision DESC LIMIT 1",
+            &[&id],
+            case_row,
+        )
+    }
+
+    fn case_chunk(&self, id: &str, version: i64, chunk: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.row(
+            "SELECT subjects FROM case_sets WHERE id = $1 AND version = $2 AND chunk = $3",
+            &[&id, &version, &chunk],
+            |r| col(r, 0),
+        )
+    }
+
+    fn message_counts(&self, prefix: &str) -> Result<Vec<(crate::OutboxState, u64)>, StoreError> {
+        self.rows(
+            "SELECT state, COUNT(*) FROM outbox WHERE starts_with(id, $1)
+             GROUP BY state ORDER BY state",
+            &[&prefix],
+            |r| {
+                let state: String = col(r, 0)?;
+                let n: i64 = col(r, 1)?;
+                crate::OutboxState::parse(&state)
+                    .map(|s| (s, n.max(0) as u64))
+                    .ok_or_else(|| corrupt("a message's state is unknown"))
+            },
+        )
+    }
+
+    fn pending_messages(&self, event: &str) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        self.rows(
+            concat!(
+                "SELECT ",
+                super::rows::outbox_columns!(),
+                " FROM outbox WHERE event = $1 AND state = 'pending' ORDER BY next_ms, id"
+            ),
+            &[&event],
+            super::rows::outbox_row,
+        )
+    }
+
     fn subjects_with_category(
         &self,
         category: &str,

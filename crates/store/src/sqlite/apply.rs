@@ -322,6 +322,24 @@ pub(super) fn apply(
                 v.changes
             ])?;
         }
+        Op::PutCase(c) => {
+            tx.prepare_cached(
+                "INSERT INTO cases (id, revision, kind, at_ms, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![c.id, c.revision, c.kind, c.at_ms, c.doc])?;
+        }
+        Op::PutCaseSet {
+            id,
+            version,
+            chunks,
+        } => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO case_sets (id, version, chunk, subjects) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (i, c) in chunks.iter().enumerate() {
+                st.execute(params![id, version, i as i64, c])?;
+            }
+        }
         Op::PolicyEvents(rows) => {
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO policy_events (subject, version, event, how, at_ms)

@@ -164,3 +164,14 @@ pub(super) fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::End
         disabled: r.get(5)?,
     })
 }
+
+/// A case revision from `SELECT id, revision, kind, at_ms, doc`.
+pub(super) fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::CaseRow> {
+    Ok(crate::CaseRow {
+        id: r.get(0)?,
+        revision: r.get(1)?,
+        kind: r.get(2)?,
+        at_ms: r.get(3)?,
+        doc: r.get(4)?,
+    })
+}

@@ -381,6 +381,88 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn matching_records(
+        &self,
+        categories: &[&str],
+        features: &[&str],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(SubjectKey, String)>, StoreError> {
+        let list = |l: &[&str]| serde_json::to_string(l).unwrap_or_else(|_| "[]".into());
+        let pairs: Vec<(Vec<u8>, String)> = self.rows(
+            "SELECT DISTINCT subject, category FROM records
+             WHERE category IN (SELECT value FROM json_each(?1))
+               AND collected_ms BETWEEN ?3 AND ?4
+               AND (?2 = '[]' OR feature IN (SELECT value FROM json_each(?2)))",
+            params![list(categories), list(features), from_ms, to_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        pairs
+            .into_iter()
+            .map(|(k, c)| {
+                let k: SubjectKey = k
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a subject key is not 16 bytes".into()))?;
+                Ok((k, c))
+            })
+            .collect()
+    }
+
+    fn cases(&self, kind: &str) -> Result<Vec<crate::CaseRow>, StoreError> {
+        self.rows(
+            "SELECT c.id, c.revision, c.kind, c.at_ms, c.doc FROM cases c
+             WHERE c.kind = ?1 AND c.revision = (SELECT MAX(revision) FROM cases WHERE id = c.id)
+             ORDER BY c.id",
+            params![kind],
+            case_row,
+        )
+    }
+
+    fn case(&self, id: &str) -> Result<Option<crate::CaseRow>, StoreError> {
+        self.row(
+            "SELECT id, revision, kind, at_ms, doc FROM cases WHERE id = ?1
+             ORDER BY revision DESC LIMIT 1",
+            params![id],
+            case_row,
+        )
+    }
+
+    fn case_chunk(&self, id: &str, version: i64, chunk: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.row(
+            "SELECT subjects FROM case_sets WHERE id = ?1 AND version = ?2 AND chunk = ?3",
+            params![id, version, chunk],
+            |r| r.get(0),
+        )
+    }
+
+    fn message_counts(&self, prefix: &str) -> Result<Vec<(crate::OutboxState, u64)>, StoreError> {
+        let counts: Vec<(String, i64)> = self.rows(
+            "SELECT state, COUNT(*) FROM outbox WHERE id >= ?1 AND id < ?1 || char(1114111)
+             GROUP BY state ORDER BY state",
+            params![prefix],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        counts
+            .into_iter()
+            .map(|(s, n)| {
+                crate::OutboxState::parse(&s)
+                    .map(|s| (s, n.max(0) as u64))
+                    .ok_or_else(|| StoreError::Corrupt("a message's state is unknown".into()))
+            })
+            .collect()
+    }
+
+    fn pending_messages(&self, event: &str) -> Result<Vec<crate::OutboxRow>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE event = ?1 AND state = 'pending'
+                 ORDER BY next_ms, id"
+            ),
+            params![event],
+            outbox_row,
+        )
+    }
+
     fn subjects_with_category(
         &self,
         category: &str,
