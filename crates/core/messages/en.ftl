@@ -93,6 +93,7 @@ change-table-recipients = recipient
 change-table-cookies = cookie
 change-table-policy = statement
 change-table-deadlines = deadline
+change-table-incidents = incident reporting
 
 change-field-reads = information it uses
 change-field-related = related purposes
@@ -150,6 +151,7 @@ recipient-kind-affiliate = a company of our group
 recipient-kind-processor = a processor acting for us
 recipient-kind-contractor = a contractor
 recipient-kind-agent = an agent
+recipient-kind-successor = the successor to our business
 
 retention-collected = { $days } after collection
 retention-account = while the account exists
@@ -160,3 +162,82 @@ days-one = 1 day
 list-none = nothing
 list-separator = {", "}
 list-and = { $init } and { $last }
+
+## Incidents (P22): the report to authorities, the notice to those affected, staff mails.
+
+incident-report-title = Personal information security incident report: { $title } ({ $incident })
+incident-report-provider = Provider: { $provider }. Contact: { $contact }
+incident-report-grade = Grade: { $grade }. State: { $state }
+incident-report-times = Detected: { $detected }. Became known: { $known }
+incident-report-window = Exposure window: { $from } to { $to }; where held: { $location }
+incident-report-categories = Categories of personal information involved:
+incident-report-category = - { $description } ({ $name }){ $sensitive }: { $n } people
+incident-report-affected = People affected: { $n }
+incident-report-region = - in { $region }: { $n }
+incident-report-cause = Cause: { $text }
+incident-report-harm = Possible harm: { $text }
+incident-report-measures = Remedial measures taken:
+incident-report-advice = What you can do to reduce the harm: { $text }
+incident-report-notified = People notified: { $notified } delivered, { $failed } failed, { $pending } pending
+incident-report-clocks = Reports to authorities:
+incident-report-clock = - { $part } report to { $authority }, due { $due }: { $status }
+
+incident-grade-general = general
+incident-grade-relatively_major = relatively major
+incident-grade-major = major
+incident-grade-especially_major = especially major
+incident-state-open = open
+incident-state-contained = contained
+incident-state-handled = handled
+incident-part-initial = initial
+incident-part-update = update
+incident-part-final = final
+incident-clock-filed = filed
+incident-clock-overdue = overdue
+incident-clock-due = due
+incident-clock-waiting = waiting for the incident to be handled
+
+incident-notice = { $provider }: a security incident involving your personal information
+incident-notice-what = What happened: { $title } (detected { $detected }).
+incident-notice-categories = Personal information involved: { $list }
+incident-notice-measures = What we have done: { $list }
+incident-notice-contact = Contact us: { $contact }
+
+incident-opened = Incident opened: { $title } ({ $incident })
+    .body =
+        An incident was opened: { $title } ({ $incident }), grade { $grade }, { $n } people affected.
+        Its reports to authorities are on the deadline board. Run it in the console, or with
+        GET /v1/incidents/{ $incident }.
+
+incident-report-due-soon = Report due by { $due }: incident { $incident }
+    .body =
+        The report of incident { $title } ({ $incident }) to { $authority } is due by { $due }.
+        File it, then record it with POST /v1/incidents/{ $incident }/reports.
+
+incident-report-overdue = Report overdue since { $due }: incident { $incident }
+    .body =
+        The report of incident { $title } ({ $incident }) to { $authority } was due by { $due }
+        and has not been recorded as filed. This is an escalation to the privacy officer.
+
+## Disclosures required by law (P15) and transfers (P14).
+
+legal-basis-law = a legal obligation
+legal-basis-court_order = a court order
+legal-basis-authority_request = a request from an authority
+legal-basis-agreement_enforcement = enforcing our agreement with you
+
+disclosure-legal = { $provider }: we disclosed some of your personal information as the law requires
+    .body =
+        On { $at } we disclosed the following personal information of yours to { $body }, on the
+        basis of { $basis } (reference: { $reference }): { $categories }.
+
+        Your export in the privacy centre lists every disclosure of your information.
+
+transfer-notice = { $provider }: your personal information will move to { $successor }
+    .body =
+        On { $date } (UTC) our business passes to { $successor }, which takes over the following
+        personal information of yours: { $categories }. It is bound to our privacy statement by
+        agreement { $agreement }, and you keep every right the statement gives you.
+
+        If you do not want your information to move, you can delete it or cancel your account in
+        the privacy centre before that date.

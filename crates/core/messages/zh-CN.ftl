@@ -91,6 +91,7 @@ change-table-recipients = 接收方
 change-table-cookies = Cookie
 change-table-policy = 政策
 change-table-deadlines = 期限
+change-table-incidents = 安全事件报告
 
 change-field-reads = 使用的信息
 change-field-related = 相关目的
@@ -148,6 +149,7 @@ recipient-kind-affiliate = 我们集团内的公司
 recipient-kind-processor = 受托处理者
 recipient-kind-contractor = 承包方
 recipient-kind-agent = 代理方
+recipient-kind-successor = 我们业务的承接方
 
 retention-collected = 收集后保存 { $days }
 retention-account = 在账号存续期间保存
@@ -158,3 +160,79 @@ days-one = 1 天
 list-none = 无
 list-separator = 、
 list-and = { $init }和{ $last }
+
+## 安全事件（P22）：向主管部门的报告、给受影响者的通知、给工作人员的邮件。
+
+incident-report-title = 个人信息安全事件报告：{ $title }（{ $incident }）
+incident-report-provider = 个人信息处理者：{ $provider }。联系方式：{ $contact }
+incident-report-grade = 事件级别：{ $grade }。状态：{ $state }
+incident-report-times = 发现时间：{ $detected }。知悉时间：{ $known }
+incident-report-window = 泄露时段：{ $from } 至 { $to }；存储位置：{ $location }
+incident-report-categories = 涉及的个人信息种类：
+incident-report-category = - { $description }（{ $name }）{ $sensitive }：{ $n } 人
+incident-report-affected = 受影响人数：{ $n }
+incident-report-region = - { $region }：{ $n } 人
+incident-report-cause = 发生原因：{ $text }
+incident-report-harm = 可能造成的危害：{ $text }
+incident-report-measures = 已采取的补救措施：
+incident-report-advice = 个人可以采取的减轻危害的措施：{ $text }
+incident-report-notified = 已通知：送达 { $notified } 人，失败 { $failed } 人，待发送 { $pending } 人
+incident-report-clocks = 向主管部门的报告：
+incident-report-clock = - 向 { $authority } 的{ $part }报告，截止 { $due }：{ $status }
+
+incident-grade-general = 一般
+incident-grade-relatively_major = 较大
+incident-grade-major = 重大
+incident-grade-especially_major = 特别重大
+incident-state-open = 处置中
+incident-state-contained = 已控制
+incident-state-handled = 已处置完毕
+incident-part-initial = 初次
+incident-part-update = 续报
+incident-part-final = 总结
+incident-clock-filed = 已报告
+incident-clock-overdue = 已逾期
+incident-clock-due = 待报告
+incident-clock-waiting = 待事件处置完毕后计时
+
+incident-notice = { $provider }：涉及您个人信息的安全事件通知
+incident-notice-what = 发生了什么：{ $title }（发现于 { $detected }）。
+incident-notice-categories = 涉及的个人信息：{ $list }
+incident-notice-measures = 我们已采取的措施：{ $list }
+incident-notice-contact = 联系我们：{ $contact }
+
+incident-opened = 已立案安全事件：{ $title }（{ $incident }）
+    .body =
+        已立案安全事件：{ $title }（{ $incident }），级别：{ $grade }，受影响 { $n } 人。
+        向主管部门的报告期限已列入期限看板。请在控制台或通过
+        GET /v1/incidents/{ $incident } 处置。
+
+incident-report-due-soon = 报告截止 { $due }：安全事件 { $incident }
+    .body =
+        安全事件 { $title }（{ $incident }）须在 { $due } 前向 { $authority } 报告。
+        报告后请通过 POST /v1/incidents/{ $incident }/reports 登记。
+
+incident-report-overdue = 报告已逾期（截止 { $due }）：安全事件 { $incident }
+    .body =
+        安全事件 { $title }（{ $incident }）应在 { $due } 前向 { $authority } 报告，
+        至今未登记为已报告。此邮件为向个人信息保护负责人的升级提醒。
+
+## 依法披露（P15）与转移（P14）。
+
+legal-basis-law = 法律规定
+legal-basis-court_order = 法院命令
+legal-basis-authority_request = 主管部门的要求
+legal-basis-agreement_enforcement = 执行我们与您的协议
+
+disclosure-legal = { $provider }：我们已依法披露您的部分个人信息
+    .body =
+        我们于 { $at } 依据{ $basis }（文号：{ $reference }）向 { $body } 披露了您的以下个人信息：{ $categories }。
+
+        您可以在隐私中心导出的个人信息中查看每一次披露的记录。
+
+transfer-notice = { $provider }：您的个人信息将转移至 { $successor }
+    .body =
+        自 { $date }（UTC）起，我们的业务将由 { $successor } 承接，其将接收您的以下个人信息：{ $categories }。
+        接收方受协议 { $agreement } 约束，继续履行我们的隐私政策，您依该政策享有的各项权利不变。
+
+        如您不希望您的个人信息被转移，可在该日期前在隐私中心删除您的信息或注销账号。

@@ -53,6 +53,13 @@ impl Clock for ManualClock {
     }
 }
 
+/// Reads an RFC 3339 time (`2026-01-01T08:00:00Z`, any offset) as Unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Formats Unix milliseconds as RFC 3339 UTC (`2026-01-01T00:00:00.000Z`).
 pub fn rfc3339(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;

@@ -129,6 +129,10 @@ catalogue! {
     VersionNotFound = "version_not_found", 404, "no published policy version has this name";
     /// No message in the outbox has this id.
     MessageNotFound = "message_not_found", 404, "no message in the outbox has this id";
+    /// No incident has this id.
+    IncidentNotFound = "incident_not_found", 404, "no incident has this id";
+    /// No transfer plan has this id.
+    TransferNotFound = "transfer_not_found", 404, "no transfer plan has this id";
     /// The subject was erased.
     SubjectErased = "subject_erased", 410, "the subject has been erased";
     /// The data key is gone.
@@ -143,6 +147,10 @@ catalogue! {
     Conflict = "conflict", 409, "the act conflicts with what is stored (a name already taken, a hold no longer in force)";
     /// Too soon for a material change (P29, P30).
     NoticePeriod = "notice_period", 409, "the version makes material changes and takes effect sooner than the policy's notice period allows; the message names the earliest date";
+    /// A transfer planned too soon (P14).
+    TransferTooSoon = "transfer_too_soon", 409, "a transfer must be planned at least `change_notice_days` ahead, so subjects are told before their data moves (P14); the message names the earliest date";
+    /// A transfer run before its date (P14).
+    TransferNotDue = "transfer_not_due", 409, "the transfer's date has not come; it cannot run before it (P14)";
     /// A policy text that does not validate.
     PolicyInvalid = "policy_invalid", 422, "the policy text does not validate, or renumbers what the version before it declared";
     /// The audit log is empty.

@@ -35,7 +35,8 @@ pub struct Contacts {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Deadline {
-    /// `request`, `inquiry`, `hold_end`, `erasure`, `retention` or `notice_period`.
+    /// `request`, `inquiry`, `hold_end`, `erasure`, `retention`, `notice_period`,
+    /// `incident_report` or `disclosure_notice`.
     pub kind: String,
     /// What it is about: a request's or hold's id, a category's name.
     pub id: String,
@@ -147,11 +148,30 @@ impl Vault {
                 ));
             }
         }
+        // P22: reports owed to authorities.
+        out.extend(self.incident_deadlines(now, until)?);
+        // P15: notices of legal disclosures waiting for a restriction on telling to end.
+        for m in self.store.pending_messages("disclosure.legal")? {
+            if m.next_ms > now && m.next_ms <= until {
+                let subject = m
+                    .destination
+                    .strip_prefix("subject:")
+                    .and_then(|s| s.parse::<SubjectId>().ok());
+                out.push(self.deadline(
+                    "disclosure_notice",
+                    m.id,
+                    subject,
+                    "notice of a legal disclosure sent (restriction on telling ends)".into(),
+                    m.next_ms,
+                    now,
+                ));
+            }
+        }
         out.sort_by(|a, b| (a.due_ms, &a.kind, &a.id).cmp(&(b.due_ms, &b.kind, &b.id)));
         Ok(out)
     }
 
-    fn deadline(
+    pub(crate) fn deadline(
         &self,
         kind: &str,
         id: String,
@@ -247,6 +267,7 @@ impl Vault {
                 done.due_soon += 1;
             }
         }
+        self.incident_reminders(&mut done)?;
         if done.due_soon + done.overdue > 0 {
             tracing::info!(
                 due_soon = done.due_soon,

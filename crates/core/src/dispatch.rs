@@ -317,14 +317,26 @@ impl Vault {
         };
         let lang = lang.as_str();
         let data = payload.get("data").unwrap_or(&Json::Null);
-        let (title, body) = if m.event == "policy.notice" {
-            let version = data
-                .get("version")
+        let case = || {
+            data.get("case")
                 .and_then(Json::as_str)
-                .ok_or(Error::Internal("a notice names no version"))?;
-            self.notice_mail(version, lang)?
-        } else {
-            self.mail_text(&m.event, lang, data)?
+                .ok_or(Error::Internal("a notice names no case"))
+        };
+        let (title, body) = match m.event.as_str() {
+            "policy.notice" => {
+                let version = data
+                    .get("version")
+                    .and_then(Json::as_str)
+                    .ok_or(Error::Internal("a notice names no version"))?;
+                self.notice_mail(version, lang)?
+            }
+            "incident.notice" => self.incident_mail(case()?, lang)?,
+            "transfer.notice" => self.transfer_mail(case()?, lang)?,
+            "disclosure.legal" => self.legal_disclosure_mail(subject, lang, data)?,
+            "incident.opened" | "incident.report_due_soon" | "incident.report_overdue" => {
+                self.incident_staff_mail(&m.event, lang, data)?
+            }
+            _ => self.mail_text(&m.event, lang, data)?,
         };
         let signature = self.catalogue.text(
             lang,

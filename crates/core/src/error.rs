@@ -58,6 +58,10 @@ pub enum Missing {
     Message,
     /// A published policy version.
     Version,
+    /// An incident.
+    Incident,
+    /// A transfer plan.
+    Transfer,
 }
 
 /// Everything an operation on the vault can fail with.
@@ -244,6 +248,22 @@ pub enum Error {
         /// The earliest effective date allowed (UTC).
         earliest: String,
     },
+    /// P14: a transfer must be announced `change_notice_days` ahead.
+    #[error(
+        "subjects must be told of a transfer {days} days ahead: it can be planned for {earliest} at the earliest"
+    )]
+    TransferTooSoon {
+        /// The notice period, days.
+        days: u32,
+        /// The earliest date allowed (UTC).
+        earliest: String,
+    },
+    /// P14: a transfer does not run before its date.
+    #[error("the transfer is planned for {date}; it cannot run before then")]
+    TransferNotDue {
+        /// Its date (UTC).
+        date: String,
+    },
     /// P29: a policy text that does not validate or does not follow the version before it.
     #[error("{0}")]
     PolicyInvalid(String),
@@ -346,6 +366,10 @@ impl Error {
             Error::NotFound(Missing::Endpoint) => Code::EndpointNotFound,
             Error::NotFound(Missing::Message) => Code::MessageNotFound,
             Error::NotFound(Missing::Version) => Code::VersionNotFound,
+            Error::NotFound(Missing::Incident) => Code::IncidentNotFound,
+            Error::NotFound(Missing::Transfer) => Code::TransferNotFound,
+            Error::TransferTooSoon { .. } => Code::TransferTooSoon,
+            Error::TransferNotDue { .. } => Code::TransferNotDue,
             Error::Conflict(_) => Code::Conflict,
             Error::SubjectNotFound => Code::SubjectNotFound,
             Error::SubjectErased => Code::SubjectErased,
@@ -418,6 +442,8 @@ fn missing_name(m: Missing) -> &'static str {
         Missing::Endpoint => "webhook endpoint",
         Missing::Message => "message",
         Missing::Version => "policy version",
+        Missing::Incident => "incident",
+        Missing::Transfer => "transfer plan",
     }
 }
 

@@ -6,6 +6,7 @@
 //! transport (HTTP, CLI) or storage engines.
 
 pub mod backup;
+mod cases;
 mod check;
 pub mod clock;
 mod code;
@@ -18,8 +19,10 @@ mod error;
 pub mod evidence;
 mod holds;
 pub mod i18n;
+pub mod incidents;
 mod journal;
 mod keys;
+pub mod legal;
 mod notes;
 mod outbox;
 mod read;
@@ -33,6 +36,7 @@ mod tags;
 mod vault;
 pub mod versions;
 
+pub use cases::Delivered;
 pub use check::Check;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};

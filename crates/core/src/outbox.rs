@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::vault::{Actor, SubjectId, Vault};
 
 /// Every event Steward announces, by webhook (and, where it concerns a subject, by email).
-pub const EVENTS: [&str; 11] = [
+pub const EVENTS: [&str; 19] = [
     "request.received",
     "request.verified",
     "request.completed",
@@ -32,6 +32,14 @@ pub const EVENTS: [&str; 11] = [
     "policy.published",
     "policy.effective",
     "notice.sent",
+    "incident.opened",
+    "incident.announced",
+    "incident.push",
+    "incident.report_due_soon",
+    "incident.report_overdue",
+    "disclosure.legal",
+    "transfer.planned",
+    "transfer.push",
 ];
 
 /// How long a process trusts its copy of the endpoint list (another process may have changed

@@ -126,8 +126,12 @@ pub struct ExportDisclosure {
     pub categories: Vec<String>,
     /// Purpose.
     pub purpose: String,
-    /// Legal basis, for disclosures required by law.
+    /// The legal basis, for a disclosure that rests on one instead of a purpose (P15):
+    /// `law`, `court_order`, `authority_request`, `agreement_enforcement`, or `transfer` (to a
+    /// successor, P14); empty otherwise.
     pub legal_basis: String,
+    /// The requesting body's reference (case number, letter), for a legal disclosure.
+    pub reference: Option<String>,
     /// When.
     pub at: String,
 }
@@ -223,22 +227,7 @@ impl Vault {
                 .collect(),
             consents: file.consents.into_iter().map(ExportConsent::from).collect(),
             consent_history: file.history.into_iter().map(ExportConsent::from).collect(),
-            disclosures: file
-                .disclosures
-                .into_iter()
-                .map(|d| ExportDisclosure {
-                    recipient: d.recipient,
-                    categories: d
-                        .categories
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect(),
-                    purpose: d.purpose,
-                    legal_basis: d.legal_basis,
-                    at: rfc3339(d.at_ms),
-                })
-                .collect(),
+            disclosures: self.accounting(subject, file.disclosures)?,
             requests: self
                 .store
                 .requests_of(&subject.0)?
@@ -490,6 +479,46 @@ impl Vault {
             out.subjects_done += 1;
             out.subjects_left -= 1;
             tracing::info!(subject = %self.pseudonym(subject), records = out.records_deleted, "purge finished");
+        }
+        Ok(out)
+    }
+
+    /// The accounting of disclosures (P15; as HIPAA §164.528 gives it): date, recipient,
+    /// categories, purpose or legal basis — leaving out a legal disclosure while a restriction
+    /// on telling the subject is in force.
+    fn accounting(
+        &self,
+        subject: SubjectId,
+        rows: Vec<steward_store::DisclosureRow>,
+    ) -> Result<Vec<ExportDisclosure>, Error> {
+        let now = self.clock.now_ms();
+        let mut out = Vec::with_capacity(rows.len());
+        for d in rows {
+            let basis = crate::legal::Basis::read(&d.legal_basis);
+            if basis
+                .as_ref()
+                .and_then(|b| b.restricted_until_ms)
+                .is_some_and(|until| until > now)
+            {
+                continue;
+            }
+            let (body, reference) = match &basis {
+                Some(b) => self.legal_parties(subject, b)?,
+                None => (None, None),
+            };
+            out.push(ExportDisclosure {
+                recipient: body.unwrap_or(d.recipient),
+                categories: d
+                    .categories
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+                purpose: d.purpose,
+                legal_basis: basis.map(|b| b.basis).unwrap_or_default(),
+                reference,
+                at: rfc3339(d.at_ms),
+            });
         }
         Ok(out)
     }

@@ -165,9 +165,23 @@ impl Vault {
         ] {
             out.push(t(id, &[("days", &days(n)?)])?);
         }
+        // The soonest report an incident owes an authority (P22).
+        let inc = &self.policy.incidents;
+        let hours = inc
+            .reports
+            .iter()
+            .map(|r| {
+                if inc.cii {
+                    r.cii_hours.unwrap_or(r.hours)
+                } else {
+                    r.hours
+                }
+            })
+            .min()
+            .unwrap_or(d.incident_report_hours);
         out.push(t(
             "statement-deadline-incident",
-            &[("hours", &d.incident_report_hours.to_string())],
+            &[("hours", &hours.to_string())],
         )?);
         let mut text = out.join("\n");
         text.push('\n');

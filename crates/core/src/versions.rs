@@ -430,7 +430,11 @@ pub struct VersionDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Notice {
-    /// The version announced.
+    /// `policy` (a new version) or `incident` (P22).
+    pub kind: String,
+    /// The version, or the incident's id.
+    pub id: String,
+    /// The version announced (empty for an incident).
     pub version: String,
     /// When it takes effect.
     pub effective_at: String,
@@ -540,6 +544,7 @@ impl Vault {
     pub fn policy_tick(&self, budget: std::time::Duration) -> Result<(), Error> {
         self.refresh_versions()?;
         self.note_activation()?;
+        self.cases_tick(budget)?;
         let started = std::time::Instant::now();
         for v in self.policy.all().iter().filter(|v| v.material) {
             while started.elapsed() < budget {
@@ -821,12 +826,15 @@ impl Vault {
             }
             out.push(self.notice_of(v, &lang)?);
         }
+        out.extend(self.incident_notices(&lang)?);
         Ok(out)
     }
 
     fn notice_of(&self, v: &Version, lang: &str) -> Result<Notice, Error> {
         let effective = ms_date(v.row.effective_ms);
         Ok(Notice {
+            kind: "policy".into(),
+            id: v.row.version.clone(),
             version: v.row.version.clone(),
             effective_at: rfc3339(v.row.effective_ms),
             published_at: rfc3339(v.row.published_ms),
@@ -1131,11 +1139,16 @@ impl Vault {
         let notices = self.notices(Some(&lang))?;
         let mut ops: Vec<Op> = notices
             .iter()
+            .filter(|n| n.kind == "policy")
             .map(|n| self.told(subject, &n.version, "shown", "page"))
             .collect();
         ops.extend(self.continued_use(subject));
         if !ops.is_empty() {
-            let versions: Vec<&str> = notices.iter().map(|n| n.version.as_str()).collect();
+            let versions: Vec<&str> = notices
+                .iter()
+                .filter(|n| n.kind == "policy")
+                .map(|n| n.version.as_str())
+                .collect();
             self.store.commit(
                 ops,
                 vec![self.act(

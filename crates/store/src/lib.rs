@@ -915,7 +915,8 @@ pub trait Store: Reader + Send + Sync {
     /// The latest revision of one case.
     fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError>;
     /// One chunk of a case's set, if stored.
-    fn case_chunk(&self, id: &str, version: i64, chunk: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    fn case_chunk(&self, id: &str, version: i64, chunk: i64)
+    -> Result<Option<Vec<u8>>, StoreError>;
     /// How many outbox messages whose id starts with `prefix` stand in each state.
     fn message_counts(&self, prefix: &str) -> Result<Vec<(OutboxState, u64)>, StoreError>;
     /// The pending messages of `event`, soonest due first.

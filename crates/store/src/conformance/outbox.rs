@@ -434,18 +434,31 @@ pub(super) fn cases_their_sets_and_matching_records_are_kept(
         v
     };
     ensure(
-        sorted(store.matching_records(&["email", "phone"], &[], 0, 500).map_err(e)?)
-            == [(a, "email".into()), (a, "phone".into()), (b, "email".into())],
+        sorted(
+            store
+                .matching_records(&["email", "phone"], &[], 0, 500)
+                .map_err(e)?,
+        ) == [
+            (a, "email".into()),
+            (a, "phone".into()),
+            (b, "email".into()),
+        ],
         "each (subject, category) once, inside the window",
     )?;
     ensure(
-        sorted(store.matching_records(&["email"], &["support"], 0, 1000).map_err(e)?)
-            == [(b, "email".into())],
+        sorted(
+            store
+                .matching_records(&["email"], &["support"], 0, 1000)
+                .map_err(e)?,
+        ) == [(b, "email".into())],
         "narrowed to the features named",
     )?;
     ensure(
-        sorted(store.matching_records(&["email"], &[], 200, 300).map_err(e)?)
-            == [(a, "email".into()), (b, "email".into())],
+        sorted(
+            store
+                .matching_records(&["email"], &[], 200, 300)
+                .map_err(e)?,
+        ) == [(a, "email".into()), (b, "email".into())],
         "both ends of the window included",
     )?;
 

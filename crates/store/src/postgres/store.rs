@@ -421,7 +421,12 @@ impl crate::Store for PgStore {
         )
     }
 
-    fn case_chunk(&self, id: &str, version: i64, chunk: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    fn case_chunk(
+        &self,
+        id: &str,
+        version: i64,
+        chunk: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         self.row(
             "SELECT subjects FROM case_sets WHERE id = $1 AND version = $2 AND chunk = $3",
             &[&id, &version, &chunk],
