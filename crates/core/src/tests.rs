@@ -49,6 +49,11 @@ fn open_backend(backend: &Backend, clock: Arc<ManualClock>) -> Vault {
 /// of the kit's own, dropped with it) when `STEWARD_TEST_BACKEND=postgres`; `tools/test` runs
 /// these tests both ways.
 fn kit() -> Kit {
+    kit_with(Policy::example().unwrap())
+}
+
+/// [`kit`] under another policy.
+fn kit_with(policy: Policy) -> Kit {
     let dir = tempfile::tempdir().unwrap();
     let backend = match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
         Ok("postgres") => {
@@ -61,7 +66,7 @@ fn kit() -> Kit {
             dir: dir.path().to_path_buf(),
         },
     };
-    kit_on(dir, backend)
+    kit_on(dir, backend, policy)
 }
 
 /// A kit on the embedded store whatever the run's backend: for tests that read its files.
@@ -70,12 +75,13 @@ fn sqlite_kit() -> Kit {
     let backend = Backend::Sqlite {
         dir: dir.path().to_path_buf(),
     };
-    kit_on(dir, backend)
+    kit_on(dir, backend, Policy::example().unwrap())
 }
 
-fn kit_on(dir: tempfile::TempDir, backend: Backend) -> Kit {
+fn kit_on(dir: tempfile::TempDir, backend: Backend, policy: Policy) -> Kit {
     let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-    let vault = open_backend(&backend, clock.clone())
+    let vault = Vault::open_backend(&backend, policy, &master(), clock.clone(), None)
+        .unwrap()
         .with_journal(crate::evidence::Journal::new(journal_path(dir.path())));
     let service = Actor {
         id: "service:app".into(),
@@ -225,6 +231,8 @@ impl Kit {
         .unwrap()
     }
 }
+
+mod cases;
 
 #[test]
 fn p03_undeclared_and_missing_required_categories_are_refused() {
@@ -1940,7 +1948,11 @@ fn p28_the_certificate_says_when_each_copy_becomes_unreadable() {
         vault: open_backend(&backend, clock.clone())
             .with_erasure_journal(journal.clone())
             .with_keyring_retention_days(7),
-        ..kit_on(tempfile::tempdir().unwrap(), backend.clone())
+        ..kit_on(
+            tempfile::tempdir().unwrap(),
+            backend.clone(),
+            Policy::example().unwrap(),
+        )
     };
     let s = k.subject_with_account();
     let cert = k.vault.erase(&k.officer, s, "subject request").unwrap();
