@@ -106,6 +106,20 @@ fn p21_authorization_matrix_follows_the_policy() {
                 Box::new(|| srv.post("/v1/retention/sweep", &key, json!({"dry_run": true}))),
             ),
             (
+                Capability::IncidentsManage,
+                Box::new(|| srv.get("/v1/incidents", &key)),
+            ),
+            (
+                Capability::DisclosuresLegal,
+                Box::new(|| {
+                    srv.post(&s("/disclosures/legal"), &key, json!({"basis": "law", "requested_by": "Tax bureau", "reference": "T-1", "categories": ["email"]}))
+                }),
+            ),
+            (
+                Capability::TransfersManage,
+                Box::new(|| srv.get("/v1/transfers", &key)),
+            ),
+            (
                 Capability::SubjectErase,
                 Box::new(|| srv.post(&s("/erasure"), &key, json!({"reason": "matrix test"}))),
             ),
@@ -136,7 +150,7 @@ fn p21_authorization_matrix_follows_the_policy() {
             checked += 1;
         }
     }
-    assert_eq!(checked, policy.roles.len() * 14);
+    assert_eq!(checked, policy.roles.len() * 17);
 }
 
 #[test]

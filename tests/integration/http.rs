@@ -290,6 +290,18 @@ impl Server {
         )
     }
 
+    /// A text answer: its body as it came.
+    pub fn get_text(&self, path: &str, key: &str) -> String {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {key}"))
+            .call()
+            .expect("the server answers");
+        assert_eq!(r.status().as_u16(), 200);
+        r.body_mut().read_to_string().unwrap()
+    }
+
     /// Grants or withdraws `purpose:surveys` for `subject`: the audit entry its verified receipt
     /// names, or the refusal's status and code.
     pub fn consent_write(

@@ -21,6 +21,7 @@ mod demo;
 mod docs;
 mod evidence;
 mod hygiene;
+mod incidents;
 mod justify;
 mod outbox;
 mod policy;

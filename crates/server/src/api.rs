@@ -41,14 +41,14 @@ impl AppState {
     }
 }
 
-fn subject(id: &str) -> Result<SubjectId, ApiError> {
+pub(crate) fn subject(id: &str) -> Result<SubjectId, ApiError> {
     id.parse::<SubjectId>().map_err(ApiError::from)
 }
 
 /// Authenticates the caller and runs `op`. The vault's calls are synchronous and short (one
 /// transaction on a local store), so they run on the request's own worker: a hand-off to the
 /// blocking pool would cost more than most of them take.
-async fn call<T, F>(state: &AppState, caller: Caller, op: F) -> Result<T, ApiError>
+pub(crate) async fn call<T, F>(state: &AppState, caller: Caller, op: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Vault, &Actor) -> Result<T, Error>,
 {
@@ -777,7 +777,7 @@ pub struct DueQuery {
     pub due_within_days: Option<u32>,
 }
 
-fn json_of<T: Serialize>(v: T) -> Response {
+pub(crate) fn json_of<T: Serialize>(v: T) -> Response {
     axum::Json(v).into_response()
 }
 
@@ -1697,7 +1697,10 @@ pub async fn self_notices(
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
         complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
-        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices),
+        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices,
+        crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,
+        crate::cases::incident_report, crate::cases::file_report, crate::cases::notify_incident, crate::cases::disclose_legal,
+        crate::cases::plan_transfer, crate::cases::list_transfers, crate::cases::get_transfer, crate::cases::run_transfer),
     components(schemas(ErrorBody, crate::error::ErrorDetail, steward_core::Code)),
     modifiers(&SecurityAddon, &ErrorResponses),
 )]

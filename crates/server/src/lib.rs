@@ -4,6 +4,7 @@
 pub mod api;
 pub mod batch;
 pub mod busy_poll;
+pub mod cases;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -384,6 +385,26 @@ pub fn router(
             "/v1/subjects/{id}/policy/accept",
             post(api::accept_for_subject),
         )
+        .route(
+            "/v1/incidents",
+            get(cases::list_incidents).post(cases::open_incident),
+        )
+        .route("/v1/incidents/{id}", get(cases::get_incident))
+        .route("/v1/incidents/{id}/facts", post(cases::incident_facts))
+        .route("/v1/incidents/{id}/steps", post(cases::incident_step))
+        .route("/v1/incidents/{id}/report", get(cases::incident_report))
+        .route("/v1/incidents/{id}/reports", post(cases::file_report))
+        .route("/v1/incidents/{id}/notify", post(cases::notify_incident))
+        .route(
+            "/v1/subjects/{id}/disclosures/legal",
+            post(cases::disclose_legal),
+        )
+        .route(
+            "/v1/transfers",
+            get(cases::list_transfers).post(cases::plan_transfer),
+        )
+        .route("/v1/transfers/{id}", get(cases::get_transfer))
+        .route("/v1/transfers/{id}/run", post(cases::run_transfer))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             extract::authenticate,
