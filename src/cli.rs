@@ -107,6 +107,12 @@ enum Command {
     /// Delete what the policy's retention rules no longer allow to be kept (P17, P28).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Run incidents: affected sets, reports to authorities, notices to the affected (P22).
+    #[command(subcommand)]
+    Incidents(crate::cases::IncidentCommand),
+    /// Plan and run transfers of subjects' data to a successor (P14).
+    #[command(subcommand)]
+    Transfers(crate::cases::TransferCommand),
 }
 
 #[derive(Subcommand)]
@@ -573,6 +579,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Policy(cmd) => policy(cmd),
+        Command::Incidents(cmd) => crate::cases::incidents(cmd),
+        Command::Transfers(cmd) => crate::cases::transfers(cmd),
         Command::Audit(cmd) => audit(cmd),
         Command::Document(DocumentCommand::Verify {
             file,
@@ -735,7 +743,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn read(path: &Path) -> Result<String> {
+pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))
 }
 
@@ -791,7 +799,7 @@ pub fn open_vault(settings: &Settings) -> Result<Vault> {
 
 /// Whether opening may make the store.
 #[derive(Copy, Clone, PartialEq, Eq)]
-enum Opening {
+pub(crate) enum Opening {
     /// It must be there already.
     Existing,
     /// It is made if it is not there (`serve` on first start, `backup restore`).
@@ -818,7 +826,7 @@ fn missing_store(backend: &steward_core::Backend) -> Result<Option<String>> {
     })
 }
 
-fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
+pub(crate) fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
     let backend = config.backend()?;
     match (opening, missing_store(&backend)?) {
@@ -884,9 +892,9 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             let vault = open_configured(&store.load()?, Opening::Existing)?;
             let v = vault.publish_policy(None, &text, effective)?;
             if json {
-                say_raw!("{}", serde_json::to_string_pretty(&v)?);
+                say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                say_raw!(
+                say!(
                     "published {} (serial {}), in force from {}; {} changes{}{}",
                     v.version,
                     v.serial,
@@ -910,10 +918,10 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             let vault = open_configured(&store.load()?, Opening::Existing)?;
             let versions = vault.versions();
             if json {
-                say_raw!("{}", serde_json::to_string_pretty(&versions)?);
+                say!("{}", serde_json::to_string_pretty(&versions)?);
             } else {
                 for v in &versions {
-                    say_raw!(
+                    say!(
                         "{:<12} {:<10} from {}  {} changes{}",
                         v.version,
                         v.status,
@@ -926,7 +934,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                         .iter()
                         .filter(|c| c.class != "not_material" || c.reconsent)
                     {
-                        say_raw!(
+                        say!(
                             "    {:<13} {}: {}{}",
                             c.class,
                             c.path,
@@ -946,9 +954,9 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
             let vault = open_configured(&store.load()?, Opening::Existing)?;
             let a = vault.acceptance(&version)?;
             if json {
-                say_raw!("{}", serde_json::to_string_pretty(&a)?);
+                say!("{}", serde_json::to_string_pretty(&a)?);
             } else {
-                say_raw!(
+                say!(
                     "version {}: notified {}, shown {}, accepted {} (explicitly {}, by staff {}, by continued use {})",
                     a.version,
                     a.notified,
@@ -977,7 +985,7 @@ fn policy(cmd: PolicyCommand) -> Result<()> {
                         bar.tick();
                         if c.done {
                             bar.finish_and_clear();
-                            say_raw!(
+                            say!(
                                 "{} notice mails queued for version {version}; the outbox delivers them",
                                 c.enqueued
                             );

@@ -23,6 +23,65 @@ pub struct DemoArgs {
     policy: Option<PathBuf>,
 }
 
+/// Step 8: a short incident — its affected set computed from what is held, its report in
+/// both languages, its notices queued (P22).
+fn incident(v: &Vault, officer: &Actor, dir: &std::path::Path) -> Result<()> {
+    use steward_core::clock::{Clock, rfc3339};
+    say!("\n8. An incident: the affected set, the authority's report, notices (P22)");
+    let now = SystemClock.now_ms();
+    let new: steward_core::incidents::NewIncident = serde_json::from_value(serde_json::json!({
+        "title": "Support ticket export found in a public bucket",
+        "detected_at": rfc3339(now),
+        "grade": "relatively_major",
+        "cause": "a support export was written to a bucket readable by anyone",
+        "harm": "phishing emails that quote your name and address",
+        "advice": {
+            "en": "Do not open links in emails that ask you to sign in; we never ask for your password.",
+            "zh-CN": "请勿打开要求您登录的邮件中的链接；我们绝不会索要您的密码。"
+        },
+        "exposure": {"categories": ["email"], "from": rfc3339(now - 3_600_000), "to": rfc3339(now)},
+    }))?;
+    let inc = v.open_incident(Some(officer), &new)?;
+    say!(
+        "   {} opened: {} subjects held an email address in the window (computed from the record index, nothing decrypted)",
+        inc.id,
+        inc.affected.subjects
+    );
+    for c in &inc.clocks {
+        say!(
+            "   {} report to {} due {} ({})",
+            c.part,
+            c.authority,
+            c.due_at
+                .as_deref()
+                .unwrap_or("once the incident is handled"),
+            c.basis
+        );
+    }
+    v.incident_step(
+        Some(officer),
+        &inc.id,
+        "containment",
+        "bucket made private; access logs kept",
+    )?;
+    for lang in ["zh-CN", "en"] {
+        let report = v.incident_report(Some(officer), &inc.id, Some(lang))?;
+        let path = dir.join(format!("incident-report-{}.{lang}.txt", inc.id));
+        std::fs::write(&path, v.report_text(&report)?)?;
+        say!("   report ({lang}) -> {}", path.display());
+    }
+    v.file_report(Some(officer), &inc.id, "cn", "initial")?;
+    v.notify_incident(Some(officer), &inc.id)?;
+    while let Some((_, _, false)) = v.incident_notice_step(&inc.id, v.notice_batch())? {}
+    let now = v.incident(Some(officer), &inc.id)?;
+    say!(
+        "   initial report recorded as filed; {} notice mails queued in the outbox ({} skipped: erased), announced at GET /v1/notices",
+        now.notification.pending,
+        now.notification.skipped
+    );
+    Ok(())
+}
+
 /// Shows enough of a value to see that decryption worked, and no more.
 fn mask(v: &str) -> String {
     let chars: Vec<char> = v.chars().collect();
@@ -433,7 +492,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         purged.records_deleted
     );
 
-    say!("\n8. The audit log proves all of it (P21, P33)");
+    incident(&v, &officer, &dir)?;
+
+    say!("\n9. The audit log proves all of it (P21, P33)");
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;

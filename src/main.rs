@@ -4,6 +4,7 @@
 //! (invalid policy, a material change under `--fail-on-material`, a tampered audit log or an
 //! invalid signature).
 
+mod cases;
 mod cli;
 mod demo;
 mod out;

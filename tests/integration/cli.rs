@@ -504,3 +504,98 @@ fn p29_policy_versions_from_the_command_line() {
     let r = steward(&["policy", "acceptance", "1999.1", "--data-dir", s(&data)]);
     assert_ne!(r.code, 0);
 }
+
+#[test]
+fn p22_incidents_from_the_command_line() {
+    let (tmp, data) = crate::kit::demo_store();
+    let now = crate::kit::real_now_ms();
+    let t = steward_core::clock::rfc3339;
+    let file = tmp.path().join("incident.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "title": "Laptop with a CRM extract stolen",
+            "detected_at": t(now),
+            "grade": "major",
+            "cause": "theft",
+            "harm": "fraud",
+            "advice": {"en": "Watch for calls claiming to be us."},
+            "exposure": {"categories": ["name"], "from": t(now - 86_400_000), "to": t(now)},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let r = steward(&[
+        "incidents",
+        "open",
+        s(&file),
+        "--json",
+        "--data-dir",
+        s(&data),
+    ])
+    .ok();
+    let opened: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let id = opened["id"].as_str().unwrap().to_string();
+    // The demo's two subjects still held gave a name; the erased one is gone.
+    assert_eq!(opened["affected"]["subjects"], 2, "{}", r.stdout);
+    let r = steward(&[
+        "incidents",
+        "report",
+        &id,
+        "--lang",
+        "zh-CN",
+        "--data-dir",
+        s(&data),
+    ])
+    .ok();
+    assert!(
+        r.stdout.contains("涉及的个人信息种类") && r.stdout.contains("受影响人数：2"),
+        "{}",
+        r.stdout
+    );
+    steward(&[
+        "incidents",
+        "step",
+        &id,
+        "containment",
+        "devices wiped remotely",
+        "--data-dir",
+        s(&data),
+    ])
+    .ok();
+    let r = steward(&[
+        "incidents",
+        "file",
+        &id,
+        "cn",
+        "initial",
+        "--data-dir",
+        s(&data),
+    ])
+    .ok();
+    assert!(r.stdout.contains("(filed)"), "{}", r.stdout);
+    let r = steward(&["incidents", "notify", &id, "--data-dir", s(&data)]).ok();
+    assert!(
+        r.stdout.contains("2 affected subjects handled"),
+        "{}",
+        r.stdout
+    );
+    let r = steward(&["incidents", "list", "--data-dir", s(&data)]).ok();
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.starts_with("inc_")).count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    let r = steward(&[
+        "incidents",
+        "step",
+        &id,
+        "escalated",
+        "x",
+        "--data-dir",
+        s(&data),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("invalid_input"), "{}", r.stderr);
+}

@@ -1078,7 +1078,7 @@ impl Vault {
         for k in &r.clocks {
             let part = t(&format!("incident-part-{}", k.part), &[])?;
             let status = t(&format!("incident-clock-{}", k.status), &[])?;
-            let due = k.due_at.clone().unwrap_or_else(|| none.clone());
+            let due = k.due_at.clone().unwrap_or_else(|| "—".to_string());
             out.push(t(
                 "incident-report-clock",
                 &[
