@@ -118,7 +118,7 @@ pub(crate) enum TransferCommand {
     },
 }
 
-fn json_file<T: serde::de::DeserializeOwned>(file: &PathBuf) -> Result<T> {
+fn json_file<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> Result<T> {
     serde_json::from_str(&read(file)?).map_err(|e| anyhow!("`{}`: {e}", file.display()))
 }
 

@@ -492,7 +492,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         purged.records_deleted
     );
 
-    incident(&v, &officer, &dir)?;
+    incident(v, &officer, &dir)?;
 
     say!("\n9. The audit log proves all of it (P21, P33)");
     let cp = v

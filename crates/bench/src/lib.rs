@@ -6,6 +6,7 @@
 
 pub mod bench;
 mod campaign;
+mod incident;
 pub mod loadtest;
 mod outbox;
 mod raw;

@@ -148,20 +148,23 @@ impl Vault {
         (from_ms, to_ms): (i64, i64),
         listed: Option<&[SubjectKey]>,
     ) -> Result<Computed, Error> {
-        let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
         let feats: Vec<&str> = features.iter().map(String::as_str).collect();
         let started = std::time::Instant::now();
-        let mut pairs = self.store.matching_records(&cats, &feats, from_ms, to_ms)?;
-        if let Some(listed) = listed {
-            let wanted: std::collections::HashSet<&SubjectKey> = listed.iter().collect();
-            pairs.retain(|(k, _)| wanted.contains(k));
-        }
-        let mut by_category: BTreeMap<String, u64> =
-            categories.iter().map(|c| (c.clone(), 0)).collect();
-        let mut keys = Vec::with_capacity(pairs.len());
-        for (k, c) in pairs {
-            *by_category.entry(c).or_default() += 1;
-            keys.push(k);
+        let wanted: Option<std::collections::HashSet<&SubjectKey>> =
+            listed.map(|l| l.iter().collect());
+        let mut by_category = BTreeMap::new();
+        let mut keys = Vec::new();
+        for c in categories {
+            let mut held = self.store.matching_records(c, &feats, from_ms, to_ms)?;
+            if let Some(w) = &wanted {
+                held.retain(|k| w.contains(k));
+            }
+            by_category.insert(c.clone(), held.len() as u64);
+            if keys.is_empty() {
+                keys = held;
+            } else {
+                keys.extend(held);
+            }
         }
         keys.sort_unstable();
         keys.dedup();
@@ -263,7 +266,12 @@ impl Vault {
                 self.event_messages(push_event, json!({ "case": id, "subjects": reached }))?,
             );
         }
-        doc["notice"] = serde_json::to_value(&run).map_err(|_| Error::Internal("notice run"))?;
+        if let Some(map) = doc.as_object_mut() {
+            map.insert(
+                "notice".into(),
+                serde_json::to_value(&run).map_err(|_| Error::Internal("notice run"))?,
+            );
+        }
         ops.insert(0, self.case_op(id, kind, row.revision + 1, &doc)?);
         let mut drafts = vec![self.system_draft(
             &format!("{kind}.notice"),

@@ -1235,7 +1235,7 @@ impl Vault {
     ) -> Result<Vec<crate::versions::Notice>, Error> {
         let mut out = Vec::new();
         let mut docs = self.incident_docs()?;
-        docs.sort_by(|a, b| b.detected_ms.cmp(&a.detected_ms));
+        docs.sort_by_key(|d| std::cmp::Reverse(d.detected_ms));
         for doc in docs.iter().filter(|d| d.notice.is_some()) {
             let started = doc.notice.as_ref().map_or(0, |n| n.started_ms);
             let (title, lines) = self.incident_notice_text(doc, lang)?;

@@ -898,18 +898,17 @@ pub trait Store: Reader + Send + Sync {
         after: Option<&SubjectKey>,
         limit: usize,
     ) -> Result<Vec<SubjectKey>, StoreError>;
-    /// Each subject holding a record of one of `categories` (all of them when empty) collected
-    /// through one of `features` (any when empty) between `from_ms` and `to_ms` (both
-    /// included), with that category: distinct pairs in no set order, read from the record
-    /// index alone — nothing decrypted (every shard is asked). What an incident's affected set
-    /// and a transfer's subjects are computed from.
+    /// Each subject holding a record of `category` collected through one of `features` (any
+    /// when empty) between `from_ms` and `to_ms` (both included), once, in no set order: read
+    /// from the record index alone — nothing decrypted (every shard is asked). What an
+    /// incident's affected set and a transfer's subjects are computed from.
     fn matching_records(
         &self,
-        categories: &[&str],
+        category: &str,
         features: &[&str],
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<Vec<(SubjectKey, String)>, StoreError>;
+    ) -> Result<Vec<SubjectKey>, StoreError>;
     /// The latest revision of each case of `kind`, by id.
     fn cases(&self, kind: &str) -> Result<Vec<CaseRow>, StoreError>;
     /// The latest revision of one case.

@@ -387,19 +387,26 @@ impl crate::Store for PgStore {
 
     fn matching_records(
         &self,
-        categories: &[&str],
+        category: &str,
         features: &[&str],
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<Vec<(SubjectKey, String)>, StoreError> {
-        let categories: Vec<&str> = categories.to_vec();
+    ) -> Result<Vec<SubjectKey>, StoreError> {
+        // Without features the index on (category, collected_ms, subject, id) answers alone.
+        if features.is_empty() {
+            return self.rows(
+                "SELECT DISTINCT subject FROM records
+                 WHERE category = $1 AND collected_ms BETWEEN $2 AND $3",
+                &[&category, &from_ms, &to_ms],
+                |r| key16(col(r, 0)?),
+            );
+        }
         let features: Vec<&str> = features.to_vec();
         self.rows(
-            "SELECT DISTINCT subject, category FROM records
-             WHERE category = ANY($1) AND collected_ms BETWEEN $3 AND $4
-               AND (cardinality($2::text[]) = 0 OR feature = ANY($2))",
-            &[&categories, &features, &from_ms, &to_ms],
-            |r| Ok((key16(col(r, 0)?)?, col(r, 1)?)),
+            "SELECT DISTINCT subject FROM records
+             WHERE category = $1 AND collected_ms BETWEEN $3 AND $4 AND feature = ANY($2)",
+            &[&category, &features, &from_ms, &to_ms],
+            |r| key16(col(r, 0)?),
         )
     }
 

@@ -383,29 +383,45 @@ impl crate::Store for SqliteStore {
 
     fn matching_records(
         &self,
-        categories: &[&str],
+        category: &str,
         features: &[&str],
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<Vec<(SubjectKey, String)>, StoreError> {
-        let list = |l: &[&str]| serde_json::to_string(l).unwrap_or_else(|_| "[]".into());
-        let pairs: Vec<(Vec<u8>, String)> = self.rows(
-            "SELECT DISTINCT subject, category FROM records
-             WHERE category IN (SELECT value FROM json_each(?1))
-               AND collected_ms BETWEEN ?3 AND ?4
-               AND (?2 = '[]' OR feature IN (SELECT value FROM json_each(?2)))",
-            params![list(categories), list(features), from_ms, to_ms],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        pairs
-            .into_iter()
-            .map(|(k, c)| {
-                let k: SubjectKey = k
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("a subject key is not 16 bytes".into()))?;
-                Ok((k, c))
-            })
-            .collect()
+    ) -> Result<Vec<SubjectKey>, StoreError> {
+        // Without features the index on (category, collected_ms) answers alone; a feature
+        // condition makes every match read its row.
+        let inner = self.lock();
+        let (sql, features) = if features.is_empty() {
+            (
+                "SELECT DISTINCT subject FROM records
+                 WHERE category = ?1 AND collected_ms BETWEEN ?3 AND ?4 AND ?2 = '[]'",
+                "[]".to_string(),
+            )
+        } else {
+            (
+                "SELECT DISTINCT subject FROM records
+                 WHERE category = ?1 AND collected_ms BETWEEN ?3 AND ?4
+                   AND feature IN (SELECT value FROM json_each(?2))",
+                serde_json::to_string(features).unwrap_or_else(|_| "[]".into()),
+            )
+        };
+        let mut st = inner.conn.prepare_cached(sql).map_err(backend)?;
+        let mut rows = st
+            .query(params![category, features, from_ms, to_ms])
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(backend)? {
+            let key = r
+                .get_ref(0)
+                .map_err(backend)?
+                .as_blob()
+                .map_err(|_| StoreError::Corrupt("a subject key is not a blob".into()))?;
+            out.push(
+                key.try_into()
+                    .map_err(|_| StoreError::Corrupt("a subject key is not 16 bytes".into()))?,
+            );
+        }
+        Ok(out)
     }
 
     fn cases(&self, kind: &str) -> Result<Vec<crate::CaseRow>, StoreError> {
