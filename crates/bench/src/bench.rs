@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// afterwards; baselines are then raw tokio-postgres. Default: the embedded SQLite store.
     #[arg(long)]
     database: Option<String>,
+    /// Run one phase alone and print its figures (`incident`): for working on it.
+    #[arg(long, value_name = "PHASE")]
+    only: Option<String>,
 }
 
 /// The raw baselines, on the bench's backend: connections of their own, straight to the engine.
@@ -355,6 +358,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let scale = args.scale.clamp(0.01, 10.0);
     let n = |base: usize| ((base as f64 * scale) as usize).max(BATCH);
     let dir = tempfile::tempdir()?;
+    match args.only.as_deref() {
+        None => {}
+        Some("incident") => {
+            let (backend, _scratch) = Scratch::backend(
+                args.database.as_deref(),
+                &dir.path().join("incident"),
+                "bench_incident",
+            )?;
+            let figures = crate::incident::measure(&backend, n(1_000_000))?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            return Ok(());
+        }
+        Some(_) => return Err(anyhow!("`--only` takes `incident`")),
+    }
     let (backend, mut scratch) = Scratch::backend(
         args.database.as_deref(),
         &dir.path().join("steward"),

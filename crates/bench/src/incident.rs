@@ -83,19 +83,20 @@ fn fill(backend: &Backend, subjects: usize, at_ms: i64) -> Result<RawQuery> {
             let c = rusqlite::Connection::open(dir.join(steward_core::files::DATA))?;
             c.execute_batch(steward_store::SQLITE_SETTINGS)?;
             c.execute_batch("BEGIN")?;
+            // Random 16-byte ids, as subjects' are.
             c.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
                  INSERT INTO subjects (id, state, created_ms)
-                 SELECT CAST(printf('%016d', i) AS BLOB), 'active', ?2 FROM n",
+                 SELECT randomblob(16), 'active', ?2 FROM n",
                 rusqlite::params![n, at_ms],
             )?;
             c.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
-                 INSERT INTO records (subject, category, id, feature, source, collected_ms, sealed)
-                 SELECT CAST(printf('%016d', i) AS BLOB), c.name, 1000000000 + 2 * i + c.k,
-                        'account', 'subject', ?2, randomblob(60)
-                 FROM n, (SELECT 'email' AS name, 0 AS k UNION ALL SELECT 'name', 1) AS c",
-                rusqlite::params![n, at_ms],
+                "INSERT INTO records (subject, category, id, feature, source, collected_ms, sealed)
+                 SELECT s.id, c.name, 1000000000 + 2 * s.rowid + c.k, 'account', 'subject', ?1,
+                        randomblob(60)
+                 FROM (SELECT id, row_number() OVER () AS rowid FROM subjects) AS s,
+                      (SELECT 'email' AS name, 0 AS k UNION ALL SELECT 'name', 1) AS c",
+                rusqlite::params![at_ms],
             )?;
             c.execute_batch("COMMIT")?;
             Ok(RawQuery::Sqlite(c))
@@ -105,17 +106,17 @@ fn fill(backend: &Backend, subjects: usize, at_ms: i64) -> Result<RawQuery> {
             pg.run(async |c| {
                 c.execute(
                     "INSERT INTO subjects (id, state, created_ms)
-                     SELECT convert_to(lpad(i::text, 16, '0'), 'UTF8'), 'active', $2
-                     FROM generate_series(0, $1 - 1) AS i",
+                     SELECT decode(md5(i::text), 'hex'), 'active', $2
+                     FROM generate_series(0::bigint, $1::bigint - 1) AS i",
                     &[&n, &at_ms],
                 )
                 .await?;
                 c.execute(
                     "INSERT INTO records (subject, category, id, feature, source, collected_ms, sealed)
-                     SELECT convert_to(lpad(i::text, 16, '0'), 'UTF8'), c.name,
+                     SELECT decode(md5(i::text), 'hex'), c.name,
                             1000000000 + 2 * i + c.k, 'account', 'subject', $2,
                             decode(md5(i::text) || md5(c.name || i::text) || md5(i::text || 'x') || md5('y'), 'hex')
-                     FROM generate_series(0, $1 - 1) AS i,
+                     FROM generate_series(0::bigint, $1::bigint - 1) AS i,
                           (VALUES ('email', 0), ('name', 1)) AS c(name, k)",
                     &[&n, &at_ms],
                 )

@@ -133,7 +133,7 @@ pub async fn incident_step(
 /// JSON or as text (`format=text`), in `lang`.
 #[utoipa::path(get, path = "/v1/incidents/{id}/report", tag = "incidents", security(("api_key" = [])),
     params(CasePath, ReportQuery),
-    responses((status = 200, body = steward_core::incidents::Report, description = "OK (JSON, or text/plain with `format=text`)"), (status = 404, body = ErrorBody, description = "Not found")))]
+    responses((status = 200, description = "OK: JSON, or the text with `format=text`", content((steward_core::incidents::Report = "application/json"), (String = "text/plain"))), (status = 404, body = ErrorBody, description = "Not found")))]
 pub async fn incident_report(
     State(state): State<AppState>,
     caller: Caller,
