@@ -186,16 +186,21 @@ struct Bench {
     officer: Actor,
 }
 
+/// A vault on `backend` under the example policy, a fresh master key and the system clock.
+pub(crate) fn fresh_vault(backend: &steward_core::Backend) -> Result<Vault> {
+    let master = MasterKey::generate(&steward_crypto::system_random())?;
+    Ok(Vault::open_backend(
+        backend,
+        Policy::example()?,
+        &master,
+        Arc::new(SystemClock),
+        None,
+    )?)
+}
+
 impl Bench {
     fn open(backend: &steward_core::Backend) -> Result<Bench> {
-        let master = MasterKey::generate(&steward_crypto::system_random())?;
-        let vault = Vault::open_backend(
-            backend,
-            Policy::example()?,
-            &master,
-            Arc::new(SystemClock),
-            None,
-        )?;
+        let vault = fresh_vault(backend)?;
         let app = actor(&vault, "service:bench", "service")?;
         let officer = actor(&vault, "staff:bench-officer", "privacy_officer")?;
         Ok(Bench {

@@ -11,9 +11,7 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use steward_core::clock::SystemClock;
-use steward_core::{Collect, Source, Vault};
-use steward_crypto::MasterKey;
-use steward_policy::Policy;
+use steward_core::{Collect, Source};
 
 /// What the campaign phase measured.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -45,14 +43,7 @@ pub(crate) fn measure(
     subjects: usize,
     raw_insert: &mut dyn FnMut(&[steward_store::OutboxRow]) -> Result<()>,
 ) -> Result<CampaignFigures> {
-    let master = MasterKey::generate(&steward_crypto::system_random())?;
-    let vault = Arc::new(Vault::open_backend(
-        backend,
-        Policy::example()?,
-        &master,
-        Arc::new(SystemClock),
-        None,
-    )?);
+    let vault = Arc::new(crate::bench::fresh_vault(backend)?);
     let app = crate::bench::actor(&vault, "service:bench", "service")?;
     let ids: Vec<_> = (0..subjects)
         .map(|_| vault.register(&app))

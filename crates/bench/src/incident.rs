@@ -8,15 +8,12 @@
 //! BETWEEN …` on a connection of its own and collects the ids. They take turns, three rounds;
 //! the figure is the median ratio raw / Steward.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 use serde::Serialize;
+use steward_core::Backend;
 use steward_core::clock::{Clock, SystemClock, rfc3339};
-use steward_core::{Backend, Vault};
-use steward_crypto::MasterKey;
-use steward_policy::Policy;
 
 use crate::raw::RawPg;
 
@@ -130,14 +127,7 @@ fn fill(backend: &Backend, subjects: usize, at_ms: i64) -> Result<RawQuery> {
 
 /// Measures the affected set of an incident over `subjects` subjects on a fresh `backend`.
 pub(crate) fn measure(backend: &Backend, subjects: usize) -> Result<IncidentFigures> {
-    let master = MasterKey::generate(&steward_crypto::system_random())?;
-    let vault = Arc::new(Vault::open_backend(
-        backend,
-        Policy::example()?,
-        &master,
-        Arc::new(SystemClock),
-        None,
-    )?);
+    let vault = crate::bench::fresh_vault(backend)?;
     let now = SystemClock.now_ms();
     let raw = fill(backend, subjects, now - HOUR)?;
     let (from_ms, to_ms) = (now - 2 * HOUR, now);

@@ -11,12 +11,9 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 use serde::Serialize;
 use serde_json::{Value, json};
-use steward_core::clock::SystemClock;
-use steward_core::{Actor, Collect, Source, SubjectId, Vault};
+use steward_core::{Actor, Collect, Source, SubjectId};
 
 use crate::bench::subject_111;
-use steward_crypto::MasterKey;
-use steward_policy::Policy;
 
 #[derive(Args)]
 pub struct LoadArgs {
@@ -246,14 +243,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     // Dropped last: the vault below is gone before its schemas are.
     let (backend, _scratch) =
         crate::bench::Scratch::backend(args.database.as_deref(), dir.path(), "loadtest")?;
-    let master = MasterKey::generate(&steward_crypto::system_random())?;
-    let vault = Arc::new(Vault::open_backend(
-        &backend,
-        Policy::example()?,
-        &master,
-        Arc::new(SystemClock),
-        None,
-    )?);
+    let vault = Arc::new(crate::bench::fresh_vault(&backend)?);
     let role = |n: &str| {
         vault
             .policy()

@@ -13,11 +13,8 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 use serde::Serialize;
-use steward_core::clock::SystemClock;
+use steward_core::Mailer;
 use steward_core::dispatch::{Dispatcher, WebhookClient};
-use steward_core::{Mailer, Vault};
-use steward_crypto::MasterKey;
-use steward_policy::Policy;
 
 /// What the outbox phase measured.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -148,17 +145,7 @@ pub(crate) fn measure(
     emails: usize,
     webhooks: usize,
 ) -> Result<OutboxFigures> {
-    let master = MasterKey::generate(&steward_crypto::system_random())?;
-    let vault = Arc::new(
-        Vault::open_backend(
-            backend,
-            Policy::example()?,
-            &master,
-            Arc::new(SystemClock),
-            None,
-        )?
-        .with_local_webhooks(true),
-    );
+    let vault = Arc::new(crate::bench::fresh_vault(backend)?.with_local_webhooks(true));
     let app = crate::bench::actor(&vault, "service:bench", "service")?;
     let officer = crate::bench::actor(&vault, "staff:bench-officer", "privacy_officer")?;
 

@@ -100,11 +100,7 @@ impl Vault {
             if until_ms <= now {
                 return Err(Error::Invalid("a hold must end in the future".into()));
             }
-            self.policy
-                .category_set(categories.iter().copied())
-                .map_err(|_| Error::Unknown {
-                    kind: crate::NameKind::Category,
-                })?;
+            self.category_ids(categories.iter().copied())?;
             if self.subject_row(&subject.0)?.is_none() {
                 return Err(Error::SubjectNotFound);
             }

@@ -443,11 +443,7 @@ impl Vault {
                 "`exposure.categories` must name at least one category".into(),
             ));
         }
-        self.policy
-            .category_set(input.categories.iter().map(String::as_str))
-            .map_err(|_| Error::Unknown {
-                kind: crate::NameKind::Category,
-            })?;
+        self.category_ids(input.categories.iter().map(String::as_str))?;
         for f in &input.features {
             self.policy.feature_id(f).ok_or(Error::Unknown {
                 kind: crate::NameKind::Feature,

@@ -239,11 +239,7 @@ impl Vault {
         if d.categories.is_empty() {
             return Err(Error::Invalid("`categories` must name at least one".into()));
         }
-        self.policy
-            .category_set(d.categories.iter().map(String::as_str))
-            .map_err(|_| Error::Unknown {
-                kind: crate::NameKind::Category,
-            })?;
+        self.category_ids(d.categories.iter().map(String::as_str))?;
         let now = self.clock.now_ms();
         let restricted_until_ms = match &d.restriction {
             None => None,
@@ -433,22 +429,10 @@ impl Vault {
         if t.categories.is_empty() {
             return Err(Error::Invalid("`categories` must name at least one".into()));
         }
-        let set = self
-            .policy
-            .category_set(t.categories.iter().map(String::as_str))
-            .map_err(|_| Error::Unknown {
-                kind: crate::NameKind::Category,
-            })?;
-        let outside = set.difference(&r.categories);
-        if !outside.is_empty() {
-            return Err(Error::DisclosureOutOfScope {
-                recipient: r.name.clone(),
-                reason: format!(
-                    "it is not registered to receive {}",
-                    crate::error::quoted(self.policy.category_names(&outside))
-                ),
-            });
-        }
+        self.within_scope(
+            r,
+            &self.category_ids(t.categories.iter().map(String::as_str))?,
+        )?;
         let date = crate::versions::parse_day(&t.date)?;
         let date_ms = (date.midnight().assume_utc().unix_timestamp()) * 1000;
         let now = self.clock.now_ms();

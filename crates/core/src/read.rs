@@ -146,12 +146,7 @@ impl Vault {
         let purpose = self.policy.purpose_id(req.purpose).ok_or(Error::Unknown {
             kind: crate::NameKind::Purpose,
         })?;
-        let categories = self
-            .policy
-            .category_set(req.categories.iter().copied())
-            .map_err(|_| Error::Unknown {
-                kind: crate::NameKind::Category,
-            })?;
+        let categories = self.category_ids(req.categories.iter().copied())?;
         if categories.is_empty() {
             return Err(Error::Invalid("a read names at least one category".into()));
         }
@@ -392,6 +387,35 @@ impl Vault {
         Ok(values)
     }
 
+    /// The categories named, as a set: `unknown_category` when the policy declares one not.
+    pub(crate) fn category_ids<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<steward_policy::IdSet, Error> {
+        self.policy.category_set(names).map_err(|_| Error::Unknown {
+            kind: crate::NameKind::Category,
+        })
+    }
+
+    /// Refuses categories outside what recipient `r` is registered to receive (P13).
+    pub(crate) fn within_scope(
+        &self,
+        r: &steward_policy::Recipient,
+        categories: &IdSet,
+    ) -> Result<(), Error> {
+        let outside = categories.difference(&r.categories);
+        if outside.is_empty() {
+            return Ok(());
+        }
+        Err(Error::DisclosureOutOfScope {
+            recipient: r.name.clone(),
+            reason: format!(
+                "it is not registered to receive {}",
+                quoted(self.policy.category_names(&outside))
+            ),
+        })
+    }
+
     fn check_disclosure(
         &self,
         subject: SubjectId,
@@ -412,22 +436,7 @@ impl Vault {
                 reason: format!("purpose `{purpose}` is not registered for it"),
             });
         }
-        let set = self
-            .policy
-            .category_set(categories.iter().copied())
-            .map_err(|_| Error::Unknown {
-                kind: crate::NameKind::Category,
-            })?;
-        let outside = set.difference(&r.categories);
-        if !outside.is_empty() {
-            return Err(Error::DisclosureOutOfScope {
-                recipient: recipient.into(),
-                reason: format!(
-                    "it is not registered to receive {}",
-                    quoted(self.policy.category_names(&outside))
-                ),
-            });
-        }
+        self.within_scope(r, &self.category_ids(categories.iter().copied())?)?;
         // P11: a purpose new or wider than the subject's data needs fresh consent.
         if let Some(g) = self.policy.gate(pid)
             && self

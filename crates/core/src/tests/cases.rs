@@ -19,8 +19,7 @@ fn with_contacts(mut k: Kit) -> Kit {
     k
 }
 
-fn exposure(k: &Kit, categories: &[&str], from_ms: i64, to_ms: i64) -> ExposureInput {
-    let _ = k;
+fn exposure(categories: &[&str], from_ms: i64, to_ms: i64) -> ExposureInput {
     ExposureInput {
         categories: categories.iter().map(|c| c.to_string()).collect(),
         from: rfc3339(from_ms),
@@ -46,6 +45,17 @@ fn incident(title: &str, grade: &str, detected_ms: i64, exposure: ExposureInput)
         ]),
         exposure,
     }
+}
+
+/// An incident of `grade` exposing `categories` as held now, opened by the officer.
+fn open_now(k: &Kit, grade: &str, categories: &[&str]) -> crate::incidents::Incident {
+    let t0 = k.clock.now_ms();
+    k.vault
+        .open_incident(
+            Some(&k.officer),
+            &incident("Leak", grade, t0, exposure(categories, t0, t0)),
+        )
+        .unwrap()
 }
 
 /// Each subject mail queued for case `id`, by subject.
@@ -97,7 +107,7 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
                 "Call-centre export leaked",
                 "relatively_major",
                 now,
-                exposure(&k, &["phone"], t0, t0 + 5 * HOUR),
+                exposure(&["phone"], t0, t0 + 5 * HOUR),
             ),
         )
         .unwrap();
@@ -122,7 +132,7 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
                         value: "LI.LEI+1@example.cn".into(),
                     }],
                     subjects: vec![c.to_string(), later.to_string()],
-                    ..exposure(&k, &["phone", "email"], t0, now)
+                    ..exposure(&["phone", "email"], t0, now)
                 }),
                 ..IncidentFacts::default()
             },
@@ -156,7 +166,7 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
             &IncidentFacts {
                 exposure: Some(ExposureInput {
                     basis: Some("collected".into()),
-                    ..exposure(&k, &["phone"], t0 + 9 * HOUR, now)
+                    ..exposure(&["phone"], t0 + 9 * HOUR, now)
                 }),
                 ..IncidentFacts::default()
             },
@@ -170,14 +180,14 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
     assert!(matches!(
         k.vault.open_incident(
             Some(&k.service),
-            &incident("x", "general", now, exposure(&k, &["phone"], t0, now))
+            &incident("x", "general", now, exposure(&["phone"], t0, now))
         ),
         Err(Error::NotPermitted { .. })
     ));
     assert!(matches!(
         k.vault.open_incident(
             Some(&k.officer),
-            &incident("x", "severe", now, exposure(&k, &["phone"], t0, now))
+            &incident("x", "severe", now, exposure(&["phone"], t0, now))
         ),
         Err(Error::Invalid(_))
     ));
@@ -189,18 +199,7 @@ fn p22_the_authoritys_clock_reminds_before_four_hours_and_escalates_after() {
     let t0 = k.clock.now_ms();
     k.subject_with_account();
     k.subject_with_account();
-    let inc = k
-        .vault
-        .open_incident(
-            Some(&k.officer),
-            &incident(
-                "Leak",
-                "relatively_major",
-                t0,
-                exposure(&k, &["phone", "name"], t0, t0),
-            ),
-        )
-        .unwrap();
+    let inc = open_now(&k, "relatively_major", &["phone", "name"]);
     let initial = inc
         .clocks
         .iter()
@@ -344,7 +343,7 @@ fn p22_the_authoritys_clock_reminds_before_four_hours_and_escalates_after() {
         .vault
         .open_incident(
             Some(&k.officer),
-            &incident("Minor", "general", t0, exposure(&k, &["phone"], t0, t0)),
+            &incident("Minor", "general", t0, exposure(&["phone"], t0, t0)),
         )
         .unwrap();
     assert!(general.clocks.is_empty());
@@ -353,22 +352,10 @@ fn p22_the_authoritys_clock_reminds_before_four_hours_and_escalates_after() {
 #[test]
 fn p22_the_report_carries_every_pipl_art_57_item_in_both_languages() {
     let k = kit();
-    let t0 = k.clock.now_ms();
     for _ in 0..3 {
         k.subject_with_account();
     }
-    let inc = k
-        .vault
-        .open_incident(
-            Some(&k.officer),
-            &incident(
-                "Leak",
-                "major",
-                t0,
-                exposure(&k, &["phone", "email"], t0, t0),
-            ),
-        )
-        .unwrap();
+    let inc = open_now(&k, "major", &["phone", "email"]);
     k.vault
         .incident_step(
             Some(&k.officer),
@@ -441,17 +428,10 @@ fn p22_the_report_carries_every_pipl_art_57_item_in_both_languages() {
 #[test]
 fn p22_notifying_the_affected_is_resumable_and_counted() {
     let k = kit();
-    let t0 = k.clock.now_ms();
     let subjects: Vec<SubjectId> = (0..5).map(|_| k.subject_with_account()).collect();
     k.vault.set_language(None, subjects[1], "en").unwrap();
     k.vault.erase(&k.officer, subjects[4], "asked").unwrap();
-    let inc = k
-        .vault
-        .open_incident(
-            Some(&k.officer),
-            &incident("Leak", "major", t0, exposure(&k, &["phone"], t0, t0)),
-        )
-        .unwrap();
+    let inc = open_now(&k, "major", &["phone"]);
     let run = k.vault.notify_incident(Some(&k.officer), &inc.id).unwrap();
     assert_eq!(run.notification.pending, inc.affected.subjects);
     assert!(matches!(
