@@ -6,7 +6,7 @@
 //! committed with each batch — so a crash resumes where the last batch committed, and no
 //! batch is queued twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -140,13 +140,15 @@ impl Vault {
 
     /// The subjects holding a record of one of `categories` through one of `features` (any
     /// when empty) collected between `from_ms` and `to_ms`, narrowed to `listed` when it is
-    /// given: from the record index alone.
+    /// given: from the record index alone. With `read`, only those whose category was read
+    /// or disclosed as it says (pseudonym -> categories, [`Vault::read_in_window`]).
     pub(crate) fn compute_set(
         &self,
         categories: &[String],
         features: &[String],
         (from_ms, to_ms): (i64, i64),
         listed: Option<&[SubjectKey]>,
+        read: Option<&HashMap<String, HashSet<String>>>,
     ) -> Result<Computed, Error> {
         let feats: Vec<&str> = features.iter().map(String::as_str).collect();
         let started = std::time::Instant::now();
@@ -158,6 +160,12 @@ impl Vault {
             let mut held = self.store.matching_records(c, &feats, from_ms, to_ms)?;
             if let Some(w) = &wanted {
                 held.retain(|k| w.contains(k));
+            }
+            if let Some(read) = read {
+                held.retain(|k| {
+                    read.get(&self.pseudonym(SubjectId(*k)))
+                        .is_some_and(|cats| cats.contains(c))
+                });
             }
             by_category.insert(c.clone(), held.len() as u64);
             if keys.is_empty() {
@@ -184,6 +192,74 @@ impl Vault {
             by_category,
             listed_not_holding,
         })
+    }
+
+    /// Which of `categories` were read or disclosed for each subject (by pseudonym) between
+    /// `from_ms` and `to_ms`: the granted `pi.read` and `disclosure.record` entries of the
+    /// audit log in the window. The log is in commit order, so its first entry in the window
+    /// is found by bisection, allowing a minute for clocks that disagree, and the scan stops a
+    /// minute past the window's end.
+    pub(crate) fn read_in_window(
+        &self,
+        categories: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<HashMap<String, HashSet<String>>, Error> {
+        const SLACK_MS: i64 = 60_000;
+        let at = |seq: u64| -> Result<Option<i64>, Error> {
+            let mut found = None;
+            self.store.audit_scan_range(seq, seq, &mut |e| {
+                if let Ok(hash) = e.hash.try_into() {
+                    found = steward_audit::Entry::decode(e.bytes, hash)
+                        .ok()
+                        .map(|e| e.at_ms);
+                }
+                false
+            })?;
+            Ok(found)
+        };
+        let (head, _) = self.store.audit_head()?;
+        let (mut lo, mut hi) = (1u64, head.saturating_add(1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid)?.is_some_and(|t| t < from_ms.saturating_sub(SLACK_MS)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+        let end = to_ms.saturating_add(SLACK_MS);
+        self.store.audit_scan(lo, &mut |raw| {
+            let Some(e) = raw
+                .hash
+                .try_into()
+                .ok()
+                .and_then(|h| steward_audit::Entry::decode(raw.bytes, h).ok())
+            else {
+                return true;
+            };
+            if e.at_ms > end {
+                return false;
+            }
+            let read = matches!(e.action.as_str(), "pi.read" | "disclosure.record")
+                && e.outcome == "granted"
+                && !e.subject.is_empty()
+                && (from_ms..=to_ms).contains(&e.at_ms);
+            if read {
+                for c in e
+                    .categories
+                    .split(',')
+                    .filter(|c| categories.iter().any(|x| x == c))
+                {
+                    out.entry(e.subject.clone())
+                        .or_default()
+                        .insert(c.to_string());
+                }
+            }
+            true
+        })?;
+        Ok(out)
     }
 
     /// One batch of a case's notice run: the next `batch` subjects of its set, each still

@@ -45,8 +45,9 @@ pub struct ExposureInput {
     pub from: String,
     /// End of the window (RFC 3339).
     pub to: String,
-    /// `stored` (the default: every record held at some time in the window) or `collected`
-    /// (records collected in the window).
+    /// `stored` (the default: every record held at some time in the window), `collected`
+    /// (records collected in the window) or `read` (records read or disclosed in the window,
+    /// from the audit log).
     #[serde(default)]
     pub basis: Option<String>,
     /// When known, the subjects concerned (ids): the set is narrowed to them.
@@ -457,9 +458,9 @@ impl Vault {
             ));
         }
         let basis = input.basis.clone().unwrap_or_else(|| "stored".into());
-        if basis != "stored" && basis != "collected" {
+        if !["stored", "collected", "read"].contains(&basis.as_str()) {
             return Err(Error::Invalid(
-                "`exposure.basis` must be `stored` or `collected`".into(),
+                "`exposure.basis` must be `stored`, `collected` or `read`".into(),
             ));
         }
         let mut subjects = Vec::new();
@@ -510,6 +511,12 @@ impl Vault {
             "collected" => (exposure.from_ms, exposure.to_ms),
             _ => (i64::MIN, exposure.to_ms),
         };
+        let read = match exposure.basis.as_str() {
+            "read" => {
+                Some(self.read_in_window(&exposure.categories, exposure.from_ms, exposure.to_ms)?)
+            }
+            _ => None,
+        };
         let listed: Vec<SubjectKey> = exposure
             .subjects
             .iter()
@@ -520,6 +527,7 @@ impl Vault {
             &exposure.features,
             window,
             exposure.narrowed.then_some(listed.as_slice()),
+            read.as_ref(),
         )?;
         let chunks = pack(&computed.keys);
         let subjects = computed.keys.len() as u64;

@@ -455,7 +455,8 @@ impl Vault {
                     .collect()
             })
             .transpose()?;
-        let computed = self.compute_set(&t.categories, &[], (i64::MIN, now), listed.as_deref())?;
+        let computed =
+            self.compute_set(&t.categories, &[], (i64::MIN, now), listed.as_deref(), None)?;
         let id = self.new_id("trf")?;
         let chunks = pack(&computed.keys);
         let doc = TransferDoc {

@@ -176,6 +176,31 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
         collected.affected.subjects, 1,
         "only `later` gave a phone number then"
     );
+    // The `read` basis: those whose phone number was read or disclosed in the window.
+    let t1 = k.clock.now_ms();
+    k.read(c, &["phone"], "provide_service").unwrap();
+    k.read(later, &["email"], "provide_service").unwrap();
+    k.clock.advance(HOUR);
+    k.read(a, &["phone"], "provide_service").unwrap();
+    let read = k
+        .vault
+        .incident_facts(
+            Some(&k.officer),
+            &inc.id,
+            &IncidentFacts {
+                exposure: Some(ExposureInput {
+                    basis: Some("read".into()),
+                    ..exposure(&["phone"], t1, t1 + HOUR / 2)
+                }),
+                ..IncidentFacts::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (read.affected.subjects, read.exposure.basis.as_str()),
+        (1, "read"),
+        "c's phone was read in the window; a's after it, later's email is not phone"
+    );
     let _ = (a, no_phone);
     assert!(matches!(
         k.vault.open_incident(
