@@ -66,22 +66,21 @@ impl TestBackend {
     }
 
     pub fn open(&self, clock: Arc<ManualClock>) -> Vault {
+        self.open_under(clock, Policy::example().unwrap())
+    }
+
+    /// [`TestBackend::open`] under another policy.
+    pub fn open_under(&self, clock: Arc<ManualClock>, policy: Policy) -> Vault {
         let master = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
-        Vault::open_backend(
-            &self.backend,
-            Policy::example().unwrap(),
-            &master,
-            clock,
-            None,
-        )
-        .unwrap()
-        // Test receivers listen on loopback.
-        .with_local_webhooks(true)
-        .with_contacts(steward_core::deadlines::Contacts {
-            requests: vec!["support@example.com".into()],
-            escalation: vec!["dpo@example.com".into()],
-            reminder_days: vec![7, 1],
-        })
+        Vault::open_backend(&self.backend, policy, &master, clock, None)
+            .unwrap()
+            // Test receivers listen on loopback.
+            .with_local_webhooks(true)
+            .with_contacts(steward_core::deadlines::Contacts {
+                requests: vec!["support@example.com".into()],
+                escalation: vec!["dpo@example.com".into()],
+                reminder_days: vec![7, 1],
+            })
     }
 }
 
@@ -137,8 +136,23 @@ impl Server {
         mailer: Option<Arc<dyn steward_core::Mailer>>,
         read_timeout: std::time::Duration,
     ) -> Server {
+        Server::start_under(backend, mailer, read_timeout, Policy::example().unwrap())
+    }
+
+    /// A server under `policy`.
+    pub fn start_with_policy(policy: Policy) -> Server {
+        let timeout = steward_server::Options::default().read_timeout;
+        Server::start_under(TestBackend::new(), None, timeout, policy)
+    }
+
+    fn start_under(
+        backend: TestBackend,
+        mailer: Option<Arc<dyn steward_core::Mailer>>,
+        read_timeout: std::time::Duration,
+        policy: Policy,
+    ) -> Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-        let vault = Arc::new(backend.open(clock.clone()));
+        let vault = Arc::new(backend.open_under(clock.clone(), policy));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let state = steward_server::AppState::new(Arc::clone(&vault), mailer);
         let options = steward_server::Options {

@@ -258,3 +258,117 @@ fn p15_a_legal_disclosure_over_http_is_told_only_after_its_restriction() {
     assert_eq!(accounting["reference"], "(2026) Jing 0108 Min Chu 123");
     assert!(!srv.audit_text().contains("Haidian"));
 }
+
+/// The example policy with a successor registered.
+fn with_successor() -> steward_policy::Policy {
+    let text = crate::kit::example_text()
+        + "\n[recipients.newco]\nlegal_name = \"NewCo Cloud Ltd.\"\nkind = \"successor\"\npurposes = [\"provide_service\"]\ncategories = [\"name\", \"email\"]\nagreement = \"MA-2026-001\"\nregion = \"cn-mainland\"\n";
+    steward_policy::Policy::parse(&text, "successor.toml").unwrap()
+}
+
+#[test]
+fn p14_a_transfer_over_http_is_told_first_and_its_bundle_opens_as_documented() {
+    let srv = Server::start_with_policy(with_successor());
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subjects: Vec<String> = (0..2).map(|_| srv.subject(&service)).collect();
+    let plan =
+        |date: &str| json!({"successor": "newco", "categories": ["name", "email"], "date": date});
+    let r = srv.post("/v1/transfers", &service, plan("2026-03-01"));
+    assert_eq!(
+        r.body["error"]["code"], "operation_not_permitted",
+        "{}",
+        r.body
+    );
+    // The kit's clock is 2026-01-01: 30 days' notice.
+    let r = srv.post("/v1/transfers", &officer, plan("2026-01-15"));
+    assert_eq!(r.body["error"]["code"], "transfer_too_soon", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-01-31"),
+        "{}",
+        r.body
+    );
+    let r = srv.post("/v1/transfers", &officer, plan("2026-02-01"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["subjects"], 2);
+    let r = srv.post(&format!("/v1/transfers/{id}/run"), &officer, Value::Null);
+    assert_eq!(r.body["error"]["code"], "transfer_not_due", "{}", r.body);
+
+    // Told first: every subject's mail is delivered before the date.
+    let sink = SmtpSink::start();
+    srv.vault
+        .policy_tick(std::time::Duration::from_secs(5))
+        .unwrap();
+    let d = srv.dispatcher(sink.port);
+    while d.run_once().unwrap().claimed > 0 {}
+    sink.wait_for_mails(2);
+    assert!(sink.text().contains("NewCo Cloud Ltd."), "{}", sink.text());
+    assert_eq!(
+        srv.get(&format!("/v1/transfers/{id}"), &officer).body["notification"]["notified"],
+        2
+    );
+
+    srv.clock.advance(31 * 24 * HOUR);
+    let r = srv.post(&format!("/v1/transfers/{id}/run"), &officer, Value::Null);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["transfer"]["run"]["transferred"], 2, "{}", r.body);
+    use base64::Engine as _;
+    let bundle = base64::engine::general_purpose::STANDARD
+        .decode(r.body["bundle"].as_str().unwrap())
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bundle.bin");
+    std::fs::write(&path, &bundle).unwrap();
+    let opener =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/open-transfer-bundle.py");
+    let open = |plan: &str| {
+        std::process::Command::new("python3")
+            .args([
+                opener.to_str().unwrap(),
+                path.to_str().unwrap(),
+                r.body["key"].as_str().unwrap(),
+                plan,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = open(&id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut moved: Vec<&str> = opened["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    moved.sort();
+    let mut expected: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(moved, expected);
+    assert_eq!(
+        open("trf_another").status.code(),
+        Some(3),
+        "the plan's id is the additional data"
+    );
+    // Each subject's export accounts for the disclosure to the successor.
+    let r = srv.post(
+        &format!("/v1/subjects/{}/export", subjects[0]),
+        &officer,
+        json!({"justification": "asked"}),
+    );
+    let d = &r.body["disclosures"][0];
+    assert_eq!(
+        (d["recipient"].as_str(), d["legal_basis"].as_str()),
+        (Some("newco"), Some("transfer")),
+        "{}",
+        r.body
+    );
+}
