@@ -176,7 +176,13 @@ pub(crate) fn incidents(cmd: IncidentCommand) -> Result<()> {
         IncidentCommand::Open { store, file, json } => {
             let new = json_file(&file)?;
             let vault = open(&store)?;
-            let i = vault.open_incident(None, &new)?;
+            // One query per category over every subject: a spinner while it runs.
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("computing the affected set from the record index");
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let i = vault.open_incident(None, &new);
+            bar.finish_and_clear();
+            let i = i?;
             if json {
                 return pretty(&i);
             }

@@ -167,6 +167,7 @@ impl Vault {
                         .is_some_and(|cats| cats.contains(c))
                 });
             }
+            tracing::info!(category = %c, subjects = held.len(), "category holders read");
             by_category.insert(c.clone(), held.len() as u64);
             if keys.is_empty() {
                 keys = held;
