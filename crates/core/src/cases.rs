@@ -67,6 +67,11 @@ pub(crate) struct Computed {
     pub listed_not_holding: u64,
 }
 
+/// Stored case data that is not what Steward wrote: `storage_corrupt`, never a panic.
+pub(crate) fn damaged(what: &str) -> Error {
+    Error::Store(StoreError::Corrupt(what.into()))
+}
+
 /// The id prefix of a case's subject mails.
 pub(crate) fn mail_prefix(case: &str) -> String {
     format!("inm_{case}_")
@@ -85,8 +90,8 @@ impl Vault {
             .case(id)?
             .filter(|r| r.kind == kind)
             .ok_or(Error::NotFound(missing))?;
-        let doc =
-            serde_json::from_str(&row.doc).map_err(|_| Error::Internal("a case is damaged"))?;
+        let doc = serde_json::from_str(&row.doc)
+            .map_err(|_| damaged("a case's document is not what its kind holds"))?;
         Ok((row, doc))
     }
 
@@ -278,14 +283,14 @@ impl Vault {
             Some(r) if r.kind == kind => r,
             _ => return Ok(None),
         };
-        let mut doc: Json =
-            serde_json::from_str(&row.doc).map_err(|_| Error::Internal("a case is damaged"))?;
+        let mut doc: Json = serde_json::from_str(&row.doc)
+            .map_err(|_| damaged("a case's document is not what its kind holds"))?;
         let Some(mut run) = doc
             .get("notice")
             .filter(|n| !n.is_null())
             .map(|n| serde_json::from_value::<NoticeRun>(n.clone()))
             .transpose()
-            .map_err(|_| Error::Internal("a case's notice run is damaged"))?
+            .map_err(|_| damaged("a case's notice run is not what it should hold"))?
         else {
             return Ok(None);
         };
@@ -298,7 +303,7 @@ impl Vault {
         let bytes = if run.position < run.total {
             self.store
                 .case_chunk(id, run.version, chunk)?
-                .ok_or(Error::Internal("a case's set lost a chunk"))?
+                .ok_or_else(|| damaged("a case's subject set lost a chunk"))?
         } else {
             Vec::new()
         };

@@ -17,7 +17,7 @@ use serde_json::json;
 use steward_policy::{Capability, Grade};
 use steward_store::{Op, SubjectKey};
 
-use crate::cases::{Delivered, NoticeRun, pack};
+use crate::cases::{Delivered, NoticeRun, damaged, pack};
 use crate::clock::rfc3339;
 use crate::error::{Error, Missing};
 use crate::vault::{Actor, SubjectId, Vault};
@@ -893,7 +893,10 @@ impl Vault {
         self.store
             .cases("incident")?
             .into_iter()
-            .map(|r| serde_json::from_str(&r.doc).map_err(|_| Error::Internal("a case is damaged")))
+            .map(|r| {
+                serde_json::from_str(&r.doc)
+                    .map_err(|_| damaged("a case's document is not what its kind holds"))
+            })
             .collect()
     }
 

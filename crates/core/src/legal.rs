@@ -23,7 +23,7 @@ use steward_audit::Outcome;
 use steward_policy::{Capability, RecipientKind};
 use steward_store::{DisclosureRow, Op, SubjectKey, SubjectState};
 
-use crate::cases::{Delivered, NoticeRun, pack};
+use crate::cases::{Delivered, NoticeRun, damaged, pack};
 use crate::clock::rfc3339;
 use crate::error::{Error, Missing};
 use crate::retention::DAY_MS;
@@ -540,7 +540,7 @@ impl Vault {
             .iter()
             .map(|r| {
                 serde_json::from_str::<TransferDoc>(&r.doc)
-                    .map_err(|_| Error::Internal("a case is damaged"))
+                    .map_err(|_| damaged("a case's document is not what its kind holds"))
                     .and_then(|d| self.transfer_view(&d))
             })
             .collect()
@@ -620,7 +620,7 @@ impl Vault {
             let bytes = self
                 .store
                 .case_chunk(&doc.id, 1, chunk)?
-                .ok_or(Error::Internal("a case's set lost a chunk"))?;
+                .ok_or_else(|| damaged("a case's subject set lost a chunk"))?;
             let keys: Vec<SubjectKey> = bytes
                 .chunks_exact(16)
                 .filter_map(|k| k.try_into().ok())

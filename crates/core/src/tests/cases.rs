@@ -761,3 +761,28 @@ fn p14_a_transfer_is_told_first_refused_before_its_date_and_run_after() {
         Err(Error::Conflict(_))
     ));
 }
+
+#[test]
+fn p22_a_case_damaged_behind_steward_is_storage_corrupt_not_a_crash() {
+    let k = kit();
+    k.subject_with_account();
+    let inc = open_now(&k, "major", &["phone"]);
+    k.sql(
+        "UPDATE cases SET doc = '{\"id\": 1}'",
+        "UPDATE {schema}.cases SET doc = '{\"id\": 1}'",
+    );
+    let e = k.vault.incident(Some(&k.officer), &inc.id).unwrap_err();
+    assert_eq!(e.code(), Code::StorageCorrupt, "{e}");
+    assert_eq!(
+        k.vault.incidents(Some(&k.officer)).unwrap_err().code(),
+        Code::StorageCorrupt
+    );
+    // The deadline board says so rather than leaving the incident's clocks out.
+    assert_eq!(
+        k.vault
+            .deadlines(Some(&k.officer), crate::DAY_MS)
+            .unwrap_err()
+            .code(),
+        Code::StorageCorrupt
+    );
+}
