@@ -676,7 +676,8 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 say!("{}", serde_json::to_string_pretty(&board)?);
             } else {
-                say!("{}", deadline_chart(&board, within_days));
+                let now = steward_core::clock::Clock::now_ms(&SystemClock);
+                say!("{}", deadline_chart(&board, within_days, now));
             }
             Ok(())
         }
@@ -1439,8 +1440,13 @@ fn key(cmd: KeyCommand) -> Result<()> {
 }
 
 /// The board as a picture: one line per clock, a bar as long as the days left (`!` for each
-/// day overdue, up to 30), and what it is.
-fn deadline_chart(board: &[steward_core::deadlines::Deadline], within_days: u32) -> String {
+/// day overdue, up to 30), and what it is; a clock due within a day (an incident's report) in
+/// hours and minutes.
+fn deadline_chart(
+    board: &[steward_core::deadlines::Deadline],
+    within_days: u32,
+    now_ms: i64,
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let (overdue, soon) = board
@@ -1461,8 +1467,11 @@ fn deadline_chart(board: &[steward_core::deadlines::Deadline], within_days: u32)
         } else {
             "#".repeat(usize::try_from(d.days_left).unwrap_or(0).min(30))
         };
+        let minutes = d.due_ms.saturating_sub(now_ms) / 60_000;
         let left = if d.days_left < 0 {
             format!("{} day(s) overdue", -d.days_left)
+        } else if (0..24 * 60).contains(&minutes) {
+            format!("{} h {:02} min left", minutes / 60, minutes % 60)
         } else {
             format!("{} day(s) left", d.days_left)
         };
