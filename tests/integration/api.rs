@@ -902,3 +902,56 @@ fn p31_overdue_inquiries_are_listed_apart_from_those_merely_due() {
     let r = srv.get("/v1/requests/overdue", &srv.key("marketing"));
     assert_eq!(r.body["error"]["code"], "operation_not_permitted");
 }
+
+/// Global Privacy Control (P7): the site says it honours it, and a consent grant sent with
+/// `Sec-GPC: 1` is refused — audited, nothing put in force — unless it carries the person's
+/// explicit act, which the log then records; a withdrawal always goes through.
+#[test]
+fn p07_a_grant_under_global_privacy_control_needs_the_persons_explicit_act() {
+    let srv = Server::start();
+    let r = srv.get("/.well-known/gpc.json", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({"gpc": true, "lastUpdate": "2026-01-01"}));
+    let service = srv.key("service");
+    let id = srv.subject(&service);
+    let path = format!("/v1/subjects/{id}/consents");
+    let gpc = ("Sec-GPC", "1");
+    let grant = json!({"target": "purpose:relevant_offers", "granted": true, "channel": "web"});
+    let r = srv.post_with(&path, &service, gpc, grant.clone());
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (403, Some("gpc_signal")),
+        "{}",
+        r.body
+    );
+    let held = srv.get(&path, &service);
+    assert!(
+        !held
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["target"] == "purpose:relevant_offers" && c["granted"] == true),
+        "{}",
+        held.body
+    );
+    let r = srv.post_with(&path, &service, gpc, json!({"target": "purpose:relevant_offers", "granted": true, "channel": "web", "action": "wink"}));
+    assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.body);
+    // Without the signal, as before; with it and the person's act, recorded as such.
+    assert_eq!(srv.post(&path, &service, grant.clone()).status, 201);
+    let r = srv.post_with(&path, &service, gpc, json!({"target": "purpose:relevant_offers", "granted": true, "channel": "web", "action": "toggle"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = srv.post_with(
+        &path,
+        &service,
+        gpc,
+        json!({"target": "purpose:relevant_offers", "granted": false, "channel": "web"}),
+    );
+    assert_eq!(r.status, 201, "a withdrawal needs no act: {}", r.body);
+    let log = srv.audit_text();
+    assert!(log.contains("gpc_signal"), "the refusal is audited");
+    assert!(
+        log.contains("\"gpc\":true") && log.contains("\"action\":\"toggle\""),
+        "{log}"
+    );
+}

@@ -240,6 +240,17 @@ impl Server {
         })
     }
 
+    /// POSTs `body` as JSON with a header more (`Sec-GPC: 1`).
+    pub fn post_with(&self, path: &str, key: &str, header: (&str, &str), body: Value) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {key}"))
+                .header(header.0, header.1)
+                .send_json(body),
+        )
+    }
+
     pub fn post_raw(&self, path: &str, key: &str, content_type: &str, body: &str) -> Reply {
         Self::reply(
             self.agent

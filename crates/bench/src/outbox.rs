@@ -204,6 +204,8 @@ pub(crate) fn measure(
                     granted: i % 2 == 0,
                     separate: false,
                     channel: "web",
+                    gpc: false,
+                    action: None,
                 })
                 .ok_or_else(|| anyhow!("no subject"))
         })

@@ -7,6 +7,10 @@ use steward_store::{ConsentRow, Op};
 use crate::error::Error;
 use crate::vault::{Actor, ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
 
+/// The explicit acts by which a person gives or withdraws consent, as a caller records them:
+/// a button pressed, a switch turned, a form signed, a written or a spoken statement.
+pub const CONSENT_ACTIONS: [&str; 5] = ["button", "toggle", "form", "written", "verbal"];
+
 impl Vault {
     fn consent_target_name(&self, target: ConsentTarget) -> String {
         match target {
@@ -66,6 +70,8 @@ impl Vault {
             granted,
             separate,
             channel,
+            gpc: false,
+            action: None,
         }])
         .pop()
         .unwrap_or(Err(Error::Internal("no consent was recorded")))
@@ -201,16 +207,38 @@ impl Vault {
                 "a consent channel is a name of 1 to 32 lowercase letters, digits, `_` or `-` (`web`, `app`)".into(),
             ));
         }
-        if let Err(e) = applicable.and_then(|_| subject_state.map(|_| ())) {
+        if change
+            .action
+            .is_some_and(|a| !crate::CONSENT_ACTIONS.contains(&a))
+        {
+            return Err(Error::Invalid(format!(
+                "a consent's `action` is one of: {}",
+                crate::CONSENT_ACTIONS.join(", ")
+            )));
+        }
+        // P7: under Global Privacy Control a grant stands only on the person's explicit act.
+        let signal = if change.gpc && granted && change.action.is_none() {
+            Err(Error::GpcSignal)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = applicable
+            .and_then(|_| subject_state.map(|_| ()))
+            .and(signal)
+        {
             return Err(self.refuse(actor, action, Some(subject), "", String::new(), e));
         }
         let separate = change.separate && granted;
-        let draft = self.act(
-            actor,
-            action,
-            Some(subject),
-            json!({ "target": name, "separate": separate, "channel": channel }),
-        );
+        let mut detail = json!({ "target": name, "separate": separate, "channel": channel });
+        if let Some(map) = detail.as_object_mut() {
+            if change.gpc {
+                map.insert("gpc".into(), json!(true));
+            }
+            if let Some(a) = change.action {
+                map.insert("action".into(), json!(a));
+            }
+        }
+        let draft = self.act(actor, action, Some(subject), detail);
         let at_ms = self.clock.now_ms();
         let row = ConsentRow {
             subject: subject.0,

@@ -168,6 +168,11 @@ pub enum Error {
         /// What is held.
         categories: String,
     },
+    /// P7: a grant under Global Privacy Control without the person's explicit act.
+    #[error(
+        "the request carries Global Privacy Control (`Sec-GPC: 1`), the person's refusal of every non-essential use: a grant is recorded only with the explicit action that gave it (`action`)"
+    )]
+    GpcSignal,
     /// The subject's account is closed: nothing more is collected for it (P28).
     #[error("the subject's account is closed; nothing more is collected for it")]
     ClosedToCollection,
@@ -352,6 +357,7 @@ impl Error {
             Error::DisclosureOutOfScope { .. } => Code::DisclosureOutOfScope,
             Error::ConsentNotApplicable { .. } => Code::ConsentNotApplicable,
             Error::LegalHold { .. } => Code::LegalHold,
+            Error::GpcSignal => Code::GpcSignal,
             Error::SubjectClosed | Error::ClosedToCollection => Code::SubjectClosed,
             Error::RequestState { .. } => Code::RequestState,
             Error::TooManyAttempts => Code::TooManyAttempts,

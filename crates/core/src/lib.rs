@@ -38,6 +38,7 @@ pub mod versions;
 
 pub use cases::Delivered;
 pub use check::Check;
+pub use consent::CONSENT_ACTIONS;
 pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::{ApiKeyInfo, KEY_CACHE_MS};

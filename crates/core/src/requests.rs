@@ -550,6 +550,8 @@ impl Vault {
                     granted: false,
                     separate: false,
                     channel: "request",
+                    gpc: false,
+                    action: None,
                 };
                 let state = self.active_subject(subject);
                 let (consent, draft) = self.consent_unit(&change, state)?;

@@ -400,21 +400,29 @@ impl Vault {
     }
 
     /// A subject's own consent choice (P27).
+    /// `gpc`: the request carried Global Privacy Control; `action`: the act by which the
+    /// subject gave it (a grant under GPC needs one, P7).
     pub fn self_consent(
         &self,
         subject: SubjectId,
         target: ConsentTarget,
-        granted: bool,
-        separate: bool,
+        (granted, separate): (bool, bool),
+        gpc: bool,
+        action: Option<&str>,
     ) -> Result<SignedDocument, Error> {
-        self.consent(
-            &subject_actor(),
+        let actor = subject_actor();
+        self.consent_each(&[crate::ConsentChange {
+            actor: &actor,
             subject,
             target,
             granted,
             separate,
-            "privacy-centre",
-        )
+            channel: "privacy-centre",
+            gpc,
+            action,
+        }])
+        .pop()
+        .unwrap_or(Err(Error::Internal("no consent was recorded")))
     }
 
     /// A subject's own request; signed in with a code, their identity counts as verified (P25).

@@ -813,6 +813,8 @@ fn p27_consents_committed_together_each_stand_alone() {
         granted,
         separate: false,
         channel,
+        gpc: false,
+        action: None,
     };
     let head = k.vault.store().audit_head().unwrap().0;
     let answers = k.vault.consent_each(&[

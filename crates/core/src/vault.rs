@@ -145,6 +145,12 @@ pub struct ConsentChange<'a> {
     pub separate: bool,
     /// Where it was given: `web`, `app`, ... (1 to 32 characters).
     pub channel: &'a str,
+    /// The request carried Global Privacy Control (`Sec-GPC: 1`): the person's refusal of
+    /// every non-essential use (P7). A grant then needs `action`.
+    pub gpc: bool,
+    /// The explicit action by which the person gave or withdrew it (one of
+    /// [`CONSENT_ACTIONS`](crate::CONSENT_ACTIONS)), when the caller knows it.
+    pub action: Option<&'a str>,
 }
 
 /// A signed JSON document: a consent receipt or an erasure certificate (P33). `payload` is the

@@ -223,6 +223,10 @@ pub struct ConsentBody {
     /// digits, `_` or `-`; it is written to the audit log and the receipt as it is).
     #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub channel: String,
+    /// The person's explicit act: `button`, `toggle`, `form`, `written` or `verbal`. A grant
+    /// sent with `Sec-GPC: 1` is refused without one (`gpc_signal`, P7).
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// A signed document: consent receipt or erasure certificate (docs/audit-format.md §6).
@@ -504,6 +508,7 @@ pub async fn consent(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    headers: axum::http::HeaderMap,
     Body(body): Body<ConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
     let s = subject(&id)?;
@@ -519,6 +524,8 @@ pub async fn consent(
             granted: body.granted,
             separate: body.separate,
             channel: body.channel,
+            gpc: gpc(&headers),
+            action: body.action,
         })
         .await??;
     Ok((StatusCode::CREATED, axum::Json(receipt.into())))
@@ -1321,6 +1328,17 @@ pub struct SelfConsentBody {
     /// Separate, explicit consent (P5).
     #[serde(default)]
     pub separate: bool,
+    /// The subject's explicit act (`button`, `toggle`, ...); a grant sent with `Sec-GPC: 1`
+    /// is refused without one (`gpc_signal`, P7).
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+/// Whether a request carries Global Privacy Control (`Sec-GPC: 1`, P7).
+pub(crate) fn gpc(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-gpc")
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
 }
 
 /// The client address rate limits count against.
@@ -1454,11 +1472,19 @@ pub async fn self_language(
 pub async fn self_consent(
     State(state): State<AppState>,
     session: SessionSubject,
+    headers: axum::http::HeaderMap,
     Body(body): Body<SelfConsentBody>,
 ) -> Result<(StatusCode, axum::Json<DocumentBody>), ApiError> {
+    let signal = gpc(&headers);
     let receipt = call_self(&state, session, move |v, s| {
         let target = v.consent_target(&body.target)?;
-        v.self_consent(s, target, body.granted, body.separate)
+        v.self_consent(
+            s,
+            target,
+            (body.granted, body.separate),
+            signal,
+            body.action.as_deref(),
+        )
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(receipt.into())))
@@ -1629,6 +1655,27 @@ pub async fn policy_acceptance(
     ))
 }
 
+/// What `/.well-known/gpc.json` says (the Global Privacy Control specification).
+#[derive(Serialize, ToSchema)]
+pub struct GpcSupport {
+    /// The site honours Global Privacy Control: `Sec-GPC: 1` is a refusal of every
+    /// non-essential use, and a grant sent with it needs the person's explicit act (P7).
+    pub gpc: bool,
+    /// When this was last updated: the effective date of the policy version in force.
+    #[serde(rename = "lastUpdate")]
+    pub last_update: String,
+}
+
+/// The Global Privacy Control support resource: public.
+#[utoipa::path(get, path = "/.well-known/gpc.json", tag = "consent",
+    responses((status = 200, body = GpcSupport, description = "OK")))]
+pub async fn gpc_support(State(state): State<AppState>) -> axum::Json<GpcSupport> {
+    axum::Json(GpcSupport {
+        gpc: true,
+        last_update: state.vault.policy().effective.to_string(),
+    })
+}
+
 /// The notices of material changes, for the provider's home page and the privacy centre:
 /// public, in `lang`.
 #[utoipa::path(get, path = "/v1/notices", tag = "policy", params(LangQuery),
@@ -1697,7 +1744,7 @@ pub async fn self_notices(
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
         complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
-        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices,
+        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support,
         crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,
         crate::cases::incident_report, crate::cases::file_report, crate::cases::notify_incident, crate::cases::disclose_legal,
         crate::cases::plan_transfer, crate::cases::list_transfers, crate::cases::get_transfer, crate::cases::run_transfer),

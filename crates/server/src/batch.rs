@@ -43,6 +43,10 @@ pub struct ConsentJob {
     pub separate: bool,
     /// Where it was given.
     pub channel: String,
+    /// The request carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// The person's explicit action, if the caller recorded one.
+    pub action: Option<String>,
 }
 
 /// What a batch of jobs is committed with: one answer per job, in order.
@@ -93,6 +97,8 @@ impl Commit for ConsentJob {
                 granted: j.granted,
                 separate: j.separate,
                 channel: &j.channel,
+                gpc: j.gpc,
+                action: j.action.as_deref(),
             })
             .collect();
         crate::api::blocking(vault, || vault.consent_each(&changes))

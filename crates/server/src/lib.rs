@@ -437,6 +437,7 @@ pub fn router(
             }),
         )
         .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
+        .route("/.well-known/gpc.json", get(api::gpc_support))
         .route("/v1/policy/versions", get(api::policy_versions))
         .route("/v1/policy/versions/{id}", get(api::policy_version))
         .route("/v1/notices", get(api::notices))
