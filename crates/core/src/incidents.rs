@@ -620,6 +620,7 @@ impl Vault {
                 "version": 1,
                 "subjects": doc.affected.subjects,
                 "by_category": doc.affected.by_category,
+                "listed": doc.exposure.subjects.len(),
             }),
         );
         self.store.commit(ops, vec![draft])?;
@@ -723,6 +724,7 @@ impl Vault {
                         "subjects": affected.subjects,
                         "before": doc.affected.subjects,
                         "by_category": affected.by_category,
+                        "listed": doc.exposure.subjects.len(),
                     }),
                 ));
                 doc.affected = affected;
