@@ -202,14 +202,14 @@ impl Vault {
 
     /// Which of `categories` were read or disclosed for each subject (by pseudonym) between
     /// `from_ms` and `to_ms`: the granted `pi.read` and `disclosure.record` entries of the
-    /// audit log in the window. The log is in commit order, so its first entry in the window
+    /// audit log in the window — only disclosures to `recipient` when one is named. The log is in commit order, so its first entry in the window
     /// is found by bisection, allowing a minute for clocks that disagree, and the scan stops a
     /// minute past the window's end.
     pub(crate) fn read_in_window(
         &self,
         categories: &[String],
-        from_ms: i64,
-        to_ms: i64,
+        (from_ms, to_ms): (i64, i64),
+        recipient: Option<&str>,
     ) -> Result<HashMap<String, HashSet<String>>, Error> {
         const SLACK_MS: i64 = 60_000;
         let at = |seq: u64| -> Result<Option<i64>, Error> {
@@ -248,7 +248,20 @@ impl Vault {
             if e.at_ms > end {
                 return false;
             }
-            let read = matches!(e.action.as_str(), "pi.read" | "disclosure.record")
+            let to_whom = || {
+                serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .ok()
+                    .and_then(|d| {
+                        d.get("recipient")
+                            .and_then(|r| r.as_str())
+                            .map(str::to_owned)
+                    })
+            };
+            let kind = match recipient {
+                None => matches!(e.action.as_str(), "pi.read" | "disclosure.record"),
+                Some(r) => e.action == "disclosure.record" && to_whom().as_deref() == Some(r),
+            };
+            let read = kind
                 && e.outcome == "granted"
                 && !e.subject.is_empty()
                 && (from_ms..=to_ms).contains(&e.at_ms);

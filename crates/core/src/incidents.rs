@@ -57,10 +57,14 @@ pub struct ExposureInput {
     /// narrowed to their holders. Used to find them, never kept.
     #[serde(default)]
     pub lookups: Vec<LookupValue>,
-    /// Where the exposed copy was held (a region); the policy's first storage region when
-    /// not given.
+    /// Where the exposed copy was held (a region); the recipient's region, or else the
+    /// policy's first storage region, when not given.
     #[serde(default)]
     pub location: Option<String>,
+    /// A breach at a recipient (a processor): the exposed copies are those disclosed to it —
+    /// by the window's end on the `stored` basis, within the window otherwise.
+    #[serde(default)]
+    pub recipient: Option<String>,
 }
 
 /// A lookup value found in exposed data.
@@ -143,6 +147,9 @@ pub(crate) struct Exposure {
     /// Whether the set is narrowed (a list was given, even if none of it resolved).
     narrowed: bool,
     location: String,
+    /// The recipient whose copies were exposed, if the breach was at one.
+    #[serde(default)]
+    recipient: Option<String>,
 }
 
 /// One computation of the affected set, as kept.
@@ -253,6 +260,8 @@ pub struct ExposureView {
     pub listed_subjects: usize,
     /// Where the exposed copy was held.
     pub location: String,
+    /// The recipient whose copies were exposed, for a breach at one.
+    pub recipient: Option<String>,
 }
 
 /// The affected set as shown: counts, never the subjects.
@@ -483,8 +492,20 @@ impl Vault {
         }
         subjects.sort();
         subjects.dedup();
-        let location = match &input.location {
-            Some(l) if !l.is_empty() => text_field("exposure.location", l)?,
+        let recipient = match &input.recipient {
+            None => None,
+            Some(name) => Some(
+                self.policy
+                    .recipient_id(name)
+                    .map(|id| self.policy.recipient(id))
+                    .ok_or(Error::Unknown {
+                        kind: crate::NameKind::Recipient,
+                    })?,
+            ),
+        };
+        let location = match (&input.location, recipient) {
+            (Some(l), _) if !l.is_empty() => text_field("exposure.location", l)?,
+            (_, Some(r)) => r.region.clone(),
             _ => self.policy.regions.first().cloned().unwrap_or_default(),
         };
         Ok(Exposure {
@@ -496,6 +517,7 @@ impl Vault {
             subjects,
             narrowed: !input.subjects.is_empty() || !input.lookups.is_empty(),
             location,
+            recipient: recipient.map(|r| r.name.clone()),
         })
     }
 
@@ -511,11 +533,28 @@ impl Vault {
             "collected" => (exposure.from_ms, exposure.to_ms),
             _ => (i64::MIN, exposure.to_ms),
         };
-        let read = match exposure.basis.as_str() {
-            "read" => {
-                Some(self.read_in_window(&exposure.categories, exposure.from_ms, exposure.to_ms)?)
+        let read = match (exposure.basis.as_str(), &exposure.recipient) {
+            ("read", None) => Some(self.read_in_window(
+                &exposure.categories,
+                (exposure.from_ms, exposure.to_ms),
+                None,
+            )?),
+            // Copies at a recipient: what was disclosed to it (by the window's end, or in it).
+            (basis, Some(r)) => {
+                let from = if basis == "stored" {
+                    i64::MIN
+                } else {
+                    exposure.from_ms
+                };
+                Some(self.read_in_window(&exposure.categories, (from, exposure.to_ms), Some(r))?)
             }
             _ => None,
+        };
+        // Held at some time up to the window's end, whoever's copy.
+        let window = if read.is_some() {
+            (i64::MIN, exposure.to_ms)
+        } else {
+            window
         };
         let listed: Vec<SubjectKey> = exposure
             .subjects
@@ -1482,6 +1521,7 @@ fn exposure_view(e: &Exposure) -> ExposureView {
         basis: e.basis.clone(),
         listed_subjects: e.subjects.len(),
         location: e.location.clone(),
+        recipient: e.recipient.clone(),
     }
 }
 

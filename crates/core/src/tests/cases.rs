@@ -786,3 +786,76 @@ fn p22_a_case_damaged_behind_steward_is_storage_corrupt_not_a_crash() {
         Code::StorageCorrupt
     );
 }
+
+#[test]
+fn p22_a_breach_at_a_processor_takes_what_was_disclosed_to_it() {
+    let k = kit();
+    let t0 = k.clock.now_ms();
+    let (a, b, _c) = (
+        k.subject_with_account(),
+        k.subject_with_account(),
+        k.subject_with_account(),
+    );
+    // a's phone number went to the SMS gateway, b's to the courier; c's nowhere.
+    for (s, to) in [(a, "sms_gateway"), (b, "courier")] {
+        k.vault
+            .disclose(&k.service, s, to, &["phone"], "provide_service", None)
+            .unwrap();
+    }
+    k.clock.advance(HOUR);
+    let now = k.clock.now_ms();
+    let at_gateway = |basis: &str, from: i64| ExposureInput {
+        recipient: Some("sms_gateway".into()),
+        basis: Some(basis.into()),
+        ..exposure(&["phone"], from, now)
+    };
+    let inc = k
+        .vault
+        .open_incident(
+            Some(&k.officer),
+            &incident(
+                "Gateway breach",
+                "major",
+                now,
+                at_gateway("stored", now - 60_000),
+            ),
+        )
+        .unwrap();
+    assert_eq!(inc.affected.subjects, 1, "only a's number was held there");
+    assert_eq!(inc.exposure.recipient.as_deref(), Some("sms_gateway"));
+    assert_eq!(inc.affected.by_region.get("cn-mainland"), Some(&1));
+    // Disclosed in the window only: a's went before it.
+    let later = k
+        .vault
+        .incident_facts(
+            Some(&k.officer),
+            &inc.id,
+            &IncidentFacts {
+                exposure: Some(at_gateway("collected", now - 60_000)),
+                ..IncidentFacts::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(later.affected.subjects, 0);
+    let all = k
+        .vault
+        .incident_facts(
+            Some(&k.officer),
+            &inc.id,
+            &IncidentFacts {
+                exposure: Some(at_gateway("read", t0)),
+                ..IncidentFacts::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(all.affected.subjects, 1);
+    let unknown = ExposureInput {
+        recipient: Some("nobody".into()),
+        ..exposure(&["phone"], t0, now)
+    };
+    assert!(matches!(
+        k.vault
+            .open_incident(Some(&k.officer), &incident("x", "major", now, unknown)),
+        Err(Error::Unknown { .. })
+    ));
+}
