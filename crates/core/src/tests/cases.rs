@@ -58,6 +58,20 @@ fn open_now(k: &Kit, grade: &str, categories: &[&str]) -> crate::incidents::Inci
         .unwrap()
 }
 
+/// The incident's affected set computed again on `exposure`, by the officer.
+fn recompute(k: &Kit, id: &str, exposure: ExposureInput) -> crate::incidents::Incident {
+    k.vault
+        .incident_facts(
+            Some(&k.officer),
+            id,
+            &IncidentFacts {
+                exposure: Some(exposure),
+                ..IncidentFacts::default()
+            },
+        )
+        .unwrap()
+}
+
 /// Each subject mail queued for case `id`, by subject.
 fn mails_of(k: &Kit, id: &str) -> Vec<String> {
     let mut out: Vec<String> = k
@@ -120,24 +134,18 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
 
     // Narrowed by a lookup value found in the leaked file: its holder only, and the value is
     // kept nowhere.
-    let narrowed = k
-        .vault
-        .incident_facts(
-            Some(&k.officer),
-            &inc.id,
-            &IncidentFacts {
-                exposure: Some(ExposureInput {
-                    lookups: vec![LookupValue {
-                        category: "email".into(),
-                        value: "LI.LEI+1@example.cn".into(),
-                    }],
-                    subjects: vec![c.to_string(), later.to_string()],
-                    ..exposure(&["phone", "email"], t0, now)
-                }),
-                ..IncidentFacts::default()
-            },
-        )
-        .unwrap();
+    let narrowed = recompute(
+        &k,
+        &inc.id,
+        ExposureInput {
+            lookups: vec![LookupValue {
+                category: "email".into(),
+                value: "LI.LEI+1@example.cn".into(),
+            }],
+            subjects: vec![c.to_string(), later.to_string()],
+            ..exposure(&["phone", "email"], t0, now)
+        },
+    );
     assert_eq!(narrowed.affected.version, 2);
     assert_eq!(
         narrowed.affected.subjects, 3,
@@ -158,20 +166,14 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
     );
 
     // The `collected` basis takes only what was collected in the window.
-    let collected = k
-        .vault
-        .incident_facts(
-            Some(&k.officer),
-            &inc.id,
-            &IncidentFacts {
-                exposure: Some(ExposureInput {
-                    basis: Some("collected".into()),
-                    ..exposure(&["phone"], t0 + 9 * HOUR, now)
-                }),
-                ..IncidentFacts::default()
-            },
-        )
-        .unwrap();
+    let collected = recompute(
+        &k,
+        &inc.id,
+        ExposureInput {
+            basis: Some("collected".into()),
+            ..exposure(&["phone"], t0 + 9 * HOUR, now)
+        },
+    );
     assert_eq!(
         collected.affected.subjects, 1,
         "only `later` gave a phone number then"
@@ -182,20 +184,14 @@ fn p22_the_affected_set_is_exactly_the_subjects_whose_data_matched() {
     k.read(later, &["email"], "provide_service").unwrap();
     k.clock.advance(HOUR);
     k.read(a, &["phone"], "provide_service").unwrap();
-    let read = k
-        .vault
-        .incident_facts(
-            Some(&k.officer),
-            &inc.id,
-            &IncidentFacts {
-                exposure: Some(ExposureInput {
-                    basis: Some("read".into()),
-                    ..exposure(&["phone"], t1, t1 + HOUR / 2)
-                }),
-                ..IncidentFacts::default()
-            },
-        )
-        .unwrap();
+    let read = recompute(
+        &k,
+        &inc.id,
+        ExposureInput {
+            basis: Some("read".into()),
+            ..exposure(&["phone"], t1, t1 + HOUR / 2)
+        },
+    );
     assert_eq!(
         (read.affected.subjects, read.exposure.basis.as_str()),
         (1, "read"),
@@ -825,29 +821,9 @@ fn p22_a_breach_at_a_processor_takes_what_was_disclosed_to_it() {
     assert_eq!(inc.exposure.recipient.as_deref(), Some("sms_gateway"));
     assert_eq!(inc.affected.by_region.get("cn-mainland"), Some(&1));
     // Disclosed in the window only: a's went before it.
-    let later = k
-        .vault
-        .incident_facts(
-            Some(&k.officer),
-            &inc.id,
-            &IncidentFacts {
-                exposure: Some(at_gateway("collected", now - 60_000)),
-                ..IncidentFacts::default()
-            },
-        )
-        .unwrap();
+    let later = recompute(&k, &inc.id, at_gateway("collected", now - 60_000));
     assert_eq!(later.affected.subjects, 0);
-    let all = k
-        .vault
-        .incident_facts(
-            Some(&k.officer),
-            &inc.id,
-            &IncidentFacts {
-                exposure: Some(at_gateway("read", t0)),
-                ..IncidentFacts::default()
-            },
-        )
-        .unwrap();
+    let all = recompute(&k, &inc.id, at_gateway("read", t0));
     assert_eq!(all.affected.subjects, 1);
     let unknown = ExposureInput {
         recipient: Some("nobody".into()),
