@@ -1628,7 +1628,8 @@ fn serve(config: steward_server::Config) -> Result<()> {
         None => None,
     };
     let policy = vault.policy().version.clone();
-    let state = steward_server::AppState::new(vault, mailer);
+    let state =
+        steward_server::AppState::new(vault, mailer).with_origins(config.allowed_origins.clone());
     let running = steward_server::start(
         state,
         listener,

@@ -915,7 +915,7 @@ fn p07_a_grant_under_global_privacy_control_needs_the_persons_explicit_act() {
     let service = srv.key("service");
     let id = srv.subject(&service);
     let path = format!("/v1/subjects/{id}/consents");
-    let gpc = ("Sec-GPC", "1");
+    let gpc = &[("Sec-GPC", "1")];
     let grant = json!({"target": "purpose:relevant_offers", "granted": true, "channel": "web"});
     let r = srv.post_with(&path, &service, gpc, grant.clone());
     assert_eq!(

@@ -105,6 +105,9 @@ pub struct Server {
     backend: Option<TestBackend>,
 }
 
+/// The provider's site every test server lets call the visitor consent API.
+pub const PROVIDER_SITE: &str = "https://shop.example.cn";
+
 pub struct Reply {
     pub status: u16,
     pub body: Value,
@@ -154,7 +157,9 @@ impl Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let vault = Arc::new(backend.open_under(clock.clone(), policy));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let state = steward_server::AppState::new(Arc::clone(&vault), mailer);
+        // The provider's own site, for the visitor consent API.
+        let state = steward_server::AppState::new(Arc::clone(&vault), mailer)
+            .with_origins(vec![crate::http::PROVIDER_SITE.into()]);
         let options = steward_server::Options {
             max_body_bytes: 1 << 20,
             retention_sweep: None,
@@ -240,15 +245,16 @@ impl Server {
         })
     }
 
-    /// POSTs `body` as JSON with a header more (`Sec-GPC: 1`).
-    pub fn post_with(&self, path: &str, key: &str, header: (&str, &str), body: Value) -> Reply {
-        Self::reply(
-            self.agent
-                .post(format!("{}{path}", self.base))
-                .header("Authorization", format!("Bearer {key}"))
-                .header(header.0, header.1)
-                .send_json(body),
-        )
+    /// POSTs `body` as JSON with headers more (`Sec-GPC: 1`, `Origin`).
+    pub fn post_with(&self, path: &str, key: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {key}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Self::reply(req.send_json(body))
     }
 
     pub fn post_raw(&self, path: &str, key: &str, content_type: &str, body: &str) -> Reply {

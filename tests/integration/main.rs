@@ -27,3 +27,4 @@ mod outbox;
 mod policy;
 mod selfservice;
 mod serve;
+mod visitor;

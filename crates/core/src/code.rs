@@ -109,6 +109,8 @@ catalogue! {
     RequiredCategoryMissing = "required_category_missing", 422, "the feature requires a category that was not sent (P3)";
     /// Fresh consent is needed (P11).
     ReconsentRequired = "reconsent_required", 403, "the purpose is new or wider in a policy version later than the subject's data, and the subject has not consented since that version took effect (P11)";
+    /// A browser call from another site (P7).
+    OriginNotAllowed = "origin_not_allowed", 403, "the calling page's origin is not one of the provider's sites listed in `allowed_origins`";
     /// A grant under Global Privacy Control without an explicit action (P7).
     GpcSignal = "gpc_signal", 403, "the request carries `Sec-GPC: 1`, the person's refusal of every non-essential use (P7): a grant is recorded only with the explicit action that gave it (`action`)";
     /// Consent does not apply.

@@ -168,6 +168,9 @@ pub enum Error {
         /// What is held.
         categories: String,
     },
+    /// P7: a browser call from a site that is not one of the provider's.
+    #[error("this page's origin is not one of the provider's sites (`allowed_origins`)")]
+    OriginNotAllowed,
     /// P7: a grant under Global Privacy Control without the person's explicit act.
     #[error(
         "the request carries Global Privacy Control (`Sec-GPC: 1`), the person's refusal of every non-essential use: a grant is recorded only with the explicit action that gave it (`action`)"
@@ -358,6 +361,7 @@ impl Error {
             Error::ConsentNotApplicable { .. } => Code::ConsentNotApplicable,
             Error::LegalHold { .. } => Code::LegalHold,
             Error::GpcSignal => Code::GpcSignal,
+            Error::OriginNotAllowed => Code::OriginNotAllowed,
             Error::SubjectClosed | Error::ClosedToCollection => Code::SubjectClosed,
             Error::RequestState { .. } => Code::RequestState,
             Error::TooManyAttempts => Code::TooManyAttempts,

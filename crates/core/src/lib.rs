@@ -35,6 +35,7 @@ mod statement;
 mod tags;
 mod vault;
 pub mod versions;
+pub mod visitors;
 
 pub use cases::Delivered;
 pub use check::Check;

@@ -100,6 +100,10 @@ pub struct Config {
     /// Who is reminded of deadlines, and when (P32).
     #[serde(default)]
     pub contacts: ContactsConfig,
+    /// The provider's sites (`https://www.example.cn`, scheme, host and port only) whose pages
+    /// may call the visitor consent API from the browser (P7); every other origin is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Staff contacts for deadline reminders and escalations (email addresses).
@@ -250,6 +254,7 @@ impl Default for Config {
             outbox_lease_ms: default_outbox_lease(),
             notice_batch: default_notice_batch(),
             contacts: ContactsConfig::default(),
+            allowed_origins: Vec::new(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
             tls: None,
@@ -269,6 +274,27 @@ pub enum ConfigError {
     /// An environment variable is unknown or its value unusable.
     #[error("environment variable `{0}`: {1}")]
     Env(String, String),
+}
+
+/// Whether `o` is a web origin as browsers send it: `http` or `https`, `://`, a host of
+/// letters, digits, `.` and `-` (or a bracketed IPv6 address), and an optional `:port`.
+fn is_origin(o: &str) -> bool {
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && (host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            || (host.starts_with('[') && host.ends_with(']')));
+    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok())
 }
 
 /// Variables that belong to Steward but are not configuration keys.
@@ -413,6 +439,13 @@ impl Config {
                         config.contacts.escalation = list;
                     }
                 }
+                "ALLOWED_ORIGINS" => {
+                    config.allowed_origins = value
+                        .split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect();
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -421,10 +454,16 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
+        }
+        if !config.allowed_origins.iter().all(|o| is_origin(o)) {
+            return Err(ConfigError::Parse(
+                file.map(Path::to_path_buf).unwrap_or_default(),
+                "each of `allowed_origins` is a scheme, a host and an optional port (`https://www.example.cn`), without a path".into(),
+            ));
         }
         Ok(config)
     }
@@ -514,5 +553,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("microseconds"), "{e}");
+    }
+
+    #[test]
+    fn p07_allowed_origins_are_web_origins_without_a_path() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "STEWARD_ALLOWED_ORIGINS",
+                "https://www.example.cn, http://127.0.0.1:8081,https://[::1]:9",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            [
+                "https://www.example.cn",
+                "http://127.0.0.1:8081",
+                "https://[::1]:9"
+            ]
+        );
+        for bad in [
+            "www.example.cn",
+            "https://www.example.cn/",
+            "https://www.example.cn/shop",
+            "ftp://example.cn",
+            "https://example.cn:99999",
+            "https://",
+        ] {
+            let e = Config::load(None, env(&[("STEWARD_ALLOWED_ORIGINS", bad)]));
+            assert!(e.is_err(), "{bad} was taken");
+        }
     }
 }

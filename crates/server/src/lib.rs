@@ -13,6 +13,7 @@ pub mod mail;
 pub mod openapi;
 pub mod tls;
 mod unread;
+pub mod visitor;
 pub mod webhook;
 
 use std::future::Future;
@@ -438,6 +439,21 @@ pub fn router(
         )
         .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
         .route("/.well-known/gpc.json", get(api::gpc_support))
+        .merge(
+            Router::new()
+                .route(
+                    "/v1/visitor/state",
+                    post(visitor::visitor_state).options(visitor::preflight),
+                )
+                .route(
+                    "/v1/visitor/consents",
+                    post(visitor::visitor_choose).options(visitor::preflight),
+                )
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    visitor::cross_origin,
+                )),
+        )
         .route("/v1/policy/versions", get(api::policy_versions))
         .route("/v1/policy/versions/{id}", get(api::policy_version))
         .route("/v1/notices", get(api::notices))

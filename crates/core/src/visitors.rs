@@ -1,0 +1,299 @@
+//! Consent for visitors before they sign in (P7, P8): a browser is known by a random device id
+//! the banner keeps in a first-party cookie on the provider's site. Steward never stores that
+//! id: the visitor is a subject whose key is a keyed digest of it, made on the visitor's first
+//! choice, so each choice is an ordinary consent event — audited, tagged, with a signed
+//! receipt naming the visitor by pseudonym — per purpose the policy's cookies serve. Global
+//! Privacy Control is a refusal of every non-essential cookie purpose the visitor has not
+//! decided, recorded once; a grant under it stands only on the visitor's explicit act.
+
+use serde::{Deserialize, Serialize};
+use steward_policy::PurposeId;
+use steward_store::{Op, StoreError, SubjectRow, SubjectState};
+
+use crate::clock::rfc3339;
+use crate::error::Error;
+use crate::vault::{ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
+
+/// The channel visitors' choices are recorded under.
+pub const VISITOR_CHANNEL: &str = "banner";
+
+/// One choice a visitor made.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorChoice {
+    /// A purpose the policy's cookies serve, resting on consent.
+    pub purpose: String,
+    /// Given (true) or refused (false).
+    pub granted: bool,
+}
+
+/// A cookie as the banner shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct VisitorCookie {
+    /// Name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// How long it lives, days.
+    pub lifetime_days: u32,
+}
+
+/// A cookie purpose and where the visitor stands on it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct VisitorPurpose {
+    /// The purpose's name.
+    pub purpose: String,
+    /// What it is for.
+    pub description: String,
+    /// It does not rest on consent: always on, not a choice.
+    pub essential: bool,
+    /// The cookies that serve it.
+    pub cookies: Vec<VisitorCookie>,
+    /// The visitor's choice in force: none when undecided (and always none when essential).
+    pub granted: Option<bool>,
+    /// When it was made.
+    pub at: Option<String>,
+}
+
+/// Where a visitor stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct VisitorState {
+    /// The policy version in force.
+    pub policy_version: String,
+    /// Every non-essential purpose has a choice in force.
+    pub decided: bool,
+    /// Ask again: a material version took effect after a choice in force was made.
+    pub reprompt: bool,
+    /// The request carried Global Privacy Control and it was honoured.
+    pub gpc: bool,
+    /// The purposes the policy's cookies serve.
+    pub purposes: Vec<VisitorPurpose>,
+}
+
+impl Vault {
+    /// The visitor a device id stands for: a subject key that is a keyed digest of it. A
+    /// device id is 22 to 64 characters of `A-Z a-z 0-9 _ -` (the banner makes 16 random bytes,
+    /// base64url).
+    pub(crate) fn visitor(&self, device: &str) -> Result<SubjectId, Error> {
+        let ok = (22..=64).contains(&device.len())
+            && device
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::Invalid(
+                "`device` is 22 to 64 characters of letters, digits, `_` or `-`".into(),
+            ));
+        }
+        let digest = self.keys.state_tag("visitor-device", &[device.as_bytes()]);
+        // RFC 4122 version 4 layout, as every subject id.
+        Ok(SubjectId(
+            uuid::Builder::from_random_bytes(digest)
+                .into_uuid()
+                .into_bytes(),
+        ))
+    }
+
+    /// Makes the visitor's subject if it is not there yet (audited `subject.register`, with
+    /// `detail.visitor`); a second process making it at once is no failure.
+    fn ensure_visitor(&self, visitor: SubjectId) -> Result<(), Error> {
+        if self.subject_row(&visitor.0)?.is_some() {
+            return Ok(());
+        }
+        let (_, wrapped) = self.keys.new_data_key(&self.rng, &visitor.0)?;
+        if self.keyring.get(&visitor.0)?.is_none() {
+            self.keyring.put(&visitor.0, &wrapped)?;
+        }
+        let mut draft =
+            self.system_draft("subject.register", serde_json::json!({ "visitor": true }));
+        draft.subject = self.pseudonym(visitor);
+        match self.store.commit(
+            vec![Op::InsertSubject(SubjectRow {
+                id: visitor.0,
+                state: SubjectState::Active,
+                created_ms: self.clock.now_ms(),
+                closed_ms: None,
+                tag: self.subject_tag(&visitor.0, SubjectState::Active),
+            })],
+            vec![draft],
+        ) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The purposes the policy's cookies serve, in the policy's order.
+    fn cookie_purposes(&self) -> Vec<PurposeId> {
+        let mut out: Vec<PurposeId> = Vec::new();
+        for c in &self.policy.cookies {
+            if !out.contains(&c.purpose) {
+                out.push(c.purpose);
+            }
+        }
+        out
+    }
+
+    /// Where a visitor stands (public, for the banner). With `gpc` (the request carried
+    /// `Sec-GPC: 1`), every non-essential cookie purpose the visitor has not decided is refused
+    /// first — recorded once, as a withdrawal marked `gpc`; a choice the visitor made stands.
+    pub fn visitor_state(&self, device: &str, gpc: bool) -> Result<VisitorState, Error> {
+        let visitor = self.visitor(device)?;
+        if gpc {
+            let undecided: Vec<PurposeId> = {
+                let held = self.store.consents_in_force(&visitor.0)?;
+                self.cookie_purposes()
+                    .into_iter()
+                    .filter(|p| self.policy.purpose(*p).needs_consent())
+                    .filter(|p| {
+                        let target = format!("purpose:{}", self.policy.purpose(*p).name);
+                        !held.iter().any(|c| c.target == target)
+                    })
+                    .collect()
+            };
+            if !undecided.is_empty() {
+                self.ensure_visitor(visitor)?;
+                let actor = crate::selfservice::subject_actor();
+                let changes: Vec<ConsentChange<'_>> = undecided
+                    .iter()
+                    .map(|p| ConsentChange {
+                        actor: &actor,
+                        subject: visitor,
+                        target: ConsentTarget::Purpose(*p),
+                        granted: false,
+                        separate: false,
+                        channel: VISITOR_CHANNEL,
+                        gpc: true,
+                        action: None,
+                    })
+                    .collect();
+                for r in self.consent_each(&changes) {
+                    r?;
+                }
+            }
+        }
+        let held = self.store.consents_in_force(&visitor.0)?;
+        for c in &held {
+            self.check_consent(c)?;
+        }
+        let now = self.clock.now_ms();
+        let last_material = self
+            .policy
+            .all()
+            .iter()
+            .filter(|v| v.material && v.row.effective_ms <= now)
+            .map(|v| v.row.effective_ms)
+            .max();
+        let mut decided = true;
+        let mut reprompt = false;
+        let purposes = self
+            .cookie_purposes()
+            .into_iter()
+            .map(|p| {
+                let purpose = self.policy.purpose(p);
+                let essential = !purpose.needs_consent();
+                let target = format!("purpose:{}", purpose.name);
+                let choice = held.iter().find(|c| c.target == target);
+                if !essential {
+                    match choice {
+                        None => decided = false,
+                        Some(c) if last_material.is_some_and(|m| c.at_ms < m) => reprompt = true,
+                        Some(_) => {}
+                    }
+                }
+                VisitorPurpose {
+                    purpose: purpose.name.clone(),
+                    description: purpose.description.clone(),
+                    essential,
+                    cookies: self
+                        .policy
+                        .cookies
+                        .iter()
+                        .filter(|c| c.purpose == p)
+                        .map(|c| VisitorCookie {
+                            name: c.name.clone(),
+                            description: c.description.clone(),
+                            lifetime_days: c.lifetime_days,
+                        })
+                        .collect(),
+                    granted: if essential {
+                        None
+                    } else {
+                        choice.map(|c| c.granted)
+                    },
+                    at: if essential {
+                        None
+                    } else {
+                        choice.map(|c| rfc3339(c.at_ms))
+                    },
+                }
+            })
+            .collect();
+        Ok(VisitorState {
+            policy_version: self.policy.version.clone(),
+            decided,
+            reprompt,
+            gpc,
+            purposes,
+        })
+    }
+
+    /// Records a visitor's choices (public, for the banner): each a consent event with its
+    /// signed receipt, made by the visitor's explicit `action` (`button` or `toggle`). Only
+    /// non-essential purposes the policy's cookies serve can be chosen. Under GPC a grant
+    /// stands on that act, and the log says so.
+    pub fn visitor_choose(
+        &self,
+        device: &str,
+        choices: &[VisitorChoice],
+        action: &str,
+        gpc: bool,
+    ) -> Result<Vec<SignedDocument>, Error> {
+        let visitor = self.visitor(device)?;
+        if !["button", "toggle"].contains(&action) {
+            return Err(Error::Invalid(
+                "a visitor's `action` is `button` or `toggle`".into(),
+            ));
+        }
+        if choices.is_empty() || choices.len() > 64 {
+            return Err(Error::Invalid("`choices` holds 1 to 64 choices".into()));
+        }
+        let cookie_purposes = self.cookie_purposes();
+        let mut targets = Vec::with_capacity(choices.len());
+        for c in choices {
+            let p = self.policy.purpose_id(&c.purpose).ok_or(Error::Unknown {
+                kind: crate::NameKind::Purpose,
+            })?;
+            if !cookie_purposes.contains(&p) {
+                return Err(Error::Invalid(
+                    "a visitor chooses only among the purposes the policy's cookies serve".into(),
+                ));
+            }
+            if !self.policy.purpose(p).needs_consent() {
+                return Err(Error::ConsentNotApplicable {
+                    target: format!("purpose:{}", c.purpose),
+                    reason: "its cookies are essential".into(),
+                });
+            }
+            targets.push((ConsentTarget::Purpose(p), c.granted));
+        }
+        self.ensure_visitor(visitor)?;
+        let actor = crate::selfservice::subject_actor();
+        let changes: Vec<ConsentChange<'_>> = targets
+            .iter()
+            .map(|(target, granted)| ConsentChange {
+                actor: &actor,
+                subject: visitor,
+                target: *target,
+                granted: *granted,
+                separate: false,
+                channel: VISITOR_CHANNEL,
+                gpc,
+                action: Some(action),
+            })
+            .collect();
+        self.consent_each(&changes).into_iter().collect()
+    }
+}

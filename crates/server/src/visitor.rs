@@ -1,0 +1,127 @@
+//! The visitor consent API (P7, P8): what the banner on the provider's pages calls from the
+//! browser, before the visitor signs in. Public — a visitor is known only by the device id the
+//! banner keeps — and cross-origin from the provider's own sites alone: a request whose
+//! `Origin` is not in `allowed_origins` is refused (`origin_not_allowed`), and a preflight
+//! from one that is gets the CORS answer browsers need.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use steward_core::visitors::{VisitorChoice, VisitorState};
+use utoipa::ToSchema;
+
+use crate::api::{AppState, DocumentBody, gpc};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Body;
+
+/// Which visitor.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceBody {
+    /// The device id the banner keeps (22 to 64 characters of `A-Z a-z 0-9 _ -`).
+    pub device: String,
+}
+
+/// A visitor's choices.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesBody {
+    /// The device id the banner keeps.
+    pub device: String,
+    /// One choice per purpose chosen.
+    pub choices: Vec<VisitorChoice>,
+    /// How the visitor made them: `button` (accept all, refuse all) or `toggle` (a switch in
+    /// the settings).
+    pub action: String,
+}
+
+/// The receipts of a visitor's choices.
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptsBody {
+    /// A signed consent receipt per choice, in the order sent.
+    pub receipts: Vec<DocumentBody>,
+}
+
+/// Refuses a cross-origin request from a site not in `allowed_origins`, answers a preflight
+/// from one that is, and marks the answers to it as readable by that site.
+pub async fn cross_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let Some(origin) = origin else {
+        // Not a browser's cross-origin call: nothing to allow.
+        return next.run(request).await;
+    };
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| state.allowed_origins.iter().any(|a| a == o));
+    if !allowed {
+        return ApiError::from(steward_core::Error::OriginNotAllowed).into_response();
+    }
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, sec-gpc"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
+
+/// A preflight's answer comes from [`cross_origin`]; without an `Origin` there is nothing to
+/// allow.
+pub async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// Where a visitor stands: each purpose the policy's cookies serve, the choice in force,
+/// whether to ask again. With `Sec-GPC: 1` every undecided non-essential purpose is refused
+/// first, once (P7).
+#[utoipa::path(post, path = "/v1/visitor/state", tag = "consent", request_body = DeviceBody,
+    responses((status = 200, body = VisitorState, description = "OK"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+pub async fn visitor_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<DeviceBody>,
+) -> Result<axum::Json<VisitorState>, ApiError> {
+    let signal = gpc(&headers);
+    let vault = &state.vault;
+    let answer = crate::api::blocking(vault, || vault.visitor_state(&body.device, signal))?;
+    Ok(axum::Json(answer))
+}
+
+/// Records a visitor's choices, each with its signed receipt (P7, P33).
+#[utoipa::path(post, path = "/v1/visitor/consents", tag = "consent", request_body = ChoicesBody,
+    responses((status = 201, body = ReceiptsBody, description = "Recorded"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+pub async fn visitor_choose(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<ChoicesBody>,
+) -> Result<(StatusCode, axum::Json<ReceiptsBody>), ApiError> {
+    let signal = gpc(&headers);
+    let vault = &state.vault;
+    let receipts = crate::api::blocking(vault, || {
+        vault.visitor_choose(&body.device, &body.choices, &body.action, signal)
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ReceiptsBody {
+            receipts: receipts.into_iter().map(DocumentBody::from).collect(),
+        }),
+    ))
+}

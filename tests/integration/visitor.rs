@@ -1,0 +1,146 @@
+//! Issue 14 in part (P7, P8): visitors' cookie choices before sign-in, through the API the
+//! banner calls — cross-origin from the provider's own site only, Global Privacy Control
+//! honoured once, each choice with a signed receipt that verifies.
+
+use serde_json::{Value, json};
+
+use crate::http::{PROVIDER_SITE, Server};
+
+const DEVICE: &str = "Qm9vay1zaGVsZi1ncmVlbi1sYW1w";
+
+#[test]
+fn p07_a_visitors_choices_are_recorded_with_receipts_from_the_providers_site_only() {
+    let srv = Server::start();
+    let site = &[("Origin", PROVIDER_SITE)];
+    // A preflight from the provider's site is answered; any other site is refused.
+    let (r, headers) = srv.raw_request(&format!(
+        "OPTIONS /v1/visitor/consents HTTP/1.1\r\nOrigin: {PROVIDER_SITE}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\r\n"
+    ));
+    assert_eq!(r.status, 204, "{headers}");
+    assert!(
+        headers.contains(&format!("access-control-allow-origin: {PROVIDER_SITE}")),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("access-control-allow-methods: post"),
+        "{headers}"
+    );
+    let (r, _) = srv.raw_request(
+        "OPTIONS /v1/visitor/consents HTTP/1.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+    );
+    assert_eq!(r.status, 403);
+    let r = srv.post_with(
+        "/v1/visitor/state",
+        "",
+        &[("Origin", "https://evil.example")],
+        json!({"device": DEVICE}),
+    );
+    assert_eq!(r.body["error"]["code"], "origin_not_allowed", "{}", r.body);
+
+    // A new visitor: undecided on every non-essential cookie purpose.
+    let r = srv.post_with("/v1/visitor/state", "", site, json!({"device": DEVICE}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.body["decided"].as_bool(), r.body["gpc"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let purposes = r.body["purposes"].as_array().unwrap();
+    let essential = purposes
+        .iter()
+        .find(|p| p["purpose"] == "provide_service")
+        .unwrap();
+    assert_eq!(essential["essential"], true);
+    assert_eq!(essential["cookies"][0]["name"], "sid");
+    let analytics = purposes
+        .iter()
+        .find(|p| p["purpose"] == "service_improvement")
+        .unwrap();
+    assert_eq!(
+        (analytics["essential"].as_bool(), &analytics["granted"]),
+        (Some(false), &Value::Null)
+    );
+
+    // Accept analytics, refuse personalisation: a receipt each, verifying with the public key.
+    let r = srv.post_with(
+        "/v1/visitor/consents",
+        "",
+        site,
+        json!({"device": DEVICE, "action": "toggle", "choices": [
+            {"purpose": "service_improvement", "granted": true},
+            {"purpose": "personalisation", "granted": false}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receipts = r.body["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 2);
+    let receipt: steward_core::SignedDocument =
+        serde_json::from_value(receipts[0].clone()).unwrap();
+    let payload =
+        steward_core::evidence::verify_document(&receipt, Some(srv.vault.public_key())).unwrap();
+    assert_eq!(
+        (payload["target"].as_str(), payload["granted"].as_bool()),
+        (Some("purpose:service_improvement"), Some(true))
+    );
+    assert_eq!(payload["channel"], "banner");
+    assert!(
+        !payload.to_string().contains(DEVICE),
+        "the device id is never kept or shown"
+    );
+    let r = srv.post_with("/v1/visitor/state", "", site, json!({"device": DEVICE}));
+    let decided: Vec<(&str, Option<bool>)> = r.body["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["essential"] == false)
+        .map(|p| (p["purpose"].as_str().unwrap(), p["granted"].as_bool()))
+        .collect();
+    assert!(
+        decided.contains(&("service_improvement", Some(true)))
+            && decided.contains(&("personalisation", Some(false))),
+        "{decided:?}"
+    );
+    // Essential purposes are not a choice; nor is something no cookie serves.
+    for purpose in ["provide_service", "surveys"] {
+        let r = srv.post_with("/v1/visitor/consents", "", site, json!({"device": DEVICE, "action": "button", "choices": [{"purpose": purpose, "granted": false}]}));
+        assert_eq!(r.status / 100, 4, "{}", r.body);
+    }
+    assert_eq!(
+        srv.post_with("/v1/visitor/state", "", site, json!({"device": "short"}))
+            .body["error"]["code"],
+        "invalid_input"
+    );
+    assert!(!srv.audit_text().contains(DEVICE));
+}
+
+#[test]
+fn p07_global_privacy_control_refuses_once_and_the_visitors_own_choice_stands() {
+    let srv = Server::start();
+    let gpc = &[("Origin", PROVIDER_SITE), ("Sec-GPC", "1")];
+    let device = "R1BDLXZpc2l0b3ItZGV2aWNlLTAx";
+    let refusals = |srv: &Server| srv.audit_text().matches("\"gpc\":true").count();
+    let r = srv.post_with("/v1/visitor/state", "", gpc, json!({"device": device}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["gpc"], true);
+    assert_eq!(
+        r.body["decided"], true,
+        "every non-essential purpose refused: {}",
+        r.body
+    );
+    let first = refusals(&srv);
+    assert!(first >= 2, "a refusal per non-essential cookie purpose");
+    // Recorded once, not per request.
+    srv.post_with("/v1/visitor/state", "", gpc, json!({"device": device}));
+    assert_eq!(refusals(&srv), first);
+    // The visitor then turns analytics on themselves: recorded as their act, and it stands.
+    let r = srv.post_with("/v1/visitor/consents", "", gpc, json!({"device": device, "action": "toggle", "choices": [{"purpose": "service_improvement", "granted": true}]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = srv.post_with("/v1/visitor/state", "", gpc, json!({"device": device}));
+    let analytics = r.body["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "service_improvement")
+        .unwrap()
+        .clone();
+    assert_eq!(analytics["granted"], true, "{}", r.body);
+    assert!(srv.audit_text().contains("\"action\":\"toggle\""));
+}
