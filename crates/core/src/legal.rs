@@ -612,10 +612,6 @@ impl Vault {
             ..Basis::default()
         })
         .map_err(|_| Error::Internal("a legal basis does not serialise"))?;
-        let system = crate::vault::Actor {
-            id: actor.map_or_else(|| "system".to_string(), |a| a.id.clone()),
-            role: actor.map_or(steward_policy::RoleId::SUBJECT, |a| a.role),
-        };
         for chunk in 0..doc.chunks {
             let bytes = self
                 .store
@@ -672,15 +668,26 @@ impl Vault {
                     at_ms: now,
                     audit_seq: 0,
                 }));
-                drafts.push(self.draft(
-                    &system,
-                    "disclosure.record",
-                    Outcome::Granted,
-                    Some(subject),
-                    "",
-                    doc.categories.join(","),
-                    json!({ "recipient": doc.successor, "legal_basis": "transfer", "transfer": doc.id, "records": values.len() }),
-                ));
+                let detail = json!({ "recipient": doc.successor, "legal_basis": "transfer", "transfer": doc.id, "records": values.len() });
+                // By the caller, or by `system` from the command line.
+                let mut draft = match actor {
+                    Some(a) => self.draft(
+                        a,
+                        "disclosure.record",
+                        Outcome::Granted,
+                        Some(subject),
+                        "",
+                        doc.categories.join(","),
+                        detail,
+                    ),
+                    None => {
+                        let mut d = self.system_draft("disclosure.record", detail);
+                        d.subject = self.pseudonym(subject);
+                        d
+                    }
+                };
+                draft.categories = doc.categories.join(",");
+                drafts.push(draft);
             }
         }
         let plain = serde_json::to_vec(&json!({
