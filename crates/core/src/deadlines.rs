@@ -1,11 +1,13 @@
 //! One deadline board (P32): every clock Steward keeps, in one list — rights requests and
 //! inquiries (their answer is due), legal holds (they end), closed accounts (their erasure is
-//! due), retention (the oldest value of a category expires) — each marked overdue, due soon
-//! or later; and the reminders that go with them: before a request's deadline, at each of the
+//! due), retention (the oldest value of a category expires), policy versions' notice periods,
+//! incidents' reports to authorities ([`crate::incidents`]) and notices of legal disclosures
+//! waiting for a restriction to end ([`crate::legal`]) — each marked overdue, due soon or
+//! later; and the reminders that go with them: before a request's deadline, at each of the
 //! configured lead times, a reminder to the staff contacts who answer requests; once it is
-//! overdue, an escalation to the privacy officer's contacts. Reminders are messages in the
-//! outbox ([`crate::outbox`]), each sent once (the store remembers which). All on the vault's
-//! clock. Policy notice periods and incident clocks join the board when they exist.
+//! overdue, an escalation to the privacy officer's contacts (incident reports have reminders of
+//! their own, in hours). Reminders are messages in the outbox ([`crate::outbox`]), each sent
+//! once (the store remembers which). All on the vault's clock.
 
 use serde::Serialize;
 use serde_json::json;
