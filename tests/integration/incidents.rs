@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::http::Server;
-use crate::outbox::{Receiver, free_port};
+use crate::outbox::Receiver;
 use crate::selfservice::SmtpSink;
 
 const HOUR: i64 = 3_600_000;
@@ -28,14 +28,12 @@ fn p22_an_incident_is_opened_reported_and_the_affected_told_over_http() {
         json!({"language": "en"}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let port = free_port();
-    let r = srv.post(
-        "/v1/webhooks",
+    let receiver = Receiver::registered(
+        &srv,
         &officer,
-        json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["incident.opened", "incident.announced", "incident.push"]}),
+        &["incident.opened", "incident.announced", "incident.push"],
+        0,
     );
-    assert_eq!(r.status, 201, "{}", r.body);
-    let receiver = Receiver::start(port, r.body["secret"].as_str().unwrap(), 0);
     let sink = SmtpSink::start();
 
     let body = json!({

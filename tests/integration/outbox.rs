@@ -63,6 +63,27 @@ impl Drop for Receiver {
     }
 }
 
+impl Receiver {
+    /// Registers an endpoint on a free loopback port for `events` (with `key`, a role that
+    /// manages the outbox) and starts the independent receiver there, failing its first
+    /// `fail_first` calls.
+    pub(crate) fn registered(
+        srv: &crate::http::Server,
+        key: &str,
+        events: &[&str],
+        fail_first: usize,
+    ) -> Receiver {
+        let port = free_port();
+        let r = srv.post(
+            "/v1/webhooks",
+            key,
+            serde_json::json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": events}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        Receiver::start(port, r.body["secret"].as_str().unwrap(), fail_first)
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::http::Server;
-use crate::outbox::{Receiver, free_port};
+use crate::outbox::Receiver;
 use crate::selfservice::SmtpSink;
 
 const DAY: i64 = 86_400_000;
@@ -64,14 +64,12 @@ fn p29_a_material_change_is_announced_mailed_signalled_and_enforced_from_its_dat
         json!({"language": "en"}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let port = free_port();
-    let r = srv.post(
-        "/v1/webhooks",
+    let receiver = Receiver::registered(
+        &srv,
         &officer,
-        json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["policy.published", "notice.sent", "policy.effective"]}),
+        &["policy.published", "notice.sent", "policy.effective"],
+        1,
     );
-    assert_eq!(r.status, 201, "{}", r.body);
-    let receiver = Receiver::start(port, r.body["secret"].as_str().unwrap(), 1);
     let sink = SmtpSink::start();
 
     // Only a role with `policy.publish` publishes; inside the 30-day notice period a material

@@ -114,8 +114,8 @@ impl Vault {
             let (more, drafts) = change(&mut doc)?;
             let mut ops = vec![self.case_op(id, kind, row.revision + 1, &doc)?];
             ops.extend(more);
-            match self.store.commit(ops, drafts) {
-                Ok(_) => return Ok(doc),
+            match self.commit_case(ops, drafts) {
+                Ok(()) => return Ok(doc),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -123,6 +123,26 @@ impl Vault {
         Err(Error::Conflict(
             "the case changed while this change was written; try again".into(),
         ))
+    }
+
+    /// Commits a unit that writes a case: this process's copy of the cases is dropped once
+    /// it commits.
+    pub(crate) fn commit_case(&self, ops: Vec<Op>, drafts: Vec<Draft>) -> Result<(), StoreError> {
+        self.store.commit(ops, drafts)?;
+        self.case_cache.forget();
+        Ok(())
+    }
+
+    /// Every case of `kind` at its latest revision, from this process's copy while it is
+    /// fresh (another process's change is seen within seconds): what the public notices and
+    /// the dispatcher's passes read.
+    pub(crate) fn cached_cases(&self, kind: &str) -> Result<Vec<CaseRow>, Error> {
+        let all = self.case_cache.get(|| {
+            let mut all = self.store.cases("incident")?;
+            all.extend(self.store.cases("transfer")?);
+            Ok(all)
+        })?;
+        Ok(all.iter().filter(|r| r.kind == kind).cloned().collect())
     }
 
     /// The op writing revision `revision` of a case.
@@ -378,8 +398,8 @@ impl Vault {
                 json!({ kind: id, "queued": run.queued, "skipped": run.skipped }),
             ));
         }
-        match self.store.commit(ops, drafts) {
-            Ok(_) => {}
+        match self.commit_case(ops, drafts) {
+            Ok(()) => {}
             // Another process moved the run first: it goes on from there next time.
             Err(StoreError::Conflict(_)) => return Ok(Some(run)),
             Err(e) => return Err(e.into()),
@@ -423,8 +443,12 @@ impl Vault {
             ("incident", ("incident.notice", "incident.push")),
             ("transfer", ("transfer.notice", "transfer.push")),
         ] {
-            for row in self.store.cases(kind)? {
-                if !row.doc.contains("\"done\":false") {
+            for row in self.cached_cases(kind)? {
+                let open = serde_json::from_str::<Json>(&row.doc)
+                    .ok()
+                    .and_then(|d| d.pointer("/notice/done").and_then(Json::as_bool))
+                    == Some(false);
+                if !open {
                     continue;
                 }
                 while started.elapsed() < budget {

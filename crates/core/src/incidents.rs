@@ -441,10 +441,6 @@ impl Vault {
         }
     }
 
-    fn actor_name(actor: Option<&Actor>) -> String {
-        actor.map_or_else(|| "system".to_string(), |a| a.id.clone())
-    }
-
     /// The exposure as kept, from what staff stated: names checked against the policy,
     /// lookup values resolved to their holders (and forgotten).
     fn exposure_of(&self, input: &ExposureInput) -> Result<Exposure, Error> {
@@ -615,7 +611,7 @@ impl Vault {
         let id = self.new_id("inc")?;
         let (affected, set_op) = self.affected_of(&id, &exposure, 1)?;
         let now = self.clock.now_ms();
-        let by = Vault::actor_name(actor);
+        let by = Vault::actor_id(actor);
         let doc = Doc {
             id: id.clone(),
             title: text_field("title", &new.title)?,
@@ -662,7 +658,7 @@ impl Vault {
                 "listed": doc.exposure.subjects.len(),
             }),
         );
-        self.store.commit(ops, vec![draft])?;
+        self.commit_case(ops, vec![draft])?;
         tracing::info!(incident = %id, subjects = doc.affected.subjects, "incident opened");
         self.incident_view(&doc)
     }
@@ -674,10 +670,7 @@ impl Vault {
         doc: &Doc,
         detail: serde_json::Value,
     ) -> steward_audit::Draft {
-        let mut d = match actor {
-            Some(a) => self.act(a, action, None, detail),
-            None => self.system_draft(action, detail),
-        };
+        let mut d = self.managed(actor, action, detail);
         d.categories = doc.exposure.categories.join(",");
         d
     }
@@ -698,7 +691,7 @@ impl Vault {
             .transpose()?;
         let grade = facts.grade.as_deref().map(grade_of).transpose()?;
         let advice = facts.advice.as_ref().map(advice_of).transpose()?;
-        let by = Vault::actor_name(actor);
+        let by = Vault::actor_id(actor);
         let doc = self.change_case(id, "incident", Missing::Incident, |doc: &mut Doc| {
             let mut changed = Vec::new();
             if let Some(t) = &facts.title {
@@ -795,7 +788,7 @@ impl Vault {
             )));
         }
         let text = text_field("text", text)?;
-        let by = Vault::actor_name(actor);
+        let by = Vault::actor_id(actor);
         let doc = self.change_case(id, "incident", Missing::Incident, |doc: &mut Doc| {
             let now = self.clock.now_ms();
             match kind {
@@ -931,14 +924,12 @@ impl Vault {
     }
 
     fn incident_docs(&self) -> Result<Vec<Doc>, Error> {
-        self.store
-            .cases("incident")?
-            .into_iter()
-            .map(|r| {
-                serde_json::from_str(&r.doc)
-                    .map_err(|_| damaged("a case's document is not what its kind holds"))
-            })
-            .collect()
+        docs_of(self.store.cases("incident")?)
+    }
+
+    /// The incidents from this process's copy while it is fresh (the public notices).
+    fn cached_incident_docs(&self) -> Result<Vec<Doc>, Error> {
+        docs_of(self.cached_cases("incident")?)
     }
 
     /// The incident's report in `lang` (`zh-CN` or `en`; the policy's language when not
@@ -1168,7 +1159,7 @@ impl Vault {
                 "`regime` must name a report of the policy's `[incidents.reports]`".into(),
             ));
         }
-        let by = Vault::actor_name(actor);
+        let by = Vault::actor_id(actor);
         let doc = self.change_case(id, "incident", Missing::Incident, |doc: &mut Doc| {
             if part == "final" && doc.state != "handled" {
                 return Err(Error::Conflict(
@@ -1214,7 +1205,7 @@ impl Vault {
     /// subjects earlier runs did not. Audited as `incident.notify`.
     pub fn notify_incident(&self, actor: Option<&Actor>, id: &str) -> Result<Incident, Error> {
         self.permit_incidents(actor)?;
-        let by = Vault::actor_name(actor);
+        let by = Vault::actor_id(actor);
         let doc = self.change_case(id, "incident", Missing::Incident, |doc: &mut Doc| {
             let run = match &doc.notice {
                 Some(r) if !r.done => {
@@ -1282,7 +1273,7 @@ impl Vault {
         lang: &str,
     ) -> Result<Vec<crate::versions::Notice>, Error> {
         let mut out = Vec::new();
-        let mut docs = self.incident_docs()?;
+        let mut docs = self.cached_incident_docs()?;
         docs.sort_by_key(|d| std::cmp::Reverse(d.detected_ms));
         for doc in docs.iter().filter(|d| d.notice.is_some()) {
             let started = doc.notice.as_ref().map_or(0, |n| n.started_ms);
@@ -1510,6 +1501,16 @@ impl Vault {
         }
         Ok(())
     }
+}
+
+/// Incident documents from their rows.
+fn docs_of(rows: Vec<steward_store::CaseRow>) -> Result<Vec<Doc>, Error> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(&r.doc)
+                .map_err(|_| damaged("a case's document is not what its kind holds"))
+        })
+        .collect()
 }
 
 fn exposure_view(e: &Exposure) -> ExposureView {

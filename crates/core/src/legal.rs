@@ -158,7 +158,6 @@ struct TransferDoc {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Ran {
     /// When, Unix ms.
-    #[serde(rename = "at_ms")]
     pub at_ms: i64,
     /// Subjects handed over.
     pub transferred: u64,
@@ -466,7 +465,7 @@ impl Vault {
             listed: listed.is_some(),
             date_ms,
             planned_ms: now,
-            planned_by: actor.map_or_else(|| "system".to_string(), |a| a.id.clone()),
+            planned_by: Vault::actor_id(actor),
             state: "planned".into(),
             subjects: computed.keys.len() as u64,
             chunks: chunks.len() as i64,
@@ -495,12 +494,9 @@ impl Vault {
             )?,
         );
         let detail = json!({ "transfer": id, "successor": doc.successor, "date": crate::versions::ms_date(date_ms), "subjects": doc.subjects });
-        let mut draft = match actor {
-            Some(a) => self.act(a, "transfer.plan", None, detail),
-            None => self.system_draft("transfer.plan", detail),
-        };
+        let mut draft = self.managed(actor, "transfer.plan", detail);
         draft.categories = t.categories.join(",");
-        self.store.commit(ops, vec![draft])?;
+        self.commit_case(ops, vec![draft])?;
         self.transfer_view(&doc)
     }
 
@@ -670,22 +666,8 @@ impl Vault {
                 }));
                 let detail = json!({ "recipient": doc.successor, "legal_basis": "transfer", "transfer": doc.id, "records": values.len() });
                 // By the caller, or by `system` from the command line.
-                let mut draft = match actor {
-                    Some(a) => self.draft(
-                        a,
-                        "disclosure.record",
-                        Outcome::Granted,
-                        Some(subject),
-                        "",
-                        doc.categories.join(","),
-                        detail,
-                    ),
-                    None => {
-                        let mut d = self.system_draft("disclosure.record", detail);
-                        d.subject = self.pseudonym(subject);
-                        d
-                    }
-                };
+                let mut draft = self.managed(actor, "disclosure.record", detail);
+                draft.subject = self.pseudonym(subject);
                 draft.categories = doc.categories.join(",");
                 drafts.push(draft);
             }
@@ -711,13 +693,10 @@ impl Vault {
             0,
             self.case_op(&doc.id, "transfer", row.revision + 1, &doc)?,
         );
-        let mut run = match actor {
-            Some(a) => self.act(a, "transfer.run", None, json!({ "transfer": doc.id, "transferred": moved.len(), "refused": refused, "bundle": digest })),
-            None => self.system_draft("transfer.run", json!({ "transfer": doc.id, "transferred": moved.len(), "refused": refused, "bundle": digest })),
-        };
+        let mut run = self.managed(actor, "transfer.run", json!({ "transfer": doc.id, "transferred": moved.len(), "refused": refused, "bundle": digest }));
         run.categories = doc.categories.join(",");
         drafts.push(run);
-        self.store.commit(ops, drafts)?;
+        self.commit_case(ops, drafts)?;
         tracing::info!(transfer = %doc.id, transferred = moved.len(), "transfer ran");
         let b64 = base64::engine::general_purpose::STANDARD;
         Ok(TransferBundle {
@@ -760,26 +739,4 @@ fn seal_bundle(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&data);
     Ok((key, out))
-}
-
-/// Opens a transfer bundle with its key: the JSON inside (what a successor runs, and the
-/// tests).
-pub fn open_bundle(plan: &str, key: &[u8], bundle: &[u8]) -> Result<Json, Error> {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let rest = bundle
-        .strip_prefix(BUNDLE_MAGIC)
-        .filter(|r| r.len() >= 12 + 16)
-        .ok_or_else(|| Error::EvidenceInvalid("not a transfer bundle".into()))?;
-    let (nonce, sealed) = rest.split_at(12);
-    let opening = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, key)
-            .map_err(|_| Error::EvidenceInvalid("a bundle key is 32 bytes".into()))?,
-    );
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Integrity)?;
-    let mut data = sealed.to_vec();
-    let plain = opening
-        .open_in_place(nonce, Aad::from(plan.as_bytes()), &mut data)
-        .map_err(|_| Error::EvidenceInvalid("the bundle does not open with this key".into()))?;
-    serde_json::from_slice(plain)
-        .map_err(|_| Error::EvidenceInvalid("the bundle is not JSON".into()))
 }

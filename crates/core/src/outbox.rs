@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::vault::{Actor, SubjectId, Vault};
 
 /// Every event Steward announces, by webhook (and, where it concerns a subject, by email).
-pub const EVENTS: [&str; 19] = [
+pub const EVENTS: [&str; 18] = [
     "request.received",
     "request.verified",
     "request.completed",
@@ -37,18 +37,42 @@ pub const EVENTS: [&str; 19] = [
     "incident.push",
     "incident.report_due_soon",
     "incident.report_overdue",
-    "disclosure.legal",
     "transfer.planned",
     "transfer.push",
 ];
 
-/// How long a process trusts its copy of the endpoint list (another process may have changed
-/// it; this one's own changes are seen at once).
-const ENDPOINT_CACHE: Duration = Duration::from_secs(2);
+/// How long a process trusts its copy of a list another process may change (webhook
+/// endpoints, cases); this one's own changes are seen at once.
+const FRESH_FOR: Duration = Duration::from_secs(2);
 
-/// The endpoints as last read.
-#[derive(Default)]
-pub(crate) struct EndpointCache(std::sync::Mutex<Option<(Instant, Arc<Vec<EndpointRow>>)>>);
+/// A process's copy of a list read from the store, trusted for [`FRESH_FOR`].
+pub(crate) struct Fresh<T>(std::sync::Mutex<Option<(Instant, Arc<T>)>>);
+
+impl<T> Default for Fresh<T> {
+    fn default() -> Fresh<T> {
+        Fresh(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> Fresh<T> {
+    /// The copy while it is fresh, else what `load` reads now.
+    pub(crate) fn get(&self, load: impl FnOnce() -> Result<T, Error>) -> Result<Arc<T>, Error> {
+        let mut copy = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, value)) = copy.as_ref()
+            && at.elapsed() < FRESH_FOR
+        {
+            return Ok(Arc::clone(value));
+        }
+        let value = Arc::new(load()?);
+        *copy = Some((Instant::now(), Arc::clone(&value)));
+        Ok(value)
+    }
+
+    /// Drops the copy: this process changed the list.
+    pub(crate) fn forget(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
 
 /// A webhook endpoint as shown to staff (its secret is shown once, when made).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -312,27 +336,11 @@ impl Vault {
 
     /// The endpoints, from this process's copy while it is fresh.
     pub(crate) fn cached_endpoints(&self) -> Result<Arc<Vec<EndpointRow>>, Error> {
-        let mut cache = self
-            .endpoint_cache
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some((at, list)) = cache.as_ref()
-            && at.elapsed() < ENDPOINT_CACHE
-        {
-            return Ok(Arc::clone(list));
-        }
-        let list = Arc::new(self.store.endpoints()?);
-        *cache = Some((Instant::now(), Arc::clone(&list)));
-        Ok(list)
+        self.endpoint_cache.get(|| Ok(self.store.endpoints()?))
     }
 
     fn forget_endpoints(&self) {
-        *self
-            .endpoint_cache
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        self.endpoint_cache.forget();
     }
 
     /// Registers a webhook endpoint for `events` (all when empty); returns it with its signing
@@ -417,14 +425,6 @@ impl Vault {
         match actor {
             Some(a) => self.permit(a, Capability::OutboxManage, None),
             None => Ok(()),
-        }
-    }
-
-    /// The audit entry of a managing act: the caller's, or the operator's (`system`).
-    fn managed(&self, actor: Option<&Actor>, action: &str, detail: Json) -> steward_audit::Draft {
-        match actor {
-            Some(a) => self.act(a, action, None, detail),
-            None => self.system_draft(action, detail),
         }
     }
 

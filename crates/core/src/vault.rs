@@ -209,7 +209,10 @@ pub struct Vault {
     /// What subjects are written, in Chinese and English.
     pub(crate) catalogue: crate::i18n::Catalogue,
     /// Webhook endpoints as last read.
-    pub(crate) endpoint_cache: crate::outbox::EndpointCache,
+    pub(crate) endpoint_cache: crate::outbox::Fresh<Vec<steward_store::EndpointRow>>,
+    /// Incidents and transfer plans as last read: what the public notices and every
+    /// dispatcher pass look at.
+    pub(crate) case_cache: crate::outbox::Fresh<Vec<steward_store::CaseRow>>,
     /// Webhook endpoints may be on loopback or private addresses (tests, a sidecar).
     pub(crate) webhooks_allow_local: bool,
     /// Who is reminded of deadlines, and when.
@@ -286,7 +289,8 @@ impl Vault {
             keyring_retention_days: crate::backup::KEYRING_RETENTION_DAYS,
             bound_records_from: std::sync::atomic::AtomicI64::new(0),
             catalogue: crate::i18n::Catalogue::new()?,
-            endpoint_cache: crate::outbox::EndpointCache::default(),
+            endpoint_cache: crate::outbox::Fresh::default(),
+            case_cache: crate::outbox::Fresh::default(),
             webhooks_allow_local: false,
             contacts: crate::deadlines::Contacts {
                 reminder_days: vec![7, 1],
@@ -646,6 +650,25 @@ impl Vault {
             String::new(),
             detail,
         )
+    }
+
+    /// The audit entry of a managing act: the caller's, or the operator's (`system`, from the
+    /// command line).
+    pub(crate) fn managed(
+        &self,
+        actor: Option<&Actor>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Draft {
+        match actor {
+            Some(a) => self.act(a, action, None, detail),
+            None => self.system_draft(action, detail),
+        }
+    }
+
+    /// Who acts, as the log and the cases name them: the caller, or `system`.
+    pub(crate) fn actor_id(actor: Option<&Actor>) -> String {
+        actor.map_or_else(|| "system".to_string(), |a| a.id.clone())
     }
 
     /// A caller-supplied purpose as logs may record it: itself if the policy declares it,

@@ -623,7 +623,7 @@ impl Vault {
             text: text.to_string(),
             effective_ms,
             published_ms: now,
-            published_by: actor.map_or("system".into(), |a| a.id.clone()),
+            published_by: Vault::actor_id(actor),
             changes: String::new(),
         };
         let version = compile(Some(previous), row, policy);
@@ -673,10 +673,7 @@ impl Vault {
                 json!({ "version": row.version, "effective_at": rfc3339(effective_ms), "material": version.material, "reconsent": reconsent }),
             )?,
         );
-        let draft = match actor {
-            Some(a) => self.act(a, "policy.publish", None, detail),
-            None => self.system_draft("policy.publish", detail),
-        };
+        let draft = self.managed(actor, "policy.publish", detail);
         self.store.commit(ops, vec![draft])?;
         self.policy.update(&self.store.policy_versions()?)?;
         tracing::info!(version = %row.version, material = version.material, "policy version published");

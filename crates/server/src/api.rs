@@ -1202,8 +1202,9 @@ pub struct BoardQuery {
 }
 
 /// One deadline board (P32): every clock Steward keeps — requests and inquiries, legal holds'
-/// ends, erasures after account closure, retention — soonest first, each overdue, due soon
-/// (within 7 days) or later.
+/// ends, erasures after account closure, retention, policy notice periods, incidents' reports
+/// to authorities, notices of legal disclosures waiting for a restriction to end — soonest
+/// first, each overdue, due soon (within 7 days) or later.
 #[utoipa::path(get, path = "/v1/deadlines", tag = "rights", security(("api_key" = [])),
     params(BoardQuery),
     responses((status = 200, body = Vec<steward_core::deadlines::Deadline>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
@@ -1685,7 +1686,8 @@ pub async fn gpc_support(State(state): State<AppState>) -> axum::Json<GpcSupport
     })
 }
 
-/// The notices of material changes, for the provider's home page and the privacy centre:
+/// The notices of material policy changes, and the announcements of incidents whose affected
+/// are being told (`kind` `incident`), for the provider's home page and the privacy centre:
 /// public, in `lang`.
 #[utoipa::path(get, path = "/v1/notices", tag = "policy", params(LangQuery),
     responses((status = 200, body = Vec<steward_core::versions::Notice>, description = "OK")))]

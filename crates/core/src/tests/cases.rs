@@ -727,7 +727,7 @@ fn p14_a_transfer_is_told_first_refused_before_its_date_and_run_after() {
     );
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let bundle = crate::legal::open_bundle(
+    let bundle = open_bundle(
         &t.id,
         &b64.decode(&out.key).unwrap(),
         &b64.decode(&out.bundle).unwrap(),
@@ -743,7 +743,7 @@ fn p14_a_transfer_is_told_first_refused_before_its_date_and_run_after() {
             .iter()
             .any(|v| v["value"] == "li.lei@example.cn")
     );
-    assert!(crate::legal::open_bundle(&t.id, &[7; 32], &b64.decode(&out.bundle).unwrap()).is_err());
+    assert!(open_bundle(&t.id, &[7; 32], &b64.decode(&out.bundle).unwrap()).is_err());
     let export = k.vault.export(&k.officer, a, Some("asked")).unwrap();
     assert_eq!(
         (
@@ -834,4 +834,25 @@ fn p22_a_breach_at_a_processor_takes_what_was_disclosed_to_it() {
             .open_incident(Some(&k.officer), &incident("x", "major", now, unknown)),
         Err(Error::Unknown { .. })
     ));
+}
+
+/// Opens a transfer bundle with its key as `docs/incidents.md` describes it: the JSON inside.
+fn open_bundle(plan: &str, key: &[u8], bundle: &[u8]) -> Result<serde_json::Value, Error> {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let rest = bundle
+        .strip_prefix(crate::legal::BUNDLE_MAGIC)
+        .filter(|r| r.len() >= 12 + 16)
+        .ok_or_else(|| Error::EvidenceInvalid("not a transfer bundle".into()))?;
+    let (nonce, sealed) = rest.split_at(12);
+    let opening = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key)
+            .map_err(|_| Error::EvidenceInvalid("a bundle key is 32 bytes".into()))?,
+    );
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Integrity)?;
+    let mut data = sealed.to_vec();
+    let plain = opening
+        .open_in_place(nonce, Aad::from(plan.as_bytes()), &mut data)
+        .map_err(|_| Error::EvidenceInvalid("the bundle does not open with this key".into()))?;
+    serde_json::from_slice(plain)
+        .map_err(|_| Error::EvidenceInvalid("the bundle is not JSON".into()))
 }

@@ -393,9 +393,10 @@ impl crate::Store for SqliteStore {
         let inner = self.lock();
         let (sql, features) = if features.is_empty() {
             (
+                // ?2 (the features) is bound, and not used.
                 "SELECT DISTINCT subject FROM records
-                 WHERE category = ?1 AND collected_ms BETWEEN ?3 AND ?4 AND ?2 = '[]'",
-                "[]".to_string(),
+                 WHERE category = ?1 AND collected_ms BETWEEN ?3 AND ?4",
+                String::new(),
             )
         } else {
             (
