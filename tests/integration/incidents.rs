@@ -19,8 +19,7 @@ fn p22_an_incident_is_opened_reported_and_the_affected_told_over_http() {
     let t = steward_core::clock::rfc3339;
     let service = srv.key("service");
     let officer = srv.key("privacy_officer");
-    // Three subjects with an email address (the kit's), one of them writing in English; a
-    // fourth registered with a name only.
+    // Three subjects with an email address (the kit's), one of them writing in English.
     let subjects: Vec<String> = (0..3).map(|_| srv.subject(&service)).collect();
     let r = srv.post(
         &format!("/v1/subjects/{}/language", subjects[2]),

@@ -2506,17 +2506,7 @@ fn p29_versions_deleted_behind_steward_leave_the_known_ones_in_force() {
     assert_eq!(k.vault.policy().version, "2026.1");
     assert_eq!(k.vault.versions().len(), 1);
     let s = k.subject_with_account();
-    k.vault
-        .read(
-            &k.service,
-            &Read {
-                subject: s,
-                categories: &["email"],
-                purpose: "provide_service",
-                justification: None,
-            },
-        )
-        .unwrap();
+    k.read(s, &["email"], "provide_service").unwrap();
     let problems = k.vault.state_problems().unwrap();
     assert!(
         problems
