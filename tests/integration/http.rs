@@ -139,13 +139,21 @@ impl Server {
         mailer: Option<Arc<dyn steward_core::Mailer>>,
         read_timeout: std::time::Duration,
     ) -> Server {
-        Server::start_under(backend, mailer, read_timeout, Policy::example().unwrap())
+        let policy = Policy::example().unwrap();
+        Server::start_under(backend, mailer, read_timeout, policy, &[])
     }
 
     /// A server under `policy`.
     pub fn start_with_policy(policy: Policy) -> Server {
         let timeout = steward_server::Options::default().read_timeout;
-        Server::start_under(TestBackend::new(), None, timeout, policy)
+        Server::start_under(TestBackend::new(), None, timeout, policy, &[])
+    }
+
+    /// A server whose visitor consent API the provider's site `site` may call too.
+    pub fn start_for_site(site: &str) -> Server {
+        let timeout = steward_server::Options::default().read_timeout;
+        let policy = Policy::example().unwrap();
+        Server::start_under(TestBackend::new(), None, timeout, policy, &[site])
     }
 
     fn start_under(
@@ -153,13 +161,16 @@ impl Server {
         mailer: Option<Arc<dyn steward_core::Mailer>>,
         read_timeout: std::time::Duration,
         policy: Policy,
+        sites: &[&str],
     ) -> Server {
         let clock = Arc::new(ManualClock::new(1_767_225_600_000));
         let vault = Arc::new(backend.open_under(clock.clone(), policy));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         // The provider's own site, for the visitor consent API.
-        let state = steward_server::AppState::new(Arc::clone(&vault), mailer)
-            .with_origins(vec![crate::http::PROVIDER_SITE.into()]);
+        let mut origins = vec![crate::http::PROVIDER_SITE.to_string()];
+        origins.extend(sites.iter().map(|s| s.to_string()));
+        let state =
+            steward_server::AppState::new(Arc::clone(&vault), mailer).with_origins(origins);
         let options = steward_server::Options {
             max_body_bytes: 1 << 20,
             retention_sweep: None,

@@ -14,6 +14,7 @@ mod postgres;
 
 mod api;
 mod audit;
+mod banner;
 mod backup;
 mod cli;
 mod damage;

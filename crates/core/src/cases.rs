@@ -233,16 +233,7 @@ impl Vault {
     ) -> Result<HashMap<String, HashSet<String>>, Error> {
         const SLACK_MS: i64 = 60_000;
         let at = |seq: u64| -> Result<Option<i64>, Error> {
-            let mut found = None;
-            self.store.audit_scan_range(seq, seq, &mut |e| {
-                if let Ok(hash) = e.hash.try_into() {
-                    found = steward_audit::Entry::decode(e.bytes, hash)
-                        .ok()
-                        .map(|e| e.at_ms);
-                }
-                false
-            })?;
-            Ok(found)
+            Ok(self.audit_entry(seq)?.map(|e| e.at_ms))
         };
         let (head, _) = self.store.audit_head()?;
         let (mut lo, mut hi) = (1u64, head.saturating_add(1));

@@ -254,21 +254,45 @@ impl Vault {
         Ok((row, draft))
     }
 
-    /// The signed receipt of a recorded consent (P33).
+    /// The signed receipt of a recorded consent (P33), shaped after ISO/IEC TS 27560: its
+    /// record id, the principal by pseudonym, the purposes with their lawful basis and PI
+    /// categories, the controller, how it was collected, the policy version, the event time
+    /// and the state given or withdrawn. `entry` is the consent's audit entry: the receipt
+    /// names it, and how the consent was given comes from it. The same row and entry always
+    /// make the same bytes, so a receipt issued again is the receipt issued first.
     pub(crate) fn consent_receipt(
         &self,
         subject: SubjectId,
         row: &ConsentRow,
         entry: &steward_audit::Entry,
     ) -> SignedDocument {
+        let detail: serde_json::Value =
+            serde_json::from_str(&entry.detail).unwrap_or(serde_json::Value::Null);
+        let mut controller = json!({ "statement": self.policy.name });
+        if !self.policy.incidents.contact.is_empty()
+            && let Some(map) = controller.as_object_mut()
+        {
+            map.insert("contact".into(), json!(self.policy.incidents.contact));
+        }
         let receipt = json!({
             "type": "steward.consent-receipt.v1",
+            "shaped_after": "ISO/IEC TS 27560:2023",
+            "record_id": uuid::Builder::from_random_bytes(record_id(&entry.hash)).into_uuid().to_string(),
             "subject": subject.to_string(),
             "subject_pseudonym": self.pseudonym(subject),
+            "principal": { "id_type": "pseudonym", "pseudonym": self.pseudonym(subject) },
+            "controller": controller,
             "target": row.target,
+            "purposes": self.receipt_purposes(&row.target),
             "granted": row.granted,
+            "state": if row.granted { "given" } else { "withdrawn" },
             "separate": row.separate,
             "channel": row.channel,
+            "collection_method": {
+                "channel": row.channel,
+                "action": detail.get("action").cloned().unwrap_or(serde_json::Value::Null),
+                "gpc": detail.get("gpc").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            },
             "policy_version": row.policy_version,
             "at": crate::clock::rfc3339(row.at_ms),
             "at_ms": row.at_ms,
@@ -276,6 +300,56 @@ impl Vault {
             "audit_hash": hex::encode(entry.hash),
         });
         self.sign_document(&receipt)
+    }
+
+    /// What a consent target covers, as a receipt lists it: each purpose (or the feature)
+    /// with its lawful basis and the PI categories it reaches.
+    fn receipt_purposes(&self, target: &str) -> serde_json::Value {
+        let Ok(target) = self.consent_target(target) else {
+            return json!([]);
+        };
+        let p = &self.policy;
+        let names = |set: &steward_policy::IdSet| json!(p.category_names(set));
+        match target {
+            ConsentTarget::Purpose(id) => {
+                let purpose = p.purpose(id);
+                json!([{
+                    "purpose": purpose.name,
+                    "description": purpose.description,
+                    "lawful_basis": purpose.basis.as_str(),
+                    "pi_categories": names(&purpose.reads),
+                }])
+            }
+            ConsentTarget::Feature(id) => {
+                let feature = p.feature(id);
+                json!([{
+                    "feature": feature.name,
+                    "description": feature.description,
+                    "lawful_basis": feature.basis.as_str(),
+                    "pi_categories": names(&feature.collects()),
+                }])
+            }
+            ConsentTarget::Recipient(id) => {
+                let recipient = p.recipient(id);
+                let shared = names(&recipient.categories);
+                serde_json::Value::Array(
+                    recipient
+                        .purposes
+                        .iter()
+                        .filter_map(|i| p.purposes.get(i))
+                        .map(|purpose| {
+                            json!({
+                                "purpose": purpose.name,
+                                "description": purpose.description,
+                                "lawful_basis": purpose.basis.as_str(),
+                                "pi_categories": shared,
+                                "recipient": recipient.name,
+                            })
+                        })
+                        .collect(),
+                )
+            }
+        }
     }
 
     pub(crate) fn sign_document(&self, payload: &serde_json::Value) -> SignedDocument {
@@ -306,4 +380,11 @@ impl Vault {
             })
             .collect()
     }
+}
+
+/// A receipt's record id: the first 16 bytes of its audit entry's hash, laid out as a UUID.
+fn record_id(hash: &[u8; 32]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    id
 }

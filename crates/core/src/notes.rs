@@ -138,16 +138,8 @@ impl Vault {
         if i64::try_from(seq).is_err() {
             return Err(Error::NotFound(crate::Missing::AuditEntry));
         }
-        let mut found = None;
-        self.store.audit_scan_range(seq, seq, &mut |e| {
-            found = e
-                .hash
-                .try_into()
-                .ok()
-                .and_then(|h| steward_audit::Entry::decode(e.bytes, h).ok());
-            false
-        })?;
-        let entry = found
+        let entry = self
+            .audit_entry(seq)?
             .filter(|e| e.subject == self.pseudonym(subject))
             .ok_or(Error::NotFound(crate::Missing::AuditEntry))?;
         let detail: Json = serde_json::from_str(&entry.detail).unwrap_or(Json::Null);

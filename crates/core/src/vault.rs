@@ -852,6 +852,21 @@ impl Vault {
         Ok(key)
     }
 
+    /// The audit entry at `seq`, decoded; none when there is no such entry or it does not
+    /// decode (the verifier is what reports that).
+    pub(crate) fn audit_entry(&self, seq: u64) -> Result<Option<steward_audit::Entry>, Error> {
+        let mut found = None;
+        self.store.audit_scan_range(seq, seq, &mut |e| {
+            found = e
+                .hash
+                .try_into()
+                .ok()
+                .and_then(|h| steward_audit::Entry::decode(e.bytes, h).ok());
+            false
+        })?;
+        Ok(found)
+    }
+
     pub(crate) fn forget_key(&self, subject: SubjectId) {
         self.cache().remove(&subject.0);
     }

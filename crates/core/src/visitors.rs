@@ -70,6 +70,13 @@ pub struct VisitorState {
     pub reprompt: bool,
     /// The request carried Global Privacy Control and it was honoured.
     pub gpc: bool,
+    /// This call recorded the signal's refusals (the first with it for undecided purposes):
+    /// the banner tells the visitor so, once.
+    pub gpc_applied: bool,
+    /// The visitor's subject id (a keyed digest of the device id, never the id itself): the
+    /// provider collects what its cookies learn under it. Its subject exists once the
+    /// visitor has chosen, or Global Privacy Control has chosen for them.
+    pub visitor: String,
     /// The purposes the policy's cookies serve.
     pub purposes: Vec<VisitorPurpose>,
 }
@@ -141,6 +148,14 @@ impl Vault {
     /// first — recorded once, as a withdrawal marked `gpc`; a choice the visitor made stands.
     pub fn visitor_state(&self, device: &str, gpc: bool) -> Result<VisitorState, Error> {
         let visitor = self.visitor(device)?;
+        // An erased visitor's device id is spent: the banner starts again with a new one.
+        if let Some(row) = self.subject_row(&visitor.0)? {
+            self.check_state(&row.id, row.state, &row.tag)?;
+            if !matches!(row.state, SubjectState::Active | SubjectState::Closed) {
+                return Err(Error::SubjectErased);
+            }
+        }
+        let mut gpc_applied = false;
         if gpc {
             let undecided: Vec<PurposeId> = {
                 let held = self.store.consents_in_force(&visitor.0)?;
@@ -172,6 +187,7 @@ impl Vault {
                 for r in self.consent_each(&changes) {
                     r?;
                 }
+                gpc_applied = true;
             }
         }
         let held = self.store.consents_in_force(&visitor.0)?;
@@ -236,6 +252,8 @@ impl Vault {
             decided,
             reprompt,
             gpc,
+            gpc_applied,
+            visitor: visitor.to_string(),
             purposes,
         })
     }
@@ -295,5 +313,28 @@ impl Vault {
             })
             .collect();
         self.consent_each(&changes).into_iter().collect()
+    }
+
+    /// The signed receipts of every choice a visitor made, oldest first, issued again from
+    /// their consent events and audit entries: byte for byte the receipts first issued (P33).
+    /// A device that never chose has none.
+    pub fn visitor_receipts(&self, device: &str) -> Result<Vec<SignedDocument>, Error> {
+        let visitor = self.visitor(device)?;
+        let Some(row) = self.subject_row(&visitor.0)? else {
+            return Ok(Vec::new());
+        };
+        self.check_state(&row.id, row.state, &row.tag)?;
+        if !matches!(row.state, SubjectState::Active | SubjectState::Closed) {
+            return Err(Error::SubjectErased);
+        }
+        let mut out = Vec::new();
+        for c in self.store.consent_history(&visitor.0)? {
+            self.check_consent(&c)?;
+            let entry = self
+                .audit_entry(c.audit_seq)?
+                .ok_or(Error::Store(StoreError::Corrupt("consent audit entry".into())))?;
+            out.push(self.consent_receipt(visitor, &c, &entry));
+        }
+        Ok(out)
     }
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod tls;
 mod unread;
 pub mod visitor;
+pub mod banner;
 pub mod webhook;
 
 use std::future::Future;
@@ -257,7 +258,7 @@ async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
     // What may be cached: only what is public and holds no PI or token.
     let cacheable = matches!(
         req.uri().path(),
-        "/openapi.json" | "/v1/evidence/checkpoints"
+        "/openapi.json" | "/v1/evidence/checkpoints" | "/banner.js" | "/banner.css"
     );
     // Whether the body was read to its end; `None` when there is none to read.
     let mut read = None;
@@ -439,6 +440,8 @@ pub fn router(
         )
         .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
         .route("/.well-known/gpc.json", get(api::gpc_support))
+        .route("/banner.js", get(banner::script))
+        .route("/banner.css", get(banner::style))
         .merge(
             Router::new()
                 .route(
@@ -448,6 +451,10 @@ pub fn router(
                 .route(
                     "/v1/visitor/consents",
                     post(visitor::visitor_choose).options(visitor::preflight),
+                )
+                .route(
+                    "/v1/visitor/receipts",
+                    post(visitor::visitor_receipts).options(visitor::preflight),
                 )
                 .route_layer(axum::middleware::from_fn_with_state(
                     state.clone(),

@@ -22,6 +22,19 @@ use crate::extract::Body;
 pub struct DeviceBody {
     /// The device id the banner keeps (22 to 64 characters of `A-Z a-z 0-9 _ -`).
     pub device: String,
+    /// The browser's Global Privacy Control setting as the page reads it
+    /// (`navigator.globalPrivacyControl`): a page cannot send `Sec-GPC` itself. Either one
+    /// is the signal.
+    #[serde(default)]
+    pub gpc: bool,
+}
+
+/// Whose receipts.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsQuery {
+    /// The device id the banner keeps.
+    pub device: String,
 }
 
 /// A visitor's choices.
@@ -40,7 +53,8 @@ pub struct ChoicesBody {
 /// The receipts of a visitor's choices.
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptsBody {
-    /// A signed consent receipt per choice, in the order sent.
+    /// A signed consent receipt per choice: in the order sent when recording, oldest first
+    /// when downloading.
     pub receipts: Vec<DocumentBody>,
 }
 
@@ -99,7 +113,7 @@ pub async fn visitor_state(
     headers: HeaderMap,
     Body(body): Body<DeviceBody>,
 ) -> Result<axum::Json<VisitorState>, ApiError> {
-    let signal = gpc(&headers);
+    let signal = gpc(&headers) || body.gpc;
     let vault = &state.vault;
     let answer = crate::api::blocking(vault, || vault.visitor_state(&body.device, signal))?;
     Ok(axum::Json(answer))
@@ -124,4 +138,19 @@ pub async fn visitor_choose(
             receipts: receipts.into_iter().map(DocumentBody::from).collect(),
         }),
     ))
+}
+
+/// The signed receipts of every choice the visitor made, oldest first: what the banner's
+/// settings offer to download (P33).
+#[utoipa::path(post, path = "/v1/visitor/receipts", tag = "consent", request_body = ReceiptsQuery,
+    responses((status = 200, body = ReceiptsBody, description = "OK"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+pub async fn visitor_receipts(
+    State(state): State<AppState>,
+    Body(body): Body<ReceiptsQuery>,
+) -> Result<axum::Json<ReceiptsBody>, ApiError> {
+    let vault = &state.vault;
+    let receipts = crate::api::blocking(vault, || vault.visitor_receipts(&body.device))?;
+    Ok(axum::Json(ReceiptsBody {
+        receipts: receipts.into_iter().map(DocumentBody::from).collect(),
+    }))
 }
