@@ -101,7 +101,8 @@ impl Browser {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let script = root.join("tools/browser/banner.mjs");
         assert!(
-            root.join("tools/browser/node_modules/playwright-core").exists(),
+            root.join("tools/browser/node_modules/playwright-core")
+                .exists(),
             "the browser tests need tools/browser's packages: run tools/test (or `npm ci --prefix tools/browser`) and install Debian's chromium"
         );
         let out = Command::new("node")
@@ -154,8 +155,7 @@ fn entries(srv: &Server, device: &str) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_and_is_accessible()
-{
+fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_and_is_accessible() {
     let listener = TcpListener::bind("127.0.0.2:0").unwrap();
     let site = format!("http://{}", listener.local_addr().unwrap());
     let srv = Server::start_for_site(&site);
@@ -179,7 +179,10 @@ fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_a
     );
     let log = entries(&srv, &a);
     assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log.iter().all(|(_, d)| d["action"] == "toggle" && d["channel"] == "banner"));
+    assert!(
+        log.iter()
+            .all(|(_, d)| d["action"] == "toggle" && d["channel"] == "banner")
+    );
 
     // Withdrawn: its cookie deleted; the receipts downloaded from the settings verify, with
     // the public key and against the audit log, and name the visitor only by pseudonym.
@@ -213,7 +216,8 @@ fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_a
         ])
         .ok();
         assert!(
-            run.stdout.contains("its audit entry is in the verified log"),
+            run.stdout
+                .contains("its audit entry is in the verified log"),
             "{}",
             run.stdout
         );
@@ -231,7 +235,10 @@ fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_a
             .unwrap()
             .is_empty()
     );
-    assert_eq!(last["controller"]["statement"], "Example Cloud Privacy Statement");
+    assert_eq!(
+        last["controller"]["statement"],
+        "Example Cloud Privacy Statement"
+    );
 
     // A second visitor, in English, refuses all: refusals recorded as button presses.
     let r = browser.step("refuse", "b", "?lang=en", false);
@@ -241,7 +248,11 @@ fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_a
         choices(&srv, &b),
         [(si.clone(), Some(false)), (pe.clone(), Some(false))]
     );
-    assert!(entries(&srv, &b).iter().all(|(_, d)| d["action"] == "button"));
+    assert!(
+        entries(&srv, &b)
+            .iter()
+            .all(|(_, d)| d["action"] == "button")
+    );
 
     // A third under Global Privacy Control, on two page loads: refused once, as GPC.
     let r = browser.step("gpc", "c", "", true);

@@ -169,8 +169,7 @@ impl Server {
         // The provider's own site, for the visitor consent API.
         let mut origins = vec![crate::http::PROVIDER_SITE.to_string()];
         origins.extend(sites.iter().map(|s| s.to_string()));
-        let state =
-            steward_server::AppState::new(Arc::clone(&vault), mailer).with_origins(origins);
+        let state = steward_server::AppState::new(Arc::clone(&vault), mailer).with_origins(origins);
         let options = steward_server::Options {
             max_body_bytes: 1 << 20,
             retention_sweep: None,

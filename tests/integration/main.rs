@@ -14,8 +14,8 @@ mod postgres;
 
 mod api;
 mod audit;
-mod banner;
 mod backup;
+mod banner;
 mod cli;
 mod damage;
 mod demo;

@@ -144,3 +144,125 @@ fn p07_global_privacy_control_refuses_once_and_the_visitors_own_choice_stands() 
     assert_eq!(analytics["granted"], true, "{}", r.body);
     assert!(srv.audit_text().contains("\"action\":\"toggle\""));
 }
+
+/// Issue 14 done-when (P8, P19): a visitor's choices made before sign-in, and what was
+/// collected under the visitor, appear in the subject's export once the provider links the
+/// device at sign-in, and are erased with the subject.
+#[test]
+fn p08_a_visitors_choices_join_the_subjects_export_at_sign_in_and_go_with_its_erasure() {
+    let srv = Server::start();
+    let site = &[("Origin", PROVIDER_SITE)];
+    let device = "TGlua2VkLWRldmljZS1iZWZvcmU";
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+
+    // Before sign-in: a choice on the banner, and a page view collected under the visitor.
+    let r = srv.post_with("/v1/visitor/consents", "", site, json!({"device": device, "action": "button", "choices": [{"purpose": "service_improvement", "granted": true}, {"purpose": "personalisation", "granted": false}]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let state = srv.post_with("/v1/visitor/state", "", site, json!({"device": device}));
+    let visitor = state.body["visitor"].as_str().unwrap().to_string();
+    let r = srv.post(
+        &format!("/v1/subjects/{visitor}/collect"),
+        &service,
+        json!({"feature": "usage_logging", "values": [{"category": "ip_address", "value": "192.0.2.44"}, {"category": "access_time", "value": "2026-01-01T08:00:00+08:00"}, {"category": "pages_visited", "value": "/pricing"}], "source": {"kind": "observed"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Sign-in: the provider links the device to the subject (a role without
+    // `subjects.register` may not); linking again is no change; another subject may not have it.
+    let person = srv.subject(&service);
+    let other = srv.subject(&service);
+    let link = |who: &str, key: &str| {
+        srv.post(
+            &format!("/v1/subjects/{who}/devices"),
+            key,
+            json!({"device": device}),
+        )
+    };
+    let engineer = srv.key("engineer");
+    assert_eq!(link(&person, &engineer).status, 403);
+    let r = link(&person, &service);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["visitor"], visitor.as_str());
+    let again = link(&person, &service);
+    assert_eq!(again.body, r.body);
+    let r = link(&other, &service);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "identity_in_use");
+    assert!(!srv.audit_text().contains(device));
+
+    // The export holds the device: its choices, their history, what was collected under it.
+    let export = srv.post(
+        &format!("/v1/subjects/{person}/export"),
+        &officer,
+        json!({"justification": "access request 14"}),
+    );
+    assert_eq!(export.status, 200, "{}", export.body);
+    let devices = export.body["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{}", export.body);
+    assert_eq!(devices[0]["visitor"], visitor.as_str());
+    let history: Vec<(&str, bool)> = devices[0]["consent_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["target"].as_str().unwrap(),
+                c["granted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        history.contains(&("purpose:service_improvement", true))
+            && history.contains(&("purpose:personalisation", false)),
+        "{history:?}"
+    );
+    let pages: Vec<&str> = devices[0]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert!(pages.contains(&"/pricing"), "{pages:?}");
+    // Choices made after sign-in are kept with the device too.
+    let r = srv.post_with("/v1/visitor/consents", "", site, json!({"device": device, "action": "toggle", "choices": [{"purpose": "personalisation", "granted": true}]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let export = srv.post(
+        &format!("/v1/subjects/{person}/export"),
+        &officer,
+        json!({"justification": "access request 14"}),
+    );
+    assert_eq!(
+        export.body["devices"][0]["consent_history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Erased with the subject: the device's key goes too, and the banner starts over.
+    let r = srv.post(
+        &format!("/v1/subjects/{person}/erasure"),
+        &officer,
+        json!({"reason": "the subject asked"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = srv.post(
+        &format!("/v1/subjects/{visitor}/export"),
+        &officer,
+        json!({"justification": "access request 14"}),
+    );
+    assert_eq!(r.body["error"]["code"], "subject_erased", "{}", r.body);
+    let r = srv.post_with("/v1/visitor/state", "", site, json!({"device": device}));
+    assert_eq!(r.body["error"]["code"], "subject_erased", "{}", r.body);
+    // The visitor's erasure is its own: audited, its key destroyed, certified.
+    let id: steward_core::SubjectId = visitor.parse().unwrap();
+    let certificate = srv.vault.certificate(id).unwrap().expect("certified");
+    let payload =
+        steward_core::evidence::verify_document(&certificate, Some(srv.vault.public_key()))
+            .unwrap();
+    assert_eq!(
+        payload["reason"], "the subject it is linked to is erased",
+        "{payload}"
+    );
+}

@@ -504,6 +504,7 @@ impl Vault {
             }
             "deletion" | "deletion_unlawful" => match self.held(subject)? {
                 Held::Nothing => {
+                    self.erase_linked(subject)?;
                     let reason = format!("rights request {}", row.id);
                     let (ops, draft) =
                         self.erasure_unit(Some(actor), subject, Why::Steward(&reason));

@@ -106,6 +106,7 @@ impl Vault {
                     report.subjects_held += 1;
                 } else {
                     if !dry_run {
+                        self.erase_linked(subject)?;
                         self.shred(
                             None,
                             subject,

@@ -38,6 +38,9 @@ pub struct Export {
     pub language: Option<String>,
     /// Which policy versions they were notified of, shown and accepted, and how (P30).
     pub policy_events: Vec<ExportPolicyEvent>,
+    /// The visitors' devices linked to them at sign-in, each with its cookie choices and what
+    /// was collected under it (P8, P19).
+    pub devices: Vec<crate::visitors::ExportDevice>,
 }
 
 /// One thing that happened between the subject and a policy version, in an export.
@@ -149,6 +152,23 @@ pub struct PurgeProgress {
 }
 
 impl Vault {
+    /// One decrypted value as an export lists it.
+    pub(crate) fn export_record(&self, v: Value) -> ExportRecord {
+        ExportRecord {
+            taxonomy: self
+                .policy
+                .category_id(&v.category)
+                .map(|c| self.policy.category(c).taxonomy.clone())
+                .unwrap_or_default(),
+            record: v.record,
+            category: v.category,
+            value: v.value,
+            feature: v.feature,
+            source: v.source,
+            collected_at: rfc3339(v.collected_ms),
+        }
+    }
+
     /// Everything held about a subject, decrypted, as machine-readable JSON (P23). Under a
     /// role that must state why it reveals PI, only with a justification (P21), which the
     /// `subject.export` entry keeps as a keyed digest and sealed under the subject's key.
@@ -209,22 +229,7 @@ impl Vault {
             subject: subject.to_string(),
             generated_at: rfc3339(now),
             policy_version: self.policy.version.clone(),
-            records: values
-                .into_iter()
-                .map(|v| ExportRecord {
-                    taxonomy: self
-                        .policy
-                        .category_id(&v.category)
-                        .map(|c| self.policy.category(c).taxonomy.clone())
-                        .unwrap_or_default(),
-                    record: v.record,
-                    category: v.category,
-                    value: v.value,
-                    feature: v.feature,
-                    source: v.source,
-                    collected_at: rfc3339(v.collected_ms),
-                })
-                .collect(),
+            records: values.into_iter().map(|v| self.export_record(v)).collect(),
             consents: file.consents.into_iter().map(ExportConsent::from).collect(),
             consent_history: file.history.into_iter().map(ExportConsent::from).collect(),
             disclosures: self.accounting(subject, file.disclosures)?,
@@ -240,6 +245,7 @@ impl Vault {
                 })
                 .collect::<Result<_, Error>>()?,
             language: self.store.subject_language(&subject.0)?,
+            devices: self.linked_devices(subject)?,
             policy_events: self
                 .store
                 .policy_events(&subject.0)?
@@ -293,6 +299,7 @@ impl Vault {
         if let Err(e) = erasable {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
+        self.erase_linked(subject)?;
         self.shred(Some(actor), subject, Why::Typed(reason))
     }
 
@@ -347,6 +354,7 @@ impl Vault {
                 at_ms: self.clock.now_ms(),
             },
             Op::ForgetPolicyEvents { subject: subject.0 },
+            Op::ForgetLinks { subject: subject.0 },
         ];
         // The endpoints are told by pseudonym; a failure to make the message (storage) leaves
         // the erasure itself alone: it is what matters.

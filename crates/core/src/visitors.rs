@@ -7,12 +7,14 @@
 //! decided, recorded once; a grant under it stands only on the visitor's explicit act.
 
 use serde::{Deserialize, Serialize};
-use steward_policy::PurposeId;
+use serde_json::json;
+use steward_policy::{Capability, PurposeId, RoleId};
 use steward_store::{Op, StoreError, SubjectRow, SubjectState};
 
 use crate::clock::rfc3339;
 use crate::error::Error;
-use crate::vault::{ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
+use crate::rights::{ExportConsent, ExportRecord};
+use crate::vault::{Actor, ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
 
 /// The channel visitors' choices are recorded under.
 pub const VISITOR_CHANNEL: &str = "banner";
@@ -79,6 +81,33 @@ pub struct VisitorState {
     pub visitor: String,
     /// The purposes the policy's cookies serve.
     pub purposes: Vec<VisitorPurpose>,
+}
+
+/// A visitor's device linked to a subject (P19).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DeviceLink {
+    /// The visitor's subject id (a keyed digest of the device id, never the id itself).
+    pub visitor: String,
+    /// When the device was linked.
+    pub linked_at: String,
+}
+
+/// A linked device in a subject's export (P8, P23): the cookie choices made on it and what
+/// was collected under it, before and after the link.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportDevice {
+    /// The visitor's subject id.
+    pub visitor: String,
+    /// When it was linked to the subject.
+    pub linked_at: String,
+    /// The cookie choices in force on it.
+    pub consents: Vec<ExportConsent>,
+    /// Every cookie choice made on it, oldest first.
+    pub consent_history: Vec<ExportConsent>,
+    /// What was collected under it.
+    pub records: Vec<ExportRecord>,
 }
 
 impl Vault {
@@ -332,9 +361,162 @@ impl Vault {
             self.check_consent(&c)?;
             let entry = self
                 .audit_entry(c.audit_seq)?
-                .ok_or(Error::Store(StoreError::Corrupt("consent audit entry".into())))?;
+                .ok_or(Error::Store(StoreError::Corrupt(
+                    "consent audit entry".into(),
+                )))?;
             out.push(self.consent_receipt(visitor, &c, &entry));
         }
         Ok(out)
+    }
+
+    /// Links a visitor's device to a subject when they sign in (P19): the device becomes an
+    /// identity of the subject, and its cookie choices and what was collected under it join the
+    /// subject's export and go with the subject's erasure (P8). A device belongs to one subject:
+    /// linked to another, open or closed, it is `identity_in_use`. Linking again is no change.
+    /// Audited `subject.link` on the subject, naming the visitor by pseudonym.
+    pub fn link_device(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        device: &str,
+    ) -> Result<DeviceLink, Error> {
+        if actor.role != RoleId::SUBJECT
+            && let Err(e) = self.may(actor, Capability::SubjectsRegister)
+        {
+            return Err(self.refuse(actor, "subject.link", Some(subject), "", String::new(), e));
+        }
+        let visitor = self.visitor(device)?;
+        let linkable = self.active_subject(subject).and_then(|_| {
+            for link in self.store.links(&visitor.0)? {
+                if link.kind != "owner" {
+                    continue;
+                }
+                if link.other == subject.0 {
+                    return Ok(Some(link.linked_ms));
+                }
+                return match self.subject_row(&link.other)?.map(|r| r.state) {
+                    Some(SubjectState::Active | SubjectState::Closed) => {
+                        Err(Error::IdentityInUse {
+                            category: "device".into(),
+                        })
+                    }
+                    _ => Err(Error::SubjectErased),
+                };
+            }
+            match self.subject_row(&visitor.0)? {
+                Some(row) => {
+                    self.check_state(&row.id, row.state, &row.tag)?;
+                    if !matches!(row.state, SubjectState::Active | SubjectState::Closed) {
+                        return Err(Error::SubjectErased);
+                    }
+                }
+                None => self.ensure_visitor(visitor)?,
+            }
+            Ok(None)
+        });
+        let at_ms = match linkable {
+            Ok(Some(at_ms)) => at_ms,
+            Ok(None) => {
+                let at_ms = self.clock.now_ms();
+                let draft = self.act(
+                    actor,
+                    "subject.link",
+                    Some(subject),
+                    json!({ "visitor": self.pseudonym(visitor) }),
+                );
+                self.store.commit(
+                    vec![Op::LinkDevice {
+                        subject: subject.0,
+                        visitor: visitor.0,
+                        at_ms,
+                    }],
+                    vec![draft],
+                )?;
+                at_ms
+            }
+            Err(e) => {
+                return Err(self.refuse(
+                    actor,
+                    "subject.link",
+                    Some(subject),
+                    "",
+                    String::new(),
+                    e,
+                ));
+            }
+        };
+        Ok(DeviceLink {
+            visitor: visitor.to_string(),
+            linked_at: rfc3339(at_ms),
+        })
+    }
+
+    /// [`Vault::link_device`] by the signed-in subject themselves (the privacy centre).
+    pub fn link_own_device(&self, subject: SubjectId, device: &str) -> Result<DeviceLink, Error> {
+        self.link_device(&crate::selfservice::subject_actor(), subject, device)
+    }
+
+    /// The devices linked to a subject, for its export: each one's cookie choices and records,
+    /// decrypted under the visitor's own key. An erased visitor has nothing left to show.
+    pub(crate) fn linked_devices(&self, subject: SubjectId) -> Result<Vec<ExportDevice>, Error> {
+        let mut out = Vec::new();
+        for link in self.store.links(&subject.0)? {
+            if link.kind != "device" {
+                continue;
+            }
+            let visitor = SubjectId(link.other);
+            let file = self.store.subject_file(&visitor.0)?;
+            let Some(row) = &file.subject else { continue };
+            self.check_state(&row.id, row.state, &row.tag)?;
+            if !matches!(row.state, SubjectState::Active | SubjectState::Closed) {
+                continue;
+            }
+            for c in file.consents.iter().chain(&file.history) {
+                self.check_consent(c)?;
+            }
+            let records = self
+                .open_rows(visitor, file.records)?
+                .into_iter()
+                .map(|v| self.export_record(v))
+                .collect();
+            out.push(ExportDevice {
+                visitor: visitor.to_string(),
+                linked_at: rfc3339(link.linked_ms),
+                consents: file.consents.into_iter().map(ExportConsent::from).collect(),
+                consent_history: file.history.into_iter().map(ExportConsent::from).collect(),
+                records,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Erases the devices linked to a subject that is being erased (P8, P28): each its own
+    /// erasure, audited and certified, before the subject's. A device under a legal hold of its
+    /// own is kept, and logged. How many were erased.
+    pub(crate) fn erase_linked(&self, subject: SubjectId) -> Result<usize, Error> {
+        let mut erased = 0;
+        for link in self.store.links(&subject.0)? {
+            if link.kind != "device" {
+                continue;
+            }
+            let visitor = SubjectId(link.other);
+            let live = self
+                .subject_row(&visitor.0)?
+                .is_some_and(|r| matches!(r.state, SubjectState::Active | SubjectState::Closed));
+            if !live {
+                continue;
+            }
+            if self.held(visitor)? != crate::holds::Held::Nothing {
+                tracing::warn!(visitor = %self.pseudonym(visitor), "a linked device under a legal hold of its own is kept");
+                continue;
+            }
+            self.shred(
+                None,
+                visitor,
+                crate::rights::Why::Steward("the subject it is linked to is erased"),
+            )?;
+            erased += 1;
+        }
+        Ok(erased)
     }
 }

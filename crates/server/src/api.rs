@@ -1755,7 +1755,7 @@ pub async fn self_notices(
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
         complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
-        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support, crate::visitor::visitor_state, crate::visitor::visitor_choose, crate::visitor::visitor_receipts,
+        publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support, crate::visitor::visitor_state, crate::visitor::visitor_choose, crate::visitor::visitor_receipts, crate::visitor::link_device, crate::visitor::self_link_device,
         crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,
         crate::cases::incident_report, crate::cases::file_report, crate::cases::notify_incident, crate::cases::disclose_legal,
         crate::cases::plan_transfer, crate::cases::list_transfers, crate::cases::get_transfer, crate::cases::run_transfer),

@@ -38,7 +38,12 @@ pub fn gzipped_size() -> usize {
     script.len() + style.len()
 }
 
-fn serve(headers: &HeaderMap, plain: &'static str, zipped: &'static [u8], kind: &'static str) -> Response {
+fn serve(
+    headers: &HeaderMap,
+    plain: &'static str,
+    zipped: &'static [u8],
+    kind: &'static str,
+) -> Response {
     let takes_gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -2,6 +2,7 @@
 //! error shape and OpenAPI document. Handlers stay thin; the rules live in `steward-core`.
 
 pub mod api;
+pub mod banner;
 pub mod batch;
 pub mod busy_poll;
 pub mod cases;
@@ -14,7 +15,6 @@ pub mod openapi;
 pub mod tls;
 mod unread;
 pub mod visitor;
-pub mod banner;
 pub mod webhook;
 
 use std::future::Future;
@@ -344,6 +344,7 @@ pub fn router(
         )
         .route("/v1/subjects/{id}/erasure", post(api::erase))
         .route("/v1/subjects/{id}/language", post(api::set_language))
+        .route("/v1/subjects/{id}/devices", post(visitor::link_device))
         .route(
             "/v1/audit/checkpoints",
             get(api::checkpoints).post(api::sign_checkpoint),
@@ -415,6 +416,7 @@ pub fn router(
         .route("/v1/self/export", get(api::self_export))
         .route("/v1/self/consents", post(api::self_consent))
         .route("/v1/self/language", post(api::self_language))
+        .route("/v1/self/devices", post(visitor::self_link_device))
         .route("/v1/self/policy/accept", post(api::self_accept))
         .route("/v1/self/notices", get(api::self_notices))
         .route(

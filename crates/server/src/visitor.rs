@@ -9,12 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use steward_core::visitors::{VisitorChoice, VisitorState};
+use steward_core::visitors::{DeviceLink, VisitorChoice, VisitorState};
 use utoipa::ToSchema;
 
-use crate::api::{AppState, DocumentBody, gpc};
+use crate::api::{AppState, DocumentBody, SubjectPath, call, gpc, subject};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Body;
+use crate::extract::{Body, Caller, PathId, SessionSubject};
 
 /// Which visitor.
 #[derive(Deserialize, ToSchema)]
@@ -153,4 +153,46 @@ pub async fn visitor_receipts(
     Ok(axum::Json(ReceiptsBody {
         receipts: receipts.into_iter().map(DocumentBody::from).collect(),
     }))
+}
+
+/// Which device to link.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// The device id the banner keeps in its first-party cookie on the provider's site.
+    pub device: String,
+}
+
+/// Links a visitor's device to a subject when they sign in on the provider's site (P19): its
+/// cookie choices and what was collected under it join the subject's export and go with the
+/// subject's erasure (P8). `subjects.register`.
+#[utoipa::path(post, path = "/v1/subjects/{id}/devices", tag = "subjects", security(("api_key" = [])),
+    params(SubjectPath), request_body = LinkBody,
+    responses((status = 200, body = DeviceLink, description = "Linked (or already linked)"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "Not found"), (status = 409, body = ErrorBody, description = "The device is another subject's")))]
+pub async fn link_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Body(body): Body<LinkBody>,
+) -> Result<axum::Json<DeviceLink>, ApiError> {
+    let s = subject(&id)?;
+    let link = call(&state, caller, move |v, a| {
+        v.link_device(a, s, &body.device)
+    })
+    .await?;
+    Ok(axum::Json(link))
+}
+
+/// The signed-in subject links the device they browse on (the privacy centre does, at sign-in).
+#[utoipa::path(post, path = "/v1/self/devices", tag = "self-service", security(("session" = [])),
+    request_body = LinkBody,
+    responses((status = 200, body = DeviceLink, description = "Linked (or already linked)"), (status = 401, body = ErrorBody, description = "Not authenticated"), (status = 409, body = ErrorBody, description = "The device is another subject's")))]
+pub async fn self_link_device(
+    State(state): State<AppState>,
+    session: SessionSubject,
+    Body(body): Body<LinkBody>,
+) -> Result<axum::Json<DeviceLink>, ApiError> {
+    let vault = &state.vault;
+    let link = crate::api::blocking(vault, || vault.link_own_device(session.0, &body.device))?;
+    Ok(axum::Json(link))
 }

@@ -267,6 +267,18 @@ impl SubjectState {
     }
 }
 
+/// One end of a link between a subject and a visitor's device (P19).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRow {
+    /// The other end.
+    pub other: SubjectKey,
+    /// `device`: the other end is a visitor linked to this subject; `owner`: the other end is
+    /// the subject this visitor is linked to.
+    pub kind: String,
+    /// When linked.
+    pub linked_ms: i64,
+}
+
 /// A data subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectRow {
@@ -656,6 +668,21 @@ pub enum Op {
         /// When.
         at_ms: i64,
     },
+    /// Link a visitor's device to a subject (P19): a row under each end's key. A link already
+    /// there is kept as it is.
+    LinkDevice {
+        /// The person.
+        subject: SubjectKey,
+        /// The visitor (the subject whose key is the device id's keyed digest).
+        visitor: SubjectKey,
+        /// When.
+        at_ms: i64,
+    },
+    /// Forget every link row held under `subject`'s key (its erasure).
+    ForgetLinks {
+        /// Whose.
+        subject: SubjectKey,
+    },
     /// Write messages to the outbox, to be delivered once the unit commits.
     Enqueue(Vec<OutboxRow>),
     /// Store a published policy version; its version string must be new.
@@ -875,6 +902,8 @@ pub trait Store: Reader + Send + Sync {
     fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
     /// The language a subject is written to in, if one was recorded.
     fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
+    /// The links held under `subject`'s key, oldest first.
+    fn links(&self, subject: &SubjectKey) -> Result<Vec<LinkRow>, StoreError>;
     /// Every published policy version, in publication order.
     fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError>;
     /// Each published version's serial and digest, in publication order: what a process

@@ -69,6 +69,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     8 "008_subject_languages.sql",
     9 "009_policy_versions.sql",
     10 "010_cases.sql",
+    11 "011_subject_links.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -87,6 +88,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     4 "004_subject_languages.sql",
     5 "005_policy_versions.sql",
     6 "006_cases.sql",
+    7 "007_subject_links.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -226,6 +226,52 @@ pub(super) fn subject_languages_are_kept(make: super::Factory<'_>) -> Result<(),
     )
 }
 
+/// A device link is read from both ends, made once however often it is asked for, and
+/// forgotten end by end.
+pub(super) fn device_links_are_kept(make: super::Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let store: &dyn Store = store.as_ref();
+    let (person, visitor, other) = (super::subject(41), super::subject(42), super::subject(43));
+    let link = |v, at_ms| {
+        store.commit(
+            vec![Op::LinkDevice {
+                subject: person,
+                visitor: v,
+                at_ms,
+            }],
+            vec![draft("subject.link")],
+        )
+    };
+    ensure(store.links(&person).map_err(e)?.is_empty(), "none at first")?;
+    link(visitor, 5).map_err(e)?;
+    link(visitor, 9).map_err(e)?;
+    link(other, 7).map_err(e)?;
+    let row = |o, kind: &str, linked_ms| crate::LinkRow {
+        other: o,
+        kind: kind.into(),
+        linked_ms,
+    };
+    ensure(
+        store.links(&person).map_err(e)?
+            == vec![row(visitor, "device", 5), row(other, "device", 7)],
+        "the person's end lists each device once, as first linked, oldest first",
+    )?;
+    ensure(
+        store.links(&visitor).map_err(e)? == vec![row(person, "owner", 5)],
+        "the visitor's end names the person",
+    )?;
+    store
+        .commit(
+            vec![Op::ForgetLinks { subject: person }],
+            vec![draft("subject.erase")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.links(&person).map_err(e)?.is_empty() && store.links(&visitor).map_err(e)?.len() == 1,
+        "forgotten at one end only",
+    )
+}
+
 /// Published versions come back in publication order; a version string is taken once; what
 /// subjects were told and accepted keeps its first time, is counted per version and is
 /// forgotten for an erased subject; a campaign's pages list subjects holding a category once,

@@ -40,6 +40,7 @@ pub const DISTRIBUTED: &[(&str, &str)] = &[
     ("destroyed", "subject"),
     ("subject_languages", "subject"),
     ("policy_events", "subject"),
+    ("subject_links", "subject"),
 ];
 
 /// Reference tables: a copy on every node.

@@ -360,6 +360,24 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
             "DELETE FROM subject_languages WHERE subject = $1",
             vec![bytes(&subject)],
         )),
+        Op::LinkDevice {
+            subject,
+            visitor,
+            at_ms,
+        } => {
+            // One statement per end: each routed by its own key on Citus.
+            for (this, other, kind) in [(subject, visitor, "device"), (visitor, subject, "owner")] {
+                out.push(stmt(
+                    "INSERT INTO subject_links (subject, other, kind, linked_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (subject, other) DO NOTHING",
+                    vec![bytes(&this), bytes(&other), Box::new(kind), Box::new(at_ms)],
+                ));
+            }
+        }
+        Op::ForgetLinks { subject } => out.push(stmt(
+            "DELETE FROM subject_links WHERE subject = $1",
+            vec![bytes(&subject)],
+        )),
         Op::Enqueue(rows) => {
             // One statement for the batch, however many messages (a notice campaign's).
             let text = |f: fn(&crate::OutboxRow) -> &str| -> Param {

@@ -34,6 +34,7 @@ pub const DATA_TABLES: &[&str] = &[
     "policy_events",
     "cases",
     "case_sets",
+    "subject_links",
 ];
 
 /// Every table of the keyring schema, as backups write them.

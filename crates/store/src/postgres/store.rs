@@ -355,6 +355,21 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn links(&self, subject: &SubjectKey) -> Result<Vec<crate::LinkRow>, StoreError> {
+        self.rows(
+            "SELECT other, kind, linked_ms FROM subject_links WHERE subject = $1
+             ORDER BY linked_ms, other",
+            &[&&subject[..]],
+            |r| {
+                Ok(crate::LinkRow {
+                    other: key16(col(r, 0)?)?,
+                    kind: col(r, 1)?,
+                    linked_ms: col(r, 2)?,
+                })
+            },
+        )
+    }
+
     fn policy_events(
         &self,
         subject: &SubjectKey,

@@ -353,6 +353,22 @@ pub(super) fn apply(
             tx.prepare_cached("DELETE FROM policy_events WHERE subject = ?1")?
                 .execute(params![&subject[..]])?;
         }
+        Op::LinkDevice {
+            subject,
+            visitor,
+            at_ms,
+        } => {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO subject_links (subject, other, kind, linked_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            st.execute(params![&subject[..], &visitor[..], "device", at_ms])?;
+            st.execute(params![&visitor[..], &subject[..], "owner", at_ms])?;
+        }
+        Op::ForgetLinks { subject } => {
+            tx.prepare_cached("DELETE FROM subject_links WHERE subject = ?1")?
+                .execute(params![&subject[..]])?;
+        }
         Op::Enqueue(rows) => {
             let mut st = tx.prepare_cached(
                 "INSERT INTO outbox (id, channel, destination, event, payload, state, attempts,

@@ -351,6 +351,21 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn links(&self, subject: &SubjectKey) -> Result<Vec<crate::LinkRow>, StoreError> {
+        self.rows(
+            "SELECT other, kind, linked_ms FROM subject_links WHERE subject = ?1
+             ORDER BY linked_ms, other",
+            params![&subject[..]],
+            |r| {
+                Ok(crate::LinkRow {
+                    other: key16(r.get(0)?)?,
+                    kind: r.get(1)?,
+                    linked_ms: r.get(2)?,
+                })
+            },
+        )
+    }
+
     fn policy_events(
         &self,
         subject: &SubjectKey,
