@@ -25,9 +25,55 @@ pub struct DemoArgs {
 
 /// Step 8: a short incident — its affected set computed from what is held, its report in
 /// both languages, its notices queued (P22).
+/// Step 6: a visitor's cookie choices on the banner, before sign-in, become subject A's when the
+/// provider links the device (P7, P8, P19); then the snippet a provider pastes into its pages.
+fn banner(v: &Vault, app: &Actor, subject: SubjectId) -> Result<()> {
+    use steward_core::visitors::VisitorChoice;
+    say!("\n6. A visitor's cookie choices on the banner join subject A at sign-in (P7, P8, P19)");
+    // The banner makes 16 random bytes; the demo's device id is fixed so its story repeats.
+    let device = "ZGVtby12aXNpdG9yLWRldmljZQ";
+    let choices = [
+        VisitorChoice {
+            purpose: "service_improvement".into(),
+            granted: true,
+        },
+        VisitorChoice {
+            purpose: "personalisation".into(),
+            granted: false,
+        },
+    ];
+    let receipts = v.visitor_choose(device, &choices, "button", false)?;
+    say!(
+        "   a visitor accepts analytics and refuses personalisation: {} signed receipts",
+        receipts.len()
+    );
+    let link = v.link_device(app, subject, device)?;
+    say!(
+        "   subject A signs in on that browser; the device ({}) is now theirs: in their export, erased with them",
+        link.visitor
+    );
+    let base = "http://127.0.0.1:8080";
+    say!(
+        "   Paste into the provider's pages (Steward serving at {base}; list the pages' origin in STEWARD_ALLOWED_ORIGINS):"
+    );
+    for line in snippet(base).lines() {
+        say!("     {line}");
+    }
+    Ok(())
+}
+
+/// What a provider pastes into its pages to put Steward's banner on them (docs/banner.md).
+fn snippet(base: &str) -> String {
+    format!(
+        r##"<script src="{base}/banner.js" defer></script>
+<script type="text/plain" data-steward-purpose="service_improvement" src="/analytics.js"></script>
+<a href="#" data-steward-settings>Cookie 设置 / Cookie settings</a>"##
+    )
+}
+
 fn incident(v: &Vault, officer: &Actor, dir: &std::path::Path) -> Result<()> {
     use steward_core::clock::{Clock, rfc3339};
-    say!("\n8. An incident: the affected set, the authority's report, notices (P22)");
+    say!("\n9. An incident: the affected set, the authority's report, notices (P22)");
     let now = SystemClock.now_ms();
     let new: steward_core::incidents::NewIncident = serde_json::from_value(serde_json::json!({
         "title": "Support ticket export found in a public bucket",
@@ -440,7 +486,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     }
 
-    say!("\n6. Subject A exports everything held about them (P23)");
+    banner(v, &app, li)?;
+
+    say!("\n7. Subject A exports everything held about them (P23)");
     let export = v.export(
         &officer,
         li,
@@ -449,14 +497,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let export_path = dir.join(format!("export-{li}.json"));
     std::fs::write(&export_path, serde_json::to_vec_pretty(&export)?)?;
     say!(
-        "   {} values, {} consent events, {} disclosure(s) -> {}",
+        "   {} values, {} consent events, {} disclosure(s), {} linked device(s) -> {}",
         export.records.len(),
         export.consent_history.len(),
         export.disclosures.len(),
+        export.devices.len(),
         export_path.display()
     );
 
-    say!("\n7. Subject B is erased by destroying their data key (P28)");
+    say!("\n8. Subject B is erased by destroying their data key (P28)");
     let before = v.store().records(&han.0)?.len();
     let cert = v.erase(&officer, han, "subject request: delete my account data")?;
     let cert_path = dir.join(format!("erasure-certificate-{han}.json"));
@@ -494,7 +543,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     incident(v, &officer, &dir)?;
 
-    say!("\n9. The audit log proves all of it (P21, P33)");
+    say!("\n10. The audit log proves all of it (P21, P33)");
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;

@@ -124,3 +124,27 @@ fn p33_erasure_certificate_verifies_with_the_published_key() {
     ]);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
 }
+
+/// Issue 14: the demo prints the snippet a provider pastes into its pages, and the README shows
+/// the same lines.
+#[test]
+fn p07_the_demo_prints_the_banner_snippet_the_readme_shows() {
+    let r = steward(&["demo"]).ok();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let block = readme
+        .split("```html\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows the banner snippet");
+    assert_eq!(block.lines().count(), 3, "{block}");
+    for line in block.lines() {
+        assert!(
+            r.stdout.contains(line),
+            "the demo does not print the README's line {line}:\n{}",
+            r.stdout
+        );
+    }
+    assert!(r.stdout.contains("/banner.js"), "{}", r.stdout);
+}

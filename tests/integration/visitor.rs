@@ -266,3 +266,31 @@ fn p08_a_visitors_choices_join_the_subjects_export_at_sign_in_and_go_with_its_er
         "{payload}"
     );
 }
+
+/// P33: the receipts a visitor downloads are the receipts first issued, byte for byte, oldest
+/// first; only the provider's sites may ask for them.
+#[test]
+fn p33_a_visitors_receipts_download_again_byte_for_byte() {
+    let srv = Server::start();
+    let site = &[("Origin", PROVIDER_SITE)];
+    let device = "UmVjZWlwdHMtYWdhaW4tZGV2aWNl";
+    let none = srv.post_with("/v1/visitor/receipts", "", site, json!({"device": device}));
+    assert_eq!(none.status, 200, "{}", none.body);
+    assert_eq!(none.body["receipts"], json!([]));
+    let mut issued = Vec::new();
+    for (action, granted) in [("button", true), ("toggle", false)] {
+        let r = srv.post_with("/v1/visitor/consents", "", site, json!({"device": device, "action": action, "choices": [{"purpose": "service_improvement", "granted": granted}, {"purpose": "personalisation", "granted": granted}]}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        issued.extend(r.body["receipts"].as_array().unwrap().iter().cloned());
+    }
+    let again = srv.post_with("/v1/visitor/receipts", "", site, json!({"device": device}));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["receipts"], Value::Array(issued));
+    let r = srv.post_with(
+        "/v1/visitor/receipts",
+        "",
+        &[("Origin", "https://evil.example")],
+        json!({"device": device}),
+    );
+    assert_eq!(r.body["error"]["code"], "origin_not_allowed");
+}

@@ -138,6 +138,8 @@
       Array.prototype.forEach.call(old.attributes, function (a) {
         if (a.name !== "type") s.setAttribute(a.name, a.value);
       });
+      // A nonce is hidden from getAttribute; the property still holds it (strict CSP).
+      if (old.nonce) s.nonce = old.nonce;
       s.setAttribute("data-steward-ran", "");
       s.text = old.text;
       old.parentNode.replaceChild(s, old);
