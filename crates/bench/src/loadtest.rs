@@ -85,10 +85,13 @@ struct Report {
     busy_poll_us: Option<u64>,
     baseline_liveness: Vec<Phase>,
     consent_writes: Vec<Phase>,
+    visitor_consent_writes: Vec<Phase>,
     consent_reads: Vec<Phase>,
     purpose_checked_reads: Vec<Phase>,
     access_request_median_ms: f64,
     erasure_request_median_ms: f64,
+    /// The cookie banner's script and stylesheet together, gzipped, in bytes.
+    banner_gzip_bytes: usize,
     targets: Targets,
     targets_met: bool,
 }
@@ -98,6 +101,8 @@ struct Targets {
     access_request_median_ms_at_most_10: bool,
     erasure_request_median_ms_at_most_10: bool,
     consent_writes_per_s_at_least_5600: bool,
+    visitor_consent_writes_per_s_at_least_10000: bool,
+    banner_gzip_bytes_at_most_15360: bool,
     consent_reads_per_s_at_least_20000: bool,
     purpose_checked_reads_per_s_at_least_20000: bool,
 }
@@ -307,7 +312,11 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             .cloned()
             .unwrap_or_default()
     };
+    // Visitors' devices: the first write from each makes its visitor (key, subject, audit).
+    let device_of =
+        |c: usize, i: usize| format!("loadtest-device-{:06}-banner", (c * 31 + i) % 2048);
     let mut writes = Vec::new();
+    let mut visitor_writes = Vec::new();
     let mut reads = Vec::new();
     let mut purpose = Vec::new();
     let mut baseline = Vec::new();
@@ -324,6 +333,18 @@ pub fn run(args: &LoadArgs) -> Result<()> {
                 format!("/v1/subjects/{}/consents", subject_of(c, i)),
                 service_key.clone(),
                 Some(json!({"target": "purpose:surveys", "granted": i % 2 == 0, "channel": "app"})),
+            )
+        })?);
+        say(&format!("visitor consent writes, {clients} clients..."));
+        visitor_writes.push(phase(addr, clients, per, &|c, i| {
+            let granted = (c + i) % 2 == 0;
+            (
+                "POST",
+                "/v1/visitor/consents".to_string(),
+                String::new(),
+                Some(json!({"device": device_of(c, i), "action": "button", "receipts": false, "choices": [
+                    {"purpose": "service_improvement", "granted": granted},
+                    {"purpose": "personalisation", "granted": granted}]})),
             )
         })?);
         say(&format!("consent reads, {clients} clients..."));
@@ -405,7 +426,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     access.sort_by(f64::total_cmp);
     erasure.sort_by(f64::total_cmp);
     server.stop()?;
-    for phases in [&mut writes, &mut reads, &mut purpose] {
+    for phases in [&mut writes, &mut visitor_writes, &mut reads, &mut purpose] {
         for (p, b) in phases.iter_mut().zip(&baseline) {
             p.ratio_to_baseline = Some(p.per_s / b.per_s);
         }
@@ -419,12 +440,19 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         access_request_median_ms_at_most_10: access_ms <= 10.0,
         erasure_request_median_ms_at_most_10: erasure_ms <= 10.0,
         consent_writes_per_s_at_least_5600: worst(&writes) >= 5600.0,
+        visitor_consent_writes_per_s_at_least_10000: visitor_writes
+            .iter()
+            .filter(|p| p.clients == 64)
+            .all(|p| p.per_s >= 10_000.0),
+        banner_gzip_bytes_at_most_15360: steward_server::banner::gzipped_size() <= 15 * 1024,
         consent_reads_per_s_at_least_20000: worst(&reads) >= 20_000.0,
         purpose_checked_reads_per_s_at_least_20000: worst(&purpose) >= 20_000.0,
     };
     let met = targets.access_request_median_ms_at_most_10
         && targets.erasure_request_median_ms_at_most_10
         && targets.consent_writes_per_s_at_least_5600
+        && targets.visitor_consent_writes_per_s_at_least_10000
+        && targets.banner_gzip_bytes_at_most_15360
         && targets.consent_reads_per_s_at_least_20000
         && targets.purpose_checked_reads_per_s_at_least_20000;
     let (profile, backend) = crate::labels(args.database.as_deref());
@@ -434,10 +462,12 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         busy_poll_us: (!vault.remote()).then_some(config.busy_poll_us),
         baseline_liveness: baseline,
         consent_writes: writes,
+        visitor_consent_writes: visitor_writes,
         consent_reads: reads,
         purpose_checked_reads: purpose,
         access_request_median_ms: access_ms,
         erasure_request_median_ms: erasure_ms,
+        banner_gzip_bytes: steward_server::banner::gzipped_size(),
         targets,
         targets_met: met,
     };
@@ -447,6 +477,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         for (name, phases) in [
             ("baseline (liveness)", &report.baseline_liveness),
             ("consent writes", &report.consent_writes),
+            ("visitor consent writes", &report.visitor_consent_writes),
             ("consent reads", &report.consent_reads),
             ("purpose-checked reads", &report.purpose_checked_reads),
         ] {
@@ -472,6 +503,10 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         println!(
             "erasure request (111 records)  median {:.2} ms (target <= 10)",
             report.erasure_request_median_ms
+        );
+        println!(
+            "cookie banner, gzipped         {} bytes (target <= 15360)",
+            report.banner_gzip_bytes
         );
         if let Some(us) = report.busy_poll_us {
             println!("server busy-polls for          {us} µs after a request");

@@ -84,7 +84,21 @@ impl Vault {
         &self,
         changes: &[ConsentChange<'_>],
     ) -> Vec<Result<SignedDocument, Error>> {
-        let mut answers: Vec<Option<Result<SignedDocument, Error>>> =
+        self.record_consents(changes, &|_| true)
+            .into_iter()
+            .map(|a| a.and_then(|r| r.ok_or(Error::Internal("a receipt was not signed"))))
+            .collect()
+    }
+
+    /// [`Vault::consent_each`], signing change `i`'s receipt only when `sign(i)`: a caller that does not
+    /// hand receipts out saves the signatures (a receipt is made again, byte for byte, from
+    /// its consent event and audit entry whenever it is asked for).
+    pub(crate) fn record_consents(
+        &self,
+        changes: &[ConsentChange<'_>],
+        sign: &dyn Fn(usize) -> bool,
+    ) -> Vec<Result<Option<SignedDocument>, Error>> {
+        let mut answers: Vec<Option<Result<Option<SignedDocument>, Error>>> =
             changes.iter().map(|_| None).collect();
         let mut units = Vec::with_capacity(changes.len());
         let mut recorded = Vec::with_capacity(changes.len());
@@ -125,7 +139,7 @@ impl Vault {
                     .first()
                     .ok_or(Error::Internal("no audit entry"))?;
                 tracing::debug!(subject = %self.pseudonym(subject), target = %row.target, granted = row.granted, "consent recorded");
-                Ok(self.consent_receipt(subject, &row, entry))
+                Ok(sign(i).then(|| self.consent_receipt(subject, &row, entry)))
             });
             if let Some(a) = answers.get_mut(i) {
                 *a = Some(answer);

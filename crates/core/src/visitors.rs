@@ -19,6 +19,25 @@ use crate::vault::{Actor, ConsentChange, ConsentTarget, SignedDocument, SubjectI
 /// The channel visitors' choices are recorded under.
 pub const VISITOR_CHANNEL: &str = "banner";
 
+/// A request's visitor and the consents it asks for: target, granted.
+type Asked = (SubjectId, Vec<(ConsentTarget, bool)>);
+
+/// One request's choices, as the banner sends them.
+#[derive(Clone, Copy, Debug)]
+pub struct VisitorChoices<'a> {
+    /// The device id.
+    pub device: &'a str,
+    /// The choices.
+    pub choices: &'a [VisitorChoice],
+    /// `button` or `toggle`.
+    pub action: &'a str,
+    /// The request carried Global Privacy Control.
+    pub gpc: bool,
+    /// Sign and return a receipt per choice now (the banner does not: it downloads them when
+    /// the visitor asks, the same bytes).
+    pub receipts: bool,
+}
+
 /// One choice a visitor made.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Deserialize)]
@@ -136,27 +155,54 @@ impl Vault {
     /// Makes the visitor's subject if it is not there yet (audited `subject.register`, with
     /// `detail.visitor`); a second process making it at once is no failure.
     fn ensure_visitor(&self, visitor: SubjectId) -> Result<(), Error> {
-        if self.subject_row(&visitor.0)?.is_some() {
+        self.ensure_visitors(&[visitor])
+    }
+
+    /// [`Vault::ensure_visitor`] for several: their subjects read in one call, the missing ones
+    /// made in one unit (each key kept first: a crash between leaves an orphan key only).
+    fn ensure_visitors(&self, visitors: &[SubjectId]) -> Result<(), Error> {
+        let keys: Vec<_> = visitors.iter().map(|v| v.0).collect();
+        let found = self.store.subjects(&keys)?;
+        let mut made: Vec<SubjectId> = Vec::new();
+        for (visitor, row) in visitors.iter().zip(found) {
+            if row.is_some() || made.contains(visitor) {
+                continue;
+            }
+            let (_, wrapped) = self.keys.new_data_key(&self.rng, &visitor.0)?;
+            if self.keyring.get(&visitor.0)?.is_none() {
+                self.keyring.put(&visitor.0, &wrapped)?;
+            }
+            made.push(*visitor);
+        }
+        if made.is_empty() {
             return Ok(());
         }
-        let (_, wrapped) = self.keys.new_data_key(&self.rng, &visitor.0)?;
-        if self.keyring.get(&visitor.0)?.is_none() {
-            self.keyring.put(&visitor.0, &wrapped)?;
-        }
-        let mut draft =
-            self.system_draft("subject.register", serde_json::json!({ "visitor": true }));
-        draft.subject = self.pseudonym(visitor);
-        match self.store.commit(
-            vec![Op::InsertSubject(SubjectRow {
+        let now = self.clock.now_ms();
+        let mut ops = Vec::with_capacity(made.len());
+        let mut drafts = Vec::with_capacity(made.len());
+        for visitor in &made {
+            let mut draft =
+                self.system_draft("subject.register", serde_json::json!({ "visitor": true }));
+            draft.subject = self.pseudonym(*visitor);
+            drafts.push(draft);
+            ops.push(Op::InsertSubject(SubjectRow {
                 id: visitor.0,
                 state: SubjectState::Active,
-                created_ms: self.clock.now_ms(),
+                created_ms: now,
                 closed_ms: None,
                 tag: self.subject_tag(&visitor.0, SubjectState::Active),
-            })],
-            vec![draft],
-        ) {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            }));
+        }
+        match self.store.commit(ops, drafts) {
+            Ok(_) => Ok(()),
+            // Another process made one of them at once: make the rest one by one.
+            Err(StoreError::Conflict(_)) if made.len() > 1 => {
+                for v in made {
+                    self.ensure_visitor(v)?;
+                }
+                Ok(())
+            }
+            Err(StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -298,18 +344,107 @@ impl Vault {
         action: &str,
         gpc: bool,
     ) -> Result<Vec<SignedDocument>, Error> {
-        let visitor = self.visitor(device)?;
-        if !["button", "toggle"].contains(&action) {
+        self.visitor_choose_each(&[VisitorChoices {
+            device,
+            choices,
+            action,
+            gpc,
+            receipts: true,
+        }])
+        .pop()
+        .unwrap_or(Err(Error::Internal("no choice was recorded")))
+    }
+
+    /// Records several visitors' choices as [`Vault::visitor_choose`] would each (with their
+    /// receipts when a request asks for them), together: the
+    /// visitors' subjects read in one call, the new ones made in one unit, every consent
+    /// committed in one transaction where the store can (each all or nothing on its own). One
+    /// answer per request, in order.
+    pub fn visitor_choose_each(
+        &self,
+        requests: &[VisitorChoices<'_>],
+    ) -> Vec<Result<Vec<SignedDocument>, Error>> {
+        let mut answers: Vec<Option<Result<Vec<SignedDocument>, Error>>> =
+            requests.iter().map(|_| None).collect();
+        let checked: Vec<Result<Asked, Error>> =
+            requests.iter().map(|r| self.check_choices(r)).collect();
+        let visitors: Vec<SubjectId> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok().map(|(v, _)| *v))
+            .collect();
+        if let Err(e) = self.ensure_visitors(&visitors) {
+            // Every request of the batch needed it: each gets the failure.
+            let again = |e: &Error| match e {
+                Error::Store(s) => Error::Store(s.clone()),
+                _ => Error::Internal("a visitor's subject could not be made"),
+            };
+            return requests.iter().map(|_| Err(again(&e))).collect();
+        }
+        let actor = crate::selfservice::subject_actor();
+        let mut changes = Vec::new();
+        let mut owners = Vec::new();
+        for (i, (request, c)) in requests.iter().zip(checked).enumerate() {
+            match c {
+                Ok((visitor, targets)) => {
+                    for (target, granted) in targets {
+                        owners.push(i);
+                        changes.push(ConsentChange {
+                            actor: &actor,
+                            subject: visitor,
+                            target,
+                            granted,
+                            separate: false,
+                            channel: VISITOR_CHANNEL,
+                            gpc: request.gpc,
+                            action: Some(request.action),
+                        });
+                    }
+                }
+                Err(e) => {
+                    if let Some(a) = answers.get_mut(i) {
+                        *a = Some(Err(e));
+                    }
+                }
+            }
+        }
+        let signed = |c: usize| {
+            owners
+                .get(c)
+                .and_then(|i| requests.get(*i))
+                .is_some_and(|r| r.receipts)
+        };
+        let recorded = self.record_consents(&changes, &signed);
+        for (i, answer) in owners.into_iter().zip(recorded) {
+            let Some(slot) = answers.get_mut(i) else {
+                continue;
+            };
+            match (slot.as_mut(), answer) {
+                (Some(Err(_)), _) => {}
+                (Some(Ok(receipts)), Ok(r)) => receipts.extend(r),
+                (_, Err(e)) => *slot = Some(Err(e)),
+                (None, Ok(r)) => *slot = Some(Ok(r.into_iter().collect())),
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(Error::Internal("no choice was recorded"))))
+            .collect()
+    }
+
+    /// One request's visitor and the consents it asks for, checked against the policy.
+    fn check_choices(&self, r: &VisitorChoices<'_>) -> Result<Asked, Error> {
+        let visitor = self.visitor(r.device)?;
+        if !["button", "toggle"].contains(&r.action) {
             return Err(Error::Invalid(
                 "a visitor's `action` is `button` or `toggle`".into(),
             ));
         }
-        if choices.is_empty() || choices.len() > 64 {
+        if r.choices.is_empty() || r.choices.len() > 64 {
             return Err(Error::Invalid("`choices` holds 1 to 64 choices".into()));
         }
         let cookie_purposes = self.cookie_purposes();
-        let mut targets = Vec::with_capacity(choices.len());
-        for c in choices {
+        let mut targets = Vec::with_capacity(r.choices.len());
+        for c in r.choices {
             let p = self.policy.purpose_id(&c.purpose).ok_or(Error::Unknown {
                 kind: crate::NameKind::Purpose,
             })?;
@@ -326,22 +461,7 @@ impl Vault {
             }
             targets.push((ConsentTarget::Purpose(p), c.granted));
         }
-        self.ensure_visitor(visitor)?;
-        let actor = crate::selfservice::subject_actor();
-        let changes: Vec<ConsentChange<'_>> = targets
-            .iter()
-            .map(|(target, granted)| ConsentChange {
-                actor: &actor,
-                subject: visitor,
-                target: *target,
-                granted: *granted,
-                separate: false,
-                channel: VISITOR_CHANNEL,
-                gpc,
-                action: Some(action),
-            })
-            .collect();
-        self.consent_each(&changes).into_iter().collect()
+        Ok((visitor, targets))
     }
 
     /// The signed receipts of every choice a visitor made, oldest first, issued again from

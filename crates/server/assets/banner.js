@@ -174,7 +174,7 @@
   }
 
   function choose(choices, action) {
-    return call("/v1/visitor/consents", { device: device, action: action, choices: choices })
+    return call("/v1/visitor/consents", { device: device, action: action, choices: choices, receipts: false })
       .then(function () { return call("/v1/visitor/state", { device: device, gpc: gpc }); })
       .then(function (s) { state = s; apply(); });
   }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub reads: crate::batch::Batcher<crate::batch::ReadJob>,
     /// Group commit for consent changes.
     pub consents: crate::batch::Batcher<crate::batch::ConsentJob>,
+    /// Group commit for visitors' cookie choices.
+    pub visitors: crate::batch::Batcher<crate::batch::VisitorJob>,
     /// The provider's sites whose pages may call the visitor consent API (P7).
     pub allowed_origins: Arc<Vec<String>>,
 }
@@ -37,6 +39,7 @@ impl AppState {
         AppState {
             reads: crate::batch::Batcher::new(Arc::clone(&vault)),
             consents: crate::batch::Batcher::new(Arc::clone(&vault)),
+            visitors: crate::batch::Batcher::new(Arc::clone(&vault)),
             vault,
             mailer,
             allowed_origins: Arc::new(Vec::new()),

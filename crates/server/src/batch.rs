@@ -1,5 +1,6 @@
 //! Group commit for the requests that write on every call: purpose-checked reads (each writes
-//! an audit entry in the same transaction as the read, P21) and consent changes. One
+//! an audit entry in the same transaction as the read, P21), consent changes and visitors'
+//! cookie choices. One
 //! transaction per request would make the commit the bottleneck under load. Requests queue;
 //! whoever commits takes everything waiting (up to [`MAX_BATCH`]), commits it together, and
 //! answers each caller.
@@ -47,6 +48,20 @@ pub struct ConsentJob {
     pub gpc: bool,
     /// The person's explicit action, if the caller recorded one.
     pub action: Option<String>,
+}
+
+/// One queued request of a visitor's cookie choices, owning what it records.
+pub struct VisitorJob {
+    /// The device id the banner keeps.
+    pub device: String,
+    /// The choices.
+    pub choices: Vec<steward_core::visitors::VisitorChoice>,
+    /// `button` or `toggle`.
+    pub action: String,
+    /// The request carried Global Privacy Control.
+    pub gpc: bool,
+    /// Sign and return the receipts now.
+    pub receipts: bool,
 }
 
 /// What a batch of jobs is committed with: one answer per job, in order.
@@ -102,6 +117,24 @@ impl Commit for ConsentJob {
             })
             .collect();
         crate::api::blocking(vault, || vault.consent_each(&changes))
+    }
+}
+
+impl Commit for VisitorJob {
+    type Answer = Result<Vec<SignedDocument>, Error>;
+
+    fn commit(vault: &Vault, jobs: &[VisitorJob]) -> Vec<Self::Answer> {
+        let requests: Vec<steward_core::visitors::VisitorChoices<'_>> = jobs
+            .iter()
+            .map(|j| steward_core::visitors::VisitorChoices {
+                device: &j.device,
+                choices: &j.choices,
+                action: &j.action,
+                gpc: j.gpc,
+                receipts: j.receipts,
+            })
+            .collect();
+        crate::api::blocking(vault, || vault.visitor_choose_each(&requests))
     }
 }
 

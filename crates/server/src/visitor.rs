@@ -48,13 +48,30 @@ pub struct ChoicesBody {
     /// How the visitor made them: `button` (accept all, refuse all) or `toggle` (a switch in
     /// the settings).
     pub action: String,
+    /// Return a signed receipt per choice (the default). The banner sends `false`: it
+    /// downloads them from `/v1/visitor/receipts` when the visitor asks, the same bytes.
+    #[serde(default = "yes")]
+    pub receipts: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What was recorded.
+#[derive(Serialize, ToSchema)]
+pub struct RecordedBody {
+    /// How many choices were recorded.
+    pub recorded: usize,
+    /// A signed consent receipt per choice, in the order sent; empty when `receipts` was
+    /// `false`.
+    pub receipts: Vec<DocumentBody>,
 }
 
 /// The receipts of a visitor's choices.
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptsBody {
-    /// A signed consent receipt per choice: in the order sent when recording, oldest first
-    /// when downloading.
+    /// Every choice's signed consent receipt, oldest first.
     pub receipts: Vec<DocumentBody>,
 }
 
@@ -121,20 +138,27 @@ pub async fn visitor_state(
 
 /// Records a visitor's choices, each with its signed receipt (P7, P33).
 #[utoipa::path(post, path = "/v1/visitor/consents", tag = "consent", request_body = ChoicesBody,
-    responses((status = 201, body = ReceiptsBody, description = "Recorded"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+    responses((status = 201, body = RecordedBody, description = "Recorded"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
 pub async fn visitor_choose(
     State(state): State<AppState>,
     headers: HeaderMap,
     Body(body): Body<ChoicesBody>,
-) -> Result<(StatusCode, axum::Json<ReceiptsBody>), ApiError> {
-    let signal = gpc(&headers);
-    let vault = &state.vault;
-    let receipts = crate::api::blocking(vault, || {
-        vault.visitor_choose(&body.device, &body.choices, &body.action, signal)
-    })?;
+) -> Result<(StatusCode, axum::Json<RecordedBody>), ApiError> {
+    let recorded = body.choices.len();
+    let receipts = state
+        .visitors
+        .submit(crate::batch::VisitorJob {
+            device: body.device,
+            choices: body.choices,
+            action: body.action,
+            gpc: gpc(&headers),
+            receipts: body.receipts,
+        })
+        .await??;
     Ok((
         StatusCode::CREATED,
-        axum::Json(ReceiptsBody {
+        axum::Json(RecordedBody {
+            recorded,
             receipts: receipts.into_iter().map(DocumentBody::from).collect(),
         }),
     ))
