@@ -297,13 +297,44 @@ fn p25_known_and_unknown_addresses_are_indistinguishable() {
 
 /// A mailer that keeps what it is given.
 #[derive(Default)]
-struct KeptMail(Mutex<Vec<String>>);
+pub(crate) struct KeptMail(Mutex<Vec<String>>);
 
 impl steward_core::Mailer for KeptMail {
     fn send(&self, _to: &str, _subject: &str, body: &str) -> Result<(), String> {
         self.0.lock().unwrap().push(body.to_string());
         Ok(())
     }
+}
+
+/// Signs in subject `n` (made by [`Server::subject`]) with the code mailed to `mail`: their
+/// session token.
+pub(crate) fn signed_in(srv: &Server, mail: &KeptMail, n: usize) -> String {
+    let before = mail.0.lock().unwrap().len();
+    assert_eq!(
+        srv.post("/v1/self/code", "", json!({"email": Server::email_of(n)}))
+            .status,
+        202
+    );
+    crate::kit::wait_for(
+        "no code was mailed",
+        std::time::Duration::from_secs(20),
+        || mail.0.lock().unwrap().len() > before,
+    );
+    let body = mail.0.lock().unwrap()[before].clone();
+    let code: String = body
+        .split("Your sign-in code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let r = srv.post(
+        "/v1/self/session",
+        "",
+        json!({"email": Server::email_of(n), "code": code}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["token"].as_str().unwrap().to_string()
 }
 
 /// A subject sees their own requests and inquiries — state, deadline, refusal reason — and
@@ -315,31 +346,7 @@ fn p31_a_subject_sees_their_requests_and_their_export_holds_them() {
     let service = srv.key("service");
     let officer = srv.key("privacy_officer");
     let id = srv.subject(&service);
-    assert_eq!(
-        srv.post("/v1/self/code", "", json!({"email": Server::email_of(0)}))
-            .status,
-        202
-    );
-    crate::kit::wait_for(
-        "no code was mailed",
-        std::time::Duration::from_secs(20),
-        || !mail.0.lock().unwrap().is_empty(),
-    );
-    let body = mail.0.lock().unwrap()[0].clone();
-    let code: String = body
-        .split("Your sign-in code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect();
-    let r = srv.post(
-        "/v1/self/session",
-        "",
-        json!({"email": Server::email_of(0), "code": code}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
-    let session = r.body["token"].as_str().unwrap().to_string();
+    let session = signed_in(&srv, &mail, 0);
     let r = srv.post(
         "/v1/self/requests",
         &session,

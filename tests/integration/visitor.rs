@@ -294,3 +294,33 @@ fn p33_a_visitors_receipts_download_again_byte_for_byte() {
     );
     assert_eq!(r.body["error"]["code"], "origin_not_allowed");
 }
+
+/// P19 from the privacy centre's side: the signed-in subject links the device they browse on;
+/// their own export then holds it.
+#[test]
+fn p19_a_signed_in_subject_links_the_device_they_browse_on() {
+    let mail = std::sync::Arc::new(crate::selfservice::KeptMail::default());
+    let srv = Server::start_with_mail(Some(mail.clone()));
+    let service = srv.key("service");
+    let site = &[("Origin", PROVIDER_SITE)];
+    let device = "U2lnbmVkLWluLXN1YmplY3QtZGV2";
+    let r = srv.post_with("/v1/visitor/consents", "", site, json!({"device": device, "action": "toggle", "choices": [{"purpose": "personalisation", "granted": true}]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    srv.subject(&service);
+    let session = crate::selfservice::signed_in(&srv, &mail, 0);
+    assert_eq!(
+        srv.post("/v1/self/devices", "", json!({"device": device}))
+            .status,
+        401
+    );
+    let r = srv.post("/v1/self/devices", &session, json!({"device": device}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let export = srv.get("/v1/self/export", &session);
+    assert_eq!(export.status, 200, "{}", export.body);
+    assert_eq!(
+        export.body["devices"][0]["consents"][0]["target"], "purpose:personalisation",
+        "{}",
+        export.body
+    );
+    assert!(srv.audit_text().contains("subject.link"));
+}
