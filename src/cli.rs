@@ -857,7 +857,8 @@ pub(crate) fn open_configured(config: &steward_server::Config, opening: Opening)
     .with_keyring_retention_days(config.keyring_backup_retention_days)
     .with_local_webhooks(config.webhooks_allow_local)
     .with_contacts(config.contacts.contacts())
-    .with_notice_batch(config.notice_batch))
+    .with_notice_batch(config.notice_batch)
+    .with_visitor_limit(config.visitor_limit_per_hour))
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {

@@ -233,6 +233,7 @@ impl Kit {
 }
 
 mod cases;
+mod visitors;
 
 #[test]
 fn p03_undeclared_and_missing_required_categories_are_refused() {

@@ -219,6 +219,8 @@ pub struct Vault {
     pub(crate) contacts: crate::deadlines::Contacts,
     /// Subjects a notice campaign takes per unit of work.
     pub(crate) notice_batch: usize,
+    /// New visitors one public caller's address may make in an hour (0: no limit).
+    pub(crate) visitor_limit: u32,
 }
 
 /// File names inside a data directory.
@@ -297,6 +299,7 @@ impl Vault {
                 ..Default::default()
             },
             notice_batch: crate::versions::CAMPAIGN_BATCH,
+            visitor_limit: crate::visitors::VISITOR_LIMIT_PER_HOUR,
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;
@@ -333,6 +336,13 @@ impl Vault {
     /// make Steward call into the provider's own network.
     pub fn with_local_webhooks(mut self, allow: bool) -> Vault {
         self.webhooks_allow_local = allow;
+        self
+    }
+
+    /// How many new visitors one caller's address may make in an hour through the public
+    /// visitor API (0: no limit); [`crate::visitors::VISITOR_LIMIT_PER_HOUR`] by default.
+    pub fn with_visitor_limit(mut self, per_hour: u32) -> Vault {
+        self.visitor_limit = per_hour;
         self
     }
 

@@ -16,6 +16,11 @@ use crate::error::Error;
 use crate::rights::{ExportConsent, ExportRecord};
 use crate::vault::{Actor, ConsentChange, ConsentTarget, SignedDocument, SubjectId, Vault};
 
+/// New visitors one caller's address may make in an hour through the public API, by default:
+/// a page view makes at most one, so this is a busy office's worth behind one address, and
+/// it keeps a flood of made-up device ids from growing the store without end.
+pub const VISITOR_LIMIT_PER_HOUR: u32 = 1_000;
+
 /// The channel visitors' choices are recorded under.
 pub const VISITOR_CHANNEL: &str = "banner";
 
@@ -36,6 +41,9 @@ pub struct VisitorChoices<'a> {
     /// Sign and return a receipt per choice now (the banner does not: it downloads them when
     /// the visitor asks, the same bytes).
     pub receipts: bool,
+    /// The public caller's address, whose new visitors count against its hourly limit;
+    /// `None` for a trusted caller.
+    pub client: Option<&'a str>,
 }
 
 /// One choice a visitor made.
@@ -153,19 +161,35 @@ impl Vault {
     }
 
     /// Makes the visitor's subject if it is not there yet (audited `subject.register`, with
-    /// `detail.visitor`); a second process making it at once is no failure.
-    fn ensure_visitor(&self, visitor: SubjectId) -> Result<(), Error> {
-        self.ensure_visitors(&[visitor])
+    /// `detail.visitor`); a second process making it at once is no failure. A new visitor
+    /// asked for from `client` (a public caller's address) counts against the client's hourly
+    /// limit, and over it is `too_many_attempts`; `None` is a caller with a key or a session.
+    fn ensure_visitor(&self, visitor: SubjectId, client: Option<&str>) -> Result<(), Error> {
+        match self.ensure_visitors(&[(visitor, client)])?.first() {
+            Some(false) => Err(Error::TooManyAttempts),
+            _ => Ok(()),
+        }
     }
 
     /// [`Vault::ensure_visitor`] for several: their subjects read in one call, the missing ones
     /// made in one unit (each key kept first: a crash between leaves an orphan key only).
-    fn ensure_visitors(&self, visitors: &[SubjectId]) -> Result<(), Error> {
-        let keys: Vec<_> = visitors.iter().map(|v| v.0).collect();
+    /// Whether each may go on: false for a new one its client may not make now.
+    fn ensure_visitors(&self, visitors: &[(SubjectId, Option<&str>)]) -> Result<Vec<bool>, Error> {
+        let keys: Vec<_> = visitors.iter().map(|(v, _)| v.0).collect();
         let found = self.store.subjects(&keys)?;
+        let mut allowed = vec![true; visitors.len()];
         let mut made: Vec<SubjectId> = Vec::new();
-        for (visitor, row) in visitors.iter().zip(found) {
+        for (i, ((visitor, client), row)) in visitors.iter().zip(found).enumerate() {
             if row.is_some() || made.contains(visitor) {
+                continue;
+            }
+            if let Some(client) = client
+                && self.visitor_limit > 0
+                && !self.count_attempt(&format!("visitor-new:{client}"), self.visitor_limit)?
+            {
+                if let Some(a) = allowed.get_mut(i) {
+                    *a = false;
+                }
                 continue;
             }
             let (_, wrapped) = self.keys.new_data_key(&self.rng, &visitor.0)?;
@@ -175,7 +199,7 @@ impl Vault {
             made.push(*visitor);
         }
         if made.is_empty() {
-            return Ok(());
+            return Ok(allowed);
         }
         let now = self.clock.now_ms();
         let mut ops = Vec::with_capacity(made.len());
@@ -194,15 +218,16 @@ impl Vault {
             }));
         }
         match self.store.commit(ops, drafts) {
-            Ok(_) => Ok(()),
-            // Another process made one of them at once: make the rest one by one.
+            Ok(_) => Ok(allowed),
+            // Another process made one of them at once: make the rest one by one (counted
+            // already).
             Err(StoreError::Conflict(_)) if made.len() > 1 => {
                 for v in made {
-                    self.ensure_visitor(v)?;
+                    self.ensure_visitor(v, None)?;
                 }
-                Ok(())
+                Ok(allowed)
             }
-            Err(StoreError::Conflict(_)) => Ok(()),
+            Err(StoreError::Conflict(_)) => Ok(allowed),
             Err(e) => Err(e.into()),
         }
     }
@@ -221,7 +246,12 @@ impl Vault {
     /// Where a visitor stands (public, for the banner). With `gpc` (the request carried
     /// `Sec-GPC: 1`), every non-essential cookie purpose the visitor has not decided is refused
     /// first — recorded once, as a withdrawal marked `gpc`; a choice the visitor made stands.
-    pub fn visitor_state(&self, device: &str, gpc: bool) -> Result<VisitorState, Error> {
+    pub fn visitor_state(
+        &self,
+        device: &str,
+        gpc: bool,
+        client: Option<&str>,
+    ) -> Result<VisitorState, Error> {
         let visitor = self.visitor(device)?;
         // An erased visitor's device id is spent: the banner starts again with a new one.
         if let Some(row) = self.subject_row(&visitor.0)? {
@@ -244,7 +274,7 @@ impl Vault {
                     .collect()
             };
             if !undecided.is_empty() {
-                self.ensure_visitor(visitor)?;
+                self.ensure_visitor(visitor, client)?;
                 let actor = crate::selfservice::subject_actor();
                 let changes: Vec<ConsentChange<'_>> = undecided
                     .iter()
@@ -350,6 +380,7 @@ impl Vault {
             action,
             gpc,
             receipts: true,
+            client: None,
         }])
         .pop()
         .unwrap_or(Err(Error::Internal("no choice was recorded")))
@@ -368,18 +399,30 @@ impl Vault {
             requests.iter().map(|_| None).collect();
         let checked: Vec<Result<Asked, Error>> =
             requests.iter().map(|r| self.check_choices(r)).collect();
-        let visitors: Vec<SubjectId> = checked
+        let wanted: Vec<(SubjectId, Option<&str>)> = requests
             .iter()
-            .filter_map(|c| c.as_ref().ok().map(|(v, _)| *v))
+            .zip(&checked)
+            .filter_map(|(r, c)| c.as_ref().ok().map(|(v, _)| (*v, r.client)))
             .collect();
-        if let Err(e) = self.ensure_visitors(&visitors) {
-            // Every request of the batch needed it: each gets the failure.
-            let again = |e: &Error| match e {
-                Error::Store(s) => Error::Store(s.clone()),
-                _ => Error::Internal("a visitor's subject could not be made"),
-            };
-            return requests.iter().map(|_| Err(again(&e))).collect();
-        }
+        let allowed = match self.ensure_visitors(&wanted) {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                // Every request of the batch needed it: each gets the failure.
+                let again = |e: &Error| match e {
+                    Error::Store(s) => Error::Store(s.clone()),
+                    _ => Error::Internal("a visitor's subject could not be made"),
+                };
+                return requests.iter().map(|_| Err(again(&e))).collect();
+            }
+        };
+        let mut allowed = allowed.into_iter();
+        let checked: Vec<Result<Asked, Error>> = checked
+            .into_iter()
+            .map(|c| match c {
+                Ok(_) if allowed.next() == Some(false) => Err(Error::TooManyAttempts),
+                other => other,
+            })
+            .collect();
         let actor = crate::selfservice::subject_actor();
         let mut changes = Vec::new();
         let mut owners = Vec::new();
@@ -530,7 +573,7 @@ impl Vault {
                         return Err(Error::SubjectErased);
                     }
                 }
-                None => self.ensure_visitor(visitor)?,
+                None => self.ensure_visitor(visitor, None)?,
             }
             Ok(None)
         });

@@ -188,9 +188,18 @@
     where.appendChild(el("p", { "class": "stw-error", role: "alert", text: t.failed }));
   }
 
-  // Keeps the page's focused element in view above the bar (WCAG 2.4.11).
+  // Keeps the page's focused element in view above the bar (WCAG 2.4.11): the page is padded
+  // by the bar's height while it shows, and given back its own padding after.
+  var padding = null;
   function reserve() {
-    document.body.style.paddingBottom = bar ? bar.offsetHeight + "px" : "";
+    var style = document.body.style;
+    if (bar) {
+      if (padding === null) padding = style.paddingBottom;
+      style.paddingBottom = bar.offsetHeight + "px";
+    } else if (padding !== null) {
+      style.paddingBottom = padding;
+      padding = null;
+    }
   }
   document.addEventListener("focusin", function (e) {
     if (!bar || bar.contains(e.target) || (dialog && dialog.contains(e.target))) return;

@@ -62,6 +62,8 @@ pub struct VisitorJob {
     pub gpc: bool,
     /// Sign and return the receipts now.
     pub receipts: bool,
+    /// The caller's address: new visitors count against its hourly limit.
+    pub client: String,
 }
 
 /// What a batch of jobs is committed with: one answer per job, in order.
@@ -132,6 +134,7 @@ impl Commit for VisitorJob {
                 action: &j.action,
                 gpc: j.gpc,
                 receipts: j.receipts,
+                client: Some(&j.client),
             })
             .collect();
         crate::api::blocking(vault, || vault.visitor_choose_each(&requests))

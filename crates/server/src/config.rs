@@ -104,6 +104,11 @@ pub struct Config {
     /// may call the visitor consent API from the browser (P7); every other origin is refused.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// New visitors one caller's address may make in an hour through the public visitor API
+    /// (0: no limit). Behind a proxy that hides callers' addresses every visitor comes from
+    /// one address: raise it, or set 0 and limit at the proxy.
+    #[serde(default = "default_visitor_limit")]
+    pub visitor_limit_per_hour: u32,
 }
 
 /// Staff contacts for deadline reminders and escalations (email addresses).
@@ -156,6 +161,10 @@ fn default_outbox_poll() -> u64 {
 
 fn default_outbox_lease() -> u64 {
     120_000
+}
+
+fn default_visitor_limit() -> u32 {
+    steward_core::visitors::VISITOR_LIMIT_PER_HOUR
 }
 
 fn default_notice_batch() -> usize {
@@ -253,6 +262,7 @@ impl Default for Config {
             outbox_poll_ms: default_outbox_poll(),
             outbox_lease_ms: default_outbox_lease(),
             notice_batch: default_notice_batch(),
+            visitor_limit_per_hour: default_visitor_limit(),
             contacts: ContactsConfig::default(),
             allowed_origins: Vec::new(),
             busy_poll_us: default_busy_poll(),
@@ -439,6 +449,11 @@ impl Config {
                         config.contacts.escalation = list;
                     }
                 }
+                "VISITOR_LIMIT_PER_HOUR" => {
+                    config.visitor_limit_per_hour = value
+                        .parse()
+                        .map_err(|_| bad("must be a whole number (0: no limit)"))?
+                }
                 "ALLOWED_ORIGINS" => {
                     config.allowed_origins = value
                         .split(',')
@@ -454,7 +469,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, VISITOR_LIMIT_PER_HOUR, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

@@ -124,23 +124,28 @@ pub async fn preflight() -> StatusCode {
 /// whether to ask again. With `Sec-GPC: 1` every undecided non-essential purpose is refused
 /// first, once (P7).
 #[utoipa::path(post, path = "/v1/visitor/state", tag = "consent", request_body = DeviceBody,
-    responses((status = 200, body = VisitorState, description = "OK"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+    responses((status = 200, body = VisitorState, description = "OK"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites"), (status = 429, body = ErrorBody, description = "This address made its hour's new visitors")))]
 pub async fn visitor_state(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     headers: HeaderMap,
     Body(body): Body<DeviceBody>,
 ) -> Result<axum::Json<VisitorState>, ApiError> {
     let signal = gpc(&headers) || body.gpc;
     let vault = &state.vault;
-    let answer = crate::api::blocking(vault, || vault.visitor_state(&body.device, signal))?;
+    let client = addr.0.ip().to_string();
+    let answer = crate::api::blocking(vault, || {
+        vault.visitor_state(&body.device, signal, Some(&client))
+    })?;
     Ok(axum::Json(answer))
 }
 
 /// Records a visitor's choices, each with its signed receipt (P7, P33).
 #[utoipa::path(post, path = "/v1/visitor/consents", tag = "consent", request_body = ChoicesBody,
-    responses((status = 201, body = RecordedBody, description = "Recorded"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites")))]
+    responses((status = 201, body = RecordedBody, description = "Recorded"), (status = 403, body = ErrorBody, description = "The page's origin is not one of the provider's sites"), (status = 429, body = ErrorBody, description = "This address made its hour's new visitors")))]
 pub async fn visitor_choose(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     headers: HeaderMap,
     Body(body): Body<ChoicesBody>,
 ) -> Result<(StatusCode, axum::Json<RecordedBody>), ApiError> {
@@ -153,6 +158,7 @@ pub async fn visitor_choose(
             action: body.action,
             gpc: gpc(&headers),
             receipts: body.receipts,
+            client: addr.0.ip().to_string(),
         })
         .await??;
     Ok((
