@@ -126,7 +126,7 @@ impl Browser {
 
 /// Where visitor `device` stands, purpose by purpose: `Some(granted)` or `None`.
 fn choices(srv: &Server, device: &str) -> Vec<(String, Option<bool>)> {
-    let state = srv.vault.visitor_state(device, false, None).unwrap();
+    let state = srv.vault.visitor_state(device, false, None, None).unwrap();
     state
         .purposes
         .into_iter()
@@ -137,7 +137,7 @@ fn choices(srv: &Server, device: &str) -> Vec<(String, Option<bool>)> {
 
 /// The visitor's consent entries in the audit log: (action, detail).
 fn entries(srv: &Server, device: &str) -> Vec<(String, Value)> {
-    let state = srv.vault.visitor_state(device, false, None).unwrap();
+    let state = srv.vault.visitor_state(device, false, None, None).unwrap();
     let id: SubjectId = state.visitor.parse().unwrap();
     let pseudonym = srv.vault.pseudonym(id);
     let mut found = Vec::new();

@@ -59,6 +59,26 @@ fn p07_a_visitors_choices_are_recorded_with_receipts_from_the_providers_site_onl
         (analytics["essential"].as_bool(), &analytics["granted"]),
         (Some(false), &Value::Null)
     );
+    // In the policy's language (zh-CN) unless another is asked for.
+    assert_eq!(analytics["description"], "改进我们的服务");
+    let r = srv.post_with(
+        "/v1/visitor/state",
+        "",
+        site,
+        json!({"device": DEVICE, "lang": "en"}),
+    );
+    assert_eq!(
+        r.body["purposes"][1]["description"], "Improving our services",
+        "{}",
+        r.body
+    );
+    let r = srv.post_with(
+        "/v1/visitor/state",
+        "",
+        site,
+        json!({"device": DEVICE, "lang": "fr"}),
+    );
+    assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.body);
 
     // Accept analytics, refuse personalisation: a receipt each, verifying with the public key.
     let r = srv.post_with(

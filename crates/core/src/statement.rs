@@ -1,7 +1,8 @@
 //! The privacy statement in plain language, in the reader's language (P29, P30): what is
 //! collected and why, how it is used, who receives it, how long it is kept, the cookies and
 //! the deadlines. The frame is the message catalogue's (Chinese and English); descriptions
-//! are the provider's own words from the policy file.
+//! are the provider's own words from the policy file, in the reader's language where the
+//! policy gives a purpose's or a cookie's in it (`description_in`).
 
 use steward_policy::{Basis, Policy, RetentionFrom};
 
@@ -66,7 +67,7 @@ impl Vault {
             out.push(t(
                 "statement-purpose",
                 &[
-                    ("description", &purpose.description),
+                    ("description", purpose.described(lang)),
                     ("name", &purpose.name),
                     ("basis", &basis(purpose.basis)?),
                     ("list", &list(&p.category_names(&purpose.reads))?),
@@ -146,7 +147,7 @@ impl Vault {
                     "statement-cookie",
                     &[
                         ("name", &c.name),
-                        ("description", &c.description),
+                        ("description", c.described(lang)),
                         ("purpose", &purpose.name),
                         ("days", &days(c.lifetime_days)?),
                         ("when", &when),

@@ -2447,6 +2447,9 @@ fn p30_the_statement_reads_in_chinese_and_english() {
     );
     assert!(en.contains("What we collect, and why") && en.contains("only with your consent"));
     assert!(zh.contains("我们收集哪些信息") && zh.contains("仅在取得您的同意后"));
+    // Purposes and cookies in the reader's language where the policy gives them.
+    assert!(zh.contains("改进我们的服务") && zh.contains("个性化偏好设置"));
+    assert!(en.contains("Improving our services") && !en.contains("改进我们的服务"));
     for phrase in [
         "What we collect",
         "with your consent",

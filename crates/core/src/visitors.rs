@@ -243,7 +243,8 @@ impl Vault {
         out
     }
 
-    /// Where a visitor stands (public, for the banner). With `gpc` (the request carried
+    /// Where a visitor stands (public, for the banner), its texts in `lang` (the policy's
+    /// language when none is asked for). With `gpc` (the request carried
     /// `Sec-GPC: 1`), every non-essential cookie purpose the visitor has not decided is refused
     /// first — recorded once, as a withdrawal marked `gpc`; a choice the visitor made stands.
     pub fn visitor_state(
@@ -251,8 +252,19 @@ impl Vault {
         device: &str,
         gpc: bool,
         client: Option<&str>,
+        lang: Option<&str>,
     ) -> Result<VisitorState, Error> {
         let visitor = self.visitor(device)?;
+        let lang = match lang {
+            None => self.policy.language.as_str(),
+            Some(l) if steward_policy::LANGUAGES.contains(&l) => l,
+            Some(_) => {
+                return Err(Error::Invalid(format!(
+                    "`lang` is one of: {}",
+                    steward_policy::LANGUAGES.join(", ")
+                )));
+            }
+        };
         // An erased visitor's device id is spent: the banner starts again with a new one.
         if let Some(row) = self.subject_row(&visitor.0)? {
             self.check_state(&row.id, row.state, &row.tag)?;
@@ -326,7 +338,7 @@ impl Vault {
                 }
                 VisitorPurpose {
                     purpose: purpose.name.clone(),
-                    description: purpose.description.clone(),
+                    description: purpose.described(lang).to_string(),
                     essential,
                     cookies: self
                         .policy
@@ -335,7 +347,7 @@ impl Vault {
                         .filter(|c| c.purpose == p)
                         .map(|c| VisitorCookie {
                             name: c.name.clone(),
-                            description: c.description.clone(),
+                            description: c.described(lang).to_string(),
                             lifetime_days: c.lifetime_days,
                         })
                         .collect(),

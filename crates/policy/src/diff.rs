@@ -261,6 +261,24 @@ impl Diff<'_> {
         );
     }
 
+    /// A description in other languages: each language's text reviewed as the description is.
+    fn translations(&mut self, path: &str, old: &[(String, String)], new: &[(String, String)]) {
+        for lang in crate::model::LANGUAGES {
+            let text = |all: &[(String, String)]| {
+                all.iter()
+                    .find(|(l, _)| l == lang)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default()
+            };
+            self.wording(
+                format!("{path}.description_in.{lang}"),
+                &text(old),
+                &text(new),
+                Class::NeedsReview,
+            );
+        }
+    }
+
     fn text(&mut self, path: String, what: &str, old: &str, new: &str, class: Class) {
         if old != new {
             self.push(path, format!("{what} `{old}` -> `{new}`"), class);
@@ -694,6 +712,7 @@ impl Diff<'_> {
             name,
             taxonomy,
             description,
+            description_in,
             basis,
             reads,
             related,
@@ -704,6 +723,7 @@ impl Diff<'_> {
             (&o.taxonomy, taxonomy),
             (&o.description, description),
         );
+        self.translations(&path, &o.description_in, description_in);
         self.basis(format!("{path}.basis"), o.basis, *basis);
         self.categories(
             format!("{path}.reads"),
@@ -846,6 +866,7 @@ impl Diff<'_> {
         let Cookie {
             name,
             description,
+            description_in,
             purpose,
             lifetime_days,
         } = c;
@@ -856,6 +877,7 @@ impl Diff<'_> {
             description,
             Class::NeedsReview,
         );
+        self.translations(&path, &o.description_in, description_in);
         let (op, np) = (self.old.purpose(o.purpose), self.new.purpose(*purpose));
         if op.name != np.name {
             self.push(

@@ -164,6 +164,9 @@ pub struct Purpose {
     pub taxonomy: String,
     /// Plain-language description.
     pub description: String,
+    /// The description in other languages (one of [`LANGUAGES`] each), for what subjects see
+    /// in their language (the banner); `description` where a language has none.
+    pub description_in: Vec<(String, String)>,
     /// Contract and legal obligation are essential; consent-based purposes need consent (P10).
     pub basis: Basis,
     /// Categories this purpose may read.
@@ -172,7 +175,24 @@ pub struct Purpose {
     pub related: Vec<PurposeId>,
 }
 
+/// `description_in`'s text for `lang`, or `description`.
+fn described<'a>(
+    description: &'a str,
+    description_in: &'a [(String, String)],
+    lang: &str,
+) -> &'a str {
+    description_in
+        .iter()
+        .find(|(l, _)| l == lang)
+        .map_or(description, |(_, text)| text.as_str())
+}
+
 impl Purpose {
+    /// The description in `lang`, or the description as written.
+    pub fn described(&self, lang: &str) -> &str {
+        described(&self.description, &self.description_in, lang)
+    }
+
     /// Whether a read for this purpose needs the subject's consent.
     pub fn needs_consent(&self) -> bool {
         self.basis == Basis::Consent
@@ -380,10 +400,19 @@ pub struct Cookie {
     pub name: String,
     /// Plain-language description.
     pub description: String,
+    /// The description in other languages, as [`Purpose::description_in`].
+    pub description_in: Vec<(String, String)>,
     /// The purpose it serves; non-essential purposes need consent.
     pub purpose: PurposeId,
     /// Lifetime in days.
     pub lifetime_days: u32,
+}
+
+impl Cookie {
+    /// The description in `lang`, or the description as written.
+    pub fn described(&self, lang: &str) -> &str {
+        described(&self.description, &self.description_in, lang)
+    }
 }
 
 /// Deadlines the statement promises (P32).

@@ -128,6 +128,35 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// A table of texts by language (`{ "zh-CN" = "…" }`), each key one of the languages
+    /// Steward writes in; absent, none.
+    fn translations(&self, sink: &mut Sink<'_>, key: &str) -> Vec<(String, String)> {
+        let Some(t) = self.table(sink, key, false) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in t.entries.iter() {
+            let lang = k.get_ref().to_string();
+            if !crate::model::LANGUAGES.contains(&lang.as_str()) {
+                sink.error(
+                    k.span(),
+                    "invalid_value",
+                    format!(
+                        "`{lang}` in {} is not a language Steward writes in; expected one of: {}",
+                        self.here(key),
+                        crate::model::LANGUAGES.join(", ")
+                    ),
+                );
+                continue;
+            }
+            match v.get_ref() {
+                DeValue::String(s) => out.push((lang, s.to_string())),
+                other => type_error(sink, v.span(), &t.here(&lang), "a string", other),
+            }
+        }
+        out
+    }
+
     /// An array of names; each element keeps its own span.
     fn names(&self, sink: &mut Sink<'_>, key: &str, required: bool) -> Vec<Name> {
         let Some(v) = self.get(key) else {
@@ -334,6 +363,7 @@ struct RawPurpose {
     name: Name,
     taxonomy: String,
     description: String,
+    description_in: Vec<(String, String)>,
     basis: Basis,
     reads: Vec<Name>,
     related: Vec<Name>,
@@ -360,6 +390,7 @@ struct RawRecipient {
 struct RawCookie {
     name: Name,
     description: String,
+    description_in: Vec<(String, String)>,
     purpose: Option<Name>,
     lifetime_days: u32,
 }
@@ -763,6 +794,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                 .map(|n| n.text)
                 .unwrap_or_default(),
             description: t.text(&mut sink, "description"),
+            description_in: t.translations(&mut sink, "description_in"),
             basis: basis(&mut sink, &t, &ALL_BASES),
             reads: t.names(&mut sink, "reads", true),
             related: t.names(&mut sink, "related", false),
@@ -770,7 +802,14 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         });
         t.finish(
             &mut sink,
-            &["taxonomy", "description", "basis", "reads", "related"],
+            &[
+                "taxonomy",
+                "description",
+                "description_in",
+                "basis",
+                "reads",
+                "related",
+            ],
         );
     }
 
@@ -874,11 +913,15 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     for (cname, t) in root.items(&mut sink, "cookies") {
         raw_cookies.push(RawCookie {
             description: t.text(&mut sink, "description"),
+            description_in: t.translations(&mut sink, "description_in"),
             purpose: t.string(&mut sink, "purpose", true),
             lifetime_days: t.count(&mut sink, "lifetime_days", None).unwrap_or(0),
             name: cname,
         });
-        t.finish(&mut sink, &["description", "purpose", "lifetime_days"]);
+        t.finish(
+            &mut sink,
+            &["description", "description_in", "purpose", "lifetime_days"],
+        );
     }
 
     let review = root.table(&mut sink, "review", false).map(|t| {
@@ -1108,6 +1151,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             name: p.name.text.clone(),
             taxonomy: p.taxonomy.clone(),
             description: p.description.clone(),
+            description_in: p.description_in.clone(),
             basis: p.basis,
             reads,
             related,
@@ -1185,6 +1229,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         cookies.push(Cookie {
             name: c.name.text.clone(),
             description: c.description.clone(),
+            description_in: c.description_in.clone(),
             purpose: p,
             lifetime_days: c.lifetime_days,
         });

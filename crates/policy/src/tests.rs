@@ -666,3 +666,32 @@ fn p11_the_diff_says_which_changes_need_fresh_consent() {
     ));
     assert_eq!(narrower, [("purposes.surveys.reads".to_string(), false)]);
 }
+
+/// P7: a purpose's and a cookie's descriptions in other languages are read, located when wrong,
+/// shown in the language asked for, and a change to one is for a person to review.
+#[test]
+fn p07_descriptions_in_other_languages_are_read_checked_and_diffed() {
+    let p = example();
+    let purpose = p.purpose(p.purpose_id("service_improvement").unwrap());
+    assert_eq!(purpose.described("zh-CN"), "改进我们的服务");
+    assert_eq!(purpose.described("en"), "Improving our services");
+    let cookie = p.cookies.iter().find(|c| c.name == "prefs").unwrap();
+    assert_eq!(cookie.described("zh-CN"), "个性化偏好设置");
+    let bad = EXAMPLE_POLICY.replacen(
+        "[cookies.prefs.description_in]\n\"zh-CN\"",
+        "[cookies.prefs.description_in]\n\"fr\"",
+        1,
+    );
+    let d = errors(&bad);
+    assert_eq!(d.items.len(), 1, "{d}");
+    assert_eq!(d.items[0].code, "invalid_value");
+    let line = bad.lines().position(|l| l.starts_with("\"fr\"")).unwrap() + 1;
+    assert_eq!((d.items[0].line, d.items[0].column), (line, 1));
+    let new = edited("\"zh-CN\" = \"改进我们的服务\"", "\"zh-CN\" = \"改善服务\"");
+    let change = only_change(&new);
+    assert_eq!(
+        change.path,
+        "purposes.service_improvement.description_in.zh-CN"
+    );
+    assert!(!change.material());
+}

@@ -175,7 +175,7 @@
 
   function choose(choices, action) {
     return call("/v1/visitor/consents", { device: device, action: action, choices: choices, receipts: false })
-      .then(function () { return call("/v1/visitor/state", { device: device, gpc: gpc }); })
+      .then(function () { return call("/v1/visitor/state", { device: device, gpc: gpc, lang: lang }); })
       .then(function (s) { state = s; apply(); });
   }
   function everything(granted) {
@@ -352,7 +352,7 @@
   }
 
   function start(retried) {
-    call("/v1/visitor/state", { device: device, gpc: gpc }).then(function (s) {
+    call("/v1/visitor/state", { device: device, gpc: gpc, lang: lang }).then(function (s) {
       state = s;
       var cookie = null;
       s.purposes.forEach(function (p) {

@@ -27,6 +27,10 @@ pub struct DeviceBody {
     /// is the signal.
     #[serde(default)]
     pub gpc: bool,
+    /// The language the purposes' and cookies' descriptions come in (`zh-CN` or `en`; the
+    /// policy's language when absent), where the policy gives them in it.
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 /// Whose receipts.
@@ -135,7 +139,7 @@ pub async fn visitor_state(
     let vault = &state.vault;
     let client = addr.0.ip().to_string();
     let answer = crate::api::blocking(vault, || {
-        vault.visitor_state(&body.device, signal, Some(&client))
+        vault.visitor_state(&body.device, signal, Some(&client), body.lang.as_deref())
     })?;
     Ok(axum::Json(answer))
 }

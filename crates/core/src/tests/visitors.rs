@@ -13,15 +13,17 @@ fn p07_one_address_makes_only_so_many_new_visitors_an_hour() {
     let flood = "192.0.2.1";
     let device = |n: u32| format!("flood-device-{n:06}-abcdefgh");
     for n in 0..2 {
-        v.visitor_state(&device(n), true, Some(flood)).unwrap();
+        v.visitor_state(&device(n), true, Some(flood), None)
+            .unwrap();
     }
     assert!(matches!(
-        v.visitor_state(&device(2), true, Some(flood)),
+        v.visitor_state(&device(2), true, Some(flood), None),
         Err(Error::TooManyAttempts)
     ));
     // A visitor already made is no new one; another address has its own count.
-    v.visitor_state(&device(0), true, Some(flood)).unwrap();
-    v.visitor_state(&device(3), true, Some("192.0.2.9"))
+    v.visitor_state(&device(0), true, Some(flood), None)
+        .unwrap();
+    v.visitor_state(&device(3), true, Some("192.0.2.9"), None)
         .unwrap();
     // In one batch, only the request that would make a new visitor is refused.
     let choices = [VisitorChoice {
@@ -41,10 +43,11 @@ fn p07_one_address_makes_only_so_many_new_visitors_an_hour() {
     assert!(answers[0].is_ok(), "{:?}", answers[0]);
     assert!(matches!(answers[1], Err(Error::TooManyAttempts)));
     // A trusted caller (a key, a session) is not counted.
-    v.visitor_state(&device(5), true, None).unwrap();
+    v.visitor_state(&device(5), true, None, None).unwrap();
     // An hour on, the address may again.
     k.clock.advance(3_600_001);
-    v.visitor_state(&device(6), true, Some(flood)).unwrap();
+    v.visitor_state(&device(6), true, Some(flood), None)
+        .unwrap();
     // Nothing of the refused devices was made.
     let made = |n: u32| {
         v.store()
