@@ -8,8 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use steward_core::SubjectId;
@@ -98,29 +97,16 @@ impl Browser {
     /// Runs one step of `tools/browser/banner.mjs` as visitor `who` (a browser profile of
     /// their own, kept between steps); what it reports.
     fn step(&self, step: &str, who: &str, query: &str, gpc: bool) -> Value {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = root.join("tools/browser/banner.mjs");
-        assert!(
-            root.join("tools/browser/node_modules/playwright-core")
-                .exists(),
-            "the browser tests need tools/browser's packages: run tools/test (or `npm ci --prefix tools/browser`) and install Debian's chromium"
-        );
-        let out = Command::new("node")
-            .arg(&script)
-            .arg(step)
-            .env("PAGE", format!("{}{query}", self.page))
-            .env("PROFILE", self.profiles.path().join(who))
-            .env("OUT", &self.out)
-            .env("GPC", if gpc { "1" } else { "0" })
-            .output()
-            .expect("node runs");
-        assert!(
-            out.status.success(),
-            "the browser step `{step}` failed: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        crate::kit::browser(
+            "banner.mjs",
+            &[step],
+            &[
+                ("PAGE", format!("{}{query}", self.page)),
+                ("PROFILE", s(&self.profiles.path().join(who)).to_string()),
+                ("OUT", s(&self.out).to_string()),
+                ("GPC", if gpc { "1" } else { "0" }.to_string()),
+            ],
+        )
     }
 }
 
@@ -160,7 +146,7 @@ fn p07_the_banner_in_chromium_holds_scripts_honours_refusal_gpc_and_withdrawal_a
     let site = format!("http://{}", listener.local_addr().unwrap());
     let srv = Server::start_for_site(&site);
     serve_pages(listener, srv.base.clone());
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    let out = crate::kit::screenshots();
     let browser = Browser {
         page: format!("{site}/"),
         out: out.clone(),

@@ -100,3 +100,33 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut ready: impl FnMut() 
         pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
+
+/// Runs `tools/browser/<script>` with Node (Debian's Chromium through Playwright) and `env`;
+/// the one line of JSON it prints. It fails the test, with what the script said, if the
+/// script finds something that does not hold.
+pub fn browser(script: &str, args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tools/browser/node_modules/playwright-core")
+            .exists(),
+        "the browser tests need tools/browser's packages: run tools/test (or `npm ci --prefix tools/browser`) and install Debian's chromium"
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("tools/browser").join(script)).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("node runs");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Where the browser tests leave their screenshots.
+pub fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots")
+}

@@ -16,6 +16,7 @@ mod api;
 mod audit;
 mod backup;
 mod banner;
+mod centre;
 mod cli;
 mod damage;
 mod demo;

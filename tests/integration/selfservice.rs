@@ -51,7 +51,7 @@ impl SmtpSink {
     }
 
     /// The newest code in the mail received so far, waiting for it to arrive.
-    fn code_after(&self, codes_before: usize) -> String {
+    pub(crate) fn code_after(&self, codes_before: usize) -> String {
         let codes = || -> Vec<String> {
             self.received
                 .lock()

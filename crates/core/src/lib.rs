@@ -52,7 +52,7 @@ pub use rights::{
 };
 pub use selfservice::{
     CODE_ATTEMPTS, CodeMail, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_ADDRESS_HOUR,
-    SENDS_PER_CLIENT_HOUR, SessionToken,
+    SENDS_PER_CLIENT_HOUR, SESSION_TTL_MS, SessionToken,
 };
 pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
 pub use steward_store::{Backend, OpenCheck, PgTarget, StoreError, set_open_check};

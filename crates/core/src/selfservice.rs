@@ -394,6 +394,47 @@ impl Vault {
         }
     }
 
+    /// Ends a subject's session (signing out): its token no longer authenticates. Audited
+    /// `session.end`. A token that authenticates nothing is no error: there is nothing to end.
+    pub fn sign_out(&self, token: &str) -> Result<(), Error> {
+        let Ok(subject) = self.session_subject(token) else {
+            return Ok(());
+        };
+        let draft = self.draft(
+            &subject_actor(),
+            "session.end",
+            Outcome::Granted,
+            Some(subject),
+            "",
+            String::new(),
+            serde_json::Value::Null,
+        );
+        self.store.commit(
+            vec![Op::PutSession {
+                digest: sha256(token.as_bytes()),
+                subject: subject.0,
+                expires_ms: self.clock.now_ms(),
+            }],
+            vec![draft],
+        )?;
+        Ok(())
+    }
+
+    /// The token a web page's forms carry, tied to `seed` (a session token, or before sign-in
+    /// the value of a cookie of the form's own): a keyed digest no other site can make, so a
+    /// form posted from elsewhere is refused.
+    pub fn form_token(&self, seed: &str) -> String {
+        hex::encode(self.keys.state_tag("form-token", &[seed.as_bytes()]))
+    }
+
+    /// A random value for a cookie (the pre-sign-in form seed): 16 bytes, hex.
+    pub fn random_hex(&self) -> Result<String, Error> {
+        let mut b = [0u8; 16];
+        ring::rand::SecureRandom::fill(&self.rng, &mut b)
+            .map_err(|_| Error::Crypto(steward_crypto::CryptoError::Random))?;
+        Ok(hex::encode(b))
+    }
+
     /// A subject's own export (P23).
     pub fn self_export(&self, subject: SubjectId) -> Result<Export, Error> {
         self.export_unchecked(&subject_actor(), subject, None)

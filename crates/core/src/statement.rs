@@ -127,7 +127,7 @@ impl Vault {
             out.push(t(
                 "statement-category",
                 &[
-                    ("description", &c.description),
+                    ("description", c.described(lang)),
                     ("sensitive", &sensitive),
                     ("retention", &retention),
                 ],

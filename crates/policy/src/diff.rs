@@ -589,6 +589,7 @@ impl Diff<'_> {
             name,
             taxonomy,
             description,
+            description_in,
             sensitive,
             lookup,
             retention,
@@ -599,6 +600,7 @@ impl Diff<'_> {
             (&o.taxonomy, taxonomy),
             (&o.description, description),
         );
+        self.translations(&path, &o.description_in, description_in);
         if o.sensitive != *sensitive {
             let (summary, class) = if *sensitive {
                 ("now marked sensitive", Class::NotMaterial)

@@ -119,6 +119,8 @@ pub struct Category {
     pub taxonomy: String,
     /// Plain-language description.
     pub description: String,
+    /// The description in other languages, as [`Purpose::description_in`].
+    pub description_in: Vec<(String, String)>,
     /// Sensitive under PIPL art. 28 (P5).
     pub sensitive: bool,
     /// Values are looked up by a keyed blind index (email, phone, linked accounts).
@@ -406,6 +408,13 @@ pub struct Cookie {
     pub purpose: PurposeId,
     /// Lifetime in days.
     pub lifetime_days: u32,
+}
+
+impl Category {
+    /// The description in `lang`, or the description as written.
+    pub fn described(&self, lang: &str) -> &str {
+        described(&self.description, &self.description_in, lang)
+    }
 }
 
 impl Cookie {

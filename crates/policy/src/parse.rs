@@ -345,6 +345,7 @@ struct RawCategory {
     name: Name,
     taxonomy: String,
     description: String,
+    description_in: Vec<(String, String)>,
     sensitive: bool,
     lookup: bool,
     retention: Retention,
@@ -745,6 +746,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         raw_categories.push(RawCategory {
             taxonomy: taxonomy.map(|n| n.text).unwrap_or_default(),
             description: t.text(&mut sink, "description"),
+            description_in: t.translations(&mut sink, "description_in"),
             sensitive: t.boolean(&mut sink, "sensitive", false),
             lookup: t.boolean(&mut sink, "lookup", false),
             retention,
@@ -755,6 +757,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             &[
                 "taxonomy",
                 "description",
+                "description_in",
                 "sensitive",
                 "lookup",
                 "retention",
@@ -1028,6 +1031,7 @@ pub fn parse(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             name: c.name.text.clone(),
             taxonomy: c.taxonomy.clone(),
             description: c.description.clone(),
+            description_in: c.description_in.clone(),
             sensitive: c.sensitive,
             lookup: c.lookup,
             retention: c.retention,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub visitors: crate::batch::Batcher<crate::batch::VisitorJob>,
     /// The provider's sites whose pages may call the visitor consent API (P7).
     pub allowed_origins: Arc<Vec<String>>,
+    /// The server speaks TLS: the web pages' cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             vault,
             mailer,
             allowed_origins: Arc::new(Vec::new()),
+            secure_cookies: false,
         }
     }
 

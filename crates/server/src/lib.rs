@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod tls;
 mod unread;
 pub mod visitor;
+pub mod web;
 pub mod webhook;
 
 use std::future::Future;
@@ -258,7 +259,11 @@ async fn edge(edge: Arc<Edge>, mut req: Request, next: Next) -> Response {
     // What may be cached: only what is public and holds no PI or token.
     let cacheable = matches!(
         req.uri().path(),
-        "/openapi.json" | "/v1/evidence/checkpoints" | "/banner.js" | "/banner.css"
+        "/openapi.json"
+            | "/v1/evidence/checkpoints"
+            | "/banner.js"
+            | "/banner.css"
+            | "/assets/site.css"
     );
     // Whether the body was read to its end; `None` when there is none to read.
     let mut read = None;
@@ -443,6 +448,12 @@ pub fn router(
         .route("/v1/evidence/checkpoints", get(api::published_checkpoints))
         .route("/.well-known/gpc.json", get(api::gpc_support))
         .route("/banner.js", get(banner::script))
+        .route("/assets/site.css", get(web::style))
+        .route("/privacy", get(web::privacy::home))
+        .route("/privacy/code", post(web::privacy::code))
+        .route("/privacy/session", post(web::privacy::session))
+        .route("/privacy/data", get(web::privacy::data))
+        .route("/privacy/sign-out", post(web::privacy::sign_out))
         .route("/banner.css", get(banner::style))
         .merge(
             Router::new()
@@ -619,6 +630,10 @@ async fn serve(
         tokio::spawn(async move { poller.run().await });
         poll
     });
+    let state = AppState {
+        secure_cookies: tls.is_some(),
+        ..state
+    };
     let app = router(state, options.max_body_bytes, options.read_timeout, poll);
     let incoming = match tls {
         None => http::Incoming::Tcp(listener),

@@ -1,0 +1,438 @@
+//! The privacy centre (`/privacy`): a subject signs in with a code emailed to them and sees
+//! what is held about them, by category, with what each is used for, who it may go to and how
+//! long it is kept. Every step is the self-service API's core operation, with its audit and
+//! limits: the code (`otp.send`, limited per address and client), the sign-in (`otp.verify`),
+//! the data (`subject.export`), the sign-out (`session.end`).
+
+use askama::Template;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use steward_core::{Error, Export, SubjectId};
+
+use super::{Texts, cookie, field, form, language, page, redirect, same_origin, set_cookie};
+use crate::api::AppState;
+use crate::tls::ClientAddr;
+
+/// The cookie holding a signed-in subject's session token.
+const SESSION_COOKIE: &str = "steward_session";
+/// Where the session cookie is sent: the privacy centre only.
+const SESSION_PATH: &str = "/privacy";
+
+/// What every page's frame shows.
+pub struct Frame {
+    /// The page's words.
+    pub t: Texts,
+    /// The page's title.
+    pub title: String,
+    /// The statement's name (the provider's site).
+    pub site: String,
+    /// A subject is signed in (the sign-out button shows).
+    pub signed_in: bool,
+    /// The token the page's forms carry.
+    pub form: String,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_signin.html")]
+struct SignIn {
+    frame: Frame,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_code.html")]
+struct Code {
+    frame: Frame,
+    intro: String,
+    email: String,
+    error: Option<String>,
+}
+
+impl Code {
+    fn new(frame: Frame, email: String, error: Option<String>) -> Code {
+        Code {
+            intro: frame.t.with("code-intro", &[("email", &email)]),
+            frame,
+            email,
+            error,
+        }
+    }
+}
+
+/// One value held, as the data page lists it.
+struct Held {
+    value: String,
+    meta: String,
+}
+
+/// One category held.
+struct Category {
+    title: String,
+    values: Vec<Held>,
+    purposes: Vec<String>,
+    recipients: Vec<String>,
+    retention: String,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_data.html")]
+struct Data {
+    frame: Frame,
+    categories: Vec<Category>,
+}
+
+/// Who is asking: the words of their language, their session if any.
+struct Visit {
+    t: Texts,
+    session: Option<(String, SubjectId)>,
+}
+
+async fn visit(state: &AppState, headers: &HeaderMap) -> Visit {
+    let t = language(headers, &state.vault.policy().language);
+    let session = match cookie(headers, SESSION_COOKIE) {
+        Some(token) => {
+            let vault = &state.vault;
+            crate::api::blocking(vault, || vault.session_subject(&token))
+                .ok()
+                .map(|s| (token, s))
+        }
+        None => None,
+    };
+    Visit { t, session }
+}
+
+fn frame(state: &AppState, t: Texts, title: &str, signed_in: bool, form: String) -> Frame {
+    Frame {
+        t,
+        title: t.get(title),
+        site: state.vault.policy().name.clone(),
+        signed_in,
+        form,
+    }
+}
+
+/// The language switch: `?lang=en` keeps the choice in a cookie and shows the page again
+/// without it.
+fn switched(query: &Option<String>, to: &'static str, secure: bool) -> Option<Response> {
+    let lang = form(query.as_deref()?.as_bytes())
+        .into_iter()
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| v)?;
+    let lang = steward_policy::LANGUAGES.iter().find(|l| **l == lang)?;
+    Some(redirect(
+        to,
+        &[set_cookie(
+            super::LANG_COOKIE,
+            lang,
+            "/",
+            365 * 86_400,
+            secure,
+        )],
+    ))
+}
+
+/// The status an error answers with, as on the API.
+fn status_of(e: &Error) -> StatusCode {
+    StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The words for an error a subject may meet here.
+fn said(t: Texts, e: &Error) -> String {
+    let id = match e.code().as_str() {
+        "invalid_input" => "error-invalid_input",
+        "code_invalid" | "sign_in_failed" => "error-code_invalid",
+        "too_many_attempts" => "error-too_many_attempts",
+        "mail_unavailable" => "error-mail_unavailable",
+        "unauthenticated" => "error-signed_out",
+        _ => "error-other",
+    };
+    t.get(id)
+}
+
+/// The form seed before sign-in: the cookie's value, or a new one to set.
+fn seed(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match cookie(headers, super::FORM_COOKIE) {
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
+        _ => {
+            let v = state.vault.random_hex().unwrap_or_default();
+            let c = set_cookie(
+                super::FORM_COOKIE,
+                &v,
+                SESSION_PATH,
+                86_400,
+                state.secure_cookies,
+            );
+            (v, Some(c))
+        }
+    }
+}
+
+/// A form post is this site's own: same origin, and its token matches its seed.
+fn genuine(state: &AppState, headers: &HeaderMap, fields: &[(String, String)], seed: &str) -> bool {
+    same_origin(headers)
+        && !seed.is_empty()
+        && super::same_bytes(
+            field(fields, "form").as_bytes(),
+            state.vault.form_token(seed).as_bytes(),
+        )
+}
+
+fn refused(state: &AppState, t: Texts) -> Response {
+    // No form on this page works: it says to reload the page the form came from.
+    let f = frame(state, t, "error-title", false, String::new());
+    page(
+        StatusCode::FORBIDDEN,
+        SignIn {
+            frame: f,
+            email: String::new(),
+            error: Some(t.get("error-csrf")),
+        }
+        .render(),
+    )
+}
+
+/// `GET /privacy`: the sign-in page, or the data for a subject signed in.
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(r) = switched(&query, "/privacy", state.secure_cookies) {
+        return r;
+    }
+    let v = visit(&state, &headers).await;
+    if v.session.is_some() {
+        return redirect("/privacy/data", &[]);
+    }
+    let (seed, new) = seed(&state, &headers);
+    let f = frame(
+        &state,
+        v.t,
+        "signin-title",
+        false,
+        state.vault.form_token(&seed),
+    );
+    let mut r = page(
+        StatusCode::OK,
+        SignIn {
+            frame: f,
+            email: String::new(),
+            error: None,
+        }
+        .render(),
+    );
+    if let Some(c) = new {
+        r.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// `POST /privacy/code`: emails a code if the address is a subject's, and asks for it; the
+/// page is the same whether or not it is (P25).
+pub async fn code(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = language(&headers, &state.vault.policy().language);
+    let fields = form(&body);
+    let (seed, _) = seed(&state, &headers);
+    if !genuine(&state, &headers, &fields, &seed) {
+        return refused(&state, t);
+    }
+    let email = field(&fields, "email").trim().to_string();
+    let token = state.vault.form_token(&seed);
+    let asked = match state.mailer.clone() {
+        None => Err(Error::MailUnavailable),
+        Some(mailer) => {
+            let client = addr.0.ip().to_string();
+            let vault = &state.vault;
+            crate::api::blocking(vault, || vault.prepare_code(&email, &client)).map(|mail| {
+                if let Some(mail) = mail {
+                    tokio::task::spawn_blocking(move || {
+                        if mailer.send(&mail.to, &mail.subject, &mail.body).is_err() {
+                            tracing::warn!("a sign-in code could not be mailed");
+                        }
+                    });
+                }
+            })
+        }
+    };
+    match asked {
+        Ok(()) => page(
+            StatusCode::OK,
+            Code::new(frame(&state, t, "code-title", false, token), email, None).render(),
+        ),
+        Err(e) => page(
+            status_of(&e),
+            SignIn {
+                frame: frame(&state, t, "signin-title", false, token),
+                email,
+                error: Some(said(t, &e)),
+            }
+            .render(),
+        ),
+    }
+}
+
+/// `POST /privacy/session`: exchanges the code for a session, kept in an `HttpOnly;
+/// SameSite=Strict` cookie sent to `/privacy` only.
+pub async fn session(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = language(&headers, &state.vault.policy().language);
+    let fields = form(&body);
+    let (seed, _) = seed(&state, &headers);
+    if !genuine(&state, &headers, &fields, &seed) {
+        return refused(&state, t);
+    }
+    let email = field(&fields, "email").trim().to_string();
+    let code = field(&fields, "code").trim().to_string();
+    let client = addr.0.ip().to_string();
+    let vault = &state.vault;
+    match crate::api::blocking(vault, || vault.sign_in(&email, &code, &client)) {
+        Ok(s) => {
+            let seconds = steward_core::SESSION_TTL_MS / 1000;
+            redirect(
+                "/privacy/data",
+                &[set_cookie(
+                    SESSION_COOKIE,
+                    &s.token,
+                    SESSION_PATH,
+                    seconds,
+                    state.secure_cookies,
+                )],
+            )
+        }
+        Err(e) => page(
+            status_of(&e),
+            Code::new(
+                frame(&state, t, "code-title", false, vault.form_token(&seed)),
+                email,
+                Some(said(t, &e)),
+            )
+            .render(),
+        ),
+    }
+}
+
+/// `GET /privacy/data`: what is held, by category.
+pub async fn data(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(r) = switched(&query, "/privacy/data", state.secure_cookies) {
+        return r;
+    }
+    let v = visit(&state, &headers).await;
+    let Some((token, subject)) = v.session else {
+        return redirect("/privacy", &[]);
+    };
+    let vault = &state.vault;
+    let export = match crate::api::blocking(vault, || vault.self_export(subject)) {
+        Ok(e) => e,
+        Err(_) => return redirect("/privacy", &[]),
+    };
+    let f = frame(&state, v.t, "data-title", true, vault.form_token(&token));
+    page(
+        StatusCode::OK,
+        Data {
+            frame: f,
+            categories: categories(&state, v.t, &export),
+        }
+        .render(),
+    )
+}
+
+/// `POST /privacy/sign-out`: ends the session and forgets the cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = language(&headers, &state.vault.policy().language);
+    let fields = form(&body);
+    let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    if !genuine(&state, &headers, &fields, &token) {
+        return refused(&state, t);
+    }
+    let vault = &state.vault;
+    if crate::api::blocking(vault, || vault.sign_out(&token)).is_err() {
+        tracing::warn!("a session could not be ended");
+    }
+    redirect(
+        "/privacy",
+        &[set_cookie(
+            SESSION_COOKIE,
+            "",
+            SESSION_PATH,
+            0,
+            state.secure_cookies,
+        )],
+    )
+}
+
+/// The export's values grouped by category, in the policy's order, each with the purposes that
+/// may read it, the recipients it may go to and its retention.
+fn categories(state: &AppState, t: Texts, export: &Export) -> Vec<Category> {
+    let policy = state.vault.policy();
+    let mut out = Vec::new();
+    for c in &policy.categories {
+        let values: Vec<Held> = export
+            .records
+            .iter()
+            .filter(|r| r.category == c.name)
+            .map(|r| {
+                let source = match r.source.split_once(':') {
+                    Some(("third_party", party)) => {
+                        t.with("data-source-third_party", &[("party", party)])
+                    }
+                    _ => t.get(&format!("data-source-{}", r.source)),
+                };
+                let at = r.collected_at.get(..10).unwrap_or(&r.collected_at);
+                Held {
+                    value: r.value.clone(),
+                    meta: t.with(
+                        "data-meta",
+                        &[
+                            ("collected", &t.with("data-collected", &[("at", at)])),
+                            ("source", &source),
+                        ],
+                    ),
+                }
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let days = c.retention.days.to_string();
+        out.push(Category {
+            title: c.described(t.lang).to_string(),
+            values,
+            purposes: policy
+                .purposes
+                .iter()
+                .filter(|p| p.reads.contains(c.id.index()))
+                .map(|p| p.described(t.lang).to_string())
+                .collect(),
+            recipients: policy
+                .recipients
+                .iter()
+                .filter(|r| r.categories.contains(c.id.index()))
+                .map(|r| r.legal_name.clone())
+                .collect(),
+            retention: t.with(
+                &format!("retention-{}", c.retention.from.as_str()),
+                &[("days", &days)],
+            ),
+        });
+    }
+    out
+}
