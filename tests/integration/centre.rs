@@ -20,7 +20,7 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     .unwrap();
     let srv = Server::start_with_mail(Some(Arc::new(mailer)));
     let service = srv.key("service");
-    srv.subject(&service);
+    let subject = srv.subject(&service);
     let email = Server::email_of(0);
     let scratch = tempfile::tempdir().unwrap();
     let code_file = scratch.path().join("code.txt");
@@ -46,6 +46,25 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     );
     assert_eq!(report["ok"], true);
     drop(waiter.join().unwrap());
+    // What the pages did is what the API sees: the consent withdrawn (a read for the purpose
+    // is refused), the deletion request open and verified.
+    let read = srv.post(
+        &format!("/v1/subjects/{subject}/read"),
+        &service,
+        serde_json::json!({"categories": ["email"], "purpose": "relevant_offers"}),
+    );
+    assert_eq!(
+        read.body["error"]["code"], "consent_required",
+        "{}",
+        read.body
+    );
+    let mine = srv.vault.self_requests(subject.parse().unwrap()).unwrap();
+    assert_eq!(
+        mine.iter()
+            .map(|r| (r.kind.as_str(), r.state.as_str()))
+            .collect::<Vec<_>>(),
+        [("deletion", "verified")]
+    );
     // Every step went through the core, audited: the code, the sign-in, two views of the
     // data (each an export), the sign-out; and the cross-site post did nothing.
     let log = srv.audit_text();

@@ -110,6 +110,41 @@ try {
   check(text.includes("电子邮箱"), "the categories are not in Chinese");
   await axe("the data page (zh-CN)");
   await shot("centre-data-zh-CN");
+  // The copy to keep.
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.locator('a[href="/privacy/export.json"]').click(),
+  ]);
+  const copy = join(OUT, "centre-export.json");
+  await download.saveAs(copy);
+  const kept = JSON.parse(readFileSync(copy, "utf8"));
+  check(kept.records.some((r) => r.value === EMAIL), "the downloaded copy lacks the subject's address");
+  // Consent: give one, then withdraw it; each saved and said.
+  await page.locator('a[href="/privacy/consents"]').click();
+  await page.waitForURL(`${BASE}/privacy/consents`);
+  await axe("the consents page (zh-CN)");
+  const offers = page.locator("section", { has: page.locator("input[value='purpose:relevant_offers']") });
+  await offers.locator("button").click();
+  await page.waitForSelector(".notice");
+  await page.locator("section", { has: page.locator("input[value='purpose:relevant_offers']") }).locator("button").click();
+  await page.waitForSelector(".notice");
+  const after = await page.locator("section", { has: page.locator("input[value='purpose:relevant_offers']") }).innerText();
+  check(after.includes("撤回"), `the withdrawal is not shown: ${after}`);
+  await shot("centre-consents-zh-CN");
+  // A request, by keyboard: deletion, with a note; then listed with its deadline.
+  await page.locator('a[href="/privacy/requests"]').click();
+  await page.waitForURL(`${BASE}/privacy/requests`);
+  await axe("the requests page (zh-CN)");
+  await page.locator("#kind-deletion").check();
+  await page.locator("#text").fill("请删除我的电话号码");
+  await page.locator("form[action='/privacy/requests'] button").click();
+  await page.waitForSelector(".notice");
+  const listed = await page.locator(".requests").innerText();
+  check(listed.includes("删除您的信息") && listed.includes("已核验身份"), `the request is not listed: ${listed}`);
+  await axe("the requests page with a request (zh-CN)");
+  await shot("centre-requests-zh-CN");
+  await page.locator('a[href="/privacy/data"]').click();
+  await page.waitForURL(`${BASE}/privacy/data`);
   // 320 px: nothing scrolls sideways.
   await page.setViewportSize({ width: 320, height: 640 });
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);

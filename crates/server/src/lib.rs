@@ -453,6 +453,15 @@ pub fn router(
         .route("/privacy/code", post(web::privacy::code))
         .route("/privacy/session", post(web::privacy::session))
         .route("/privacy/data", get(web::privacy::data))
+        .route("/privacy/export.json", get(web::privacy::export))
+        .route(
+            "/privacy/consents",
+            get(web::privacy::consents).post(web::privacy::consent),
+        )
+        .route(
+            "/privacy/requests",
+            get(web::privacy::requests).post(web::privacy::request),
+        )
         .route("/privacy/sign-out", post(web::privacy::sign_out))
         .route("/banner.css", get(banner::style))
         .merge(

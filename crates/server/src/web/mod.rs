@@ -132,7 +132,7 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
 }
 
 /// What every page's answer carries.
-fn protect(response: &mut Response) {
+pub(crate) fn protect(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

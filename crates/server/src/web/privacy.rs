@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use steward_core::{Error, Export, SubjectId};
 
 use super::{Texts, cookie, field, form, language, page, redirect, same_origin, set_cookie};
@@ -29,6 +29,9 @@ pub struct Frame {
     pub site: String,
     /// A subject is signed in (the sign-out button shows).
     pub signed_in: bool,
+    /// Which page of the centre this is (`data`, `consents`, `requests`), marked in the
+    /// navigation.
+    pub here: &'static str,
     /// The token the page's forms carry.
     pub form: String,
 }
@@ -109,7 +112,55 @@ fn frame(state: &AppState, t: Texts, title: &str, signed_in: bool, form: String)
         title: t.get(title),
         site: state.vault.policy().name.clone(),
         signed_in,
+        here: "",
         form,
+    }
+}
+
+/// A signed-in subject's page: its words, session token and subject; or where to send a
+/// browser that is not signed in (or asked to switch language).
+struct Signed {
+    t: Texts,
+    token: String,
+    subject: SubjectId,
+}
+
+async fn signed(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &Option<String>,
+    here: &'static str,
+) -> Result<Signed, Response> {
+    if let Some(r) = switched(query, here, state.secure_cookies) {
+        return Err(r);
+    }
+    let v = visit(state, headers).await;
+    match v.session {
+        Some((token, subject)) => Ok(Signed {
+            t: v.t,
+            token,
+            subject,
+        }),
+        None => Err(redirect("/privacy", &[])),
+    }
+}
+
+impl Signed {
+    fn frame(&self, state: &AppState, title: &str, here: &'static str) -> Frame {
+        let mut f = frame(
+            state,
+            self.t,
+            title,
+            true,
+            state.vault.form_token(&self.token),
+        );
+        f.here = here;
+        f
+    }
+
+    /// A post on this subject's page is theirs: same origin, their session's token.
+    fn genuine(&self, state: &AppState, headers: &HeaderMap, fields: &[(String, String)]) -> bool {
+        genuine(state, headers, fields, &self.token)
     }
 }
 
@@ -328,27 +379,311 @@ pub async fn data(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Some(r) = switched(&query, "/privacy/data", state.secure_cookies) {
-        return r;
-    }
-    let v = visit(&state, &headers).await;
-    let Some((token, subject)) = v.session else {
-        return redirect("/privacy", &[]);
+    let who = match signed(&state, &headers, &query, "/privacy/data").await {
+        Ok(who) => who,
+        Err(r) => return r,
     };
     let vault = &state.vault;
-    let export = match crate::api::blocking(vault, || vault.self_export(subject)) {
+    let export = match crate::api::blocking(vault, || vault.self_export(who.subject)) {
         Ok(e) => e,
         Err(_) => return redirect("/privacy", &[]),
     };
-    let f = frame(&state, v.t, "data-title", true, vault.form_token(&token));
     page(
         StatusCode::OK,
         Data {
-            frame: f,
-            categories: categories(&state, v.t, &export),
+            frame: who.frame(&state, "data-title", "data"),
+            categories: categories(&state, who.t, &export),
         }
         .render(),
     )
+}
+
+/// `GET /privacy/export.json`: everything held, as the API's export, to keep (P23).
+pub async fn export(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let who = match signed(&state, &headers, &None, "/privacy/data").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let vault = &state.vault;
+    let Ok(export) = crate::api::blocking(vault, || vault.self_export(who.subject)) else {
+        return redirect("/privacy", &[]);
+    };
+    let body = serde_json::to_vec_pretty(&export).unwrap_or_default();
+    let mut r = (
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"my-data.json\"",
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    super::protect(&mut r);
+    r
+}
+
+/// A consent the subject may give or withdraw, as the consents page shows it.
+struct Consent {
+    target: String,
+    title: String,
+    state: String,
+    granted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_consents.html")]
+struct Consents {
+    frame: Frame,
+    consents: Vec<Consent>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The purposes and features resting on consent, with the subject's choice on each.
+fn consents_of(state: &AppState, t: Texts, export: &Export) -> Vec<Consent> {
+    let policy = state.vault.policy();
+    let purposes = policy
+        .purposes
+        .iter()
+        .filter(|p| p.needs_consent())
+        .map(|p| {
+            (
+                format!("purpose:{}", p.name),
+                p.described(t.lang).to_string(),
+            )
+        });
+    let features = policy
+        .features
+        .iter()
+        .filter(|f| f.basis == steward_policy::Basis::Consent)
+        .map(|f| (format!("feature:{}", f.name), f.description.clone()));
+    purposes
+        .chain(features)
+        .map(|(target, title)| {
+            let held = export.consents.iter().find(|c| c.target == target);
+            let at = held.map(|c| c.at.get(..10).unwrap_or(&c.at).to_string());
+            let granted = held.is_some_and(|c| c.granted);
+            let state = match (held, at) {
+                (Some(c), Some(at)) if c.granted => t.with("consent-given", &[("at", &at)]),
+                (Some(_), Some(at)) => t.with("consent-withdrawn", &[("at", &at)]),
+                _ => t.get("consent-never"),
+            };
+            Consent {
+                target,
+                title,
+                state,
+                granted,
+            }
+        })
+        .collect()
+}
+
+fn consents_page(
+    state: &AppState,
+    who: &Signed,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let Ok(export) = crate::api::blocking(vault, || vault.self_export(who.subject)) else {
+        return redirect("/privacy", &[]);
+    };
+    page(
+        status,
+        Consents {
+            frame: who.frame(state, "consents-title", "consents"),
+            consents: consents_of(state, who.t, &export),
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /privacy/consents`: each purpose and feature resting on consent, with the subject's
+/// choice and a button to change it.
+pub async fn consents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match signed(&state, &headers, &query, "/privacy/consents").await {
+        Ok(who) => consents_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /privacy/consents`: gives or withdraws one consent (P27), as the subject's own act
+/// (`action` `button`): withdrawal takes effect at once.
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match signed(&state, &headers, &None, "/privacy/consents").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !who.genuine(&state, &headers, &fields) {
+        return refused(&state, who.t);
+    }
+    let granted = field(&fields, "granted") == "true";
+    let target = field(&fields, "target").to_string();
+    let vault = &state.vault;
+    let gpc = crate::api::gpc(&headers);
+    let done = crate::api::blocking(vault, || {
+        let target = vault.consent_target(&target)?;
+        vault.self_consent(who.subject, target, (granted, false), gpc, Some("button"))
+    });
+    match done {
+        Ok(_) => consents_page(
+            &state,
+            &who,
+            StatusCode::OK,
+            Some(who.t.get("consent-saved")),
+            None,
+        ),
+        Err(e) => consents_page(&state, &who, status_of(&e), None, Some(said(who.t, &e))),
+    }
+}
+
+/// One request as the requests page shows it.
+struct Asked {
+    kind: String,
+    state_key: String,
+    state: String,
+    due: String,
+    overdue: bool,
+    reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_requests.html")]
+struct Requests {
+    frame: Frame,
+    requests: Vec<Asked>,
+    kinds: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// What a subject may ask for here (a consent is withdrawn on the consents page).
+const KINDS: [&str; 5] = [
+    "access",
+    "correction",
+    "deletion",
+    "account_cancellation",
+    "inquiry",
+];
+
+fn requests_page(
+    state: &AppState,
+    who: &Signed,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let Ok(mine) = crate::api::blocking(vault, || vault.self_requests(who.subject)) else {
+        return redirect("/privacy", &[]);
+    };
+    let t = who.t;
+    let requests = mine
+        .iter()
+        .rev()
+        .map(|r| Asked {
+            kind: t.get(&format!("kind-{}", r.kind)),
+            state_key: r.state.clone(),
+            state: t.get(&format!("state-{}", r.state)),
+            due: t.with(
+                "request-due",
+                &[("due", r.due_at.get(..10).unwrap_or(&r.due_at))],
+            ),
+            overdue: r.overdue,
+            reason: r
+                .outcome
+                .as_ref()
+                .and_then(|o| o.get("refused").or_else(|| o.get("refused_in_part")))
+                .and_then(|v| v.as_str())
+                .map(|reason| {
+                    t.with(
+                        "request-reason",
+                        &[("reason", &t.get(&format!("reason-{reason}")))],
+                    )
+                }),
+        })
+        .collect();
+    page(
+        status,
+        Requests {
+            frame: who.frame(state, "requests-title", "requests"),
+            requests,
+            kinds: KINDS
+                .iter()
+                .map(|k| (*k, t.get(&format!("kind-{k}"))))
+                .collect(),
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /privacy/requests`: the subject's requests, newest first, with state, deadline and any
+/// refusal's reason (P31, P32); and the form to make one.
+pub async fn requests(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match signed(&state, &headers, &query, "/privacy/requests").await {
+        Ok(who) => requests_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /privacy/requests`: makes a request, its identity verified by the session (P25).
+pub async fn request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match signed(&state, &headers, &None, "/privacy/requests").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !who.genuine(&state, &headers, &fields) {
+        return refused(&state, who.t);
+    }
+    let kind = field(&fields, "kind").to_string();
+    let text = field(&fields, "text").trim().to_string();
+    if !KINDS.contains(&kind.as_str()) {
+        let e = Error::Invalid(String::new());
+        return requests_page(&state, &who, status_of(&e), None, Some(said(who.t, &e)));
+    }
+    let vault = &state.vault;
+    let made = crate::api::blocking(vault, || {
+        vault.self_request(
+            who.subject,
+            &kind,
+            None,
+            (!text.is_empty()).then_some(&text),
+        )
+    });
+    match made {
+        Ok(r) => {
+            let due = r.due_at.get(..10).unwrap_or(&r.due_at).to_string();
+            let notice = who.t.with("requests-sent", &[("due", &due)]);
+            requests_page(&state, &who, StatusCode::CREATED, Some(notice), None)
+        }
+        Err(e) => requests_page(&state, &who, status_of(&e), None, Some(said(who.t, &e))),
+    }
 }
 
 /// `POST /privacy/sign-out`: ends the session and forgets the cookie.
