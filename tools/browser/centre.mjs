@@ -41,7 +41,7 @@ const context = await chromium.launchPersistentContext(PROFILE, {
   // and lets axe-core in.
   bypassCSP: true,
 });
-const page = context.pages()[0] || (await context.newPage());
+let page = context.pages()[0] || (await context.newPage());
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
 
@@ -143,6 +143,48 @@ try {
   check(listed.includes("删除您的信息") && listed.includes("已核验身份"), `the request is not listed: ${listed}`);
   await axe("the requests page with a request (zh-CN)");
   await shot("centre-requests-zh-CN");
+  // Staff work the queue in the console (same browser, its own cookie path): the request is
+  // there, due in 30 days; they refuse it with a reason.
+  const staff = await context.newPage();
+  await staff.goto(`${BASE}/console`);
+  const onStaff = page;
+  const use = async (p) => {
+    page = p;
+  };
+  await use(staff);
+  await axe("the console sign-in (zh-CN)");
+  await staff.locator("#username").fill(process.env.STAFF_USER);
+  await staff.locator("#password").fill(process.env.STAFF_PASS);
+  await staff.locator("form[action='/console/session'] button").click();
+  await staff.waitForURL(`${BASE}/console/queue`);
+  check(await staff.locator("svg[role=img] title").count() === 1, "the queue has no chart");
+  const rows = await staff.locator("tbody tr").count();
+  check(rows === 1, `the queue lists ${rows} requests`);
+  await axe("the queue (zh-CN)");
+  await shot("console-queue-zh-CN");
+  await staff.locator("tbody tr a").click();
+  await staff.waitForSelector("form[action$='/refuse']");
+  await axe("a request (zh-CN)");
+  await staff.locator("#reason").selectOption("legal_obligation");
+  await staff.locator("#refuse-note").fill("税务记录须保存十年");
+  await staff.locator("form[action$='/refuse'] button").click();
+  await staff.waitForSelector(".notice");
+  await shot("console-request-zh-CN");
+  await staff.locator("form[action='/console/sign-out'] button").click();
+  await staff.waitForURL(`${BASE}/console`);
+  // A role without `requests.manage` is told so and shown nothing.
+  await staff.locator("#username").fill(process.env.OTHER_USER);
+  await staff.locator("#password").fill(process.env.STAFF_PASS);
+  await staff.locator("form[action='/console/session'] button").click();
+  await staff.waitForURL(`${BASE}/console/queue`);
+  check(await staff.locator("tbody tr").count() === 0, "a role without requests.manage saw the queue");
+  check((await staff.locator("main").innerText()).includes("您的角色不能进行此操作"), "the refusal is not said");
+  await staff.close();
+  await use(onStaff);
+  // The subject sees the refusal and its reason.
+  await page.goto(`${BASE}/privacy/requests`);
+  const refusedText = await page.locator(".requests").innerText();
+  check(refusedText.includes("已拒绝") && refusedText.includes("法律要求我们保留或处理这些信息"), `the refusal is not shown to the subject: ${refusedText}`);
   await page.locator('a[href="/privacy/data"]').click();
   await page.waitForURL(`${BASE}/privacy/data`);
   // 320 px: nothing scrolls sideways.

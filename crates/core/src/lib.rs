@@ -54,7 +54,7 @@ pub use selfservice::{
     CODE_ATTEMPTS, CodeMail, FAILURES_PER_CLIENT_HOUR, Mailer, SENDS_PER_ADDRESS_HOUR,
     SENDS_PER_CLIENT_HOUR, SESSION_TTL_MS, SessionToken,
 };
-pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR};
+pub use staff::{MIN_PASSWORD, STAFF_FAILURES_PER_HOUR, STAFF_SESSION_MS};
 pub use steward_store::{Backend, OpenCheck, PgTarget, StoreError, set_open_check};
 pub use vault::{
     Actor, Collect, ConsentChange, ConsentTarget, Read, SignedDocument, Source, SubjectId, Value,

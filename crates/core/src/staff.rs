@@ -133,6 +133,24 @@ impl Vault {
         Ok(SessionToken { token, expires_ms })
     }
 
+    /// Ends a staff member's session (signing out of the console): its token no longer
+    /// authenticates. Audited `staff.sign_out`. A token that is no session is no error.
+    pub fn staff_sign_out(&self, token: &str) -> Result<(), Error> {
+        let digest = sha256(token.as_bytes());
+        let Some((username, _)) = self.store.staff_session(&digest)? else {
+            return Ok(());
+        };
+        self.store.commit(
+            vec![Op::PutStaffSession {
+                digest,
+                username: username.clone(),
+                expires_ms: self.clock.now_ms(),
+            }],
+            vec![self.system_draft("staff.sign_out", json!({ "username": username }))],
+        )?;
+        Ok(())
+    }
+
     /// The staff member a session token stands for, acting under their account's role.
     pub(crate) fn staff_actor(&self, token: &str) -> Result<Actor, Error> {
         let (username, expires) = self

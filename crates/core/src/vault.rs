@@ -570,6 +570,11 @@ impl Vault {
         Ok(())
     }
 
+    /// Now, by the vault's clock (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy

@@ -463,6 +463,12 @@ pub fn router(
             get(web::privacy::requests).post(web::privacy::request),
         )
         .route("/privacy/sign-out", post(web::privacy::sign_out))
+        .route("/console", get(web::console::home))
+        .route("/console/session", post(web::console::session))
+        .route("/console/queue", get(web::console::queue))
+        .route("/console/requests/{id}", get(web::console::request))
+        .route("/console/requests/{id}/{act}", post(web::console::act))
+        .route("/console/sign-out", post(web::console::sign_out))
         .route("/banner.css", get(banner::style))
         .merge(
             Router::new()

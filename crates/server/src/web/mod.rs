@@ -11,6 +11,7 @@
 //! before sign-in, to a cookie of its own) and is refused when its `Origin` is another site's;
 //! no PI in a URL.
 
+pub mod console;
 pub mod privacy;
 
 use std::sync::OnceLock;

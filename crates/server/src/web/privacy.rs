@@ -29,9 +29,11 @@ pub struct Frame {
     pub site: String,
     /// A subject is signed in (the sign-out button shows).
     pub signed_in: bool,
-    /// Which page of the centre this is (`data`, `consents`, `requests`), marked in the
-    /// navigation.
+    /// Which page of the site this is (`data`, `consents`, `requests`, `queue`), marked in
+    /// the navigation.
     pub here: &'static str,
+    /// Which site: `privacy` (the privacy centre) or `console` (the staff console).
+    pub area: &'static str,
     /// The token the page's forms carry.
     pub form: String,
 }
@@ -106,13 +108,20 @@ async fn visit(state: &AppState, headers: &HeaderMap) -> Visit {
     Visit { t, session }
 }
 
-fn frame(state: &AppState, t: Texts, title: &str, signed_in: bool, form: String) -> Frame {
+pub(super) fn frame(
+    state: &AppState,
+    t: Texts,
+    title: &str,
+    signed_in: bool,
+    form: String,
+) -> Frame {
     Frame {
         t,
         title: t.get(title),
         site: state.vault.policy().name.clone(),
         signed_in,
         here: "",
+        area: "privacy",
         form,
     }
 }
@@ -166,7 +175,7 @@ impl Signed {
 
 /// The language switch: `?lang=en` keeps the choice in a cookie and shows the page again
 /// without it.
-fn switched(query: &Option<String>, to: &'static str, secure: bool) -> Option<Response> {
+pub(super) fn switched(query: &Option<String>, to: &'static str, secure: bool) -> Option<Response> {
     let lang = form(query.as_deref()?.as_bytes())
         .into_iter()
         .find(|(k, _)| k == "lang")
@@ -185,12 +194,12 @@ fn switched(query: &Option<String>, to: &'static str, secure: bool) -> Option<Re
 }
 
 /// The status an error answers with, as on the API.
-fn status_of(e: &Error) -> StatusCode {
+pub(super) fn status_of(e: &Error) -> StatusCode {
     StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The words for an error a subject may meet here.
-fn said(t: Texts, e: &Error) -> String {
+pub(super) fn said(t: Texts, e: &Error) -> String {
     let id = match e.code().as_str() {
         "invalid_input" => "error-invalid_input",
         "code_invalid" | "sign_in_failed" => "error-code_invalid",
@@ -203,25 +212,28 @@ fn said(t: Texts, e: &Error) -> String {
 }
 
 /// The form seed before sign-in: the cookie's value, or a new one to set.
-fn seed(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+pub(super) fn seed(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> (String, Option<HeaderValue>) {
     match cookie(headers, super::FORM_COOKIE) {
         Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
         _ => {
             let v = state.vault.random_hex().unwrap_or_default();
-            let c = set_cookie(
-                super::FORM_COOKIE,
-                &v,
-                SESSION_PATH,
-                86_400,
-                state.secure_cookies,
-            );
+            let c = set_cookie(super::FORM_COOKIE, &v, path, 86_400, state.secure_cookies);
             (v, Some(c))
         }
     }
 }
 
 /// A form post is this site's own: same origin, and its token matches its seed.
-fn genuine(state: &AppState, headers: &HeaderMap, fields: &[(String, String)], seed: &str) -> bool {
+pub(super) fn genuine(
+    state: &AppState,
+    headers: &HeaderMap,
+    fields: &[(String, String)],
+    seed: &str,
+) -> bool {
     same_origin(headers)
         && !seed.is_empty()
         && super::same_bytes(
@@ -230,7 +242,7 @@ fn genuine(state: &AppState, headers: &HeaderMap, fields: &[(String, String)], s
         )
 }
 
-fn refused(state: &AppState, t: Texts) -> Response {
+pub(super) fn refused(state: &AppState, t: Texts) -> Response {
     // No form on this page works: it says to reload the page the form came from.
     let f = frame(state, t, "error-title", false, String::new());
     page(
@@ -257,7 +269,7 @@ pub async fn home(
     if v.session.is_some() {
         return redirect("/privacy/data", &[]);
     }
-    let (seed, new) = seed(&state, &headers);
+    let (seed, new) = seed(&state, &headers, SESSION_PATH);
     let f = frame(
         &state,
         v.t,
@@ -290,7 +302,7 @@ pub async fn code(
 ) -> Response {
     let t = language(&headers, &state.vault.policy().language);
     let fields = form(&body);
-    let (seed, _) = seed(&state, &headers);
+    let (seed, _) = seed(&state, &headers, SESSION_PATH);
     if !genuine(&state, &headers, &fields, &seed) {
         return refused(&state, t);
     }
@@ -339,7 +351,7 @@ pub async fn session(
 ) -> Response {
     let t = language(&headers, &state.vault.policy().language);
     let fields = form(&body);
-    let (seed, _) = seed(&state, &headers);
+    let (seed, _) = seed(&state, &headers, SESSION_PATH);
     if !genuine(&state, &headers, &fields, &seed) {
         return refused(&state, t);
     }

@@ -1,0 +1,504 @@
+//! The staff console (`/console`): privacy staff sign in with their account and work the
+//! request queue against its deadlines — verify, complete, refuse with a reason. What a staff
+//! member sees and may do is what their role's `may` allows: every page calls the same core
+//! operation as the API, under their role (a role without `requests.manage` is told so).
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use steward_core::{Actor, Closing, Error, RightsRequest};
+
+use super::privacy::{Frame, frame, genuine, refused, said, seed, status_of, switched};
+use super::{Texts, cookie, field, form, language, page, redirect, set_cookie};
+use crate::api::AppState;
+use crate::tls::ClientAddr;
+
+/// The cookie holding a staff member's session token.
+const STAFF_COOKIE: &str = "steward_staff";
+/// Where it is sent: the console only.
+const CONSOLE_PATH: &str = "/console";
+/// How far ahead the queue looks: every open request.
+const QUEUE_MS: i64 = 3_650 * 86_400_000;
+/// A deadline this close is marked due soon (as on the deadline board).
+const SOON_MS: i64 = 7 * 86_400_000;
+
+#[derive(Template)]
+#[template(path = "console_signin.html")]
+struct SignIn {
+    frame: Frame,
+    username: String,
+    error: Option<String>,
+}
+
+/// One bar of the chart of open requests by days left.
+struct Bar {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    class: &'static str,
+    label: String,
+    label_x: u32,
+    count: usize,
+    count_y: u32,
+}
+
+/// The chart, drawn on the server as SVG.
+struct Chart {
+    title: String,
+    width: u32,
+    height: u32,
+    label_y: u32,
+    bars: Vec<Bar>,
+}
+
+/// One row of the queue.
+struct Row {
+    id: String,
+    kind: String,
+    state: String,
+    due: String,
+    flag: String,
+    class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console_queue.html")]
+struct Queue {
+    frame: Frame,
+    chart: Chart,
+    rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "console_request.html")]
+struct Request {
+    frame: Frame,
+    heading: String,
+    id: String,
+    kind: String,
+    state: String,
+    state_text: String,
+    subject: String,
+    received: String,
+    due: String,
+    verification: String,
+    outcome: Option<String>,
+    open: bool,
+    reasons: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// A signed-in staff member: their words, session token and who they act as.
+struct Staff {
+    t: Texts,
+    token: String,
+    actor: Actor,
+}
+
+impl Staff {
+    fn frame(&self, state: &AppState, title: &str, here: &'static str) -> Frame {
+        let mut f = frame(
+            state,
+            self.t,
+            title,
+            true,
+            state.vault.form_token(&self.token),
+        );
+        f.here = here;
+        f.area = "console";
+        f
+    }
+}
+
+async fn staff(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &Option<String>,
+    here: &'static str,
+) -> Result<Staff, Response> {
+    if let Some(r) = switched(query, here, state.secure_cookies) {
+        return Err(r);
+    }
+    let t = language(headers, &state.vault.policy().language);
+    let Some(token) = cookie(headers, STAFF_COOKIE).filter(|t| t.starts_with("stf_")) else {
+        return Err(redirect("/console", &[]));
+    };
+    let vault = &state.vault;
+    match crate::api::blocking(vault, || vault.authenticate(&token)) {
+        Ok(actor) => Ok(Staff { t, token, actor }),
+        Err(_) => Err(redirect("/console", &[])),
+    }
+}
+
+fn day(text: &str) -> &str {
+    text.get(..10).unwrap_or(text)
+}
+
+/// `GET /console`: sign-in, or the queue for a staff member signed in.
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(r) = switched(&query, "/console", state.secure_cookies) {
+        return r;
+    }
+    if staff(&state, &headers, &None, "/console").await.is_ok() {
+        return redirect("/console/queue", &[]);
+    }
+    let t = language(&headers, &state.vault.policy().language);
+    let (seed, new) = seed(&state, &headers, CONSOLE_PATH);
+    let mut f = frame(
+        &state,
+        t,
+        "console-signin-title",
+        false,
+        state.vault.form_token(&seed),
+    );
+    f.area = "console";
+    let mut r = page(
+        StatusCode::OK,
+        SignIn {
+            frame: f,
+            username: String::new(),
+            error: None,
+        }
+        .render(),
+    );
+    if let Some(c) = new {
+        r.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// `POST /console/session`: signs a staff member in (the API's limits on failures apply) and
+/// keeps the session in an `HttpOnly; SameSite=Strict` cookie sent to `/console` only.
+pub async fn session(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = language(&headers, &state.vault.policy().language);
+    let fields = form(&body);
+    let (seed, _) = seed(&state, &headers, CONSOLE_PATH);
+    if !genuine(&state, &headers, &fields, &seed) {
+        return refused(&state, t);
+    }
+    let username = field(&fields, "username").trim().to_string();
+    let password = field(&fields, "password").to_string();
+    let client = addr.0.ip().to_string();
+    let vault = &state.vault;
+    match crate::api::blocking(vault, || vault.staff_sign_in(&username, &password, &client)) {
+        Ok(s) => redirect(
+            "/console/queue",
+            &[set_cookie(
+                STAFF_COOKIE,
+                &s.token,
+                CONSOLE_PATH,
+                steward_core::STAFF_SESSION_MS / 1000,
+                state.secure_cookies,
+            )],
+        ),
+        Err(e) => {
+            let error = match e {
+                Error::SignInFailed => t.get("console-signin-failed"),
+                ref other => said(t, other),
+            };
+            let mut f = frame(
+                &state,
+                t,
+                "console-signin-title",
+                false,
+                vault.form_token(&seed),
+            );
+            f.area = "console";
+            page(
+                status_of(&e),
+                SignIn {
+                    frame: f,
+                    username,
+                    error: Some(error),
+                }
+                .render(),
+            )
+        }
+    }
+}
+
+/// The chart of open requests by days left: overdue, this week, next week, this month, later.
+fn chart(t: Texts, open: &[RightsRequest], now_ms: i64) -> Chart {
+    let buckets: [(&str, &'static str, i64, i64); 5] = [
+        ("console-chart-overdue", "overdue", i64::MIN, 0),
+        ("console-chart-week", "soon", 0, 8),
+        ("console-chart-fortnight", "later", 8, 15),
+        ("console-chart-month", "later", 15, 31),
+        ("console-chart-later", "later", 31, i64::MAX),
+    ];
+    let days_left = |r: &RightsRequest| (r.due_ms - now_ms).div_euclid(86_400_000);
+    let counts: Vec<usize> = buckets
+        .iter()
+        .map(|(_, _, from, to)| {
+            open.iter()
+                .filter(|r| (*from..*to).contains(&days_left(r)))
+                .count()
+        })
+        .collect();
+    let most = counts.iter().copied().max().unwrap_or(0).max(1);
+    let (width, plot, top) = (500u32, 140u32, 20u32);
+    let slot = width / 5;
+    let bars = buckets
+        .iter()
+        .zip(&counts)
+        .enumerate()
+        .map(|(i, ((label, class, _, _), count))| {
+            let h = u32::try_from(*count * plot as usize / most).unwrap_or(plot);
+            let x = u32::try_from(i).unwrap_or(0) * slot + 10;
+            Bar {
+                x,
+                y: top + plot - h,
+                w: slot - 20,
+                h,
+                class,
+                label: t.get(label),
+                label_x: x + (slot - 20) / 2,
+                count: *count,
+                count_y: (top + plot - h).saturating_sub(4).max(12),
+            }
+        })
+        .collect();
+    Chart {
+        title: t.get("console-chart"),
+        width,
+        height: top + plot + 24,
+        label_y: top + plot + 18,
+        bars,
+    }
+}
+
+/// `GET /console/queue`: open requests, the nearest deadline first, overdue and due soon
+/// marked, with the chart of how many are left by days (P31, P32).
+pub async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let who = match staff(&state, &headers, &query, "/console/queue").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let vault = &state.vault;
+    let open = match crate::api::blocking(vault, || vault.requests_due(&who.actor, QUEUE_MS)) {
+        Ok(open) => open,
+        Err(e) => return forbidden(&state, &who, &e),
+    };
+    let now = vault.now_ms();
+    let t = who.t;
+    let mut open = open;
+    open.sort_by_key(|r| r.due_ms);
+    let rows = open
+        .iter()
+        .map(|r| {
+            let (class, flag) = if r.overdue {
+                ("overdue", t.get("request-overdue"))
+            } else if r.due_ms - now <= SOON_MS {
+                ("soon", t.get("console-due-soon"))
+            } else {
+                ("", String::new())
+            };
+            Row {
+                id: r.id.clone(),
+                kind: t.get(&format!("kind-{}", r.kind)),
+                state: t.get(&format!("state-{}", r.state)),
+                due: day(&r.due_at).to_string(),
+                flag,
+                class,
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        Queue {
+            frame: who.frame(&state, "console-queue", "queue"),
+            chart: chart(t, &open, now),
+            rows,
+        }
+        .render(),
+    )
+}
+
+/// What a role may not see or do: said, and nothing shown.
+fn forbidden(state: &AppState, who: &Staff, e: &Error) -> Response {
+    let message = match e.code().as_str() {
+        "operation_not_permitted" | "role_not_permitted" => who.t.get("console-not-permitted"),
+        _ => said(who.t, e),
+    };
+    page(
+        status_of(e),
+        SignIn {
+            frame: who.frame(state, "error-title", ""),
+            username: String::new(),
+            error: Some(message),
+        }
+        .render(),
+    )
+}
+
+fn request_page(
+    state: &AppState,
+    who: &Staff,
+    id: &str,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let r = match crate::api::blocking(vault, || vault.request(&who.actor, id)) {
+        Ok(r) => r,
+        Err(e) => return forbidden(state, who, &e),
+    };
+    let t = who.t;
+    let outcome = r.outcome.as_ref().map(|o| {
+        match o
+            .get("refused")
+            .or_else(|| o.get("refused_in_part"))
+            .and_then(|v| v.as_str())
+        {
+            Some(reason) => t.with(
+                "request-reason",
+                &[("reason", &t.get(&format!("reason-{reason}")))],
+            ),
+            None => o.to_string(),
+        }
+    });
+    let open = matches!(r.state.as_str(), "received" | "verified" | "in_progress");
+    page(
+        status,
+        Request {
+            frame: who.frame(state, "console-queue", "queue"),
+            heading: t.with("console-request", &[("id", &r.id)]),
+            kind: t.get(&format!("kind-{}", r.kind)),
+            state_text: t.get(&format!("state-{}", r.state)),
+            subject: r.subject.clone(),
+            received: day(&r.received_at).to_string(),
+            due: day(&r.due_at).to_string(),
+            verification: r.verification.clone(),
+            outcome,
+            open,
+            reasons: steward_core::REFUSAL_REASONS
+                .iter()
+                .map(|k| (*k, t.get(&format!("reason-{k}"))))
+                .collect(),
+            notice,
+            error,
+            id: r.id,
+            state: r.state,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/requests/{id}`: a request, and what may be done with it next.
+pub async fn request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match staff(&state, &headers, &None, "/console/queue").await {
+        Ok(who) => request_page(&state, &who, &id, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/requests/{id}/{verify|complete|refuse}`: moves the request on, as the API
+/// would under the staff member's role.
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, what)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match staff(&state, &headers, &None, "/console/queue").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !genuine(&state, &headers, &fields, &who.token) {
+        return refused(&state, who.t);
+    }
+    let vault = &state.vault;
+    let note = field(&fields, "note");
+    let done = crate::api::blocking(vault, || match what.as_str() {
+        "verify" => vault
+            .verify_request(&who.actor, &id, field(&fields, "method"))
+            .map(|_| ()),
+        "complete" => {
+            let justification = field(&fields, "justification").trim();
+            vault
+                .complete_request(
+                    &who.actor,
+                    &id,
+                    &Closing {
+                        note,
+                        justification: (!justification.is_empty()).then_some(justification),
+                        corrections: &[],
+                    },
+                )
+                .map(|_| ())
+        }
+        "refuse" => vault
+            .refuse_request(&who.actor, &id, field(&fields, "reason"), note)
+            .map(|_| ()),
+        _ => Err(Error::NotFound(steward_core::Missing::Request)),
+    });
+    match done {
+        Ok(()) => request_page(
+            &state,
+            &who,
+            &id,
+            StatusCode::OK,
+            Some(who.t.get("console-done")),
+            None,
+        ),
+        Err(e) => {
+            let message = match e.code().as_str() {
+                "operation_not_permitted" | "role_not_permitted" => {
+                    who.t.get("console-not-permitted")
+                }
+                _ => e.to_string(),
+            };
+            request_page(&state, &who, &id, status_of(&e), None, Some(message))
+        }
+    }
+}
+
+/// `POST /console/sign-out`: ends the staff session and forgets its cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = language(&headers, &state.vault.policy().language);
+    let fields = form(&body);
+    let token = cookie(&headers, STAFF_COOKIE).unwrap_or_default();
+    if !genuine(&state, &headers, &fields, &token) {
+        return refused(&state, t);
+    }
+    let vault = &state.vault;
+    if crate::api::blocking(vault, || vault.staff_sign_out(&token)).is_err() {
+        tracing::warn!("a staff session could not be ended");
+    }
+    redirect(
+        "/console",
+        &[set_cookie(
+            STAFF_COOKIE,
+            "",
+            CONSOLE_PATH,
+            0,
+            state.secure_cookies,
+        )],
+    )
+}
