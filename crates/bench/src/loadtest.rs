@@ -92,8 +92,25 @@ struct Report {
     erasure_request_median_ms: f64,
     /// The cookie banner's script and stylesheet together, gzipped, in bytes.
     banner_gzip_bytes: usize,
+    /// The privacy centre's data page for a signed-in subject with 111 records.
+    privacy_data_page: PagePhase,
+    /// Each web page's size as sent, bytes (no compression: pages are not compressed).
+    page_bytes: std::collections::BTreeMap<&'static str, usize>,
     targets: Targets,
     targets_met: bool,
+}
+
+/// One page fetched over and over by one client.
+#[derive(Serialize)]
+struct PagePhase {
+    requests: usize,
+    median_ms: f64,
+    p99_ms: f64,
+    /// The same subject's export as JSON (`GET /v1/self/export`, the same core call), same
+    /// client, same run: the baseline.
+    baseline_export_median_ms: f64,
+    /// `baseline_export_median_ms` over `median_ms`.
+    ratio_to_baseline: f64,
 }
 
 #[derive(Serialize)]
@@ -102,6 +119,8 @@ struct Targets {
     erasure_request_median_ms_at_most_10: bool,
     consent_writes_per_s_at_least_5600: bool,
     visitor_consent_writes_per_s_at_least_10000: bool,
+    privacy_data_page_median_ms_at_most_5: bool,
+    every_page_at_most_61440_bytes: bool,
     banner_gzip_bytes_at_most_15360: bool,
     consent_reads_per_s_at_least_20000: bool,
     purpose_checked_reads_per_s_at_least_20000: bool,
@@ -134,6 +153,18 @@ impl Client {
         key: &str,
         body: Option<&Value>,
     ) -> Result<(u16, hyper::body::Bytes)> {
+        self.send_with(method, path, key, body, None).await
+    }
+
+    /// [`Client::send`] with a `Cookie` header.
+    async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        cookie: Option<&str>,
+    ) -> Result<(u16, hyper::body::Bytes)> {
         use http_body_util::{BodyExt, Full};
         use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 
@@ -141,13 +172,18 @@ impl Client {
             Some(b) => serde_json::to_vec(b)?,
             None => Vec::new(),
         };
-        let req = hyper::Request::builder()
+        let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, self.host.as_str())
-            .header(AUTHORIZATION, format!("Bearer {key}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(hyper::body::Bytes::from(body)))?;
+            .header(CONTENT_TYPE, "application/json");
+        if !key.is_empty() {
+            req = req.header(AUTHORIZATION, format!("Bearer {key}"));
+        }
+        if let Some(c) = cookie {
+            req = req.header(hyper::header::COOKIE, c);
+        }
+        let req = req.body(Full::new(hyper::body::Bytes::from(body)))?;
         self.sender.ready().await?;
         let res = self.sender.send_request(req).await?;
         let status = res.status().as_u16();
@@ -426,6 +462,9 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     })?;
     access.sort_by(f64::total_cmp);
     erasure.sort_by(f64::total_cmp);
+
+    say("the privacy centre's pages, for a subject with 111 records...");
+    let (privacy_data_page, page_bytes) = requests.block_on(pages(&vault, &app, addr))?;
     server.stop()?;
     for phases in [&mut writes, &mut visitor_writes, &mut reads, &mut purpose] {
         for (p, b) in phases.iter_mut().zip(&baseline) {
@@ -441,6 +480,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         access_request_median_ms_at_most_10: access_ms <= 10.0,
         erasure_request_median_ms_at_most_10: erasure_ms <= 10.0,
         consent_writes_per_s_at_least_5600: worst(&writes) >= 5600.0,
+        privacy_data_page_median_ms_at_most_5: privacy_data_page.median_ms <= 5.0,
+        every_page_at_most_61440_bytes: page_bytes.values().all(|b| *b <= 60 * 1024),
         visitor_consent_writes_per_s_at_least_10000: visitor_writes
             .iter()
             .filter(|p| p.clients == 64)
@@ -453,6 +494,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         && targets.erasure_request_median_ms_at_most_10
         && targets.consent_writes_per_s_at_least_5600
         && targets.visitor_consent_writes_per_s_at_least_10000
+        && targets.privacy_data_page_median_ms_at_most_5
+        && targets.every_page_at_most_61440_bytes
         && targets.banner_gzip_bytes_at_most_15360
         && targets.consent_reads_per_s_at_least_20000
         && targets.purpose_checked_reads_per_s_at_least_20000;
@@ -469,6 +512,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         access_request_median_ms: access_ms,
         erasure_request_median_ms: erasure_ms,
         banner_gzip_bytes: steward_server::banner::gzipped_size(),
+        privacy_data_page,
+        page_bytes,
         targets,
         targets_met: met,
     };
@@ -509,6 +554,14 @@ pub fn run(args: &LoadArgs) -> Result<()> {
             "cookie banner, gzipped         {} bytes (target <= 15360)",
             report.banner_gzip_bytes
         );
+        let p = &report.privacy_data_page;
+        println!(
+            "privacy centre data page       median {:.2} ms, p99 {:.2} ms (target <= 5); JSON export {:.2} ms ({:.2} of it)",
+            p.median_ms, p.p99_ms, p.baseline_export_median_ms, p.ratio_to_baseline
+        );
+        for (page, bytes) in &report.page_bytes {
+            println!("page {page:<25} {bytes} bytes (target <= 61440)");
+        }
         if let Some(us) = report.busy_poll_us {
             println!("server busy-polls for          {us} µs after a request");
         }
@@ -516,4 +569,105 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         println!("all targets met                {}", report.targets_met);
     }
     Ok(())
+}
+
+/// A subject with 111 records who can sign in: an account (name and email), 9 orders and 50
+/// page views of 2 values each.
+fn subject_for_pages(vault: &steward_core::Vault, app: &Actor) -> Result<(SubjectId, String)> {
+    let s = vault.register(app)?;
+    let email = crate::bench::unique_value("pages.", s, "@example.cn");
+    vault.collect(
+        app,
+        &Collect {
+            subject: s,
+            feature: "account",
+            values: &[("name", "Page Subject"), ("email", &email)],
+            source: Source::Subject,
+        },
+    )?;
+    let orders: Vec<Collect<'_>> = (0..9)
+        .map(|_| Collect {
+            subject: s,
+            feature: "marketplace",
+            values: &[(
+                "order_record",
+                "order 20261207-0001: ECS 4 vCPU, 12 months, 2,400 CNY",
+            )],
+            source: Source::Subject,
+        })
+        .collect();
+    vault.collect_many(app, &orders)?;
+    let usage: Vec<Collect<'_>> = (0..50)
+        .map(|_| Collect {
+            subject: s,
+            feature: "usage_logging",
+            values: &[
+                ("ip_address", "203.0.113.77"),
+                ("access_time", "2026-12-07T08:00:00Z"),
+            ],
+            source: Source::Observed,
+        })
+        .collect();
+    vault.collect_many(app, &usage)?;
+    Ok((s, email))
+}
+
+/// The privacy centre's data page fetched 200 times by one client, against the same export
+/// as JSON; and each page's size (the centre's sign-in, data, consents and requests pages, the
+/// console's sign-in).
+async fn pages(
+    vault: &steward_core::Vault,
+    app: &Actor,
+    addr: std::net::SocketAddr,
+) -> Result<(PagePhase, std::collections::BTreeMap<&'static str, usize>)> {
+    let (_, email) = subject_for_pages(vault, app)?;
+    let mail = vault
+        .prepare_code(&email, "loadtest")?
+        .ok_or_else(|| anyhow!("no code for the page subject"))?;
+    let code: String = mail
+        .body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .ok_or_else(|| anyhow!("no code in the mail"))?
+        .to_string();
+    let session = vault.sign_in(&email, &code, "loadtest")?.token;
+    let cookie = format!("steward_session={session}; steward_lang=zh-CN");
+    let mut client = Client::connect(addr).await?;
+    let mut fetch = async |path: &str, key: &str, cookie: Option<&str>| -> Result<(f64, usize)> {
+        let t = Instant::now();
+        let (status, bytes) = client.send_with("GET", path, key, None, cookie).await?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if status != 200 {
+            return Err(anyhow!("GET {path} answered {status}"));
+        }
+        Ok((ms, bytes.len()))
+    };
+    let (mut page, mut export) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        page.push(fetch("/privacy/data", "", Some(&cookie)).await?.0);
+        export.push(fetch("/v1/self/export", &session, None).await?.0);
+    }
+    page.sort_by(f64::total_cmp);
+    export.sort_by(f64::total_cmp);
+    let mut sizes = std::collections::BTreeMap::new();
+    for (name, path) in [
+        ("/privacy/data", "/privacy/data"),
+        ("/privacy/consents", "/privacy/consents"),
+        ("/privacy/requests", "/privacy/requests"),
+    ] {
+        sizes.insert(name, fetch(path, "", Some(&cookie)).await?.1);
+    }
+    sizes.insert("/privacy", fetch("/privacy", "", None).await?.1);
+    sizes.insert("/console", fetch("/console", "", None).await?.1);
+    let (median, baseline) = (percentile(&page, 0.5), percentile(&export, 0.5));
+    Ok((
+        PagePhase {
+            requests: page.len(),
+            median_ms: median,
+            p99_ms: percentile(&page, 0.99),
+            baseline_export_median_ms: baseline,
+            ratio_to_baseline: baseline / median,
+        },
+        sizes,
+    ))
 }
