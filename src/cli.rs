@@ -1528,13 +1528,7 @@ fn outbox(cmd: OutboxCommand) -> Result<()> {
         OutboxCommand::Dispatch { store } => {
             let config = store.load()?;
             let vault = Arc::new(open_configured(&config, Opening::Existing)?);
-            let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
-                Some(smtp) => Some(Arc::new(
-                    steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
-                        .map_err(|e| anyhow!("smtp: {e}"))?,
-                )),
-                None => None,
-            };
+            let mailer = config.mailer().map_err(|e| anyhow!(e))?;
             let mut d = steward_core::dispatch::Dispatcher::new(
                 vault,
                 mailer,
@@ -1615,13 +1609,7 @@ fn serve(config: steward_server::Config) -> Result<()> {
     let vault = Arc::new(open_configured(&config, Opening::MayCreate)?);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let mailer: Option<Arc<dyn steward_core::Mailer>> = match &config.smtp {
-        Some(smtp) => Some(Arc::new(
-            steward_server::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
-                .map_err(|e| anyhow!("smtp: {e}"))?,
-        )),
-        None => None,
-    };
+    let mailer = config.mailer().map_err(|e| anyhow!(e))?;
     let tls = match &config.tls {
         Some(t) => {
             Some(steward_server::tls::server_config(&t.cert, &t.key).map_err(|e| anyhow!(e))?)

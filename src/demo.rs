@@ -542,8 +542,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     );
 
     incident(v, &officer, &dir)?;
+    let staff = sites(v, li, zhao, args.data_dir.as_deref())?;
 
-    say!("\n10. The audit log proves all of it (P21, P33)");
+    say!("\n11. The audit log proves all of it (P21, P33)");
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;
@@ -565,6 +566,58 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             cert_path.display(),
             pem.display()
         );
+        if let Some(password) = staff {
+            say!(
+                "\nBoth web sites, on that store (mail goes to files in {}):",
+                d.join("mail").display()
+            );
+            say!(
+                "   STEWARD_MAIL_DIR={} steward serve --data-dir {}",
+                d.join("mail").display(),
+                d.display()
+            );
+            say!(
+                "   privacy centre  http://127.0.0.1:8080/privacy  sign in with subject A's email address (in {}); the code arrives as a file in {}",
+                export_path.display(),
+                d.join("mail").display()
+            );
+            say!(
+                "   staff console   http://127.0.0.1:8080/console  user `{}`, password in {}",
+                DEMO_STAFF,
+                password.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// The demo's staff account for the console.
+const DEMO_STAFF: &str = "demo.officer";
+
+/// Step 10: requests for the console's queue (subject A's question, subject C's access
+/// request), and with a store kept, a staff account whose password is written beside it (the
+/// file readable by its owner only). Returns that file.
+fn sites(
+    v: &Vault,
+    a: SubjectId,
+    c: SubjectId,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Option<PathBuf>> {
+    say!("\n10. Requests wait in the staff console's queue (P31, P32)");
+    v.self_request(a, "inquiry", None, Some("为什么保留我的 IP 地址？"))?;
+    v.self_request(c, "access", None, None)?;
+    say!("   subject A asks a question and subject C asks for a copy, each due in 30 days");
+    let Some(dir) = data_dir else {
+        return Ok(None);
+    };
+    let password = v.random_hex()?;
+    v.create_staff(DEMO_STAFF, "privacy_officer", &password)?;
+    let path = dir.join("staff-password.txt");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, password.as_bytes())?;
+    say!("   staff account `{DEMO_STAFF}` (privacy officer) made for the console");
+    Ok(Some(path))
 }

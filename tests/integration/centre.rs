@@ -98,3 +98,215 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         );
     }
 }
+
+/// A browser's visit by hand: cookies kept, redirects not followed, forms posted from the
+/// site's own origin with the token the page gave.
+struct Visit {
+    base: String,
+    agent: ureq::Agent,
+    cookies: Vec<(String, String)>,
+}
+
+impl Visit {
+    fn new(base: String) -> Visit {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Visit {
+            base,
+            agent,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, response: &ureq::http::Response<ureq::Body>) {
+        for v in response.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.contains("Max-Age=0") {
+                self.cookies.push((k.to_string(), val.to_string()));
+            }
+        }
+    }
+
+    /// GET `path`: status, `Location`, body.
+    fn get(&mut self, path: &str) -> (u16, String, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .call()
+            .unwrap();
+        self.keep(&r);
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (
+            r.status().as_u16(),
+            location,
+            r.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    /// POST the form at `path` with `fields` and the token `page` carries.
+    fn post(&mut self, path: &str, page: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let token = page
+            .split("name=\"form\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries a form token")
+            .to_string();
+        let encode = |text: &str| -> String {
+            text.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let mut body = format!("form={}", encode(&token));
+        for (k, v) in fields {
+            body.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Origin", &self.base)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap();
+        self.keep(&r);
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (
+            r.status().as_u16(),
+            location,
+            r.body_mut().read_to_string().unwrap(),
+        )
+    }
+}
+
+/// Issue 15 done-when: `steward demo --data-dir D`, then `steward serve` on that store, shows
+/// the demo's subjects' requests in the console (signed in as the demo prints) and lets a demo
+/// subject sign in to the privacy centre with the code mailed to a file.
+#[test]
+fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
+    let (_tmp, dir) = crate::kit::demo_store();
+    let port = crate::serve::free_port();
+    let mail = dir.join("mail");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["serve", "--data-dir", s(&dir)])
+        .env_remove("STEWARD_MASTER_KEY")
+        .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STEWARD_MAIL_DIR", &mail)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::serve::wait_listening(port);
+    let base = format!("http://127.0.0.1:{port}");
+
+    // The console: the demo's officer, the password the demo wrote; two requests queued.
+    let password = std::fs::read_to_string(dir.join("staff-password.txt")).unwrap();
+    let mut staff = Visit::new(base.clone());
+    let (_, _, page) = staff.get("/console");
+    let (status, location, _) = staff.post(
+        "/console/session",
+        &page,
+        &[("username", "demo.officer"), ("password", password.trim())],
+    );
+    assert_eq!((status, location.as_str()), (303, "/console/queue"));
+    let (status, _, queue) = staff.get("/console/queue");
+    assert_eq!(status, 200, "{queue}");
+    assert_eq!(
+        queue.matches("href=\"/console/requests/req_").count(),
+        2,
+        "{queue}"
+    );
+
+    // The privacy centre: subject A's address from their export, the code from the mail file.
+    let export = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("export-")
+        })
+        .unwrap();
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(export).unwrap()).unwrap();
+    let email = export["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["category"] == "email")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut subject = Visit::new(base);
+    let (_, _, page) = subject.get("/privacy");
+    let (status, _, page) = subject.post("/privacy/code", &page, &[("email", &email)]);
+    assert_eq!(status, 200, "{page}");
+    let mut code = String::new();
+    crate::kit::wait_for(
+        "no code was mailed to a file",
+        std::time::Duration::from_secs(20),
+        || {
+            let Ok(files) = std::fs::read_dir(&mail) else {
+                return false;
+            };
+            for f in files {
+                // The demo's other mail (incident notices) goes out here too.
+                let text = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
+                if let Some(c) = text
+                    .split("sign-in code is ")
+                    .nth(1)
+                    .and_then(|rest| rest.get(..6))
+                    .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    code = c.to_string();
+                    return true;
+                }
+            }
+            false
+        },
+    );
+    let (status, location, _) = subject.post(
+        "/privacy/session",
+        &page,
+        &[("email", &email), ("code", &code)],
+    );
+    assert_eq!((status, location.as_str()), (303, "/privacy/data"));
+    let (status, _, data) = subject.get("/privacy/data");
+    assert_eq!(status, 200);
+    assert!(
+        data.contains(&email),
+        "the data page lacks the subject's address"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

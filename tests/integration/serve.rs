@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use crate::kit::s;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -13,7 +13,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_listening(port: u16) {
+pub(crate) fn wait_listening(port: u16) {
     crate::kit::wait_for(
         "steward serve did not start",
         std::time::Duration::from_secs(30),

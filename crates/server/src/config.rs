@@ -70,6 +70,10 @@ pub struct Config {
     /// SMTP relay for one-time sign-in codes; self-service sign-in is off without it.
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    /// For trying Steward out without a relay: mail written as files to this directory
+    /// instead (used only when `smtp` is not set). Mail holds addresses and codes in clear.
+    #[serde(default)]
+    pub mail_dir: Option<PathBuf>,
     /// Seconds between background retention sweeps (P17); 0 turns them off.
     #[serde(default = "default_sweep")]
     pub retention_sweep_secs: u64,
@@ -267,6 +271,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             busy_poll_us: default_busy_poll(),
             smtp: None,
+            mail_dir: None,
             tls: None,
         }
     }
@@ -318,6 +323,24 @@ const OTHER_VARIABLES: &[&str] = &[
 ];
 
 impl Config {
+    /// Where mail goes: the SMTP relay, else the mail directory, else nowhere (self-service
+    /// sign-in and the outbox's mails are then off).
+    pub fn mailer(&self) -> Result<Option<std::sync::Arc<dyn steward_core::Mailer>>, String> {
+        if let Some(smtp) = &self.smtp {
+            let m = crate::mail::SmtpMailer::new(&smtp.host, smtp.port, &smtp.from)
+                .map_err(|e| format!("smtp: {e}"))?;
+            return Ok(Some(std::sync::Arc::new(m)));
+        }
+        match &self.mail_dir {
+            Some(dir) => {
+                let m = crate::mail::DirMailer::new(dir, "Steward <privacy@localhost>")
+                    .map_err(|e| format!("mail_dir: {e}"))?;
+                Ok(Some(std::sync::Arc::new(m)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Defaults, then `file`, then the `STEWARD_*` variables among `env`.
     pub fn load(
         file: Option<&Path>,
@@ -379,6 +402,7 @@ impl Config {
                         tls.key = PathBuf::from(value);
                     }
                 }
+                "MAIL_DIR" => config.mail_dir = Some(PathBuf::from(value)),
                 "SMTP_HOST" | "SMTP_PORT" | "SMTP_FROM" => {
                     let smtp = config.smtp.get_or_insert_with(|| SmtpConfig {
                         host: String::new(),
@@ -469,7 +493,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, VISITOR_LIMIT_PER_HOUR, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, VISITOR_LIMIT_PER_HOUR, MAIL_DIR, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }

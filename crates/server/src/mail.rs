@@ -62,27 +62,88 @@ impl Mailer for SmtpMailer {
     }
 }
 
+/// A message as Steward sends it: `Message-ID: <id@sender's domain>` when the outbox gave an
+/// id; UTF-8 text (the Chinese half), quoted-printable, so that the ASCII lines stay readable
+/// as they are and no relay has to carry 8-bit data.
+fn build(
+    from: &Mailbox,
+    id: Option<&str>,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<Message, String> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|_| "the recipient address is not a valid mailbox".to_string())?;
+    let message_id = id.map(|id| format!("<{id}@{}>", from.email.domain()));
+    Message::builder()
+        .message_id(message_id)
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .singlepart(
+            lettre::message::SinglePart::builder()
+                .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                .header(lettre::message::header::ContentTransferEncoding::QuotedPrintable)
+                .body(body.to_string()),
+        )
+        .map_err(|_| "the message could not be built".to_string())
+}
+
+/// For trying Steward out without a mail relay: each message is written, as it would be sent,
+/// to a file of its own in a directory (`<process id>-<n>.eml`, readable by its owner only). Mail holds
+/// addresses and sign-in codes in clear: never for a deployment that holds real people's PI.
+pub struct DirMailer {
+    dir: std::path::PathBuf,
+    from: Mailbox,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl DirMailer {
+    /// Mail to files in `dir` (made if missing), sent as `from`.
+    pub fn new(dir: &std::path::Path, from: &str) -> Result<DirMailer, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| "the sender address is not a valid mailbox".to_string())?;
+        Ok(DirMailer {
+            dir: dir.to_path_buf(),
+            from,
+            next: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn write(&self, id: Option<&str>, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        let message = build(&self.from, id, to, subject, body)?;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // In order of sending within a process; two processes never pick one name.
+        let path = self.dir.join(format!("{}-{n:06}.eml", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .map_err(|_| "the mail file could not be made".to_string())?;
+        file.write_all(&message.formatted())
+            .map_err(|_| "the mail file could not be written".to_string())
+    }
+}
+
+impl Mailer for DirMailer {
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.write(None, to, subject, body)
+    }
+
+    fn send_message(&self, id: &str, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.write(Some(id), to, subject, body)
+    }
+}
+
 impl SmtpMailer {
     /// Sends, with `Message-ID: <id@sender's domain>` when the outbox gave an id.
     fn deliver(&self, id: Option<&str>, to: &str, subject: &str, body: &str) -> Result<(), String> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|_| "the recipient address is not a valid mailbox".to_string())?;
-        let message_id = id.map(|id| format!("<{id}@{}>", self.from.email.domain()));
-        let message = Message::builder()
-            .message_id(message_id)
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
-            // UTF-8 text (the Chinese half), quoted-printable: the ASCII lines stay readable
-            // as they are, and no relay has to carry 8-bit data.
-            .singlepart(
-                lettre::message::SinglePart::builder()
-                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
-                    .header(lettre::message::header::ContentTransferEncoding::QuotedPrintable)
-                    .body(body.to_string()),
-            )
-            .map_err(|_| "the message could not be built".to_string())?;
+        let message = build(&self.from, id, to, subject, body)?;
         let envelope = message.envelope().clone();
         let data = stuffed(&message.formatted());
         // A kept connection may have been closed by the relay meanwhile: a failure on one is
