@@ -31,6 +31,16 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         .create_staff("zhao.engineer", "engineer", password)
         .unwrap();
     let email = Server::email_of(0);
+    // A version announced, 40 days ahead, for the statement page to offer.
+    let officer = srv.key("privacy_officer");
+    let now = steward_core::clock::Clock::now_ms(&*srv.clock);
+    let effective = steward_core::clock::rfc3339(now + 40 * 86_400_000)[..10].to_string();
+    let published = srv.post(
+        "/v1/policy/versions",
+        &officer,
+        serde_json::json!({"text": crate::policy::next_version("2026.2"), "effective": effective}),
+    );
+    assert_eq!(published.status, 201, "{}", published.body);
     let scratch = tempfile::tempdir().unwrap();
     let code_file = scratch.path().join("code.txt");
     // The code, as the subject would read it in their mail, for the browser to paste.
@@ -79,8 +89,17 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     );
     // Every step went through the core, audited: the code, the sign-in, two views of the
     // data (each an export), the sign-out; and the cross-site post did nothing.
+    let accepted = srv.vault.acceptance("2026.2").unwrap();
+    assert_eq!(accepted.accepted_explicit, 1);
     let log = srv.audit_text();
-    for action in ["otp.send", "otp.verify", "subject.export", "session.end"] {
+    for action in [
+        "otp.send",
+        "otp.verify",
+        "subject.export",
+        "notice.shown",
+        "policy.accept",
+        "session.end",
+    ] {
         assert!(log.contains(action), "no `{action}` in the log");
     }
     for shot in [
@@ -91,6 +110,7 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         "centre-data-zh-CN",
         "centre-data-en",
         "centre-sign-in-en",
+        "centre-statement-zh-CN",
     ] {
         assert!(
             screenshots().join(format!("{shot}.png")).exists(),

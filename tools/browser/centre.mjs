@@ -143,6 +143,15 @@ try {
   check(listed.includes("删除您的信息") && listed.includes("已核验身份"), `the request is not listed: ${listed}`);
   await axe("the requests page with a request (zh-CN)");
   await shot("centre-requests-zh-CN");
+  // The statement, and the version announced: accepted.
+  await page.locator('a[href="/privacy/statement"]').click();
+  await page.waitForURL(`${BASE}/privacy/statement`);
+  check((await page.locator("main").innerText()).includes("我们收集哪些信息"), "the statement is not shown in Chinese");
+  await axe("the statement (zh-CN)");
+  await page.locator("form[action='/privacy/statement'] button").click();
+  await page.waitForSelector(".notice");
+  check((await page.locator(".notice").innerText()).includes("2026.2"), "the acceptance is not said");
+  await shot("centre-statement-zh-CN");
   // Staff work the queue in the console (same browser, its own cookie path): the request is
   // there, due in 30 days; they refuse it with a reason.
   const staff = await context.newPage();

@@ -120,6 +120,14 @@ console-done = Saved.
 console-not-permitted = Your role may not do this.
 console-back = Back to the queue
 
+nav-statement = Privacy statement
+statement-title = Our privacy statement
+statement-version = Version { $version }, in force since { $effective }.
+statement-notices = What is changing
+statement-effective = Takes effect on { $effective }.
+statement-accept = Accept version { $version }
+statement-accepted = You accepted version { $version }.
+
 error-title = There is a problem
 error-invalid_input = Check what you entered.
 error-code_invalid = The code is wrong, expired or used up. Ask for a new one.

@@ -120,6 +120,14 @@ console-done = 已保存。
 console-not-permitted = 您的角色不能进行此操作。
 console-back = 返回队列
 
+nav-statement = 隐私政策
+statement-title = 我们的隐私政策
+statement-version = 第 { $version } 版，自 { $effective } 起生效。
+statement-notices = 即将发生的变更
+statement-effective = 将于 { $effective } 生效。
+statement-accept = 接受第 { $version } 版
+statement-accepted = 您已接受第 { $version } 版。
+
 error-title = 出现问题
 error-invalid_input = 请检查您输入的内容。
 error-code_invalid = 验证码错误、已过期或已使用，请重新获取。

@@ -462,6 +462,10 @@ pub fn router(
             "/privacy/requests",
             get(web::privacy::requests).post(web::privacy::request),
         )
+        .route(
+            "/privacy/statement",
+            get(web::privacy::statement).post(web::privacy::accept),
+        )
         .route("/privacy/sign-out", post(web::privacy::sign_out))
         .route("/console", get(web::console::home))
         .route("/console/session", post(web::console::session))

@@ -10,7 +10,7 @@ use axum::response::Response;
 use steward_core::{Actor, Closing, Error, RightsRequest};
 
 use super::privacy::{Frame, frame, genuine, refused, said, seed, status_of, switched};
-use super::{Texts, cookie, field, form, language, page, redirect, set_cookie};
+use super::{Texts, cookie, day, field, form, language, page, redirect, set_cookie};
 use crate::api::AppState;
 use crate::tls::ClientAddr;
 
@@ -131,10 +131,6 @@ async fn staff(
         Ok(actor) => Ok(Staff { t, token, actor }),
         Err(_) => Err(redirect("/console", &[])),
     }
-}
-
-fn day(text: &str) -> &str {
-    text.get(..10).unwrap_or(text)
 }
 
 /// `GET /console`: sign-in, or the queue for a staff member signed in.

@@ -215,6 +215,11 @@ pub fn form(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// The date of an RFC 3339 time (`2026-01-31`), as the pages show deadlines and times.
+pub fn day(text: &str) -> &str {
+    text.get(..10).unwrap_or(text)
+}
+
 /// One field of a form.
 pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use steward_core::{Error, Export, SubjectId};
 
-use super::{Texts, cookie, field, form, language, page, redirect, same_origin, set_cookie};
+use super::{Texts, cookie, day, field, form, language, page, redirect, same_origin, set_cookie};
 use crate::api::AppState;
 use crate::tls::ClientAddr;
 
@@ -476,7 +476,7 @@ fn consents_of(state: &AppState, t: Texts, export: &Export) -> Vec<Consent> {
         .chain(features)
         .map(|(target, title)| {
             let held = export.consents.iter().find(|c| c.target == target);
-            let at = held.map(|c| c.at.get(..10).unwrap_or(&c.at).to_string());
+            let at = held.map(|c| day(&c.at).to_string());
             let granted = held.is_some_and(|c| c.granted);
             let state = match (held, at) {
                 (Some(c), Some(at)) if c.granted => t.with("consent-given", &[("at", &at)]),
@@ -612,10 +612,7 @@ fn requests_page(
             kind: t.get(&format!("kind-{}", r.kind)),
             state_key: r.state.clone(),
             state: t.get(&format!("state-{}", r.state)),
-            due: t.with(
-                "request-due",
-                &[("due", r.due_at.get(..10).unwrap_or(&r.due_at))],
-            ),
+            due: t.with("request-due", &[("due", day(&r.due_at))]),
             overdue: r.overdue,
             reason: r
                 .outcome
@@ -690,7 +687,7 @@ pub async fn request(
     });
     match made {
         Ok(r) => {
-            let due = r.due_at.get(..10).unwrap_or(&r.due_at).to_string();
+            let due = day(&r.due_at).to_string();
             let notice = who.t.with("requests-sent", &[("due", &due)]);
             requests_page(&state, &who, StatusCode::CREATED, Some(notice), None)
         }
@@ -743,7 +740,7 @@ fn categories(state: &AppState, t: Texts, export: &Export) -> Vec<Category> {
                     }
                     _ => t.get(&format!("data-source-{}", r.source)),
                 };
-                let at = r.collected_at.get(..10).unwrap_or(&r.collected_at);
+                let at = day(&r.collected_at);
                 Held {
                     value: r.value.clone(),
                     meta: t.with(
@@ -782,4 +779,161 @@ fn categories(state: &AppState, t: Texts, export: &Export) -> Vec<Category> {
         });
     }
     out
+}
+
+/// One part of the statement: a heading, its lines, its items with their details.
+struct Part {
+    heading: String,
+    paras: Vec<String>,
+    items: Vec<(String, Vec<String>)>,
+}
+
+/// A version announced and not yet in force, as the statement page shows it.
+struct Change {
+    version: String,
+    title: String,
+    effective: String,
+    lines: Vec<String>,
+    accept: String,
+}
+
+#[derive(Template)]
+#[template(path = "privacy_statement.html")]
+struct Statement {
+    frame: Frame,
+    version: String,
+    sections: Vec<Part>,
+    changes: Vec<Change>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The plain-language statement's text as parts: a line at the margin opens a part (the first
+/// is the title, said already), `- ` an item, an indented line a detail of the item above.
+fn parts(text: &str) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::new();
+    for line in text.lines().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(item) = line.strip_prefix("- ") {
+            if let Some(p) = out.last_mut() {
+                p.items.push((item.to_string(), Vec::new()));
+            }
+        } else if line.starts_with(' ') {
+            match out.last_mut() {
+                Some(p) if !p.items.is_empty() => {
+                    if let Some((_, details)) = p.items.last_mut() {
+                        details.push(line.trim().to_string());
+                    }
+                }
+                Some(p) => p.paras.push(line.trim().to_string()),
+                None => {}
+            }
+        } else if out.is_empty()
+            || !out
+                .last()
+                .is_some_and(|p| p.items.is_empty() && p.paras.is_empty())
+        {
+            out.push(Part {
+                heading: line.to_string(),
+                paras: Vec::new(),
+                items: Vec::new(),
+            });
+        } else if let Some(p) = out.last_mut() {
+            p.paras.push(line.to_string());
+        }
+    }
+    out
+}
+
+fn statement_page(
+    state: &AppState,
+    who: &Signed,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let t = who.t;
+    let current = vault.policy().version.clone();
+    let shown = crate::api::blocking(vault, || {
+        let detail = vault.version_detail(&current, Some(t.lang))?;
+        let notices = vault.self_notices(who.subject)?;
+        Ok::<_, Error>((detail, notices))
+    });
+    let Ok((detail, notices)) = shown else {
+        return redirect("/privacy", &[]);
+    };
+    let changes = notices
+        .into_iter()
+        .filter(|n| n.kind == "policy")
+        .map(|n| Change {
+            accept: t.with("statement-accept", &[("version", &n.version)]),
+            effective: t.with(
+                "statement-effective",
+                &[("effective", day(&n.effective_at))],
+            ),
+            title: n.title,
+            lines: n.changes,
+            version: n.version,
+        })
+        .collect();
+    let effective = day(&detail.view.effective_at).to_string();
+    page(
+        status,
+        Statement {
+            frame: who.frame(state, "statement-title", "statement"),
+            version: t.with(
+                "statement-version",
+                &[("version", &current), ("effective", &effective)],
+            ),
+            sections: parts(&detail.statement),
+            changes,
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /privacy/statement`: the statement in force in the subject's language, and each version
+/// announced with what changes and a button to accept it (P29, P30). Showing it is recorded
+/// (`notice.shown`).
+pub async fn statement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match signed(&state, &headers, &query, "/privacy/statement").await {
+        Ok(who) => statement_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /privacy/statement`: the subject accepts a version (P30).
+pub async fn accept(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match signed(&state, &headers, &None, "/privacy/statement").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !who.genuine(&state, &headers, &fields) {
+        return refused(&state, who.t);
+    }
+    let version = field(&fields, "version").to_string();
+    let vault = &state.vault;
+    match crate::api::blocking(vault, || {
+        vault.accept_policy(None, who.subject, Some(&version), None)
+    }) {
+        Ok(v) => {
+            let notice = who.t.with("statement-accepted", &[("version", &v)]);
+            statement_page(&state, &who, StatusCode::OK, Some(notice), None)
+        }
+        Err(e) => statement_page(&state, &who, status_of(&e), None, Some(said(who.t, &e))),
+    }
 }
