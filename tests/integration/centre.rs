@@ -105,6 +105,8 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     for shot in [
         "console-queue-zh-CN",
         "console-request-zh-CN",
+        "console-deadlines-zh-CN",
+        "console-audit-zh-CN",
         "centre-sign-in-zh-CN",
         "centre-code-zh-CN",
         "centre-data-zh-CN",

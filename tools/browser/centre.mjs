@@ -171,7 +171,13 @@ try {
   check(rows === 1, `the queue lists ${rows} requests`);
   await axe("the queue (zh-CN)");
   await shot("console-queue-zh-CN");
-  await staff.locator("tbody tr a").click();
+  // The deadline board holds the request's clock too.
+  await staff.locator('a[href="/console/deadlines"]').click();
+  await staff.waitForURL(`${BASE}/console/deadlines`);
+  check(await staff.locator("tbody tr").count() >= 1, "the deadline board is empty");
+  await axe("the deadline board (zh-CN)");
+  await shot("console-deadlines-zh-CN");
+  await staff.locator("tbody tr a").first().click();
   await staff.waitForSelector("form[action$='/refuse']");
   await axe("a request (zh-CN)");
   await staff.locator("#reason").selectOption("legal_obligation");
@@ -179,6 +185,14 @@ try {
   await staff.locator("form[action$='/refuse'] button").click();
   await staff.waitForSelector(".notice");
   await shot("console-request-zh-CN");
+  // The audit log, verified from the console.
+  await staff.locator('a[href="/console/audit"]').click();
+  await staff.waitForURL(`${BASE}/console/audit`);
+  await axe("the audit page (zh-CN)");
+  await staff.locator("form[action='/console/audit'] button").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator(".notice").innerText()).includes("校验通过"), "the log did not verify from the console");
+  await shot("console-audit-zh-CN");
   await staff.locator("form[action='/console/sign-out'] button").click();
   await staff.waitForURL(`${BASE}/console`);
   // A role without `requests.manage` is told so and shown nothing.

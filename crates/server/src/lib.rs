@@ -472,6 +472,11 @@ pub fn router(
         .route("/console/queue", get(web::console::queue))
         .route("/console/requests/{id}", get(web::console::request))
         .route("/console/requests/{id}/{act}", post(web::console::act))
+        .route("/console/deadlines", get(web::console::deadlines))
+        .route(
+            "/console/audit",
+            get(web::console::audit).post(web::console::verify),
+        )
         .route("/console/sign-out", post(web::console::sign_out))
         .route("/banner.css", get(banner::style))
         .merge(

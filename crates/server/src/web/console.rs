@@ -498,3 +498,172 @@ pub async fn sign_out(
         )],
     )
 }
+
+/// One clock on the board.
+struct Clock {
+    what: String,
+    id: String,
+    link: bool,
+    due: String,
+    days: i64,
+    status: String,
+    class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console_deadlines.html")]
+struct Deadlines {
+    frame: Frame,
+    rows: Vec<Clock>,
+}
+
+/// How far ahead the board looks.
+const BOARD_MS: i64 = 30 * 86_400_000;
+
+/// `GET /console/deadlines`: every clock the staff member's role may see running in the next
+/// 30 days, the nearest first (P32): requests, holds ending, erasures, retention, policy
+/// versions, incident reports, disclosure notices.
+pub async fn deadlines(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let who = match staff(&state, &headers, &query, "/console/deadlines").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let vault = &state.vault;
+    let board = match crate::api::blocking(vault, || vault.deadlines(Some(&who.actor), BOARD_MS)) {
+        Ok(board) => board,
+        Err(e) => return forbidden(&state, &who, &e),
+    };
+    let t = who.t;
+    let rows = board
+        .into_iter()
+        .map(|d| Clock {
+            what: t.get(&format!("deadline-{}", d.kind)),
+            link: matches!(d.kind.as_str(), "request" | "inquiry"),
+            due: day(&d.due_at).to_string(),
+            days: d.days_left,
+            status: t.get(&format!("deadline-status-{}", d.status)),
+            class: match d.status.as_str() {
+                "overdue" => "overdue",
+                "due_soon" => "soon",
+                _ => "",
+            },
+            id: d.id,
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        Deadlines {
+            frame: who.frame(&state, "console-deadlines", "deadlines"),
+            rows,
+        }
+        .render(),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console_audit.html")]
+struct Audit {
+    frame: Frame,
+    entries: String,
+    checkpoint: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn audit_page(
+    state: &AppState,
+    who: &Staff,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let read = crate::api::blocking(vault, || {
+        vault.audit_access(&who.actor, "status")?;
+        let (head, _) = vault.store().audit_head()?;
+        Ok::<_, Error>((head, vault.store().checkpoints()?))
+    });
+    let (head, checkpoints) = match read {
+        Ok(found) => found,
+        Err(e) => return forbidden(state, who, &e),
+    };
+    let t = who.t;
+    let checkpoint = match checkpoints.last() {
+        Some(c) => t.with(
+            "console-audit-checkpoint",
+            &[
+                ("seq", &c.seq.to_string()),
+                ("at", &steward_core::clock::rfc3339(c.at_ms)),
+            ],
+        ),
+        None => t.get("console-audit-none"),
+    };
+    page(
+        status,
+        Audit {
+            frame: who.frame(state, "console-audit", "audit"),
+            entries: t.with("console-audit-entries", &[("n", &head.to_string())]),
+            checkpoint,
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/audit`: how long the log is and its last signed checkpoint (`audit`).
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match staff(&state, &headers, &query, "/console/audit").await {
+        Ok(who) => audit_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/audit`: verifies the whole log now — every entry's hash and link, every
+/// signed checkpoint — as `steward audit verify` does, and says what it found.
+pub async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match staff(&state, &headers, &None, "/console/audit").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !genuine(&state, &headers, &fields, &who.token) {
+        return refused(&state, who.t);
+    }
+    let vault = &state.vault;
+    let checked = crate::api::blocking(vault, || {
+        vault.audit_access(&who.actor, "verify")?;
+        steward_core::evidence::verify_store(
+            vault.store(),
+            vault.public_key(),
+            Vec::new(),
+            &mut |_| {},
+        )
+    });
+    let t = who.t;
+    match checked {
+        Ok(Ok(report)) => {
+            let n = report.entries.to_string();
+            let notice = t.with("console-audit-ok", &[("n", &n)]);
+            audit_page(&state, &who, StatusCode::OK, Some(notice), None)
+        }
+        Ok(Err(fault)) => {
+            let why = fault.to_string();
+            let error = t.with("console-audit-failed", &[("why", &why)]);
+            audit_page(&state, &who, StatusCode::OK, None, Some(error))
+        }
+        Err(e) => forbidden(&state, &who, &e),
+    }
+}
