@@ -332,3 +332,79 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// P24 through the pages: a subject asks for a correction in the privacy centre; staff
+/// complete it in the console with the new value; the API then reads only the new value.
+#[test]
+fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
+    let mail = Arc::new(crate::selfservice::KeptMail::default());
+    let srv = Server::start_with_mail(Some(mail.clone()));
+    let service = srv.key("service");
+    let subject = srv.subject(&service);
+    let password = "correct horse battery staple";
+    srv.vault
+        .create_staff("li.officer", "privacy_officer", password)
+        .unwrap();
+
+    let mut person = Visit::new(srv.base.clone());
+    let (_, _, page) = person.get("/privacy");
+    let email = Server::email_of(0);
+    let (_, _, page) = person.post("/privacy/code", &page, &[("email", &email)]);
+    let code = crate::selfservice::code_in(&mail);
+    let (status, _, _) = person.post(
+        "/privacy/session",
+        &page,
+        &[("email", &email), ("code", &code)],
+    );
+    assert_eq!(status, 303);
+    let (_, _, page) = person.get("/privacy/requests");
+    let (status, _, listed) = person.post(
+        "/privacy/requests",
+        &page,
+        &[("kind", "correction"), ("text", "my phone number changed")],
+    );
+    assert_eq!(status, 201, "{listed}");
+    let id = srv
+        .vault
+        .self_requests(subject.parse().unwrap())
+        .unwrap()
+        .remove(0)
+        .id;
+
+    let mut staff = Visit::new(srv.base.clone());
+    let (_, _, page) = staff.get("/console");
+    staff.post(
+        "/console/session",
+        &page,
+        &[("username", "li.officer"), ("password", password)],
+    );
+    let (status, _, page) = staff.get(&format!("/console/requests/{id}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("name=\"category\""),
+        "no correction fields: {page}"
+    );
+    let (status, _, done) = staff.post(
+        &format!("/console/requests/{id}/complete"),
+        &page,
+        &[
+            ("category", "phone"),
+            ("value", "+86 139 0000 0000"),
+            ("justification", "the subject's correction request"),
+        ],
+    );
+    assert_eq!(status, 200, "{done}");
+    let read = srv.post(
+        &format!("/v1/subjects/{subject}/read"),
+        &service,
+        serde_json::json!({"categories": ["phone"], "purpose": "provide_service"}),
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+    let values: Vec<&str> = read.body["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["+86 139 0000 0000"]);
+}

@@ -306,6 +306,22 @@ impl steward_core::Mailer for KeptMail {
     }
 }
 
+/// The code in the newest mail `mail` was given.
+pub(crate) fn code_in(mail: &KeptMail) -> String {
+    crate::kit::wait_for(
+        "no code was mailed",
+        std::time::Duration::from_secs(20),
+        || !mail.0.lock().unwrap().is_empty(),
+    );
+    let body = mail.0.lock().unwrap().last().unwrap().clone();
+    body.split("Your sign-in code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect()
+}
+
 /// Signs in subject `n` (made by [`Server::subject`]) with the code mailed to `mail`: their
 /// session token.
 pub(crate) fn signed_in(srv: &Server, mail: &KeptMail, n: usize) -> String {

@@ -202,6 +202,8 @@ try {
   await staff.waitForURL(`${BASE}/console/queue`);
   check(await staff.locator("tbody tr").count() === 0, "a role without requests.manage saw the queue");
   check((await staff.locator("main").innerText()).includes("您的角色不能进行此操作"), "the refusal is not said");
+  await staff.locator("form[action='/console/sign-out'] button").click();
+  await staff.waitForURL(`${BASE}/console`);
   await staff.close();
   await use(onStaff);
   // The subject sees the refusal and its reason.
@@ -222,6 +224,37 @@ try {
   check((await page.locator("main").innerText()).includes("Email address"), "the categories are not in English");
   await axe("the data page (en)");
   await shot("centre-data-en");
+  // Every other page of the centre in English too.
+  for (const [path, name] of [
+    ["/privacy/consents", "consents"],
+    ["/privacy/requests", "requests"],
+    ["/privacy/statement", "statement"],
+  ]) {
+    await page.goto(`${BASE}${path}`);
+    check(await page.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
+    await axe(`the ${name} page (en)`);
+    await shot(`centre-${name}-en`);
+  }
+  // And the console's, in English, signed in again as the officer.
+  const again = await context.newPage();
+  await use(again);
+  await again.goto(`${BASE}/console?lang=en`);
+  await again.waitForURL(`${BASE}/console`);
+  await axe("the console sign-in (en)");
+  await again.locator("#username").fill(process.env.STAFF_USER);
+  await again.locator("#password").fill(process.env.STAFF_PASS);
+  await again.locator("form[action='/console/session'] button").click();
+  await again.waitForURL(`${BASE}/console/queue`);
+  for (const path of ["/console/queue", "/console/deadlines", "/console/audit"]) {
+    await again.goto(`${BASE}${path}`);
+    check(await again.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
+    await axe(`${path} (en)`);
+  }
+  await shot("console-audit-en");
+  await again.locator("form[action='/console/sign-out'] button").click();
+  await again.waitForURL(`${BASE}/console`);
+  await again.close();
+  await use(onStaff);
   // Sign out: the session ends; the data page sends the browser back to sign in.
   await page.locator("form[action='/privacy/sign-out'] button").click();
   await page.waitForURL(`${BASE}/privacy`);

@@ -78,6 +78,8 @@ struct Request {
     heading: String,
     id: String,
     kind: String,
+    kind_key: String,
+    categories: Vec<(String, String)>,
     state: String,
     state_text: String,
     subject: String,
@@ -377,6 +379,14 @@ fn request_page(
             frame: who.frame(state, "console-queue", "queue"),
             heading: t.with("console-request", &[("id", &r.id)]),
             kind: t.get(&format!("kind-{}", r.kind)),
+            categories: state
+                .vault
+                .policy()
+                .categories
+                .iter()
+                .map(|c| (c.name.clone(), c.described(t.lang).to_string()))
+                .collect(),
+            kind_key: r.kind.clone(),
             state_text: t.get(&format!("state-{}", r.state)),
             subject: r.subject.clone(),
             received: day(&r.received_at).to_string(),
@@ -433,6 +443,13 @@ pub async fn act(
             .map(|_| ()),
         "complete" => {
             let justification = field(&fields, "justification").trim();
+            // A correction's new value, where the form gave one.
+            let (category, value) = (field(&fields, "category"), field(&fields, "value"));
+            let corrections: Vec<(&str, &str)> = if category.is_empty() || value.is_empty() {
+                Vec::new()
+            } else {
+                vec![(category, value)]
+            };
             vault
                 .complete_request(
                     &who.actor,
@@ -440,7 +457,7 @@ pub async fn act(
                     &Closing {
                         note,
                         justification: (!justification.is_empty()).then_some(justification),
-                        corrections: &[],
+                        corrections: &corrections,
                     },
                 )
                 .map(|_| ())

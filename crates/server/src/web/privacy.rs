@@ -580,6 +580,7 @@ struct Requests {
     frame: Frame,
     requests: Vec<Asked>,
     kinds: Vec<(&'static str, String)>,
+    cancel_hint: String,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -636,6 +637,13 @@ fn requests_page(
                 .iter()
                 .map(|k| (*k, t.get(&format!("kind-{k}"))))
                 .collect(),
+            cancel_hint: t.with(
+                "kind-account_cancellation-hint",
+                &[(
+                    "days",
+                    &state.vault.policy().deadlines.erasure_days.to_string(),
+                )],
+            ),
             notice,
             error,
         }
