@@ -64,6 +64,7 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
             ("STAFF_USER", "li.officer".to_string()),
             ("OTHER_USER", "zhao.engineer".to_string()),
             ("STAFF_PASS", password.to_string()),
+            ("SUBJECT", subject.clone()),
         ],
     );
     assert_eq!(report["ok"], true);
@@ -98,6 +99,8 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         "subject.export",
         "notice.shown",
         "policy.accept",
+        "hold.place",
+        "hold.lift",
         "session.end",
     ] {
         assert!(log.contains(action), "no `{action}` in the log");
@@ -107,6 +110,7 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         "console-request-zh-CN",
         "console-deadlines-zh-CN",
         "console-audit-zh-CN",
+        "console-holds-zh-CN",
         "centre-sign-in-zh-CN",
         "centre-code-zh-CN",
         "centre-data-zh-CN",

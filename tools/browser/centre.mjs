@@ -193,6 +193,23 @@ try {
   await staff.waitForSelector(".notice");
   check((await staff.locator(".notice").innerText()).includes("校验通过"), "the log did not verify from the console");
   await shot("console-audit-zh-CN");
+  // A legal hold on the subject's phone number, placed, shown, lifted.
+  await staff.locator('a[href="/console/holds"]').click();
+  await staff.waitForURL(`${BASE}/console/holds`);
+  await axe("the holds page (zh-CN)");
+  await staff.locator("#place-subject").fill(process.env.SUBJECT);
+  await staff.locator("#cat-phone").check();
+  await staff.locator("#hold-reason").selectOption("dispute");
+  await staff.locator("#reference").fill("(2026)京0105民初1234号");
+  await staff.locator("#until").fill("2026-12-31");
+  await staff.locator("form:has(input[value=place]) button[type=submit]").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator("ul.requests").innerText()).includes("电话号码"), "the hold is not listed");
+  await axe("the holds page with a hold (zh-CN)");
+  await shot("console-holds-zh-CN");
+  await staff.locator("form:has(input[value=lift]) button").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator("ul.requests").innerText()).includes("解除"), "the hold was not lifted");
   await staff.locator("form[action='/console/sign-out'] button").click();
   await staff.waitForURL(`${BASE}/console`);
   // A role without `requests.manage` is told so and shown nothing.
@@ -245,7 +262,7 @@ try {
   await again.locator("#password").fill(process.env.STAFF_PASS);
   await again.locator("form[action='/console/session'] button").click();
   await again.waitForURL(`${BASE}/console/queue`);
-  for (const path of ["/console/queue", "/console/deadlines", "/console/audit"]) {
+  for (const path of ["/console/queue", "/console/deadlines", "/console/holds", "/console/audit"]) {
     await again.goto(`${BASE}${path}`);
     check(await again.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
     await axe(`${path} (en)`);

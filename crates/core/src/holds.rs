@@ -73,6 +73,12 @@ impl Vault {
         })
     }
 
+    /// Whether `actor` may place, list and lift holds (`holds.manage`): for a page to say so
+    /// before it shows the forms.
+    pub fn permit_holds(&self, actor: &Actor) -> Result<(), Error> {
+        self.permit(actor, Capability::HoldsManage, None)
+    }
+
     /// Places a hold on a subject's data, or on some categories of it, until `until_ms`.
     pub fn place_hold(
         &self,

@@ -155,6 +155,25 @@ console-audit-verify = Verify the log now
 console-audit-ok = Verified: { $n } entries; the hash chain and every signed checkpoint hold.
 console-audit-failed = Verification FAILED: { $why }
 
+console-holds = Legal holds
+console-holds-intro = A legal hold pauses deletion of a subject's data, or of some categories of it, until it ends. Place one, or see and lift the holds on a subject.
+console-subject-id = Subject id
+console-holds-show = Show the subject's holds
+console-hold-place = Place a hold
+console-hold-categories = Categories held (none ticked: everything the subject has)
+console-hold-reason = Reason
+console-hold-reference = Case number or letter reference
+console-hold-until = Until (date)
+console-hold-lift = Lift this hold
+console-holds-none = No hold on this subject.
+console-hold-everything = everything
+console-hold-lifted = lifted { $at }
+console-hold-held-until = Held until { $at } (UTC).
+hold-reason-statute = a statute
+hold-reason-court_order = a court order
+hold-reason-authority_request = an authority's request
+hold-reason-dispute = a dispute
+
 error-title = There is a problem
 error-invalid_input = Check what you entered.
 error-code_invalid = The code is wrong, expired or used up. Ask for a new one.

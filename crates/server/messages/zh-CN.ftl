@@ -155,6 +155,25 @@ console-audit-verify = 立即校验日志
 console-audit-ok = 校验通过：共 { $n } 条；哈希链与每个签名检查点均完好。
 console-audit-failed = 校验失败：{ $why }
 
+console-holds = 法律保全
+console-holds-intro = 法律保全会在到期前暂停删除某一主体的信息（或其中某些类别）。您可以设置保全，或查看并解除某一主体的保全。
+console-subject-id = 主体 ID
+console-holds-show = 查看该主体的保全
+console-hold-place = 设置保全
+console-hold-categories = 保全的类别（均不勾选：该主体的全部信息）
+console-hold-reason = 原因
+console-hold-reference = 案号或函件编号
+console-hold-until = 截止日期
+console-hold-lift = 解除此保全
+console-holds-none = 该主体没有保全。
+console-hold-everything = 全部信息
+console-hold-lifted = 已于 { $at } 解除
+console-hold-held-until = 保全至 { $at }（UTC）。
+hold-reason-statute = 法律规定
+hold-reason-court_order = 法院命令
+hold-reason-authority_request = 主管机关的要求
+hold-reason-dispute = 争议
+
 error-title = 出现问题
 error-invalid_input = 请检查您输入的内容。
 error-code_invalid = 验证码错误、已过期或已使用，请重新获取。

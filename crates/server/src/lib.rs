@@ -474,6 +474,10 @@ pub fn router(
         .route("/console/requests/{id}/{act}", post(web::console::act))
         .route("/console/deadlines", get(web::console::deadlines))
         .route(
+            "/console/holds",
+            get(web::console::holds).post(web::console::hold),
+        )
+        .route(
             "/console/audit",
             get(web::console::audit).post(web::console::verify),
         )

@@ -684,3 +684,181 @@ pub async fn verify(
         Err(e) => forbidden(&state, &who, &e),
     }
 }
+
+/// One hold as the holds page shows it.
+struct HoldRow {
+    id: String,
+    reason: String,
+    categories: String,
+    until: String,
+    reference: Option<String>,
+    lifted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console_holds.html")]
+struct Holds {
+    frame: Frame,
+    subject: String,
+    shown: bool,
+    holds: Vec<HoldRow>,
+    categories: Vec<(String, String)>,
+    reasons: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn holds_page(
+    state: &AppState,
+    who: &Staff,
+    status: StatusCode,
+    subject: &str,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let t = who.t;
+    let vault = &state.vault;
+    let (shown, holds, error) = match subject.parse::<steward_core::SubjectId>() {
+        Err(_) => (false, Vec::new(), error),
+        Ok(s) => match crate::api::blocking(vault, || vault.holds(&who.actor, s)) {
+            Ok(found) => (true, found, error),
+            Err(e) if e.code().as_str() == "operation_not_permitted" => {
+                return forbidden(state, who, &e);
+            }
+            Err(e) => (false, Vec::new(), error.or(Some(said(t, &e)))),
+        },
+    };
+    let policy = vault.policy();
+    let described = |name: &str| {
+        policy.category_id(name).map_or(name.to_string(), |c| {
+            policy.category(c).described(t.lang).to_string()
+        })
+    };
+    let holds = holds
+        .into_iter()
+        .map(|h| HoldRow {
+            reason: t.get(&format!("hold-reason-{}", h.reason)),
+            categories: if h.categories.is_empty() {
+                t.get("console-hold-everything")
+            } else {
+                h.categories
+                    .iter()
+                    .map(|c| described(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            until: t.with(
+                "console-hold-held-until",
+                &[(
+                    "at",
+                    &h.until.get(..16).unwrap_or(&h.until).replace('T', " "),
+                )],
+            ),
+            reference: h.reference,
+            lifted: h
+                .lifted_at
+                .map(|at| t.with("console-hold-lifted", &[("at", day(&at))])),
+            id: h.id,
+        })
+        .collect();
+    page(
+        status,
+        Holds {
+            frame: who.frame(state, "console-holds", "holds"),
+            subject: subject.to_string(),
+            shown,
+            holds,
+            categories: policy
+                .categories
+                .iter()
+                .map(|c| (c.name.clone(), c.described(t.lang).to_string()))
+                .collect(),
+            reasons: steward_core::HOLD_REASONS
+                .iter()
+                .map(|r| (*r, t.get(&format!("hold-reason-{r}"))))
+                .collect(),
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/holds`: the forms to place a hold and to see a subject's holds (P18;
+/// `holds.manage`). A subject's id goes in a form's body, never the URL.
+pub async fn holds(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let who = match staff(&state, &headers, &query, "/console/holds").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let vault = &state.vault;
+    if let Err(e) = vault.permit_holds(&who.actor) {
+        return forbidden(&state, &who, &e);
+    }
+    holds_page(&state, &who, StatusCode::OK, "", None, None)
+}
+
+/// `POST /console/holds`: `do` = `show` (a subject's holds), `place` (a hold on the subject,
+/// its categories, reason, reference and end date) or `lift` (one hold, early).
+pub async fn hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match staff(&state, &headers, &None, "/console/holds").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !genuine(&state, &headers, &fields, &who.token) {
+        return refused(&state, who.t);
+    }
+    let t = who.t;
+    let subject = field(&fields, "subject").trim().to_string();
+    let vault = &state.vault;
+    let done = match field(&fields, "do") {
+        "show" => Ok(None),
+        "place" => {
+            let categories: Vec<&str> = fields
+                .iter()
+                .filter(|(k, _)| k == "category")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let until = super::end_of_day_ms(field(&fields, "until"));
+            crate::api::blocking(vault, || {
+                let s = subject
+                    .parse()
+                    .map_err(|_| Error::Invalid("a subject id is a UUID".into()))?;
+                let until = until.ok_or(Error::Invalid("an end date is YYYY-MM-DD".into()))?;
+                vault.place_hold(
+                    &who.actor,
+                    s,
+                    &categories,
+                    field(&fields, "reason"),
+                    field(&fields, "reference"),
+                    until,
+                )
+            })
+            .map(|_| Some(t.get("console-done")))
+        }
+        "lift" => crate::api::blocking(vault, || {
+            vault.lift_hold(&who.actor, field(&fields, "hold"))
+        })
+        .map(|_| Some(t.get("console-done"))),
+        _ => Err(Error::Invalid(String::new())),
+    };
+    match done {
+        Ok(notice) => holds_page(&state, &who, StatusCode::OK, &subject, notice, None),
+        Err(e) => {
+            let message = match e.code().as_str() {
+                "operation_not_permitted" | "role_not_permitted" => t.get("console-not-permitted"),
+                _ => e.to_string(),
+            };
+            holds_page(&state, &who, status_of(&e), &subject, None, Some(message))
+        }
+    }
+}

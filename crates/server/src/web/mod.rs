@@ -220,6 +220,44 @@ pub fn day(text: &str) -> &str {
     text.get(..10).unwrap_or(text)
 }
 
+/// The end of day `YYYY-MM-DD` in UTC (midnight starting the next day), Unix ms: what a date
+/// typed into a form means as a deadline. `None` for anything that is not a real date.
+pub fn end_of_day_ms(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let last = usize::try_from(m - 1)
+        .ok()
+        .and_then(|i| month_days.get(i))?;
+    if parts.next().is_some() || !(1970..=9999).contains(&y) || !(1..=*last).contains(&d) {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days + 1) * 86_400_000)
+}
+
 /// One field of a form.
 pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
@@ -253,6 +291,24 @@ mod tests {
             HeaderValue::from_static("a=b; steward_lang=zh-CN"),
         );
         assert_eq!(language(&h, "zh-CN").lang, "zh-CN");
+    }
+
+    #[test]
+    fn a_date_typed_in_a_form_is_the_end_of_that_day() {
+        assert_eq!(end_of_day_ms("1970-01-01"), Some(86_400_000));
+        // 2026-01-01T00:00:00Z is 1_767_225_600_000.
+        assert_eq!(end_of_day_ms("2025-12-31"), Some(1_767_225_600_000));
+        assert_eq!(end_of_day_ms("2024-02-29"), Some(1_709_251_200_000));
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-32",
+            "x",
+            "2026-01-01-1",
+        ] {
+            assert_eq!(end_of_day_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]
