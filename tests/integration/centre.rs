@@ -269,6 +269,10 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
         2,
         "{queue}"
     );
+    // The demo's incident, with its affected count and the report it owes.
+    let (status, _, incidents) = staff.get("/console/incidents");
+    assert_eq!(status, 200, "{incidents}");
+    assert!(incidents.contains("public bucket"), "{incidents}");
 
     // The privacy centre: subject A's address from their export, the code from the mail file.
     let export = std::fs::read_dir(&dir)
@@ -374,6 +378,23 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
         .unwrap()
         .remove(0)
         .id;
+
+    // A support role works requests but may not see incidents.
+    srv.vault
+        .create_staff("wang.support", "support", password)
+        .unwrap();
+    let mut support = Visit::new(srv.base.clone());
+    let (_, _, page) = support.get("/console");
+    support.post(
+        "/console/session",
+        &page,
+        &[("username", "wang.support"), ("password", password)],
+    );
+    let (status, _, page) = support.get("/console/incidents");
+    assert_eq!(status, 403, "{page}");
+    assert!(!page.contains("<section class=\"card\""), "{page}");
+    let (status, _, _) = support.get("/console/queue");
+    assert_eq!(status, 200);
 
     let mut staff = Visit::new(srv.base.clone());
     let (_, _, page) = staff.get("/console");

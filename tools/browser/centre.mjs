@@ -185,6 +185,9 @@ try {
   await staff.locator("form[action$='/refuse'] button").click();
   await staff.waitForSelector(".notice");
   await shot("console-request-zh-CN");
+  await staff.locator('a[href="/console/incidents"]').click();
+  await staff.waitForURL(`${BASE}/console/incidents`);
+  await axe("the incidents page (zh-CN)");
   // The audit log, verified from the console.
   await staff.locator('a[href="/console/audit"]').click();
   await staff.waitForURL(`${BASE}/console/audit`);
@@ -262,7 +265,7 @@ try {
   await again.locator("#password").fill(process.env.STAFF_PASS);
   await again.locator("form[action='/console/session'] button").click();
   await again.waitForURL(`${BASE}/console/queue`);
-  for (const path of ["/console/queue", "/console/deadlines", "/console/holds", "/console/audit"]) {
+  for (const path of ["/console/queue", "/console/deadlines", "/console/incidents", "/console/holds", "/console/audit"]) {
     await again.goto(`${BASE}${path}`);
     check(await again.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
     await axe(`${path} (en)`);

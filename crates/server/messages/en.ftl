@@ -174,6 +174,20 @@ hold-reason-court_order = a court order
 hold-reason-authority_request = an authority's request
 hold-reason-dispute = a dispute
 
+console-incidents = Incidents
+console-incidents-intro = Every incident, with whom it affects, the reports it owes and their clocks, and how telling the people affected stands.
+console-incidents-none = No incident has been opened.
+console-incident-meta = Grade { $grade }, { $state }; detected { $detected }.
+console-incident-affected = Subjects affected: { $n }
+console-incident-reports = Reports owed
+console-incident-report = { $part } report to { $authority }: { $status }
+console-incident-due = due { $due }
+console-incident-notified = Told: { $notified } delivered, { $failed } failed, { $pending } pending, { $skipped } skipped.
+report-status-filed = filed
+report-status-overdue = overdue
+report-status-due = due
+report-status-waiting = waiting for the incident to be handled
+
 error-title = There is a problem
 error-invalid_input = Check what you entered.
 error-code_invalid = The code is wrong, expired or used up. Ask for a new one.

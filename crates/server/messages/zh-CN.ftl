@@ -174,6 +174,20 @@ hold-reason-court_order = 法院命令
 hold-reason-authority_request = 主管机关的要求
 hold-reason-dispute = 争议
 
+console-incidents = 安全事件
+console-incidents-intro = 所有安全事件，包括受影响的人、应提交的报告及其期限，以及告知受影响者的进展。
+console-incidents-none = 尚未记录任何安全事件。
+console-incident-meta = 等级：{ $grade }，状态：{ $state }；发现于 { $detected }。
+console-incident-affected = 受影响的主体：{ $n }
+console-incident-reports = 应提交的报告
+console-incident-report = 向 { $authority } 提交的{ $part }报告：{ $status }
+console-incident-due = 期限 { $due }
+console-incident-notified = 告知情况：已送达 { $notified }，失败 { $failed }，待发送 { $pending }，跳过 { $skipped }。
+report-status-filed = 已提交
+report-status-overdue = 已逾期
+report-status-due = 待提交
+report-status-waiting = 待事件处置完毕后提交
+
 error-title = 出现问题
 error-invalid_input = 请检查您输入的内容。
 error-code_invalid = 验证码错误、已过期或已使用，请重新获取。

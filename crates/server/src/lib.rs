@@ -473,6 +473,7 @@ pub fn router(
         .route("/console/requests/{id}", get(web::console::request))
         .route("/console/requests/{id}/{act}", post(web::console::act))
         .route("/console/deadlines", get(web::console::deadlines))
+        .route("/console/incidents", get(web::console::incidents))
         .route(
             "/console/holds",
             get(web::console::holds).post(web::console::hold),

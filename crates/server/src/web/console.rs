@@ -862,3 +862,114 @@ pub async fn hold(
         }
     }
 }
+
+/// One incident as the incidents page shows it.
+struct IncidentRow {
+    title: String,
+    meta: String,
+    affected: String,
+    by_category: Vec<String>,
+    clocks: Vec<(String, &'static str)>,
+    notified: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_incidents.html")]
+struct Incidents {
+    frame: Frame,
+    incidents: Vec<IncidentRow>,
+}
+
+/// `GET /console/incidents`: every incident, newest first, with its affected counts by
+/// category, each report's clock and status, and how its notices stand (P22;
+/// `incidents.manage`).
+pub async fn incidents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let who = match staff(&state, &headers, &query, "/console/incidents").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let vault = &state.vault;
+    let all = match crate::api::blocking(vault, || vault.incidents(Some(&who.actor))) {
+        Ok(all) => all,
+        Err(e) => return forbidden(&state, &who, &e),
+    };
+    let t = who.t;
+    let policy = vault.policy();
+    let described = |name: &str| {
+        policy.category_id(name).map_or(name.to_string(), |c| {
+            policy.category(c).described(t.lang).to_string()
+        })
+    };
+    let incidents = all
+        .into_iter()
+        .rev()
+        .map(|i| IncidentRow {
+            meta: t.with(
+                "console-incident-meta",
+                &[
+                    ("grade", &i.grade),
+                    ("state", &i.state),
+                    ("detected", day(&i.detected_at)),
+                ],
+            ),
+            affected: t.with(
+                "console-incident-affected",
+                &[("n", &i.affected.subjects.to_string())],
+            ),
+            by_category: i
+                .affected
+                .by_category
+                .iter()
+                .map(|(c, n)| format!("{}: {n}", described(c)))
+                .collect(),
+            clocks: i
+                .clocks
+                .iter()
+                .map(|c| {
+                    let mut line = t.with(
+                        "console-incident-report",
+                        &[
+                            ("part", &c.part),
+                            ("authority", &c.authority),
+                            ("status", &t.get(&format!("report-status-{}", c.status))),
+                        ],
+                    );
+                    if let Some(due) = &c.due_at {
+                        let due = due.get(..16).unwrap_or(due).replace('T', " ");
+                        line.push_str(&format!(
+                            " ({} UTC)",
+                            t.with("console-incident-due", &[("due", &due)])
+                        ));
+                    }
+                    let class = match c.status.as_str() {
+                        "overdue" => "flag",
+                        _ => "",
+                    };
+                    (line, class)
+                })
+                .collect(),
+            notified: t.with(
+                "console-incident-notified",
+                &[
+                    ("notified", &i.notification.notified.to_string()),
+                    ("failed", &i.notification.failed.to_string()),
+                    ("pending", &i.notification.pending.to_string()),
+                    ("skipped", &i.notification.skipped.to_string()),
+                ],
+            ),
+            title: i.title,
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        Incidents {
+            frame: who.frame(&state, "console-incidents", "incidents"),
+            incidents,
+        }
+        .render(),
+    )
+}
