@@ -273,6 +273,25 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
     let (status, _, incidents) = staff.get("/console/incidents");
     assert_eq!(status, 200, "{incidents}");
     assert!(incidents.contains("public bucket"), "{incidents}");
+    // The versions, and a text that does not validate refused with every problem shown.
+    let (status, _, versions) = staff.get("/console/versions");
+    assert_eq!(status, 200, "{versions}");
+    assert!(versions.contains("2026.1"), "{versions}");
+    let (status, _, refused) = staff.post(
+        "/console/versions",
+        &versions,
+        &[
+            ("text", "schema = 1\n[policy]\nname = 3\n"),
+            ("effective", ""),
+        ],
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused.contains("policy_invalid") || refused.contains("does not validate"),
+        "{refused}"
+    );
+    let (status, _, outbox) = staff.get("/console/outbox");
+    assert_eq!(status, 200, "{outbox}");
 
     // The privacy centre: subject A's address from their export, the code from the mail file.
     let export = std::fs::read_dir(&dir)

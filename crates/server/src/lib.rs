@@ -475,6 +475,14 @@ pub fn router(
         .route("/console/deadlines", get(web::console::deadlines))
         .route("/console/incidents", get(web::console::incidents))
         .route(
+            "/console/outbox",
+            get(web::console::outbox).post(web::console::retry),
+        )
+        .route(
+            "/console/versions",
+            get(web::console::versions).post(web::console::publish),
+        )
+        .route(
             "/console/holds",
             get(web::console::holds).post(web::console::hold),
         )

@@ -973,3 +973,230 @@ pub async fn incidents(
         .render(),
     )
 }
+
+#[derive(Template)]
+#[template(path = "console_outbox.html")]
+struct Outbox {
+    frame: Frame,
+    dead: Vec<(String, String)>,
+    pending: Vec<String>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// How many messages of each state the outbox page lists.
+const OUTBOX_ROWS: usize = 100;
+
+fn outbox_page(
+    state: &AppState,
+    who: &Staff,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let listed = crate::api::blocking(vault, || {
+        let dead = vault.outbox(Some(&who.actor), Some("dead"), OUTBOX_ROWS)?;
+        let pending = vault.outbox(Some(&who.actor), Some("pending"), OUTBOX_ROWS)?;
+        Ok::<_, Error>((dead, pending))
+    });
+    let (dead, pending) = match listed {
+        Ok(found) => found,
+        Err(e) => return forbidden(state, who, &e),
+    };
+    let t = who.t;
+    let line = |m: &steward_core::Message| {
+        t.with(
+            "console-outbox-line",
+            &[
+                ("event", &m.event),
+                ("channel", &m.channel),
+                ("destination", &m.destination),
+                ("attempts", &m.attempts.to_string()),
+                ("error", &m.last_error),
+            ],
+        )
+    };
+    page(
+        status,
+        Outbox {
+            frame: who.frame(state, "console-outbox", "outbox"),
+            dead: dead.iter().map(|m| (m.id.clone(), line(m))).collect(),
+            pending: pending.iter().map(line).collect(),
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/outbox`: the messages given up on, each with a button to send it again, and
+/// those waiting (P26; `outbox.manage`).
+pub async fn outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match staff(&state, &headers, &query, "/console/outbox").await {
+        Ok(who) => outbox_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/outbox`: sends a message given up on again (`message`).
+pub async fn retry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match staff(&state, &headers, &None, "/console/outbox").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !genuine(&state, &headers, &fields, &who.token) {
+        return refused(&state, who.t);
+    }
+    let vault = &state.vault;
+    match crate::api::blocking(vault, || {
+        vault.retry_message(Some(&who.actor), field(&fields, "message"))
+    }) {
+        Ok(_) => outbox_page(
+            &state,
+            &who,
+            StatusCode::OK,
+            Some(who.t.get("console-done")),
+            None,
+        ),
+        Err(e) => outbox_page(&state, &who, status_of(&e), None, Some(said(who.t, &e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console_versions.html")]
+struct Versions {
+    frame: Frame,
+    versions: Vec<(String, Vec<String>)>,
+    text: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn versions_page(
+    state: &AppState,
+    who: &Staff,
+    status: StatusCode,
+    text: String,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    if let Err(e) = vault.permit_policy(&who.actor) {
+        return forbidden(state, who, &e);
+    }
+    let t = who.t;
+    let versions = vault
+        .versions()
+        .into_iter()
+        .rev()
+        .map(|v| {
+            let mut head = t.with(
+                "console-version-line",
+                &[
+                    ("version", &v.version),
+                    ("status", &t.get(&format!("version-status-{}", v.status))),
+                    ("effective", day(&v.effective_at)),
+                ],
+            );
+            if v.material {
+                head.push_str(&format!(" · {}", t.get("console-version-material")));
+            }
+            let changes = v
+                .changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "[{}] {}: {}",
+                        t.get(&format!("console-change-class-{}", c.class)),
+                        c.path,
+                        c.summary
+                    )
+                })
+                .collect();
+            (head, changes)
+        })
+        .collect();
+    page(
+        status,
+        Versions {
+            frame: who.frame(state, "console-versions", "versions"),
+            versions,
+            text,
+            notice,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/versions`: every version with its classified changes, and the form to publish
+/// a new one (P29; `policy.publish`).
+pub async fn versions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match staff(&state, &headers, &query, "/console/versions").await {
+        Ok(who) => versions_page(&state, &who, StatusCode::OK, String::new(), None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/versions`: publishes a new version (`text`, and `effective`, a date): checked,
+/// classified against the one before, refused inside the notice period when material, as
+/// `POST /v1/policy/versions` does.
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = match staff(&state, &headers, &None, "/console/versions").await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    let fields = form(&body);
+    if !genuine(&state, &headers, &fields, &who.token) {
+        return refused(&state, who.t);
+    }
+    let text = field(&fields, "text").to_string();
+    let effective = field(&fields, "effective").trim().to_string();
+    let vault = &state.vault;
+    let published = crate::api::blocking(vault, || {
+        let effective = if effective.is_empty() {
+            None
+        } else {
+            Some(steward_core::versions::parse_day(&effective)?)
+        };
+        vault.publish_policy(Some(&who.actor), &text, effective)
+    });
+    let t = who.t;
+    match published {
+        Ok(v) => {
+            let notice = t.with(
+                "console-published",
+                &[("version", &v.version), ("effective", day(&v.effective_at))],
+            );
+            versions_page(
+                &state,
+                &who,
+                StatusCode::CREATED,
+                String::new(),
+                Some(notice),
+                None,
+            )
+        }
+        // The message says what is wrong (every problem of a text that does not validate, the
+        // soonest date allowed): the staff member's own input, shown back to them.
+        Err(e) => versions_page(&state, &who, status_of(&e), text, None, Some(e.to_string())),
+    }
+}
