@@ -361,7 +361,8 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
 }
 
 /// P24 through the pages: a subject asks for a correction in the privacy centre; staff
-/// complete it in the console with the new value; the API then reads only the new value.
+/// complete it in the console with the new value; the API then reads only the new value. A
+/// support role may not see incidents; the subject's session ends after 30 minutes.
 #[test]
 fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
     let mail = Arc::new(crate::selfservice::KeptMail::default());
@@ -451,4 +452,34 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
         .map(|v| v["value"].as_str().unwrap())
         .collect();
     assert_eq!(values, ["+86 139 0000 0000"]);
+
+    // Cookie choices made on a browser before sign-in show beside the subject's consents.
+    let device = "Q29uc2VudHMtcGFnZS1kZXZpY2U";
+    let chose = srv.post_with(
+        "/v1/visitor/consents",
+        "",
+        &[("Origin", crate::http::PROVIDER_SITE)],
+        serde_json::json!({"device": device, "action": "button", "choices": [{"purpose": "service_improvement", "granted": true}]}),
+    );
+    assert_eq!(chose.status, 201, "{}", chose.body);
+    let linked = srv.post(
+        &format!("/v1/subjects/{subject}/devices"),
+        &service,
+        serde_json::json!({"device": device}),
+    );
+    assert_eq!(linked.status, 200, "{}", linked.body);
+    let (status, _, consents) = person.get("/privacy/consents");
+    assert_eq!(status, 200);
+    assert!(
+        consents.contains("您浏览器上的 Cookie 选择")
+            && consents.contains("改进我们的服务：您已于"),
+        "{consents}"
+    );
+
+    // Sessions end: the subject's after 30 minutes, as on the API.
+    let (status, _, _) = person.get("/privacy/data");
+    assert_eq!(status, 200);
+    srv.clock.advance(steward_core::SESSION_TTL_MS + 1);
+    let (status, location, _) = person.get("/privacy/data");
+    assert_eq!((status, location.as_str()), (303, "/privacy"));
 }

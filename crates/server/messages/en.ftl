@@ -50,6 +50,10 @@ consent-never = You have not consented.
 consent-give = Give consent
 consent-withdraw = Withdraw consent
 consent-saved = Your choice is saved.
+consents-devices = Cookie choices on your browsers
+consents-devices-intro = What you chose in our cookie banner on a browser you signed in on. Change it in the banner's settings ("Cookie settings") on that browser.
+consents-device = Browser { $id }, linked on { $at }
+consents-device-choice = { $purpose }: { $state }
 
 requests-title = Your requests
 requests-intro = Ask for a copy, a correction or a deletion, cancel your account, or ask a question or complain. We answer every request by its deadline.

@@ -50,6 +50,10 @@ consent-never = 您尚未同意。
 consent-give = 同意
 consent-withdraw = 撤回同意
 consent-saved = 您的选择已保存。
+consents-devices = 您浏览器上的 Cookie 选择
+consents-devices-intro = 您在已登录过的浏览器上通过我们的 Cookie 横幅作出的选择。如需更改，请在该浏览器上打开横幅的设置（“Cookie 设置”）。
+consents-device = 浏览器 { $id }，关联于 { $at }
+consents-device-choice = { $purpose }：{ $state }
 
 requests-title = 您的请求
 requests-intro = 您可以要求获取副本、更正或删除信息、注销账户，或提出问题与投诉。我们会在期限内答复每一项请求。

@@ -450,6 +450,7 @@ struct Consent {
 struct Consents {
     frame: Frame,
     consents: Vec<Consent>,
+    devices: Vec<(String, Vec<String>)>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -493,6 +494,45 @@ fn consents_of(state: &AppState, t: Texts, export: &Export) -> Vec<Consent> {
         .collect()
 }
 
+/// The cookie choices in force on each browser linked to the subject (P8), by purpose.
+fn devices_of(state: &AppState, t: Texts, export: &Export) -> Vec<(String, Vec<String>)> {
+    let policy = state.vault.policy();
+    export
+        .devices
+        .iter()
+        .map(|d| {
+            let head = t.with(
+                "consents-device",
+                &[
+                    ("id", d.visitor.get(..8).unwrap_or(&d.visitor)),
+                    ("at", day(&d.linked_at)),
+                ],
+            );
+            let choices = d
+                .consents
+                .iter()
+                .map(|c| {
+                    let name = c.target.strip_prefix("purpose:").unwrap_or(&c.target);
+                    let title = policy.purpose_id(name).map_or(name.to_string(), |p| {
+                        policy.purpose(p).described(t.lang).to_string()
+                    });
+                    let at = day(&c.at).to_string();
+                    let state = if c.granted {
+                        t.with("consent-given", &[("at", &at)])
+                    } else {
+                        t.with("consent-withdrawn", &[("at", &at)])
+                    };
+                    t.with(
+                        "consents-device-choice",
+                        &[("purpose", &title), ("state", &state)],
+                    )
+                })
+                .collect();
+            (head, choices)
+        })
+        .collect()
+}
+
 fn consents_page(
     state: &AppState,
     who: &Signed,
@@ -509,6 +549,7 @@ fn consents_page(
         Consents {
             frame: who.frame(state, "consents-title", "consents"),
             consents: consents_of(state, who.t, &export),
+            devices: devices_of(state, who.t, &export),
             notice,
             error,
         }
