@@ -157,7 +157,7 @@ pub async fn home(
         state.vault.form_token(&seed),
     );
     f.area = "console";
-    let mut r = page(
+    let r = page(
         StatusCode::OK,
         SignIn {
             frame: f,
@@ -166,10 +166,7 @@ pub async fn home(
         }
         .render(),
     );
-    if let Some(c) = new {
-        r.headers_mut().append(axum::http::header::SET_COOKIE, c);
-    }
-    r
+    super::with_cookie(r, new)
 }
 
 /// `POST /console/session`: signs a staff member in (the API's limits on failures apply) and
@@ -329,6 +326,30 @@ pub async fn queue(
 }
 
 /// What a role may not see or do: said, and nothing shown.
+/// A form posted on a staff member's page: theirs (same origin, their session's token), with
+/// its fields; or the page to answer with instead.
+async fn staff_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    here: &'static str,
+) -> Result<(Staff, Vec<(String, String)>), Response> {
+    let who = staff(state, headers, &None, here).await?;
+    let fields = form(body);
+    if !genuine(state, headers, &fields, &who.token) {
+        return Err(refused(state, who.t));
+    }
+    Ok((who, fields))
+}
+
+/// What a staff member is told when the core refuses: their role may not, or what went wrong.
+fn staff_error(t: Texts, e: &Error) -> String {
+    match e.code().as_str() {
+        "operation_not_permitted" | "role_not_permitted" => t.get("console-not-permitted"),
+        _ => e.to_string(),
+    }
+}
+
 fn forbidden(state: &AppState, who: &Staff, e: &Error) -> Response {
     let message = match e.code().as_str() {
         "operation_not_permitted" | "role_not_permitted" => who.t.get("console-not-permitted"),
@@ -427,14 +448,10 @@ pub async fn act(
     Path((id, what)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match staff(&state, &headers, &None, "/console/queue").await {
-        Ok(who) => who,
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/queue").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !genuine(&state, &headers, &fields, &who.token) {
-        return refused(&state, who.t);
-    }
     let vault = &state.vault;
     let note = field(&fields, "note");
     let done = crate::api::blocking(vault, || match what.as_str() {
@@ -477,12 +494,7 @@ pub async fn act(
             None,
         ),
         Err(e) => {
-            let message = match e.code().as_str() {
-                "operation_not_permitted" | "role_not_permitted" => {
-                    who.t.get("console-not-permitted")
-                }
-                _ => e.to_string(),
-            };
+            let message = staff_error(who.t, &e);
             request_page(&state, &who, &id, status_of(&e), None, Some(message))
         }
     }
@@ -651,14 +663,10 @@ pub async fn verify(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match staff(&state, &headers, &None, "/console/audit").await {
-        Ok(who) => who,
+    let (who, _) = match staff_post(&state, &headers, &body, "/console/audit").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !genuine(&state, &headers, &fields, &who.token) {
-        return refused(&state, who.t);
-    }
     let vault = &state.vault;
     let checked = crate::api::blocking(vault, || {
         vault.audit_access(&who.actor, "verify")?;
@@ -809,14 +817,10 @@ pub async fn hold(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match staff(&state, &headers, &None, "/console/holds").await {
-        Ok(who) => who,
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/holds").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !genuine(&state, &headers, &fields, &who.token) {
-        return refused(&state, who.t);
-    }
     let t = who.t;
     let subject = field(&fields, "subject").trim().to_string();
     let vault = &state.vault;
@@ -854,10 +858,7 @@ pub async fn hold(
     match done {
         Ok(notice) => holds_page(&state, &who, StatusCode::OK, &subject, notice, None),
         Err(e) => {
-            let message = match e.code().as_str() {
-                "operation_not_permitted" | "role_not_permitted" => t.get("console-not-permitted"),
-                _ => e.to_string(),
-            };
+            let message = staff_error(t, &e);
             holds_page(&state, &who, status_of(&e), &subject, None, Some(message))
         }
     }
@@ -1049,14 +1050,10 @@ pub async fn retry(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match staff(&state, &headers, &None, "/console/outbox").await {
-        Ok(who) => who,
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/outbox").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !genuine(&state, &headers, &fields, &who.token) {
-        return refused(&state, who.t);
-    }
     let vault = &state.vault;
     match crate::api::blocking(vault, || {
         vault.retry_message(Some(&who.actor), field(&fields, "message"))
@@ -1160,14 +1157,10 @@ pub async fn publish(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match staff(&state, &headers, &None, "/console/versions").await {
-        Ok(who) => who,
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/versions").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !genuine(&state, &headers, &fields, &who.token) {
-        return refused(&state, who.t);
-    }
     let text = field(&fields, "text").to_string();
     let effective = field(&fields, "effective").trim().to_string();
     let vault = &state.vault;

@@ -178,6 +178,14 @@ pub fn redirect(to: &'static str, cookies: &[HeaderValue]) -> Response {
     response
 }
 
+/// `response` with the cookie `set`, if any.
+pub fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
+    if let Some(c) = set {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
 /// `GET /assets/site.css`.
 pub async fn style() -> Response {
     (

@@ -154,6 +154,22 @@ async fn signed(
     }
 }
 
+/// A form posted on a signed-in subject's page: theirs (same origin, their session's
+/// token), with its fields; or the page to answer with instead.
+async fn signed_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    here: &'static str,
+) -> Result<(Signed, Vec<(String, String)>), Response> {
+    let who = signed(state, headers, &None, here).await?;
+    let fields = form(body);
+    if !who.genuine(state, headers, &fields) {
+        return Err(refused(state, who.t));
+    }
+    Ok((who, fields))
+}
+
 impl Signed {
     fn frame(&self, state: &AppState, title: &str, here: &'static str) -> Frame {
         let mut f = frame(
@@ -277,7 +293,7 @@ pub async fn home(
         false,
         state.vault.form_token(&seed),
     );
-    let mut r = page(
+    let r = page(
         StatusCode::OK,
         SignIn {
             frame: f,
@@ -286,10 +302,7 @@ pub async fn home(
         }
         .render(),
     );
-    if let Some(c) = new {
-        r.headers_mut().append(axum::http::header::SET_COOKIE, c);
-    }
-    r
+    super::with_cookie(r, new)
 }
 
 /// `POST /privacy/code`: emails a code if the address is a subject's, and asks for it; the
@@ -577,14 +590,10 @@ pub async fn consent(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match signed(&state, &headers, &None, "/privacy/consents").await {
-        Ok(who) => who,
+    let (who, fields) = match signed_post(&state, &headers, &body, "/privacy/consents").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !who.genuine(&state, &headers, &fields) {
-        return refused(&state, who.t);
-    }
     let granted = field(&fields, "granted") == "true";
     let target = field(&fields, "target").to_string();
     let vault = &state.vault;
@@ -711,14 +720,10 @@ pub async fn request(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match signed(&state, &headers, &None, "/privacy/requests").await {
-        Ok(who) => who,
+    let (who, fields) = match signed_post(&state, &headers, &body, "/privacy/requests").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !who.genuine(&state, &headers, &fields) {
-        return refused(&state, who.t);
-    }
     let kind = field(&fields, "kind").to_string();
     let text = field(&fields, "text").trim().to_string();
     if !KINDS.contains(&kind.as_str()) {
@@ -966,14 +971,10 @@ pub async fn accept(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let who = match signed(&state, &headers, &None, "/privacy/statement").await {
-        Ok(who) => who,
+    let (who, fields) = match signed_post(&state, &headers, &body, "/privacy/statement").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let fields = form(&body);
-    if !who.genuine(&state, &headers, &fields) {
-        return refused(&state, who.t);
-    }
     let version = field(&fields, "version").to_string();
     let vault = &state.vault;
     match crate::api::blocking(vault, || {
