@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use steward_core::{Actor, Closing, Error, RightsRequest};
 
-use super::privacy::{Frame, frame, genuine, refused, said, seed, status_of, switched};
+use super::privacy::{
+    Frame, anonymous_post, frame, genuine, refused, said, seed, status_of, switched,
+};
 use super::{Texts, cookie, day, field, form, language, page, redirect, set_cookie};
 use crate::api::AppState;
 use crate::tls::ClientAddr;
@@ -177,12 +179,10 @@ pub async fn session(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let t = language(&headers, &state.vault.policy().language);
-    let fields = form(&body);
-    let (seed, _) = seed(&state, &headers, CONSOLE_PATH);
-    if !genuine(&state, &headers, &fields, &seed) {
-        return refused(&state, t);
-    }
+    let (t, fields, seed) = match anonymous_post(&state, &headers, &body, CONSOLE_PATH) {
+        Ok(posted) => posted,
+        Err(r) => return r,
+    };
     let username = field(&fields, "username").trim().to_string();
     let password = field(&fields, "password").to_string();
     let client = addr.0.ip().to_string();

@@ -243,6 +243,23 @@ pub(super) fn seed(
     }
 }
 
+/// A form posted before sign-in (on `path`'s site): its words, its fields and the seed its
+/// token was made from; or the refusal when it is not this site's own.
+pub(super) fn anonymous_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+) -> Result<(Texts, Vec<(String, String)>, String), Response> {
+    let t = language(headers, &state.vault.policy().language);
+    let fields = form(body);
+    let (seed, _) = seed(state, headers, path);
+    if !genuine(state, headers, &fields, &seed) {
+        return Err(refused(state, t));
+    }
+    Ok((t, fields, seed))
+}
+
 /// A form post is this site's own: same origin, and its token matches its seed.
 pub(super) fn genuine(
     state: &AppState,
@@ -313,12 +330,10 @@ pub async fn code(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let t = language(&headers, &state.vault.policy().language);
-    let fields = form(&body);
-    let (seed, _) = seed(&state, &headers, SESSION_PATH);
-    if !genuine(&state, &headers, &fields, &seed) {
-        return refused(&state, t);
-    }
+    let (t, fields, seed) = match anonymous_post(&state, &headers, &body, SESSION_PATH) {
+        Ok(posted) => posted,
+        Err(r) => return r,
+    };
     let email = field(&fields, "email").trim().to_string();
     let token = state.vault.form_token(&seed);
     let asked = match state.mailer.clone() {
@@ -362,12 +377,10 @@ pub async fn session(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let t = language(&headers, &state.vault.policy().language);
-    let fields = form(&body);
-    let (seed, _) = seed(&state, &headers, SESSION_PATH);
-    if !genuine(&state, &headers, &fields, &seed) {
-        return refused(&state, t);
-    }
+    let (t, fields, seed) = match anonymous_post(&state, &headers, &body, SESSION_PATH) {
+        Ok(posted) => posted,
+        Err(r) => return r,
+    };
     let email = field(&fields, "email").trim().to_string();
     let code = field(&fields, "code").trim().to_string();
     let client = addr.0.ip().to_string();
