@@ -181,7 +181,7 @@ pub async fn session(
 ) -> Response {
     let (t, fields, seed) = match anonymous_post(&state, &headers, &body, CONSOLE_PATH) {
         Ok(posted) => posted,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let username = field(&fields, "username").trim().to_string();
     let password = field(&fields, "password").to_string();

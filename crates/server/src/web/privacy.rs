@@ -250,15 +250,18 @@ pub(super) fn anonymous_post(
     headers: &HeaderMap,
     body: &[u8],
     path: &str,
-) -> Result<(Texts, Vec<(String, String)>, String), Response> {
+) -> Result<Posted, Box<Response>> {
     let t = language(headers, &state.vault.policy().language);
     let fields = form(body);
     let (seed, _) = seed(state, headers, path);
     if !genuine(state, headers, &fields, &seed) {
-        return Err(refused(state, t));
+        return Err(Box::new(refused(state, t)));
     }
     Ok((t, fields, seed))
 }
+
+/// A form posted before sign-in: its words, its fields, the seed of its token.
+pub(super) type Posted = (Texts, Vec<(String, String)>, String);
 
 /// A form post is this site's own: same origin, and its token matches its seed.
 pub(super) fn genuine(
@@ -332,7 +335,7 @@ pub async fn code(
 ) -> Response {
     let (t, fields, seed) = match anonymous_post(&state, &headers, &body, SESSION_PATH) {
         Ok(posted) => posted,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let email = field(&fields, "email").trim().to_string();
     let token = state.vault.form_token(&seed);
@@ -379,7 +382,7 @@ pub async fn session(
 ) -> Response {
     let (t, fields, seed) = match anonymous_post(&state, &headers, &body, SESSION_PATH) {
         Ok(posted) => posted,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let email = field(&fields, "email").trim().to_string();
     let code = field(&fields, "code").trim().to_string();
