@@ -356,6 +356,13 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
         data.contains(&email),
         "the data page lacks the subject's address"
     );
+    // Subject A's disclosures (the demo's step 5), looked up by id in a form, audited.
+    let (_, _, page) = staff.get("/console/disclosures");
+    let a = export["subject"].as_str().unwrap().to_string();
+    let (status, _, shown) = staff.post("/console/disclosures", &page, &[("subject", &a)]);
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown.contains("提供给"), "{shown}");
+    assert!(!shown.contains(&email), "a disclosure page shows a value");
     server.kill().unwrap();
     server.wait().unwrap();
 }

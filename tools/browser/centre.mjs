@@ -188,7 +188,7 @@ try {
   await staff.locator('a[href="/console/incidents"]').click();
   await staff.waitForURL(`${BASE}/console/incidents`);
   await axe("the incidents page (zh-CN)");
-  for (const [path, name] of [["/console/versions", "versions"], ["/console/outbox", "outbox"]]) {
+  for (const [path, name] of [["/console/versions", "versions"], ["/console/outbox", "outbox"], ["/console/disclosures", "disclosures"]]) {
     await staff.locator(`a[href="${path}"]`).click();
     await staff.waitForURL(`${BASE}${path}`);
     await axe(`the ${name} page (zh-CN)`);
@@ -271,7 +271,7 @@ try {
   await again.locator("#password").fill(process.env.STAFF_PASS);
   await again.locator("form[action='/console/session'] button").click();
   await again.waitForURL(`${BASE}/console/queue`);
-  for (const path of ["/console/queue", "/console/deadlines", "/console/incidents", "/console/holds", "/console/versions", "/console/outbox", "/console/audit"]) {
+  for (const path of ["/console/queue", "/console/deadlines", "/console/incidents", "/console/disclosures", "/console/holds", "/console/versions", "/console/outbox", "/console/audit"]) {
     await again.goto(`${BASE}${path}`);
     check(await again.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
     await axe(`${path} (en)`);

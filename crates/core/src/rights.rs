@@ -491,6 +491,58 @@ impl Vault {
         Ok(out)
     }
 
+    /// Every disclosure of a subject's PI, oldest first, for staff who may read the audit
+    /// (`audit`; the look is audited as `audit.read`): as the export's accounting lists them,
+    /// and also a legal disclosure whose telling is still restricted, with the restriction's
+    /// end in `restricted_until`.
+    pub fn disclosures_of(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+    ) -> Result<Vec<(ExportDisclosure, Option<String>)>, Error> {
+        self.audit_access(actor, "disclosures")?;
+        self.store
+            .disclosures(&subject.0)?
+            .into_iter()
+            .map(|d| {
+                let (view, until) = self.disclosure_view(subject, d)?;
+                Ok((view, until.map(rfc3339)))
+            })
+            .collect()
+    }
+
+    /// One disclosure as it is shown, with the end of a restriction on telling the subject
+    /// while one is in force.
+    fn disclosure_view(
+        &self,
+        subject: SubjectId,
+        d: steward_store::DisclosureRow,
+    ) -> Result<(ExportDisclosure, Option<i64>), Error> {
+        let basis = crate::legal::Basis::read(&d.legal_basis);
+        let restricted = basis
+            .as_ref()
+            .and_then(|b| b.restricted_until_ms)
+            .filter(|until| *until > self.clock.now_ms());
+        let (body, reference) = match &basis {
+            Some(b) => self.legal_parties(subject, b)?,
+            None => (None, None),
+        };
+        let view = ExportDisclosure {
+            recipient: body.unwrap_or(d.recipient),
+            categories: d
+                .categories
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            purpose: d.purpose,
+            legal_basis: basis.map(|b| b.basis).unwrap_or_default(),
+            reference,
+            at: rfc3339(d.at_ms),
+        };
+        Ok((view, restricted))
+    }
+
     /// The accounting of disclosures (P15; as HIPAA §164.528 gives it): date, recipient,
     /// categories, purpose or legal basis — leaving out a legal disclosure while a restriction
     /// on telling the subject is in force.
@@ -499,34 +551,13 @@ impl Vault {
         subject: SubjectId,
         rows: Vec<steward_store::DisclosureRow>,
     ) -> Result<Vec<ExportDisclosure>, Error> {
-        let now = self.clock.now_ms();
         let mut out = Vec::with_capacity(rows.len());
         for d in rows {
-            let basis = crate::legal::Basis::read(&d.legal_basis);
-            if basis
-                .as_ref()
-                .and_then(|b| b.restricted_until_ms)
-                .is_some_and(|until| until > now)
-            {
-                continue;
+            match self.disclosure_view(subject, d)? {
+                (view, None) => out.push(view),
+                // Not yet: telling the subject is restricted.
+                (_, Some(_)) => {}
             }
-            let (body, reference) = match &basis {
-                Some(b) => self.legal_parties(subject, b)?,
-                None => (None, None),
-            };
-            out.push(ExportDisclosure {
-                recipient: body.unwrap_or(d.recipient),
-                categories: d
-                    .categories
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect(),
-                purpose: d.purpose,
-                legal_basis: basis.map(|b| b.basis).unwrap_or_default(),
-                reference,
-                at: rfc3339(d.at_ms),
-            });
         }
         Ok(out)
     }

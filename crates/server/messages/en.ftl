@@ -214,6 +214,13 @@ console-publish-text = The policy file (TOML)
 console-publish-effective = Takes effect on (date; the soonest allowed when empty)
 console-published = Version { $version } published, in force from { $effective }.
 
+console-disclosures = Disclosures
+console-disclosures-intro = Every disclosure of a subject's information: to whom, what, for which purpose or on which legal basis, and when. A legal disclosure the subject is not yet to be told of is marked. Looking is recorded in the audit log.
+console-disclosures-show = Show the subject's disclosures
+console-disclosures-none = None of this subject's information has been disclosed.
+console-disclosure-line = { $at }: to { $recipient }, { $categories }, { $why }
+console-disclosure-restricted = the subject is told from { $until }
+
 error-title = There is a problem
 error-invalid_input = Check what you entered.
 error-code_invalid = The code is wrong, expired or used up. Ask for a new one.

@@ -214,6 +214,13 @@ console-publish-text = 政策文件（TOML）
 console-publish-effective = 生效日期（留空则为允许的最早日期）
 console-published = 第 { $version } 版已发布，自 { $effective } 起生效。
 
+console-disclosures = 披露记录
+console-disclosures-intro = 某一主体信息的每次披露：提供给谁、哪些信息、用于什么目的或依据什么法律理由、何时。尚不得告知主体的依法披露会被标明。查看行为会记入审计日志。
+console-disclosures-show = 查看该主体的披露记录
+console-disclosures-none = 该主体的信息未曾被披露。
+console-disclosure-line = { $at }：提供给 { $recipient }，{ $categories }，{ $why }
+console-disclosure-restricted = 自 { $until } 起告知主体
+
 error-title = 出现问题
 error-invalid_input = 请检查您输入的内容。
 error-code_invalid = 验证码错误、已过期或已使用，请重新获取。

@@ -475,6 +475,10 @@ pub fn router(
         .route("/console/deadlines", get(web::console::deadlines))
         .route("/console/incidents", get(web::console::incidents))
         .route(
+            "/console/disclosures",
+            get(web::console::disclosures).post(web::console::show_disclosures),
+        )
+        .route(
             "/console/outbox",
             get(web::console::outbox).post(web::console::retry),
         )

@@ -737,11 +737,7 @@ fn holds_page(
         },
     };
     let policy = vault.policy();
-    let described = |name: &str| {
-        policy.category_id(name).map_or(name.to_string(), |c| {
-            policy.category(c).described(t.lang).to_string()
-        })
-    };
+    let described = |name: &str| super::category_title(policy, name, t.lang);
     let holds = holds
         .into_iter()
         .map(|h| HoldRow {
@@ -900,11 +896,7 @@ pub async fn incidents(
     };
     let t = who.t;
     let policy = vault.policy();
-    let described = |name: &str| {
-        policy.category_id(name).map_or(name.to_string(), |c| {
-            policy.category(c).described(t.lang).to_string()
-        })
-    };
+    let described = |name: &str| super::category_title(policy, name, t.lang);
     let incidents = all
         .into_iter()
         .rev()
@@ -1192,4 +1184,112 @@ pub async fn publish(
         // soonest date allowed): the staff member's own input, shown back to them.
         Err(e) => versions_page(&state, &who, status_of(&e), text, None, Some(e.to_string())),
     }
+}
+
+#[derive(Template)]
+#[template(path = "console_disclosures.html")]
+struct Disclosures {
+    frame: Frame,
+    subject: String,
+    shown: bool,
+    rows: Vec<(String, Option<String>)>,
+    error: Option<String>,
+}
+
+fn disclosures_page(
+    state: &AppState,
+    who: &Staff,
+    subject: &str,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
+    let t = who.t;
+    let mut status = StatusCode::OK;
+    let (shown, rows, error) = match subject.parse::<steward_core::SubjectId>() {
+        Err(_) => (false, Vec::new(), error),
+        Ok(s) => match crate::api::blocking(vault, || vault.disclosures_of(&who.actor, s)) {
+            Ok(found) => (true, found, error),
+            Err(e) if e.code().as_str() == "operation_not_permitted" => {
+                return forbidden(state, who, &e);
+            }
+            Err(e) => {
+                status = status_of(&e);
+                (false, Vec::new(), Some(staff_error(t, &e)))
+            }
+        },
+    };
+    let policy = vault.policy();
+    let rows = rows
+        .into_iter()
+        .rev()
+        .map(|(d, until)| {
+            let categories = d
+                .categories
+                .iter()
+                .map(|c| super::category_title(policy, c, t.lang))
+                .collect::<Vec<_>>()
+                .join("、");
+            let why = if d.legal_basis.is_empty() {
+                policy
+                    .purpose_id(&d.purpose)
+                    .map_or(d.purpose.clone(), |p| {
+                        policy.purpose(p).described(t.lang).to_string()
+                    })
+            } else {
+                match &d.reference {
+                    Some(r) => format!("{} ({r})", d.legal_basis),
+                    None => d.legal_basis.clone(),
+                }
+            };
+            let line = t.with(
+                "console-disclosure-line",
+                &[
+                    ("at", day(&d.at)),
+                    ("recipient", &d.recipient),
+                    ("categories", &categories),
+                    ("why", &why),
+                ],
+            );
+            let until =
+                until.map(|u| t.with("console-disclosure-restricted", &[("until", day(&u))]));
+            (line, until)
+        })
+        .collect();
+    page(
+        status,
+        Disclosures {
+            frame: who.frame(state, "console-disclosures", "disclosures"),
+            subject: subject.to_string(),
+            shown,
+            rows,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `GET /console/disclosures`: the form to see a subject's disclosures (P12, P15; `audit`).
+pub async fn disclosures(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match staff(&state, &headers, &query, "/console/disclosures").await {
+        Ok(who) => disclosures_page(&state, &who, "", None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/disclosures`: a subject's disclosures, newest first (the subject's id in the
+/// form's body, never the URL; the look audited).
+pub async fn show_disclosures(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/disclosures").await {
+        Ok(posted) => posted,
+        Err(r) => return r,
+    };
+    disclosures_page(&state, &who, field(&fields, "subject").trim(), None)
 }

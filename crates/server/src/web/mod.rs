@@ -266,6 +266,13 @@ pub fn end_of_day_ms(date: &str) -> Option<i64> {
     Some((days + 1) * 86_400_000)
 }
 
+/// A category's description in `lang`, or its name if the policy has no such category.
+pub fn category_title(policy: &steward_policy::Policy, name: &str, lang: &str) -> String {
+    policy.category_id(name).map_or(name.to_string(), |c| {
+        policy.category(c).described(lang).to_string()
+    })
+}
+
 /// One field of a form.
 pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields

@@ -1,8 +1,11 @@
-//! The privacy centre (`/privacy`): a subject signs in with a code emailed to them and sees
-//! what is held about them, by category, with what each is used for, who it may go to and how
-//! long it is kept. Every step is the self-service API's core operation, with its audit and
-//! limits: the code (`otp.send`, limited per address and client), the sign-in (`otp.verify`),
-//! the data (`subject.export`), the sign-out (`session.end`).
+//! The privacy centre (`/privacy`, `docs/web.md`): a subject signs in with a code emailed to
+//! them and sees what is held about them by category (with what each is used for, who it may
+//! go to and how long it is kept), keeps a copy, gives and withdraws consent, makes and follows
+//! requests, reads the statement and accepts a new version. Every step is the self-service
+//! API's core operation, with its audit and limits: the code (`otp.send`, limited per address
+//! and client), the sign-in (`otp.verify`), each view of the data (`subject.export`), consent
+//! (`consent.grant` / `consent.withdraw`), requests (`request.open`), acceptance
+//! (`policy.accept`), the sign-out (`session.end`).
 
 use askama::Template;
 use axum::extract::{ConnectInfo, RawQuery, State};
