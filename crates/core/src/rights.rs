@@ -553,10 +553,9 @@ impl Vault {
     ) -> Result<Vec<ExportDisclosure>, Error> {
         let mut out = Vec::with_capacity(rows.len());
         for d in rows {
-            match self.disclosure_view(subject, d)? {
-                (view, None) => out.push(view),
-                // Not yet: telling the subject is restricted.
-                (_, Some(_)) => {}
+            // One the subject may not be told of yet is left out while the restriction lasts.
+            if let (view, None) = self.disclosure_view(subject, d)? {
+                out.push(view);
             }
         }
         Ok(out)
