@@ -460,6 +460,19 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
         .collect();
     assert_eq!(values, ["+86 139 0000 0000"]);
 
+    // A deletion of some categories only: the phone number, ticked.
+    let (_, _, page) = person.get("/privacy/requests");
+    assert!(page.contains("id=\"some-phone\""), "{page}");
+    let (status, _, listed) = person.post(
+        "/privacy/requests",
+        &page,
+        &[("kind", "deletion"), ("category", "phone")],
+    );
+    assert_eq!(status, 201, "{listed}");
+    assert!(listed.contains("仅限：电话号码"), "{listed}");
+    let mine = srv.vault.self_requests(subject.parse().unwrap()).unwrap();
+    assert_eq!(mine.last().unwrap().target, "categories:phone");
+
     // Cookie choices made on a browser before sign-in show beside the subject's consents.
     let device = "Q29uc2VudHMtcGFnZS1kZXZpY2U";
     let chose = srv.post_with(

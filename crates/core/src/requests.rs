@@ -48,7 +48,8 @@ pub struct RightsRequest {
     pub kind: String,
     /// `received`, `verified`, `in_progress`, `completed` or `refused`.
     pub state: String,
-    /// For consent withdrawals, the target.
+    /// For consent withdrawals, the target; for a deletion of some categories only,
+    /// `categories:<name>,...` (in the policy's order).
     pub target: String,
     /// When received.
     pub received_at: String,
@@ -309,6 +310,7 @@ impl Vault {
                     "a consent withdrawal names its target (`purpose:<name>`, ...)".into(),
                 ));
             }
+            ("deletion" | "deletion_unlawful", Some(t)) => self.deletion_target(t)?,
             _ => String::new(),
         };
         if text.is_some_and(|t| t.len() > 20_000) {
@@ -501,6 +503,43 @@ impl Vault {
                 act.audit.push(draft);
                 export = Some(e);
                 json!({ "exported_records": n })
+            }
+            "deletion" | "deletion_unlawful" if !row.target.is_empty() => {
+                // Some categories only: their values go, the subject stays (P24), but for what
+                // a legal hold keeps.
+                let chosen = deletion_categories(&row.target);
+                let held = match self.held(subject)? {
+                    Held::Nothing => Vec::new(),
+                    Held::Categories(h) => h,
+                    Held::Everything => chosen.clone(),
+                };
+                let kept: Vec<&String> = chosen.iter().filter(|c| held.contains(c)).collect();
+                let doomed: Vec<RecordKey> = self
+                    .store
+                    .records(&subject.0)?
+                    .into_iter()
+                    .filter(|r| chosen.contains(&r.category) && !held.contains(&r.category))
+                    .map(|r| RecordKey {
+                        subject: subject.0,
+                        category: r.category,
+                        id: r.id,
+                    })
+                    .collect();
+                let n = doomed.len();
+                let mut draft = self.act(
+                    actor,
+                    "pi.delete",
+                    Some(subject),
+                    json!({ "records": n, "request": row.id }),
+                );
+                draft.categories = chosen.join(",");
+                act.ops.push(Op::DeleteRecords(doomed));
+                act.audit.push(draft);
+                if kept.is_empty() {
+                    json!({ "erased": false, "deleted_records": n, "categories": chosen })
+                } else {
+                    json!({ "erased": false, "deleted_records": n, "categories": chosen, "refused_in_part": "legal_hold", "held": kept })
+                }
             }
             "deletion" | "deletion_unlawful" => match self.held(subject)? {
                 Held::Nothing => {
@@ -745,6 +784,35 @@ impl Vault {
         String::from_utf8(plain).map_err(|_| Error::Integrity)
     }
 
+    /// A deletion of some categories only, as its request keeps it: `categories:<a>,<b>`, each
+    /// a category of the policy, in the policy's order, each once.
+    fn deletion_target(&self, target: &str) -> Result<String, Error> {
+        let bad = || {
+            Error::Invalid(
+                "a deletion of some categories names them as `categories:<name>,<name>`".into(),
+            )
+        };
+        let names = target.strip_prefix("categories:").ok_or_else(bad)?;
+        let mut ids = Vec::new();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let id = self.policy.category_id(name).ok_or(Error::Unknown {
+                kind: crate::NameKind::Category,
+            })?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Err(bad());
+        }
+        ids.sort_by_key(|id| id.index());
+        let names: Vec<&str> = ids
+            .iter()
+            .map(|id| self.policy.category(*id).name.as_str())
+            .collect();
+        Ok(format!("categories:{}", names.join(",")))
+    }
+
     /// Open requests and inquiries already past their deadline, the longest overdue first,
     /// apart from those merely due (P31, P32): what the privacy officer must answer for
     /// now. `kind` narrows them to one kind (`inquiry`, say).
@@ -781,4 +849,15 @@ impl Vault {
             .map(|r| self.request_view(r))
             .collect()
     }
+}
+
+/// The categories a deletion of some categories names (`categories:<a>,<b>`).
+fn deletion_categories(target: &str) -> Vec<String> {
+    target
+        .strip_prefix("categories:")
+        .unwrap_or("")
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
 }

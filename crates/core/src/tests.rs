@@ -1146,6 +1146,73 @@ fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
     );
 }
 
+/// P24: a subject deletes some categories only: their values go, the subject and the rest
+/// stay; a held category among them is kept and said so; a name that is no category is
+/// refused when the request is made.
+#[test]
+fn p24_a_deletion_of_some_categories_keeps_the_rest_and_what_is_held() {
+    let k = kit();
+    let s = k.subject_with_account();
+    usage(&k, s);
+    let open = |target: &str| {
+        k.vault
+            .open_request(&k.officer, s, "deletion", Some(target), None)
+    };
+    assert_eq!(
+        open("categories:phone,nickname").unwrap_err().code(),
+        "unknown_category"
+    );
+    assert_eq!(open("phone").unwrap_err().code(), "invalid_input");
+    assert_eq!(open("categories:").unwrap_err().code(), "invalid_input");
+    let req = open("categories:phone, phone").unwrap();
+    assert_eq!(req.target, "categories:phone");
+    k.vault
+        .verify_request(&k.officer, &req.id, "documents")
+        .unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, &justified(""))
+        .unwrap();
+    assert!(done.certificate.is_none(), "the subject is not erased");
+    let outcome = done.request.outcome.unwrap_or_default();
+    assert_eq!(outcome["deleted_records"], 1);
+    assert_eq!(outcome["categories"], serde_json::json!(["phone"]));
+    assert_eq!(
+        categories_held(&k, s),
+        ["access_time", "email", "ip_address", "name"]
+    );
+    // Under a hold on the IP address, a deletion of it and the name takes the name only.
+    k.vault
+        .place_hold(
+            &k.officer,
+            s,
+            &["ip_address"],
+            "dispute",
+            "case 12",
+            k.clock.now_ms() + 30 * DAY_MS,
+        )
+        .unwrap();
+    let req = open("categories:ip_address,name").unwrap();
+    assert_eq!(
+        req.target, "categories:name,ip_address",
+        "the policy's order"
+    );
+    k.vault
+        .verify_request(&k.officer, &req.id, "documents")
+        .unwrap();
+    let done = k
+        .vault
+        .complete_request(&k.officer, &req.id, &justified(""))
+        .unwrap();
+    let outcome = done.request.outcome.unwrap_or_default();
+    assert_eq!(outcome["refused_in_part"], "legal_hold");
+    assert_eq!(outcome["held"], serde_json::json!(["ip_address"]));
+    assert_eq!(
+        categories_held(&k, s),
+        ["access_time", "email", "ip_address"]
+    );
+}
+
 #[test]
 fn p24_p26_deletion_under_hold_is_refused_in_part_and_refusals_carry_a_listed_reason() {
     let k = kit();

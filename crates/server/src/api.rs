@@ -735,6 +735,9 @@ pub struct RequestBody {
     /// `account_cancellation` or `inquiry`.
     pub kind: String,
     /// For `consent_withdrawal`: `purpose:<name>`, `feature:<name>` or `recipient:<name>`.
+    /// For `deletion` or `deletion_unlawful` of some categories only: `categories:<name>,...`
+    /// (completing it deletes their values and keeps the subject; absent, everything is
+    /// erased).
     #[serde(default)]
     pub target: Option<String>,
     /// The subject's own words (inquiries, complaints); stored encrypted.

@@ -636,6 +636,7 @@ pub async fn consent(
 /// One request as the requests page shows it.
 struct Asked {
     kind: String,
+    only: Option<String>,
     state_key: String,
     state: String,
     due: String,
@@ -649,6 +650,7 @@ struct Requests {
     frame: Frame,
     requests: Vec<Asked>,
     kinds: Vec<(&'static str, String)>,
+    held: Vec<(String, String)>,
     cancel_hint: String,
     notice: Option<String>,
     error: Option<String>,
@@ -662,6 +664,24 @@ const KINDS: [&str; 5] = [
     "account_cancellation",
     "inquiry",
 ];
+
+/// The categories a subject holds values of, in the policy's order, described: what a deletion
+/// of some categories offers. Read from the records' metadata, no value decrypted.
+fn held_categories(state: &AppState, who: &Signed) -> Vec<(String, String)> {
+    let vault = &state.vault;
+    let Ok(records) = crate::api::blocking(vault, || {
+        vault.store().records(&who.subject.0).map_err(Error::from)
+    }) else {
+        return Vec::new();
+    };
+    vault
+        .policy()
+        .categories
+        .iter()
+        .filter(|c| records.iter().any(|r| r.category == c.name))
+        .map(|c| (c.name.clone(), c.described(who.t.lang).to_string()))
+        .collect()
+}
 
 fn requests_page(
     state: &AppState,
@@ -680,6 +700,13 @@ fn requests_page(
         .rev()
         .map(|r| Asked {
             kind: t.get(&format!("kind-{}", r.kind)),
+            only: r.target.strip_prefix("categories:").map(|names| {
+                let titles: Vec<String> = names
+                    .split(',')
+                    .map(|n| super::category_title(state.vault.policy(), n, t.lang))
+                    .collect();
+                t.with("request-categories", &[("categories", &titles.join("、"))])
+            }),
             state_key: r.state.clone(),
             state: t.get(&format!("state-{}", r.state)),
             due: t.with("request-due", &[("due", day(&r.due_at))]),
@@ -706,6 +733,7 @@ fn requests_page(
                 .iter()
                 .map(|k| (*k, t.get(&format!("kind-{k}"))))
                 .collect(),
+            held: held_categories(state, who),
             cancel_hint: t.with(
                 "kind-account_cancellation-hint",
                 &[(
@@ -750,11 +778,19 @@ pub async fn request(
         return requests_page(&state, &who, status_of(&e), None, Some(said(who.t, &e)));
     }
     let vault = &state.vault;
+    // A deletion of the categories ticked only, when some are.
+    let some: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "category")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let target =
+        (kind == "deletion" && !some.is_empty()).then(|| format!("categories:{}", some.join(",")));
     let made = crate::api::blocking(vault, || {
         vault.self_request(
             who.subject,
             &kind,
-            None,
+            target.as_deref(),
             (!text.is_empty()).then_some(&text),
         )
     });
