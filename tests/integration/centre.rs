@@ -41,6 +41,13 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         serde_json::json!({"text": crate::policy::next_version("2026.2"), "effective": effective}),
     );
     assert_eq!(published.status, 201, "{}", published.body);
+    // Staff open an access request for the subject, to be verified in the console.
+    let opened = srv.post(
+        &format!("/v1/subjects/{subject}/requests"),
+        &officer,
+        serde_json::json!({"kind": "access"}),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.body);
     let scratch = tempfile::tempdir().unwrap();
     let code_file = scratch.path().join("code.txt");
     // The code, as the subject would read it in their mail, for the browser to paste.
@@ -70,7 +77,8 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     assert_eq!(report["ok"], true);
     drop(waiter.join().unwrap());
     // What the pages did is what the API sees: the consent withdrawn (a read for the purpose
-    // is refused), the deletion request refused by staff in the console.
+    // is refused), the access request refused and the phone number deleted by staff in the
+    // console, the subject kept.
     let read = srv.post(
         &format!("/v1/subjects/{subject}/read"),
         &service,
@@ -82,11 +90,23 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         read.body
     );
     let mine = srv.vault.self_requests(subject.parse().unwrap()).unwrap();
-    assert_eq!(
-        mine.iter()
-            .map(|r| (r.kind.as_str(), r.state.as_str()))
-            .collect::<Vec<_>>(),
-        [("deletion", "refused")]
+    let mut states: Vec<(&str, &str)> = mine
+        .iter()
+        .map(|r| (r.kind.as_str(), r.state.as_str()))
+        .collect();
+    states.sort();
+    assert_eq!(states, [("access", "refused"), ("deletion", "completed")]);
+    let held: Vec<String> = srv
+        .vault
+        .store()
+        .records(&subject.parse::<steward_core::SubjectId>().unwrap().0)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.category)
+        .collect();
+    assert!(
+        !held.contains(&"phone".to_string()) && held.contains(&"email".to_string()),
+        "{held:?}"
     );
     // Every step went through the core, audited: the code, the sign-in, two views of the
     // data (each an export), the sign-out; and the cross-site post did nothing.
@@ -406,7 +426,7 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
         .remove(0)
         .id;
 
-    // A support role works requests but may not see incidents.
+    // A support role works requests but may not see incidents or publish a policy.
     srv.vault
         .create_staff("wang.support", "support", password)
         .unwrap();
@@ -420,6 +440,12 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
     let (status, _, page) = support.get("/console/incidents");
     assert_eq!(status, 403, "{page}");
     assert!(!page.contains("<section class=\"card\""), "{page}");
+    let (status, _, page) = support.get("/console/versions");
+    assert_eq!(
+        status, 403,
+        "a support role may not publish a policy: {page}"
+    );
+    assert!(!page.contains("name=\"text\""), "{page}");
     let (status, _, _) = support.get("/console/queue");
     assert_eq!(status, 200);
 
@@ -471,7 +497,14 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
     assert_eq!(status, 201, "{listed}");
     assert!(listed.contains("仅限：电话号码"), "{listed}");
     let mine = srv.vault.self_requests(subject.parse().unwrap()).unwrap();
-    assert_eq!(mine.last().unwrap().target, "categories:phone");
+    assert!(
+        mine.iter()
+            .any(|r| r.kind == "deletion" && r.target == "categories:phone"),
+        "{:?}",
+        mine.iter()
+            .map(|r| (&r.kind, &r.target))
+            .collect::<Vec<_>>()
+    );
 
     // Cookie choices made on a browser before sign-in show beside the subject's consents.
     let device = "Q29uc2VudHMtcGFnZS1kZXZpY2U";

@@ -131,16 +131,18 @@ try {
   const after = await page.locator("section", { has: page.locator("input[value='purpose:relevant_offers']") }).innerText();
   check(after.includes("撤回"), `the withdrawal is not shown: ${after}`);
   await shot("centre-consents-zh-CN");
-  // A request, by keyboard: deletion, with a note; then listed with its deadline.
+  // A request: the deletion of the phone number only, with a note; then listed with its
+  // deadline (staff also opened an access request for the subject, still to be verified).
   await page.locator('a[href="/privacy/requests"]').click();
   await page.waitForURL(`${BASE}/privacy/requests`);
   await axe("the requests page (zh-CN)");
   await page.locator("#kind-deletion").check();
+  await page.locator("#some-phone").check();
   await page.locator("#text").fill("请删除我的电话号码");
   await page.locator("form[action='/privacy/requests'] button").click();
   await page.waitForSelector(".notice");
   const listed = await page.locator(".requests").innerText();
-  check(listed.includes("删除您的信息") && listed.includes("已核验身份"), `the request is not listed: ${listed}`);
+  check(listed.includes("删除您的信息") && listed.includes("已核验身份") && listed.includes("仅限：电话号码"), `the request is not listed: ${listed}`);
   await axe("the requests page with a request (zh-CN)");
   await shot("centre-requests-zh-CN");
   // The statement, and the version announced: accepted.
@@ -152,8 +154,9 @@ try {
   await page.waitForSelector(".notice");
   check((await page.locator(".notice").innerText()).includes("2026.2"), "the acceptance is not said");
   await shot("centre-statement-zh-CN");
-  // Staff work the queue in the console (same browser, its own cookie path): the request is
-  // there, due in 30 days; they refuse it with a reason.
+  // Staff work the queue in the console (same browser, its own cookie path): both requests are
+  // there, due in 30 days; they complete the deletion, and take the access request from
+  // received to refused, with a reason.
   const staff = await context.newPage();
   await staff.goto(`${BASE}/console`);
   const onStaff = page;
@@ -168,7 +171,7 @@ try {
   await staff.waitForURL(`${BASE}/console/queue`);
   check(await staff.locator("svg[role=img] title").count() === 1, "the queue has no chart");
   const rows = await staff.locator("tbody tr").count();
-  check(rows === 1, `the queue lists ${rows} requests`);
+  check(rows === 2, `the queue lists ${rows} requests`);
   await axe("the queue (zh-CN)");
   await shot("console-queue-zh-CN");
   // The deadline board holds the request's clock too.
@@ -177,9 +180,22 @@ try {
   check(await staff.locator("tbody tr").count() >= 1, "the deadline board is empty");
   await axe("the deadline board (zh-CN)");
   await shot("console-deadlines-zh-CN");
-  await staff.locator("tbody tr a").first().click();
+  await staff.locator('a[href="/console/queue"]').click();
+  await staff.locator("tbody tr", { hasText: "删除您的信息" }).locator("a").click();
+  await staff.waitForSelector("form[action$='/complete']");
+  await axe("a deletion request (zh-CN)");
+  await staff.locator("#justification").fill("主体本人的删除请求");
+  await staff.locator("form[action$='/complete'] button").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator(".facts").innerText()).includes("已完成"), "the deletion was not completed");
+  await staff.locator('a[href="/console/queue"]').first().click();
+  await staff.locator("tbody tr", { hasText: "获取您的信息副本" }).locator("a").click();
+  await staff.waitForSelector("form[action$='/verify']");
+  check((await staff.locator(".facts").innerText()).includes("已收到"), "the access request is not at received");
+  await axe("a request to verify (zh-CN)");
+  await staff.locator("#method").selectOption("documents");
+  await staff.locator("form[action$='/verify'] button").click();
   await staff.waitForSelector("form[action$='/refuse']");
-  await axe("a request (zh-CN)");
   await staff.locator("#reason").selectOption("legal_obligation");
   await staff.locator("#refuse-note").fill("税务记录须保存十年");
   await staff.locator("form[action$='/refuse'] button").click();
@@ -232,10 +248,12 @@ try {
   await staff.waitForURL(`${BASE}/console`);
   await staff.close();
   await use(onStaff);
-  // The subject sees the refusal and its reason.
+  // The subject sees the deletion completed, and the refusal with its reason.
   await page.goto(`${BASE}/privacy/requests`);
   const refusedText = await page.locator(".requests").innerText();
+  check(refusedText.includes("已完成"), `the completion is not shown to the subject: ${refusedText}`);
   check(refusedText.includes("已拒绝") && refusedText.includes("法律要求我们保留或处理这些信息"), `the refusal is not shown to the subject: ${refusedText}`);
+  check(!(await page.locator("main").innerText()).includes("+86 135"), "the deleted phone number is still listed");
   await page.locator('a[href="/privacy/data"]').click();
   await page.waitForURL(`${BASE}/privacy/data`);
   // 320 px: nothing scrolls sideways.
