@@ -528,6 +528,37 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
             && consents.contains("改进我们的服务：您已于"),
         "{consents}"
     );
+    // ... and can be changed there: recorded on that browser, as the subject's act.
+    let visitor = linked.body["visitor"].as_str().unwrap().to_string();
+    let (status, _, after) = person.post(
+        "/privacy/consents",
+        &consents,
+        &[
+            ("device", &visitor),
+            ("target", "service_improvement"),
+            ("granted", "false"),
+        ],
+    );
+    assert_eq!(status, 200, "{after}");
+    assert!(after.contains("改进我们的服务：您已于"), "{after}");
+    let state = srv.vault.visitor_state(device, false, None, None).unwrap();
+    let analytics = state
+        .purposes
+        .iter()
+        .find(|p| p.purpose == "service_improvement")
+        .unwrap();
+    assert_eq!(analytics.granted, Some(false));
+    // A browser not linked to the subject is not theirs to change.
+    let (status, _, _) = person.post(
+        "/privacy/consents",
+        &after,
+        &[
+            ("device", "00000000-0000-4000-8000-000000000000"),
+            ("target", "service_improvement"),
+            ("granted", "true"),
+        ],
+    );
+    assert_eq!(status, 404);
 
     // Sessions end: the subject's after 30 minutes, as on the API.
     let (status, _, _) = person.get("/privacy/data");
@@ -535,4 +566,47 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
     srv.clock.advance(steward_core::SESSION_TTL_MS + 1);
     let (status, location, _) = person.get("/privacy/data");
     assert_eq!((status, location.as_str()), (303, "/privacy"));
+}
+
+/// P29, P30: the statement page says what earlier versions changed, in the reader's language,
+/// once a new version is in force.
+#[test]
+fn p30_the_centre_says_what_earlier_versions_changed() {
+    let mail = Arc::new(crate::selfservice::KeptMail::default());
+    let srv = Server::start_with_mail(Some(mail.clone()));
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    srv.subject(&service);
+    let now = steward_core::clock::Clock::now_ms(&*srv.clock);
+    let day = 86_400_000;
+    let effective = steward_core::clock::rfc3339(now + 40 * day)[..10].to_string();
+    let published = srv.post(
+        "/v1/policy/versions",
+        &officer,
+        serde_json::json!({"text": crate::policy::next_version("2026.2"), "effective": effective}),
+    );
+    assert_eq!(published.status, 201, "{}", published.body);
+    srv.clock.advance(41 * day);
+    srv.vault
+        .policy_tick(std::time::Duration::from_secs(5))
+        .unwrap();
+
+    let mut person = Visit::new(srv.base.clone());
+    let (_, _, page) = person.get("/privacy");
+    let email = Server::email_of(0);
+    let (_, _, page) = person.post("/privacy/code", &page, &[("email", &email)]);
+    let code = crate::selfservice::code_in(&mail);
+    person.post(
+        "/privacy/session",
+        &page,
+        &[("email", &email), ("code", &code)],
+    );
+    let (status, _, statement) = person.get("/privacy/statement");
+    assert_eq!(status, 200, "{statement}");
+    assert!(statement.contains("以往版本的变更"), "{statement}");
+    assert!(statement.contains("第 2026.2 版，自"), "{statement}");
+    assert!(
+        statement.contains("ad_models"),
+        "the change is not said: {statement}"
+    );
 }

@@ -631,6 +631,61 @@ impl Vault {
         self.link_device(&crate::selfservice::subject_actor(), subject, device)
     }
 
+    /// The signed-in subject changes a cookie choice on a browser linked to them (P8): recorded
+    /// on that browser's visitor, as its banner would record it, as the subject's explicit act
+    /// (`toggle`, channel `privacy-centre`), with its receipt. A browser not linked to the
+    /// subject is not found.
+    pub fn linked_device_choose(
+        &self,
+        subject: SubjectId,
+        visitor: &str,
+        purpose: &str,
+        granted: bool,
+    ) -> Result<SignedDocument, Error> {
+        let visitor: SubjectId = visitor
+            .parse()
+            .map_err(|_| Error::Invalid("a browser is named by its visitor id".into()))?;
+        let linked = self
+            .store
+            .links(&subject.0)?
+            .iter()
+            .any(|l| l.kind == "device" && l.other == visitor.0);
+        if !linked {
+            return Err(self.not_found(&visitor.0));
+        }
+        let p = self.policy.purpose_id(purpose).ok_or(Error::Unknown {
+            kind: crate::NameKind::Purpose,
+        })?;
+        if !self.cookie_purposes().contains(&p) || !self.policy.purpose(p).needs_consent() {
+            return Err(Error::Invalid(
+                "a browser's choice is one of the non-essential purposes its cookies serve".into(),
+            ));
+        }
+        let actor = crate::selfservice::subject_actor();
+        self.consent_each(&[ConsentChange {
+            actor: &actor,
+            subject: visitor,
+            target: ConsentTarget::Purpose(p),
+            granted,
+            separate: false,
+            channel: "privacy-centre",
+            gpc: false,
+            action: Some("toggle"),
+        }])
+        .pop()
+        .unwrap_or(Err(Error::Internal("no choice was recorded")))
+    }
+
+    /// The non-essential purposes the policy's cookies serve, by name: what a browser's cookie
+    /// choices are about.
+    pub fn cookie_choices(&self) -> Vec<String> {
+        self.cookie_purposes()
+            .into_iter()
+            .filter(|p| self.policy.purpose(*p).needs_consent())
+            .map(|p| self.policy.purpose(p).name.clone())
+            .collect()
+    }
+
     /// The devices linked to a subject, for its export: each one's cookie choices and records,
     /// decrypted under the visitor's own key. An erased visitor has nothing left to show.
     pub(crate) fn linked_devices(&self, subject: SubjectId) -> Result<Vec<ExportDevice>, Error> {

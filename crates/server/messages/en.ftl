@@ -51,7 +51,7 @@ consent-give = Give consent
 consent-withdraw = Withdraw consent
 consent-saved = Your choice is saved.
 consents-devices = Cookie choices on your browsers
-consents-devices-intro = What you chose in our cookie banner on a browser you signed in on. Change it in the banner's settings ("Cookie settings") on that browser.
+consents-devices-intro = What you chose in our cookie banner on a browser you signed in on. Change it here, or in the banner's settings ("Cookie settings") on that browser.
 consents-device = Browser { $id }, linked on { $at }
 consents-device-choice = { $purpose }: { $state }
 
@@ -136,6 +136,9 @@ statement-notices = What is changing
 statement-effective = Takes effect on { $effective }.
 statement-accept = Accept version { $version }
 statement-accepted = You accepted version { $version }.
+statement-history = What changed in earlier versions
+statement-history-version = Version { $version }, in force from { $effective }
+statement-history-none = Nothing that changes what you agreed to.
 
 console-deadlines = Deadline board
 console-deadlines-intro = Every clock running in the next 30 days, the nearest first.

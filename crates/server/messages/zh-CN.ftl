@@ -51,7 +51,7 @@ consent-give = 同意
 consent-withdraw = 撤回同意
 consent-saved = 您的选择已保存。
 consents-devices = 您浏览器上的 Cookie 选择
-consents-devices-intro = 您在已登录过的浏览器上通过我们的 Cookie 横幅作出的选择。如需更改，请在该浏览器上打开横幅的设置（“Cookie 设置”）。
+consents-devices-intro = 您在已登录过的浏览器上通过我们的 Cookie 横幅作出的选择。您可以在此更改，也可以在该浏览器上打开横幅的设置（“Cookie 设置”）更改。
 consents-device = 浏览器 { $id }，关联于 { $at }
 consents-device-choice = { $purpose }：{ $state }
 
@@ -136,6 +136,9 @@ statement-notices = 即将发生的变更
 statement-effective = 将于 { $effective } 生效。
 statement-accept = 接受第 { $version } 版
 statement-accepted = 您已接受第 { $version } 版。
+statement-history = 以往版本的变更
+statement-history-version = 第 { $version } 版，自 { $effective } 起生效
+statement-history-none = 没有影响您已同意内容的变更。
 
 console-deadlines = 期限看板
 console-deadlines-intro = 未来 30 天内的所有期限，最近的在前。

@@ -482,7 +482,7 @@ struct Consent {
 struct Consents {
     frame: Frame,
     consents: Vec<Consent>,
-    devices: Vec<(String, Vec<String>)>,
+    devices: Vec<Device>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -526,41 +526,65 @@ fn consents_of(state: &AppState, t: Texts, export: &Export) -> Vec<Consent> {
         .collect()
 }
 
-/// The cookie choices in force on each browser linked to the subject (P8), by purpose.
-fn devices_of(state: &AppState, t: Texts, export: &Export) -> Vec<(String, Vec<String>)> {
-    let policy = state.vault.policy();
+/// A browser linked to the subject, as the consents page shows it.
+struct Device {
+    visitor: String,
+    title: String,
+    choices: Vec<DeviceChoice>,
+}
+
+/// One cookie purpose on a linked browser.
+struct DeviceChoice {
+    purpose: String,
+    title: String,
+    state: String,
+    granted: bool,
+}
+
+/// Each browser linked to the subject (P8), with every non-essential cookie purpose and the
+/// choice in force on it.
+fn devices_of(state: &AppState, t: Texts, export: &Export) -> Vec<Device> {
+    let vault = &state.vault;
+    let policy = vault.policy();
+    let purposes = vault.cookie_choices();
     export
         .devices
         .iter()
-        .map(|d| {
-            let head = t.with(
+        .map(|d| Device {
+            title: t.with(
                 "consents-device",
                 &[
                     ("id", d.visitor.get(..8).unwrap_or(&d.visitor)),
                     ("at", day(&d.linked_at)),
                 ],
-            );
-            let choices = d
-                .consents
+            ),
+            visitor: d.visitor.clone(),
+            choices: purposes
                 .iter()
-                .map(|c| {
-                    let name = c.target.strip_prefix("purpose:").unwrap_or(&c.target);
-                    let title = policy.purpose_id(name).map_or(name.to_string(), |p| {
+                .map(|name| {
+                    let title = policy.purpose_id(name).map_or(name.clone(), |p| {
                         policy.purpose(p).described(t.lang).to_string()
                     });
-                    let at = day(&c.at).to_string();
-                    let state = if c.granted {
-                        t.with("consent-given", &[("at", &at)])
-                    } else {
-                        t.with("consent-withdrawn", &[("at", &at)])
+                    let held = d
+                        .consents
+                        .iter()
+                        .find(|c| c.target.strip_prefix("purpose:") == Some(name.as_str()));
+                    let state = match held {
+                        Some(c) if c.granted => t.with("consent-given", &[("at", day(&c.at))]),
+                        Some(c) => t.with("consent-withdrawn", &[("at", day(&c.at))]),
+                        None => t.get("consent-never"),
                     };
-                    t.with(
-                        "consents-device-choice",
-                        &[("purpose", &title), ("state", &state)],
-                    )
+                    DeviceChoice {
+                        purpose: name.clone(),
+                        state: t.with(
+                            "consents-device-choice",
+                            &[("purpose", &title), ("state", &state)],
+                        ),
+                        title,
+                        granted: held.is_some_and(|c| c.granted),
+                    }
                 })
-                .collect();
-            (head, choices)
+                .collect(),
         })
         .collect()
 }
@@ -615,11 +639,17 @@ pub async fn consent(
     };
     let granted = field(&fields, "granted") == "true";
     let target = field(&fields, "target").to_string();
+    let device = field(&fields, "device").to_string();
     let vault = &state.vault;
     let gpc = crate::api::gpc(&headers);
     let done = crate::api::blocking(vault, || {
-        let target = vault.consent_target(&target)?;
-        vault.self_consent(who.subject, target, (granted, false), gpc, Some("button"))
+        if device.is_empty() {
+            let target = vault.consent_target(&target)?;
+            vault.self_consent(who.subject, target, (granted, false), gpc, Some("button"))
+        } else {
+            // A cookie choice on a browser linked to the subject.
+            vault.linked_device_choose(who.subject, &device, &target, granted)
+        }
     });
     match done {
         Ok(_) => consents_page(
@@ -913,6 +943,7 @@ struct Statement {
     version: String,
     sections: Vec<Part>,
     changes: Vec<Change>,
+    history: Vec<(String, Vec<String>)>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -969,9 +1000,27 @@ fn statement_page(
     let shown = crate::api::blocking(vault, || {
         let detail = vault.version_detail(&current, Some(t.lang))?;
         let notices = vault.self_notices(who.subject)?;
-        Ok::<_, Error>((detail, notices))
+        // Each version in force before, or now, after the first: what it changed, newest first.
+        let mut history = Vec::new();
+        for v in vault.versions().into_iter().skip(1).rev() {
+            if v.status == "scheduled" {
+                continue;
+            }
+            let explained = vault.version_detail(&v.version, Some(t.lang))?.explained;
+            let head = t.with(
+                "statement-history-version",
+                &[("version", &v.version), ("effective", day(&v.effective_at))],
+            );
+            let lines = if explained.is_empty() {
+                vec![t.get("statement-history-none")]
+            } else {
+                explained
+            };
+            history.push((head, lines));
+        }
+        Ok::<_, Error>((detail, notices, history))
     });
-    let Ok((detail, notices)) = shown else {
+    let Ok((detail, notices, history)) = shown else {
         return redirect("/privacy", &[]);
     };
     let changes = notices
@@ -999,6 +1048,7 @@ fn statement_page(
             ),
             sections: parts(&detail.statement),
             changes,
+            history,
             notice,
             error,
         }
