@@ -285,7 +285,14 @@ pub fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
             source: Source::Subject,
         },
     )?;
-    let orders: Vec<Collect<'_>> = (0..10)
+    orders_and_usage(vault, app, s, 10)?;
+    Ok(s)
+}
+
+/// `orders` marketplace orders and 50 page views (100 usage values) for subject `s`: what a
+/// subject of the request and page benchmarks holds beside their first collection.
+pub fn orders_and_usage(vault: &Vault, app: &Actor, s: SubjectId, orders: usize) -> Result<()> {
+    let orders: Vec<Collect<'_>> = (0..orders)
         .map(|_| Collect {
             subject: s,
             feature: "marketplace",
@@ -309,7 +316,7 @@ pub fn subject_111(vault: &Vault, app: &Actor) -> Result<SubjectId> {
         })
         .collect();
     vault.collect_many(app, &usage)?;
-    Ok(s)
+    Ok(())
 }
 
 fn decision_ns(policy: &Policy) -> Result<f64> {

@@ -585,30 +585,7 @@ fn subject_for_pages(vault: &steward_core::Vault, app: &Actor) -> Result<(Subjec
             source: Source::Subject,
         },
     )?;
-    let orders: Vec<Collect<'_>> = (0..9)
-        .map(|_| Collect {
-            subject: s,
-            feature: "marketplace",
-            values: &[(
-                "order_record",
-                "order 20261207-0001: ECS 4 vCPU, 12 months, 2,400 CNY",
-            )],
-            source: Source::Subject,
-        })
-        .collect();
-    vault.collect_many(app, &orders)?;
-    let usage: Vec<Collect<'_>> = (0..50)
-        .map(|_| Collect {
-            subject: s,
-            feature: "usage_logging",
-            values: &[
-                ("ip_address", "203.0.113.77"),
-                ("access_time", "2026-12-07T08:00:00Z"),
-            ],
-            source: Source::Observed,
-        })
-        .collect();
-    vault.collect_many(app, &usage)?;
+    crate::bench::orders_and_usage(vault, app, s, 9)?;
     Ok((s, email))
 }
 

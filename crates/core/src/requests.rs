@@ -514,27 +514,9 @@ impl Vault {
                     Held::Everything => chosen.clone(),
                 };
                 let kept: Vec<&String> = chosen.iter().filter(|c| held.contains(c)).collect();
-                let doomed: Vec<RecordKey> = self
-                    .store
-                    .records(&subject.0)?
-                    .into_iter()
-                    .filter(|r| chosen.contains(&r.category) && !held.contains(&r.category))
-                    .map(|r| RecordKey {
-                        subject: subject.0,
-                        category: r.category,
-                        id: r.id,
-                    })
-                    .collect();
-                let n = doomed.len();
-                let mut draft = self.act(
-                    actor,
-                    "pi.delete",
-                    Some(subject),
-                    json!({ "records": n, "request": row.id }),
-                );
-                draft.categories = chosen.join(",");
-                act.ops.push(Op::DeleteRecords(doomed));
-                act.audit.push(draft);
+                let n = self.delete_unit(actor, subject, &row.id, &mut act, &|c| {
+                    chosen.iter().any(|x| x == c) && !held.iter().any(|h| h == c)
+                })?;
                 if kept.is_empty() {
                     json!({ "erased": false, "deleted_records": n, "categories": chosen })
                 } else {
@@ -557,27 +539,9 @@ impl Vault {
                     json!({ "erased": false, "refused_in_part": "legal_hold", "held": "everything" })
                 }
                 Held::Categories(held) => {
-                    let doomed: Vec<RecordKey> = self
-                        .store
-                        .records(&subject.0)?
-                        .into_iter()
-                        .filter(|r| !held.contains(&r.category))
-                        .map(|r| RecordKey {
-                            subject: subject.0,
-                            category: r.category,
-                            id: r.id,
-                        })
-                        .collect();
-                    let n = doomed.len();
-                    let mut draft = self.act(
-                        actor,
-                        "pi.delete",
-                        Some(subject),
-                        json!({ "records": n, "request": row.id }),
-                    );
-                    draft.categories = String::new();
-                    act.ops.push(Op::DeleteRecords(doomed));
-                    act.audit.push(draft);
+                    let n = self.delete_unit(actor, subject, &row.id, &mut act, &|c| {
+                        !held.iter().any(|h| h == c)
+                    })?;
                     json!({ "erased": false, "deleted_records": n, "refused_in_part": "legal_hold", "held": held })
                 }
             },
@@ -782,6 +746,49 @@ impl Vault {
             &row.sealed_text,
         )?;
         String::from_utf8(plain).map_err(|_| Error::Integrity)
+    }
+
+    /// A deletion's unit of work, for the categories `doomed` picks: the subject's values of
+    /// them deleted (their lookup entries with them) and one `pi.delete` entry with the count
+    /// and the categories deleted. How many values go.
+    fn delete_unit(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        request: &str,
+        act: &mut Act,
+        doomed: &dyn Fn(&str) -> bool,
+    ) -> Result<usize, Error> {
+        let keys: Vec<RecordKey> = self
+            .store
+            .records(&subject.0)?
+            .into_iter()
+            .filter(|r| doomed(&r.category))
+            .map(|r| RecordKey {
+                subject: subject.0,
+                category: r.category,
+                id: r.id,
+            })
+            .collect();
+        let n = keys.len();
+        // In the policy's order.
+        let categories: Vec<&str> = self
+            .policy
+            .categories
+            .iter()
+            .filter(|c| keys.iter().any(|k| k.category == c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut draft = self.act(
+            actor,
+            "pi.delete",
+            Some(subject),
+            json!({ "records": n, "request": request }),
+        );
+        draft.categories = categories.join(",");
+        act.ops.push(Op::DeleteRecords(keys));
+        act.audit.push(draft);
+        Ok(n)
     }
 
     /// A deletion of some categories only, as its request keeps it: `categories:<a>,<b>`, each

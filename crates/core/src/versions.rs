@@ -757,6 +757,17 @@ impl Vault {
         })
     }
 
+    /// What one version changed from the one before, explained in `lang` (the material and
+    /// fresh-consent changes, as its notice says them), without rendering its statement.
+    pub fn version_changes(&self, version: &str, lang: Option<&str>) -> Result<Vec<String>, Error> {
+        let all = self.policy.all();
+        let v = all
+            .iter()
+            .find(|v| v.row.version == version)
+            .ok_or(Error::NotFound(Missing::Version))?;
+        self.explain_changes(v, &self.language_or_default(lang))
+    }
+
     fn language_or_default(&self, lang: Option<&str>) -> String {
         match lang {
             Some(l) if steward_policy::LANGUAGES.contains(&l) => l.to_string(),

@@ -1287,19 +1287,7 @@ pub async fn staff_sign_in(
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     Body(body): Body<StaffSignInBody>,
 ) -> Result<(StatusCode, axum::Json<SessionBody>), ApiError> {
-    let client = client(addr);
-    let vault = Arc::clone(&state.vault);
-    // Argon2id takes tens of milliseconds on purpose: keep it off the request workers.
-    let s = tokio::task::spawn_blocking(move || {
-        vault.staff_sign_in(&body.username, &body.password, &client)
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            steward_core::Code::Internal,
-            "the request could not be completed",
-        )
-    })??;
+    let s = staff_session(&state, body.username, body.password, client(addr)).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SessionBody {
@@ -1307,6 +1295,20 @@ pub async fn staff_sign_in(
             expires_ms: s.expires_ms,
         }),
     ))
+}
+
+/// Signs a staff member in, for the API and the console alike. Argon2id takes tens of
+/// milliseconds on purpose: it runs off the event loop and the request workers.
+pub(crate) async fn staff_session(
+    state: &AppState,
+    username: String,
+    password: String,
+    client: String,
+) -> Result<steward_core::SessionToken, Error> {
+    let vault = Arc::clone(&state.vault);
+    tokio::task::spawn_blocking(move || vault.staff_sign_in(&username, &password, &client))
+        .await
+        .unwrap_or(Err(Error::Internal("the sign-in did not finish")))
 }
 
 /// A request for a sign-in code.
@@ -1384,15 +1386,24 @@ pub async fn send_code(
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<crate::tls::ClientAddr>,
     Body(body): Body<CodeBody>,
 ) -> Result<(StatusCode, Response), ApiError> {
+    code_mail(&state, &body.email, &client(addr))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        json_of(StatusBody {
+            status: "if the address belongs to an account, a code is on its way".into(),
+        }),
+    ))
+}
+
+/// Makes a sign-in code for `email` if it is a subject's (counted against the address's and
+/// `client`'s limits) and mails it after the caller has answered, so that the answer takes the
+/// same time for an address that belongs to an account and one that does not (P25). The API
+/// and the privacy centre's page both ask through here.
+pub(crate) fn code_mail(state: &AppState, email: &str, client: &str) -> Result<(), Error> {
     let Some(mailer) = state.mailer.clone() else {
-        return Err(ApiError::from(Error::MailUnavailable));
+        return Err(Error::MailUnavailable);
     };
-    let client = client(addr);
-    let mail = blocking(&state.vault, || {
-        state.vault.prepare_code(&body.email, &client)
-    })?;
-    // The mail goes out after the answer, so that the answer takes the same time for an
-    // address that belongs to an account and one that does not (P25).
+    let mail = blocking(&state.vault, || state.vault.prepare_code(email, client))?;
     if let Some(mail) = mail {
         tokio::task::spawn_blocking(move || {
             if mailer.send(&mail.to, &mail.subject, &mail.body).is_err() {
@@ -1400,12 +1411,7 @@ pub async fn send_code(
             }
         });
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        json_of(StatusBody {
-            status: "if the address belongs to an account, a code is on its way".into(),
-        }),
-    ))
+    Ok(())
 }
 
 /// Exchanges a code for a session (P25). Wrong codes are limited per code and per client.

@@ -185,9 +185,11 @@ pub async fn session(
     };
     let username = field(&fields, "username").trim().to_string();
     let password = field(&fields, "password").to_string();
-    let client = addr.0.ip().to_string();
     let vault = &state.vault;
-    match crate::api::blocking(vault, || vault.staff_sign_in(&username, &password, &client)) {
+    let signed =
+        crate::api::staff_session(&state, username.clone(), password, addr.0.ip().to_string())
+            .await;
+    match signed {
         Ok(s) => redirect(
             "/console/queue",
             &[set_cookie(
@@ -355,15 +357,7 @@ fn forbidden(state: &AppState, who: &Staff, e: &Error) -> Response {
         "operation_not_permitted" | "role_not_permitted" => who.t.get("console-not-permitted"),
         _ => said(who.t, e),
     };
-    page(
-        status_of(e),
-        SignIn {
-            frame: who.frame(state, "error-title", ""),
-            username: String::new(),
-            error: Some(message),
-        }
-        .render(),
-    )
+    super::message(who.frame(state, "error-title", ""), status_of(e), message)
 }
 
 fn request_page(

@@ -168,6 +168,22 @@ pub fn page(status: StatusCode, rendered: Result<String, askama::Error>) -> Resp
     response
 }
 
+#[derive(askama::Template)]
+#[template(path = "message.html")]
+struct Message {
+    frame: privacy::Frame,
+    message: String,
+}
+
+/// A page that only says something went wrong (a refused form, a page the role may not see):
+/// no form on it, nothing of anyone's.
+pub fn message(frame: privacy::Frame, status: StatusCode, message: String) -> Response {
+    page(
+        status,
+        askama::Template::render(&Message { frame, message }),
+    )
+}
+
 /// `303 See Other` to `to`, with `cookies` set.
 pub fn redirect(to: &'static str, cookies: &[HeaderValue]) -> Response {
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();

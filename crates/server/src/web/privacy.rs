@@ -282,17 +282,9 @@ pub(super) fn genuine(
 }
 
 pub(super) fn refused(state: &AppState, t: Texts) -> Response {
-    // No form on this page works: it says to reload the page the form came from.
+    // It says to reload the page the form came from.
     let f = frame(state, t, "error-title", false, String::new());
-    page(
-        StatusCode::FORBIDDEN,
-        SignIn {
-            frame: f,
-            email: String::new(),
-            error: Some(t.get("error-csrf")),
-        }
-        .render(),
-    )
+    super::message(f, StatusCode::FORBIDDEN, t.get("error-csrf"))
 }
 
 /// `GET /privacy`: the sign-in page, or the data for a subject signed in.
@@ -342,23 +334,7 @@ pub async fn code(
     };
     let email = field(&fields, "email").trim().to_string();
     let token = state.vault.form_token(&seed);
-    let asked = match state.mailer.clone() {
-        None => Err(Error::MailUnavailable),
-        Some(mailer) => {
-            let client = addr.0.ip().to_string();
-            let vault = &state.vault;
-            crate::api::blocking(vault, || vault.prepare_code(&email, &client)).map(|mail| {
-                if let Some(mail) = mail {
-                    tokio::task::spawn_blocking(move || {
-                        if mailer.send(&mail.to, &mail.subject, &mail.body).is_err() {
-                            tracing::warn!("a sign-in code could not be mailed");
-                        }
-                    });
-                }
-            })
-        }
-    };
-    match asked {
+    match crate::api::code_mail(&state, &email, &addr.0.ip().to_string()) {
         Ok(()) => page(
             StatusCode::OK,
             Code::new(frame(&state, t, "code-title", false, token), email, None).render(),
@@ -1006,7 +982,7 @@ fn statement_page(
             if v.status == "scheduled" {
                 continue;
             }
-            let explained = vault.version_detail(&v.version, Some(t.lang))?.explained;
+            let explained = vault.version_changes(&v.version, Some(t.lang))?;
             let head = t.with(
                 "statement-history-version",
                 &[("version", &v.version), ("effective", day(&v.effective_at))],
