@@ -72,6 +72,7 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
             ("OTHER_USER", "zhao.engineer".to_string()),
             ("STAFF_PASS", password.to_string()),
             ("SUBJECT", subject.clone()),
+            ("REQUEST", opened.body["id"].as_str().unwrap().to_string()),
         ],
     );
     assert_eq!(report["ok"], true);

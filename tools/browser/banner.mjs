@@ -9,35 +9,16 @@
 // go), GPC=1 (the browser sends Global Privacy Control). It prints one line of JSON with what
 // the test checks on Steward's side (the device id), and exits 1 naming the first thing that
 // did not hold.
-import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { axe as axeOn, check, launch } from "./kit.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const step = process.argv[2];
 const { PAGE, PROFILE, OUT } = process.env;
 const GPC = process.env.GPC === "1";
 mkdirSync(OUT, { recursive: true });
 
-function check(ok, what) {
-  if (!ok) throw new Error(what);
-}
-
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-  ],
-  viewport: { width: 1024, height: 768 },
+const context = await launch(PROFILE, {
   acceptDownloads: true,
   extraHTTPHeaders: GPC ? { "Sec-GPC": "1" } : {},
 });
@@ -51,17 +32,7 @@ const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
 
 async function axe(what) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
-    })
-  );
-  const found = result.violations.map(
-    (v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`
-  );
-  check(found.length === 0, `axe-core found violations on ${what}: ${found.join("; ")}`);
-  return result.passes.length;
+  await axeOn(page, what);
 }
 
 async function shot(name) {

@@ -9,33 +9,14 @@
 // switches language, signs out; a form posted from another site is refused; axe-core finds no
 // violation on any page in either language. Prints one line of JSON; exits 1 naming the first
 // thing that did not hold.
-import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { axe as axeOn, check, launch } from "./kit.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const { BASE, EMAIL, CODE_FILE, OUT, PROFILE } = process.env;
 mkdirSync(OUT, { recursive: true });
 
-function check(ok, what) {
-  if (!ok) throw new Error(what);
-}
-
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-  ],
-  viewport: { width: 1024, height: 768 },
+const context = await launch(PROFILE, {
   locale: "zh-CN",
   // The pages' CSP forbids every script, axe-core's too: the test checks the header itself
   // and lets axe-core in.
@@ -46,16 +27,7 @@ const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
 
 async function axe(what) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
-    })
-  );
-  const found = result.violations.map(
-    (v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`
-  );
-  check(found.length === 0, `axe-core found violations on ${what}: ${found.join("; ")}`);
+  await axeOn(page, what);
 }
 
 async function shot(name) {
@@ -244,6 +216,7 @@ try {
   await staff.waitForURL(`${BASE}/console/queue`);
   check(await staff.locator("tbody tr").count() === 0, "a role without requests.manage saw the queue");
   check((await staff.locator("main").innerText()).includes("您的角色不能进行此操作"), "the refusal is not said");
+  await axe("a page the role may not see (zh-CN)");
   await staff.locator("form[action='/console/sign-out'] button").click();
   await staff.waitForURL(`${BASE}/console`);
   await staff.close();
@@ -294,6 +267,8 @@ try {
     check(await again.evaluate(() => document.documentElement.lang) === "en", `${path} is not in English`);
     await axe(`${path} (en)`);
   }
+  await again.goto(`${BASE}/console/requests/${process.env.REQUEST}`);
+  await axe("a request (en)");
   await shot("console-audit-en");
   await again.locator("form[action='/console/sign-out'] button").click();
   await again.waitForURL(`${BASE}/console`);
@@ -304,6 +279,10 @@ try {
   await page.waitForURL(`${BASE}/privacy`);
   await axe("the sign-in page (en)");
   await shot("centre-sign-in-en");
+  await page.locator("#email").fill(EMAIL);
+  await page.locator("form[action='/privacy/code'] button").click();
+  await page.waitForSelector("#code");
+  await axe("the code page (en)");
   await page.goto(`${BASE}/privacy/data`);
   check(page.url() === `${BASE}/privacy`, "the data page opened after signing out");
   // A form posted from another site is refused.
