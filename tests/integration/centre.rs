@@ -48,6 +48,22 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
         serde_json::json!({"kind": "access"}),
     );
     assert_eq!(opened.status, 201, "{}", opened.body);
+    // An incident for the console to run: a step recorded and the report filed in the browser.
+    let hour = 3_600_000;
+    let incident = srv.post(
+        "/v1/incidents",
+        &officer,
+        serde_json::json!({
+            "title": "Support export left public",
+            "detected_at": steward_core::clock::rfc3339(now),
+            "grade": "relatively_major",
+            "cause": "a support export was left in a public bucket",
+            "harm": "phishing emails that name you",
+            "advice": {"en": "Do not open links in mails asking you to sign in.", "zh-CN": "请勿打开要求您登录的邮件中的链接。"},
+            "exposure": {"categories": ["email"], "from": steward_core::clock::rfc3339(now - hour), "to": steward_core::clock::rfc3339(now)},
+        }),
+    );
+    assert_eq!(incident.status, 201, "{}", incident.body);
     let scratch = tempfile::tempdir().unwrap();
     let code_file = scratch.path().join("code.txt");
     // The code, as the subject would read it in their mail, for the browser to paste.
@@ -111,6 +127,22 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
     );
     // Every step went through the core, audited: the code, the sign-in, two views of the
     // data (each an export), the sign-out; and the cross-site post did nothing.
+    // The incident run from the console: contained, its initial report recorded as filed.
+    let run = srv.get(
+        &format!("/v1/incidents/{}", incident.body["id"].as_str().unwrap()),
+        &officer,
+    );
+    assert_eq!(run.body["state"], "contained", "{}", run.body);
+    assert_eq!(run.body["reports"][0]["part"], "initial", "{}", run.body);
+    assert!(
+        run.body["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["by"] == "staff:li.officer" && s["text"] == "存储桶已设为私有"),
+        "{}",
+        run.body
+    );
     let accepted = srv.vault.acceptance("2026.2").unwrap();
     assert_eq!(accepted.accepted_explicit, 1);
     let log = srv.audit_text();
@@ -294,6 +326,41 @@ fn p25_the_demo_store_serves_both_sites_as_the_demo_says() {
     let (status, _, incidents) = staff.get("/console/incidents");
     assert_eq!(status, 200, "{incidents}");
     assert!(incidents.contains("public bucket"), "{incidents}");
+    // ... run from here: handled, then its final report recorded; a part that is no part is
+    // refused and said so, nothing recorded.
+    let incident = |page: &str| {
+        page.split("action=\"/console/incidents/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_string()
+    };
+    let id = incident(&incidents);
+    let (status, _, handled) = staff.post(
+        &format!("/console/incidents/{id}/step"),
+        &incidents,
+        &[("kind", "handled"), ("text", "keys rotated")],
+    );
+    assert_eq!(status, 200, "{handled}");
+    assert!(
+        handled.contains("状态：已处置完毕")
+            && handled.contains("staff:demo.officer: keys rotated"),
+        "{handled}"
+    );
+    let (status, _, refused) = staff.post(
+        &format!("/console/incidents/{id}/report"),
+        &handled,
+        &[("regime", "cn"), ("part", "last")],
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("role=\"alert\""), "{refused}");
+    let (status, _, filed) = staff.post(
+        &format!("/console/incidents/{id}/report"),
+        &refused,
+        &[("regime", "cn"), ("part", "final")],
+    );
+    assert_eq!(status, 200, "{filed}");
+    assert!(filed.contains("最终"), "{filed}");
     // The versions, and a text that does not validate refused with every problem shown.
     let (status, _, versions) = staff.get("/console/versions");
     assert_eq!(status, 200, "{versions}");
@@ -486,6 +553,35 @@ fn p24_a_correction_asked_in_the_centre_is_made_in_the_console() {
         .map(|v| v["value"].as_str().unwrap())
         .collect();
     assert_eq!(values, ["+86 139 0000 0000"]);
+
+    // The request's history: each step, when, and by whom — on its page and from the API.
+    let officer = srv.key("privacy_officer");
+    let steps = srv.get(&format!("/v1/requests/{id}/steps"), &officer);
+    assert_eq!(steps.status, 200, "{}", steps.body);
+    let taken: Vec<(&str, &str)> = steps
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["state"].as_str().unwrap(), s["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        taken,
+        [
+            ("received", "subject"),
+            ("verified", "subject"),
+            ("completed", "staff:li.officer")
+        ]
+    );
+    let (_, _, page) = staff.get(&format!("/console/requests/{id}"));
+    let history = page.split("id=\"history\"").nth(1).unwrap_or_default();
+    assert!(
+        history.contains("个人信息主体本人") && history.contains("staff:li.officer"),
+        "{page}"
+    );
+    assert_eq!(history.matches("<tr><td>").count(), 3, "{page}");
+    let forbidden = srv.get(&format!("/v1/requests/{id}/steps"), &service);
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
 
     // A deletion of some categories only: the phone number, ticked.
     let (_, _, page) = person.get("/privacy/requests");

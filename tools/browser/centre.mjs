@@ -176,6 +176,18 @@ try {
   await staff.locator('a[href="/console/incidents"]').click();
   await staff.waitForURL(`${BASE}/console/incidents`);
   await axe("the incidents page (zh-CN)");
+  // The incident run from here: contained, and its initial report recorded as filed.
+  await staff.locator("#kind-1").selectOption("contained");
+  await staff.locator("#text-1").fill("存储桶已设为私有");
+  await staff.locator("form[action$='/step'] button").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator("section.card").innerText()).includes("已控制"), "the incident was not contained");
+  await staff.locator("#part-1").selectOption("initial");
+  await staff.locator("form[action$='/report'] button").click();
+  await staff.waitForSelector(".notice");
+  check((await staff.locator("section.card ol").innerText()).includes("已提交报告"), "the report was not recorded");
+  await axe("an incident run from the console (zh-CN)");
+  await shot("console-incidents-zh-CN");
   for (const [path, name] of [["/console/versions", "versions"], ["/console/outbox", "outbox"], ["/console/disclosures", "disclosures"]]) {
     await staff.locator(`a[href="${path}"]`).click();
     await staff.waitForURL(`${BASE}${path}`);

@@ -44,7 +44,9 @@ pub use error::{Code, Error, Missing, NameKind, refusal_code};
 pub use holds::{HOLD_REASONS, Held, Hold};
 pub use keys::{ApiKeyInfo, KEY_CACHE_MS};
 pub use outbox::{EVENTS, Endpoint, Message, NewEndpoint};
-pub use requests::{Closing, Completion, MAX_NOTE, REFUSAL_REASONS, REQUEST_KINDS, RightsRequest};
+pub use requests::{
+    Closing, Completion, MAX_NOTE, REFUSAL_REASONS, REQUEST_KINDS, RequestStep, RightsRequest,
+};
 pub use retention::{DAY_MS, SweepReport};
 pub use rights::{
     Export, ExportConsent, ExportDisclosure, ExportPolicyEvent, ExportRecord, ExportRequest,

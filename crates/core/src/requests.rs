@@ -66,6 +66,21 @@ pub struct RightsRequest {
     pub outcome: Option<serde_json::Value>,
 }
 
+/// One step a request took (its history).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RequestStep {
+    /// The state it entered: `received`, `verified`, `in_progress`, `completed` or `refused`.
+    pub state: String,
+    /// When.
+    pub at: String,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Who moved it: `staff:<name>`, `service:<name>`, `subject` or `system`; empty for a
+    /// step taken before steps were recorded, known only from the request's own times.
+    pub actor: String,
+}
+
 /// What completing a request produced.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +128,17 @@ struct Fields {
 /// kept beside it and returned instead.
 fn aborted() -> StoreError {
     StoreError::Backend("the unit of work was abandoned".into())
+}
+
+/// The step `row` just took: into its state, at its last change, by `actor`.
+fn step(row: &RequestRow, actor: &Actor) -> steward_store::RequestStepRow {
+    steward_store::RequestStepRow {
+        subject: row.subject,
+        request: row.id.clone(),
+        state: row.state,
+        at_ms: row.updated_ms,
+        actor: actor.id.clone(),
+    }
 }
 
 impl Vault {
@@ -179,7 +205,10 @@ impl Vault {
     fn save_new_request(&self, actor: &Actor, row: RequestRow) -> Result<RightsRequest, Error> {
         let view = self.request_view(&row)?;
         let detail = json!({ "request": row.id, "kind": row.kind, "state": row.state.as_str() });
-        let mut ops = vec![Op::PutRequest(row.clone())];
+        let mut ops = vec![
+            Op::PutRequest(row.clone()),
+            Op::RequestStep(step(&row, actor)),
+        ];
         Vault::enqueue(
             &mut ops,
             self.request_messages(&self.cached_endpoints()?, "request.received", &row, true)?,
@@ -245,6 +274,7 @@ impl Vault {
             }
             let mut ops = act.ops.clone();
             ops.push(Op::PutRequest(row.clone()));
+            ops.push(Op::RequestStep(step(&row, actor)));
             let event = match event {
                 RequestEvent::Verify => Some("request.verified"),
                 RequestEvent::Start => None,
@@ -687,6 +717,51 @@ impl Vault {
     pub fn request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
         let row = self.open_request_row(actor, id)?;
         self.request_view(&row)
+    }
+
+    /// The steps request `id` took, oldest first: each state it entered, when and by whom. A
+    /// request opened or moved before steps were recorded shows its received time and its
+    /// last change, with no actor.
+    pub fn request_steps(&self, actor: &Actor, id: &str) -> Result<Vec<RequestStep>, Error> {
+        let row = self.open_request_row(actor, id)?;
+        let mut steps = self.store.request_steps(&row.subject, &row.id)?;
+        // Steps taken in one millisecond, in the order the lifecycle takes them.
+        steps.sort_by_key(|s| {
+            let rank = RequestState::ALL.iter().position(|x| *x == s.state);
+            (s.at_ms, rank)
+        });
+        let known =
+            |steps: &[steward_store::RequestStepRow], state| steps.iter().any(|s| s.state == state);
+        if !known(&steps, RequestState::Received) {
+            steps.insert(
+                0,
+                steward_store::RequestStepRow {
+                    subject: row.subject,
+                    request: row.id.clone(),
+                    state: RequestState::Received,
+                    at_ms: row.received_ms,
+                    actor: String::new(),
+                },
+            );
+        }
+        if !known(&steps, row.state) {
+            steps.push(steward_store::RequestStepRow {
+                subject: row.subject,
+                request: row.id.clone(),
+                state: row.state,
+                at_ms: row.updated_ms,
+                actor: String::new(),
+            });
+        }
+        Ok(steps
+            .into_iter()
+            .map(|s| RequestStep {
+                state: s.state.as_str().into(),
+                at: rfc3339(s.at_ms),
+                at_ms: s.at_ms,
+                actor: s.actor,
+            })
+            .collect())
     }
 
     /// The text a subject sent with a request (an inquiry), for staff to answer.

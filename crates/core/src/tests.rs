@@ -1131,6 +1131,28 @@ fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
         .unwrap();
     assert_eq!(done.request.state, "completed");
     assert_eq!(done.export.unwrap().records.len(), 3);
+    // Its history: each state it entered, when and by whom.
+    let steps = k.vault.request_steps(&k.officer, &req.id).unwrap();
+    let opened = k.clock.now_ms() - 31 * DAY_MS;
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.state.as_str(), s.at_ms - opened, s.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("received", 0, "staff:officer"),
+            ("verified", 0, "staff:officer"),
+            ("in_progress", 0, "staff:officer"),
+            ("completed", 31 * DAY_MS, "staff:officer"),
+        ]
+    );
+    assert_eq!(
+        k.vault
+            .request_steps(&k.service, &req.id)
+            .unwrap_err()
+            .code(),
+        "operation_not_permitted"
+    );
     assert!(
         k.vault
             .requests_due(&k.officer, 365 * DAY_MS)
@@ -1143,6 +1165,45 @@ fn p23_p32_access_request_moves_through_its_states_against_its_deadline() {
             .unwrap_err()
             .code(),
         "operation_not_permitted"
+    );
+}
+
+/// A request stored before steps were recorded shows its received time and its last change,
+/// by no one recorded.
+#[test]
+fn a_request_from_before_steps_were_kept_shows_its_own_times() {
+    let k = kit();
+    let s = k.subject_with_account();
+    let row = steward_store::RequestRow {
+        id: "req_old".into(),
+        subject: s.0,
+        kind: "access".into(),
+        state: steward_store::RequestState::Verified,
+        target: String::new(),
+        received_ms: 1_000,
+        due_ms: 1_000 + 30 * DAY_MS,
+        updated_ms: 5_000,
+        verification: "otp".into(),
+        outcome: String::new(),
+        sealed_text: Vec::new(),
+    };
+    k.vault
+        .store()
+        .commit(
+            vec![steward_store::Op::PutRequest(row)],
+            vec![
+                k.vault
+                    .act(&k.officer, "request.open", Some(s), serde_json::json!({})),
+            ],
+        )
+        .unwrap();
+    let steps = k.vault.request_steps(&k.officer, "req_old").unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.state.as_str(), s.at_ms, s.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [("received", 1_000, ""), ("verified", 5_000, "")]
     );
 }
 

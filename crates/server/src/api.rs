@@ -952,6 +952,19 @@ pub async fn get_request(
     ))
 }
 
+/// The steps a request took, oldest first: each state it entered, when and by whom.
+#[utoipa::path(get, path = "/v1/requests/{request}/steps", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), responses((status = 200, body = Vec<steward_core::RequestStep>, description = "OK"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule")))]
+pub async fn request_steps(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(rid): PathId,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| v.request_steps(a, &rid)).await?,
+    ))
+}
+
 /// Records that the requester's identity was verified (P25).
 #[utoipa::path(post, path = "/v1/requests/{request}/verify", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = VerifyBody,
@@ -1768,7 +1781,7 @@ pub async fn self_notices(
 #[openapi(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
-        place_hold, list_holds, lift_hold, open_request, due_requests, get_request, verify_request, start_request,
+        place_hold, list_holds, lift_hold, open_request, due_requests, get_request, request_steps, verify_request, start_request,
         complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
         publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support, crate::visitor::visitor_state, crate::visitor::visitor_choose, crate::visitor::visitor_receipts, crate::visitor::link_device, crate::visitor::self_link_device,
         crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,

@@ -363,6 +363,7 @@ pub fn router(
         .route("/v1/requests", get(api::due_requests))
         .route("/v1/requests/overdue", get(api::overdue_requests))
         .route("/v1/requests/{request}", get(api::get_request))
+        .route("/v1/requests/{request}/steps", get(api::request_steps))
         .route("/v1/requests/{request}/verify", post(api::verify_request))
         .route("/v1/requests/{request}/start", post(api::start_request))
         .route(
@@ -474,6 +475,10 @@ pub fn router(
         .route("/console/requests/{id}/{act}", post(web::console::act))
         .route("/console/deadlines", get(web::console::deadlines))
         .route("/console/incidents", get(web::console::incidents))
+        .route(
+            "/console/incidents/{id}/{act}",
+            post(web::console::incident_act),
+        )
         .route(
             "/console/disclosures",
             get(web::console::disclosures).post(web::console::show_disclosures),

@@ -267,6 +267,23 @@ impl SubjectState {
     }
 }
 
+/// One step a rights request took: the state it entered, when, and by whose act (the console's
+/// request history). A request enters each state at most once ([`RequestState::on`] has no
+/// cycles), so `(subject, request, state)` names a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestStepRow {
+    /// Whose request.
+    pub subject: SubjectKey,
+    /// The request's id.
+    pub request: String,
+    /// The state it entered.
+    pub state: RequestState,
+    /// When.
+    pub at_ms: i64,
+    /// Who moved it: `staff:<name>`, `service:<name>`, `subject` or `system`.
+    pub actor: String,
+}
+
 /// One end of a link between a subject and a visitor's device (P19).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkRow {
@@ -616,6 +633,8 @@ pub enum Op {
     },
     /// Create or update a rights request.
     PutRequest(RequestRow),
+    /// Record a step a request took; a step already there is kept as it is.
+    RequestStep(RequestStepRow),
     /// Issue (or replace) a subject's one-time code.
     PutOtp(OtpRow),
     /// Void a subject's one-time code.
@@ -902,6 +921,12 @@ pub trait Store: Reader + Send + Sync {
     fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
     /// The language a subject is written to in, if one was recorded.
     fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
+    /// The steps request `request` of `subject` took, oldest first.
+    fn request_steps(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<RequestStepRow>, StoreError>;
     /// The links held under `subject`'s key, oldest first.
     fn links(&self, subject: &SubjectKey) -> Result<Vec<LinkRow>, StoreError>;
     /// Every published policy version, in publication order.

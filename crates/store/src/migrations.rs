@@ -70,6 +70,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     9 "009_policy_versions.sql",
     10 "010_cases.sql",
     11 "011_subject_links.sql",
+    12 "012_request_steps.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -89,6 +90,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     5 "005_policy_versions.sql",
     6 "006_cases.sql",
     7 "007_subject_links.sql",
+    8 "008_request_steps.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -89,6 +89,8 @@ struct Request {
     due: String,
     verification: String,
     outcome: Option<String>,
+    /// Each step: the state's words, its time (RFC 3339 and as shown), and who.
+    steps: Vec<(String, String, String, String)>,
     open: bool,
     reasons: Vec<(&'static str, String)>,
     notice: Option<String>,
@@ -369,11 +371,30 @@ fn request_page(
     error: Option<String>,
 ) -> Response {
     let vault = &state.vault;
-    let r = match crate::api::blocking(vault, || vault.request(&who.actor, id)) {
+    let (r, steps) = match crate::api::blocking(vault, || {
+        Ok((
+            vault.request(&who.actor, id)?,
+            vault.request_steps(&who.actor, id)?,
+        ))
+    }) {
         Ok(r) => r,
         Err(e) => return forbidden(state, who, &e),
     };
     let t = who.t;
+    let steps = steps
+        .into_iter()
+        .map(|s| {
+            let by = match s.actor.as_str() {
+                "" => t.get("actor-unknown"),
+                "subject" => t.get("actor-subject"),
+                "system" => t.get("actor-system"),
+                other => other.to_string(),
+            };
+            // `YYYY-MM-DD HH:MM` from the RFC 3339 time.
+            let shown = s.at.get(..16).unwrap_or(&s.at).replacen('T', " ", 1);
+            (t.get(&format!("state-{}", s.state)), s.at, shown, by)
+        })
+        .collect();
     let outcome = r.outcome.as_ref().map(|o| {
         match o
             .get("refused")
@@ -408,6 +429,7 @@ fn request_page(
             due: day(&r.due_at).to_string(),
             verification: r.verification.clone(),
             outcome,
+            steps,
             open,
             reasons: steward_core::REFUSAL_REASONS
                 .iter()
@@ -856,12 +878,15 @@ pub async fn hold(
 
 /// One incident as the incidents page shows it.
 struct IncidentRow {
+    id: String,
     title: String,
     meta: String,
     affected: String,
     by_category: Vec<String>,
     clocks: Vec<(String, &'static str)>,
     notified: String,
+    /// What was done, oldest first, as shown.
+    timeline: Vec<String>,
 }
 
 #[derive(Template)]
@@ -869,6 +894,14 @@ struct IncidentRow {
 struct Incidents {
     frame: Frame,
     incidents: Vec<IncidentRow>,
+    /// The steps staff may record, with their words.
+    step_kinds: Vec<(&'static str, String)>,
+    /// The policy's reports (name, authority).
+    regimes: Vec<(String, String)>,
+    /// Report parts, with their words.
+    parts: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /console/incidents`: every incident, newest first, with its affected counts by
@@ -879,14 +912,64 @@ pub async fn incidents(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let who = match staff(&state, &headers, &query, "/console/incidents").await {
-        Ok(who) => who,
+    match staff(&state, &headers, &query, "/console/incidents").await {
+        Ok(who) => incidents_page(&state, &who, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/incidents/{id}/{step|report|notify}`: records a step of the incident's
+/// handling, a report filed with an authority, or starts telling the people affected — as
+/// the API would under the staff member's role (`incidents.manage`).
+pub async fn incident_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, what)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (who, fields) = match staff_post(&state, &headers, &body, "/console/incidents").await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
     let vault = &state.vault;
+    let actor = Some(&who.actor);
+    let done = crate::api::blocking(vault, || match what.as_str() {
+        "step" => vault.incident_step(
+            actor,
+            &id,
+            field(&fields, "kind"),
+            field(&fields, "text").trim(),
+        ),
+        "report" => vault.file_report(actor, &id, field(&fields, "regime"), field(&fields, "part")),
+        "notify" => vault.notify_incident(actor, &id),
+        _ => Err(Error::NotFound(steward_core::Missing::Incident)),
+    });
+    match done {
+        Ok(_) => incidents_page(
+            &state,
+            &who,
+            StatusCode::OK,
+            Some(who.t.get("console-done")),
+            None,
+        ),
+        Err(e) => {
+            let message = staff_error(who.t, &e);
+            incidents_page(&state, &who, status_of(&e), None, Some(message))
+        }
+    }
+}
+
+fn incidents_page(
+    state: &AppState,
+    who: &Staff,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let vault = &state.vault;
     let all = match crate::api::blocking(vault, || vault.incidents(Some(&who.actor))) {
         Ok(all) => all,
-        Err(e) => return forbidden(&state, &who, &e),
+        Err(e) => return forbidden(state, who, &e),
     };
     let t = who.t;
     let policy = vault.policy();
@@ -899,7 +982,7 @@ pub async fn incidents(
                 "console-incident-meta",
                 &[
                     ("grade", &i.grade),
-                    ("state", &i.state),
+                    ("state", &t.get(&format!("incident-state-{}", i.state))),
                     ("detected", day(&i.detected_at)),
                 ],
             ),
@@ -920,7 +1003,7 @@ pub async fn incidents(
                     let mut line = t.with(
                         "console-incident-report",
                         &[
-                            ("part", &c.part),
+                            ("part", &t.get(&format!("report-part-{}", c.part))),
                             ("authority", &c.authority),
                             ("status", &t.get(&format!("report-status-{}", c.status))),
                         ],
@@ -948,14 +1031,40 @@ pub async fn incidents(
                     ("skipped", &i.notification.skipped.to_string()),
                 ],
             ),
+            timeline: i
+                .timeline
+                .iter()
+                .map(|s| {
+                    let at = s.at.get(..16).unwrap_or(&s.at).replacen('T', " ", 1);
+                    let kind = t.get(&format!("step-kind-{}", s.kind));
+                    format!("{at} UTC · {kind} · {}: {}", s.by, s.text)
+                })
+                .collect(),
+            id: i.id,
             title: i.title,
         })
         .collect();
     page(
-        StatusCode::OK,
+        status,
         Incidents {
-            frame: who.frame(&state, "console-incidents", "incidents"),
+            frame: who.frame(state, "console-incidents", "incidents"),
             incidents,
+            step_kinds: steward_core::incidents::STEP_KINDS
+                .iter()
+                .map(|k| (*k, t.get(&format!("step-kind-{k}"))))
+                .collect(),
+            regimes: policy
+                .incidents
+                .reports
+                .iter()
+                .map(|r| (r.name.clone(), r.authority.clone()))
+                .collect(),
+            parts: steward_core::incidents::REPORT_PARTS
+                .iter()
+                .map(|p| (*p, t.get(&format!("report-part-{p}"))))
+                .collect(),
+            notice,
+            error,
         }
         .render(),
     )

@@ -179,6 +179,55 @@ pub(super) fn requests_are_read_in_the_unit_and_listed_when_due(
     )
 }
 
+/// A request's steps come back oldest first, for that subject's request only; a step already
+/// recorded keeps its first time and actor.
+pub(super) fn request_steps_are_kept(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let (a, b) = (subject(51), subject(52));
+    let step = |s, request: &str, state, at_ms, actor: &str| crate::RequestStepRow {
+        subject: s,
+        request: request.into(),
+        state,
+        at_ms,
+        actor: actor.into(),
+    };
+    let received = step(a, "req_1", RequestState::Received, 10, "subject");
+    let verified = step(a, "req_1", RequestState::Verified, 20, "staff:alice");
+    let refused = step(a, "req_1", RequestState::Refused, 30, "staff:bob");
+    ensure(
+        store.request_steps(&a, "req_1").map_err(e)?.is_empty(),
+        "none at first",
+    )?;
+    store
+        .commit(
+            vec![
+                Op::RequestStep(refused.clone()),
+                Op::RequestStep(received.clone()),
+                Op::RequestStep(step(b, "req_1", RequestState::Received, 5, "subject")),
+                Op::RequestStep(step(a, "req_2", RequestState::Received, 5, "subject")),
+            ],
+            vec![draft("request.open")],
+        )
+        .map_err(e)?;
+    store
+        .commit(
+            vec![
+                Op::RequestStep(verified.clone()),
+                Op::RequestStep(step(a, "req_1", RequestState::Received, 99, "system")),
+            ],
+            vec![draft("request.verify")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.request_steps(&a, "req_1").map_err(e)? == vec![received, verified, refused],
+        "oldest first, each state once as first recorded, this subject's request only",
+    )?;
+    ensure(
+        store.request_steps(&b, "req_2").map_err(e)?.is_empty(),
+        "another subject's request of the same id is its own",
+    )
+}
+
 pub(super) fn retention_pages_walk_records_by_age(make: Factory<'_>) -> Result<(), String> {
     let (store, _) = make();
     let subjects = [subject(1), subject(2), subject(3)];

@@ -41,6 +41,7 @@ pub const DISTRIBUTED: &[(&str, &str)] = &[
     ("subject_languages", "subject"),
     ("policy_events", "subject"),
     ("subject_links", "subject"),
+    ("request_steps", "subject"),
 ];
 
 /// Reference tables: a copy on every node.

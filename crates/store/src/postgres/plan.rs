@@ -264,6 +264,17 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(r.sealed_text),
             ],
         )),
+        Op::RequestStep(step) => out.push(stmt(
+            "INSERT INTO request_steps (subject, request, state, at_ms, actor)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            vec![
+                bytes(&step.subject),
+                Box::new(step.request),
+                Box::new(step.state.as_str()),
+                Box::new(step.at_ms),
+                Box::new(step.actor),
+            ],
+        )),
         Op::PutOtp(o) => out.push(stmt(
             "INSERT INTO otp_codes (subject, digest, expires_ms, attempts) VALUES ($1, $2, $3, $4)
              ON CONFLICT (subject) DO UPDATE SET digest = EXCLUDED.digest,

@@ -35,6 +35,7 @@ pub const DATA_TABLES: &[&str] = &[
     "cases",
     "case_sets",
     "subject_links",
+    "request_steps",
 ];
 
 /// Every table of the keyring schema, as backups write them.

@@ -355,6 +355,29 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn request_steps(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<crate::RequestStepRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT request, state, at_ms, actor FROM request_steps
+             WHERE subject = $1 AND request = $2 ORDER BY at_ms",
+            &[&&subject[..], &request],
+            move |r| {
+                Ok(crate::RequestStepRow {
+                    subject,
+                    request: col(r, 0)?,
+                    state: crate::RequestState::parse(col(r, 1)?)
+                        .ok_or_else(|| super::corrupt("unknown request state"))?,
+                    at_ms: col(r, 2)?,
+                    actor: col(r, 3)?,
+                })
+            },
+        )
+    }
+
     fn links(&self, subject: &SubjectKey) -> Result<Vec<crate::LinkRow>, StoreError> {
         self.rows(
             "SELECT other, kind, linked_ms FROM subject_links WHERE subject = $1

@@ -213,6 +213,19 @@ pub(super) fn apply(
                 r.sealed_text
             ])?;
         }
+        Op::RequestStep(step) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO request_steps (subject, request, state, at_ms, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &step.subject[..],
+                step.request,
+                step.state.as_str(),
+                step.at_ms,
+                step.actor
+            ])?;
+        }
         Op::PutOtp(o) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO otp_codes (subject, digest, expires_ms, attempts) VALUES (?1, ?2, ?3, ?4)",

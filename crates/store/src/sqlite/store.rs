@@ -351,6 +351,35 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn request_steps(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<crate::RequestStepRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT request, state, at_ms, actor FROM request_steps
+             WHERE subject = ?1 AND request = ?2 ORDER BY at_ms",
+            params![&subject[..], request],
+            move |r| {
+                let state: String = r.get(1)?;
+                Ok(crate::RequestStepRow {
+                    subject,
+                    request: r.get(0)?,
+                    state: crate::RequestState::parse(&state).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            "unknown request state".into(),
+                        )
+                    })?,
+                    at_ms: r.get(2)?,
+                    actor: r.get(3)?,
+                })
+            },
+        )
+    }
+
     fn links(&self, subject: &SubjectKey) -> Result<Vec<crate::LinkRow>, StoreError> {
         self.rows(
             "SELECT other, kind, linked_ms FROM subject_links WHERE subject = ?1
