@@ -159,3 +159,191 @@ fn a_key_declared_in_two_files_is_named_with_both_places() {
     )]);
     assert!(found[0].contains("names the `identities`"), "{found:?}");
 }
+
+/// Live checks run against the machine's PostgreSQL and MariaDB, each in a schema or
+/// database of the test's own.
+mod live {
+    use super::*;
+    use crate::live::{Connection, Kind, check, introspect};
+
+    pub(crate) fn pg_url() -> String {
+        std::env::var("STEWARD_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    pub(crate) fn mysql_url() -> String {
+        std::env::var("STEWARD_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    }
+
+    fn unique(prefix: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn example_sql(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../../examples/datasets/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// A PostgreSQL schema holding the example shop, with `extra` run after it.
+    async fn pg_shop(extra: &str) -> (Connection, tokio_postgres::Client, String) {
+        let schema = unique("ds");
+        let conn = Connection {
+            url: pg_url(),
+            schema: Some(schema.clone()),
+        };
+        let client = crate::live::pg_connect(&conn).await.unwrap();
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema}; SET search_path = {schema}; {} {extra}",
+                example_sql("schema-postgres.sql")
+            ))
+            .await
+            .unwrap();
+        (conn, client, schema)
+    }
+
+    async fn mysql_support(extra: &str) -> (Connection, String) {
+        use mysql_async::prelude::Queryable;
+        let db = unique("ds");
+        let pool = mysql_async::Pool::new(mysql_url().as_str());
+        let mut c = pool.get_conn().await.unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("USE {db}")).await.unwrap();
+        for statement in example_sql("schema-mariadb.sql")
+            .split(';')
+            .chain(extra.split(';'))
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|s| !s.trim().is_empty())
+        {
+            c.query_drop(statement).await.unwrap();
+        }
+        drop(c);
+        pool.disconnect().await.unwrap();
+        (
+            Connection {
+                url: format!("{}/{db}", mysql_url()),
+                schema: None,
+            },
+            db,
+        )
+    }
+
+    async fn drop_mysql(db: &str) {
+        use mysql_async::prelude::Queryable;
+        let pool = mysql_async::Pool::new(mysql_url().as_str());
+        let mut c = pool.get_conn().await.unwrap();
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+        drop(c);
+        pool.disconnect().await.unwrap();
+    }
+
+    fn lines(problems: &[crate::Problem]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_examples_match_their_schemas_on_postgresql_and_mariadb() {
+        runtime().block_on(async {
+            let (catalogue, problems) = load(&examples(), &Policy::example().unwrap());
+            assert!(problems.is_empty());
+            let (pg, client, schema) = pg_shop("").await;
+            let (my, db) = mysql_support("").await;
+            let shop = introspect(&pg).await.unwrap();
+            assert_eq!(shop.tables["orders"].foreign[0].table, "customers");
+            assert_eq!(shop.tables["customers"].primary, ["id"]);
+            assert_eq!(
+                shop.tables["customers"].uniques,
+                [vec!["email".to_string()]]
+            );
+            let found = check(&catalogue, 0, Kind::Postgres, &shop);
+            assert!(found.is_empty(), "{:#?}", lines(&found));
+            let support = introspect(&my).await.unwrap();
+            assert_eq!(
+                support.tables["ticket_messages"].foreign[0].referred,
+                ["id"]
+            );
+            let found = check(&catalogue, 1, Kind::MySql, &support);
+            assert!(found.is_empty(), "{:#?}", lines(&found));
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+            drop_mysql(&db).await;
+        });
+    }
+
+    /// The live schema's surprises, each named where the dataset declares what they break.
+    #[test]
+    fn a_schema_that_differs_is_named_at_every_place() {
+        runtime().block_on(async {
+            let (catalogue, _) = load(&examples(), &Policy::example().unwrap());
+            let (pg, client, schema) = pg_shop(
+                "ALTER TABLE customers DROP COLUMN phone;
+                 ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;
+                 ALTER TABLE orders ALTER COLUMN total_cents TYPE text;
+                 CREATE TABLE wishlists (id BIGINT PRIMARY KEY,
+                                         customer_id BIGINT REFERENCES customers (id));
+                 ALTER TABLE login_events DROP CONSTRAINT login_events_pkey;",
+            )
+            .await;
+            let shop = introspect(&pg).await.unwrap();
+            let found = lines(&check(&catalogue, 0, Kind::Postgres, &shop));
+            let expected = [
+                "shop.yml:12:23: error[undeclared_table]: erasure deletes rows of `customers`, but table `wishlists`",
+                "shop.yml:31:13: error[missing_column]: table `customers` has no column `phone`",
+                "shop.yml:53:22: error[erasure_impossible]: erasure sets `orders.customer_id` to NULL, but the column is NOT NULL",
+                "shop.yml:69:26: error[wrong_type]: `orders.total_cents` is declared integer, but the column is `text`",
+                "shop.yml:70:9: error[no_row_key]: table `login_events` has no primary key",
+                "shop.yml:74:13: error[wrong_key]: `login_events` declares (id) as its primary key, but the table's primary key is ()",
+            ];
+            assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+            for (f, e) in found.iter().zip(expected) {
+                assert!(f.starts_with(e), "expected {e}\nfound:\n{}", found.join("\n"));
+            }
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+
+            // MariaDB: a foreign key between declared tables that the dataset does not
+            // declare, and an undeclared table referring to one whose rows go.
+            let (my, db) = mysql_support(
+                "ALTER TABLE tickets ADD COLUMN parent BIGINT;
+                 ALTER TABLE tickets ADD FOREIGN KEY (parent) REFERENCES ticket_messages (id);
+                 CREATE TABLE attachments (id BIGINT PRIMARY KEY, ticket_id BIGINT,
+                                           FOREIGN KEY (ticket_id) REFERENCES tickets (id)) ENGINE = InnoDB",
+            )
+            .await;
+            let support = introspect(&my).await.unwrap();
+            let found = lines(&check(&catalogue, 1, Kind::MySql, &support));
+            let expected = [
+                "support.yml:7:9: error[undeclared_reference]: table `tickets` has a foreign key (parent) to `ticket_messages` (id)",
+                "support.yml:9:18: error[undeclared_table]: erasure deletes rows of `tickets`, but table `attachments`",
+            ];
+            assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+            for (f, e) in found.iter().zip(expected) {
+                assert!(f.starts_with(e), "expected {e}\nfound:\n{}", found.join("\n"));
+            }
+            drop_mysql(&db).await;
+        });
+    }
+}

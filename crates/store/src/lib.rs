@@ -19,6 +19,8 @@ mod versions;
 pub use backup::Half;
 pub use outbox::{Delivery, EndpointRow, OutboxRow, OutboxState};
 pub use postgres::citus;
+/// TLS to PostgreSQL as libpq's `sslmode` asks (also used for the provider's own databases).
+pub use postgres::tls as pg_tls;
 pub use postgres::{
     DATA_TABLES, PgKeyring, PgStore, PgTarget, RECORDS_MANY, STATES_MANY, SUBJECT_RECORDS,
     SUBJECT_STATE, test_url,
