@@ -176,11 +176,9 @@ mod live {
     }
 
     fn unique(prefix: &str) -> String {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{prefix}_{}_{n}", std::process::id())
     }
 
     fn runtime() -> tokio::runtime::Runtime {
