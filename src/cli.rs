@@ -31,6 +31,9 @@ enum Command {
     /// Check, explain and compare policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The provider's other databases: check dataset files (docs/datasets.md).
+    #[command(subcommand)]
+    Datasets(crate::datasets::DatasetsCommand),
     /// Verify, export and sign the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -579,6 +582,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Policy(cmd) => policy(cmd),
+        Command::Datasets(cmd) => crate::datasets::datasets(cmd),
         Command::Incidents(cmd) => crate::cases::incidents(cmd),
         Command::Transfers(cmd) => crate::cases::transfers(cmd),
         Command::Audit(cmd) => audit(cmd),

@@ -6,6 +6,7 @@
 
 mod cases;
 mod cli;
+mod datasets;
 mod demo;
 mod out;
 

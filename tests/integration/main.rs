@@ -19,6 +19,7 @@ mod banner;
 mod centre;
 mod cli;
 mod damage;
+mod datasets;
 mod demo;
 mod docs;
 mod evidence;

@@ -113,6 +113,35 @@ pub struct Config {
     /// one address: raise it, or set 0 and limit at the proxy.
     #[serde(default = "default_visitor_limit")]
     pub visitor_limit_per_hour: u32,
+    /// The provider's other databases (`docs/datasets.md`): dataset files, and how to reach
+    /// each dataset's database.
+    #[serde(default)]
+    pub datasets: DatasetsConfig,
+}
+
+/// Dataset files and a connection per dataset (`[datasets]`). Credentials live here (or in
+/// `STEWARD_DATASET_<KEY>_URL`), never in a dataset file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetsConfig {
+    /// Dataset files (YAML), read together.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// How to reach each dataset's database, by its `fides_key`.
+    #[serde(default)]
+    pub connections: std::collections::BTreeMap<String, DatasetConnection>,
+}
+
+/// How to reach one dataset's database.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConnection {
+    /// `postgres://user:password@host:5432/db?sslmode=prefer` or
+    /// `mysql://user:password@host:3306/db` (`mariadb://` too).
+    pub url: String,
+    /// PostgreSQL: the schema its tables are in (`public` when absent).
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// Staff contacts for deadline reminders and escalations (email addresses).
@@ -267,6 +296,7 @@ impl Default for Config {
             outbox_lease_ms: default_outbox_lease(),
             notice_batch: default_notice_batch(),
             visitor_limit_per_hour: default_visitor_limit(),
+            datasets: DatasetsConfig::default(),
             contacts: ContactsConfig::default(),
             allowed_origins: Vec::new(),
             busy_poll_us: default_busy_poll(),
@@ -485,6 +515,43 @@ impl Config {
                         .filter(|o| !o.is_empty())
                         .collect();
                 }
+                "DATASET_FILES" => {
+                    config.datasets.files = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty())
+                        .map(PathBuf::from)
+                        .collect();
+                }
+                _ if name.starts_with("DATASET_")
+                    && (name.ends_with("_URL") || name.ends_with("_SCHEMA")) =>
+                {
+                    let (rest, is_url) = match name.strip_suffix("_URL") {
+                        Some(rest) => (rest, true),
+                        None => (name.strip_suffix("_SCHEMA").unwrap_or(name), false),
+                    };
+                    let dataset = rest
+                        .strip_prefix("DATASET_")
+                        .unwrap_or(rest)
+                        .to_ascii_lowercase();
+                    if dataset.is_empty() {
+                        return Err(bad("names a dataset: STEWARD_DATASET_<KEY>_URL"));
+                    }
+                    let connection =
+                        config
+                            .datasets
+                            .connections
+                            .entry(dataset)
+                            .or_insert_with(|| DatasetConnection {
+                                url: String::new(),
+                                schema: None,
+                            });
+                    if is_url {
+                        connection.url = value;
+                    } else {
+                        connection.schema = Some(value);
+                    }
+                }
                 "MAX_BODY_BYTES" => {
                     config.max_body_bytes = value
                         .parse()
@@ -493,7 +560,7 @@ impl Config {
                 _ if OTHER_VARIABLES.contains(&key.as_str()) => {}
                 _ => {
                     return Err(bad(
-                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, VISITOR_LIMIT_PER_HOUR, MAIL_DIR, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
+                        "is not a Steward setting (LISTEN, DATA_DIR, DATABASE, DATABASE_SCHEMA, KEYRING_DATABASE, KEYRING_SCHEMA, POLICY, MASTER_KEY_FILE, REGION, CHECKPOINT_JOURNAL, ERASURE_JOURNAL, KEYRING_BACKUP_RETENTION_DAYS, SQLITE_OPEN_CHECK, MAX_BODY_BYTES, RETENTION_SWEEP_SECS, BUSY_POLL_US, WEBHOOKS_ALLOW_LOCAL, OUTBOX_MAX_ATTEMPTS, OUTBOX_POLL_MS, OUTBOX_LEASE_MS, NOTICE_BATCH, CONTACTS_REQUESTS, CONTACTS_ESCALATION, ALLOWED_ORIGINS, VISITOR_LIMIT_PER_HOUR, DATASET_FILES, DATASET_<KEY>_URL, DATASET_<KEY>_SCHEMA, MAIL_DIR, SMTP_HOST, SMTP_PORT, SMTP_FROM, TLS_CERT, TLS_KEY)",
                     ));
                 }
             }
@@ -592,6 +659,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("microseconds"), "{e}");
+    }
+
+    #[test]
+    fn dataset_connections_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("steward.toml");
+        std::fs::write(
+            &file,
+            "[datasets]\nfiles = [\"a.yml\"]\n[datasets.connections.shop]\nurl = \"postgres://x@db/shop\"\nschema = \"sales\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("STEWARD_DATASET_SHOP_URL", "postgres://y@db/shop"),
+                (
+                    "STEWARD_DATASET_SUPPORT_DESK_URL",
+                    "mysql://root@db/support",
+                ),
+                ("STEWARD_DATASET_FILES", "a.yml, b.yml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.datasets.files,
+            [PathBuf::from("a.yml"), PathBuf::from("b.yml")]
+        );
+        let shop = &c.datasets.connections["shop"];
+        assert_eq!(
+            (shop.url.as_str(), shop.schema.as_deref()),
+            ("postgres://y@db/shop", Some("sales"))
+        );
+        assert_eq!(
+            c.datasets.connections["support_desk"].url,
+            "mysql://root@db/support"
+        );
+        std::fs::write(&file, "[datasets]\nfile = []\n").unwrap();
+        assert!(
+            Config::load(Some(&file), env(&[])).is_err(),
+            "a misspelt key is refused"
+        );
     }
 
     #[test]
