@@ -833,6 +833,8 @@ fn missing_store(backend: &steward_core::Backend) -> Result<Option<String>> {
 
 pub(crate) fn open_configured(config: &steward_server::Config, opening: Opening) -> Result<Vault> {
     let policy = load_policy(config.policy.as_deref())?;
+    // The provider's other databases: declared files checked before anything opens.
+    let fanout = crate::datasets::fanout(config, &policy)?;
     let backend = config.backend()?;
     match (opening, missing_store(&backend)?) {
         (Opening::Existing, Some(why)) => return Err(steward_core::Error::NoStore(why).into()),
@@ -849,7 +851,7 @@ pub(crate) fn open_configured(config: &steward_server::Config, opening: Opening)
         config.master_key_file.as_deref(),
         !backend.remote(),
     )?;
-    Ok(Vault::open_backend(
+    let vault = Vault::open_backend(
         &backend,
         policy,
         &master,
@@ -862,7 +864,11 @@ pub(crate) fn open_configured(config: &steward_server::Config, opening: Opening)
     .with_local_webhooks(config.webhooks_allow_local)
     .with_contacts(config.contacts.contacts())
     .with_notice_batch(config.notice_batch)
-    .with_visitor_limit(config.visitor_limit_per_hour))
+    .with_visitor_limit(config.visitor_limit_per_hour);
+    if let Some(fanout) = fanout {
+        vault.attach_datasets(fanout)?;
+    }
+    Ok(vault)
 }
 
 fn policy(cmd: PolicyCommand) -> Result<()> {

@@ -35,6 +35,50 @@ pub(crate) fn datasets(cmd: DatasetsCommand) -> Result<()> {
     }
 }
 
+/// The settings' dataset files read and checked against `policy`, with their connections:
+/// `None` when the settings name no files. Problems in the files stop everything (exit 3);
+/// no database is reached until a request needs it.
+pub(crate) fn fanout(
+    config: &steward_server::Config,
+    policy: &steward_policy::Policy,
+) -> Result<Option<std::sync::Arc<steward_datasets::run::Fanout>>> {
+    if config.datasets.files.is_empty() {
+        return Ok(None);
+    }
+    let mut texts = Vec::new();
+    for f in &config.datasets.files {
+        texts.push((f.display().to_string(), read(f)?));
+    }
+    let (catalogue, problems) = steward_datasets::load(&texts, policy);
+    if !problems.is_empty() {
+        let n = problems.len();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(CheckFailed(format!(
+            "{}\n{n} error{} found in the dataset files (`steward datasets check`)",
+            text.join("\n"),
+            if n == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    let connections = config
+        .datasets
+        .connections
+        .iter()
+        .map(|(k, c)| {
+            (
+                k.clone(),
+                Connection {
+                    url: c.url.clone(),
+                    schema: c.schema.clone(),
+                },
+            )
+        })
+        .collect();
+    let fanout = steward_datasets::run::Fanout::new(catalogue, connections)
+        .map_err(|e| anyhow!("datasets: {e}"))?;
+    Ok(Some(std::sync::Arc::new(fanout)))
+}
+
 fn check(settings: &Settings, files: Vec<PathBuf>, offline: bool) -> Result<()> {
     let config = settings.load()?;
     let files = if files.is_empty() {

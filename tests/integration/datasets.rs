@@ -104,3 +104,283 @@ fn p28_a_broken_dataset_names_every_error_with_its_place() {
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{}", run.stderr);
     assert!(run.stderr.contains("5 errors found"), "{}", run.stderr);
 }
+
+/// The provider's two example databases, made for one test: the shop in a PostgreSQL schema
+/// of its own, the support desk in a MariaDB database of its own; both dropped with it.
+pub struct ProviderDbs {
+    pub schema: String,
+    pub database: String,
+}
+
+fn mariadb(database: Option<&str>, sql: &str) {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-h", "127.0.0.1", "-P", "3306", "-u", "root"]);
+    if let Some(db) = database {
+        cmd.arg(db);
+    }
+    let out = cmd
+        .args(["-e", sql])
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn example_sql(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/examples/datasets/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+impl ProviderDbs {
+    /// The example schemas, with Ann (`email`, customer 1) and Bo (customer 2): Ann has two
+    /// orders, a sign-in, a ticket by her address, a ticket opened by her customer id from
+    /// another address, and a message on it.
+    pub fn start(tag: &str, email: &str) -> ProviderDbs {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("it_{tag}_{}_{n}", std::process::id());
+        psql(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}; SET search_path = {name}; {}
+             INSERT INTO customers (id, email, full_name, phone) VALUES
+                 (1, '{email}', 'Wang Fang', '+86 135 0000 1111'), (2, 'bo@example.com', 'Bo', NULL);
+             INSERT INTO orders VALUES (10, 1, 'Street 1', 'tea', 500), (11, 2, 'Road 2', 'cups', 900),
+                                       (12, 1, 'Street 1', 'pot', 1500);
+             INSERT INTO login_events VALUES (100, 1, '10.0.0.1', now()), (101, 2, '10.0.0.2', now());",
+            example_sql("schema-postgres.sql")
+        ));
+        mariadb(
+            None,
+            &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"),
+        );
+        mariadb(
+            Some(&name),
+            &format!(
+                "{}; INSERT INTO tickets VALUES (7, 'fang@other.example', 1, 'late tea'),
+                    (8, 'bo@example.com', 2, 'broken cup'), (9, '{email}', NULL, 'invoice');
+                 INSERT INTO ticket_messages VALUES (70, 7, '+86 135 0000 1111', '2026-01-02 03:04:05'),
+                    (80, 8, NULL, '2026-01-02 03:04:05')",
+                example_sql("schema-mariadb.sql")
+            ),
+        );
+        ProviderDbs {
+            schema: name.clone(),
+            database: name,
+        }
+    }
+
+    /// The connections, as the settings would give them.
+    pub fn connections(
+        &self,
+    ) -> std::collections::BTreeMap<String, steward_datasets::live::Connection> {
+        let mut c = std::collections::BTreeMap::new();
+        c.insert(
+            "shop".to_string(),
+            steward_datasets::live::Connection {
+                url: steward_store::test_url(),
+                schema: Some(self.schema.clone()),
+            },
+        );
+        c.insert(
+            "support".to_string(),
+            steward_datasets::live::Connection {
+                url: format!("mysql://root@127.0.0.1:3306/{}", self.database),
+                schema: None,
+            },
+        );
+        c
+    }
+
+    /// The example datasets with these connections.
+    pub fn fanout(
+        &self,
+        connections: std::collections::BTreeMap<String, steward_datasets::live::Connection>,
+    ) -> std::sync::Arc<steward_datasets::run::Fanout> {
+        let files: Vec<(String, String)> = examples()
+            .iter()
+            .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
+            .collect();
+        let (catalogue, problems) =
+            steward_datasets::load(&files, &steward_policy::Policy::example().unwrap());
+        assert!(problems.is_empty(), "{problems:?}");
+        std::sync::Arc::new(steward_datasets::run::Fanout::new(catalogue, connections).unwrap())
+    }
+}
+
+impl Drop for ProviderDbs {
+    fn drop(&mut self) {
+        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        mariadb(None, &format!("DROP DATABASE IF EXISTS {}", self.database));
+    }
+}
+
+/// P23: completing an access request walks both databases from the subject's address and
+/// puts exactly their rows into the copy — by category, with the purposes each is used for —
+/// and audits each system's read without a value.
+#[test]
+fn p23_an_access_request_reaches_the_providers_databases() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("access", &email);
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+
+    let opened = srv.post(
+        &format!("/v1/subjects/{subject}/requests"),
+        &officer,
+        serde_json::json!({"kind": "access"}),
+    );
+    let id = opened.body["id"].as_str().unwrap().to_string();
+    let verified = srv.post(
+        &format!("/v1/requests/{id}/verify"),
+        &officer,
+        serde_json::json!({"method": "documents"}),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject's access request"}),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        done.body["request"]["outcome"]["systems"]["shop"]["rows"], 4,
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        done.body["request"]["outcome"]["systems"]["support"]["rows"],
+        3
+    );
+    let systems = done.body["export"]["systems"].as_array().unwrap();
+    assert_eq!(systems.len(), 2, "{}", done.body);
+    let shop = &systems[0];
+    assert_eq!(shop["system"], "shop");
+    let tables: Vec<(&str, usize)> = shop["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["collection"].as_str().unwrap(),
+                c["rows"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tables,
+        [("customers", 1), ("orders", 2), ("login_events", 1)]
+    );
+    // Only the fields holding PI, typed as declared; never another customer's.
+    assert_eq!(
+        shop["collections"][0]["rows"][0],
+        serde_json::json!({"email": email, "full_name": "Wang Fang", "phone": "+86 135 0000 1111"})
+    );
+    let text = done.body.to_string();
+    assert!(
+        !text.contains("bo@example.com") && !text.contains("Road 2"),
+        "{text}"
+    );
+    let email_row = shop["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "email")
+        .unwrap();
+    assert_eq!(email_row["values"], 1);
+    assert!(
+        email_row["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "provide_service"),
+        "{email_row}"
+    );
+    let support = &systems[1];
+    let tickets = &support["collections"][0];
+    assert_eq!(tickets["collection"], "tickets");
+    let addresses: Vec<&str> = tickets["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requester_email"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses.len(), 2, "{tickets}");
+    assert!(addresses.contains(&"fang@other.example") && addresses.contains(&email.as_str()));
+    assert_eq!(
+        support["collections"][1]["rows"][0]["author_phone"],
+        "+86 135 0000 1111"
+    );
+    // Each system's read is audited in the completion's unit: tables and counts, no value.
+    let log = srv.audit_text();
+    assert_eq!(log.matches("dataset.read").count(), 2, "{log}");
+    assert!(
+        log.contains("\"system\":\"support\"") && log.contains("\"tickets\":2"),
+        "{log}"
+    );
+    for value in ["Street 1", "fang@other.example", "10.0.0.1"] {
+        assert!(!log.contains(value), "{value} in the audit log");
+    }
+}
+
+/// A database that cannot be reached fails the completion with `dataset_unavailable`,
+/// naming no value; the request stays as it was and completes once the database is back.
+#[test]
+fn p23_an_unreachable_database_leaves_the_access_request_open() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("down", &email);
+    let mut connections = dbs.connections();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    connections.get_mut("support").unwrap().url =
+        format!("mysql://root@127.0.0.1:{port}/{}", dbs.database);
+    srv.vault.attach_datasets(dbs.fanout(connections)).unwrap();
+    let opened = srv.post(
+        &format!("/v1/subjects/{subject}/requests"),
+        &officer,
+        serde_json::json!({"kind": "access"}),
+    );
+    let id = opened.body["id"].as_str().unwrap().to_string();
+    srv.post(
+        &format!("/v1/requests/{id}/verify"),
+        &officer,
+        serde_json::json!({"method": "documents"}),
+    );
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject's access request"}),
+    );
+    assert_eq!(done.status, 503, "{}", done.body);
+    assert_eq!(
+        done.body["error"]["code"], "dataset_unavailable",
+        "{}",
+        done.body
+    );
+    assert!(
+        done.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("system `support`: MySQL cannot be reached"),
+        "{}",
+        done.body
+    );
+    assert!(!done.body.to_string().contains(&email), "{}", done.body);
+    let r = srv.get(&format!("/v1/requests/{id}"), &officer);
+    assert_eq!(r.body["state"], "verified", "{}", r.body);
+    assert!(!srv.audit_text().contains("dataset.read"));
+}

@@ -171,6 +171,8 @@ catalogue! {
     StoreNotFound = "store_not_found", 404, "no store is where the settings point; only `serve`, `migrate`, `demo` and `backup restore` make one";
     /// The master key is not the store's.
     MasterKeyMismatch = "master_key_mismatch", 503, "the master key given is not the one the store was made with; the store refuses to open and nothing is written";
+    /// A provider database cannot be reached (issue 16).
+    DatasetUnavailable = "dataset_unavailable", 503, "a database a dataset declares (docs/datasets.md) cannot be reached or refused a statement; the request was left as it was, and the same call may succeed later; the message names the system, never a value";
     /// Storage cannot be reached.
     StorageUnavailable = "storage_unavailable", 503, "the storage backend cannot be reached now; nothing was applied and the same call may succeed later";
     /// Storage is full.

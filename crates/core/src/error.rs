@@ -201,6 +201,14 @@ pub enum Error {
     /// Email cannot be sent right now.
     #[error("email cannot be sent right now; try again later")]
     MailUnavailable,
+    /// A provider database a dataset declares cannot be reached or refused a statement.
+    #[error("system `{system}`: {reason}")]
+    DatasetUnavailable {
+        /// The dataset's key.
+        system: String,
+        /// What went wrong, without any value.
+        reason: String,
+    },
     /// No valid credentials were presented.
     #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
     Unauthenticated,
@@ -367,6 +375,7 @@ impl Error {
             Error::TooManyAttempts => Code::TooManyAttempts,
             Error::CodeInvalid => Code::CodeInvalid,
             Error::MailUnavailable => Code::MailUnavailable,
+            Error::DatasetUnavailable { .. } => Code::DatasetUnavailable,
             Error::Unauthenticated => Code::Unauthenticated,
             Error::SignInFailed => Code::SignInFailed,
             Error::NotFound(Missing::Request) => Code::RequestNotFound,

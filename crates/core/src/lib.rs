@@ -12,6 +12,7 @@ pub mod clock;
 mod code;
 mod collect;
 mod consent;
+mod datasets;
 pub mod deadlines;
 pub mod dispatch;
 pub mod erasures;

@@ -528,11 +528,26 @@ impl Vault {
         let mut withdrawn = None;
         let outcome = match row.kind.as_str() {
             "access" => {
-                let (e, draft) = self.prepare_export(actor, subject, justification)?;
+                let (mut e, draft) = self.prepare_export(actor, subject, justification)?;
                 let n = e.records.len();
                 act.audit.push(draft);
+                // The provider's other databases (issue 16): their reads audited in this unit.
+                let reads = self.reach_access(actor, subject, &row.id, &mut e)?;
+                act.audit.extend(reads);
+                let systems: serde_json::Map<String, serde_json::Value> = e
+                    .systems
+                    .iter()
+                    .map(|s| {
+                        let rows: usize = s.collections.iter().map(|c| c.rows.len()).sum();
+                        (s.system.clone(), json!({ "rows": rows }))
+                    })
+                    .collect();
                 export = Some(e);
-                json!({ "exported_records": n })
+                if systems.is_empty() {
+                    json!({ "exported_records": n })
+                } else {
+                    json!({ "exported_records": n, "systems": systems })
+                }
             }
             "deletion" | "deletion_unlawful" if !row.target.is_empty() => {
                 // Some categories only: their values go, the subject stays (P24), but for what

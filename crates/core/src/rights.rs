@@ -41,6 +41,10 @@ pub struct Export {
     /// The visitors' devices linked to them at sign-in, each with its cookie choices and what
     /// was collected under it (P8, P19).
     pub devices: Vec<crate::visitors::ExportDevice>,
+    /// What the provider's other databases hold about them, per system (`docs/datasets.md`):
+    /// filled in when an access request completes; absent where no dataset is declared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub systems: Vec<crate::datasets::ExportSystem>,
 }
 
 /// One thing that happened between the subject and a policy version, in an export.
@@ -246,6 +250,7 @@ impl Vault {
                 .collect::<Result<_, Error>>()?,
             language: self.store.subject_language(&subject.0)?,
             devices: self.linked_devices(subject)?,
+            systems: Vec::new(),
             policy_events: self
                 .store
                 .policy_events(&subject.0)?

@@ -221,6 +221,8 @@ pub struct Vault {
     pub(crate) notice_batch: usize,
     /// New visitors one public caller's address may make in an hour (0: no limit).
     pub(crate) visitor_limit: u32,
+    /// The provider's other databases, once attached (`docs/datasets.md`).
+    pub(crate) datasets: std::sync::OnceLock<Arc<steward_datasets::run::Fanout>>,
 }
 
 /// File names inside a data directory.
@@ -300,6 +302,7 @@ impl Vault {
             },
             notice_batch: crate::versions::CAMPAIGN_BATCH,
             visitor_limit: crate::visitors::VISITOR_LIMIT_PER_HOUR,
+            datasets: std::sync::OnceLock::new(),
         };
         vault.check_master_key()?;
         vault.load_record_binding()?;

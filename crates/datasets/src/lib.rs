@@ -6,6 +6,7 @@ pub mod check;
 pub mod live;
 pub mod model;
 pub mod parse;
+pub mod run;
 
 pub use check::{Catalogue, Problem};
 pub use model::{Collection, DataType, Dataset, Direction, Erase, External, Field, Identity, Pos};

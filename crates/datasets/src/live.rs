@@ -59,20 +59,62 @@ pub enum Error {
     /// The database could not be reached or refused a statement.
     #[error("{0}")]
     Database(String),
+    /// One system's failure, named.
+    #[error("system `{system}`: {reason}")]
+    System {
+        /// The dataset's key.
+        system: String,
+        /// What went wrong, without any value.
+        reason: String,
+    },
 }
 
+impl Error {
+    /// This error as system `key`'s.
+    pub fn in_system(self, key: &str) -> Error {
+        match self {
+            Error::System { .. } => self,
+            other => Error::System {
+                system: key.to_string(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// A database's own message can quote a value it was sent (`invalid input syntax for type
+/// bigint: "…"`), so only its code is kept.
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Error {
         Error::Database(match e.as_db_error() {
-            Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-            None => format!("PostgreSQL: {e}"),
+            Some(db) => format!(
+                "PostgreSQL refused a statement (SQLSTATE {})",
+                db.code().code()
+            ),
+            None if e.is_closed() => "PostgreSQL closed the connection".into(),
+            None => format!("PostgreSQL cannot be reached ({e})"),
         })
     }
 }
 
 impl From<mysql_async::Error> for Error {
     fn from(e: mysql_async::Error) -> Error {
-        Error::Database(format!("MySQL: {e}"))
+        Error::Database(match e {
+            mysql_async::Error::Server(s) => format!(
+                "MySQL refused a statement (error {}, SQLSTATE {})",
+                s.code, s.state
+            ),
+            mysql_async::Error::Io(io) => format!("MySQL cannot be reached ({io})"),
+            other => format!("MySQL failed ({})", error_kind(&other)),
+        })
+    }
+}
+
+fn error_kind(e: &mysql_async::Error) -> &'static str {
+    match e {
+        mysql_async::Error::Driver(_) => "driver",
+        mysql_async::Error::Url(_) => "connection URL",
+        _ => "other",
     }
 }
 
@@ -81,6 +123,9 @@ impl From<mysql_async::Error> for Error {
 pub struct Column {
     /// The catalogue's type name (`bigint`, `character varying`, `varchar`).
     pub ty: String,
+    /// PostgreSQL: the type's own name (`int8`, `varchar`), what a parameter is cast to;
+    /// empty for MySQL.
+    pub udt: String,
     /// The class of values it holds, where Steward knows it.
     pub class: Option<DataType>,
     /// NULL allowed.
@@ -241,7 +286,7 @@ async fn pg_schema(client: &tokio_postgres::Client, schema: &str) -> Result<Sche
     for row in client
         .query(
             "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'YES',
-                    character_maximum_length::bigint
+                    character_maximum_length::bigint, udt_name::text
              FROM information_schema.columns WHERE table_schema = $1",
             &[&schema],
         )
@@ -258,6 +303,7 @@ async fn pg_schema(client: &tokio_postgres::Client, schema: &str) -> Result<Sche
                 Column {
                     class: pg_class(&ty),
                     ty,
+                    udt: row.try_get(5)?,
                     nullable: row.try_get(3)?,
                     max_len: max.and_then(|m| u64::try_from(m).ok()),
                 },
@@ -334,6 +380,7 @@ async fn mysql_schema(c: &mut mysql_async::Conn) -> Result<Schema, Error> {
             Column {
                 class: mysql_class(&ty),
                 ty,
+                udt: String::new(),
                 nullable: nullable == "YES",
                 max_len,
             },

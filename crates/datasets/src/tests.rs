@@ -344,4 +344,117 @@ mod live {
             drop_mysql(&db).await;
         });
     }
+
+    /// The walk finds exactly one customer's rows in both databases: by their email in the
+    /// shop and the support desk, through the shop's customer id into the support desk's
+    /// tickets, and from tickets to their messages — and nobody else's.
+    #[test]
+    fn the_walk_finds_exactly_the_subjects_rows_in_both_databases() {
+        let (catalogue, _) = load(&examples(), &Policy::example().unwrap());
+        let rt = runtime();
+        let (pg, client, schema, my, db) = rt.block_on(async {
+            let (pg, client, schema) = pg_shop(
+                "INSERT INTO customers (id, email, full_name, phone) VALUES
+                    (1, 'ann@example.com', 'Ann', '+86 1'), (2, 'bo@example.com', 'Bo', NULL);
+                 INSERT INTO orders VALUES (10, 1, 'Street 1', 'tea', 500), (11, 2, 'Road 2', 'cups', 900),
+                                           (12, 1, 'Street 1', 'pot', 1500);
+                 INSERT INTO login_events VALUES (100, 1, '10.0.0.1', now()), (101, 2, '10.0.0.2', now());",
+            )
+            .await;
+            let (my, db) = mysql_support(
+                "INSERT INTO tickets VALUES (7, 'ann@other.example', 1, 'late tea'),
+                                            (8, 'bo@example.com', 2, 'broken cup'),
+                                            (9, 'ann@example.com', NULL, 'invoice');
+                 INSERT INTO ticket_messages VALUES (70, 7, '+86 1', '2026-01-02 03:04:05.006'),
+                                                    (80, 8, NULL, '2026-01-02 03:04:05')",
+            )
+            .await;
+            (pg, client, schema, my, db)
+        });
+        let mut connections = std::collections::BTreeMap::new();
+        connections.insert("shop".to_string(), pg);
+        connections.insert("support".to_string(), my);
+        let fanout = std::sync::Arc::new(crate::run::Fanout::new(catalogue, connections).unwrap());
+        let mut ids = crate::run::Identities::new();
+        ids.insert(
+            Identity::Category("email".into()),
+            vec!["ann@example.com".into()],
+        );
+        let found = fanout.access(ids.clone()).unwrap();
+        let got: Vec<(String, Vec<crate::run::Row>)> = found
+            .systems
+            .iter()
+            .flat_map(|s| {
+                let d = &fanout.catalogue.datasets[s.dataset];
+                s.collections.iter().map(move |c| {
+                    let mut rows = c.rows.clone();
+                    rows.sort();
+                    (
+                        format!("{}.{}", d.key, d.collections[c.collection].name),
+                        rows,
+                    )
+                })
+            })
+            .collect();
+        let some = |v: &str| Some(v.to_string());
+        assert_eq!(got[0].0, "shop.customers");
+        assert_eq!(got[0].1.len(), 1);
+        assert_eq!(
+            got[0].1[0][..4],
+            [
+                some("1"),
+                some("ann@example.com"),
+                some("Ann"),
+                some("+86 1")
+            ]
+        );
+        assert_eq!(got[1].0, "shop.orders");
+        assert_eq!(
+            got[1]
+                .1
+                .iter()
+                .map(|r| r[0].clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["10", "12"]
+        );
+        assert_eq!(got[2].0, "shop.login_events");
+        assert_eq!(got[2].1.len(), 1);
+        assert_eq!(got[3].0, "support.tickets");
+        // Ticket 7 through the shop's customer id (another address), 9 by the address.
+        assert_eq!(
+            got[3]
+                .1
+                .iter()
+                .map(|r| r[0].clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["7", "9"]
+        );
+        assert_eq!(got[4].0, "support.ticket_messages");
+        assert_eq!(
+            got[4].1,
+            [vec![
+                some("70"),
+                some("7"),
+                some("+86 1"),
+                some("2026-01-02 03:04:05.006000")
+            ]]
+        );
+        assert_eq!(got.len(), 5);
+        // A second walk reuses the connections and finds the same.
+        assert_eq!(fanout.access(ids.clone()).unwrap(), found);
+        // Nobody's address finds nothing.
+        ids.insert(
+            Identity::Category("email".into()),
+            vec!["nobody@example.com".into()],
+        );
+        let none = fanout.access(ids.clone()).unwrap();
+        assert!(none.systems.iter().all(|s| s.collections.is_empty()));
+        rt.block_on(async {
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+            drop_mysql(&db).await;
+        });
+    }
 }

@@ -72,12 +72,13 @@ where
 }
 
 /// Runs vault work from an async handler. On the embedded store it runs in place: its calls
-/// are short and CPU-bound. When storage is remote (PostgreSQL) a call waits on round trips,
-/// so the worker hands its other tasks to another thread while it waits.
+/// are short and CPU-bound. When storage is remote (PostgreSQL), or the provider's databases
+/// are attached, a call may wait on round trips, so the worker hands its other tasks to
+/// another thread while it waits.
 pub(crate) fn blocking<T>(vault: &Vault, work: impl FnOnce() -> T) -> T {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if vault.remote() && multi_thread {
+    if (vault.remote() || vault.datasets().is_some()) && multi_thread {
         tokio::task::block_in_place(work)
     } else {
         work()
