@@ -255,6 +255,7 @@ pub struct Keys {
     blind: hmac::Key,
     pseudonym: hmac::Key,
     state: hmac::Key,
+    erasure: hmac::Key,
     signing: Ed25519KeyPair,
 }
 
@@ -286,6 +287,8 @@ impl Keys {
         derive(&prk, b"key-check-value", &mut check)?;
         let mut state = Zeroizing::new([0u8; 32]);
         derive(&prk, b"state-tag", state.as_mut_slice())?;
+        let mut erasure = Zeroizing::new([0u8; 32]);
+        derive(&prk, b"dataset-erasure-hash", erasure.as_mut_slice())?;
         let signing = Ed25519KeyPair::from_seed_unchecked(seed.as_slice())
             .map_err(|_| CryptoError::MasterKey("signing key derivation failed".into()))?;
         Ok(Keys {
@@ -299,8 +302,17 @@ impl Keys {
             blind: hmac::Key::new(hmac::HMAC_SHA256, blind.as_slice()),
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, pseudonym.as_slice()),
             state: hmac::Key::new(hmac::HMAC_SHA256, state.as_slice()),
+            erasure: hmac::Key::new(hmac::HMAC_SHA256, erasure.as_slice()),
             signing,
         })
+    }
+
+    /// What erasure writes over a value in the provider's databases where a dataset says
+    /// `erase: hash` (`docs/datasets.md`): hex HMAC-SHA256 of the value under a key of its own
+    /// derived from the master key. Equal values give equal hashes within a deployment;
+    /// nothing can be read back without the key.
+    pub fn erasure_hash(&self, value: &str) -> String {
+        hex::encode(hmac::sign(&self.erasure, value.as_bytes()).as_ref())
     }
 
     /// The master key's check value: 16 bytes derived from it under a label of their own, so a

@@ -200,6 +200,14 @@ fn names(r: &mut Report<'_>) {
                     push(r, di, f.pos, "invalid_value", message);
                 }
             }
+            let acts = c.delete_rows.is_some() || c.fields.iter().any(|f| f.erase != Erase::Keep);
+            if d.external.is_none() && acts && !c.fields.iter().any(|f| f.primary_key) {
+                let message = format!(
+                    "erasure deletes or masks rows of `{}`, but no field declares `fides_meta.primary_key`: rows are addressed by their key",
+                    c.name
+                );
+                push(r, di, c.pos, "missing_key", message);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! live schema — and rights requests fanned out to them. `docs/datasets.md` is the format.
 
 pub mod check;
+pub mod erase;
 pub mod live;
 pub mod model;
 pub mod parse;

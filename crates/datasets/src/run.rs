@@ -170,7 +170,7 @@ impl Fanout {
         self.block_on(async move { me.walk(&identities).await })?
     }
 
-    fn connection(&self, d: usize) -> Result<&Connection, Error> {
+    pub(crate) fn connection_of(&self, d: usize) -> Result<&Connection, Error> {
         let key = self
             .catalogue
             .datasets
@@ -190,7 +190,7 @@ impl Fanout {
         if let Some(p) = pools.get(&d) {
             return Ok(p.clone());
         }
-        let c = self.connection(d)?;
+        let c = self.connection_of(d)?;
         let pool = std::sync::Arc::new(match c.kind()? {
             Kind::Postgres => Pool::Pg(Mutex::new(Vec::new())),
             Kind::MySql => Pool::My(crate::live::mysql_pool(c)?),
@@ -204,7 +204,7 @@ impl Fanout {
         if let Some(s) = self.schemas.lock().ok().and_then(|m| m.get(&d).cloned()) {
             return Ok(s);
         }
-        let schema = std::sync::Arc::new(crate::live::introspect(self.connection(d)?).await?);
+        let schema = std::sync::Arc::new(crate::live::introspect(self.connection_of(d)?).await?);
         if let Ok(mut m) = self.schemas.lock() {
             m.insert(d, schema.clone());
         }
@@ -219,7 +219,7 @@ impl Fanout {
                 let conn = match reused {
                     Some(c) if !c.client.is_closed() => c,
                     _ => PgConn {
-                        client: crate::live::pg_connect(self.connection(d)?).await?,
+                        client: crate::live::pg_connect(self.connection_of(d)?).await?,
                         statements: HashMap::new(),
                     },
                 };
@@ -289,7 +289,7 @@ impl Fanout {
         let mut out = Vec::new();
         match session {
             Session::Pg(conn) => {
-                let pg_schema = self.connection(d)?.pg_schema().to_string();
+                let pg_schema = self.connection_of(d)?.pg_schema().to_string();
                 let columns: Vec<String> = collection
                     .fields
                     .iter()

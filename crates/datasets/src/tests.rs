@@ -118,6 +118,10 @@ dataset:
         "broken.yml:31:29: error[reference_cycle]",
         "broken.yml:38:29: error[reference_cycle]",
         "broken.yml:39:9: error[unreachable]: collection `diary`",
+        "broken.yml:15:9: error[missing_key]: erasure deletes or masks rows of `orders`",
+        "broken.yml:26:9: error[missing_key]: erasure deletes or masks rows of `invoices`",
+        "broken.yml:32:9: error[missing_key]: erasure deletes or masks rows of `payments`",
+        "broken.yml:39:9: error[missing_key]: erasure deletes or masks rows of `diary`",
     ];
     for e in expected {
         assert!(
@@ -457,4 +461,227 @@ mod live {
             drop_mysql(&db).await;
         });
     }
+
+    /// Erasure in both databases: the subject's rows deleted children first (a foreign key
+    /// forbids the customer first), orders kept for tax with the reference cleared and the
+    /// address overwritten, nobody else's row touched; carried out again, nothing more
+    /// happens; a held category is kept.
+    #[test]
+    fn erasure_plans_and_carries_out_children_first_and_only_the_subjects() {
+        let (catalogue, _) = load(&examples(), &Policy::example().unwrap());
+        let rt = runtime();
+        let seed_pg = "INSERT INTO customers (id, email, full_name, phone) VALUES
+                (1, 'ann@example.com', 'Ann', '+86 1'), (2, 'bo@example.com', 'Bo', NULL);
+             INSERT INTO orders VALUES (10, 1, 'Street 1', 'tea', 500), (11, 2, 'Road 2', 'cups', 900),
+                                       (12, 1, 'Street 1', 'pot', 1500);
+             INSERT INTO login_events VALUES (100, 1, '10.0.0.1', now()), (101, 2, '10.0.0.2', now());";
+        let seed_my = "INSERT INTO tickets VALUES (7, 'ann@other.example', 1, 'late tea'),
+                                        (8, 'bo@example.com', 2, 'broken cup'),
+                                        (9, 'ann@example.com', NULL, 'invoice');
+             INSERT INTO ticket_messages VALUES (70, 7, '+86 1', '2026-01-02 03:04:05'),
+                                                (80, 8, NULL, '2026-01-02 03:04:05')";
+        let (pg, client, schema, my, db) = rt.block_on(async {
+            let (pg, client, schema) = pg_shop(seed_pg).await;
+            let (my, db) = mysql_support(seed_my).await;
+            (pg, client, schema, my, db)
+        });
+        let mut connections = std::collections::BTreeMap::new();
+        connections.insert("shop".to_string(), pg);
+        connections.insert("support".to_string(), my.clone());
+        let fanout = std::sync::Arc::new(crate::run::Fanout::new(catalogue, connections).unwrap());
+        let mut ids = crate::run::Identities::new();
+        ids.insert(
+            Identity::Category("email".into()),
+            vec!["ann@example.com".into()],
+        );
+        let found = fanout.access(ids.clone()).unwrap();
+        let hash = |v: &str| format!("h({v})");
+        let plans = crate::erase::plan(&fanout.catalogue, &found, &[], &hash).unwrap();
+        let shop = &plans[0];
+        let order: Vec<&str> = shop
+            .steps
+            .iter()
+            .map(|s| match s {
+                crate::erase::Step::Delete { collection, .. } => collection.as_str(),
+                crate::erase::Step::Update { collection, .. } => collection.as_str(),
+            })
+            .collect();
+        assert_eq!(order, ["orders", "login_events", "customers"]);
+        let done: Vec<crate::erase::Done> = plans
+            .iter()
+            .map(|p| fanout.carry_out(p.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            done[0].deleted,
+            [
+                ("customers".to_string(), 1),
+                ("login_events".to_string(), 1)
+            ]
+            .into()
+        );
+        assert_eq!(done[0].masked, [("orders".to_string(), 2)].into());
+        assert_eq!(
+            done[1].deleted,
+            [
+                ("ticket_messages".to_string(), 1),
+                ("tickets".to_string(), 2)
+            ]
+            .into()
+        );
+        let left = rt.block_on(async {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT 'c' || id || coalesce(email, '') FROM {schema}.customers
+                         UNION ALL SELECT 'o' || id || ':' || coalesce(customer_id::text, '-') || ':' || coalesce(shipping_address, '-') || ':' || items FROM {schema}.orders
+                         UNION ALL SELECT 'l' || id FROM {schema}.login_events ORDER BY 1"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap();
+            rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+        });
+        assert_eq!(
+            left,
+            [
+                "c2bo@example.com",
+                "l101",
+                "o10:-:(erased):tea",
+                "o11:2:Road 2:cups",
+                "o12:-:(erased):pot"
+            ]
+        );
+        let tickets = rt.block_on(async {
+            use mysql_async::prelude::Queryable;
+            let pool = crate::live::mysql_pool(&my).unwrap();
+            let mut c = pool.get_conn().await.unwrap();
+            let t: Vec<u64> = c
+                .query("SELECT id FROM tickets UNION ALL SELECT id FROM ticket_messages ORDER BY 1")
+                .await
+                .unwrap();
+            drop(c);
+            pool.disconnect().await.unwrap();
+            t
+        });
+        assert_eq!(tickets, [8, 80]);
+        // Again: the same plan does nothing more and fails on nothing.
+        let again = fanout.carry_out(plans[0].clone()).unwrap();
+        assert!(again.deleted.values().all(|n| *n == 0), "{again:?}");
+        // A walk now finds nothing of the subject's.
+        let after = fanout.access(ids).unwrap();
+        assert!(
+            after.systems.iter().all(|s| s.collections.is_empty()),
+            "{after:?}"
+        );
+        rt.block_on(async {
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+            drop_mysql(&db).await;
+        });
+    }
+}
+
+/// A plan keeps what a hold covers and hashes what a dataset says to, from the values found.
+#[test]
+fn a_plan_keeps_held_categories_and_hashes_from_the_values_found() {
+    let text = "\
+dataset:
+  - fides_key: app
+    collections:
+      - name: users
+        steward: {erase: delete_row}
+        fields:
+          - name: id
+            fides_meta: {primary_key: true, identity: subject_id}
+          - name: email
+            data_categories: [email]
+          - name: phone
+            data_categories: [phone]
+      - name: notes
+        fields:
+          - name: id
+            fides_meta: {primary_key: true}
+          - name: user_id
+            fides_meta:
+              references: [{field: users.id, direction: from}]
+            steward: {erase: null}
+          - name: author_email
+            data_categories: [email]
+            steward: {erase: hash}
+";
+    let (catalogue, problems) = load(
+        &[("app.yml".into(), text.into())],
+        &Policy::example().unwrap(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let some = |v: &str| Some(v.to_string());
+    let found = crate::run::Found {
+        systems: vec![crate::run::SystemFound {
+            dataset: 0,
+            collections: vec![
+                crate::run::CollectionFound {
+                    collection: 0,
+                    rows: vec![vec![some("u1"), some("a@x"), some("+1")]],
+                },
+                crate::run::CollectionFound {
+                    collection: 1,
+                    rows: vec![
+                        vec![some("n1"), some("u1"), some("a@x")],
+                        vec![some("n2"), some("u1"), None],
+                    ],
+                },
+            ],
+        }],
+    };
+    let hash = |v: &str| format!("h({v})");
+    let plans = crate::erase::plan(&catalogue, &found, &[], &hash).unwrap();
+    use crate::erase::Step;
+    assert_eq!(
+        plans[0].steps,
+        [
+            Step::Update {
+                collection: "notes".into(),
+                key: vec!["id".into()],
+                fields: vec!["user_id".into(), "author_email".into()],
+                rows: vec![
+                    (vec!["n1".into()], vec![None, some("h(a@x)")]),
+                    (vec!["n2".into()], vec![None, None]),
+                ],
+            },
+            Step::Delete {
+                collection: "users".into(),
+                key: vec!["id".into()],
+                rows: vec![vec!["u1".into()]],
+            },
+        ]
+    );
+    // The phone is held: the user's row stays with its phone, its other PI cleared; the
+    // notes' author (email, not held) is hashed still.
+    let plans = crate::erase::plan(&catalogue, &found, &["phone".to_string()], &hash).unwrap();
+    assert_eq!(
+        plans[0].steps[1],
+        Step::Update {
+            collection: "users".into(),
+            key: vec!["id".into()],
+            fields: vec!["email".into()],
+            rows: vec![(vec!["u1".into()], vec![None])],
+        }
+    );
+    // Email held: the notes keep their author, the user row stays with its phone cleared.
+    let plans = crate::erase::plan(&catalogue, &found, &["email".to_string()], &hash).unwrap();
+    assert_eq!(
+        plans[0].steps[0],
+        Step::Update {
+            collection: "notes".into(),
+            key: vec!["id".into()],
+            fields: vec!["user_id".into()],
+            rows: vec![
+                (vec!["n1".into()], vec![None]),
+                (vec!["n2".into()], vec![None])
+            ],
+        }
+    );
 }

@@ -1,0 +1,371 @@
+//! Erasure in the provider's databases (P24, P28): a plan made from what a walk found —
+//! which rows each table deletes, which fields it sets to what — then carried out per
+//! database in one transaction, children before parents. A plan names every value it writes
+//! (a hash is computed when the plan is made), so carrying it out again after a crash, or
+//! after the database came back, does the same and no more.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::Catalogue;
+use crate::live::{Error, Kind};
+use crate::model::Erase;
+use crate::run::{Fanout, Found};
+
+/// One statement's worth of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Step {
+    /// Delete these rows.
+    Delete {
+        /// The table.
+        collection: String,
+        /// Its key's columns.
+        key: Vec<String>,
+        /// Each row's key values.
+        rows: Vec<Vec<String>>,
+    },
+    /// Set these fields of these rows to these values (`None`: NULL).
+    Update {
+        /// The table.
+        collection: String,
+        /// Its key's columns.
+        key: Vec<String>,
+        /// The fields set, in this order.
+        fields: Vec<String>,
+        /// Each row's key values, and the values its fields are set to.
+        rows: Vec<(Vec<String>, Vec<Option<String>>)>,
+    },
+}
+
+/// What erasure does in one database.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemPlan {
+    /// The dataset's key.
+    pub system: String,
+    /// In order: children before parents.
+    pub steps: Vec<Step>,
+}
+
+/// What carrying out a plan did: rows deleted and rows changed, per table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// Rows deleted, per table.
+    pub deleted: BTreeMap<String, u64>,
+    /// Rows whose fields were set, per table.
+    pub masked: BTreeMap<String, u64>,
+}
+
+/// The plan for every database dataset (in file order; an empty plan where nothing was
+/// found): rows of a collection that deletes rows are deleted, unless one of its fields holds
+/// a `held` category, in which case its other PI fields are masked; elsewhere each field is
+/// set as its `erase` says, fields of held categories left as they are. `hash` turns a value
+/// into what `erase: hash` writes.
+pub fn plan(
+    catalogue: &Catalogue,
+    found: &Found,
+    held: &[String],
+    hash: &dyn Fn(&str) -> String,
+) -> Result<Vec<SystemPlan>, Error> {
+    let mut plans = Vec::new();
+    for system in &found.systems {
+        let Some(d) = catalogue.datasets.get(system.dataset) else {
+            continue;
+        };
+        let mut plan = SystemPlan {
+            system: d.key.clone(),
+            steps: Vec::new(),
+        };
+        for ci in catalogue.erase_order(system.dataset) {
+            let (Some(c), Some(rows)) = (
+                d.collections.get(ci),
+                system
+                    .collections
+                    .iter()
+                    .find(|f| f.collection == ci)
+                    .map(|f| &f.rows),
+            ) else {
+                continue;
+            };
+            let key: Vec<usize> = c
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.primary_key)
+                .map(|(i, _)| i)
+                .collect();
+            if key.is_empty() {
+                return Err(Error::Settings(format!(
+                    "collection `{}.{}` declares no primary key to address rows by",
+                    d.key, c.name
+                )));
+            }
+            let key_names: Vec<String> = key
+                .iter()
+                .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
+                .collect();
+            let key_of = |row: &Vec<Option<String>>| -> Option<Vec<String>> {
+                key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
+            };
+            let is_held = |f: &crate::Field| f.categories.iter().any(|(c, _)| held.contains(c));
+            let holds_some = c.fields.iter().any(is_held);
+            if c.delete_rows.is_some() && !holds_some {
+                let keys: Vec<Vec<String>> = rows.iter().filter_map(key_of).collect();
+                if !keys.is_empty() {
+                    plan.steps.push(Step::Delete {
+                        collection: c.name.clone(),
+                        key: key_names,
+                        rows: keys,
+                    });
+                }
+                continue;
+            }
+            // Masked: each field erasure touches, but those of held categories.
+            let touched: Vec<usize> = c
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    let rule = if c.delete_rows.is_some() && f.is_pi() {
+                        // A row kept for a hold: its other PI is cleared.
+                        Erase::Null
+                    } else {
+                        f.erase.clone()
+                    };
+                    rule != Erase::Keep && !f.primary_key && !is_held(f)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if touched.is_empty() {
+                continue;
+            }
+            let mut changes = Vec::new();
+            for row in rows {
+                let Some(k) = key_of(row) else { continue };
+                let values: Vec<Option<String>> = touched
+                    .iter()
+                    .map(|&i| {
+                        let f = c.fields.get(i)?;
+                        let current = row.get(i).cloned().flatten();
+                        let rule = if c.delete_rows.is_some() && f.is_pi() {
+                            Erase::Null
+                        } else {
+                            f.erase.clone()
+                        };
+                        match rule {
+                            Erase::Fixed(v) => Some(v),
+                            Erase::Hash => current.map(|v| hash(&v)),
+                            Erase::Null | Erase::DeleteRow | Erase::Keep => None,
+                        }
+                    })
+                    .collect();
+                changes.push((k, values));
+            }
+            if !changes.is_empty() {
+                plan.steps.push(Step::Update {
+                    collection: c.name.clone(),
+                    key: key_names,
+                    fields: touched
+                        .iter()
+                        .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
+                        .collect(),
+                    rows: changes,
+                });
+            }
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn quote_my(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+impl Fanout {
+    /// Carries out `plan` in its database, in one transaction: all of it or none.
+    pub fn carry_out(self: &std::sync::Arc<Self>, plan: SystemPlan) -> Result<Done, Error> {
+        let me = std::sync::Arc::clone(self);
+        let system = plan.system.clone();
+        self.block_on(async move { me.carry_out_async(&plan).await })?
+            .map_err(|e| e.in_system(&system))
+    }
+
+    async fn carry_out_async(&self, plan: &SystemPlan) -> Result<Done, Error> {
+        let d = self
+            .catalogue
+            .datasets
+            .iter()
+            .position(|d| d.key == plan.system)
+            .ok_or_else(|| Error::Settings(format!("no dataset `{}`", plan.system)))?;
+        let schema = self.schema(d).await?;
+        let connection = self.connection_of(d)?;
+        let mut done = Done::default();
+        match connection.kind()? {
+            Kind::Postgres => {
+                let pg_schema = connection.pg_schema().to_string();
+                let mut client = crate::live::pg_connect(connection).await?;
+                let tx = client.transaction().await?;
+                for step in &plan.steps {
+                    let (collection, key) = match step {
+                        Step::Delete {
+                            collection, key, ..
+                        }
+                        | Step::Update {
+                            collection, key, ..
+                        } => (collection, key),
+                    };
+                    let table = schema.tables.get(collection).ok_or_else(|| {
+                        Error::Database(format!("table `{collection}` is not in the database"))
+                    })?;
+                    let cast = |column: &str| {
+                        table
+                            .columns
+                            .get(column)
+                            .filter(|c| !c.udt.is_empty())
+                            .map_or_else(|| "text".to_string(), |c| quote(&c.udt))
+                    };
+                    let target = format!("{}.{}", quote(&pg_schema), quote(collection));
+                    // Rows are addressed by their key; a one-column key takes them all at once.
+                    let condition = |first: usize| -> String {
+                        key.iter()
+                            .enumerate()
+                            .map(|(i, k)| {
+                                format!("{} = ${}::text::{}", quote(k), first + i, cast(k))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" AND ")
+                    };
+                    match step {
+                        Step::Delete { rows, .. } => {
+                            let n = if let [k] = key.as_slice() {
+                                let sql = format!(
+                                    "DELETE FROM {target} WHERE {} = ANY($1::text[]::{}[])",
+                                    quote(k),
+                                    cast(k)
+                                );
+                                let values: Vec<&str> = rows
+                                    .iter()
+                                    .filter_map(|r| r.first().map(String::as_str))
+                                    .collect();
+                                tx.execute(&sql, &[&values]).await?
+                            } else {
+                                let sql = format!("DELETE FROM {target} WHERE {}", condition(1));
+                                let st = tx.prepare(&sql).await?;
+                                let mut n = 0;
+                                for r in rows {
+                                    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                                        r.iter().map(|v| v as _).collect();
+                                    n += tx.execute(&st, &params).await?;
+                                }
+                                n
+                            };
+                            *done.deleted.entry(collection.clone()).or_default() += n;
+                        }
+                        Step::Update { fields, rows, .. } => {
+                            let sets: Vec<String> = fields
+                                .iter()
+                                .enumerate()
+                                .map(|(i, f)| {
+                                    format!("{} = ${}::text::{}", quote(f), i + 1, cast(f))
+                                })
+                                .collect();
+                            let sql = format!(
+                                "UPDATE {target} SET {} WHERE {}",
+                                sets.join(", "),
+                                condition(fields.len() + 1)
+                            );
+                            let st = tx.prepare(&sql).await?;
+                            let mut n = 0;
+                            for (k, values) in rows {
+                                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                                    values.iter().map(|v| v as _).collect();
+                                params.extend(
+                                    k.iter()
+                                        .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)),
+                                );
+                                n += tx.execute(&st, &params).await?;
+                            }
+                            *done.masked.entry(collection.clone()).or_default() += n;
+                        }
+                    }
+                }
+                tx.commit().await?;
+            }
+            Kind::MySql => {
+                use mysql_async::prelude::Queryable;
+                let pool = crate::live::mysql_pool(connection)?;
+                let mut conn = pool.get_conn().await?;
+                let mut tx = conn
+                    .start_transaction(mysql_async::TxOpts::default())
+                    .await?;
+                for step in &plan.steps {
+                    match step {
+                        Step::Delete {
+                            collection,
+                            key,
+                            rows,
+                        } => {
+                            let condition: Vec<String> =
+                                key.iter().map(|k| format!("{} = ?", quote_my(k))).collect();
+                            let sql = format!(
+                                "DELETE FROM {} WHERE {}",
+                                quote_my(collection),
+                                condition.join(" AND ")
+                            );
+                            let mut n = 0;
+                            for r in rows {
+                                tx.exec_drop(&sql, r.clone()).await?;
+                                n += tx.affected_rows();
+                            }
+                            *done.deleted.entry(collection.clone()).or_default() += n;
+                        }
+                        Step::Update {
+                            collection,
+                            key,
+                            fields,
+                            rows,
+                        } => {
+                            let sets: Vec<String> = fields
+                                .iter()
+                                .map(|f| format!("{} = ?", quote_my(f)))
+                                .collect();
+                            let condition: Vec<String> =
+                                key.iter().map(|k| format!("{} = ?", quote_my(k))).collect();
+                            let sql = format!(
+                                "UPDATE {} SET {} WHERE {}",
+                                quote_my(collection),
+                                sets.join(", "),
+                                condition.join(" AND ")
+                            );
+                            let mut n = 0;
+                            for (k, values) in rows {
+                                let mut params: Vec<mysql_async::Value> = values
+                                    .iter()
+                                    .map(|v| match v {
+                                        Some(v) => mysql_async::Value::from(v.as_str()),
+                                        None => mysql_async::Value::NULL,
+                                    })
+                                    .collect();
+                                params
+                                    .extend(k.iter().map(|v| mysql_async::Value::from(v.as_str())));
+                                tx.exec_drop(&sql, params).await?;
+                                n += tx.affected_rows();
+                            }
+                            *done.masked.entry(collection.clone()).or_default() += n;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                drop(conn);
+                pool.disconnect().await?;
+            }
+        }
+        Ok(done)
+    }
+}
