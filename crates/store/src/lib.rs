@@ -286,6 +286,33 @@ pub struct RequestStepRow {
     pub actor: String,
 }
 
+/// Where a request's erasure stands in one of the provider's other databases (issue 16,
+/// `docs/datasets.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSystemRow {
+    /// Whose request.
+    pub subject: SubjectKey,
+    /// The request's id.
+    pub request: String,
+    /// The dataset's key.
+    pub system: String,
+    /// `waiting` (no plan yet: a database could not be read), `planned` (a plan to carry
+    /// out), `done` or `failed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When to try again.
+    pub next_ms: i64,
+    /// Why the last attempt failed (no value), or empty.
+    pub reason: String,
+    /// The plan, sealed under the subject's data key; empty before there is one.
+    pub sealed_plan: Vec<u8>,
+    /// What was done, as compact JSON (counts per table), once done.
+    pub result: String,
+    /// When last changed.
+    pub updated_ms: i64,
+}
+
 /// One end of a link between a subject and a visitor's device (P19).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkRow {
@@ -637,6 +664,8 @@ pub enum Op {
     PutRequest(RequestRow),
     /// Record a step a request took; a step already there is kept as it is.
     RequestStep(RequestStepRow),
+    /// Create or replace where a request's erasure stands in one system.
+    PutRequestSystem(RequestSystemRow),
     /// Issue (or replace) a subject's one-time code.
     PutOtp(OtpRow),
     /// Void a subject's one-time code.
@@ -923,6 +952,15 @@ pub trait Store: Reader + Send + Sync {
     fn message(&self, id: &str) -> Result<Option<OutboxRow>, StoreError>;
     /// The language a subject is written to in, if one was recorded.
     fn subject_language(&self, subject: &SubjectKey) -> Result<Option<String>, StoreError>;
+    /// Where request `request` of `subject` stands in each system, by system.
+    fn request_systems(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<RequestSystemRow>, StoreError>;
+    /// The requests with a system not yet done or failed whose next attempt is due by
+    /// `before_ms`: (subject, request), each once.
+    fn systems_due(&self, before_ms: i64) -> Result<Vec<(SubjectKey, String)>, StoreError>;
     /// The steps request `request` of `subject` took, oldest first.
     fn request_steps(
         &self,

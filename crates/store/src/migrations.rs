@@ -71,6 +71,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     10 "010_cases.sql",
     11 "011_subject_links.sql",
     12 "012_request_steps.sql",
+    13 "013_request_systems.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -91,6 +92,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     6 "006_cases.sql",
     7 "007_subject_links.sql",
     8 "008_request_steps.sql",
+    9 "009_request_systems.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -179,6 +179,69 @@ pub(super) fn requests_are_read_in_the_unit_and_listed_when_due(
     )
 }
 
+/// Where a request stands in each system comes back by system, replaced as it moves; the
+/// due list names each request with a system still to do once, when its next attempt is due.
+pub(super) fn request_systems_are_kept(make: Factory<'_>) -> Result<(), String> {
+    let (store, _) = make();
+    let (a, b) = (subject(61), subject(62));
+    let row = |s, request: &str, system: &str, state: &str, next_ms| crate::RequestSystemRow {
+        subject: s,
+        request: request.into(),
+        system: system.into(),
+        state: state.into(),
+        attempts: 1,
+        next_ms,
+        reason: "PostgreSQL cannot be reached".into(),
+        sealed_plan: vec![1, 2, 3],
+        result: String::new(),
+        updated_ms: 5,
+    };
+    store
+        .commit(
+            vec![
+                Op::PutRequestSystem(row(a, "req_1", "support", "planned", 100)),
+                Op::PutRequestSystem(row(a, "req_1", "shop", "waiting", 50)),
+                Op::PutRequestSystem(row(b, "req_2", "shop", "planned", 500)),
+                Op::PutRequestSystem(row(b, "req_3", "shop", "done", 0)),
+            ],
+            vec![draft("request.start")],
+        )
+        .map_err(e)?;
+    let systems = store.request_systems(&a, "req_1").map_err(e)?;
+    ensure(
+        systems
+            .iter()
+            .map(|r| r.system.as_str())
+            .collect::<Vec<_>>()
+            == ["shop", "support"]
+            && systems.first() == Some(&row(a, "req_1", "shop", "waiting", 50)),
+        "by system, as written",
+    )?;
+    ensure(
+        store.systems_due(100).map_err(e)? == vec![(a, "req_1".to_string())],
+        "each request once, when due, not what is done",
+    )?;
+    let mut done = row(a, "req_1", "shop", "done", 50);
+    done.result = "{\"deleted\":{\"customers\":1}}".into();
+    store
+        .commit(
+            vec![
+                Op::PutRequestSystem(done.clone()),
+                Op::PutRequestSystem(row(a, "req_1", "support", "failed", 100)),
+            ],
+            vec![draft("dataset.erase")],
+        )
+        .map_err(e)?;
+    ensure(
+        store.request_systems(&a, "req_1").map_err(e)?.first() == Some(&done),
+        "replaced as it moves",
+    )?;
+    ensure(
+        store.systems_due(1_000).map_err(e)? == vec![(b, "req_2".to_string())],
+        "done and failed systems are not due",
+    )
+}
+
 /// A request's steps come back oldest first, for that subject's request only; a step already
 /// recorded keeps its first time and actor.
 pub(super) fn request_steps_are_kept(make: Factory<'_>) -> Result<(), String> {

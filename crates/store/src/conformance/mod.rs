@@ -165,6 +165,10 @@ pub const CHECKS: &[Check] = &[
     ("device_links_are_kept", outbox::device_links_are_kept),
     ("request_steps_are_kept", coverage::request_steps_are_kept),
     (
+        "request_systems_are_kept",
+        coverage::request_systems_are_kept,
+    ),
+    (
         "policy_versions_and_events_are_kept",
         outbox::policy_versions_and_events_are_kept,
     ),
@@ -202,7 +206,7 @@ macro_rules! conformance_tests {
             certificates_are_kept, records_are_deleted_by_key, state_rows_and_tags_are_kept,
             audit_scan_streams_from_a_seq_and_stops, outbox_claims_each_message_once_per_lease,
             webhook_endpoints_are_kept, subject_languages_are_kept, device_links_are_kept,
-            request_steps_are_kept, policy_versions_and_events_are_kept, cases_their_sets_and_matching_records_are_kept);
+            request_steps_are_kept, request_systems_are_kept, policy_versions_and_events_are_kept, cases_their_sets_and_matching_records_are_kept);
     };
     (@each $scratch:expr; $($check:ident),* $(,)?) => {
         $(

@@ -42,6 +42,7 @@ pub const DISTRIBUTED: &[(&str, &str)] = &[
     ("policy_events", "subject"),
     ("subject_links", "subject"),
     ("request_steps", "subject"),
+    ("request_systems", "subject"),
 ];
 
 /// Reference tables: a copy on every node.
@@ -74,6 +75,7 @@ pub const FAN_OUT: &[&str] = &[
     "destroyed",
     "consent_current",
     "policy_events",
+    "request_systems",
 ];
 
 /// How a statement runs on a distributed PostgreSQL.

@@ -275,6 +275,27 @@ pub(super) fn plan(op: Op, audit_seq: i64, out: &mut Vec<Stmt>) -> Result<(), St
                 Box::new(step.actor),
             ],
         )),
+        Op::PutRequestSystem(r) => out.push(stmt(
+            "INSERT INTO request_systems (subject, request, system, state, attempts, next_ms,
+             reason, sealed_plan, result, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (subject, request, system) DO UPDATE SET state = EXCLUDED.state,
+             attempts = EXCLUDED.attempts, next_ms = EXCLUDED.next_ms, reason = EXCLUDED.reason,
+             sealed_plan = EXCLUDED.sealed_plan, result = EXCLUDED.result,
+             updated_ms = EXCLUDED.updated_ms",
+            vec![
+                bytes(&r.subject),
+                Box::new(r.request),
+                Box::new(r.system),
+                Box::new(r.state),
+                Box::new(i64::from(r.attempts)),
+                Box::new(r.next_ms),
+                Box::new(r.reason),
+                Box::new(r.sealed_plan),
+                Box::new(r.result),
+                Box::new(r.updated_ms),
+            ],
+        )),
         Op::PutOtp(o) => out.push(stmt(
             "INSERT INTO otp_codes (subject, digest, expires_ms, attempts) VALUES ($1, $2, $3, $4)
              ON CONFLICT (subject) DO UPDATE SET digest = EXCLUDED.digest,

@@ -36,6 +36,7 @@ pub const DATA_TABLES: &[&str] = &[
     "case_sets",
     "subject_links",
     "request_steps",
+    "request_systems",
 ];
 
 /// Every table of the keyring schema, as backups write them.

@@ -355,6 +355,43 @@ impl crate::Store for PgStore {
         )
     }
 
+    fn request_systems(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<crate::RequestSystemRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT request, system, state, attempts, next_ms, reason, sealed_plan, result,
+                    updated_ms
+             FROM request_systems WHERE subject = $1 AND request = $2 ORDER BY system",
+            &[&&subject[..], &request],
+            move |r| {
+                Ok(crate::RequestSystemRow {
+                    subject,
+                    request: col(r, 0)?,
+                    system: col(r, 1)?,
+                    state: col(r, 2)?,
+                    attempts: u32::try_from(col::<i64>(r, 3)?).unwrap_or(u32::MAX),
+                    next_ms: col(r, 4)?,
+                    reason: col(r, 5)?,
+                    sealed_plan: col(r, 6)?,
+                    result: col(r, 7)?,
+                    updated_ms: col(r, 8)?,
+                })
+            },
+        )
+    }
+
+    fn systems_due(&self, before_ms: i64) -> Result<Vec<(SubjectKey, String)>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT subject, request FROM request_systems
+             WHERE state IN ('waiting', 'planned') AND next_ms <= $1 ORDER BY subject, request",
+            &[&before_ms],
+            |r| Ok((key16(col(r, 0)?)?, col(r, 1)?)),
+        )
+    }
+
     fn request_steps(
         &self,
         subject: &SubjectKey,

@@ -226,6 +226,25 @@ pub(super) fn apply(
                 step.actor
             ])?;
         }
+        Op::PutRequestSystem(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO request_systems (subject, request, system, state, attempts,
+                 next_ms, reason, sealed_plan, result, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                &r.subject[..],
+                r.request,
+                r.system,
+                r.state,
+                r.attempts,
+                r.next_ms,
+                r.reason,
+                r.sealed_plan,
+                r.result,
+                r.updated_ms
+            ])?;
+        }
         Op::PutOtp(o) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO otp_codes (subject, digest, expires_ms, attempts) VALUES (?1, ?2, ?3, ?4)",

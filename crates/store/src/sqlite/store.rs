@@ -351,6 +351,43 @@ impl crate::Store for SqliteStore {
         )
     }
 
+    fn request_systems(
+        &self,
+        subject: &SubjectKey,
+        request: &str,
+    ) -> Result<Vec<crate::RequestSystemRow>, StoreError> {
+        let subject = *subject;
+        self.rows(
+            "SELECT request, system, state, attempts, next_ms, reason, sealed_plan, result,
+                    updated_ms
+             FROM request_systems WHERE subject = ?1 AND request = ?2 ORDER BY system",
+            params![&subject[..], request],
+            move |r| {
+                Ok(crate::RequestSystemRow {
+                    subject,
+                    request: r.get(0)?,
+                    system: r.get(1)?,
+                    state: r.get(2)?,
+                    attempts: r.get(3)?,
+                    next_ms: r.get(4)?,
+                    reason: r.get(5)?,
+                    sealed_plan: r.get(6)?,
+                    result: r.get(7)?,
+                    updated_ms: r.get(8)?,
+                })
+            },
+        )
+    }
+
+    fn systems_due(&self, before_ms: i64) -> Result<Vec<(SubjectKey, String)>, StoreError> {
+        self.rows(
+            "SELECT DISTINCT subject, request FROM request_systems
+             WHERE state IN ('waiting', 'planned') AND next_ms <= ?1 ORDER BY subject, request",
+            params![before_ms],
+            |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
+        )
+    }
+
     fn request_steps(
         &self,
         subject: &SubjectKey,
