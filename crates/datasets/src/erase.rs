@@ -59,9 +59,10 @@ pub struct Done {
 
 /// The plan for every database dataset (in file order; an empty plan where nothing was
 /// found): rows of a collection that deletes rows are deleted, unless one of its fields holds
-/// a `held` category, in which case its other PI fields are masked; elsewhere each field is
-/// set as its `erase` says, fields of held categories left as they are. `hash` turns a value
-/// into what `erase: hash` writes.
+/// a `held` category, in which case its other PI fields are cleared; elsewhere each PI field
+/// is set as its `erase` says, fields of held categories left as they are. A field holding
+/// no PI (a reference cleared with `erase: null`) is set only where a collection it refers to
+/// has its rows deleted by the plan. `hash` turns a value into what `erase: hash` writes.
 pub fn plan(
     catalogue: &Catalogue,
     found: &Found,
@@ -77,6 +78,17 @@ pub fn plan(
             system: d.key.clone(),
             steps: Vec::new(),
         };
+        let is_held = |f: &crate::Field| f.categories.iter().any(|(c, _)| held.contains(c));
+        // The collections whose rows this plan deletes.
+        let deleted: Vec<usize> = system
+            .collections
+            .iter()
+            .filter(|f| !f.rows.is_empty())
+            .filter_map(|f| {
+                let c = d.collections.get(f.collection)?;
+                (c.delete_rows.is_some() && !c.fields.iter().any(is_held)).then_some(f.collection)
+            })
+            .collect();
         for ci in catalogue.erase_order(system.dataset) {
             let (Some(c), Some(rows)) = (
                 d.collections.get(ci),
@@ -108,7 +120,6 @@ pub fn plan(
             let key_of = |row: &Vec<Option<String>>| -> Option<Vec<String>> {
                 key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
             };
-            let is_held = |f: &crate::Field| f.categories.iter().any(|(c, _)| held.contains(c));
             let holds_some = c.fields.iter().any(is_held);
             if c.delete_rows.is_some() && !holds_some {
                 let keys: Vec<Vec<String>> = rows.iter().filter_map(key_of).collect();
@@ -121,11 +132,21 @@ pub fn plan(
                 }
                 continue;
             }
+            // A reference is cleared only where what it refers to goes.
+            let clears = |fi: usize| {
+                catalogue.edges.iter().any(|e| {
+                    e.from == (system.dataset, ci)
+                        && e.field == fi
+                        && e.to.0 == system.dataset
+                        && deleted.contains(&e.to.1)
+                })
+            };
             // Masked: each field erasure touches, but those of held categories.
             let touched: Vec<usize> = c
                 .fields
                 .iter()
                 .enumerate()
+                .filter(|(fi, f)| f.is_pi() || clears(*fi))
                 .filter(|(_, f)| {
                     let rule = if c.delete_rows.is_some() && f.is_pi() {
                         // A row kept for a hold: its other PI is cleared.

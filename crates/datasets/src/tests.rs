@@ -670,18 +670,16 @@ dataset:
             rows: vec![(vec!["u1".into()], vec![None])],
         }
     );
-    // Email held: the notes keep their author, the user row stays with its phone cleared.
+    // Email held: the user row stays (its phone cleared), so the notes keep their reference
+    // to it, and their author.
     let plans = crate::erase::plan(&catalogue, &found, &["email".to_string()], &hash).unwrap();
     assert_eq!(
-        plans[0].steps[0],
-        Step::Update {
-            collection: "notes".into(),
+        plans[0].steps,
+        [Step::Update {
+            collection: "users".into(),
             key: vec!["id".into()],
-            fields: vec!["user_id".into()],
-            rows: vec![
-                (vec!["n1".into()], vec![None]),
-                (vec!["n2".into()], vec![None])
-            ],
-        }
+            fields: vec!["phone".into()],
+            rows: vec![(vec!["u1".into()], vec![None])],
+        }]
     );
 }
