@@ -384,3 +384,315 @@ fn p23_an_unreachable_database_leaves_the_access_request_open() {
     assert_eq!(r.body["state"], "verified", "{}", r.body);
     assert!(!srv.audit_text().contains("dataset.read"));
 }
+
+/// What is left in the two databases, as text: every customer, order, sign-in, ticket and
+/// message, one line each.
+fn left_in(dbs: &ProviderDbs) -> String {
+    let pg = Command::new("psql")
+        .args([
+            &steward_store::test_url(),
+            "-qAt",
+            "-c",
+            &format!(
+                "SET search_path = {}; SELECT 'customer ' || id || ' ' || email || ' ' || coalesce(full_name, '-') || ' ' || coalesce(phone, '-') FROM customers
+                 UNION ALL SELECT 'order ' || id || ' ' || coalesce(customer_id::text, '-') || ' ' || coalesce(shipping_address, '-') || ' ' || items FROM orders
+                 UNION ALL SELECT 'login ' || id || ' ' || customer_id || ' ' || coalesce(ip, '-') FROM login_events ORDER BY 1",
+                dbs.schema
+            ),
+        ])
+        .output()
+        .unwrap();
+    let my = Command::new("mariadb")
+        .args([
+            "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-N", "-B", &dbs.database, "-e",
+            "SELECT CONCAT('ticket ', id, ' ', requester_email, ' ', COALESCE(customer_ref, '-')) FROM tickets
+             UNION ALL SELECT CONCAT('message ', id, ' ', ticket_id, ' ', COALESCE(author_phone, '-')) FROM ticket_messages ORDER BY 1",
+        ])
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&pg.stdout),
+        String::from_utf8_lossy(&my.stdout)
+    );
+    let mut lines: Vec<&str> = all.lines().collect();
+    lines.sort_unstable();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn open_verified(
+    srv: &crate::http::Server,
+    officer: &str,
+    subject: &str,
+    body: serde_json::Value,
+) -> String {
+    let opened = srv.post(&format!("/v1/subjects/{subject}/requests"), officer, body);
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let id = opened.body["id"].as_str().unwrap().to_string();
+    let verified = srv.post(
+        &format!("/v1/requests/{id}/verify"),
+        officer,
+        serde_json::json!({"method": "documents"}),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    id
+}
+
+/// P28: a deletion erases the subject in both databases — children before parents, orders
+/// kept for tax with the customer cleared and the address overwritten — before Steward's own
+/// erasure; no identifying value of theirs is left, no one else's row is touched, and every
+/// step is audited without a value.
+#[test]
+fn p28_a_deletion_erases_the_subject_in_the_providers_databases() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("erase", &email);
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject asked"}),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
+    let systems = &done.body["request"]["outcome"]["systems"];
+    assert_eq!(
+        systems["shop"],
+        serde_json::json!({"deleted": {"customers": 1, "login_events": 1}, "masked": {"orders": 2}}),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        systems["support"],
+        serde_json::json!({"deleted": {"ticket_messages": 1, "tickets": 2}, "masked": {}})
+    );
+    assert!(done.body["certificate"].is_object(), "{}", done.body);
+    let left = left_in(&dbs);
+    assert_eq!(
+        left,
+        "customer 2 bo@example.com Bo -\nlogin 101 2 10.0.0.2\nmessage 80 8 -\n\
+         order 10 - (erased) tea\norder 11 2 Road 2 cups\norder 12 - (erased) pot\n\
+         ticket 8 bo@example.com 2\n",
+        "what is left: Bo's rows as seeded, the subject's orders without them"
+    );
+    for value in [
+        email.as_str(),
+        "Wang Fang",
+        "+86 135 0000 1111",
+        "10.0.0.1",
+        "Street 1",
+        "fang@other.example",
+    ] {
+        assert!(!left.contains(value), "{value} is left");
+    }
+    let log = srv.audit_text();
+    assert_eq!(log.matches("dataset.plan").count(), 1, "{log}");
+    assert_eq!(log.matches("dataset.erase").count(), 2, "{log}");
+    assert!(
+        log.contains("subject.erase"),
+        "Steward's own erasure follows"
+    );
+    for value in [email.as_str(), "Street 1", "10.0.0.1"] {
+        assert!(!log.contains(value), "{value} in the audit log");
+    }
+}
+
+/// A TCP relay to MariaDB that can be cut: while down it closes every connection at once,
+/// as a database that went away would.
+struct Relay {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(to: u16) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = up.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, up }
+    }
+}
+
+/// P28: a database that cannot be reached leaves the deletion in progress with the reason
+/// shown; nothing is erased anywhere meanwhile (the plan needs every database); when it is
+/// back and the retry is due, the worker erases both and completes the request.
+#[test]
+fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("retry", &email);
+    let relay = Relay::start(3306);
+    let mut connections = dbs.connections();
+    connections.get_mut("support").unwrap().url =
+        format!("mysql://root@127.0.0.1:{}/{}", relay.port, dbs.database);
+    srv.vault.attach_datasets(dbs.fanout(connections)).unwrap();
+    let before = left_in(&dbs);
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let waiting = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject asked"}),
+    );
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+    assert_eq!(
+        waiting.body["request"]["state"], "in_progress",
+        "{}",
+        waiting.body
+    );
+    let r = srv.get(&format!("/v1/requests/{id}"), &officer);
+    let systems = r.body["systems"].as_array().unwrap();
+    assert_eq!(systems.len(), 2, "{}", r.body);
+    for s in systems {
+        assert_eq!(s["state"], "waiting", "{}", r.body);
+        assert!(
+            s["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("system `support`: MySQL"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        left_in(&dbs),
+        before,
+        "nothing erased while a database is away"
+    );
+    // Not yet due: nothing happens.
+    assert_eq!(srv.vault.advance_datasets().unwrap(), 0);
+    // Back, and due: erased in both, and the request completed by Steward.
+    relay.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    srv.clock.advance(61_000);
+    assert_eq!(srv.vault.advance_datasets().unwrap(), 1);
+    let r = srv.get(&format!("/v1/requests/{id}"), &officer);
+    assert_eq!(r.body["state"], "completed", "{}", r.body);
+    assert_eq!(
+        r.body["outcome"]["systems"]["support"]["deleted"]["tickets"], 2,
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "done")
+    );
+    let left = left_in(&dbs);
+    assert!(
+        !left.contains(&email) && left.contains("bo@example.com"),
+        "{left}"
+    );
+    // The retry, the erasures and the completion, each audited; the last two by Steward.
+    let mut acts = Vec::new();
+    srv.vault
+        .store()
+        .audit_scan(1, &mut |raw| {
+            let e = steward_audit::Entry::decode(raw.bytes, [0; 32]).unwrap();
+            if e.action.starts_with("dataset.") || e.action.starts_with("request.") {
+                acts.push(format!("{} {} {}", e.action, e.actor, e.role));
+            }
+            true
+        })
+        .unwrap();
+    let officer_id = acts[0].split(' ').nth(1).unwrap().to_string();
+    assert_eq!(
+        acts,
+        [
+            format!("request.open {officer_id} privacy_officer"),
+            format!("request.verify {officer_id} privacy_officer"),
+            format!("dataset.retry {officer_id} privacy_officer"),
+            format!("request.start {officer_id} privacy_officer"),
+            "dataset.plan system system".to_string(),
+            "dataset.erase system system".to_string(),
+            "dataset.erase system system".to_string(),
+            "request.complete system system".to_string(),
+        ]
+    );
+    assert_eq!(
+        srv.vault.advance_datasets().unwrap(),
+        0,
+        "nothing more to do"
+    );
+}
+
+/// P18: a category under a legal hold is kept in the provider's databases too: the orders'
+/// addresses stay; the customer row, which holds no held category, goes.
+#[test]
+fn p18_a_held_category_is_kept_in_the_providers_databases() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("hold", &email);
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+    let until = steward_core::clock::Clock::now_ms(&*srv.clock) + 10 * steward_core::DAY_MS;
+    let hold = srv.post(
+        &format!("/v1/subjects/{subject}/holds"),
+        &officer,
+        serde_json::json!({"reason": "dispute", "reference": "case 7", "until_ms": until, "categories": ["postal_address"]}),
+    );
+    assert_eq!(hold.status, 201, "{}", hold.body);
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject asked"}),
+    );
+    assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
+    let left = left_in(&dbs);
+    assert!(
+        left.contains("order 10 - Street 1 tea"),
+        "the held address stays: {left}"
+    );
+    assert!(!left.contains(&email), "{left}");
+}

@@ -126,15 +126,7 @@ impl Vault {
             return Ok(Vec::new());
         };
         let ids = Vault::identities(fanout, subject, export);
-        let found = fanout.access(ids).map_err(|e| match e {
-            steward_datasets::live::Error::System { system, reason } => {
-                Error::DatasetUnavailable { system, reason }
-            }
-            other => Error::DatasetUnavailable {
-                system: "datasets".into(),
-                reason: other.to_string(),
-            },
-        })?;
+        let found = fanout.access(ids).map_err(unavailable)?;
         let mut drafts = Vec::new();
         for system in found.systems {
             let Some(d) = fanout.catalogue.datasets.get(system.dataset) else {
@@ -220,5 +212,349 @@ impl Vault {
             });
         }
         Ok(drafts)
+    }
+}
+
+/// Where a request's erasure stands in one of the provider's databases, as callers see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SystemState {
+    /// The dataset's key.
+    pub system: String,
+    /// `waiting` (a database could not be read to plan), `planned` (to be carried out),
+    /// `done` or `failed` (given up at the request's deadline).
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed (never a value); empty once done.
+    pub reason: String,
+    /// When it is tried again, while not settled.
+    pub next_at: Option<String>,
+    /// What was done: rows deleted and changed per table.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub result: Option<serde_json::Value>,
+}
+
+/// How long before a system is tried again after `attempts` failures: a minute, doubling, at
+/// most six hours.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    let minutes = 1i64 << attempts.saturating_sub(1).min(9);
+    (minutes * 60_000).min(6 * 3_600_000)
+}
+
+fn settled(state: &str) -> bool {
+    matches!(state, "done" | "failed")
+}
+
+impl Vault {
+    /// Where request `row` stands in each of the provider's databases.
+    pub(crate) fn system_states(
+        &self,
+        row: &steward_store::RequestRow,
+    ) -> Result<Vec<SystemState>, Error> {
+        Ok(self
+            .store
+            .request_systems(&row.subject, &row.id)?
+            .into_iter()
+            .map(|s| SystemState {
+                next_at: (!settled(&s.state)).then(|| crate::clock::rfc3339(s.next_ms)),
+                result: serde_json::from_str(&s.result).ok(),
+                system: s.system,
+                state: s.state,
+                attempts: s.attempts,
+                reason: s.reason,
+            })
+            .collect())
+    }
+
+    /// The subject's identities for the provider's databases, from what Steward holds.
+    fn held_identities(&self, fanout: &Fanout, subject: SubjectId) -> Result<Identities, Error> {
+        let wanted: std::collections::BTreeSet<String> = fanout
+            .catalogue
+            .datasets
+            .iter()
+            .flat_map(|d| d.collections.iter())
+            .flat_map(|c| c.fields.iter())
+            .filter_map(|f| match &f.identity {
+                Some((Identity::Category(c), _)) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        let rows = self
+            .store
+            .records(&subject.0)?
+            .into_iter()
+            .filter(|r| wanted.contains(&r.category))
+            .collect();
+        let values = self.open_rows(subject, rows)?;
+        let mut ids = Identities::new();
+        ids.insert(Identity::SubjectId, vec![subject.to_string()]);
+        for c in wanted {
+            ids.insert(
+                Identity::Category(c.clone()),
+                values
+                    .iter()
+                    .filter(|v| v.category == c)
+                    .map(|v| v.value.clone())
+                    .collect(),
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Moves request `row`'s erasure on in the provider's databases (P24, P28): plans it on
+    /// first call (a walk; the plan of each database sealed under the subject's key), then
+    /// carries out every plan that is due, each in one transaction of its database. Every
+    /// step is audited (`dataset.plan`, `dataset.erase`, `dataset.retry`, `dataset.failed`),
+    /// never with a value. Returns what was done per system once every system is done or
+    /// given up (at the request's deadline), else `None`: the request waits, and
+    /// [`Vault::advance_datasets`] tries again when due. Fields of `held` categories are
+    /// kept.
+    pub(crate) fn reach_erasure(
+        &self,
+        actor: &Actor,
+        row: &steward_store::RequestRow,
+        held: &[String],
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let Some(fanout) = self.datasets.get() else {
+            return Ok(Some(json!({})));
+        };
+        let subject = SubjectId(row.subject);
+        let now = self.clock.now_ms();
+        let mut systems = self.store.request_systems(&row.subject, &row.id)?;
+        let databases: Vec<&str> = fanout
+            .catalogue
+            .datasets
+            .iter()
+            .filter(|d| d.external.is_none())
+            .map(|d| d.key.as_str())
+            .collect();
+        let blank = |system: &str| steward_store::RequestSystemRow {
+            subject: row.subject,
+            request: row.id.clone(),
+            system: system.to_string(),
+            state: "waiting".into(),
+            attempts: 0,
+            next_ms: now,
+            reason: String::new(),
+            sealed_plan: Vec::new(),
+            result: String::new(),
+            updated_ms: now,
+        };
+        // Plan, when there is none yet (first call, or the last walk failed) and it is due.
+        let unplanned = systems.is_empty()
+            || systems
+                .iter()
+                .any(|s| s.state == "waiting" && s.next_ms <= now);
+        if unplanned {
+            let walked = self
+                .held_identities(fanout, subject)
+                .and_then(|ids| fanout.access(ids).map_err(unavailable))
+                .and_then(|found| {
+                    let hash = |v: &str| self.keys.erasure_hash(v);
+                    steward_datasets::erase::plan(&fanout.catalogue, &found, held, &hash)
+                        .map_err(unavailable)
+                });
+            match walked {
+                Ok(plans) => {
+                    let mut rows = Vec::new();
+                    let mut counts = serde_json::Map::new();
+                    for plan in plans {
+                        let text = serde_json::to_string(&plan)
+                            .map_err(|_| Error::Internal("a plan does not serialise"))?;
+                        let sealed = self.seal_text(
+                            subject,
+                            "dataset-plan",
+                            &format!("{}:{}", row.id, plan.system),
+                            &text,
+                        )?;
+                        counts.insert(plan.system.clone(), plan_counts(&plan));
+                        let mut r = blank(&plan.system);
+                        r.state = "planned".into();
+                        r.sealed_plan = sealed.into_bytes();
+                        rows.push(r);
+                    }
+                    let draft = self.act(
+                        actor,
+                        "dataset.plan",
+                        Some(subject),
+                        json!({ "request": row.id, "systems": counts }),
+                    );
+                    self.store.commit(
+                        rows.iter()
+                            .cloned()
+                            .map(steward_store::Op::PutRequestSystem)
+                            .collect(),
+                        vec![draft],
+                    )?;
+                    systems = rows;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    let attempts = systems.first().map_or(0, |s| s.attempts) + 1;
+                    let give_up = now >= row.due_ms;
+                    let rows: Vec<steward_store::RequestSystemRow> = databases
+                        .iter()
+                        .map(|d| {
+                            let mut r = blank(d);
+                            r.attempts = attempts;
+                            r.reason = reason.clone();
+                            r.next_ms = now.saturating_add(backoff_ms(attempts));
+                            if give_up {
+                                r.state = "failed".into();
+                            }
+                            r
+                        })
+                        .collect();
+                    let action = if give_up {
+                        "dataset.failed"
+                    } else {
+                        "dataset.retry"
+                    };
+                    let draft = self.act(
+                        actor,
+                        action,
+                        Some(subject),
+                        json!({ "request": row.id, "step": "plan", "attempts": attempts, "reason": reason }),
+                    );
+                    self.store.commit(
+                        rows.iter()
+                            .cloned()
+                            .map(steward_store::Op::PutRequestSystem)
+                            .collect(),
+                        vec![draft],
+                    )?;
+                    systems = rows;
+                }
+            }
+        }
+        // Carry out what is planned and due, each system on its own.
+        for s in systems.iter_mut() {
+            if s.state != "planned" || s.next_ms > now {
+                continue;
+            }
+            let stored = String::from_utf8(s.sealed_plan.clone()).map_err(|_| Error::Integrity)?;
+            let text = self
+                .open_text(
+                    subject,
+                    "dataset-plan",
+                    &format!("{}:{}", row.id, s.system),
+                    &stored,
+                )?
+                .ok_or(Error::KeyDestroyed)?;
+            let plan: steward_datasets::erase::SystemPlan =
+                serde_json::from_str(&text).map_err(|_| Error::Integrity)?;
+            let (action, detail) = match fanout.carry_out(plan) {
+                Ok(done) => {
+                    s.state = "done".into();
+                    s.reason.clear();
+                    s.result = serde_json::to_string(&done)
+                        .map_err(|_| Error::Internal("a result does not serialise"))?;
+                    (
+                        "dataset.erase",
+                        json!({ "request": row.id, "system": s.system, "deleted": done.deleted, "masked": done.masked }),
+                    )
+                }
+                Err(e) => {
+                    s.attempts += 1;
+                    s.reason = e.to_string();
+                    s.next_ms = now.saturating_add(backoff_ms(s.attempts));
+                    let give_up = now >= row.due_ms;
+                    if give_up {
+                        s.state = "failed".into();
+                    }
+                    (
+                        if give_up {
+                            "dataset.failed"
+                        } else {
+                            "dataset.retry"
+                        },
+                        json!({ "request": row.id, "system": s.system, "step": "erase", "attempts": s.attempts, "reason": s.reason }),
+                    )
+                }
+            };
+            s.updated_ms = now;
+            self.store.commit(
+                vec![steward_store::Op::PutRequestSystem(s.clone())],
+                vec![self.act(actor, action, Some(subject), detail)],
+            )?;
+        }
+        if !systems.iter().all(|s| settled(&s.state)) {
+            return Ok(None);
+        }
+        let mut out = serde_json::Map::new();
+        for s in systems {
+            let value = if s.state == "done" {
+                serde_json::from_str(&s.result).unwrap_or(json!({}))
+            } else {
+                json!({ "failed": s.reason })
+            };
+            out.insert(s.system, value);
+        }
+        Ok(Some(serde_json::Value::Object(out)))
+    }
+
+    /// Tries again every request whose erasure waits on one of the provider's databases and
+    /// is due (the server runs it on every dispatcher pass; `steward datasets advance` from
+    /// the command line): plans what could not be planned, carries out what is planned, and
+    /// completes each request whose systems are all settled, as Steward (`system`). Returns
+    /// how many requests were completed.
+    pub fn advance_datasets(&self) -> Result<usize, Error> {
+        if self.datasets.get().is_none() {
+            return Ok(0);
+        }
+        let actor = Actor {
+            id: "system".into(),
+            role: steward_policy::RoleId::SYSTEM,
+        };
+        let mut completed = 0;
+        for (_, request) in self.store.systems_due(self.clock.now_ms())? {
+            let Some(row) = self.store.request(&request)? else {
+                continue;
+            };
+            if !row.state.is_open() {
+                continue;
+            }
+            let done = self.complete_row(&actor, row, &crate::Closing::default())?;
+            if done.request.state == "completed" {
+                completed += 1;
+            }
+        }
+        Ok(completed)
+    }
+}
+
+/// What a plan will do, in counts: rows to delete and to change per table.
+fn plan_counts(plan: &steward_datasets::erase::SystemPlan) -> serde_json::Value {
+    use steward_datasets::erase::Step;
+    let mut delete = serde_json::Map::new();
+    let mut mask = serde_json::Map::new();
+    for step in &plan.steps {
+        match step {
+            Step::Delete {
+                collection, rows, ..
+            } => {
+                delete.insert(collection.clone(), json!(rows.len()));
+            }
+            Step::Update {
+                collection, rows, ..
+            } => {
+                mask.insert(collection.clone(), json!(rows.len()));
+            }
+        }
+    }
+    json!({ "delete": delete, "mask": mask })
+}
+
+/// A datasets failure as the domain's error: the system named, never a value.
+pub(crate) fn unavailable(e: steward_datasets::live::Error) -> Error {
+    match e {
+        steward_datasets::live::Error::System { system, reason } => {
+            Error::DatasetUnavailable { system, reason }
+        }
+        other => Error::DatasetUnavailable {
+            system: "datasets".into(),
+            reason: other.to_string(),
+        },
     }
 }

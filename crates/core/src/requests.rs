@@ -64,6 +64,10 @@ pub struct RightsRequest {
     /// What was done, or why it was refused; null while the request is open.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub outcome: Option<serde_json::Value>,
+    /// Where its erasure stands in each of the provider's databases (`docs/datasets.md`);
+    /// given by `GET /v1/requests/{request}` and when a completion waits on them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub systems: Vec<crate::datasets::SystemState>,
 }
 
 /// One step a request took (its history).
@@ -178,6 +182,7 @@ impl Vault {
             overdue: r.state.is_open() && r.due_ms < now,
             verification: r.verification.clone(),
             outcome,
+            systems: Vec::new(),
         })
     }
 
@@ -502,12 +507,23 @@ impl Vault {
         id: &str,
         closing: &Closing<'_>,
     ) -> Result<Completion, Error> {
+        let row = self.open_request_row(actor, id)?;
+        self.complete_row(actor, row, closing)
+    }
+
+    /// [`Vault::complete_request`] once permission is settled.
+    pub(crate) fn complete_row(
+        &self,
+        actor: &Actor,
+        row: RequestRow,
+        closing: &Closing<'_>,
+    ) -> Result<Completion, Error> {
         let Closing {
             note,
             justification,
             corrections,
         } = *closing;
-        let row = self.open_request_row(actor, id)?;
+        let id = row.id.as_str();
         let subject = SubjectId(row.subject);
         if !corrections.is_empty() && row.kind != "correction" {
             return Err(Error::Invalid(
@@ -522,6 +538,35 @@ impl Vault {
             });
         }
         self.check_justification(actor, "request.complete", subject, justification)?;
+        // The provider's other databases first (issue 16): the request completes once each is
+        // done or given up; until then it is in progress, and the datasets worker carries on.
+        let mut systems = None;
+        if matches!(row.kind.as_str(), "deletion" | "deletion_unlawful")
+            && self.datasets().is_some()
+        {
+            let held = match self.held(subject)? {
+                Held::Nothing => Some(Vec::new()),
+                Held::Categories(h) => Some(h),
+                Held::Everything => None,
+            };
+            if let Some(mut held) = held {
+                if !row.target.is_empty() {
+                    // Some categories only: every other category is kept there too.
+                    let chosen = deletion_categories(&row.target);
+                    held.extend(
+                        self.policy
+                            .categories
+                            .iter()
+                            .map(|c| c.name.clone())
+                            .filter(|c| !chosen.contains(c)),
+                    );
+                }
+                match self.reach_erasure(actor, &row, &held)? {
+                    Some(done) => systems = Some(done),
+                    None => return self.erasure_waits(actor, &row),
+                }
+            }
+        }
         let mut act = Act::default();
         let mut export = None;
         let mut erased = None;
@@ -626,6 +671,9 @@ impl Vault {
         let mut outcome = outcome;
         if let Some(map) = outcome.as_object_mut() {
             self.seal_note(map, &row, note)?;
+            if let Some(systems) = systems {
+                map.insert("systems".into(), systems);
+            }
         }
         let fields = Fields {
             verification: None,
@@ -728,10 +776,36 @@ impl Vault {
         Ok(serde_json::Value::Object(replaced))
     }
 
-    /// One request.
+    /// One request, with where it stands in the provider's databases.
     pub fn request(&self, actor: &Actor, id: &str) -> Result<RightsRequest, Error> {
         let row = self.open_request_row(actor, id)?;
-        self.request_view(&row)
+        let mut view = self.request_view(&row)?;
+        view.systems = self.system_states(&row)?;
+        Ok(view)
+    }
+
+    /// A request whose erasure waits on the provider's databases: in progress (started if it
+    /// was only verified), with where each system stands.
+    fn erasure_waits(&self, actor: &Actor, row: &RequestRow) -> Result<Completion, Error> {
+        let mut request = if row.state == RequestState::Verified {
+            self.transition(
+                actor,
+                &row.id,
+                RequestEvent::Start,
+                Act::default(),
+                Fields::default(),
+                json!({ "waiting_on": "datasets" }),
+            )?
+            .0
+        } else {
+            self.request_view(row)?
+        };
+        request.systems = self.system_states(row)?;
+        Ok(Completion {
+            request,
+            export: None,
+            certificate: None,
+        })
     }
 
     /// The steps request `id` took, oldest first: each state it entered, when and by whom. A

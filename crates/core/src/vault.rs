@@ -629,6 +629,8 @@ impl Vault {
     ) -> Draft {
         let role = if actor.role == RoleId::SUBJECT {
             "subject".to_string()
+        } else if actor.role == RoleId::SYSTEM {
+            "system".to_string()
         } else {
             self.policy
                 .roles

@@ -49,6 +49,10 @@ impl RoleId {
     /// policy operation or purpose is granted through it; what a subject may do is fixed in
     /// code and bound to their own records.
     pub const SUBJECT: RoleId = RoleId(u16::MAX);
+    /// Steward itself, finishing on schedule what staff started (a request's erasure once
+    /// the provider's databases are done). Never a declared role either: nothing is permitted
+    /// through it; it only names the actor of what was already permitted.
+    pub const SYSTEM: RoleId = RoleId(u16::MAX - 1);
 }
 
 /// A set of up to [`MAX_IDS`] dense ids of one kind.

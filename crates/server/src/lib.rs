@@ -584,6 +584,21 @@ pub async fn dispatch_periodically(
                 Err(_) => tracing::warn!("reminder task failed; will retry"),
             }
         }
+        // Erasures waiting on the provider's databases, tried again when due (issue 16).
+        if dispatcher.vault().datasets().is_some() {
+            let v = Arc::clone(dispatcher.vault());
+            match tokio::task::spawn_blocking(move || v.advance_datasets()).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(
+                    completed = n,
+                    "erasures in the provider's databases completed"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(code = e.code().as_str(), error = %e, "datasets pass failed; will retry")
+                }
+                Err(_) => tracing::warn!("datasets task failed; will retry"),
+            }
+        }
         // Versions published by another server, the one in force, notice campaigns (P29, P30).
         let v = Arc::clone(dispatcher.vault());
         match tokio::task::spawn_blocking(move || v.policy_tick(std::time::Duration::from_secs(2)))
