@@ -131,6 +131,7 @@ fn check(settings: &Settings, files: Vec<PathBuf>, offline: bool) -> Result<()> 
                 match kind {
                     Kind::Postgres => "PostgreSQL",
                     Kind::MySql => "MySQL/MariaDB",
+                    Kind::Sqlite => "SQLite",
                 },
                 schema.tables.len(),
                 if found.is_empty() {

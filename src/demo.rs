@@ -543,8 +543,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     incident(v, &officer, &dir)?;
     let staff = sites(v, li, zhao, args.data_dir.as_deref())?;
+    provider_database(v, &app, &officer, &dir)?;
 
-    say!("\n11. The audit log proves all of it (P21, P33)");
+    say!("\n12. The audit log proves all of it (P21, P33)");
     let cp = v
         .checkpoint()?
         .ok_or_else(|| anyhow!("the audit log is empty"))?;
@@ -588,6 +589,136 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Step 11: the provider's own shop database (a SQLite file beside the store, with the
+/// example dataset `examples/datasets/shop.yml`): an access request finds a subject's rows
+/// there, a deletion erases them — orders kept for tax, masked — and no one else's (P23, P28).
+fn provider_database(v: &Vault, app: &Actor, officer: &Actor, dir: &std::path::Path) -> Result<()> {
+    say!("\n11. Requests reach the provider's own database (P23, P28; docs/datasets.md)");
+    let sun = v.register(app)?;
+    v.collect(
+        app,
+        &Collect {
+            subject: sun,
+            feature: "account",
+            values: &[("name", "Sun Li"), ("email", "sun.li@example.cn")],
+            source: Source::Subject,
+        },
+    )?;
+    let file = dir.join("shop.db");
+    let db = rusqlite::Connection::open(&file)?;
+    db.execute_batch(include_str!("../examples/datasets/schema-sqlite.sql"))?;
+    db.execute_batch(
+        "INSERT INTO customers (id, email, full_name, phone) VALUES
+             (1, 'sun.li@example.cn', 'Sun Li', '+86 137 0013 7000'), (2, 'zhou.jie@example.cn', 'Zhou Jie', NULL);
+         INSERT INTO orders VALUES (10, 1, '5 Binjiang Road, Hangzhou', 'CDN 1 TB', 9900),
+                                   (11, 2, '9 Nanjing Road, Shanghai', 'OSS 500 GB', 4500),
+                                   (12, 1, '5 Binjiang Road, Hangzhou', 'SSL certificate', 19900);
+         INSERT INTO login_events VALUES (100, 1, '192.0.2.7', '2026-03-01 09:00:00'),
+                                         (101, 2, '198.51.100.4', '2026-03-01 10:00:00');",
+    )?;
+    drop(db);
+    let shop = include_str!("../examples/datasets/shop.yml");
+    let (catalogue, problems) =
+        steward_datasets::load(&[("shop.yml".to_string(), shop.to_string())], v.policy());
+    if let Some(p) = problems.first() {
+        return Err(anyhow!("the example dataset does not check: {p}"));
+    }
+    let connection = steward_datasets::live::Connection {
+        url: format!("sqlite://{}", file.display()),
+        schema: None,
+    };
+    let fanout =
+        steward_datasets::run::Fanout::new(catalogue, [("shop".to_string(), connection)].into())
+            .map_err(|e| anyhow!("the shop database: {e}"))?;
+    v.attach_datasets(Arc::new(fanout))?;
+    say!(
+        "   the shop's customers, orders and sign-ins are declared in a dataset (examples/datasets/shop.yml); database {}",
+        file.display()
+    );
+    let asked = v.open_request(officer, sun, "access", None, None)?;
+    v.verify_request(officer, &asked.id, "documents")?;
+    let done = v.complete_request(
+        officer,
+        &asked.id,
+        &steward_core::Closing {
+            justification: Some("subject D's access request"),
+            ..Default::default()
+        },
+    )?;
+    let export = done
+        .export
+        .ok_or_else(|| anyhow!("an access request gave no copy"))?;
+    for s in &export.systems {
+        let tables: Vec<String> = s
+            .collections
+            .iter()
+            .map(|c| format!("{}: {} rows", c.collection, c.rows.len()))
+            .collect();
+        let categories: Vec<&str> = s.categories.iter().map(|c| c.category.as_str()).collect();
+        say!(
+            "   subject D asks for a copy: it holds Steward's {} values and, from `{}`, {} ({})",
+            export.records.len(),
+            s.system,
+            tables.join(", "),
+            categories.join(", ")
+        );
+    }
+    let asked = v.open_request(officer, sun, "deletion", None, None)?;
+    v.verify_request(officer, &asked.id, "documents")?;
+    let done = v.complete_request(
+        officer,
+        &asked.id,
+        &steward_core::Closing {
+            justification: Some("subject D's deletion request"),
+            ..Default::default()
+        },
+    )?;
+    let systems = done
+        .request
+        .outcome
+        .as_ref()
+        .and_then(|o| o.get("systems"))
+        .cloned()
+        .unwrap_or_default();
+    let counts = |path: &str| {
+        systems
+            .pointer(path)
+            .and_then(|v| v.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(table, n)| format!("{table}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    say!(
+        "   subject D asks to be deleted: in `shop` rows deleted ({}) and masked ({}: orders kept for tax, customer and address cleared), then Steward's own copy erased",
+        counts("/shop/deleted"),
+        counts("/shop/masked")
+    );
+    let db = rusqlite::Connection::open(&file)?;
+    let left: i64 = db.query_row(
+        "SELECT (SELECT count(*) FROM customers WHERE email = 'sun.li@example.cn')
+              + (SELECT count(*) FROM orders WHERE customer_id = 1 OR shipping_address LIKE '5 Binjiang%')
+              + (SELECT count(*) FROM login_events WHERE customer_id = 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    let others: i64 = db.query_row(
+        "SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM login_events)",
+        [],
+        |r| r.get(0),
+    )?;
+    if left != 0 || others != 2 {
+        return Err(anyhow!("the shop database was not erased as planned"));
+    }
+    say!(
+        "   nothing of subject D's is left in the shop database; the other customer's rows are untouched"
+    );
     Ok(())
 }
 

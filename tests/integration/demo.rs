@@ -148,3 +148,37 @@ fn p07_the_demo_prints_the_banner_snippet_the_readme_shows() {
     }
     assert!(r.stdout.contains("/banner.js"), "{}", r.stdout);
 }
+
+/// Issue 16: the demo's access and deletion reach the provider's own database (a SQLite file
+/// beside the store): the copy holds its rows, the deletion leaves none of the subject's —
+/// not even in the file's free pages — and the other customer's rows as they were.
+#[test]
+fn p28_the_demo_reaches_the_providers_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let r = steward(&["demo", "--data-dir", s(&dir)]).ok();
+    for line in [
+        "11. Requests reach the provider's own database",
+        "from `shop`, customers: 1 rows, orders: 2 rows, login_events: 1 rows",
+        "rows deleted (customers: 1, login_events: 1) and masked (orders: 2",
+        "nothing of subject D's is left in the shop database",
+    ] {
+        assert!(r.stdout.contains(line), "missing `{line}`:\n{}", r.stdout);
+    }
+    let shop = std::fs::read(dir.join("shop.db")).unwrap();
+    for gone in [
+        "sun.li@example.cn",
+        "Sun Li",
+        "5 Binjiang Road",
+        "192.0.2.7",
+    ] {
+        assert!(
+            !shop.windows(gone.len()).any(|w| w == gone.as_bytes()),
+            "`{gone}` is still in the shop's file"
+        );
+    }
+    assert!(
+        shop.windows(8).any(|w| w == b"Zhou Jie"),
+        "the other customer is kept"
+    );
+}

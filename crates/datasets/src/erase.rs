@@ -318,6 +318,60 @@ impl Fanout {
                 }
                 tx.commit().await?;
             }
+            Kind::Sqlite => {
+                let mut conn = connection.sqlite_open()?;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                for step in &plan.steps {
+                    let (collection, key) = match step {
+                        Step::Delete {
+                            collection, key, ..
+                        }
+                        | Step::Update {
+                            collection, key, ..
+                        } => (collection, key),
+                    };
+                    let condition: Vec<String> =
+                        key.iter().map(|k| format!("{} = ?", quote(k))).collect();
+                    match step {
+                        Step::Delete { rows, .. } => {
+                            let sql = format!(
+                                "DELETE FROM {} WHERE {}",
+                                quote(collection),
+                                condition.join(" AND ")
+                            );
+                            let mut st = tx.prepare(&sql)?;
+                            let mut n = 0;
+                            for r in rows {
+                                n += st.execute(rusqlite::params_from_iter(r.iter()))?;
+                            }
+                            *done.deleted.entry(collection.clone()).or_default() += n as u64;
+                        }
+                        Step::Update { fields, rows, .. } => {
+                            let sets: Vec<String> =
+                                fields.iter().map(|f| format!("{} = ?", quote(f))).collect();
+                            let sql = format!(
+                                "UPDATE {} SET {} WHERE {}",
+                                quote(collection),
+                                sets.join(", "),
+                                condition.join(" AND ")
+                            );
+                            let mut st = tx.prepare(&sql)?;
+                            let mut n = 0;
+                            for (k, values) in rows {
+                                let params: Vec<Option<&str>> = values
+                                    .iter()
+                                    .map(|v| v.as_deref())
+                                    .chain(k.iter().map(|v| Some(v.as_str())))
+                                    .collect();
+                                n += st.execute(rusqlite::params_from_iter(params))?;
+                            }
+                            *done.masked.entry(collection.clone()).or_default() += n as u64;
+                        }
+                    }
+                }
+                tx.commit()?;
+            }
             Kind::MySql => {
                 use mysql_async::prelude::Queryable;
                 let pool = crate::live::mysql_pool(connection)?;

@@ -14,7 +14,9 @@ use crate::model::{DataType, Erase, Pos};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
     /// `postgres://…` (libpq's `sslmode` and `sslrootcert` read as for Steward's own store;
-    /// TLS when the server offers it by default) or `mysql://…` / `mariadb://…`.
+    /// TLS when the server offers it by default), `mysql://…` / `mariadb://…`, or
+    /// `sqlite://PATH` (a database file: `sqlite:///srv/app.db`, or relative to the working
+    /// directory).
     pub url: String,
     /// PostgreSQL: the schema the tables are in (`public` when absent). MySQL: the URL's
     /// database.
@@ -28,6 +30,8 @@ pub enum Kind {
     Postgres,
     /// MySQL or MariaDB.
     MySql,
+    /// A SQLite database file.
+    Sqlite,
 }
 
 impl Connection {
@@ -37,11 +41,37 @@ impl Connection {
         match scheme {
             "postgres" | "postgresql" => Ok(Kind::Postgres),
             "mysql" | "mariadb" => Ok(Kind::MySql),
+            "sqlite" => Ok(Kind::Sqlite),
             _ => Err(Error::Settings(
-                "a dataset connection's `url` starts with postgres://, mysql:// or mariadb://"
+                "a dataset connection's `url` starts with postgres://, mysql://, mariadb:// or sqlite://"
                     .into(),
             )),
         }
+    }
+
+    /// A SQLite database file's path.
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(self.url.strip_prefix("sqlite://").unwrap_or(&self.url))
+    }
+
+    /// A connection to the SQLite database file (it must exist), foreign keys enforced.
+    pub fn sqlite_open(&self) -> Result<rusqlite::Connection, Error> {
+        let path = self.sqlite_path();
+        let c = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| {
+            Error::Database(format!(
+                "SQLite cannot open the database ({})",
+                sqlite_kind(&e)
+            ))
+        })?;
+        c.busy_timeout(std::time::Duration::from_secs(5))?;
+        c.pragma_update(None, "foreign_keys", true)?;
+        // What erasure deletes or overwrites is zeroed in the file, not left in free pages.
+        c.pragma_update(None, "secure_delete", true)?;
+        Ok(c)
     }
 
     /// The PostgreSQL schema.
@@ -94,6 +124,20 @@ impl From<tokio_postgres::Error> for Error {
             None if e.is_closed() => "PostgreSQL closed the connection".into(),
             None => format!("PostgreSQL cannot be reached ({e})"),
         })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Database(format!("SQLite refused a statement ({})", sqlite_kind(&e)))
+    }
+}
+
+/// What kind of SQLite failure, without its message (which can quote a value).
+fn sqlite_kind(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => format!("{:?}", f.code),
+        _ => "driver".into(),
     }
 }
 
@@ -200,12 +244,43 @@ fn mysql_class(ty: &str) -> Option<DataType> {
     })
 }
 
+/// SQLite's type affinity rules, read from a column's declared type, with Steward's classes for
+/// the names that say more (`BOOLEAN`, `TIMESTAMP`, `UUID`, `JSON`).
+fn sqlite_class(ty: &str) -> Option<DataType> {
+    let t = ty.to_ascii_uppercase();
+    Some(if t.contains("BOOL") {
+        DataType::Boolean
+    } else if t.contains("INT") {
+        DataType::Integer
+    } else if t.contains("UUID") {
+        DataType::Uuid
+    } else if t.contains("JSON") {
+        DataType::Json
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        DataType::String
+    } else if t.contains("BLOB") {
+        DataType::Bytes
+    } else if t.contains("DATE") || t.contains("TIME") {
+        DataType::Time
+    } else if t.contains("REAL")
+        || t.contains("FLOA")
+        || t.contains("DOUB")
+        || t.contains("NUM")
+        || t.contains("DEC")
+    {
+        DataType::Float
+    } else {
+        return None;
+    })
+}
+
 /// Whether a column of class `actual` holds what a field declared `declared` holds. Text
 /// holds UUIDs and JSON; MySQL's booleans are `tinyint`.
 fn holds(declared: DataType, actual: DataType, kind: Kind) -> bool {
     declared == actual
         || (actual == DataType::String && matches!(declared, DataType::Uuid | DataType::Json))
         || (kind == Kind::MySql && declared == DataType::Boolean && actual == DataType::Integer)
+        || (kind == Kind::Sqlite && actual == DataType::String && declared == DataType::Time)
 }
 
 /// Whether `column` can take the fixed value `v`: text within its length, or an integer.
@@ -225,6 +300,7 @@ pub async fn introspect(conn: &Connection) -> Result<Schema, Error> {
             let client = pg_connect(conn).await?;
             pg_schema(&client, conn.pg_schema()).await
         }
+        Kind::Sqlite => sqlite_schema(&conn.sqlite_open()?),
         Kind::MySql => {
             let pool = mysql_pool(conn)?;
             let mut c = pool.get_conn().await?;
@@ -360,6 +436,98 @@ async fn pg_schema(client: &tokio_postgres::Client, schema: &str) -> Result<Sche
             referred: row.try_get(4)?,
             on_delete: on_delete.into(),
         });
+    }
+    Ok(out)
+}
+
+fn sqlite_schema(c: &rusqlite::Connection) -> Result<Schema, Error> {
+    let mut out = Schema::default();
+    let tables: Vec<String> = c
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in tables {
+        let mut t = Table::default();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let mut st = c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)")?;
+        let mut rows = st.query([&name])?;
+        while let Some(r) = rows.next()? {
+            let column: String = r.get(0)?;
+            let ty: String = r.get(1)?;
+            let not_null: bool = r.get(2)?;
+            let key: i64 = r.get(3)?;
+            if key > 0 {
+                pk.push((key, column.clone()));
+            }
+            t.columns.insert(
+                column,
+                Column {
+                    class: sqlite_class(&ty),
+                    ty: ty.to_ascii_lowercase(),
+                    udt: String::new(),
+                    // A primary key column never holds NULL for Steward's purposes.
+                    nullable: !not_null && key == 0,
+                    max_len: None,
+                },
+            );
+        }
+        pk.sort();
+        t.primary = pk.into_iter().map(|(_, c)| c).collect();
+        let indexes: Vec<(String, bool, String, bool)> = c
+            .prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1)")?
+            .query_map([&name], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (index, unique, origin, partial) in indexes {
+            if !unique || partial || origin == "pk" {
+                continue;
+            }
+            let columns: Vec<Option<String>> = c
+                .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?
+                .query_map([&index], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            // An index on an expression names no column: it cannot address rows.
+            if let Some(columns) = columns.into_iter().collect::<Option<Vec<String>>>() {
+                t.uniques.push(columns);
+            }
+        }
+        let mut fks: BTreeMap<i64, ForeignKey> = BTreeMap::new();
+        let mut st = c.prepare(
+            "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+        )?;
+        let mut rows = st.query([&name])?;
+        while let Some(r) = rows.next()? {
+            let fk = fks.entry(r.get(0)?).or_insert_with(|| ForeignKey {
+                columns: Vec::new(),
+                table: String::new(),
+                referred: Vec::new(),
+                on_delete: String::new(),
+            });
+            fk.table = r.get(1)?;
+            fk.columns.push(r.get(2)?);
+            let to: Option<String> = r.get(3)?;
+            fk.referred.push(to.unwrap_or_default());
+            let rule: String = r.get(4)?;
+            fk.on_delete = rule.to_ascii_lowercase();
+        }
+        t.foreign = fks.into_values().collect();
+        out.tables.insert(name, t);
+    }
+    // A foreign key that names no column refers to the parent's primary key.
+    let primaries: BTreeMap<String, Vec<String>> = out
+        .tables
+        .iter()
+        .map(|(n, t)| (n.clone(), t.primary.clone()))
+        .collect();
+    for t in out.tables.values_mut() {
+        for fk in &mut t.foreign {
+            if fk.referred.iter().any(String::is_empty) {
+                fk.referred = primaries.get(&fk.table).cloned().unwrap_or_default();
+            }
+        }
     }
     Ok(out)
 }

@@ -62,6 +62,8 @@ impl PgConn {
 enum Pool {
     Pg(Mutex<Vec<PgConn>>),
     My(mysql_async::Pool),
+    /// A file: a connection is opened per walk.
+    Sqlite,
 }
 
 /// One database's part of a walk: a connection in a read-only transaction that sees one
@@ -69,6 +71,7 @@ enum Pool {
 enum Session {
     Pg(PgConn),
     My(mysql_async::Conn),
+    Sqlite(rusqlite::Connection),
 }
 
 /// The provider's databases as Steward reaches them: the catalogue, a connection per database
@@ -194,6 +197,7 @@ impl Fanout {
         let pool = std::sync::Arc::new(match c.kind()? {
             Kind::Postgres => Pool::Pg(Mutex::new(Vec::new())),
             Kind::MySql => Pool::My(crate::live::mysql_pool(c)?),
+            Kind::Sqlite => Pool::Sqlite,
         });
         pools.insert(d, pool.clone());
         Ok(pool)
@@ -228,6 +232,12 @@ impl Fanout {
                     .await?;
                 Ok(Session::Pg(conn))
             }
+            Pool::Sqlite => {
+                let conn = self.connection_of(d)?.sqlite_open()?;
+                // A read transaction sees one snapshot of the file.
+                conn.execute_batch("BEGIN")?;
+                Ok(Session::Sqlite(conn))
+            }
             Pool::My(pool) => {
                 use mysql_async::prelude::Queryable;
                 let mut conn = pool.get_conn().await?;
@@ -254,6 +264,10 @@ impl Fanout {
             Session::My(mut conn) => {
                 use mysql_async::prelude::Queryable;
                 conn.query_drop("COMMIT").await?;
+                Ok(())
+            }
+            Session::Sqlite(conn) => {
+                conn.execute_batch("COMMIT")?;
                 Ok(())
             }
         }
@@ -317,6 +331,32 @@ impl Fanout {
                         let mut r = Row::with_capacity(collection.fields.len());
                         for i in 0..collection.fields.len() {
                             r.push(row.try_get::<_, Option<String>>(i)?);
+                        }
+                        out.push(r);
+                    }
+                }
+            }
+            Session::Sqlite(conn) => {
+                // The column's affinity applies to the text values compared with it.
+                let columns: Vec<String> = collection
+                    .fields
+                    .iter()
+                    .map(|f| format!("CAST({} AS TEXT)", quote(&f.name)))
+                    .collect();
+                for chunk in values.chunks(CHUNK) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE {} IN ({marks})",
+                        columns.join(", "),
+                        quote(&collection.name),
+                        quote(&key_field.name)
+                    );
+                    let mut st = conn.prepare_cached(&sql)?;
+                    let mut rows = st.query(rusqlite::params_from_iter(chunk.iter()))?;
+                    while let Some(row) = rows.next()? {
+                        let mut r = Row::with_capacity(collection.fields.len());
+                        for i in 0..collection.fields.len() {
+                            r.push(row.get::<_, Option<String>>(i)?);
                         }
                         out.push(r);
                     }

@@ -185,7 +185,7 @@ mod live {
         format!("{prefix}_{}_{n}", std::process::id())
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
+    pub(crate) fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -582,6 +582,83 @@ mod live {
             drop_mysql(&db).await;
         });
     }
+}
+
+/// The shop as a SQLite file: checked against its schema, walked and erased like the others,
+/// its foreign keys enforced (the customer's row goes last).
+#[test]
+fn the_shop_as_a_sqlite_file_is_checked_walked_and_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.db");
+    let c = rusqlite::Connection::open(&file).unwrap();
+    c.execute_batch(
+        &std::fs::read_to_string(format!(
+            "{}/../../examples/datasets/schema-sqlite.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    c.execute_batch(
+        "INSERT INTO customers (id, email, full_name, phone) VALUES (1, 'ann@example.com', 'Ann', '+86 1'), (2, 'bo@example.com', 'Bo', NULL);
+         INSERT INTO orders VALUES (10, 1, 'Street 1', 'tea', 500), (11, 2, 'Road 2', 'cups', 900);
+         INSERT INTO login_events VALUES (100, 1, '10.0.0.1', '2026-01-01 00:00:00'), (101, 2, '10.0.0.2', '2026-01-01 00:00:00');",
+    )
+    .unwrap();
+    drop(c);
+    let shop: Vec<(String, String)> = examples().into_iter().take(1).collect();
+    let (catalogue, problems) = load(&shop, &Policy::example().unwrap());
+    assert!(problems.is_empty(), "{problems:?}");
+    let conn = crate::live::Connection {
+        url: format!("sqlite://{}", file.display()),
+        schema: None,
+    };
+    let schema = live::runtime()
+        .block_on(crate::live::introspect(&conn))
+        .unwrap();
+    assert_eq!(schema.tables["orders"].foreign[0].referred, ["id"]);
+    assert_eq!(
+        schema.tables["customers"].uniques,
+        [vec!["email".to_string()]]
+    );
+    let found = crate::live::check(&catalogue, 0, crate::live::Kind::Sqlite, &schema);
+    assert!(found.is_empty(), "{found:?}");
+    let fanout = std::sync::Arc::new(
+        crate::run::Fanout::new(catalogue, [("shop".to_string(), conn)].into()).unwrap(),
+    );
+    let mut ids = crate::run::Identities::new();
+    ids.insert(
+        Identity::Category("email".into()),
+        vec!["ann@example.com".into()],
+    );
+    let found = fanout.access(ids.clone()).unwrap();
+    let rows: usize = found.systems[0]
+        .collections
+        .iter()
+        .map(|c| c.rows.len())
+        .sum();
+    assert_eq!(rows, 3);
+    let plans =
+        crate::erase::plan(&fanout.catalogue, &found, &[], &|v: &str| format!("h({v})")).unwrap();
+    let done = fanout.carry_out(plans[0].clone()).unwrap();
+    assert_eq!(
+        done.deleted,
+        [
+            ("customers".to_string(), 1),
+            ("login_events".to_string(), 1)
+        ]
+        .into()
+    );
+    assert_eq!(done.masked, [("orders".to_string(), 1)].into());
+    let c = rusqlite::Connection::open(&file).unwrap();
+    let left: Vec<String> = c
+        .prepare("SELECT email FROM customers UNION ALL SELECT coalesce(customer_id, '-') || shipping_address FROM orders ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(left, ["-(erased)", "2Road 2", "bo@example.com"]);
 }
 
 /// A plan keeps what a hold covers and hashes what a dataset says to, from the values found.
