@@ -208,6 +208,111 @@ fn quote_my(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// A plan's statements on a PostgreSQL connection inside its transaction. Rows are addressed
+/// by their key, cast to its column's type so its index is used; with a one-column key, the
+/// rows a step treats alike (deleted, or set to the same values) go in one statement.
+async fn pg_steps(
+    conn: &mut crate::run::PgConn,
+    pg_schema: &str,
+    schema: &crate::live::Schema,
+    plan: &SystemPlan,
+    done: &mut Done,
+) -> Result<(), Error> {
+    for step in &plan.steps {
+        let (collection, key) = match step {
+            Step::Delete { collection, key, .. } | Step::Update { collection, key, .. } => {
+                (collection, key)
+            }
+        };
+        let table = schema.tables.get(collection).ok_or_else(|| {
+            Error::Database(format!("table `{collection}` is not in the database"))
+        })?;
+        let cast = |column: &str| {
+            table
+                .columns
+                .get(column)
+                .filter(|c| !c.udt.is_empty())
+                .map_or_else(|| "text".to_string(), |c| quote(&c.udt))
+        };
+        let target = format!("{}.{}", quote(pg_schema), quote(collection));
+        // The rows, by key: `= ANY` for a one-column key, each row on its own otherwise.
+        let condition = |first: usize| -> String {
+            match key.as_slice() {
+                [k] => format!("{} = ANY(${first}::text[]::{}[])", quote(k), cast(k)),
+                _ => key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("{} = ${}::text::{}", quote(k), first + i, cast(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            }
+        };
+        let single = key.len() == 1;
+        match step {
+            Step::Delete { rows, .. } => {
+                let st = conn
+                    .statement(&format!("DELETE FROM {target} WHERE {}", condition(1)))
+                    .await?;
+                let mut n = 0;
+                if single {
+                    let keys: Vec<&str> = rows
+                        .iter()
+                        .filter_map(|r| r.first().map(String::as_str))
+                        .collect();
+                    n += conn.client.execute(&st, &[&keys]).await?;
+                } else {
+                    for r in rows {
+                        let params: Vec<Param<'_>> = r.iter().map(|v| v as Param<'_>).collect();
+                        n += conn.client.execute(&st, &params).await?;
+                    }
+                }
+                *done.deleted.entry(collection.clone()).or_default() += n;
+            }
+            Step::Update { fields, rows, .. } => {
+                let sets: Vec<String> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| format!("{} = ${}::text::{}", quote(f), i + 1, cast(f)))
+                    .collect();
+                let st = conn
+                    .statement(&format!(
+                        "UPDATE {target} SET {} WHERE {}",
+                        sets.join(", "),
+                        condition(fields.len() + 1)
+                    ))
+                    .await?;
+                let mut n = 0;
+                if single {
+                    // Rows set to the same values, together.
+                    let mut groups: BTreeMap<&Vec<Option<String>>, Vec<&str>> = BTreeMap::new();
+                    for (k, values) in rows {
+                        if let Some(k) = k.first() {
+                            groups.entry(values).or_default().push(k);
+                        }
+                    }
+                    for (values, keys) in groups {
+                        let mut params: Vec<Param<'_>> =
+                            values.iter().map(|v| v as Param<'_>).collect();
+                        params.push(&keys);
+                        n += conn.client.execute(&st, &params).await?;
+                    }
+                } else {
+                    for (k, values) in rows {
+                        let mut params: Vec<Param<'_>> =
+                            values.iter().map(|v| v as Param<'_>).collect();
+                        params.extend(k.iter().map(|v| v as Param<'_>));
+                        n += conn.client.execute(&st, &params).await?;
+                    }
+                }
+                *done.masked.entry(collection.clone()).or_default() += n;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Fanout {
     /// Carries out `plan` in its database, in one transaction: all of it or none.
     pub fn carry_out(self: &std::sync::Arc<Self>, plan: SystemPlan) -> Result<Done, Error> {
@@ -229,94 +334,19 @@ impl Fanout {
         let mut done = Done::default();
         match connection.kind()? {
             Kind::Postgres => {
-                let pg_schema = connection.pg_schema().to_string();
-                let mut client = crate::live::pg_connect(connection).await?;
-                let tx = client.transaction().await?;
-                for step in &plan.steps {
-                    let (collection, key) = match step {
-                        Step::Delete {
-                            collection, key, ..
-                        }
-                        | Step::Update {
-                            collection, key, ..
-                        } => (collection, key),
-                    };
-                    let table = schema.tables.get(collection).ok_or_else(|| {
-                        Error::Database(format!("table `{collection}` is not in the database"))
-                    })?;
-                    let cast = |column: &str| {
-                        table
-                            .columns
-                            .get(column)
-                            .filter(|c| !c.udt.is_empty())
-                            .map_or_else(|| "text".to_string(), |c| quote(&c.udt))
-                    };
-                    let target = format!("{}.{}", quote(&pg_schema), quote(collection));
-                    // Rows are addressed by their key; a one-column key takes them all at once.
-                    let condition = |first: usize| -> String {
-                        key.iter()
-                            .enumerate()
-                            .map(|(i, k)| {
-                                format!("{} = ${}::text::{}", quote(k), first + i, cast(k))
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" AND ")
-                    };
-                    match step {
-                        Step::Delete { rows, .. } => {
-                            let n = if let [k] = key.as_slice() {
-                                let sql = format!(
-                                    "DELETE FROM {target} WHERE {} = ANY($1::text[]::{}[])",
-                                    quote(k),
-                                    cast(k)
-                                );
-                                let values: Vec<&str> = rows
-                                    .iter()
-                                    .filter_map(|r| r.first().map(String::as_str))
-                                    .collect();
-                                tx.execute(&sql, &[&values]).await?
-                            } else {
-                                let sql = format!("DELETE FROM {target} WHERE {}", condition(1));
-                                let st = tx.prepare(&sql).await?;
-                                let mut n = 0;
-                                for r in rows {
-                                    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                                        r.iter().map(|v| v as _).collect();
-                                    n += tx.execute(&st, &params).await?;
-                                }
-                                n
-                            };
-                            *done.deleted.entry(collection.clone()).or_default() += n;
-                        }
-                        Step::Update { fields, rows, .. } => {
-                            let sets: Vec<String> = fields
-                                .iter()
-                                .enumerate()
-                                .map(|(i, f)| {
-                                    format!("{} = ${}::text::{}", quote(f), i + 1, cast(f))
-                                })
-                                .collect();
-                            let sql = format!(
-                                "UPDATE {target} SET {} WHERE {}",
-                                sets.join(", "),
-                                condition(fields.len() + 1)
-                            );
-                            let st = tx.prepare(&sql).await?;
-                            let mut n = 0;
-                            for (k, values) in rows {
-                                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                                    values.iter().map(|v| v as _).collect();
-                                params.extend(
-                                    k.iter()
-                                        .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)),
-                                );
-                                n += tx.execute(&st, &params).await?;
-                            }
-                            *done.masked.entry(collection.clone()).or_default() += n;
-                        }
+                let mut conn = self.pg_take(d).await?;
+                conn.client.batch_execute("BEGIN").await?;
+                match pg_steps(&mut conn, connection.pg_schema(), &schema, plan, &mut done).await {
+                    Ok(()) => {
+                        conn.client.batch_execute("COMMIT").await?;
+                        self.pg_give(d, conn);
+                    }
+                    Err(e) => {
+                        // The connection is let go: whatever state it is in goes with it.
+                        let _ = conn.client.batch_execute("ROLLBACK").await;
+                        return Err(e);
                     }
                 }
-                tx.commit().await?;
             }
             Kind::Sqlite => {
                 let mut conn = connection.sqlite_open()?;

@@ -42,13 +42,13 @@ pub struct Found {
 }
 
 /// A PostgreSQL connection and the statements prepared on it.
-struct PgConn {
-    client: tokio_postgres::Client,
+pub(crate) struct PgConn {
+    pub(crate) client: tokio_postgres::Client,
     statements: HashMap<String, tokio_postgres::Statement>,
 }
 
 impl PgConn {
-    async fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, Error> {
+    pub(crate) async fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, Error> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
@@ -215,18 +215,37 @@ impl Fanout {
         Ok(schema)
     }
 
+    /// A PostgreSQL connection to dataset `d`'s database: an idle one, or a new one.
+    pub(crate) async fn pg_take(&self, d: usize) -> Result<PgConn, Error> {
+        let pool = self.pool(d)?;
+        let reused = match &*pool {
+            Pool::Pg(idle) => idle.lock().ok().and_then(|mut v| v.pop()),
+            _ => None,
+        };
+        Ok(match reused {
+            Some(c) if !c.client.is_closed() => c,
+            _ => PgConn {
+                client: crate::live::pg_connect(self.connection_of(d)?).await?,
+                statements: HashMap::new(),
+            },
+        })
+    }
+
+    /// Gives a connection back, outside any transaction, for the next request.
+    pub(crate) fn pg_give(&self, d: usize, conn: PgConn) {
+        if let Ok(pool) = self.pool(d)
+            && let Pool::Pg(idle) = &*pool
+            && let Ok(mut v) = idle.lock()
+        {
+            v.push(conn);
+        }
+    }
+
     async fn session(&self, d: usize) -> Result<Session, Error> {
         let pool = self.pool(d)?;
         match &*pool {
-            Pool::Pg(idle) => {
-                let reused = idle.lock().ok().and_then(|mut v| v.pop());
-                let conn = match reused {
-                    Some(c) if !c.client.is_closed() => c,
-                    _ => PgConn {
-                        client: crate::live::pg_connect(self.connection_of(d)?).await?,
-                        statements: HashMap::new(),
-                    },
-                };
+            Pool::Pg(_) => {
+                let conn = self.pg_take(d).await?;
                 conn.client
                     .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?;
@@ -253,12 +272,7 @@ impl Fanout {
         match session {
             Session::Pg(conn) => {
                 conn.client.batch_execute("COMMIT").await?;
-                if let Ok(pool) = self.pool(d)
-                    && let Pool::Pg(idle) = &*pool
-                    && let Ok(mut v) = idle.lock()
-                {
-                    v.push(conn);
-                }
+                self.pg_give(d, conn);
                 Ok(())
             }
             Session::My(mut conn) => {
