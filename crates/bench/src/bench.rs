@@ -31,9 +31,15 @@ pub struct BenchArgs {
     /// afterwards; baselines are then raw tokio-postgres. Default: the embedded SQLite store.
     #[arg(long)]
     database: Option<String>,
-    /// Run one phase alone and print its figures (`incident`): for working on it.
+    /// Run one phase alone and print its figures: `incident`, or `datasets` (issue 16: the
+    /// provider's database reached by requests; needs `--provider`).
     #[arg(long, value_name = "PHASE")]
     only: Option<String>,
+    /// The PostgreSQL the `datasets` phase makes its provider database in (a schema of its
+    /// own, dropped afterwards) [default: $STEWARD_BENCH_PROVIDER, else
+    /// postgres://postgres@127.0.0.1:5432/test].
+    #[arg(long, value_name = "URL")]
+    provider: Option<String>,
 }
 
 /// The raw baselines, on the bench's backend: connections of their own, straight to the engine.
@@ -382,7 +388,56 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&figures)?);
             return Ok(());
         }
-        Some(_) => return Err(anyhow!("`--only` takes `incident`")),
+        Some("datasets") => {
+            let provider = args
+                .provider
+                .clone()
+                .or_else(|| std::env::var("STEWARD_BENCH_PROVIDER").ok())
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+            let json = args.json;
+            let say = |m: &str| {
+                if !json {
+                    eprintln!("{m}");
+                }
+            };
+            let f = crate::datasets::measure(&provider, scale, &say)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!(
+                    "provider database (PostgreSQL): {} customers, {} orders, {} sign-ins; one customer = 1 + 10 + 100 rows; {} requests of each kind",
+                    f.customers, f.orders, f.login_events, f.requests
+                );
+                println!(
+                    "access request over HTTP   median {:>6.2} ms  p95 {:>6.2} ms   (target <= 20 ms: {})",
+                    f.access_http_median_ms,
+                    f.access_http_p95_ms,
+                    f.targets.access_http_median_ms_at_most_20
+                );
+                println!(
+                    "deletion over HTTP         median {:>6.2} ms  p95 {:>6.2} ms   (target <= 30 ms: {})",
+                    f.erasure_http_median_ms,
+                    f.erasure_http_p95_ms,
+                    f.targets.erasure_http_median_ms_at_most_30
+                );
+                println!(
+                    "walk {:.2} ms vs the SELECTs sent directly {:.2} ms: {:.2} (target >= 0.5: {})",
+                    f.access_walk_median_ms,
+                    f.access_raw_median_ms,
+                    f.access_vs_raw,
+                    f.targets.access_vs_raw_at_least_0_5
+                );
+                println!(
+                    "erasure {:.2} ms vs the statements sent directly {:.2} ms: {:.2} (target >= 0.5: {})",
+                    f.erasure_steward_median_ms,
+                    f.erasure_raw_median_ms,
+                    f.erasure_vs_raw,
+                    f.targets.erasure_vs_raw_at_least_0_5
+                );
+            }
+            return Ok(());
+        }
+        Some(_) => return Err(anyhow!("`--only` takes `incident` or `datasets`")),
     }
     let (backend, mut scratch) = Scratch::backend(
         args.database.as_deref(),

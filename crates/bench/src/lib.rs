@@ -6,6 +6,7 @@
 
 pub mod bench;
 mod campaign;
+mod datasets;
 mod incident;
 pub mod loadtest;
 mod outbox;

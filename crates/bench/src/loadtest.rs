@@ -127,13 +127,13 @@ struct Targets {
 }
 
 /// A keep-alive HTTP/1.1 connection (hyper), driven by whichever runtime polls it.
-struct Client {
+pub(crate) struct Client {
     sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
     host: String,
 }
 
 impl Client {
-    async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (sender, conn) =
@@ -191,7 +191,7 @@ impl Client {
     }
 
     /// [`Client::send`], with the body read as JSON (`null` if it is not).
-    async fn send_json(
+    pub(crate) async fn send_json(
         &mut self,
         method: &str,
         path: &str,

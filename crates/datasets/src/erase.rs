@@ -222,9 +222,12 @@ async fn pg_steps(
 ) -> Result<(), Error> {
     for step in &plan.steps {
         let (collection, key) = match step {
-            Step::Delete { collection, key, .. } | Step::Update { collection, key, .. } => {
-                (collection, key)
+            Step::Delete {
+                collection, key, ..
             }
+            | Step::Update {
+                collection, key, ..
+            } => (collection, key),
         };
         let table = schema.tables.get(collection).ok_or_else(|| {
             Error::Database(format!("table `{collection}` is not in the database"))

@@ -48,7 +48,10 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    pub(crate) async fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, Error> {
+    pub(crate) async fn statement(
+        &mut self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, Error> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
