@@ -477,7 +477,15 @@ fn p28_a_deletion_erases_the_subject_in_the_providers_databases() {
         systems["support"],
         serde_json::json!({"deleted": {"ticket_messages": 1, "tickets": 2}, "masked": {}})
     );
-    assert!(done.body["certificate"].is_object(), "{}", done.body);
+    // The certificate names each system and what was done there: counts, not values.
+    use base64::Engine as _;
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(done.body["certificate"]["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["systems"], *systems, "{payload}");
     let left = left_in(&dbs);
     assert_eq!(
         left,
@@ -598,6 +606,22 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
         left_in(&dbs),
         before,
         "nothing erased while a database is away"
+    );
+    // The deadline board says what the request waits on.
+    let board = srv.get("/v1/deadlines?within_days=60", &officer);
+    let line = board
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{}", board.body));
+    assert!(
+        line["what"]
+            .as_str()
+            .unwrap()
+            .contains("waiting on shop (system `support`: MySQL"),
+        "{line}"
     );
     // Not yet due: nothing happens.
     assert_eq!(srv.vault.advance_datasets().unwrap(), 0);

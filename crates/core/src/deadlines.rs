@@ -81,11 +81,36 @@ impl Vault {
             } else {
                 "request"
             };
-            let what = if r.kind == "inquiry" {
+            let mut what = if r.kind == "inquiry" {
                 "inquiry or complaint answered".to_string()
             } else {
                 format!("{} request answered", r.kind.replace('_', " "))
             };
+            // An erasure waiting on the provider's databases says on which, and why.
+            if self.datasets().is_some() && r.kind.starts_with("deletion") {
+                let waiting: Vec<String> = self
+                    .store
+                    .request_systems(&r.subject, &r.id)?
+                    .into_iter()
+                    .filter(|s| !matches!(s.state.as_str(), "done" | "failed"))
+                    .map(|s| {
+                        format!(
+                            "{} ({}, attempt {}, next {})",
+                            s.system,
+                            if s.reason.is_empty() {
+                                s.state.as_str()
+                            } else {
+                                s.reason.as_str()
+                            },
+                            s.attempts,
+                            crate::clock::rfc3339(s.next_ms)
+                        )
+                    })
+                    .collect();
+                if !waiting.is_empty() {
+                    what = format!("{what}; waiting on {}", waiting.join(", "));
+                }
+            }
             out.push(self.deadline(kind, r.id, Some(SubjectId(r.subject)), what, r.due_ms, now));
         }
         for h in self.store.active_holds(now)? {

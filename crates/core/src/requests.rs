@@ -692,7 +692,12 @@ impl Vault {
         // What follows the commit: the act's own entry is the unit's first.
         let first = entries.first().ok_or(Error::Internal("no audit entry"))?;
         let certificate = match erased {
-            Some(reason) => Some(self.finish_erasure(subject, Why::Steward(&reason), first)?),
+            Some(reason) => Some(self.finish_erasure(
+                subject,
+                Why::Steward(&reason),
+                first,
+                request.outcome.as_ref().and_then(|o| o.get("systems")),
+            )?),
             None => None,
         };
         if let Some(consent) = withdrawn {

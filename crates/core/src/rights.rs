@@ -319,7 +319,7 @@ impl Vault {
         let (ops, draft) = self.erasure_unit(actor, subject, reason);
         let entries = self.store.commit(ops, vec![draft])?;
         let entry = entries.first().ok_or(Error::Internal("no audit entry"))?;
-        self.finish_erasure(subject, reason, entry)
+        self.finish_erasure(subject, reason, entry, None)
     }
 
     /// An erasure's unit of work: mark the subject erasing, queue the purge, and the
@@ -384,6 +384,7 @@ impl Vault {
         subject: SubjectId,
         reason: Why<'_>,
         entry: &steward_audit::Entry,
+        systems: Option<&serde_json::Value>,
     ) -> Result<SignedDocument, Error> {
         self.forget_key(subject);
         // Recorded where no backup can roll it back, before the key goes (P28): a restore of
@@ -427,6 +428,11 @@ impl Vault {
         });
         if let Some(map) = certificate.as_object_mut() {
             reason.record(self, map);
+            // The provider's other databases, where the erasure reached them first.
+            if let Some(systems) = systems.filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+            {
+                map.insert("systems".into(), systems.clone());
+            }
         }
         let certificate = self.sign_document(&certificate);
         let document = serde_json::to_string(&certificate)
