@@ -719,6 +719,8 @@ fn provider_database(v: &Vault, app: &Actor, officer: &Actor, dir: &std::path::P
     say!(
         "   nothing of subject D's is left in the shop database; the other customer's rows are untouched"
     );
+    // As for subject B: the erased subject's ciphertext goes with the purge that follows.
+    v.purge(1000, &mut |_| {})?;
     Ok(())
 }
 

@@ -720,3 +720,197 @@ fn p18_a_held_category_is_kept_in_the_providers_databases() {
     );
     assert!(!left.contains(&email), "{left}");
 }
+
+/// P24: a correction reaches the fields a dataset marks correctable — found by the value
+/// being corrected — and nothing else; audited without the value.
+#[test]
+fn p24_a_correction_reaches_the_correctable_fields_of_the_providers_databases() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start("correct", &email);
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "correction"}),
+    );
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject asked", "corrections": [{"category": "email", "value": "fang.wang@example.cn"}]}),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        done.body["request"]["outcome"]["systems"],
+        serde_json::json!({"shop": {"corrected": {"customers": 1}}}),
+        "{}",
+        done.body
+    );
+    let left = left_in(&dbs);
+    assert!(
+        left.contains("customer 1 fang.wang@example.cn Wang Fang"),
+        "{left}"
+    );
+    // Not correctable there: the support desk keeps the address the ticket was sent from.
+    assert!(left.contains(&format!("ticket 9 {email}")), "{left}");
+    assert!(!srv.audit_text().contains("fang.wang@example.cn"));
+    // The next walk finds the customer by the corrected address.
+    let read = srv.post(
+        &format!("/v1/subjects/{subject}/read"),
+        &service,
+        serde_json::json!({"categories": ["email"], "purpose": "provide_service"}),
+    );
+    assert_eq!(
+        read.body["values"][0]["value"], "fang.wang@example.cn",
+        "{}",
+        read.body
+    );
+}
+
+/// P28: `steward serve` killed with SIGKILL while a database is inside the erasure's
+/// transaction loses nothing and repeats nothing wrongly: the database rolls the half-done
+/// transaction back, and after a restart the server's worker carries the stored plan out and
+/// completes the request; the subject is gone from both databases, the other customer's rows
+/// are as they were, and the audit log verifies.
+#[test]
+fn p28_kill_9_during_an_erasure_in_the_providers_database_completes_after_a_restart() {
+    let sink = crate::selfservice::SmtpSink::start();
+    let email = "kill.nine@example.cn";
+    let dbs = ProviderDbs::start("kill", email);
+    // The shop's customer delete waits three seconds: the kill lands inside its transaction.
+    psql(&format!(
+        "SET search_path = {s};
+         CREATE FUNCTION {s}.slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(3); RETURN OLD; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER slow BEFORE DELETE ON {s}.customers FOR EACH ROW EXECUTE FUNCTION {s}.slow();",
+        s = dbs.schema
+    ));
+    let [shop, support] = examples();
+    let files = format!("{shop},{support}");
+    let support_url = format!("mysql://root@127.0.0.1:3306/{}", dbs.database);
+    let shop_url = steward_store::test_url();
+    let d = crate::outbox::Deployment::new(
+        &sink,
+        &[
+            ("STEWARD_DATASET_FILES", files.as_str()),
+            ("STEWARD_DATASET_SHOP_URL", shop_url.as_str()),
+            ("STEWARD_DATASET_SHOP_SCHEMA", dbs.schema.as_str()),
+            ("STEWARD_DATASET_SUPPORT_URL", support_url.as_str()),
+        ],
+    );
+    let (service, officer) = d.keys();
+    let mut server = d.start();
+    let (status, made) = d.post(&service, "/v1/subjects", serde_json::json!({}));
+    assert_eq!(status, 201, "{made}");
+    let subject = made["subject"].as_str().unwrap().to_string();
+    let (status, _) = d.post(
+        &service,
+        &format!("/v1/subjects/{subject}/collect"),
+        serde_json::json!({"feature": "account", "values": [{"category": "name", "value": "Kill Nine"}, {"category": "email", "value": email}], "source": {"kind": "subject"}}),
+    );
+    assert_eq!(status, 201);
+    let (_, opened) = d.post(
+        &officer,
+        &format!("/v1/subjects/{subject}/requests"),
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let id = opened["id"].as_str().unwrap().to_string();
+    let (status, _) = d.post(
+        &officer,
+        &format!("/v1/requests/{id}/verify"),
+        serde_json::json!({"method": "documents"}),
+    );
+    assert_eq!(status, 200);
+    let before = left_in(&dbs);
+    let completing = {
+        let (port, officer, id) = (d.port, officer.clone(), id.clone());
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let _ = agent
+                .post(&format!(
+                    "http://127.0.0.1:{port}/v1/requests/{id}/complete"
+                ))
+                .header("Authorization", &format!("Bearer {officer}"))
+                .send_json(serde_json::json!({"justification": "the subject asked"}));
+        })
+    };
+    // Inside the shop's transaction (its customer delete sleeping): kill.
+    crate::kit::wait_for(
+        "the erasure did not reach the shop's customer delete",
+        std::time::Duration::from_secs(20),
+        || {
+            let out = Command::new("psql")
+                .args([
+                    &steward_store::test_url(),
+                    "-qAt",
+                    "-c",
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DELETE FROM%customers%' AND state = 'active'",
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim() == "1"
+        },
+    );
+    let _ = server.kill(); // SIGKILL
+    let _ = server.wait();
+    let _ = completing.join();
+    // The database rolls the half-done transaction back once the client is gone.
+    crate::kit::wait_for(
+        "the shop's transaction was not rolled back",
+        std::time::Duration::from_secs(20),
+        || left_in(&dbs) == before,
+    );
+    psql(&format!("DROP TRIGGER slow ON {}.customers", dbs.schema));
+    // Restarted: the worker takes the stored plan up and completes the request.
+    let mut server = d.start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let state = || -> serde_json::Value {
+        agent
+            .get(&format!("http://127.0.0.1:{}/v1/requests/{id}", d.port))
+            .header("Authorization", &format!("Bearer {officer}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    crate::kit::wait_for(
+        "the request was not completed after the restart",
+        std::time::Duration::from_secs(30),
+        || state()["state"] == "completed",
+    );
+    let done = state();
+    assert_eq!(
+        done["outcome"]["systems"]["shop"]["deleted"],
+        serde_json::json!({"customers": 1, "login_events": 1}),
+        "{done}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let left = left_in(&dbs);
+    assert!(
+        !left.contains(email) && !left.contains("Street 1"),
+        "{left}"
+    );
+    assert!(
+        left.contains("customer 2 bo@example.com Bo -")
+            && left.contains("ticket 8 bo@example.com 2"),
+        "{left}"
+    );
+    let verified = d.cli(&["audit", "verify"]);
+    assert!(
+        verified.contains("OK") || verified.contains("verified"),
+        "{verified}"
+    );
+}

@@ -524,6 +524,52 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// A correction reaching the provider's databases (P24): every field a dataset marks
+    /// `correctable` that holds a corrected category is set to the new value in the
+    /// subject's rows, found by a walk with the values Steward holds now (before the
+    /// correction replaces them). Each database's change is one transaction, audited as
+    /// `dataset.correct` (rows changed per table, never a value); the same correction made
+    /// again writes the same values. A database that cannot be reached fails the completion
+    /// with `dataset_unavailable`, the request left as it was.
+    pub(crate) fn reach_correction(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        request: &str,
+        corrections: &[(&str, &str)],
+    ) -> Result<(Vec<steward_audit::Draft>, serde_json::Value), Error> {
+        let Some(fanout) = self.datasets.get() else {
+            return Ok((Vec::new(), json!({})));
+        };
+        let ids = self.held_identities(fanout, subject)?;
+        let found = fanout.access(ids).map_err(unavailable)?;
+        let corrections: Vec<(String, String)> = corrections
+            .iter()
+            .map(|(c, v)| (c.to_string(), v.to_string()))
+            .collect();
+        let plans =
+            steward_datasets::erase::correction_plan(&fanout.catalogue, &found, &corrections);
+        let mut drafts = Vec::new();
+        let mut out = serde_json::Map::new();
+        for plan in plans {
+            if plan.steps.is_empty() {
+                continue;
+            }
+            let system = plan.system.clone();
+            let done = fanout.carry_out(plan).map_err(unavailable)?;
+            drafts.push(self.act(
+                actor,
+                "dataset.correct",
+                Some(subject),
+                json!({ "request": request, "system": system, "masked": done.masked }),
+            ));
+            out.insert(system, json!({ "corrected": done.masked }));
+        }
+        Ok((drafts, serde_json::Value::Object(out)))
+    }
+}
+
 /// What a plan will do, in counts: rows to delete and to change per table.
 fn plan_counts(plan: &steward_datasets::erase::SystemPlan) -> serde_json::Value {
     use steward_datasets::erase::Step;

@@ -662,9 +662,18 @@ impl Vault {
                 json!({ "closed": true, "erase_by": rfc3339(erase_by) })
             }
             "correction" if !corrections.is_empty() => {
+                // Checked and prepared first; then the provider's databases, found by the
+                // values being corrected (not yet replaced: the unit commits below).
                 let replaced =
                     self.correction_unit(actor, subject, &row.id, corrections, &mut act)?;
-                json!({ "corrected": replaced })
+                let (drafts, systems) =
+                    self.reach_correction(actor, subject, &row.id, corrections)?;
+                act.audit.extend(drafts);
+                if systems.as_object().is_some_and(|m| m.is_empty()) {
+                    json!({ "corrected": replaced })
+                } else {
+                    json!({ "corrected": replaced, "systems": systems })
+                }
             }
             _ => json!({ "answered": true }),
         };

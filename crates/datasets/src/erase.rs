@@ -200,6 +200,86 @@ pub fn plan(
     Ok(plans)
 }
 
+/// What a correction sets (P24): in every row found, each field the dataset marks
+/// `correctable` that holds one of the corrected categories, to its new value. A field
+/// holding several of them is left as it is: which value it should take is not for Steward to
+/// guess.
+pub fn correction_plan(
+    catalogue: &Catalogue,
+    found: &Found,
+    corrections: &[(String, String)],
+) -> Vec<SystemPlan> {
+    let mut plans = Vec::new();
+    for system in &found.systems {
+        let Some(d) = catalogue.datasets.get(system.dataset) else {
+            continue;
+        };
+        let mut plan = SystemPlan {
+            system: d.key.clone(),
+            steps: Vec::new(),
+        };
+        for f in &system.collections {
+            let Some(c) = d.collections.get(f.collection) else {
+                continue;
+            };
+            let key: Vec<usize> = c
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.primary_key)
+                .map(|(i, _)| i)
+                .collect();
+            // (field index, new value) for each correctable field one correction names.
+            let sets: Vec<(usize, &String)> = c
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, field)| field.correctable)
+                .filter_map(|(i, field)| {
+                    let named: Vec<&String> = corrections
+                        .iter()
+                        .filter(|(category, _)| field.categories.iter().any(|(c, _)| c == category))
+                        .map(|(_, value)| value)
+                        .collect();
+                    match named.as_slice() {
+                        [value] => Some((i, *value)),
+                        _ => None,
+                    }
+                })
+                .collect();
+            if key.is_empty() || sets.is_empty() {
+                continue;
+            }
+            let rows: Vec<(Vec<String>, Vec<Option<String>>)> = f
+                .rows
+                .iter()
+                .filter_map(|row| {
+                    let k: Option<Vec<String>> =
+                        key.iter().map(|&i| row.get(i).cloned().flatten()).collect();
+                    Some((k?, sets.iter().map(|(_, v)| Some((*v).clone())).collect()))
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            plan.steps.push(Step::Update {
+                collection: c.name.clone(),
+                key: key
+                    .iter()
+                    .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
+                    .collect(),
+                fields: sets
+                    .iter()
+                    .filter_map(|(i, _)| c.fields.get(*i).map(|f| f.name.clone()))
+                    .collect(),
+                rows,
+            });
+        }
+        plans.push(plan);
+    }
+    plans
+}
+
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
