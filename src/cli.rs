@@ -739,6 +739,12 @@ fn run(cli: Cli) -> Result<()> {
                 report.subjects_erased,
                 report.subjects_held
             );
+            if report.subjects_waiting > 0 {
+                say!(
+                    "{} closed accounts wait on the provider's databases; a later sweep tries again",
+                    report.subjects_waiting
+                );
+            }
             Ok(())
         }
         Command::Openapi => {

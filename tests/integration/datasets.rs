@@ -224,28 +224,17 @@ impl Drop for ProviderDbs {
 /// and audits each system's read without a value.
 #[test]
 fn p23_an_access_request_reaches_the_providers_databases() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("access", &email);
+    let (srv, officer, subject, email, dbs) = provider("access");
     srv.vault
         .attach_datasets(dbs.fanout(dbs.connections()))
         .unwrap();
 
-    let opened = srv.post(
-        &format!("/v1/subjects/{subject}/requests"),
+    let id = open_verified(
+        &srv,
         &officer,
+        &subject,
         serde_json::json!({"kind": "access"}),
     );
-    let id = opened.body["id"].as_str().unwrap().to_string();
-    let verified = srv.post(
-        &format!("/v1/requests/{id}/verify"),
-        &officer,
-        serde_json::json!({"method": "documents"}),
-    );
-    assert_eq!(verified.status, 200, "{}", verified.body);
     let done = srv.post(
         &format!("/v1/requests/{id}/complete"),
         &officer,
@@ -336,12 +325,7 @@ fn p23_an_access_request_reaches_the_providers_databases() {
 /// naming no value; the request stays as it was and completes once the database is back.
 #[test]
 fn p23_an_unreachable_database_leaves_the_access_request_open() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("down", &email);
+    let (srv, officer, subject, email, dbs) = provider("down");
     let mut connections = dbs.connections();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -349,16 +333,11 @@ fn p23_an_unreachable_database_leaves_the_access_request_open() {
     connections.get_mut("support").unwrap().url =
         format!("mysql://root@127.0.0.1:{port}/{}", dbs.database);
     srv.vault.attach_datasets(dbs.fanout(connections)).unwrap();
-    let opened = srv.post(
-        &format!("/v1/subjects/{subject}/requests"),
+    let id = open_verified(
+        &srv,
         &officer,
+        &subject,
         serde_json::json!({"kind": "access"}),
-    );
-    let id = opened.body["id"].as_str().unwrap().to_string();
-    srv.post(
-        &format!("/v1/requests/{id}/verify"),
-        &officer,
-        serde_json::json!({"method": "documents"}),
     );
     let done = srv.post(
         &format!("/v1/requests/{id}/complete"),
@@ -420,6 +399,19 @@ fn left_in(dbs: &ProviderDbs) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// A server with the kit's first subject (their address is the shop's customer 1), a privacy
+/// officer's key, and the provider's two databases made for the test: the server, the key,
+/// the subject, their address and the databases.
+fn provider(tag: &str) -> (crate::http::Server, String, String, String, ProviderDbs) {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let email = crate::http::Server::email_of(0);
+    let dbs = ProviderDbs::start(tag, &email);
+    (srv, officer, subject, email, dbs)
+}
+
 fn open_verified(
     srv: &crate::http::Server,
     officer: &str,
@@ -444,12 +436,7 @@ fn open_verified(
 /// step is audited without a value.
 #[test]
 fn p28_a_deletion_erases_the_subject_in_the_providers_databases() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("erase", &email);
+    let (srv, officer, subject, email, dbs) = provider("erase");
     srv.vault
         .attach_datasets(dbs.fanout(dbs.connections()))
         .unwrap();
@@ -559,12 +546,7 @@ impl Relay {
 /// back and the retry is due, the worker erases both and completes the request.
 #[test]
 fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("retry", &email);
+    let (srv, officer, subject, email, dbs) = provider("retry");
     let relay = Relay::start(3306);
     let mut connections = dbs.connections();
     connections.get_mut("support").unwrap().url =
@@ -685,12 +667,7 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
 /// addresses stay; the customer row, which holds no held category, goes.
 #[test]
 fn p18_a_held_category_is_kept_in_the_providers_databases() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("hold", &email);
+    let (srv, officer, subject, email, dbs) = provider("hold");
     srv.vault
         .attach_datasets(dbs.fanout(dbs.connections()))
         .unwrap();
@@ -725,12 +702,7 @@ fn p18_a_held_category_is_kept_in_the_providers_databases() {
 /// being corrected — and nothing else; audited without the value.
 #[test]
 fn p24_a_correction_reaches_the_correctable_fields_of_the_providers_databases() {
-    let srv = crate::http::Server::start();
-    let service = srv.key("service");
-    let officer = srv.key("privacy_officer");
-    let subject = srv.subject(&service);
-    let email = crate::http::Server::email_of(0);
-    let dbs = ProviderDbs::start("correct", &email);
+    let (srv, officer, subject, email, dbs) = provider("correct");
     srv.vault
         .attach_datasets(dbs.fanout(dbs.connections()))
         .unwrap();
@@ -760,7 +732,8 @@ fn p24_a_correction_reaches_the_correctable_fields_of_the_providers_databases() 
     // Not correctable there: the support desk keeps the address the ticket was sent from.
     assert!(left.contains(&format!("ticket 9 {email}")), "{left}");
     assert!(!srv.audit_text().contains("fang.wang@example.cn"));
-    // The next walk finds the customer by the corrected address.
+    // Steward holds the corrected address too.
+    let service = srv.key("service");
     let read = srv.post(
         &format!("/v1/subjects/{subject}/read"),
         &service,
@@ -912,5 +885,43 @@ fn p28_kill_9_during_an_erasure_in_the_providers_database_completes_after_a_rest
     assert!(
         verified.contains("OK") || verified.contains("verified"),
         "{verified}"
+    );
+}
+
+/// P28: a cancelled account's erasure at the end of its grace period reaches the provider's
+/// databases first, and its certificate says what was done there.
+#[test]
+fn p28_a_cancelled_account_is_erased_in_the_providers_databases_after_its_grace_period() {
+    let (srv, officer, subject, email, dbs) = provider("grace");
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "account_cancellation"}),
+    );
+    let done = srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        &officer,
+        serde_json::json!({"justification": "the subject asked"}),
+    );
+    assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
+    // Closed, not yet erased: the databases keep the rows through the grace period.
+    assert!(left_in(&dbs).contains(&email));
+    srv.clock.advance(31 * steward_core::DAY_MS);
+    let swept = srv.post("/v1/retention/sweep", &officer, serde_json::json!({}));
+    assert_eq!(swept.status, 200, "{}", swept.body);
+    assert_eq!(swept.body["subjects_erased"], 1, "{}", swept.body);
+    let left = left_in(&dbs);
+    assert!(
+        !left.contains(&email) && left.contains("bo@example.com"),
+        "{left}"
+    );
+    let log = srv.audit_text();
+    assert!(
+        log.contains("dataset.plan") && log.contains("dataset.erase"),
+        "{log}"
     );
 }

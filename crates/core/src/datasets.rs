@@ -494,6 +494,37 @@ impl Vault {
         Ok(Some(serde_json::Value::Object(out)))
     }
 
+    /// A closed account's erasure at the end of its grace period, in the provider's databases
+    /// first (P28): moved on under its `account_cancellation` request as a deletion would be.
+    /// `None` while a database is still to do (a later sweep tries again when due);
+    /// `Some(systems)` to go on with Steward's own erasure — `Some(None)` when no database is
+    /// declared or the account was closed without a request.
+    pub(crate) fn closure_reaches(
+        &self,
+        subject: SubjectId,
+    ) -> Result<Option<Option<serde_json::Value>>, Error> {
+        if self.datasets.get().is_none() {
+            return Ok(Some(None));
+        }
+        let Some(row) = self
+            .store
+            .requests_of(&subject.0)?
+            .into_iter()
+            .filter(|r| {
+                r.kind == "account_cancellation"
+                    && r.state == steward_store::RequestState::Completed
+            })
+            .max_by_key(|r| r.updated_ms)
+        else {
+            return Ok(Some(None));
+        };
+        let actor = Actor {
+            id: "system".into(),
+            role: steward_policy::RoleId::SYSTEM,
+        };
+        Ok(self.reach_erasure(&actor, &row, &[])?.map(Some))
+    }
+
     /// Tries again every request whose erasure waits on one of the provider's databases and
     /// is due (the server runs it on every dispatcher pass; `steward datasets advance` from
     /// the command line): plans what could not be planned, carries out what is planned, and

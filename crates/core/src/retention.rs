@@ -37,6 +37,9 @@ pub struct SweepReport {
     pub subjects_erased: usize,
     /// Closed accounts past the grace period but under a legal hold.
     pub subjects_held: usize,
+    /// Closed accounts past the grace period whose erasure waits on one of the provider's
+    /// databases (`docs/datasets.md`): erased by a later sweep once each is done.
+    pub subjects_waiting: usize,
 }
 
 fn held_by(
@@ -106,11 +109,18 @@ impl Vault {
                     report.subjects_held += 1;
                 } else {
                     if !dry_run {
+                        // The provider's databases first, under the cancellation request.
+                        let Some(systems) = self.closure_reaches(subject)? else {
+                            report.subjects_waiting += 1;
+                            progress(&report);
+                            continue;
+                        };
                         self.erase_linked(subject)?;
-                        self.shred(
+                        self.shred_with(
                             None,
                             subject,
                             crate::rights::Why::Steward("account closed; grace period over"),
+                            systems.as_ref(),
                         )?;
                     }
                     report.subjects_erased += 1;

@@ -316,10 +316,21 @@ impl Vault {
         subject: SubjectId,
         reason: Why<'_>,
     ) -> Result<SignedDocument, Error> {
+        self.shred_with(actor, subject, reason, None)
+    }
+
+    /// [`Vault::shred`], its certificate naming what was done in the provider's databases.
+    pub(crate) fn shred_with(
+        &self,
+        actor: Option<&Actor>,
+        subject: SubjectId,
+        reason: Why<'_>,
+        systems: Option<&serde_json::Value>,
+    ) -> Result<SignedDocument, Error> {
         let (ops, draft) = self.erasure_unit(actor, subject, reason);
         let entries = self.store.commit(ops, vec![draft])?;
         let entry = entries.first().ok_or(Error::Internal("no audit entry"))?;
-        self.finish_erasure(subject, reason, entry, None)
+        self.finish_erasure(subject, reason, entry, systems)
     }
 
     /// An erasure's unit of work: mark the subject erasing, queue the purge, and the
