@@ -925,3 +925,52 @@ fn p28_a_cancelled_account_is_erased_in_the_providers_databases_after_its_grace_
         "{log}"
     );
 }
+
+/// P28: an erasure asked of the API directly reaches the databases first and at once; with a
+/// database away it fails with `dataset_unavailable` and erases nothing of Steward's, and made
+/// again once it is back it completes.
+#[test]
+fn p28_an_erasure_through_the_api_reaches_the_providers_databases() {
+    let (srv, officer, subject, email, dbs) = provider("api");
+    let relay = Relay::start(3306);
+    let mut connections = dbs.connections();
+    connections.get_mut("support").unwrap().url =
+        format!("mysql://root@127.0.0.1:{}/{}", relay.port, dbs.database);
+    srv.vault.attach_datasets(dbs.fanout(connections)).unwrap();
+    let erase = || {
+        srv.post(
+            &format!("/v1/subjects/{subject}/erasure"),
+            &officer,
+            serde_json::json!({"reason": "asked by phone"}),
+        )
+    };
+    let away = erase();
+    assert_eq!(away.status, 503, "{}", away.body);
+    assert_eq!(away.body["error"]["code"], "dataset_unavailable");
+    let service = srv.key("service");
+    let read = srv.post(
+        &format!("/v1/subjects/{subject}/read"),
+        &service,
+        serde_json::json!({"categories": ["email"], "purpose": "provide_service"}),
+    );
+    assert_eq!(read.status, 200, "Steward's copy is kept: {}", read.body);
+    relay.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = erase();
+    assert_eq!(done.status, 201, "{}", done.body);
+    use base64::Engine as _;
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(done.body["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        payload["systems"]["support"]["deleted"]["tickets"], 2,
+        "{payload}"
+    );
+    let left = left_in(&dbs);
+    assert!(
+        !left.contains(&email) && left.contains("bo@example.com"),
+        "{left}"
+    );
+}

@@ -494,6 +494,60 @@ impl Vault {
         Ok(Some(serde_json::Value::Object(out)))
     }
 
+    /// An erasure asked of the API directly (`POST /v1/subjects/{id}/erasure`), in the
+    /// provider's databases first and at once: walked, planned and carried out in each
+    /// database now, audited as a request's would be (`dataset.plan`, `dataset.erase`). A
+    /// database that cannot be reached fails the call with `dataset_unavailable` before
+    /// Steward's own erasure; made again, it finds and does only what is left. `None` when no
+    /// database is declared.
+    pub(crate) fn reach_erasure_now(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let Some(fanout) = self.datasets.get() else {
+            return Ok(None);
+        };
+        let ids = self.held_identities(fanout, subject)?;
+        let found = fanout.access(ids).map_err(unavailable)?;
+        let hash = |v: &str| self.keys.erasure_hash(v);
+        let plans = steward_datasets::erase::plan(&fanout.catalogue, &found, &[], &hash)
+            .map_err(unavailable)?;
+        let counts: serde_json::Map<String, serde_json::Value> = plans
+            .iter()
+            .map(|p| (p.system.clone(), plan_counts(p)))
+            .collect();
+        self.store.commit(
+            vec![],
+            vec![self.act(
+                actor,
+                "dataset.plan",
+                Some(subject),
+                json!({ "request": null, "systems": counts }),
+            )],
+        )?;
+        let mut out = serde_json::Map::new();
+        for plan in plans {
+            let system = plan.system.clone();
+            let done = fanout.carry_out(plan).map_err(unavailable)?;
+            self.store.commit(
+                vec![],
+                vec![self.act(
+                    actor,
+                    "dataset.erase",
+                    Some(subject),
+                    json!({ "request": null, "system": system, "deleted": done.deleted, "masked": done.masked }),
+                )],
+            )?;
+            out.insert(
+                system,
+                serde_json::to_value(&done)
+                    .map_err(|_| Error::Internal("a result does not serialise"))?,
+            );
+        }
+        Ok(Some(serde_json::Value::Object(out)))
+    }
+
     /// A closed account's erasure at the end of its grace period, in the provider's databases
     /// first (P28): moved on under its `account_cancellation` request as a deletion would be.
     /// `None` while a database is still to do (a later sweep tries again when due);

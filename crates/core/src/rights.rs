@@ -304,8 +304,11 @@ impl Vault {
         if let Err(e) = erasable {
             return Err(self.refuse(actor, "subject.erase", Some(subject), "", String::new(), e));
         }
+        // The provider's databases first, at once: all of them, or the call fails and is
+        // made again (what was done is not done twice).
+        let systems = self.reach_erasure_now(actor, subject)?;
         self.erase_linked(subject)?;
-        self.shred(Some(actor), subject, Why::Typed(reason))
+        self.shred_with(Some(actor), subject, Why::Typed(reason), systems.as_ref())
     }
 
     /// The erasure itself, once it is allowed: mark, queue, audit, destroy the key, certify.
