@@ -23,6 +23,13 @@ pub(crate) enum DatasetsCommand {
         #[arg(long)]
         offline: bool,
     },
+    /// Move on every erasure waiting on the provider's databases whose next attempt is due,
+    /// and complete the requests whose databases are all done (what `serve` does on each
+    /// dispatcher pass).
+    Advance {
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 pub(crate) fn datasets(cmd: DatasetsCommand) -> Result<()> {
@@ -32,6 +39,17 @@ pub(crate) fn datasets(cmd: DatasetsCommand) -> Result<()> {
             files,
             offline,
         } => check(&settings, files, offline),
+        DatasetsCommand::Advance { settings } => {
+            let vault = crate::cli::open_vault(&settings)?;
+            if vault.datasets().is_none() {
+                return Err(anyhow!(
+                    "no dataset files in the settings (`[datasets] files`, $STEWARD_DATASET_FILES)"
+                ));
+            }
+            let completed = vault.advance_datasets()?;
+            say!("{completed} requests completed");
+            Ok(())
+        }
     }
 }
 

@@ -881,6 +881,8 @@ fn p28_kill_9_during_an_erasure_in_the_providers_database_completes_after_a_rest
             && left.contains("ticket 8 bo@example.com 2"),
         "{left}"
     );
+    // Nothing is left for the command line's pass to do.
+    assert_eq!(d.cli(&["datasets", "advance"]), "0 requests completed");
     let verified = d.cli(&["audit", "verify"]);
     assert!(
         verified.contains("OK") || verified.contains("verified"),
