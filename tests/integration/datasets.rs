@@ -412,6 +412,15 @@ fn provider(tag: &str) -> (crate::http::Server, String, String, String, Provider
     (srv, officer, subject, email, dbs)
 }
 
+/// Completes request `id` as the privacy officer, stating why.
+fn complete(srv: &crate::http::Server, officer: &str, id: &str) -> crate::http::Reply {
+    srv.post(
+        &format!("/v1/requests/{id}/complete"),
+        officer,
+        serde_json::json!({"justification": "the subject asked"}),
+    )
+}
+
 fn open_verified(
     srv: &crate::http::Server,
     officer: &str,
@@ -446,11 +455,7 @@ fn p28_a_deletion_erases_the_subject_in_the_providers_databases() {
         &subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let done = srv.post(
-        &format!("/v1/requests/{id}/complete"),
-        &officer,
-        serde_json::json!({"justification": "the subject asked"}),
-    );
+    let done = complete(&srv, &officer, &id);
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     let systems = &done.body["request"]["outcome"]["systems"];
@@ -559,11 +564,7 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
         &subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let waiting = srv.post(
-        &format!("/v1/requests/{id}/complete"),
-        &officer,
-        serde_json::json!({"justification": "the subject asked"}),
-    );
+    let waiting = complete(&srv, &officer, &id);
     assert_eq!(waiting.status, 200, "{}", waiting.body);
     assert_eq!(
         waiting.body["request"]["state"], "in_progress",
@@ -684,11 +685,7 @@ fn p18_a_held_category_is_kept_in_the_providers_databases() {
         &subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let done = srv.post(
-        &format!("/v1/requests/{id}/complete"),
-        &officer,
-        serde_json::json!({"justification": "the subject asked"}),
-    );
+    let done = complete(&srv, &officer, &id);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     let left = left_in(&dbs);
     assert!(
@@ -904,11 +901,7 @@ fn p28_a_cancelled_account_is_erased_in_the_providers_databases_after_its_grace_
         &subject,
         serde_json::json!({"kind": "account_cancellation"}),
     );
-    let done = srv.post(
-        &format!("/v1/requests/{id}/complete"),
-        &officer,
-        serde_json::json!({"justification": "the subject asked"}),
-    );
+    let done = complete(&srv, &officer, &id);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     // Closed, not yet erased: the databases keep the rows through the grace period.
     assert!(left_in(&dbs).contains(&email));

@@ -184,20 +184,20 @@ fn names(r: &mut Report<'_>) {
         for c in &d.collections {
             if !seen.insert(c.name.as_str()) {
                 let message = format!("collection `{}` is declared twice in `{}`", c.name, d.key);
-                push(r, di, c.pos, "duplicate_name", message);
+                r.error(di, c.pos, "duplicate_name", message);
             }
             let mut fields = BTreeSet::new();
             for f in &c.fields {
                 if !fields.insert(f.name.as_str()) {
                     let message = format!("field `{}.{}` is declared twice", c.name, f.name);
-                    push(r, di, f.pos, "duplicate_name", message);
+                    r.error(di, f.pos, "duplicate_name", message);
                 }
                 if f.correctable && !f.is_pi() {
                     let message = format!(
                         "`{}.{}` is correctable but holds no category of the policy",
                         c.name, f.name
                     );
-                    push(r, di, f.pos, "invalid_value", message);
+                    r.error(di, f.pos, "invalid_value", message);
                 }
             }
             let acts = c.delete_rows.is_some() || c.fields.iter().any(|f| f.erase != Erase::Keep);
@@ -206,27 +206,10 @@ fn names(r: &mut Report<'_>) {
                     "erasure deletes or masks rows of `{}`, but no field declares `fides_meta.primary_key`: rows are addressed by their key",
                     c.name
                 );
-                push(r, di, c.pos, "missing_key", message);
+                r.error(di, c.pos, "missing_key", message);
             }
         }
     }
-}
-
-fn push(r: &mut Report<'_>, d: usize, at: Pos, code: &'static str, message: String) {
-    let file = r
-        .datasets
-        .get(d)
-        .map(|d| d.file.clone())
-        .unwrap_or_default();
-    r.problems.push(Problem {
-        file,
-        diagnostic: Diagnostic {
-            code,
-            line: at.line,
-            column: at.column,
-            message,
-        },
-    });
 }
 
 /// Every reference resolved to a dataset, collection and field that exist and can be
