@@ -100,13 +100,7 @@ pub fn plan(
             ) else {
                 continue;
             };
-            let key: Vec<usize> = c
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.primary_key)
-                .map(|(i, _)| i)
-                .collect();
+            let key = c.key_fields();
             if key.is_empty() {
                 return Err(Error::Settings(format!(
                     "collection `{}.{}` declares no primary key to address rows by",
@@ -222,13 +216,7 @@ pub fn correction_plan(
             let Some(c) = d.collections.get(f.collection) else {
                 continue;
             };
-            let key: Vec<usize> = c
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.primary_key)
-                .map(|(i, _)| i)
-                .collect();
+            let key = c.key_fields();
             // (field index, new value) for each correctable field one correction names.
             let sets: Vec<(usize, &String)> = c
                 .fields

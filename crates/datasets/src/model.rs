@@ -56,6 +56,16 @@ impl Collection {
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
+
+    /// The indexes of the fields declared part of the primary key, in field order.
+    pub fn key_fields(&self) -> Vec<usize> {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.primary_key)
+            .map(|(i, _)| i)
+            .collect()
+    }
 }
 
 /// A column.

@@ -249,6 +249,15 @@ mod live {
         )
     }
 
+    /// Drops a test's PostgreSQL schema and MariaDB database.
+    async fn drop_both(client: &tokio_postgres::Client, schema: &str, db: &str) {
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+        drop_mysql(db).await;
+    }
+
     async fn drop_mysql(db: &str) {
         use mysql_async::prelude::Queryable;
         let pool = mysql_async::Pool::new(mysql_url().as_str());
@@ -453,19 +462,13 @@ mod live {
         );
         let none = fanout.access(ids.clone()).unwrap();
         assert!(none.systems.iter().all(|s| s.collections.is_empty()));
-        rt.block_on(async {
-            client
-                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await
-                .unwrap();
-            drop_mysql(&db).await;
-        });
+        rt.block_on(drop_both(&client, &schema, &db));
     }
 
     /// Erasure in both databases: the subject's rows deleted children first (a foreign key
     /// forbids the customer first), orders kept for tax with the reference cleared and the
     /// address overwritten, nobody else's row touched; carried out again, nothing more
-    /// happens; a held category is kept.
+    /// happens.
     #[test]
     fn erasure_plans_and_carries_out_children_first_and_only_the_subjects() {
         let (catalogue, _) = load(&examples(), &Policy::example().unwrap());
@@ -574,13 +577,7 @@ mod live {
             after.systems.iter().all(|s| s.collections.is_empty()),
             "{after:?}"
         );
-        rt.block_on(async {
-            client
-                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await
-                .unwrap();
-            drop_mysql(&db).await;
-        });
+        rt.block_on(drop_both(&client, &schema, &db));
     }
 }
 
