@@ -180,14 +180,14 @@ fn p23_p25_a_subject_signs_in_to_the_privacy_centre_and_sees_what_is_held() {
 
 /// A browser's visit by hand: cookies kept, redirects not followed, forms posted from the
 /// site's own origin with the token the page gave.
-struct Visit {
+pub(crate) struct Visit {
     base: String,
     agent: ureq::Agent,
     cookies: Vec<(String, String)>,
 }
 
 impl Visit {
-    fn new(base: String) -> Visit {
+    pub(crate) fn new(base: String) -> Visit {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -221,7 +221,7 @@ impl Visit {
     }
 
     /// GET `path`: status, `Location`, body.
-    fn get(&mut self, path: &str) -> (u16, String, String) {
+    pub(crate) fn get(&mut self, path: &str) -> (u16, String, String) {
         let mut r = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -242,7 +242,12 @@ impl Visit {
     }
 
     /// POST the form at `path` with `fields` and the token `page` carries.
-    fn post(&mut self, path: &str, page: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+    pub(crate) fn post(
+        &mut self,
+        path: &str,
+        page: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let token = page
             .split("name=\"form\" value=\"")
             .nth(1)

@@ -606,6 +606,25 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
             .contains("waiting on shop (system `support`: MySQL"),
         "{line}"
     );
+    // The console's page of the request says the same, in the reader's language.
+    let password = "correct horse battery staple";
+    srv.vault
+        .create_staff("li.officer", "privacy_officer", password)
+        .unwrap();
+    let mut staff = crate::centre::Visit::new(srv.base.clone());
+    let (_, _, page) = staff.get("/console");
+    staff.post(
+        "/console/session",
+        &page,
+        &[("username", "li.officer"), ("password", password)],
+    );
+    let (status, _, page) = staff.get(&format!("/console/requests/{id}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("服务方的其他数据库")
+            && page.contains("shop：等待中：尚未制定计划；上次尝试：system `support`: MySQL"),
+        "{page}"
+    );
     // Not yet due: nothing happens.
     assert_eq!(srv.vault.advance_datasets().unwrap(), 0);
     // Back, and due: erased in both, and the request completed by Steward.

@@ -91,6 +91,8 @@ struct Request {
     outcome: Option<String>,
     /// Each step: the state's words, its time (RFC 3339 and as shown), and who.
     steps: Vec<(String, String, String, String)>,
+    /// Where its erasure stands in each of the provider's databases, in words.
+    systems: Vec<String>,
     open: bool,
     reasons: Vec<(&'static str, String)>,
     notice: Option<String>,
@@ -408,6 +410,35 @@ fn request_page(
             None => o.to_string(),
         }
     });
+    let systems = r
+        .systems
+        .iter()
+        .map(|s| {
+            let mut line = t.with(
+                "console-system-line",
+                &[
+                    ("system", &s.system),
+                    ("state", &t.get(&format!("system-state-{}", s.state))),
+                ],
+            );
+            if !s.reason.is_empty() {
+                let next = s
+                    .next_at
+                    .as_deref()
+                    .map(|n| n.get(..16).unwrap_or(n).replacen('T', " ", 1))
+                    .unwrap_or_else(|| "-".into());
+                line.push_str(&t.with(
+                    "console-system-reason",
+                    &[
+                        ("reason", &s.reason),
+                        ("attempts", &s.attempts.to_string()),
+                        ("next", &next),
+                    ],
+                ));
+            }
+            line
+        })
+        .collect();
     let open = matches!(r.state.as_str(), "received" | "verified" | "in_progress");
     page(
         status,
@@ -430,6 +461,7 @@ fn request_page(
             verification: r.verification.clone(),
             outcome,
             steps,
+            systems,
             open,
             reasons: steward_core::REFUSAL_REASONS
                 .iter()
