@@ -72,7 +72,9 @@ enum Pool {
 /// One database's part of a walk: a connection in a read-only transaction that sees one
 /// snapshot.
 enum Session {
-    Pg(PgConn),
+    /// A connection, and whether its transaction has begun (`BEGIN` goes with the first
+    /// statement, in one round trip).
+    Pg(PgConn, bool),
     My(mysql_async::Conn),
     Sqlite(rusqlite::Connection),
 }
@@ -247,13 +249,7 @@ impl Fanout {
     async fn session(&self, d: usize) -> Result<Session, Error> {
         let pool = self.pool(d)?;
         match &*pool {
-            Pool::Pg(_) => {
-                let conn = self.pg_take(d).await?;
-                conn.client
-                    .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?;
-                Ok(Session::Pg(conn))
-            }
+            Pool::Pg(_) => Ok(Session::Pg(self.pg_take(d).await?, false)),
             Pool::Sqlite => {
                 let conn = self.connection_of(d)?.sqlite_open()?;
                 // A read transaction sees one snapshot of the file.
@@ -273,9 +269,22 @@ impl Fanout {
     /// Ends a session's transaction and gives its connection back.
     async fn finish(&self, d: usize, session: Session) -> Result<(), Error> {
         match session {
-            Session::Pg(conn) => {
-                conn.client.batch_execute("COMMIT").await?;
+            Session::Pg(conn, false) => {
                 self.pg_give(d, conn);
+                Ok(())
+            }
+            Session::Pg(conn, true) => {
+                // The read is over: its end need not hold up the answer. The connection goes
+                // back to the pool once the transaction has ended, or is let go.
+                let pool = self.pool(d)?;
+                tokio::spawn(async move {
+                    if conn.client.batch_execute("COMMIT").await.is_ok()
+                        && let Pool::Pg(idle) = &*pool
+                        && let Ok(mut v) = idle.lock()
+                    {
+                        v.push(conn);
+                    }
+                });
                 Ok(())
             }
             Session::My(mut conn) => {
@@ -319,7 +328,7 @@ impl Fanout {
         })?;
         let mut out = Vec::new();
         match session {
-            Session::Pg(conn) => {
+            Session::Pg(conn, begun) => {
                 let pg_schema = self.connection_of(d)?.pg_schema().to_string();
                 let columns: Vec<String> = collection
                     .fields
@@ -344,7 +353,21 @@ impl Fanout {
                 let st = conn.statement(&sql).await?;
                 for chunk in values.chunks(CHUNK) {
                     let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    for row in conn.client.query(&st, &[&chunk]).await? {
+                    let rows = if *begun {
+                        conn.client.query(&st, &[&chunk]).await?
+                    } else {
+                        // The snapshot's BEGIN and the first statement, pipelined.
+                        let (began, rows) = futures_util::future::join(
+                            conn.client
+                                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                            conn.client.query(&st, &[&chunk]),
+                        )
+                        .await;
+                        began?;
+                        *begun = true;
+                        rows?
+                    };
+                    for row in rows {
                         let mut r = Row::with_capacity(collection.fields.len());
                         for i in 0..collection.fields.len() {
                             r.push(row.try_get::<_, Option<String>>(i)?);
