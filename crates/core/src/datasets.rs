@@ -82,35 +82,6 @@ impl Vault {
         self.datasets.get()
     }
 
-    /// The values the subject's identities are looked up by: their id, and every value of
-    /// each category a dataset finds rows by, from the export's records.
-    fn identities(fanout: &Fanout, subject: SubjectId, export: &Export) -> Identities {
-        let mut ids = Identities::new();
-        for d in &fanout.catalogue.datasets {
-            for c in &d.collections {
-                for f in &c.fields {
-                    let Some((identity, _)) = &f.identity else {
-                        continue;
-                    };
-                    if ids.contains_key(identity) {
-                        continue;
-                    }
-                    let values = match identity {
-                        Identity::SubjectId => vec![subject.to_string()],
-                        Identity::Category(category) => export
-                            .records
-                            .iter()
-                            .filter(|r| &r.category == category)
-                            .map(|r| r.value.clone())
-                            .collect(),
-                    };
-                    ids.insert(identity.clone(), values);
-                }
-            }
-        }
-        ids
-    }
-
     /// Walks every declared database for `subject` (P23) and puts what it found into
     /// `export`: the audit entries of the reads, one per system, naming the tables, row
     /// counts and categories — never a value. Nothing is recorded if a database cannot be
@@ -125,7 +96,7 @@ impl Vault {
         let Some(fanout) = self.datasets.get() else {
             return Ok(Vec::new());
         };
-        let ids = Vault::identities(fanout, subject, export);
+        let ids = self.held_identities(fanout, subject)?;
         let found = fanout.access(ids).map_err(unavailable)?;
         let mut drafts = Vec::new();
         for system in found.systems {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::Catalogue;
 use crate::live::{Error, Kind};
 use crate::model::Erase;
-use crate::run::{Fanout, Found};
+use crate::run::{Fanout, Found, quote, quote_my};
 
 /// One statement's worth of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,14 +266,6 @@ pub fn correction_plan(
         plans.push(plan);
     }
     plans
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_my(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);

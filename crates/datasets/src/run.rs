@@ -110,12 +110,24 @@ impl std::fmt::Debug for Fanout {
     }
 }
 
-fn quote(name: &str) -> String {
+/// An identifier quoted for PostgreSQL and SQLite.
+pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn quote_my(name: &str) -> String {
+/// An identifier quoted for MySQL.
+pub(crate) fn quote_my(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
+}
+
+/// `SELECT columns FROM table WHERE key IN (?, …)` with `n` placeholders (MySQL, SQLite):
+/// every name given already quoted.
+fn select_in(columns: &[String], table: &str, key: &str, n: usize) -> String {
+    format!(
+        "SELECT {} FROM {table} WHERE {key} IN ({})",
+        columns.join(", "),
+        vec!["?"; n].join(", ")
+    )
 }
 
 /// Identities are looked up this many at a time.
@@ -384,12 +396,11 @@ impl Fanout {
                     .map(|f| format!("CAST({} AS TEXT)", quote(&f.name)))
                     .collect();
                 for chunk in values.chunks(CHUNK) {
-                    let marks = vec!["?"; chunk.len()].join(", ");
-                    let sql = format!(
-                        "SELECT {} FROM {} WHERE {} IN ({marks})",
-                        columns.join(", "),
-                        quote(&collection.name),
-                        quote(&key_field.name)
+                    let sql = select_in(
+                        &columns,
+                        &quote(&collection.name),
+                        &quote(&key_field.name),
+                        chunk.len(),
                     );
                     let mut st = conn.prepare_cached(&sql)?;
                     let mut rows = st.query(rusqlite::params_from_iter(chunk.iter()))?;
@@ -410,12 +421,11 @@ impl Fanout {
                     .map(|f| quote_my(&f.name))
                     .collect();
                 for chunk in values.chunks(CHUNK) {
-                    let marks = vec!["?"; chunk.len()].join(", ");
-                    let sql = format!(
-                        "SELECT {} FROM {} WHERE {} IN ({marks})",
-                        columns.join(", "),
-                        quote_my(&collection.name),
-                        quote_my(&key_field.name)
+                    let sql = select_in(
+                        &columns,
+                        &quote_my(&collection.name),
+                        &quote_my(&key_field.name),
+                        chunk.len(),
                     );
                     let rows: Vec<mysql_async::Row> = conn.exec(sql, chunk.to_vec()).await?;
                     for row in rows {
