@@ -89,11 +89,13 @@ pub struct RequestStep {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize)]
 pub struct Completion {
-    /// The request, completed.
+    /// The request: completed, or in progress while its erasure waits on the provider's
+    /// databases (`systems` says where each stands).
     pub request: RightsRequest,
     /// For access requests, the export (P23).
     pub export: Option<Export>,
-    /// For deletions that erased the subject, the certificate (P28, P33).
+    /// For deletions that erased the subject, the certificate (P28, P33); none while the
+    /// erasure waits.
     pub certificate: Option<SignedDocument>,
 }
 
