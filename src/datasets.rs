@@ -122,7 +122,23 @@ fn check(settings: &Settings, files: Vec<PathBuf>, offline: bool) -> Result<()> 
             .build()?;
         for (i, d) in catalogue.datasets.iter().enumerate() {
             if d.external.is_some() {
-                lines.push(format!("  {}: external, asked by webhook", d.key));
+                let endpoint = config.datasets.connections.get(&d.key).and_then(|c| {
+                    Connection {
+                        url: c.url.clone(),
+                        schema: None,
+                    }
+                    .endpoint()
+                    .map(str::to_string)
+                });
+                lines.push(match endpoint {
+                    Some(e) => format!("  {}: external, asked by webhook through endpoint {e}", d.key),
+                    None => format!(
+                        "  {}: external, asked by webhook: no endpoint in the settings yet ([datasets.connections.{}] url = \"webhook:whe_…\" or $STEWARD_DATASET_{}_URL)",
+                        d.key,
+                        d.key,
+                        d.key.to_ascii_uppercase()
+                    ),
+                });
                 continue;
             }
             let Some(c) = config.datasets.connections.get(&d.key) else {

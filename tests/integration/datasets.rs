@@ -32,7 +32,8 @@ fn psql(sql: &str) {
 #[test]
 fn p23_the_shipped_datasets_check_clean() {
     let [shop, support] = examples();
-    let run = steward(&["datasets", "check", &shop, &support]).ok();
+    let crm = format!("{}/examples/datasets/crm.yml", env!("CARGO_MANIFEST_DIR"));
+    let run = steward(&["datasets", "check", &shop, &support, &crm]).ok();
     assert!(
         run.stdout
             .contains("ok — 3 datasets, 5 collections, 4 references")

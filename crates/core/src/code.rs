@@ -137,6 +137,8 @@ catalogue! {
     IncidentNotFound = "incident_not_found", 404, "no incident has this id";
     /// No transfer plan has this id.
     TransferNotFound = "transfer_not_found", 404, "no transfer plan has this id";
+    /// No external system has this key.
+    SystemNotFound = "system_not_found", 404, "no external system (a dataset asked by webhook) has this key";
     /// The subject was erased.
     SubjectErased = "subject_erased", 410, "the subject has been erased";
     /// The data key is gone.

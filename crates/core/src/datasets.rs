@@ -143,17 +143,7 @@ impl Vault {
             let categories: Vec<ExportSystemCategory> = counts
                 .into_iter()
                 .map(|(category, values)| ExportSystemCategory {
-                    purposes: self
-                        .policy
-                        .purposes
-                        .iter()
-                        .filter(|p| {
-                            self.policy
-                                .category_id(&category)
-                                .is_some_and(|id| p.reads.contains(id.index()))
-                        })
-                        .map(|p| p.name.clone())
-                        .collect(),
+                    purposes: self.purposes_reading(&category),
                     category,
                     values,
                 })
@@ -186,22 +176,40 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// The purposes the policy reads category `category` for.
+    pub(crate) fn purposes_reading(&self, category: &str) -> Vec<String> {
+        let Some(id) = self.policy.category_id(category) else {
+            return Vec::new();
+        };
+        self.policy
+            .purposes
+            .iter()
+            .filter(|p| p.reads.contains(id.index()))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+}
+
 /// Where a request's erasure stands in one of the provider's databases, as callers see it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct SystemState {
     /// The dataset's key.
     pub system: String,
-    /// `waiting` (a database could not be read to plan), `planned` (to be carried out),
-    /// `done` or `failed` (given up at the request's deadline).
+    /// `waiting` (a database could not be read to plan, or an external system's endpoint is
+    /// not registered), `planned` (to be carried out), `asked` (an external system, asked by
+    /// webhook: its answer is awaited), `done` or `failed` (given up at the request's
+    /// deadline, or an external system answered that it failed).
     pub state: String,
     /// Attempts so far.
     pub attempts: u32,
     /// Why the last attempt failed (never a value); empty once done.
     pub reason: String,
-    /// When it is tried again, while not settled.
+    /// When it is tried again (an external system: reminded), while not settled.
     pub next_at: Option<String>,
-    /// What was done: rows deleted and changed per table.
+    /// What was done: rows deleted and changed per table (an access answer: rows per table
+    /// and values per category).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<serde_json::Value>,
 }
@@ -240,37 +248,21 @@ impl Vault {
 
     /// The subject's identities for the provider's databases, from what Steward holds.
     fn held_identities(&self, fanout: &Fanout, subject: SubjectId) -> Result<Identities, Error> {
-        let wanted: std::collections::BTreeSet<String> = fanout
+        let mut wanted: Vec<Identity> = vec![Identity::SubjectId];
+        for f in fanout
             .catalogue
             .datasets
             .iter()
             .flat_map(|d| d.collections.iter())
             .flat_map(|c| c.fields.iter())
-            .filter_map(|f| match &f.identity {
-                Some((Identity::Category(c), _)) => Some(c.clone()),
-                _ => None,
-            })
-            .collect();
-        let rows = self
-            .store
-            .records(&subject.0)?
-            .into_iter()
-            .filter(|r| wanted.contains(&r.category))
-            .collect();
-        let values = self.open_rows(subject, rows)?;
-        let mut ids = Identities::new();
-        ids.insert(Identity::SubjectId, vec![subject.to_string()]);
-        for c in wanted {
-            ids.insert(
-                Identity::Category(c.clone()),
-                values
-                    .iter()
-                    .filter(|v| v.category == c)
-                    .map(|v| v.value.clone())
-                    .collect(),
-            );
+        {
+            if let Some((i @ Identity::Category(_), _)) = &f.identity
+                && !wanted.contains(i)
+            {
+                wanted.push(i.clone());
+            }
         }
-        Ok(ids)
+        self.identity_values(subject, &wanted)
     }
 
     /// Moves request `row`'s erasure on in the provider's databases (P24, P28): plans it on
@@ -292,7 +284,8 @@ impl Vault {
         };
         let subject = SubjectId(row.subject);
         let now = self.clock.now_ms();
-        let mut systems = self.store.request_systems(&row.subject, &row.id)?;
+        // External systems are asked first: their answers take longest.
+        let externals = self.ask_externals(actor, row)?;
         let databases: Vec<&str> = fanout
             .catalogue
             .datasets
@@ -300,9 +293,12 @@ impl Vault {
             .filter(|d| d.external.is_none())
             .map(|d| d.key.as_str())
             .collect();
-        if databases.is_empty() {
-            return Ok(Some(json!({})));
-        }
+        let mut systems: Vec<steward_store::RequestSystemRow> = self
+            .store
+            .request_systems(&row.subject, &row.id)?
+            .into_iter()
+            .filter(|s| databases.contains(&s.system.as_str()))
+            .collect();
         let blank = |system: &str| steward_store::RequestSystemRow {
             subject: row.subject,
             request: row.id.clone(),
@@ -316,7 +312,7 @@ impl Vault {
             updated_ms: now,
         };
         // Plan, when there is none yet (first call, or the last walk failed) and it is due.
-        let unplanned = systems.is_empty()
+        let unplanned = (!databases.is_empty() && systems.is_empty())
             || systems
                 .iter()
                 .any(|s| s.state == "waiting" && s.next_ms <= now);
@@ -453,11 +449,11 @@ impl Vault {
                 vec![self.act(actor, action, Some(subject), detail)],
             )?;
         }
-        if !systems.iter().all(|s| settled(&s.state)) {
+        if !systems.iter().chain(&externals).all(|s| settled(&s.state)) {
             return Ok(None);
         }
         let mut out = serde_json::Map::new();
-        for s in systems {
+        for s in systems.into_iter().chain(externals) {
             let value = if s.state == "done" {
                 serde_json::from_str(&s.result).unwrap_or(json!({}))
             } else {
@@ -555,8 +551,10 @@ impl Vault {
 
     /// Tries again every request whose erasure waits on one of the provider's databases and
     /// is due (the server runs it on every dispatcher pass; `steward datasets advance` from
-    /// the command line): plans what could not be planned, carries out what is planned, and
-    /// completes each request whose systems are all settled, as Steward (`system`). A
+    /// the command line): reminds external systems that have not answered (or gives them up
+    /// at the request's deadline), plans what could not be planned, carries out what is
+    /// planned, and completes each deletion whose systems are all settled, as Steward
+    /// (`system`). A
     /// request that fails is logged and left for the next pass. Returns how many requests
     /// were completed.
     pub fn advance_datasets(&self) -> Result<usize, Error> {
@@ -572,7 +570,13 @@ impl Vault {
             let Some(row) = self.store.request(&request)? else {
                 continue;
             };
-            if !row.state.is_open() {
+            // External systems not answering are reminded, or given up at the deadline; an
+            // access request waits for staff to complete it, a closed account for the sweep.
+            if let Err(e) = self.chase_externals(&actor, &row) {
+                tracing::warn!(request = %request, code = e.code().as_str(), error = %e, "an external system could not be reminded; will retry");
+                continue;
+            }
+            if !row.state.is_open() || !row.kind.starts_with("deletion") {
                 continue;
             }
             // One request's failure (another server completed it first, a store error) does

@@ -37,7 +37,8 @@ pub struct Contacts {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Deadline {
-    /// `request`, `inquiry`, `hold_end`, `erasure`, `retention`, `notice_period`,
+    /// `request`, `inquiry`, `system_answer` (an external system's answer to a request,
+    /// escalated while it has not come), `hold_end`, `erasure`, `retention`, `notice_period`,
     /// `incident_report` or `disclosure_notice`.
     pub kind: String,
     /// What it is about: a request's or hold's id, a category's name.
@@ -86,15 +87,34 @@ impl Vault {
             } else {
                 format!("{} request answered", r.kind.replace('_', " "))
             };
-            // An erasure waiting on the provider's databases says on which, and why.
-            if self.datasets().is_some() && r.kind.starts_with("deletion") {
-                let waiting: Vec<String> = self
-                    .store
-                    .request_systems(&r.subject, &r.id)?
-                    .into_iter()
-                    .filter(|s| !matches!(s.state.as_str(), "done" | "failed"))
-                    .map(|s| {
-                        format!(
+            // A request waiting on the provider's systems says on which, and why; an external
+            // system that has not answered is escalated: a clock of its own, due with the
+            // request.
+            let mut unanswered = Vec::new();
+            if self.datasets().is_some() {
+                let mut waiting = Vec::new();
+                for s in self.store.request_systems(&r.subject, &r.id)? {
+                    if matches!(s.state.as_str(), "done" | "failed") {
+                        continue;
+                    }
+                    if s.state == "asked" {
+                        waiting.push(format!(
+                            "{} (asked {} time{}, no answer; reminded {})",
+                            s.system,
+                            s.attempts,
+                            if s.attempts == 1 { "" } else { "s" },
+                            rfc3339(s.next_ms)
+                        ));
+                        unanswered.push(format!(
+                            "{} answers {} request {} (asked {} time{})",
+                            s.system,
+                            r.kind.replace('_', " "),
+                            r.id,
+                            s.attempts,
+                            if s.attempts == 1 { "" } else { "s" },
+                        ));
+                    } else {
+                        waiting.push(format!(
                             "{} ({}, attempt {}, next {})",
                             s.system,
                             if s.reason.is_empty() {
@@ -103,13 +123,23 @@ impl Vault {
                                 s.reason.as_str()
                             },
                             s.attempts,
-                            crate::clock::rfc3339(s.next_ms)
-                        )
-                    })
-                    .collect();
+                            rfc3339(s.next_ms)
+                        ));
+                    }
+                }
                 if !waiting.is_empty() {
                     what = format!("{what}; waiting on {}", waiting.join(", "));
                 }
+            }
+            for line in unanswered {
+                out.push(self.deadline(
+                    "system_answer",
+                    r.id.clone(),
+                    Some(SubjectId(r.subject)),
+                    line,
+                    r.due_ms,
+                    now,
+                ));
             }
             out.push(self.deadline(kind, r.id, Some(SubjectId(r.subject)), what, r.due_ms, now));
         }

@@ -180,13 +180,17 @@ impl Dispatcher {
         sent: &mut Vec<(OutboxRow, SubjectId)>,
     ) -> Result<(), Failure> {
         match m.channel.as_str() {
-            "webhook" => self.deliver_webhook(m),
+            "webhook" => self.deliver_webhook(m, sent),
             "email" => self.deliver_email(m, sent),
             _ => Err(Failure::last("unknown channel")),
         }
     }
 
-    fn deliver_webhook(&self, m: &OutboxRow) -> Result<(), Failure> {
+    fn deliver_webhook(
+        &self,
+        m: &OutboxRow,
+        sent: &mut Vec<(OutboxRow, SubjectId)>,
+    ) -> Result<(), Failure> {
         let v = &self.vault;
         let Some(client) = &self.webhooks else {
             return Err(Failure::again("no webhook client is configured"));
@@ -203,16 +207,37 @@ impl Dispatcher {
         let secret = v
             .endpoint_secret(endpoint)
             .map_err(|_| Failure::last("the endpoint's secret cannot be opened"))?;
+        // An external system's request carries the subject's identities, added now (the
+        // outbox row holds none); the disclosure is logged once it is made.
+        let (payload, about) = if m.event == crate::external::REQUEST_EVENT {
+            match v.render_dataset_request(m) {
+                Ok(Some((body, subject))) => (body, Some(subject)),
+                Ok(None) => {
+                    return Err(Failure::last(
+                        "the subject was erased, or Steward holds none of the identities the system takes",
+                    ));
+                }
+                Err(Error::Store(_)) => return Err(Failure::again("storage failed")),
+                Err(_) => return Err(Failure::last("the request could not be written")),
+            }
+        } else {
+            (m.payload.clone(), None)
+        };
         let timestamp = (v.clock.now_ms() / 1000).to_string();
-        let signature = sign(&secret, &m.id, &timestamp, &m.payload);
+        let signature = sign(&secret, &m.id, &timestamp, &payload);
         let headers = [
             ("content-type", "application/json".to_string()),
             ("webhook-id", m.id.clone()),
             ("webhook-timestamp", timestamp),
             ("webhook-signature", format!("v1,{signature}")),
         ];
-        match client.post(&endpoint.url, &headers, &m.payload) {
-            Ok(status) if (200..300).contains(&status) => Ok(()),
+        match client.post(&endpoint.url, &headers, &payload) {
+            Ok(status) if (200..300).contains(&status) => {
+                if let Some(subject) = about {
+                    sent.push((m.clone(), subject));
+                }
+                Ok(())
+            }
             Ok(status) => Err(Failure::again(&format!("HTTP {status}"))),
             Err(why) => Err(Failure::again(&why)),
         }
@@ -402,16 +427,16 @@ impl Vault {
         ))
     }
 
-    /// Records that subjects were mailed (P21): a `message.sent` entry each, with the
-    /// message's id and event, never the address or the text; and which notice each was sent
-    /// (P30).
+    /// Records that subjects were mailed, or their identities sent to an external system
+    /// (P21): a `message.sent` entry each, with the message's id, event and channel, never
+    /// the address or the text; and which notice each was sent (P30).
     fn note_mails_sent(&self, sent: &[(OutboxRow, SubjectId)]) -> Result<(), Error> {
         let mut ops = Vec::new();
         let mut drafts = Vec::with_capacity(sent.len());
         for (m, subject) in sent {
             let mut draft = self.system_draft(
                 "message.sent",
-                json!({ "message": m.id, "event": m.event, "channel": "email" }),
+                json!({ "message": m.id, "event": m.event, "channel": m.channel }),
             );
             draft.subject = self.pseudonym(*subject);
             drafts.push(draft);

@@ -62,6 +62,8 @@ pub enum Missing {
     Incident,
     /// A transfer plan.
     Transfer,
+    /// An external system (a dataset asked by webhook).
+    System,
 }
 
 /// Everything an operation on the vault can fail with.
@@ -387,6 +389,7 @@ impl Error {
             Error::NotFound(Missing::Version) => Code::VersionNotFound,
             Error::NotFound(Missing::Incident) => Code::IncidentNotFound,
             Error::NotFound(Missing::Transfer) => Code::TransferNotFound,
+            Error::NotFound(Missing::System) => Code::SystemNotFound,
             Error::TransferTooSoon { .. } => Code::TransferTooSoon,
             Error::TransferNotDue { .. } => Code::TransferNotDue,
             Error::Conflict(_) => Code::Conflict,
@@ -463,6 +466,7 @@ fn missing_name(m: Missing) -> &'static str {
         Missing::Version => "policy version",
         Missing::Incident => "incident",
         Missing::Transfer => "transfer plan",
+        Missing::System => "external system",
     }
 }
 

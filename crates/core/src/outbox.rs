@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::vault::{Actor, SubjectId, Vault};
 
 /// Every event Steward announces, by webhook (and, where it concerns a subject, by email).
-pub const EVENTS: [&str; 18] = [
+pub const EVENTS: [&str; 19] = [
     "request.received",
     "request.verified",
     "request.completed",
@@ -39,6 +39,7 @@ pub const EVENTS: [&str; 18] = [
     "incident.report_overdue",
     "transfer.planned",
     "transfer.push",
+    "dataset.request",
 ];
 
 /// How long a process trusts its copy of a list another process may change (webhook
@@ -310,7 +311,7 @@ impl Vault {
         self.outbox_row("email", destination, event, payload)
     }
 
-    fn outbox_row(
+    pub(crate) fn outbox_row(
         &self,
         channel: &str,
         destination: String,

@@ -407,6 +407,7 @@ impl Vault {
 
     /// Records that the requester's identity was verified (P25): `otp` (a one-time code to a
     /// verified channel), `session` (a signed-in session) or `documents` (checked by staff).
+    /// An access request's external systems are asked then (`docs/datasets.md`).
     pub fn verify_request(
         &self,
         actor: &Actor,
@@ -433,15 +434,24 @@ impl Vault {
             verification: Some(method.into()),
             outcome: None,
         };
-        self.transition(
+        let (request, _) = self.transition(
             actor,
             id,
             RequestEvent::Verify,
             Act::default(),
             fields,
             json!({ "method": method }),
-        )
-        .map(|(r, _)| r)
+        )?;
+        // An access request's external systems are asked at once: their answers are what
+        // its completion waits for. Asking again at completion covers a failure here.
+        if request.kind == "access"
+            && self.datasets().is_some()
+            && let Some(row) = self.store.request(id)?
+            && let Err(e) = self.ask_externals(actor, &row)
+        {
+            tracing::warn!(request = %id, code = e.code().as_str(), error = %e, "the external systems could not be asked yet; completing the request asks them");
+        }
+        Ok(request)
     }
 
     /// Marks a verified request as being worked on.
@@ -546,27 +556,24 @@ impl Vault {
         if matches!(row.kind.as_str(), "deletion" | "deletion_unlawful")
             && self.datasets().is_some()
         {
-            let held = match self.held(subject)? {
-                Held::Nothing => Some(Vec::new()),
-                Held::Categories(h) => Some(h),
-                Held::Everything => None,
-            };
-            if let Some(mut held) = held {
-                if !row.target.is_empty() {
-                    // Some categories only: every other category is kept there too.
-                    let chosen = deletion_categories(&row.target);
-                    held.extend(
-                        self.policy
-                            .categories
-                            .iter()
-                            .map(|c| c.name.clone())
-                            .filter(|c| !chosen.contains(c)),
-                    );
-                }
+            // Held categories, and for a deletion of some categories every other one, are
+            // kept there too.
+            if let Some(held) = self.kept_in_systems(&row)? {
                 match self.reach_erasure(actor, &row, &held)? {
                     Some(done) => systems = Some(done),
                     None => return self.erasure_waits(actor, &row),
                 }
+            }
+        }
+        // An access request waits for every external system's answer (or its deadline).
+        let mut answered = Vec::new();
+        if row.kind == "access" && self.datasets().is_some() {
+            answered = self.ask_externals(actor, &row)?;
+            if !answered
+                .iter()
+                .all(|s| matches!(s.state.as_str(), "done" | "failed"))
+            {
+                return self.erasure_waits(actor, &row);
             }
         }
         let mut act = Act::default();
@@ -581,7 +588,7 @@ impl Vault {
                 // The provider's other databases (issue 16): their reads audited in this unit.
                 let reads = self.reach_access(actor, subject, &row.id, &mut e)?;
                 act.audit.extend(reads);
-                let systems: serde_json::Map<String, serde_json::Value> = e
+                let mut systems: serde_json::Map<String, serde_json::Value> = e
                     .systems
                     .iter()
                     .map(|s| {
@@ -589,6 +596,9 @@ impl Vault {
                         (s.system.clone(), json!({ "rows": rows }))
                     })
                     .collect();
+                let (parts, lines) = self.external_exports(&row, &answered)?;
+                e.systems.extend(parts);
+                systems.extend(lines);
                 export = Some(e);
                 if systems.is_empty() {
                     json!({ "exported_records": n })
@@ -800,8 +810,9 @@ impl Vault {
         Ok(view)
     }
 
-    /// A request whose erasure waits on the provider's databases: in progress (started if it
-    /// was only verified), with where each system stands.
+    /// A request whose erasure waits on the provider's databases, or whose access waits on
+    /// an external system's answer: in progress (started if it was only verified), with where
+    /// each system stands.
     fn erasure_waits(&self, actor: &Actor, row: &RequestRow) -> Result<Completion, Error> {
         let mut request = if row.state == RequestState::Verified {
             self.transition(
@@ -1039,7 +1050,7 @@ impl Vault {
 }
 
 /// The categories a deletion of some categories names (`categories:<a>,<b>`).
-fn deletion_categories(target: &str) -> Vec<String> {
+pub(crate) fn deletion_categories(target: &str) -> Vec<String> {
     target
         .strip_prefix("categories:")
         .unwrap_or("")

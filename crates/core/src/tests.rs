@@ -233,6 +233,7 @@ impl Kit {
 }
 
 mod cases;
+mod external;
 mod visitors;
 
 #[test]

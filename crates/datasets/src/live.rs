@@ -16,7 +16,8 @@ pub struct Connection {
     /// `postgres://…` (libpq's `sslmode` and `sslrootcert` read as for Steward's own store;
     /// TLS when the server offers it by default), `mysql://…` / `mariadb://…`, or
     /// `sqlite://PATH` (a database file: `sqlite:///srv/app.db`, or relative to the working
-    /// directory).
+    /// directory); for an external system, `webhook:whe_…`, the webhook endpoint it is asked
+    /// through.
     pub url: String,
     /// PostgreSQL: the schema the tables are in (`public` when absent). MySQL: the URL's
     /// database.
@@ -47,6 +48,13 @@ impl Connection {
                     .into(),
             )),
         }
+    }
+
+    /// For an external system: the id of the webhook endpoint named by `webhook:whe_…`.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.url
+            .strip_prefix("webhook:")
+            .filter(|id| id.starts_with("whe_") && id.len() > 4)
     }
 
     /// A SQLite database file's path.

@@ -141,14 +141,36 @@ impl Fanout {
         connections: BTreeMap<String, Connection>,
     ) -> Result<Fanout, Error> {
         for d in &catalogue.datasets {
-            if d.external.is_none() {
-                let c = connections.get(&d.key).ok_or_else(|| {
-                    Error::Settings(format!(
+            let c = connections.get(&d.key).ok_or_else(|| {
+                Error::Settings(if d.external.is_some() {
+                    format!(
+                        "external system `{}` names no webhook endpoint in the settings ([datasets.connections.{}] url = \"webhook:whe_…\")",
+                        d.key, d.key
+                    )
+                } else {
+                    format!(
                         "dataset `{}` has no connection in the settings ([datasets.connections.{}])",
                         d.key, d.key
-                    ))
-                })?;
-                c.kind()?;
+                    )
+                })
+            })?;
+            match (d.external.is_some(), c.endpoint()) {
+                (true, None) => {
+                    return Err(Error::Settings(format!(
+                        "external system `{}`: its connection's url is `webhook:` and the id of a registered webhook endpoint (`webhook:whe_…`)",
+                        d.key
+                    )));
+                }
+                (false, Some(_)) => {
+                    return Err(Error::Settings(format!(
+                        "dataset `{}` has collections: its connection is a database, not a webhook endpoint",
+                        d.key
+                    )));
+                }
+                (true, Some(_)) => {}
+                (false, None) => {
+                    c.kind()?;
+                }
             }
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,6 +186,16 @@ impl Fanout {
             schemas: Mutex::new(BTreeMap::new()),
             runtime: Some(runtime),
         })
+    }
+
+    /// The webhook endpoint external system `system` is asked through (`None` for a database
+    /// or an unknown key).
+    pub fn endpoint(&self, system: &str) -> Option<&str> {
+        self.catalogue
+            .dataset(system)
+            .filter(|d| d.external.is_some())
+            .and_then(|_| self.connections.get(system))
+            .and_then(Connection::endpoint)
     }
 
     /// Runs `f` on the datasets' runtime and waits for it: from any thread, also one that

@@ -5,7 +5,7 @@ use steward_policy::Policy;
 use crate::{Direction, Erase, Identity, load};
 
 fn examples() -> Vec<(String, String)> {
-    ["shop.yml", "support.yml"]
+    ["shop.yml", "support.yml", "crm.yml"]
         .iter()
         .map(|f| {
             let path = format!("{}/../../examples/datasets/{f}", env!("CARGO_MANIFEST_DIR"));
@@ -60,6 +60,54 @@ fn the_shipped_examples_check_clean_and_read_as_written() {
     assert!(catalogue.dataset("crm").unwrap().external.is_some());
     // Four references: two in the shop, one from the support desk into it, one inside it.
     assert_eq!(catalogue.edges.len(), 4);
+}
+
+/// The CRM's connection: the webhook endpoint it is asked through.
+fn crm_endpoint() -> crate::live::Connection {
+    crate::live::Connection {
+        url: "webhook:whe_0123".into(),
+        schema: None,
+    }
+}
+
+/// An external system is asked through a webhook endpoint the settings name, and a database
+/// through a database: each without the other is refused when the datasets are attached.
+#[test]
+fn an_external_system_needs_its_endpoint_and_a_database_its_database() {
+    let policy = Policy::example().unwrap();
+    let (catalogue, problems) = load(&examples()[2..], &policy);
+    assert!(problems.is_empty(), "{problems:?}");
+    let with = |url: &str| {
+        crate::run::Fanout::new(
+            catalogue.clone(),
+            [(
+                "crm".to_string(),
+                crate::live::Connection {
+                    url: url.into(),
+                    schema: None,
+                },
+            )]
+            .into(),
+        )
+    };
+    let none = crate::run::Fanout::new(catalogue.clone(), Default::default()).unwrap_err();
+    assert!(
+        none.to_string().contains("names no webhook endpoint"),
+        "{none}"
+    );
+    let db = with("postgres://127.0.0.1/crm").unwrap_err();
+    assert!(db.to_string().contains("webhook:whe_"), "{db}");
+    assert!(with("webhook:").is_err());
+    let fanout = with("webhook:whe_0123").unwrap();
+    assert_eq!(fanout.endpoint("crm"), Some("whe_0123"));
+    assert_eq!(fanout.endpoint("shop"), None);
+    let (shop, _) = load(&examples()[..1], &policy);
+    let wrong =
+        crate::run::Fanout::new(shop, [("shop".to_string(), crm_endpoint())].into()).unwrap_err();
+    assert!(
+        wrong.to_string().contains("not a webhook endpoint"),
+        "{wrong}"
+    );
 }
 
 /// Every problem is reported at once, each at its line and column.
@@ -387,6 +435,7 @@ mod live {
         let mut connections = std::collections::BTreeMap::new();
         connections.insert("shop".to_string(), pg);
         connections.insert("support".to_string(), my);
+        connections.insert("crm".to_string(), crm_endpoint());
         let fanout = std::sync::Arc::new(crate::run::Fanout::new(catalogue, connections).unwrap());
         let mut ids = crate::run::Identities::new();
         ids.insert(
@@ -491,6 +540,7 @@ mod live {
         let mut connections = std::collections::BTreeMap::new();
         connections.insert("shop".to_string(), pg);
         connections.insert("support".to_string(), my.clone());
+        connections.insert("crm".to_string(), crm_endpoint());
         let fanout = std::sync::Arc::new(crate::run::Fanout::new(catalogue, connections).unwrap());
         let mut ids = crate::run::Identities::new();
         ids.insert(

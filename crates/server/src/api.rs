@@ -1294,6 +1294,56 @@ pub struct StaffSignInBody {
     pub password: String,
 }
 
+/// An external system's path (`/v1/datasets/{system}/answers`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SystemPath {
+    /// The external system's dataset key (`fides_key`).
+    pub system: String,
+}
+
+/// An external system answers Steward's `dataset.request` (docs/datasets.md, "External
+/// systems"): no API key — the call is signed per Standard Webhooks (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature`) with the secret of the endpoint the system is
+/// asked through. The same answer again changes nothing; a different one is `409`.
+#[utoipa::path(post, path = "/v1/datasets/{system}/answers", tag = "rights",
+    params(SystemPath), request_body(content = Object, description = "`{request, status: done | not_found | failed, deleted?, masked?, collections?, categories?, reason?}`"),
+    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 401, body = ErrorBody, description = "Not signed by the system's endpoint secret, or the timestamp is more than 5 minutes off"), (status = 404, body = ErrorBody, description = "No such external system or request"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before"), (status = 422, body = ErrorBody, description = "Not an answer")))]
+pub async fn dataset_answer(
+    State(state): State<AppState>,
+    PathId(system): PathId,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let vault = Arc::clone(&state.vault);
+    let answered = tokio::task::spawn_blocking(move || {
+        vault.answer_external(
+            &system,
+            &steward_core::Signed {
+                id: &id,
+                timestamp: &timestamp,
+                signature: &signature,
+            },
+            &body,
+        )
+    })
+    .await
+    .unwrap_or(Err(Error::Internal("the answer was not recorded")))?;
+    Ok(json_of(answered))
+}
+
 /// Signs a staff member in (P21): the session token then works as `Authorization: Bearer`
 /// on `/v1/...` under the account's role. Wrong passwords are limited per account and client.
 #[utoipa::path(post, path = "/v1/staff/session", tag = "staff", request_body = StaffSignInBody,
@@ -1785,7 +1835,7 @@ pub async fn self_notices(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, request_steps, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
+        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, dataset_answer, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
         publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support, crate::visitor::visitor_state, crate::visitor::visitor_choose, crate::visitor::visitor_receipts, crate::visitor::link_device, crate::visitor::self_link_device,
         crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,
         crate::cases::incident_report, crate::cases::file_report, crate::cases::notify_incident, crate::cases::disclose_legal,

@@ -524,6 +524,7 @@ pub fn router(
         .route("/v1/policy/versions/{id}", get(api::policy_version))
         .route("/v1/notices", get(api::notices))
         .route("/v1/staff/session", post(api::staff_sign_in))
+        .route("/v1/datasets/{system}/answers", post(api::dataset_answer))
         .route("/v1/self/code", post(api::send_code))
         .route("/v1/self/session", post(api::sign_in))
         .merge(keyed)

@@ -72,6 +72,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     11 "011_subject_links.sql",
     12 "012_request_steps.sql",
     13 "013_request_systems.sql",
+    14 "014_request_systems_asked.sql",
 );
 
 /// The SQLite keyring's migrations.
@@ -93,6 +94,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     7 "007_subject_links.sql",
     8 "008_request_steps.sql",
     9 "009_request_systems.sql",
+    10 "010_request_systems_asked.sql",
 );
 
 /// The PostgreSQL keyring schema's migrations.

@@ -382,7 +382,7 @@ impl crate::Store for SqliteStore {
     fn systems_due(&self, before_ms: i64) -> Result<Vec<(SubjectKey, String)>, StoreError> {
         self.rows(
             "SELECT DISTINCT subject, request FROM request_systems
-             WHERE state IN ('waiting', 'planned') AND next_ms <= ?1 ORDER BY subject, request",
+             WHERE state IN ('waiting', 'planned', 'asked') AND next_ms <= ?1 ORDER BY subject, request",
             params![before_ms],
             |r| Ok((key16(r.get(0)?)?, r.get(1)?)),
         )
