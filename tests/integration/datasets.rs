@@ -989,3 +989,187 @@ fn p28_an_erasure_through_the_api_reaches_the_providers_databases() {
         "{left}"
     );
 }
+
+/// `body` signed as Standard Webhooks says by the independent implementation
+/// (`tools/sign-webhook.py`, PyPI `standardwebhooks`) with `secret`, and POSTed as an external
+/// system answers: `POST /v1/datasets/{system}/answers`, no API key.
+fn answer_as(
+    srv: &crate::http::Server,
+    system: &str,
+    secret: &str,
+    body: &serde_json::Value,
+) -> crate::http::Reply {
+    use std::io::Write as _;
+    let text = body.to_string();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/sign-webhook.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([secret, "msg_answer_1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs tools/sign-webhook.py (pip install standardwebhooks)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut lines = printed.lines();
+    let (timestamp, signature) = (lines.next().unwrap(), lines.next().unwrap());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(&format!("{}/v1/datasets/{system}/answers", srv.base))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_answer_1")
+        .header("webhook-timestamp", timestamp)
+        .header("webhook-signature", signature)
+        .send(text.as_bytes())
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    crate::http::Reply { status, body }
+}
+
+/// P23, P28: one dataset spanning PostgreSQL and MariaDB plus an external CRM. The CRM is
+/// asked by a webhook through the outbox that the independent implementation verifies, with
+/// the subject's address in it (the stored message holds none); it answers on the signed
+/// callback — signed by the independent implementation — and the access request's export
+/// holds its rows beside both databases', the deletion completes with its counts in the
+/// certificate. A call not signed by the endpoint's secret is refused; nothing of the
+/// subject's is left in either database or in the log.
+#[test]
+fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed_callback() {
+    let (srv, officer, subject, email, dbs) = provider("external");
+    // The independent verifier checks each call's timestamp against the real time.
+    srv.to_real_time();
+    let port = crate::outbox::free_port();
+    let made = srv.post(
+        "/v1/webhooks",
+        &officer,
+        serde_json::json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["dataset.request"]}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let secret = made.body["secret"].as_str().unwrap().to_string();
+    let endpoint = made.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let receiver = crate::outbox::Receiver::start(port, &secret, 0);
+    let mut connections = dbs.connections();
+    connections.insert(
+        "crm".into(),
+        steward_datasets::live::Connection {
+            url: format!("webhook:{endpoint}"),
+            schema: None,
+        },
+    );
+    let mut files: Vec<(String, String)> = examples()
+        .iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let crm = format!("{}/examples/datasets/crm.yml", env!("CARGO_MANIFEST_DIR"));
+    files.push((crm.clone(), std::fs::read_to_string(&crm).unwrap()));
+    let (catalogue, problems) =
+        steward_datasets::load(&files, &steward_policy::Policy::example().unwrap());
+    assert!(problems.is_empty(), "{problems:?}");
+    srv.vault
+        .attach_datasets(std::sync::Arc::new(
+            steward_datasets::run::Fanout::new(catalogue, connections).unwrap(),
+        ))
+        .unwrap();
+    let dispatcher = srv.dispatcher(crate::outbox::free_port());
+
+    // Access: the CRM is asked when the request is verified.
+    let access = open_verified(&srv, &officer, &subject, serde_json::json!({"kind": "access"}));
+    assert_eq!(dispatcher.run_once().unwrap().delivered, 1);
+    let calls = receiver.calls(1);
+    assert_eq!(calls[0]["verified"], true, "{}", calls[0]);
+    assert_eq!(calls[0]["type"], "dataset.request");
+    let sent: serde_json::Value = serde_json::from_str(calls[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["data"]["identities"]["email"], serde_json::json!([email]));
+    assert_eq!(sent["data"]["action"], "access");
+    assert_eq!(sent["data"]["request"], access.as_str());
+    let stored = srv.get("/v1/outbox", &officer);
+    assert!(!stored.body.to_string().contains(&email), "{}", stored.body);
+    // Its completion waits for the answer.
+    let waiting = complete(&srv, &officer, &access);
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+    assert_eq!(waiting.body["request"]["state"], "in_progress");
+    assert_eq!(waiting.body["request"]["systems"][0]["system"], "crm");
+    assert_eq!(waiting.body["request"]["systems"][0]["state"], "asked");
+    let rows = serde_json::json!({
+        "request": access,
+        "status": "done",
+        "collections": [{"collection": "contacts", "rows": [{"email": email, "segment": "tea lovers"}]}],
+        "categories": {"email": 1},
+    });
+    // Signed with another secret: refused.
+    let forged = answer_as(&srv, "crm", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &rows);
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert_eq!(forged.body["error"]["code"], "unauthenticated");
+    let unknown = answer_as(&srv, "billing", &secret, &rows);
+    assert_eq!(unknown.body["error"]["code"], "system_not_found");
+    let answered = answer_as(&srv, "crm", &secret, &rows);
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    assert_eq!(answered.body["state"], "done");
+    let done = complete(&srv, &officer, &access);
+    assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
+    let systems = done.body["export"]["systems"].as_array().unwrap();
+    let names: Vec<&str> = systems
+        .iter()
+        .map(|s| s["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop", "support", "crm"]);
+    assert_eq!(
+        systems[2]["collections"][0]["rows"][0]["segment"],
+        "tea lovers"
+    );
+
+    // Deletion: both databases at once, then the CRM's answer completes it.
+    let deletion = open_verified(&srv, &officer, &subject, serde_json::json!({"kind": "deletion"}));
+    let waiting = complete(&srv, &officer, &deletion);
+    assert_eq!(waiting.body["request"]["state"], "in_progress", "{}", waiting.body);
+    let states: Vec<(String, String)> = waiting.body["request"]["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["system"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(states.contains(&("crm".into(), "asked".into())), "{states:?}");
+    assert!(states.contains(&("shop".into(), "done".into())), "{states:?}");
+    assert_eq!(dispatcher.run_once().unwrap().delivered, 1);
+    let calls = receiver.calls(2);
+    assert_eq!(calls[1]["verified"], true, "{}", calls[1]);
+    let sent: serde_json::Value = serde_json::from_str(calls[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["data"]["action"], "erasure");
+    assert_eq!(sent["data"]["identities"]["email"], serde_json::json!([email]));
+    let answered = answer_as(
+        &srv,
+        "crm",
+        &secret,
+        &serde_json::json!({"request": deletion, "status": "done", "deleted": {"contacts": 1}}),
+    );
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    let after = srv.get(&format!("/v1/requests/{deletion}"), &officer);
+    assert_eq!(after.body["state"], "completed", "{}", after.body);
+    assert_eq!(
+        after.body["outcome"]["systems"]["crm"],
+        serde_json::json!({"deleted": {"contacts": 1}, "masked": {}})
+    );
+    let left = left_in(&dbs);
+    for value in [email.as_str(), "Wang Fang", "+86 135 0000 1111", "10.0.0.1"] {
+        assert!(!left.contains(value), "{value} is left");
+    }
+    let log = srv.audit_text();
+    assert_eq!(log.matches("dataset.ask").count(), 2, "{log}");
+    assert_eq!(log.matches("dataset.answer").count(), 2, "{log}");
+    assert!(log.contains("\"channel\":\"webhook\""), "the disclosure to the CRM is logged");
+    for value in [email.as_str(), "tea lovers"] {
+        assert!(!log.contains(value), "{value} in the audit log");
+    }
+}
