@@ -1001,8 +1001,7 @@ fn answer_as(
 ) -> crate::http::Reply {
     use std::io::Write as _;
     let text = body.to_string();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/sign-webhook.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/sign-webhook.py");
     let mut child = Command::new("python3")
         .arg(script)
         .args([secret, "msg_answer_1"])
@@ -1085,13 +1084,21 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
     let dispatcher = srv.dispatcher(crate::outbox::free_port());
 
     // Access: the CRM is asked when the request is verified.
-    let access = open_verified(&srv, &officer, &subject, serde_json::json!({"kind": "access"}));
+    let access = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "access"}),
+    );
     assert_eq!(dispatcher.run_once().unwrap().delivered, 1);
     let calls = receiver.calls(1);
     assert_eq!(calls[0]["verified"], true, "{}", calls[0]);
     assert_eq!(calls[0]["type"], "dataset.request");
     let sent: serde_json::Value = serde_json::from_str(calls[0]["body"].as_str().unwrap()).unwrap();
-    assert_eq!(sent["data"]["identities"]["email"], serde_json::json!([email]));
+    assert_eq!(
+        sent["data"]["identities"]["email"],
+        serde_json::json!([email])
+    );
     assert_eq!(sent["data"]["action"], "access");
     assert_eq!(sent["data"]["request"], access.as_str());
     let stored = srv.get("/v1/outbox", &officer);
@@ -1131,23 +1138,46 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
     );
 
     // Deletion: both databases at once, then the CRM's answer completes it.
-    let deletion = open_verified(&srv, &officer, &subject, serde_json::json!({"kind": "deletion"}));
+    let deletion = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
     let waiting = complete(&srv, &officer, &deletion);
-    assert_eq!(waiting.body["request"]["state"], "in_progress", "{}", waiting.body);
+    assert_eq!(
+        waiting.body["request"]["state"], "in_progress",
+        "{}",
+        waiting.body
+    );
     let states: Vec<(String, String)> = waiting.body["request"]["systems"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["system"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["system"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(states.contains(&("crm".into(), "asked".into())), "{states:?}");
-    assert!(states.contains(&("shop".into(), "done".into())), "{states:?}");
+    assert!(
+        states.contains(&("crm".into(), "asked".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("shop".into(), "done".into())),
+        "{states:?}"
+    );
     assert_eq!(dispatcher.run_once().unwrap().delivered, 1);
     let calls = receiver.calls(2);
     assert_eq!(calls[1]["verified"], true, "{}", calls[1]);
     let sent: serde_json::Value = serde_json::from_str(calls[1]["body"].as_str().unwrap()).unwrap();
     assert_eq!(sent["data"]["action"], "erasure");
-    assert_eq!(sent["data"]["identities"]["email"], serde_json::json!([email]));
+    assert_eq!(
+        sent["data"]["identities"]["email"],
+        serde_json::json!([email])
+    );
     let answered = answer_as(
         &srv,
         "crm",
@@ -1168,7 +1198,10 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
     let log = srv.audit_text();
     assert_eq!(log.matches("dataset.ask").count(), 2, "{log}");
     assert_eq!(log.matches("dataset.answer").count(), 2, "{log}");
-    assert!(log.contains("\"channel\":\"webhook\""), "the disclosure to the CRM is logged");
+    assert!(
+        log.contains("\"channel\":\"webhook\""),
+        "the disclosure to the CRM is logged"
+    );
     for value in [email.as_str(), "tea lovers"] {
         assert!(!log.contains(value), "{value} in the audit log");
     }

@@ -362,7 +362,7 @@ impl Vault {
                 Err(e) => {
                     let reason = e.to_string();
                     let attempts = systems.first().map_or(0, |s| s.attempts) + 1;
-                    let give_up = now >= row.due_ms;
+                    let give_up = now >= self.systems_deadline(row);
                     let rows: Vec<steward_store::RequestSystemRow> = databases
                         .iter()
                         .map(|d| {
@@ -429,7 +429,7 @@ impl Vault {
                     s.attempts += 1;
                     s.reason = e.to_string();
                     s.next_ms = now.saturating_add(backoff_ms(s.attempts));
-                    let give_up = now >= row.due_ms;
+                    let give_up = now >= self.systems_deadline(row);
                     if give_up {
                         s.state = "failed".into();
                     }
@@ -469,7 +469,7 @@ impl Vault {
     /// database now, audited as a request's would be (`dataset.plan`, `dataset.erase`). A
     /// database that cannot be reached fails the call with `dataset_unavailable` before
     /// Steward's own erasure; made again, it finds and does only what is left. `None` when no
-    /// database is declared.
+    /// database is declared; refused (`conflict`) when an external system is.
     pub(crate) fn reach_erasure_now(
         &self,
         actor: &Actor,
@@ -478,6 +478,21 @@ impl Vault {
         let Some(fanout) = self.datasets.get() else {
             return Ok(None);
         };
+        // An external system is asked with the subject's identities, which this erasure
+        // destroys at once: it goes through a request, which waits for the answers.
+        let externals: Vec<&str> = fanout
+            .catalogue
+            .datasets
+            .iter()
+            .filter(|d| d.external.is_some())
+            .map(|d| d.key.as_str())
+            .collect();
+        if !externals.is_empty() {
+            return Err(Error::Conflict(format!(
+                "external systems are declared ({}): they are asked with the subject's identities before Steward's copy goes, so erase through a `deletion` request",
+                crate::error::quoted(externals)
+            )));
+        }
         let ids = self.held_identities(fanout, subject)?;
         let found = fanout.access(ids).map_err(unavailable)?;
         let hash = |v: &str| self.keys.erasure_hash(v);
@@ -518,19 +533,26 @@ impl Vault {
         Ok(Some(serde_json::Value::Object(out)))
     }
 
-    /// A closed account's erasure at the end of its grace period, in the provider's databases
+    /// A closed account's erasure at the end of its grace period, in the provider's systems
     /// first (P28): moved on under its `account_cancellation` request as a deletion would be.
-    /// `None` while a database is still to do (a later sweep tries again when due);
-    /// `Some(systems)` to go on with Steward's own erasure — `Some(None)` when no database is
-    /// declared or the account was closed without a request.
+    /// An account closed without one (`POST /v1/subjects/{id}/close`) gets one now, completed
+    /// as of its closure (opened by `system`, audited as `request.open`), to carry the
+    /// erasure's state. `None` while a system is still to do (a later sweep tries again when
+    /// due); `Some(systems)` to go on with Steward's own erasure — `Some(None)` when no
+    /// dataset is declared.
     pub(crate) fn closure_reaches(
         &self,
         subject: SubjectId,
+        closed_ms: i64,
     ) -> Result<Option<Option<serde_json::Value>>, Error> {
         if self.datasets.get().is_none() {
             return Ok(Some(None));
         }
-        let Some(row) = self
+        let actor = Actor {
+            id: "system".into(),
+            role: steward_policy::RoleId::SYSTEM,
+        };
+        let found = self
             .store
             .requests_of(&subject.0)?
             .into_iter()
@@ -538,15 +560,77 @@ impl Vault {
                 r.kind == "account_cancellation"
                     && r.state == steward_store::RequestState::Completed
             })
-            .max_by_key(|r| r.updated_ms)
-        else {
-            return Ok(Some(None));
-        };
-        let actor = Actor {
-            id: "system".into(),
-            role: steward_policy::RoleId::SYSTEM,
+            .max_by_key(|r| r.updated_ms);
+        let row = match found {
+            Some(row) => row,
+            None => self.closure_request(&actor, subject, closed_ms)?,
         };
         Ok(self.reach_erasure(&actor, &row, &[])?.map(Some))
+    }
+
+    /// The `account_cancellation` request that carries the erasure of an account closed
+    /// without one: completed as of `closed_ms`.
+    fn closure_request(
+        &self,
+        actor: &Actor,
+        subject: SubjectId,
+        closed_ms: i64,
+    ) -> Result<steward_store::RequestRow, Error> {
+        let days = |d: u32| i64::from(d) * crate::DAY_MS;
+        let erase_by = closed_ms.saturating_add(days(self.policy.deadlines.erasure_days));
+        let row = steward_store::RequestRow {
+            id: self.new_id("req")?,
+            subject: subject.0,
+            kind: "account_cancellation".into(),
+            state: steward_store::RequestState::Completed,
+            target: String::new(),
+            received_ms: closed_ms,
+            due_ms: closed_ms.saturating_add(days(self.policy.deadlines.request_days)),
+            updated_ms: closed_ms,
+            verification: String::new(),
+            outcome: json!({ "closed": true, "erase_by": crate::clock::rfc3339(erase_by), "opened_by": "closure" })
+                .to_string(),
+            sealed_text: Vec::new(),
+        };
+        let step = |state| {
+            steward_store::Op::RequestStep(steward_store::RequestStepRow {
+                subject: subject.0,
+                request: row.id.clone(),
+                state,
+                at_ms: closed_ms,
+                actor: actor.id.clone(),
+            })
+        };
+        self.store.commit(
+            vec![
+                steward_store::Op::PutRequest(row.clone()),
+                step(steward_store::RequestState::Received),
+                step(steward_store::RequestState::Completed),
+            ],
+            vec![self.act(
+                actor,
+                "request.open",
+                Some(subject),
+                json!({ "request": row.id, "kind": row.kind, "state": "completed", "reason": "an account closed without a request: its erasure in the provider's systems" }),
+            )],
+        )?;
+        Ok(row)
+    }
+
+    /// When the provider's systems are given up on request `row`'s erasure: its deadline; for
+    /// a closed account's erasure (its `account_cancellation` request, completed at closure),
+    /// a request's time after the grace period ends.
+    pub(crate) fn systems_deadline(&self, row: &steward_store::RequestRow) -> i64 {
+        if row.kind == "account_cancellation" && row.state == steward_store::RequestState::Completed
+        {
+            let days = |d: u32| i64::from(d) * crate::DAY_MS;
+            let erasure = row.updated_ms.saturating_add(days(
+                self.policy.deadlines.erasure_days + self.policy.deadlines.request_days,
+            ));
+            row.due_ms.max(erasure)
+        } else {
+            row.due_ms
+        }
     }
 
     /// Tries again every request whose erasure waits on one of the provider's databases and

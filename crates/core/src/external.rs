@@ -124,7 +124,7 @@ impl Vault {
             "request": row.id,
             "action": if access { "access" } else { "erasure" },
             "subject": self.pseudonym(SubjectId(row.subject)),
-            "due_at": rfc3339(row.due_ms),
+            "due_at": rfc3339(self.systems_deadline(row)),
             "keep": keep,
             "reminder": reminder,
             "answer": format!("/v1/datasets/{system}/answers"),
@@ -213,7 +213,8 @@ impl Vault {
             state: if asked { "asked" } else { "waiting" }.into(),
             attempts: attempts + 1,
             next_ms: if asked {
-                now.saturating_add(REMIND_EVERY_MS).min(row.due_ms.max(now))
+                now.saturating_add(REMIND_EVERY_MS)
+                    .min(self.systems_deadline(row).max(now))
             } else {
                 now.saturating_add(crate::datasets::backoff_ms(attempts + 1))
             },
@@ -264,7 +265,7 @@ impl Vault {
             {
                 continue;
             }
-            if now >= row.due_ms {
+            if now >= self.systems_deadline(row) {
                 let mut r = s.clone();
                 r.state = "failed".into();
                 r.reason = if s.state == "asked" {

@@ -109,8 +109,8 @@ impl Vault {
                     report.subjects_held += 1;
                 } else {
                     if !dry_run {
-                        // The provider's databases first, under the cancellation request.
-                        let Some(systems) = self.closure_reaches(subject)? else {
+                        // The provider's systems first, under the cancellation request.
+                        let Some(systems) = self.closure_reaches(subject, closed_ms)? else {
                             report.subjects_waiting += 1;
                             progress(&report);
                             continue;

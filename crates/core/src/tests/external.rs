@@ -343,3 +343,57 @@ fn p28_an_external_systems_answer_completes_the_erasure() {
     );
     k.verify().unwrap();
 }
+
+/// P28: an account closed without a request is erased in the provider's systems at the end of
+/// its grace period under a request made for it (completed as of the closure): the CRM is asked
+/// then, and reminded rather than given up — its deadline counts from the grace period's end —
+/// and once it answers the next sweep erases Steward's copy, the certificate naming the CRM.
+/// An erasure asked of the API directly is refused while an external system is declared: it
+/// would destroy the identities the system must be asked with.
+#[test]
+fn p28_an_account_closed_without_a_request_reaches_the_external_system_at_grace_end() {
+    let (k, secret) = with_crm();
+    let s = k.subject_with_account();
+    let e = k.vault.erase(&k.officer, s, "account deleted").unwrap_err();
+    assert_eq!(e.code(), Code::Conflict);
+    assert!(e.to_string().contains("`crm`"), "{e}");
+    assert!(asked(&k).is_empty());
+    let closed_at = k.clock.now_ms();
+    k.vault.close_account(&k.officer, s).unwrap();
+    k.clock.advance(31 * DAY);
+    let swept = k.vault.retention_sweep(false, 100, &mut |_| {}).unwrap();
+    assert_eq!((swept.subjects_erased, swept.subjects_waiting), (0, 1));
+    let requests = k.vault.self_requests(s).unwrap();
+    assert_eq!(requests.len(), 1);
+    let req = &requests[0];
+    assert_eq!(
+        (req.kind.as_str(), req.state.as_str()),
+        ("account_cancellation", "completed")
+    );
+    assert_eq!(req.received_at, crate::clock::rfc3339(closed_at));
+    assert_eq!(asked(&k).len(), 1);
+    // A day on: reminded, not given up (the request's own deadline passed long ago).
+    k.clock.advance(DAY);
+    k.vault.advance_datasets().unwrap();
+    let state = k.vault.request(&k.officer, &req.id).unwrap();
+    assert_eq!(state.systems[0].state, "asked", "{:?}", state.systems);
+    assert_eq!(asked(&k).len(), 2);
+    // A sweep before the answer erases nothing; the answer, then the sweep, does.
+    let swept = k.vault.retention_sweep(false, 100, &mut |_| {}).unwrap();
+    assert_eq!(swept.subjects_waiting, 1);
+    answer(
+        &k,
+        &secret,
+        &serde_json::json!({"request": req.id, "status": "not_found"}),
+    )
+    .unwrap();
+    let swept = k.vault.retention_sweep(false, 100, &mut |_| {}).unwrap();
+    assert_eq!(swept.subjects_erased, 1);
+    let cert = k.vault.certificate(s).unwrap().unwrap();
+    let doc = verify_document(&cert, Some(k.vault.public_key())).unwrap();
+    assert_eq!(
+        doc.pointer("/systems/crm"),
+        Some(&serde_json::json!({"deleted": {}, "masked": {}}))
+    );
+    k.verify().unwrap();
+}
