@@ -1169,6 +1169,32 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
         states.contains(&("shop".into(), "done".into())),
         "{states:?}"
     );
+    // The deadline board escalates the answer still to come, and the console says so.
+    let board = srv.get("/v1/deadlines", &officer);
+    assert!(
+        board
+            .body
+            .to_string()
+            .contains("crm answers deletion request"),
+        "{}",
+        board.body
+    );
+    let password = "correct horse battery staple";
+    srv.vault
+        .create_staff("li.officer", "privacy_officer", password)
+        .unwrap();
+    let mut staff = crate::centre::Visit::new(srv.base.clone());
+    let (_, _, page) = staff.get("/console");
+    staff.post(
+        "/console/session",
+        &page,
+        &[("username", "li.officer"), ("password", password)],
+    );
+    let (_, _, page) = staff.get(&format!("/console/requests/{deletion}"));
+    assert!(
+        page.contains("crm：已通过 Webhook 询问，等待答复；已询问 1 次"),
+        "{page}"
+    );
     assert_eq!(dispatcher.run_once().unwrap().delivered, 1);
     let calls = receiver.calls(2);
     assert_eq!(calls[1]["verified"], true, "{}", calls[1]);

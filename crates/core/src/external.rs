@@ -249,7 +249,8 @@ impl Vault {
 
     /// Chases the external systems of request `row` that are due: each still not answering
     /// is asked again (`dataset.remind`) — or, once the request's deadline has passed, given
-    /// up (`failed`, "no answer by the request's deadline", `dataset.failed`).
+    /// up (`failed`, "no answer by the request's deadline", `dataset.failed`); a request
+    /// refused meanwhile waits for nothing more (`failed`, "the request was refused first").
     pub(crate) fn chase_externals(&self, actor: &Actor, row: &RequestRow) -> Result<(), Error> {
         let externals = self.external_systems();
         if externals.is_empty() {
@@ -265,10 +266,16 @@ impl Vault {
             {
                 continue;
             }
-            if now >= self.systems_deadline(row) {
+            // A request refused meanwhile (or otherwise closed) waits for nothing more.
+            let closing_account = row.kind == "account_cancellation"
+                && row.state == steward_store::RequestState::Completed;
+            let closed = !(row.state.is_open() || closing_account);
+            if closed || now >= self.systems_deadline(row) {
                 let mut r = s.clone();
                 r.state = "failed".into();
-                r.reason = if s.state == "asked" {
+                r.reason = if closed {
+                    format!("the request was {} first", row.state.as_str())
+                } else if s.state == "asked" {
                     "no answer by the request's deadline".into()
                 } else {
                     format!("not asked by the request's deadline: {}", s.reason)
@@ -336,6 +343,12 @@ impl Vault {
                 Error::Conflict("this system was not asked about this request".into())
             })?;
         let (mut next, detail, sealed) = self.recorded_answer(dataset, &row, &current, &answer)?;
+        if current.state == "failed" && !current.reason.starts_with("answered:") {
+            return Err(Error::Conflict(format!(
+                "this request no longer waits for this system's answer: {}",
+                current.reason
+            )));
+        }
         if matches!(current.state.as_str(), "done" | "failed") {
             if current.state != next.state || current.result != next.result {
                 return Err(Error::Conflict(

@@ -397,3 +397,39 @@ fn p28_an_account_closed_without_a_request_reaches_the_external_system_at_grace_
     );
     k.verify().unwrap();
 }
+
+/// An access request refused after its external system was asked waits for nothing more: the
+/// system is not reminded, its row is settled, and a late answer is refused.
+#[test]
+fn p23_a_refused_request_stops_chasing_its_external_system() {
+    let (k, secret) = with_crm();
+    let s = k.subject_with_account();
+    let req = k.verified_request(s, "access", "documents");
+    assert_eq!(asked(&k).len(), 1);
+    k.vault
+        .refuse_request(&k.officer, &req.id, "rights_of_others", "")
+        .unwrap();
+    k.clock.advance(DAY);
+    k.vault.advance_datasets().unwrap();
+    assert_eq!(asked(&k).len(), 1, "not reminded");
+    let state = k.vault.request(&k.officer, &req.id).unwrap();
+    assert_eq!(state.systems[0].state, "failed");
+    assert_eq!(state.systems[0].reason, "the request was refused first");
+    let late = answer(
+        &k,
+        &secret,
+        &serde_json::json!({"request": req.id, "status": "not_found"}),
+    )
+    .unwrap_err();
+    assert_eq!(late.code(), Code::Conflict);
+    assert!(late.to_string().contains("no longer waits"), "{late}");
+    // Nothing is due any more.
+    k.clock.advance(DAY);
+    assert!(
+        k.vault
+            .store()
+            .systems_due(k.clock.now_ms())
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -421,12 +421,17 @@ fn request_page(
                     ("state", &t.get(&format!("system-state-{}", s.state))),
                 ],
             );
-            if !s.reason.is_empty() {
-                let next = s
-                    .next_at
-                    .as_deref()
-                    .map(|n| n.get(..16).unwrap_or(n).replacen('T', " ", 1))
-                    .unwrap_or_else(|| "-".into());
+            let next = s
+                .next_at
+                .as_deref()
+                .map(|n| n.get(..16).unwrap_or(n).replacen('T', " ", 1))
+                .unwrap_or_else(|| "-".into());
+            if s.state == "asked" {
+                line.push_str(&t.with(
+                    "console-system-asked",
+                    &[("attempts", &s.attempts.to_string()), ("next", &next)],
+                ));
+            } else if !s.reason.is_empty() {
                 line.push_str(&t.with(
                     "console-system-reason",
                     &[
