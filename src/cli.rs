@@ -802,6 +802,14 @@ pub fn master_key(data_dir: &Path, file: Option<&Path>, create: bool) -> Result<
     )?)
 }
 
+/// The store without the provider's databases: for what needs none of them — registering
+/// the webhook endpoint an external system's connection is to name, before it names one.
+fn open_without_datasets(settings: &Settings) -> Result<Vault> {
+    let mut config = settings.load()?;
+    config.datasets = Default::default();
+    open_configured(&config, Opening::Existing)
+}
+
 /// The vault the settings name, which must exist: only `serve`, `migrate`, `demo` and
 /// `backup restore` make a store, so a mistyped `--data-dir` is an error, not a new store.
 pub fn open_vault(settings: &Settings) -> Result<Vault> {
@@ -1584,7 +1592,7 @@ fn outbox(cmd: OutboxCommand) -> Result<()> {
 fn webhook(cmd: WebhookCommand) -> Result<()> {
     match cmd {
         WebhookCommand::Add { store, url, events } => {
-            let vault = open_vault(&store)?;
+            let vault = open_without_datasets(&store)?;
             let events: Vec<&str> = events.iter().map(String::as_str).collect();
             let made = vault.create_endpoint(None, &url, &events)?;
             eprintln!(
@@ -1595,7 +1603,7 @@ fn webhook(cmd: WebhookCommand) -> Result<()> {
             Ok(())
         }
         WebhookCommand::List { store } => {
-            let vault = open_vault(&store)?;
+            let vault = open_without_datasets(&store)?;
             for e in vault.endpoints(None)? {
                 say!(
                     "{}  {}  {}  {}",
@@ -1612,7 +1620,7 @@ fn webhook(cmd: WebhookCommand) -> Result<()> {
             Ok(())
         }
         WebhookCommand::Disable { store, id } => {
-            let vault = open_vault(&store)?;
+            let vault = open_without_datasets(&store)?;
             vault.disable_endpoint(None, &id)?;
             say!("endpoint `{id}` disabled");
             Ok(())

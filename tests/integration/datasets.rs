@@ -1232,3 +1232,57 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
         assert!(!log.contains(value), "{value} in the audit log");
     }
 }
+
+/// The operator's way to an external system, as `docs/datasets.md` gives it: with the CRM's
+/// file in the settings but no endpoint yet, Steward does not start (nor any command that opens
+/// the datasets), but `steward webhook add` registers the endpoint; named in the settings, the
+/// store opens and `steward datasets check` names it.
+#[test]
+fn p28_an_external_systems_endpoint_is_registered_then_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let crm = format!("{}/examples/datasets/crm.yml", env!("CARGO_MANIFEST_DIR"));
+    steward(&["migrate", "--data-dir", data]).ok();
+    let files = [("STEWARD_DATASET_FILES", crm.as_str())];
+    let refused = steward_env(&["deadlines", "--data-dir", data], &files);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("`crm` names no webhook endpoint"),
+        "{}",
+        refused.stderr
+    );
+    let added = steward_env(
+        &[
+            "webhook",
+            "add",
+            "--data-dir",
+            data,
+            "--event",
+            "dataset.request",
+            "https://crm.example.com/steward",
+        ],
+        &files,
+    )
+    .ok();
+    let text = format!("{}{}", added.stdout, added.stderr);
+    let id = text
+        .split('`')
+        .find(|w| w.starts_with("whe_"))
+        .expect("the endpoint's id is printed")
+        .to_string();
+    let url = format!("webhook:{id}");
+    let named = [
+        ("STEWARD_DATASET_FILES", crm.as_str()),
+        ("STEWARD_DATASET_CRM_URL", url.as_str()),
+    ];
+    steward_env(&["deadlines", "--data-dir", data], &named).ok();
+    let checked = steward_env(&["datasets", "check"], &named).ok();
+    assert!(
+        checked.stdout.contains(&format!(
+            "crm: external, asked by webhook through endpoint {id}"
+        )),
+        "{}",
+        checked.stdout
+    );
+}
