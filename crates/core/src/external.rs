@@ -97,6 +97,11 @@ impl Vault {
             .unwrap_or_default()
     }
 
+    /// Whether an external system is declared.
+    pub(crate) fn has_external_systems(&self) -> bool {
+        !self.external_systems().is_empty()
+    }
+
     /// `dataset.request` to external system `system` about request `row` (`reminder`: 0 the
     /// first time): `None` when its endpoint is not registered or is disabled. The body holds
     /// ids and category names only; the identities are added when it is sent.

@@ -445,7 +445,7 @@ impl Vault {
         // An access request's external systems are asked at once: their answers are what
         // its completion waits for. Asking again at completion covers a failure here.
         if request.kind == "access"
-            && self.datasets().is_some()
+            && self.has_external_systems()
             && let Some(row) = self.store.request(id)?
             && let Err(e) = self.ask_externals(actor, &row)
         {
