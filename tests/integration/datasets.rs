@@ -400,6 +400,22 @@ fn left_in(dbs: &ProviderDbs) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// A privacy officer signed in to the console of `srv`.
+fn officer_in_console(srv: &crate::http::Server) -> crate::centre::Visit {
+    let password = "correct horse battery staple";
+    srv.vault
+        .create_staff("li.officer", "privacy_officer", password)
+        .unwrap();
+    let mut staff = crate::centre::Visit::new(srv.base.clone());
+    let (_, _, page) = staff.get("/console");
+    staff.post(
+        "/console/session",
+        &page,
+        &[("username", "li.officer"), ("password", password)],
+    );
+    staff
+}
+
 /// A server with the kit's first subject (their address is the shop's customer 1), a privacy
 /// officer's key, and the provider's two databases made for the test: the server, the key,
 /// the subject, their address and the databases.
@@ -608,17 +624,7 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
         "{line}"
     );
     // The console's page of the request says the same, in the reader's language.
-    let password = "correct horse battery staple";
-    srv.vault
-        .create_staff("li.officer", "privacy_officer", password)
-        .unwrap();
-    let mut staff = crate::centre::Visit::new(srv.base.clone());
-    let (_, _, page) = staff.get("/console");
-    staff.post(
-        "/console/session",
-        &page,
-        &[("username", "li.officer"), ("password", password)],
-    );
+    let mut staff = officer_in_console(&srv);
     let (status, _, page) = staff.get(&format!("/console/requests/{id}"));
     assert_eq!(status, 200, "{page}");
     assert!(
@@ -1179,17 +1185,7 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
         "{}",
         board.body
     );
-    let password = "correct horse battery staple";
-    srv.vault
-        .create_staff("li.officer", "privacy_officer", password)
-        .unwrap();
-    let mut staff = crate::centre::Visit::new(srv.base.clone());
-    let (_, _, page) = staff.get("/console");
-    staff.post(
-        "/console/session",
-        &page,
-        &[("username", "li.officer"), ("password", password)],
-    );
+    let mut staff = officer_in_console(&srv);
     let (_, _, page) = staff.get(&format!("/console/requests/{deletion}"));
     assert!(
         page.contains("crm：已通过 Webhook 询问，等待答复；已询问 1 次"),

@@ -246,6 +246,26 @@ impl Vault {
             .collect())
     }
 
+    /// What a request's system row keeps sealed under the subject's key — a database's plan
+    /// (`dataset-plan`), an external system's access answer (`dataset-answer`) — opened and
+    /// read.
+    pub(crate) fn open_system_row<T: serde::de::DeserializeOwned>(
+        &self,
+        s: &steward_store::RequestSystemRow,
+        what: &str,
+    ) -> Result<T, Error> {
+        let stored = String::from_utf8(s.sealed_plan.clone()).map_err(|_| Error::Integrity)?;
+        let text = self
+            .open_text(
+                SubjectId(s.subject),
+                what,
+                &format!("{}:{}", s.request, s.system),
+                &stored,
+            )?
+            .ok_or(Error::KeyDestroyed)?;
+        serde_json::from_str(&text).map_err(|_| Error::Integrity)
+    }
+
     /// The subject's identities for the provider's databases, from what Steward holds.
     fn held_identities(&self, fanout: &Fanout, subject: SubjectId) -> Result<Identities, Error> {
         let mut wanted: Vec<Identity> = vec![Identity::SubjectId];
@@ -403,17 +423,8 @@ impl Vault {
             if s.state != "planned" || s.next_ms > now {
                 continue;
             }
-            let stored = String::from_utf8(s.sealed_plan.clone()).map_err(|_| Error::Integrity)?;
-            let text = self
-                .open_text(
-                    subject,
-                    "dataset-plan",
-                    &format!("{}:{}", row.id, s.system),
-                    &stored,
-                )?
-                .ok_or(Error::KeyDestroyed)?;
             let plan: steward_datasets::erase::SystemPlan =
-                serde_json::from_str(&text).map_err(|_| Error::Integrity)?;
+                self.open_system_row(s, "dataset-plan")?;
             let (action, detail) = match fanout.carry_out(plan) {
                 Ok(done) => {
                     s.state = "done".into();

@@ -668,14 +668,12 @@ impl Vault {
         Ok(ids)
     }
 
-    /// The external systems' parts of request `row`'s export, from their sealed answers
-    /// (a system that failed has none), and each one's line of the outcome.
+    /// The external systems' parts of a request's export, from the sealed answers in its
+    /// system rows `rows` (a system that failed has none), and each one's line of the outcome.
     pub(crate) fn external_exports(
         &self,
-        row: &RequestRow,
         rows: &[RequestSystemRow],
     ) -> Result<(Vec<ExportSystem>, serde_json::Map<String, Json>), Error> {
-        let subject = SubjectId(row.subject);
         let mut parts = Vec::new();
         let mut lines = serde_json::Map::new();
         for d in self.external_systems() {
@@ -686,16 +684,7 @@ impl Vault {
                 lines.insert(d.key.clone(), json!({ "failed": s.reason }));
                 continue;
             }
-            let stored = String::from_utf8(s.sealed_plan.clone()).map_err(|_| Error::Integrity)?;
-            let text = self
-                .open_text(
-                    subject,
-                    "dataset-answer",
-                    &format!("{}:{}", row.id, d.key),
-                    &stored,
-                )?
-                .ok_or(Error::KeyDestroyed)?;
-            let held: Answered = serde_json::from_str(&text).map_err(|_| Error::Integrity)?;
+            let held: Answered = self.open_system_row(s, "dataset-answer")?;
             let n: usize = held.collections.iter().map(|c| c.rows.len()).sum();
             lines.insert(d.key.clone(), json!({ "rows": n }));
             parts.push(ExportSystem {

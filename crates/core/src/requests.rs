@@ -596,7 +596,7 @@ impl Vault {
                         (s.system.clone(), json!({ "rows": rows }))
                     })
                     .collect();
-                let (parts, lines) = self.external_exports(&row, &answered)?;
+                let (parts, lines) = self.external_exports(&answered)?;
                 e.systems.extend(parts);
                 systems.extend(lines);
                 export = Some(e);
