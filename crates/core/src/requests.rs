@@ -561,7 +561,7 @@ impl Vault {
             if let Some(held) = self.kept_in_systems(&row)? {
                 match self.reach_erasure(actor, &row, &held)? {
                     Some(done) => systems = Some(done),
-                    None => return self.erasure_waits(actor, &row),
+                    None => return self.waits_on_systems(actor, &row),
                 }
             }
         }
@@ -573,7 +573,7 @@ impl Vault {
                 .iter()
                 .all(|s| matches!(s.state.as_str(), "done" | "failed"))
             {
-                return self.erasure_waits(actor, &row);
+                return self.waits_on_systems(actor, &row);
             }
         }
         let mut act = Act::default();
@@ -813,7 +813,7 @@ impl Vault {
     /// A request whose erasure waits on the provider's databases, or whose access waits on
     /// an external system's answer: in progress (started if it was only verified), with where
     /// each system stands.
-    fn erasure_waits(&self, actor: &Actor, row: &RequestRow) -> Result<Completion, Error> {
+    fn waits_on_systems(&self, actor: &Actor, row: &RequestRow) -> Result<Completion, Error> {
         let mut request = if row.state == RequestState::Verified {
             self.transition(
                 actor,

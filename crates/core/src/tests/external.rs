@@ -219,6 +219,21 @@ fn p23_an_external_systems_signed_answer_lands_in_the_export() {
     assert_eq!(wrong.code(), Code::Unauthenticated);
     let stale = answer_at(&k, &secret, &body, k.clock.now_ms() / 1000 - 301).unwrap_err();
     assert_eq!(stale.code(), Code::Unauthenticated);
+    for timestamp in ["-9223372036854775808", "9223372036854775807", "", "1e9"] {
+        let odd = k
+            .vault
+            .answer_external(
+                "crm",
+                &Signed {
+                    id: "msg_odd",
+                    timestamp,
+                    signature: "v1,AAAA",
+                },
+                b"{}",
+            )
+            .unwrap_err();
+        assert_eq!(odd.code(), Code::Unauthenticated);
+    }
     let mut undeclared = body.clone();
     undeclared["categories"] = serde_json::json!({"health": 1});
     let e = answer(&k, &secret, &undeclared).unwrap_err();
