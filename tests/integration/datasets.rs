@@ -1282,3 +1282,64 @@ fn p28_an_external_systems_endpoint_is_registered_then_named() {
         checked.stdout
     );
 }
+
+/// P28 over HTTP: an external system's answer that came by email is recorded by the privacy
+/// officer on `POST /v1/requests/{request}/answers`, completing the deletion; a service key is
+/// refused.
+#[test]
+fn p28_staff_record_an_external_systems_answer_over_http() {
+    let srv = crate::http::Server::start();
+    let service = srv.key("service");
+    let officer = srv.key("privacy_officer");
+    let subject = srv.subject(&service);
+    let made = srv.post(
+        "/v1/webhooks",
+        &officer,
+        serde_json::json!({"url": "https://crm.example.com/steward", "events": ["dataset.request"]}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let crm = format!("{}/examples/datasets/crm.yml", env!("CARGO_MANIFEST_DIR"));
+    let (catalogue, problems) = steward_datasets::load(
+        &[(crm.clone(), std::fs::read_to_string(&crm).unwrap())],
+        &steward_policy::Policy::example().unwrap(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let connection = steward_datasets::live::Connection {
+        url: format!("webhook:{}", made.body["endpoint"]["id"].as_str().unwrap()),
+        schema: None,
+    };
+    srv.vault
+        .attach_datasets(std::sync::Arc::new(
+            steward_datasets::run::Fanout::new(catalogue, [("crm".to_string(), connection)].into())
+                .unwrap(),
+        ))
+        .unwrap();
+    let id = open_verified(
+        &srv,
+        &officer,
+        &subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let waiting = complete(&srv, &officer, &id);
+    assert_eq!(
+        waiting.body["request"]["state"], "in_progress",
+        "{}",
+        waiting.body
+    );
+    let body = serde_json::json!({"system": "crm", "status": "done", "deleted": {"contacts": 1}});
+    let refused = srv.post(
+        &format!("/v1/requests/{id}/answers"),
+        &service,
+        body.clone(),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let recorded = srv.post(&format!("/v1/requests/{id}/answers"), &officer, body);
+    assert_eq!(recorded.status, 200, "{}", recorded.body);
+    assert_eq!(recorded.body["state"], "done");
+    let after = srv.get(&format!("/v1/requests/{id}"), &officer);
+    assert_eq!(after.body["state"], "completed", "{}", after.body);
+    assert_eq!(
+        after.body["outcome"]["systems"]["crm"]["deleted"]["contacts"],
+        1
+    );
+}

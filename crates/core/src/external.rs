@@ -338,6 +338,65 @@ impl Vault {
             .store
             .request(&answer.request)?
             .ok_or(Error::NotFound(Missing::Request))?;
+        let actor = Actor {
+            id: format!("system:{}", dataset.key),
+            role: steward_policy::RoleId::SYSTEM,
+        };
+        self.record_answer(&actor, dataset, row, &answer)
+    }
+
+    /// An external system's answer recorded by staff (`POST /v1/requests/{request}/answers`,
+    /// `requests.manage`): one that came another way — by email, on a vendor's portal. The same
+    /// body but `request` (from the path) and with `system`; recorded as the system's own
+    /// would be, the `dataset.answer` entry naming the member of staff.
+    pub fn record_system_answer(
+        &self,
+        actor: &Actor,
+        request: &str,
+        body: &serde_json::Value,
+    ) -> Result<SystemState, Error> {
+        let row = self.open_request_row(actor, request)?;
+        let mut body = body.as_object().cloned().ok_or_else(|| {
+            Error::Invalid("an answer is a JSON object: {system, status, ...}".into())
+        })?;
+        let system = body
+            .remove("system")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "an answer names its `system`: the external system's dataset key".into(),
+                )
+            })?;
+        let dataset = self
+            .datasets()
+            .and_then(|f| f.catalogue.dataset(&system))
+            .filter(|d| d.external.is_some())
+            .ok_or(Error::NotFound(Missing::System))?;
+        if body.contains_key("request") {
+            return Err(Error::Invalid(
+                "the request is the one in the path: an answer recorded by staff has no `request`"
+                    .into(),
+            ));
+        }
+        body.insert("request".into(), json!(row.id));
+        let answer: Answer = serde_json::from_value(Json::Object(body)).map_err(|_| {
+            Error::Invalid(
+                "an answer is {system, status, ...}: see docs/datasets.md, External systems".into(),
+            )
+        })?;
+        self.record_answer(actor, dataset, row, &answer)
+    }
+
+    /// Records `answer` from (or for) external system `dataset` on request `row` as `actor`:
+    /// once; the same again changes nothing, a different one is refused. A deletion whose
+    /// systems have then all settled is completed at once.
+    fn record_answer(
+        &self,
+        actor: &Actor,
+        dataset: &Dataset,
+        row: RequestRow,
+        answer: &Answer,
+    ) -> Result<SystemState, Error> {
         let subject = SubjectId(row.subject);
         let current = self
             .store
@@ -347,7 +406,7 @@ impl Vault {
             .ok_or_else(|| {
                 Error::Conflict("this system was not asked about this request".into())
             })?;
-        let (mut next, detail, sealed) = self.recorded_answer(dataset, &row, &current, &answer)?;
+        let (mut next, detail, sealed) = self.recorded_answer(dataset, &row, &current, answer)?;
         if current.state == "failed" && !current.reason.starts_with("answered:") {
             return Err(Error::Conflict(format!(
                 "this request no longer waits for this system's answer: {}",
@@ -371,11 +430,7 @@ impl Vault {
                     )?
                     .into_bytes();
             }
-            let actor = Actor {
-                id: format!("system:{}", dataset.key),
-                role: steward_policy::RoleId::SYSTEM,
-            };
-            let draft = self.act(&actor, "dataset.answer", Some(subject), detail);
+            let draft = self.act(actor, "dataset.answer", Some(subject), detail);
             self.store
                 .commit(vec![Op::PutRequestSystem(next.clone())], vec![draft])?;
         }

@@ -310,7 +310,7 @@ impl Vault {
         Ok((self.request_view(&row)?, entries))
     }
 
-    fn open_request_row(&self, actor: &Actor, id: &str) -> Result<RequestRow, Error> {
+    pub(crate) fn open_request_row(&self, actor: &Actor, id: &str) -> Result<RequestRow, Error> {
         self.permit(actor, Capability::RequestsManage, None)?;
         self.store
             .request(id)?

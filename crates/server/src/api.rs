@@ -1294,6 +1294,49 @@ pub struct StaffSignInBody {
     pub password: String,
 }
 
+/// An external system's answer (docs/datasets.md, "External systems"): on the signed callback
+/// with `request`, recorded by staff with `system`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SystemAnswerBody {
+    /// The request's id, from the `dataset.request` call (the signed callback only).
+    pub request: Option<String>,
+    /// The external system's dataset key (staff only: the callback names it in its path).
+    pub system: Option<String>,
+    /// `done`, `not_found` (nothing of the subject's is held there) or `failed`.
+    pub status: String,
+    /// Access: the rows found, `[{"collection": "contacts", "rows": [{"email": "…"}]}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub collections: Option<Vec<serde_json::Value>>,
+    /// Access: values held per category (categories the dataset declares).
+    pub categories: Option<std::collections::BTreeMap<String, u64>>,
+    /// Erasure: rows deleted per table.
+    pub deleted: Option<std::collections::BTreeMap<String, u64>>,
+    /// Erasure: rows changed per table.
+    pub masked: Option<std::collections::BTreeMap<String, u64>>,
+    /// Failed: a code (letters, digits, `_`, `.`, `-`), never free text.
+    pub reason: Option<String>,
+}
+
+/// Records an external system's answer that came another way — by email, on a vendor's portal
+/// (`requests.manage`): as the system's own signed answer would be, the audit entry naming the
+/// caller. A deletion waiting on nothing more is completed.
+#[utoipa::path(post, path = "/v1/requests/{request}/answers", tag = "rights", security(("api_key" = [])),
+    params(RequestPath), request_body = SystemAnswerBody,
+    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 404, body = ErrorBody, description = "No such request or external system"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before")))]
+pub async fn record_system_answer(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(rid): PathId,
+    Body(body): Body<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    Ok(json_of(
+        call(&state, caller, move |v, a| {
+            v.record_system_answer(a, &rid, &body)
+        })
+        .await?,
+    ))
+}
+
 /// An external system's path (`/v1/datasets/{system}/answers`).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -1307,7 +1350,7 @@ pub struct SystemPath {
 /// `webhook-timestamp`, `webhook-signature`) with the secret of the endpoint the system is
 /// asked through. The same answer again changes nothing; a different one is `409`.
 #[utoipa::path(post, path = "/v1/datasets/{system}/answers", tag = "rights",
-    params(SystemPath), request_body(content = Object, description = "`{request, status: done | not_found | failed, deleted?, masked?, collections?, categories?, reason?}`"),
+    params(SystemPath), request_body = SystemAnswerBody,
     responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 401, body = ErrorBody, description = "Not signed by the system's endpoint secret, or the timestamp is more than 5 minutes off"), (status = 404, body = ErrorBody, description = "No such external system or request"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before"), (status = 422, body = ErrorBody, description = "Not an answer")))]
 pub async fn dataset_answer(
     State(state): State<AppState>,
@@ -1835,7 +1878,7 @@ pub async fn self_notices(
     info(title = "Steward", description = "Keeps a privacy statement's promises: purpose-checked access to personal information, consent, disclosures, export, erasure and a verifiable audit log."),
     paths(live, ready, register, lookup, collect, read, consent, consents_in_force, disclose, export, erase, checkpoints, sign_checkpoint, published_checkpoints,
         place_hold, list_holds, lift_hold, open_request, due_requests, get_request, request_steps, verify_request, start_request,
-        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, dataset_answer, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
+        complete_request, refuse_request, request_text, overdue_requests, deadlines, create_endpoint, list_endpoints, disable_endpoint, outbox, retry_message, export_justified, entry_justification, sweep, staff_sign_in, dataset_answer, record_system_answer, send_code, sign_in, self_export, self_consent, self_requests, self_request, set_language, self_language,
         publish_policy, policy_versions, policy_version, policy_acceptance, notices, accept_for_subject, self_accept, self_notices, gpc_support, crate::visitor::visitor_state, crate::visitor::visitor_choose, crate::visitor::visitor_receipts, crate::visitor::link_device, crate::visitor::self_link_device,
         crate::cases::open_incident, crate::cases::list_incidents, crate::cases::get_incident, crate::cases::incident_facts, crate::cases::incident_step,
         crate::cases::incident_report, crate::cases::file_report, crate::cases::notify_incident, crate::cases::disclose_legal,

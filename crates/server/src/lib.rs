@@ -371,6 +371,10 @@ pub fn router(
             post(api::complete_request),
         )
         .route("/v1/requests/{request}/refuse", post(api::refuse_request))
+        .route(
+            "/v1/requests/{request}/answers",
+            post(api::record_system_answer),
+        )
         .route("/v1/requests/{request}/text", post(api::request_text))
         .route(
             "/v1/audit/entries/{seq}/justification",

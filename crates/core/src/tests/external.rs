@@ -448,3 +448,54 @@ fn p23_a_refused_request_stops_chasing_its_external_system() {
             .is_empty()
     );
 }
+
+/// An answer that came another way — by email — is recorded by staff (`requests.manage`) as
+/// the system's own would be, naming them in the log, and completes the deletion; a role that
+/// may not manage requests, a body naming a request, or a system that is not external, is
+/// refused.
+#[test]
+fn p28_staff_record_an_external_systems_answer_that_came_by_email() {
+    let (k, _) = with_crm();
+    let s = k.subject_with_account();
+    let req = k.verified_request(s, "deletion", "documents");
+    k.vault
+        .complete_request(&k.officer, &req.id, &closing())
+        .unwrap();
+    let body = serde_json::json!({"system": "crm", "status": "done", "deleted": {"contacts": 1}});
+    let e = k
+        .vault
+        .record_system_answer(&k.service, &req.id, &body)
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OperationNotPermitted);
+    let mut named = body.clone();
+    named["request"] = serde_json::json!(req.id);
+    let e = k
+        .vault
+        .record_system_answer(&k.officer, &req.id, &named)
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidInput);
+    let mut other = body.clone();
+    other["system"] = serde_json::json!("shop");
+    let e = k
+        .vault
+        .record_system_answer(&k.officer, &req.id, &other)
+        .unwrap_err();
+    assert_eq!(e.code(), Code::SystemNotFound);
+    let seq = k.vault.store().audit_head().unwrap().0 + 1;
+    let state = k
+        .vault
+        .record_system_answer(&k.officer, &req.id, &body)
+        .unwrap();
+    assert_eq!(state.state, "done");
+    let answered = k
+        .entries_from(seq)
+        .into_iter()
+        .find(|e| e.action == "dataset.answer")
+        .unwrap();
+    assert_eq!(answered.actor, "staff:officer");
+    assert_eq!(
+        k.vault.request(&k.officer, &req.id).unwrap().state,
+        "completed"
+    );
+    k.verify().unwrap();
+}
