@@ -24,7 +24,8 @@ pub(crate) enum DatasetsCommand {
         offline: bool,
     },
     /// Move on every erasure waiting on the provider's databases whose next attempt is due,
-    /// and complete the requests whose databases are all done (what `serve` does on each
+    /// remind external systems that have not answered (or give them up at the deadline), and
+    /// complete the deletions whose systems are all settled (what `serve` does on each
     /// dispatcher pass).
     Advance {
         #[command(flatten)]

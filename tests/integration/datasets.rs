@@ -1284,8 +1284,8 @@ fn p28_an_external_systems_endpoint_is_registered_then_named() {
 }
 
 /// P28 over HTTP: an external system's answer that came by email is recorded by the privacy
-/// officer on `POST /v1/requests/{request}/answers`, completing the deletion; a service key is
-/// refused.
+/// officer on `POST /v1/requests/{request}/answers`, completing the deletion (a service key is
+/// refused), and in the console, where a request waiting on the system offers the form.
 #[test]
 fn p28_staff_record_an_external_systems_answer_over_http() {
     let srv = crate::http::Server::start();
@@ -1341,5 +1341,39 @@ fn p28_staff_record_an_external_systems_answer_over_http() {
     assert_eq!(
         after.body["outcome"]["systems"]["crm"]["deleted"]["contacts"],
         1
+    );
+    // The console: another subject's deletion waits on the CRM; the officer records that it
+    // failed, with its code, and the deletion completes without it.
+    let other = srv.subject(&service);
+    let id = open_verified(
+        &srv,
+        &officer,
+        &other,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    complete(&srv, &officer, &id);
+    let mut staff = officer_in_console(&srv);
+    let (status, _, page) = staff.get(&format!("/console/requests/{id}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("登记外部系统的答复"), "{page}");
+    let (status, _, page) = staff.post(
+        &format!("/console/requests/{id}/answer"),
+        &page,
+        &[
+            ("system", "crm"),
+            ("status", "failed"),
+            ("failure", "legal_hold"),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        !page.contains("登记外部系统的答复"),
+        "the form is gone: {page}"
+    );
+    let after = srv.get(&format!("/v1/requests/{id}"), &officer);
+    assert_eq!(after.body["state"], "completed", "{}", after.body);
+    assert_eq!(
+        after.body["outcome"]["systems"]["crm"]["failed"],
+        "answered: legal_hold"
     );
 }

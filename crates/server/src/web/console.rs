@@ -93,6 +93,9 @@ struct Request {
     steps: Vec<(String, String, String, String)>,
     /// Where its erasure stands in each of the provider's databases, in words.
     systems: Vec<String>,
+    /// The external systems whose answer it still waits for: staff may record one that came
+    /// another way.
+    awaiting: Vec<String>,
     open: bool,
     reasons: Vec<(&'static str, String)>,
     notice: Option<String>,
@@ -445,6 +448,19 @@ fn request_page(
         })
         .collect();
     let open = matches!(r.state.as_str(), "received" | "verified" | "in_progress");
+    let awaiting = r
+        .systems
+        .iter()
+        .filter(|s| matches!(s.state.as_str(), "asked" | "waiting"))
+        .filter(|s| {
+            state.vault.datasets().is_some_and(|f| {
+                f.catalogue
+                    .dataset(&s.system)
+                    .is_some_and(|d| d.external.is_some())
+            })
+        })
+        .map(|s| s.system.clone())
+        .collect();
     page(
         status,
         Request {
@@ -467,6 +483,7 @@ fn request_page(
             outcome,
             steps,
             systems,
+            awaiting,
             open,
             reasons: steward_core::REFUSAL_REASONS
                 .iter()
@@ -493,8 +510,8 @@ pub async fn request(
     }
 }
 
-/// `POST /console/requests/{id}/{verify|complete|refuse}`: moves the request on, as the API
-/// would under the staff member's role.
+/// `POST /console/requests/{id}/{verify|complete|refuse|answer}`: moves the request on, or
+/// records an external system's answer, as the API would under the staff member's role.
 pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -535,6 +552,22 @@ pub async fn act(
         "refuse" => vault
             .refuse_request(&who.actor, &id, field(&fields, "reason"), note)
             .map(|_| ()),
+        // An external system's answer that came another way (docs/datasets.md).
+        "answer" => {
+            let mut answer = serde_json::json!({
+                "system": field(&fields, "system"),
+                "status": field(&fields, "status"),
+            });
+            let reason = field(&fields, "failure").trim();
+            if !reason.is_empty()
+                && let Some(map) = answer.as_object_mut()
+            {
+                map.insert("reason".into(), serde_json::json!(reason));
+            }
+            vault
+                .record_system_answer(&who.actor, &id, &answer)
+                .map(|_| ())
+        }
         _ => Err(Error::NotFound(steward_core::Missing::Request)),
     });
     match done {
