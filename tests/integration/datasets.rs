@@ -400,6 +400,28 @@ fn left_in(dbs: &ProviderDbs) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// A deletion of `subject`'s, verified and completed by the officer: its id, and the
+/// completion's answer, in progress while a system is still to do.
+fn deletion_waiting(
+    srv: &crate::http::Server,
+    officer: &str,
+    subject: &str,
+) -> (String, crate::http::Reply) {
+    let id = open_verified(
+        srv,
+        officer,
+        subject,
+        serde_json::json!({"kind": "deletion"}),
+    );
+    let waiting = complete(srv, officer, &id);
+    assert_eq!(
+        waiting.body["request"]["state"], "in_progress",
+        "{}",
+        waiting.body
+    );
+    (id, waiting)
+}
+
 /// A privacy officer signed in to the console of `srv`.
 fn officer_in_console(srv: &crate::http::Server) -> crate::centre::Visit {
     let password = "correct horse battery staple";
@@ -1144,18 +1166,7 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
     );
 
     // Deletion: both databases at once, then the CRM's answer completes it.
-    let deletion = open_verified(
-        &srv,
-        &officer,
-        &subject,
-        serde_json::json!({"kind": "deletion"}),
-    );
-    let waiting = complete(&srv, &officer, &deletion);
-    assert_eq!(
-        waiting.body["request"]["state"], "in_progress",
-        "{}",
-        waiting.body
-    );
+    let (deletion, waiting) = deletion_waiting(&srv, &officer, &subject);
     let states: Vec<(String, String)> = waiting.body["request"]["systems"]
         .as_array()
         .unwrap()
@@ -1314,18 +1325,7 @@ fn p28_staff_record_an_external_systems_answer_over_http() {
                 .unwrap(),
         ))
         .unwrap();
-    let id = open_verified(
-        &srv,
-        &officer,
-        &subject,
-        serde_json::json!({"kind": "deletion"}),
-    );
-    let waiting = complete(&srv, &officer, &id);
-    assert_eq!(
-        waiting.body["request"]["state"], "in_progress",
-        "{}",
-        waiting.body
-    );
+    let (id, _) = deletion_waiting(&srv, &officer, &subject);
     let body = serde_json::json!({"system": "crm", "status": "done", "deleted": {"contacts": 1}});
     let refused = srv.post(
         &format!("/v1/requests/{id}/answers"),
