@@ -1147,6 +1147,14 @@ fn p23_p28_an_external_system_is_asked_by_signed_webhook_and_answers_on_a_signed
     let forged = answer_as(&srv, "crm", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &rows);
     assert_eq!(forged.status, 401, "{}", forged.body);
     assert_eq!(forged.body["error"]["code"], "unauthenticated");
+    assert!(
+        forged.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook secret"),
+        "{}",
+        forged.body
+    );
     let unknown = answer_as(&srv, "billing", &secret, &rows);
     assert_eq!(unknown.body["error"]["code"], "system_not_found");
     let answered = answer_as(&srv, "crm", &secret, &rows);

@@ -214,6 +214,11 @@ pub enum Error {
     /// No valid credentials were presented.
     #[error("authentication required: present a valid API key as `Authorization: Bearer <key>`")]
     Unauthenticated,
+    /// An external system's answer is not signed by its endpoint's secret, or not now.
+    #[error(
+        "the answer is not signed with the system's webhook secret as Standard Webhooks says (`webhook-id`, `webhook-timestamp` within 5 minutes of now, `webhook-signature`)"
+    )]
+    SignatureInvalid,
     /// A staff sign-in failed: wrong username or password, or a disabled account.
     #[error("the username or password is wrong, or the account is disabled")]
     SignInFailed,
@@ -378,7 +383,7 @@ impl Error {
             Error::CodeInvalid => Code::CodeInvalid,
             Error::MailUnavailable => Code::MailUnavailable,
             Error::DatasetUnavailable { .. } => Code::DatasetUnavailable,
-            Error::Unauthenticated => Code::Unauthenticated,
+            Error::Unauthenticated | Error::SignatureInvalid => Code::Unauthenticated,
             Error::SignInFailed => Code::SignInFailed,
             Error::NotFound(Missing::Request) => Code::RequestNotFound,
             Error::NotFound(Missing::Hold) => Code::HoldNotFound,

@@ -605,17 +605,17 @@ impl Vault {
         let e = endpoints
             .iter()
             .find(|e| e.id == endpoint && !e.disabled)
-            .ok_or(Error::Unauthenticated)?;
+            .ok_or(Error::SignatureInvalid)?;
         let secret = self.endpoint_secret(e)?;
         let at: i64 = signed
             .timestamp
             .parse()
-            .map_err(|_| Error::Unauthenticated)?;
+            .map_err(|_| Error::SignatureInvalid)?;
         if signed.id.is_empty()
             || signed.id.len() > 256
             || at.abs_diff(self.clock.now_ms() / 1000) > ANSWER_TOLERANCE_S.unsigned_abs()
         {
-            return Err(Error::Unauthenticated);
+            return Err(Error::SignatureInvalid);
         }
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
         let mut message = Vec::with_capacity(body.len() + 64);
@@ -634,7 +634,7 @@ impl Vault {
         if ok {
             Ok(())
         } else {
-            Err(Error::Unauthenticated)
+            Err(Error::SignatureInvalid)
         }
     }
 

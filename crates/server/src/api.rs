@@ -1322,7 +1322,7 @@ pub struct SystemAnswerBody {
 /// caller. A deletion waiting on nothing more is completed.
 #[utoipa::path(post, path = "/v1/requests/{request}/answers", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = SystemAnswerBody,
-    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 404, body = ErrorBody, description = "No such request or external system"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before")))]
+    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 400, body = ErrorBody, description = "Not an answer"), (status = 403, body = ErrorBody, description = "Refused: see the error code and rule"), (status = 404, body = ErrorBody, description = "No such request or external system"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before")))]
 pub async fn record_system_answer(
     State(state): State<AppState>,
     caller: Caller,
@@ -1351,7 +1351,7 @@ pub struct SystemPath {
 /// asked through. The same answer again changes nothing; a different one is `409`.
 #[utoipa::path(post, path = "/v1/datasets/{system}/answers", tag = "rights",
     params(SystemPath), request_body = SystemAnswerBody,
-    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 401, body = ErrorBody, description = "Not signed by the system's endpoint secret, or the timestamp is more than 5 minutes off"), (status = 404, body = ErrorBody, description = "No such external system or request"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before"), (status = 422, body = ErrorBody, description = "Not an answer")))]
+    responses((status = 200, body = steward_core::SystemState, description = "Where the system now stands on the request"), (status = 401, body = ErrorBody, description = "Not signed by the system's endpoint secret, or the timestamp is more than 5 minutes off"), (status = 400, body = ErrorBody, description = "Not an answer"), (status = 404, body = ErrorBody, description = "No such external system or request"), (status = 409, body = ErrorBody, description = "Not asked, or answered differently before")))]
 pub async fn dataset_answer(
     State(state): State<AppState>,
     PathId(system): PathId,
