@@ -80,6 +80,14 @@ fn plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Whether request `row` still waits for its systems: while it is open, and for a closed
+/// account's erasure (its `account_cancellation` request, completed at closure).
+fn waits_on_systems(row: &RequestRow) -> bool {
+    row.state.is_open()
+        || (row.kind == "account_cancellation"
+            && row.state == steward_store::RequestState::Completed)
+}
+
 /// The largest access answer kept, bytes of JSON.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
@@ -272,9 +280,7 @@ impl Vault {
                 continue;
             }
             // A request refused meanwhile (or otherwise closed) waits for nothing more.
-            let closing_account = row.kind == "account_cancellation"
-                && row.state == steward_store::RequestState::Completed;
-            let closed = !(row.state.is_open() || closing_account);
+            let closed = !waits_on_systems(row);
             if closed || now >= self.systems_deadline(row) {
                 let mut r = s.clone();
                 r.state = "failed".into();
@@ -407,6 +413,12 @@ impl Vault {
                 Error::Conflict("this system was not asked about this request".into())
             })?;
         let (mut next, detail, sealed) = self.recorded_answer(dataset, &row, &current, answer)?;
+        if !waits_on_systems(&row) && !matches!(current.state.as_str(), "done" | "failed") {
+            return Err(Error::Conflict(format!(
+                "this request no longer waits for this system's answer: it was {}",
+                row.state.as_str()
+            )));
+        }
         if current.state == "failed" && !current.reason.starts_with("answered:") {
             return Err(Error::Conflict(format!(
                 "this request no longer waits for this system's answer: {}",

@@ -424,6 +424,15 @@ fn p23_a_refused_request_stops_chasing_its_external_system() {
     k.vault
         .refuse_request(&k.officer, &req.id, "rights_of_others", "")
         .unwrap();
+    // An answer after the refusal is refused at once.
+    let early = answer(
+        &k,
+        &secret,
+        &serde_json::json!({"request": req.id, "status": "not_found"}),
+    )
+    .unwrap_err();
+    assert_eq!(early.code(), Code::Conflict);
+    assert!(early.to_string().contains("it was refused"), "{early}");
     k.clock.advance(DAY);
     k.vault.advance_datasets().unwrap();
     assert_eq!(asked(&k).len(), 1, "not reminded");
