@@ -54,6 +54,14 @@ pub(crate) fn datasets(cmd: DatasetsCommand) -> Result<()> {
     }
 }
 
+/// A connection as the settings give it.
+fn connection(c: &steward_server::config::DatasetConnection) -> Connection {
+    Connection {
+        url: c.url.clone(),
+        schema: c.schema.clone(),
+    }
+}
+
 /// The settings' dataset files read and checked against `policy`, with their connections:
 /// `None` when the settings name no files. Problems in the files stop everything (exit 3);
 /// no database is reached until a request needs it.
@@ -83,15 +91,7 @@ pub(crate) fn fanout(
         .datasets
         .connections
         .iter()
-        .map(|(k, c)| {
-            (
-                k.clone(),
-                Connection {
-                    url: c.url.clone(),
-                    schema: c.schema.clone(),
-                },
-            )
-        })
+        .map(|(k, c)| (k.clone(), connection(c)))
         .collect();
     let fanout = steward_datasets::run::Fanout::new(catalogue, connections)
         .map_err(|e| anyhow!("datasets: {e}"))?;
@@ -123,14 +123,11 @@ fn check(settings: &Settings, files: Vec<PathBuf>, offline: bool) -> Result<()> 
             .build()?;
         for (i, d) in catalogue.datasets.iter().enumerate() {
             if d.external.is_some() {
-                let endpoint = config.datasets.connections.get(&d.key).and_then(|c| {
-                    Connection {
-                        url: c.url.clone(),
-                        schema: None,
-                    }
-                    .endpoint()
-                    .map(str::to_string)
-                });
+                let endpoint = config
+                    .datasets
+                    .connections
+                    .get(&d.key)
+                    .and_then(|c| connection(c).endpoint().map(str::to_string));
                 lines.push(match endpoint {
                     Some(e) => format!("  {}: external, asked by webhook through endpoint {e}", d.key),
                     None => format!(
@@ -151,10 +148,7 @@ fn check(settings: &Settings, files: Vec<PathBuf>, offline: bool) -> Result<()> 
                 ));
                 continue;
             };
-            let connection = Connection {
-                url: c.url.clone(),
-                schema: c.schema.clone(),
-            };
+            let connection = connection(c);
             let kind = connection.kind()?;
             let schema = runtime
                 .block_on(live::introspect(&connection))

@@ -225,10 +225,7 @@ impl Drop for ProviderDbs {
 /// and audits each system's read without a value.
 #[test]
 fn p23_an_access_request_reaches_the_providers_databases() {
-    let (srv, officer, subject, email, dbs) = provider("access");
-    srv.vault
-        .attach_datasets(dbs.fanout(dbs.connections()))
-        .unwrap();
+    let (srv, officer, subject, email, _dbs) = attached("access");
 
     let id = open_verified(
         &srv,
@@ -400,6 +397,19 @@ fn left_in(dbs: &ProviderDbs) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// A request of `subject`'s (`body`), verified and completed by the officer: its id, and
+/// the completion's answer.
+fn carried_out(
+    srv: &crate::http::Server,
+    officer: &str,
+    subject: &str,
+    body: serde_json::Value,
+) -> (String, crate::http::Reply) {
+    let id = open_verified(srv, officer, subject, body);
+    let done = complete(srv, officer, &id);
+    (id, done)
+}
+
 /// A deletion of `subject`'s, verified and completed by the officer: its id, and the
 /// completion's answer, in progress while a system is still to do.
 fn deletion_waiting(
@@ -407,13 +417,12 @@ fn deletion_waiting(
     officer: &str,
     subject: &str,
 ) -> (String, crate::http::Reply) {
-    let id = open_verified(
+    let (id, waiting) = carried_out(
         srv,
         officer,
         subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let waiting = complete(srv, officer, &id);
     assert_eq!(
         waiting.body["request"]["state"], "in_progress",
         "{}",
@@ -436,6 +445,15 @@ fn officer_in_console(srv: &crate::http::Server) -> crate::centre::Visit {
         &[("username", "li.officer"), ("password", password)],
     );
     staff
+}
+
+/// [`provider`], the example datasets attached with the test's connections.
+fn attached(tag: &str) -> (crate::http::Server, String, String, String, ProviderDbs) {
+    let (srv, officer, subject, email, dbs) = provider(tag);
+    srv.vault
+        .attach_datasets(dbs.fanout(dbs.connections()))
+        .unwrap();
+    (srv, officer, subject, email, dbs)
 }
 
 /// A server with the kit's first subject (their address is the shop's customer 1), a privacy
@@ -484,17 +502,13 @@ fn open_verified(
 /// step is audited without a value.
 #[test]
 fn p28_a_deletion_erases_the_subject_in_the_providers_databases() {
-    let (srv, officer, subject, email, dbs) = provider("erase");
-    srv.vault
-        .attach_datasets(dbs.fanout(dbs.connections()))
-        .unwrap();
-    let id = open_verified(
+    let (srv, officer, subject, email, dbs) = attached("erase");
+    let (_, done) = carried_out(
         &srv,
         &officer,
         &subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let done = complete(&srv, &officer, &id);
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     let systems = &done.body["request"]["outcome"]["systems"];
@@ -716,10 +730,7 @@ fn p28_an_unreachable_database_leaves_the_erasure_open_until_it_returns() {
 /// addresses stay; the customer row, which holds no held category, goes.
 #[test]
 fn p18_a_held_category_is_kept_in_the_providers_databases() {
-    let (srv, officer, subject, email, dbs) = provider("hold");
-    srv.vault
-        .attach_datasets(dbs.fanout(dbs.connections()))
-        .unwrap();
+    let (srv, officer, subject, email, dbs) = attached("hold");
     let until = steward_core::clock::Clock::now_ms(&*srv.clock) + 10 * steward_core::DAY_MS;
     let hold = srv.post(
         &format!("/v1/subjects/{subject}/holds"),
@@ -727,13 +738,12 @@ fn p18_a_held_category_is_kept_in_the_providers_databases() {
         serde_json::json!({"reason": "dispute", "reference": "case 7", "until_ms": until, "categories": ["postal_address"]}),
     );
     assert_eq!(hold.status, 201, "{}", hold.body);
-    let id = open_verified(
+    let (_, done) = carried_out(
         &srv,
         &officer,
         &subject,
         serde_json::json!({"kind": "deletion"}),
     );
-    let done = complete(&srv, &officer, &id);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     let left = left_in(&dbs);
     assert!(
@@ -747,10 +757,7 @@ fn p18_a_held_category_is_kept_in_the_providers_databases() {
 /// being corrected — and nothing else; audited without the value.
 #[test]
 fn p24_a_correction_reaches_the_correctable_fields_of_the_providers_databases() {
-    let (srv, officer, subject, email, dbs) = provider("correct");
-    srv.vault
-        .attach_datasets(dbs.fanout(dbs.connections()))
-        .unwrap();
+    let (srv, officer, subject, email, dbs) = attached("correct");
     let id = open_verified(
         &srv,
         &officer,
@@ -939,17 +946,13 @@ fn p28_kill_9_during_an_erasure_in_the_providers_database_completes_after_a_rest
 /// databases first, and its certificate says what was done there.
 #[test]
 fn p28_a_cancelled_account_is_erased_in_the_providers_databases_after_its_grace_period() {
-    let (srv, officer, subject, email, dbs) = provider("grace");
-    srv.vault
-        .attach_datasets(dbs.fanout(dbs.connections()))
-        .unwrap();
-    let id = open_verified(
+    let (srv, officer, subject, email, dbs) = attached("grace");
+    let (_, done) = carried_out(
         &srv,
         &officer,
         &subject,
         serde_json::json!({"kind": "account_cancellation"}),
     );
-    let done = complete(&srv, &officer, &id);
     assert_eq!(done.body["request"]["state"], "completed", "{}", done.body);
     // Closed, not yet erased: the databases keep the rows through the grace period.
     assert!(left_in(&dbs).contains(&email));

@@ -221,8 +221,23 @@ pub fn backoff_ms(attempts: u32) -> i64 {
     (minutes * 60_000).min(6 * 3_600_000)
 }
 
-fn settled(state: &str) -> bool {
+/// Whether a system's state is final: done, or given up.
+pub(crate) fn settled(state: &str) -> bool {
     matches!(state, "done" | "failed")
+}
+
+/// Steward itself, acting on its own (the datasets worker, the sweep): `system`.
+pub(crate) fn steward_actor() -> Actor {
+    Actor {
+        id: "system".into(),
+        role: steward_policy::RoleId::SYSTEM,
+    }
+}
+
+/// Whether request `row` carries a closed account's erasure: its `account_cancellation`
+/// request, completed at closure, whose systems are reached at the grace period's end.
+pub(crate) fn carries_closure(row: &steward_store::RequestRow) -> bool {
+    row.kind == "account_cancellation" && row.state == steward_store::RequestState::Completed
 }
 
 impl Vault {
@@ -491,17 +506,11 @@ impl Vault {
         };
         // An external system is asked with the subject's identities, which this erasure
         // destroys at once: it goes through a request, which waits for the answers.
-        let externals: Vec<&str> = fanout
-            .catalogue
-            .datasets
-            .iter()
-            .filter(|d| d.external.is_some())
-            .map(|d| d.key.as_str())
-            .collect();
+        let externals = self.external_systems();
         if !externals.is_empty() {
             return Err(Error::Conflict(format!(
                 "external systems are declared ({}): they are asked with the subject's identities before Steward's copy goes, so erase through a `deletion` request",
-                crate::error::quoted(externals)
+                crate::error::quoted(externals.iter().map(|d| d.key.as_str()))
             )));
         }
         let ids = self.held_identities(fanout, subject)?;
@@ -559,10 +568,7 @@ impl Vault {
         if self.datasets.get().is_none() {
             return Ok(Some(None));
         }
-        let actor = Actor {
-            id: "system".into(),
-            role: steward_policy::RoleId::SYSTEM,
-        };
+        let actor = steward_actor();
         let found = self
             .store
             .requests_of(&subject.0)?
@@ -632,8 +638,7 @@ impl Vault {
     /// a closed account's erasure (its `account_cancellation` request, completed at closure),
     /// a request's time after the grace period ends.
     pub(crate) fn systems_deadline(&self, row: &steward_store::RequestRow) -> i64 {
-        if row.kind == "account_cancellation" && row.state == steward_store::RequestState::Completed
-        {
+        if carries_closure(row) {
             let days = |d: u32| i64::from(d) * crate::DAY_MS;
             let erasure = row.updated_ms.saturating_add(days(
                 self.policy.deadlines.erasure_days + self.policy.deadlines.request_days,
@@ -656,10 +661,7 @@ impl Vault {
         if self.datasets.get().is_none() {
             return Ok(0);
         }
-        let actor = Actor {
-            id: "system".into(),
-            role: steward_policy::RoleId::SYSTEM,
-        };
+        let actor = steward_actor();
         let mut completed = 0;
         for (_, request) in self.store.systems_due(self.clock.now_ms())? {
             let Some(row) = self.store.request(&request)? else {

@@ -94,7 +94,7 @@ impl Vault {
             if self.datasets().is_some() {
                 let mut waiting = Vec::new();
                 for s in self.store.request_systems(&r.subject, &r.id)? {
-                    if matches!(s.state.as_str(), "done" | "failed") {
+                    if crate::datasets::settled(&s.state) {
                         continue;
                     }
                     if s.state == "asked" {

@@ -14,7 +14,10 @@ use steward_datasets::{Dataset, Identity};
 use steward_store::{Op, OutboxRow, RequestRow, RequestSystemRow};
 
 use crate::clock::rfc3339;
-use crate::datasets::{ExportCollection, ExportSystem, ExportSystemCategory, SystemState};
+use crate::datasets::{
+    ExportCollection, ExportSystem, ExportSystemCategory, SystemState, carries_closure, settled,
+    steward_actor,
+};
 use crate::error::{Error, Missing};
 use crate::vault::{Actor, SubjectId, Vault};
 
@@ -81,11 +84,9 @@ fn plain_name(s: &str) -> bool {
 }
 
 /// Whether request `row` still waits for its systems: while it is open, and for a closed
-/// account's erasure (its `account_cancellation` request, completed at closure).
+/// account's erasure.
 fn waits_on_systems(row: &RequestRow) -> bool {
-    row.state.is_open()
-        || (row.kind == "account_cancellation"
-            && row.state == steward_store::RequestState::Completed)
+    row.state.is_open() || carries_closure(row)
 }
 
 /// The largest access answer kept, bytes of JSON.
@@ -93,7 +94,7 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 impl Vault {
     /// The external systems declared.
-    fn external_systems(&self) -> Vec<&Dataset> {
+    pub(crate) fn external_systems(&self) -> Vec<&Dataset> {
         self.datasets()
             .map(|f| {
                 f.catalogue
@@ -103,6 +104,14 @@ impl Vault {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// External system `system`: `system_not_found` when no external dataset has that key.
+    fn external_system(&self, system: &str) -> Result<&Dataset, Error> {
+        self.datasets()
+            .and_then(|f| f.catalogue.dataset(system))
+            .filter(|d| d.external.is_some())
+            .ok_or(Error::NotFound(Missing::System))
     }
 
     /// Whether an external system is declared.
@@ -323,14 +332,10 @@ impl Vault {
         signed: &Signed<'_>,
         body: &[u8],
     ) -> Result<SystemState, Error> {
-        let fanout = self.datasets().ok_or(Error::NotFound(Missing::System))?;
-        let dataset = fanout
-            .catalogue
-            .dataset(system)
-            .filter(|d| d.external.is_some())
-            .ok_or(Error::NotFound(Missing::System))?;
-        let endpoint = fanout
-            .endpoint(system)
+        let dataset = self.external_system(system)?;
+        let endpoint = self
+            .datasets()
+            .and_then(|f| f.endpoint(system))
             .ok_or(Error::NotFound(Missing::System))?;
         self.check_answer_signature(endpoint, signed, body)?;
         let answer: Answer = serde_json::from_slice(body).map_err(|e| {
@@ -373,11 +378,7 @@ impl Vault {
                     "an answer names its `system`: the external system's dataset key".into(),
                 )
             })?;
-        let dataset = self
-            .datasets()
-            .and_then(|f| f.catalogue.dataset(&system))
-            .filter(|d| d.external.is_some())
-            .ok_or(Error::NotFound(Missing::System))?;
+        let dataset = self.external_system(&system)?;
         if body.contains_key("request") {
             return Err(Error::Invalid(
                 "the request is the one in the path: an answer recorded by staff has no `request`"
@@ -413,7 +414,7 @@ impl Vault {
                 Error::Conflict("this system was not asked about this request".into())
             })?;
         let (mut next, detail, sealed) = self.recorded_answer(dataset, &row, &current, answer)?;
-        if !waits_on_systems(&row) && !matches!(current.state.as_str(), "done" | "failed") {
+        if !waits_on_systems(&row) && !settled(&current.state) {
             return Err(Error::Conflict(format!(
                 "this request no longer waits for this system's answer: it was {}",
                 row.state.as_str()
@@ -425,7 +426,7 @@ impl Vault {
                 current.reason
             )));
         }
-        if matches!(current.state.as_str(), "done" | "failed") {
+        if settled(&current.state) {
             if current.state != next.state || current.result != next.result {
                 return Err(Error::Conflict(
                     "this system has answered about this request already, differently".into(),
@@ -451,15 +452,8 @@ impl Vault {
         // it, as a later pass of the worker would if a database is still to do.
         if row.state.is_open() && row.kind.starts_with("deletion") {
             let all = self.store.request_systems(&row.subject, &row.id)?;
-            if all
-                .iter()
-                .all(|s| matches!(s.state.as_str(), "done" | "failed"))
-            {
-                let actor = Actor {
-                    id: "system".into(),
-                    role: steward_policy::RoleId::SYSTEM,
-                };
-                match self.complete_row(&actor, row.clone(), &crate::Closing::default()) {
+            if all.iter().all(|s| settled(&s.state)) {
+                match self.complete_row(&steward_actor(), row.clone(), &crate::Closing::default()) {
                     Ok(_) | Err(Error::RequestState { .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -674,9 +668,8 @@ impl Vault {
         };
         let subject = SubjectId(row.subject);
         let wanted: Vec<Identity> = self
-            .external_systems()
-            .into_iter()
-            .find(|d| d.key == system)
+            .external_system(&system)
+            .ok()
             .and_then(|d| d.external.as_ref())
             .map(|e| e.identities.iter().map(|(i, _)| i.clone()).collect())
             .unwrap_or_default();

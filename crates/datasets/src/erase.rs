@@ -107,13 +107,8 @@ pub fn plan(
                     d.key, c.name
                 )));
             }
-            let key_names: Vec<String> = key
-                .iter()
-                .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
-                .collect();
-            let key_of = |row: &Vec<Option<String>>| -> Option<Vec<String>> {
-                key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
-            };
+            let key_names = c.names(&key);
+            let key_of = |row: &Vec<Option<String>>| key_of(&key, row);
             let holds_some = c.fields.iter().any(is_held);
             if c.delete_rows.is_some() && !holds_some {
                 let keys: Vec<Vec<String>> = rows.iter().filter_map(key_of).collect();
@@ -135,21 +130,21 @@ pub fn plan(
                         && deleted.contains(&e.to.1)
                 })
             };
+            // What erasure does to a field; in a row kept for a hold, its other PI is cleared.
+            let rule = |f: &crate::Field| {
+                if c.delete_rows.is_some() && f.is_pi() {
+                    Erase::Null
+                } else {
+                    f.erase.clone()
+                }
+            };
             // Masked: each field erasure touches, but those of held categories.
             let touched: Vec<usize> = c
                 .fields
                 .iter()
                 .enumerate()
                 .filter(|(fi, f)| f.is_pi() || clears(*fi))
-                .filter(|(_, f)| {
-                    let rule = if c.delete_rows.is_some() && f.is_pi() {
-                        // A row kept for a hold: its other PI is cleared.
-                        Erase::Null
-                    } else {
-                        f.erase.clone()
-                    };
-                    rule != Erase::Keep && !f.primary_key && !is_held(f)
-                })
+                .filter(|(_, f)| rule(f) != Erase::Keep && !f.primary_key && !is_held(f))
                 .map(|(i, _)| i)
                 .collect();
             if touched.is_empty() {
@@ -163,12 +158,7 @@ pub fn plan(
                     .map(|&i| {
                         let f = c.fields.get(i)?;
                         let current = row.get(i).cloned().flatten();
-                        let rule = if c.delete_rows.is_some() && f.is_pi() {
-                            Erase::Null
-                        } else {
-                            f.erase.clone()
-                        };
-                        match rule {
+                        match rule(f) {
                             Erase::Fixed(v) => Some(v),
                             Erase::Hash => current.map(|v| hash(&v)),
                             Erase::Null | Erase::DeleteRow | Erase::Keep => None,
@@ -181,10 +171,7 @@ pub fn plan(
                 plan.steps.push(Step::Update {
                     collection: c.name.clone(),
                     key: key_names,
-                    fields: touched
-                        .iter()
-                        .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
-                        .collect(),
+                    fields: c.names(&touched),
                     rows: changes,
                 });
             }
@@ -192,6 +179,11 @@ pub fn plan(
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// A row's primary key, from the fields at `key`: `None` where a part of it is NULL.
+fn key_of(key: &[usize], row: &[Option<String>]) -> Option<Vec<String>> {
+    key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
 }
 
 /// What a correction sets (P24): in every row found, each field the dataset marks
@@ -238,28 +230,21 @@ pub fn correction_plan(
             if key.is_empty() || sets.is_empty() {
                 continue;
             }
+            let values: Vec<Option<String>> =
+                sets.iter().map(|(_, v)| Some((*v).clone())).collect();
             let rows: Vec<(Vec<String>, Vec<Option<String>>)> = f
                 .rows
                 .iter()
-                .filter_map(|row| {
-                    let k: Option<Vec<String>> =
-                        key.iter().map(|&i| row.get(i).cloned().flatten()).collect();
-                    Some((k?, sets.iter().map(|(_, v)| Some((*v).clone())).collect()))
-                })
+                .filter_map(|row| Some((key_of(&key, row)?, values.clone())))
                 .collect();
             if rows.is_empty() {
                 continue;
             }
+            let fields: Vec<usize> = sets.iter().map(|(i, _)| *i).collect();
             plan.steps.push(Step::Update {
                 collection: c.name.clone(),
-                key: key
-                    .iter()
-                    .filter_map(|&i| c.fields.get(i).map(|f| f.name.clone()))
-                    .collect(),
-                fields: sets
-                    .iter()
-                    .filter_map(|(i, _)| c.fields.get(*i).map(|f| f.name.clone()))
-                    .collect(),
+                key: c.names(&key),
+                fields: c.names(&fields),
                 rows,
             });
         }

@@ -57,6 +57,14 @@ impl Collection {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The names of the fields at `indexes`.
+    pub fn names(&self, indexes: &[usize]) -> Vec<String> {
+        indexes
+            .iter()
+            .filter_map(|&i| self.fields.get(i).map(|f| f.name.clone()))
+            .collect()
+    }
+
     /// The indexes of the fields declared part of the primary key, in field order.
     pub fn key_fields(&self) -> Vec<usize> {
         self.fields

@@ -69,6 +69,17 @@ enum Pool {
     Sqlite,
 }
 
+impl Pool {
+    /// Keeps a PostgreSQL connection, outside any transaction, for the next request.
+    fn give(&self, conn: PgConn) {
+        if let Pool::Pg(idle) = self
+            && let Ok(mut v) = idle.lock()
+        {
+            v.push(conn);
+        }
+    }
+}
+
 /// One database's part of a walk: a connection in a read-only transaction that sees one
 /// snapshot.
 enum Session {
@@ -282,11 +293,8 @@ impl Fanout {
 
     /// Gives a connection back, outside any transaction, for the next request.
     pub(crate) fn pg_give(&self, d: usize, conn: PgConn) {
-        if let Ok(pool) = self.pool(d)
-            && let Pool::Pg(idle) = &*pool
-            && let Ok(mut v) = idle.lock()
-        {
-            v.push(conn);
+        if let Ok(pool) = self.pool(d) {
+            pool.give(conn);
         }
     }
 
@@ -322,11 +330,8 @@ impl Fanout {
                 // back to the pool once the transaction has ended, or is let go.
                 let pool = self.pool(d)?;
                 tokio::spawn(async move {
-                    if conn.client.batch_execute("COMMIT").await.is_ok()
-                        && let Pool::Pg(idle) = &*pool
-                        && let Ok(mut v) = idle.lock()
-                    {
-                        v.push(conn);
+                    if conn.client.batch_execute("COMMIT").await.is_ok() {
+                        pool.give(conn);
                     }
                 });
                 Ok(())
