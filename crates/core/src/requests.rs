@@ -64,8 +64,9 @@ pub struct RightsRequest {
     /// What was done, or why it was refused; null while the request is open.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub outcome: Option<serde_json::Value>,
-    /// Where its erasure stands in each of the provider's databases (`docs/datasets.md`);
-    /// given by `GET /v1/requests/{request}` and when a completion waits on them.
+    /// Where it stands in each of the provider's databases (its erasure) and external
+    /// systems (asked by webhook, for access or erasure) (`docs/datasets.md`); given by
+    /// `GET /v1/requests/{request}` and when a completion waits on them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub systems: Vec<crate::datasets::SystemState>,
 }
@@ -90,7 +91,8 @@ pub struct RequestStep {
 #[derive(Clone, Debug, Serialize)]
 pub struct Completion {
     /// The request: completed, or in progress while its erasure waits on the provider's
-    /// databases (`systems` says where each stands).
+    /// databases, or its erasure or access on an external system's answer (`systems` says
+    /// where each stands).
     pub request: RightsRequest,
     /// For access requests, the export (P23).
     pub export: Option<Export>,
@@ -569,10 +571,7 @@ impl Vault {
         let mut answered = Vec::new();
         if row.kind == "access" && self.datasets().is_some() {
             answered = self.ask_externals(actor, &row)?;
-            if !answered
-                .iter()
-                .all(|s| matches!(s.state.as_str(), "done" | "failed"))
-            {
+            if !answered.iter().all(|s| crate::datasets::settled(&s.state)) {
                 return self.waits_on_systems(actor, &row);
             }
         }

@@ -41,8 +41,9 @@ pub struct Export {
     /// The visitors' devices linked to them at sign-in, each with its cookie choices and what
     /// was collected under it (P8, P19).
     pub devices: Vec<crate::visitors::ExportDevice>,
-    /// What the provider's other databases hold about them, per system (`docs/datasets.md`):
-    /// filled in when an access request completes; absent where no dataset is declared.
+    /// What the provider's other databases and external systems hold about them, per system
+    /// (`docs/datasets.md`): filled in when an access request completes; absent where no
+    /// dataset is declared.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub systems: Vec<crate::datasets::ExportSystem>,
 }

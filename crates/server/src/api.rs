@@ -1000,8 +1000,10 @@ pub async fn start_request(
 
 /// Carries a verified request out and completes it: an export for access, an erasure and
 /// its certificate for deletion, and so on. A deletion that must first reach the provider's
-/// databases (docs/datasets.md) and cannot yet is answered in progress, with each system's
-/// state; Steward completes it when they are done.
+/// databases or external systems (docs/datasets.md) and cannot yet is answered in progress,
+/// with each system's state; Steward completes it when they are done. An access request
+/// waiting on an external system's answer is answered in progress too: complete it again
+/// once every system has answered or been given up.
 #[utoipa::path(post, path = "/v1/requests/{request}/complete", tag = "rights", security(("api_key" = [])),
     params(RequestPath), request_body = NoteBody,
     responses((status = 200, body = steward_core::Completion, description = "OK"), (status = 409, body = ErrorBody, description = "Conflict with the current state")))]
