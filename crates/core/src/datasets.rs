@@ -319,8 +319,6 @@ impl Vault {
         };
         let subject = SubjectId(row.subject);
         let now = self.clock.now_ms();
-        // External systems are asked first: their answers take longest.
-        let externals = self.ask_externals(actor, row)?;
         let databases: Vec<&str> = fanout
             .catalogue
             .datasets
@@ -328,12 +326,20 @@ impl Vault {
             .filter(|d| d.external.is_none())
             .map(|d| d.key.as_str())
             .collect();
-        let mut systems: Vec<steward_store::RequestSystemRow> = self
-            .store
-            .request_systems(&row.subject, &row.id)?
-            .into_iter()
-            .filter(|s| databases.contains(&s.system.as_str()))
+        let external: Vec<&str> = self
+            .external_systems()
+            .iter()
+            .map(|d| d.key.as_str())
             .collect();
+        // External systems are asked first: their answers take longest. (A row of a system
+        // no longer declared is left alone.)
+        let (mut systems, externals): (Vec<_>, Vec<_>) = self
+            .ask_externals(actor, row)?
+            .into_iter()
+            .filter(|s| {
+                databases.contains(&s.system.as_str()) || external.contains(&s.system.as_str())
+            })
+            .partition(|s| databases.contains(&s.system.as_str()));
         let blank = |system: &str| steward_store::RequestSystemRow {
             subject: row.subject,
             request: row.id.clone(),

@@ -137,12 +137,12 @@ impl Dispatcher {
             };
             settled.push((m.id, outcome));
         }
-        // P21: each subject's address that was read and used, in the log (one unit for the
-        // pass); then every outcome at once.
+        // P21: each subject's address or identities read and sent, in the log (one unit for
+        // the pass); then every outcome at once.
         if !sent.is_empty()
-            && let Err(e) = v.note_mails_sent(&sent)
+            && let Err(e) = v.note_sent(&sent)
         {
-            tracing::warn!(code = e.code().as_str(), "recording sent mails failed");
+            tracing::warn!(code = e.code().as_str(), "recording sent messages failed");
         }
         v.store.settle_outbox_many(&settled)?;
         if report.claimed > 0 {
@@ -430,7 +430,7 @@ impl Vault {
     /// Records that subjects were mailed, or their identities sent to an external system
     /// (P21): a `message.sent` entry each, with the message's id, event and channel, never
     /// the address or the text; and which notice each was sent (P30).
-    fn note_mails_sent(&self, sent: &[(OutboxRow, SubjectId)]) -> Result<(), Error> {
+    fn note_sent(&self, sent: &[(OutboxRow, SubjectId)]) -> Result<(), Error> {
         let mut ops = Vec::new();
         let mut drafts = Vec::with_capacity(sent.len());
         for (m, subject) in sent {

@@ -107,7 +107,7 @@ impl Vault {
     }
 
     /// External system `system`: `system_not_found` when no external dataset has that key.
-    fn external_system(&self, system: &str) -> Result<&Dataset, Error> {
+    pub(crate) fn external_system(&self, system: &str) -> Result<&Dataset, Error> {
         self.datasets()
             .and_then(|f| f.catalogue.dataset(system))
             .filter(|d| d.external.is_some())
@@ -181,23 +181,15 @@ impl Vault {
 
     /// Asks every external system not yet asked about request `row`, in one unit: an `asked`
     /// row and a `dataset.request` message each (`waiting`, tried again with backoff, where
-    /// its endpoint is not registered or is disabled), audited as `dataset.ask`. Returns the
-    /// request's rows of external systems.
+    /// its endpoint is not registered or is disabled), audited as `dataset.ask`. Returns every
+    /// system row of the request, databases' and external systems', as it now stands.
     pub(crate) fn ask_externals(
         &self,
         actor: &Actor,
         row: &RequestRow,
     ) -> Result<Vec<RequestSystemRow>, Error> {
+        let mut rows = self.store.request_systems(&row.subject, &row.id)?;
         let externals = self.external_systems();
-        if externals.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut rows: Vec<RequestSystemRow> = self
-            .store
-            .request_systems(&row.subject, &row.id)?
-            .into_iter()
-            .filter(|s| externals.iter().any(|d| d.key == s.system))
-            .collect();
         let now = self.clock.now_ms();
         let mut ops = Vec::new();
         let mut audit = Vec::new();
