@@ -91,27 +91,29 @@ impl Vault {
             // system that has not answered is escalated: a clock of its own, due with the
             // request.
             let mut unanswered = Vec::new();
-            if self.datasets().is_some() {
+            let reaches = r.kind.starts_with("deletion")
+                || (r.kind == "access" && self.has_external_systems());
+            if reaches && self.datasets().is_some() {
                 let mut waiting = Vec::new();
                 for s in self.store.request_systems(&r.subject, &r.id)? {
                     if crate::datasets::settled(&s.state) {
                         continue;
                     }
                     if s.state == "asked" {
+                        let asked = match s.attempts {
+                            1 => "asked 1 time".to_string(),
+                            n => format!("asked {n} times"),
+                        };
                         waiting.push(format!(
-                            "{} (asked {} time{}, no answer; reminded {})",
+                            "{} ({asked}, no answer; reminded {})",
                             s.system,
-                            s.attempts,
-                            if s.attempts == 1 { "" } else { "s" },
                             rfc3339(s.next_ms)
                         ));
                         unanswered.push(format!(
-                            "{} answers {} request {} (asked {} time{})",
+                            "{} answers {} request {} ({asked})",
                             s.system,
                             r.kind.replace('_', " "),
                             r.id,
-                            s.attempts,
-                            if s.attempts == 1 { "" } else { "s" },
                         ));
                     } else {
                         waiting.push(format!(
