@@ -91,7 +91,7 @@ struct Request {
     outcome: Option<String>,
     /// Each step: the state's words, its time (RFC 3339 and as shown), and who.
     steps: Vec<(String, String, String, String)>,
-    /// Where its erasure stands in each of the provider's databases, in words.
+    /// Where it stands in each of the provider's databases and external systems, in words.
     systems: Vec<String>,
     /// The external systems whose answer it still waits for: staff may record one that came
     /// another way.
@@ -452,12 +452,12 @@ fn request_page(
         .systems
         .iter()
         .filter(|s| matches!(s.state.as_str(), "asked" | "waiting"))
+        // External systems: the ones asked through an endpoint.
         .filter(|s| {
-            state.vault.datasets().is_some_and(|f| {
-                f.catalogue
-                    .dataset(&s.system)
-                    .is_some_and(|d| d.external.is_some())
-            })
+            state
+                .vault
+                .datasets()
+                .is_some_and(|f| f.endpoint(&s.system).is_some())
         })
         .map(|s| s.system.clone())
         .collect();
